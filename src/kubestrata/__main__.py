@@ -1,0 +1,3 @@
+from kubestrata.cli.main import main
+
+main()

@@ -1,0 +1,184 @@
+"""The check registry: pure functions with metadata, run over objects or the whole cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kubestrata.config import ScanConfig
+from kubestrata.findings import Evidence, Finding, Layer, Severity
+from kubestrata.kube.cluster import Cluster
+from kubestrata.kube.objects import KubeObject
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+
+FRAMEWORKS = ("cis-eks", "nsa-cisa", "mitre", "pss")
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    id: str
+    title: str
+    severity: Severity
+    layer: Layer
+    kinds: frozenset[str]  # empty for cluster-wide checks
+    rationale: str
+    remediation: str
+    references: dict[str, list[str]] = field(default_factory=dict)
+    domain: str = ""
+
+    def finding(
+        self,
+        obj: KubeObject | None,
+        message: str,
+        *,
+        severity: Severity | None = None,
+        container: str | None = None,
+        evidence: Iterable[Evidence] = (),
+        fix: list[dict[str, Any]] | None = None,
+        fix_note: str | None = None,
+    ) -> Finding:
+        return Finding(
+            rule_id=self.id,
+            title=self.title,
+            severity=severity or self.severity,
+            layer=self.layer,
+            message=message,
+            object=obj.ref if obj else None,
+            source=obj.source if obj else None,
+            container=container,
+            evidence=list(evidence),
+            remediation=self.remediation,
+            fix=fix,
+            fix_note=fix_note,
+            references=self.references,
+        )
+
+    @property
+    def examples_dir(self) -> Path:
+        return EXAMPLES_DIR / self.id
+
+
+ObjectCheckFn = Callable[[KubeObject, "CheckContext"], Iterable[Finding]]
+ClusterCheckFn = Callable[["CheckContext"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    meta: CheckMeta
+    fn: Callable[..., Iterable[Finding]]
+    cluster_wide: bool = False
+
+
+class CheckContext:
+    """What a check may read besides its object: the snapshot, the config, shared lazy indexes."""
+
+    def __init__(self, cluster: Cluster, config: ScanConfig | None = None) -> None:
+        self.cluster = cluster
+        self.config = config or ScanConfig()
+        self._cache: dict[str, Any] = {}
+
+    def memo(self, key: str, build: Callable[[], Any]) -> Any:
+        """An index built once per scan and shared by every check that asks for it."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = build()
+            return value
+
+    @cached_property
+    def rbac_present(self) -> bool:
+        return bool(self.cluster.of_kind("RoleBinding", "ClusterRoleBinding"))
+
+
+class CheckRegistry:
+    def __init__(self) -> None:
+        self._checks: dict[str, Check] = {}
+
+    def register(self, chk: Check) -> None:
+        if chk.meta.id in self._checks:
+            raise ValueError(f"duplicate check id {chk.meta.id}")
+        self._checks[chk.meta.id] = chk
+
+    def __iter__(self):
+        return iter(sorted(self._checks.values(), key=lambda c: c.meta.id))
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+    def get(self, check_id: str) -> Check | None:
+        return self._checks.get(check_id)
+
+    def ids(self) -> list[str]:
+        return sorted(self._checks)
+
+
+REGISTRY = CheckRegistry()
+
+
+def check(
+    id: str,
+    title: str,
+    *,
+    severity: Severity,
+    layer: Layer,
+    kinds: Iterable[str],
+    rationale: str,
+    remediation: str,
+    references: dict[str, list[str]] | None = None,
+    registry: CheckRegistry = REGISTRY,
+) -> Callable[[ObjectCheckFn], ObjectCheckFn]:
+    """Register a per-object check for the given kinds."""
+
+    def deco(fn: ObjectCheckFn) -> ObjectCheckFn:
+        meta = CheckMeta(
+            id,
+            title,
+            severity,
+            layer,
+            frozenset(kinds),
+            rationale,
+            remediation,
+            references or {},
+            fn.__module__.rsplit(".", 1)[-1],
+        )
+        registry.register(Check(meta, fn))
+        fn.meta = meta  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def cluster_check(
+    id: str,
+    title: str,
+    *,
+    severity: Severity,
+    layer: Layer,
+    rationale: str,
+    remediation: str,
+    references: dict[str, list[str]] | None = None,
+    registry: CheckRegistry = REGISTRY,
+) -> Callable[[ClusterCheckFn], ClusterCheckFn]:
+    """Register a check that looks at the whole snapshot (cross-object rules)."""
+
+    def deco(fn: ClusterCheckFn) -> ClusterCheckFn:
+        meta = CheckMeta(
+            id,
+            title,
+            severity,
+            layer,
+            frozenset(),
+            rationale,
+            remediation,
+            references or {},
+            fn.__module__.rsplit(".", 1)[-1],
+        )
+        registry.register(Check(meta, fn, cluster_wide=True))
+        fn.meta = meta  # type: ignore[attr-defined]
+        return fn
+
+    return deco

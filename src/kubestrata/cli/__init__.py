@@ -1,0 +1,1 @@
+"""The kubestrata command line: thin commands that parse, call an engine and render."""

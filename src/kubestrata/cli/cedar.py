@@ -1,0 +1,7 @@
+"""`kubestrata cedar` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="cedar (not yet implemented).", no_args_is_help=True)

@@ -1,0 +1,7 @@
+"""`kubestrata detect` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="detect (not yet implemented).", no_args_is_help=True)

@@ -1,0 +1,147 @@
+"""`kubestrata scan`: every posture check over manifests or a live cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import typer
+
+from kubestrata.cli.common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.config import load_config
+from kubestrata.errors import InputError, KubestrataError
+from kubestrata.findings import Coverage, GapReason, Severity
+from kubestrata.kube.cluster import Cluster
+from kubestrata.kube.loader import load_paths
+from kubestrata.report.render import Format, render
+from kubestrata.scan import run_scan, select_checks
+from kubestrata.suppressions import Suppressions
+
+
+def load_baseline(path: str) -> set[str]:
+    """Fingerprints from a previous `scan -o json` (or SARIF) report."""
+    try:
+        doc = orjson.loads(Path(path).read_bytes())
+    except OSError as e:
+        raise InputError(f"cannot read baseline: {e.strerror or e}", file=path) from None
+    except orjson.JSONDecodeError as e:
+        raise InputError(f"baseline is not JSON: {e}", file=path) from None
+    if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
+        return {f.get("fingerprint") for f in doc["findings"] if isinstance(f, dict) and f.get("fingerprint")}
+    if isinstance(doc, dict) and isinstance(doc.get("runs"), list):  # SARIF
+        return {
+            r.get("partialFingerprints", {}).get("kubestrata/v1")
+            for run in doc["runs"]
+            for r in run.get("results", [])
+        } - {None}
+    raise InputError("expected a kubestrata JSON or SARIF report", file=path, field="findings")
+
+
+def load_cluster_input(
+    paths: list[str],
+    cluster: bool,
+    context: str | None,
+    kubeconfig: str | None,
+    namespace: str | None,
+    timeout: float,
+    coverage: Coverage,
+    quiet: bool = False,
+) -> tuple[Cluster, int]:
+    """The snapshot from manifests or a live API server; returns it and the number of input errors."""
+    if cluster:
+        from kubestrata.kube.live import collect_cluster
+
+        snap = collect_cluster(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=namespace,
+            timeout=timeout,
+            coverage=coverage,
+            progress=not quiet,
+        )
+        return snap, 0
+    if not paths:
+        raise KubestrataError("give manifest paths (a file, a directory or - for stdin) or --cluster")
+    loaded = load_paths(paths)
+    for e in loaded.errors:
+        coverage.gap(e.file or "input", GapReason.INVALID, str(e))
+    objs = loaded.objects
+    if namespace:
+        objs = [o for o in objs if o.namespace in ("", namespace)]
+    return Cluster(objs), len(loaded.errors)
+
+
+@handle_errors
+def scan(
+    paths: list[str] = typer.Argument(None, help="Manifest files or directories; - reads stdin."),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="Scan the live cluster of the current kubeconfig context."
+    ),
+    context: str = typer.Option(None, "--context", help="kubeconfig context (with --cluster)."),
+    kubeconfig: str = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster)."),
+    namespace: str = typer.Option(
+        None, "--namespace", "-n", help="Only this namespace (plus cluster-scoped objects)."
+    ),
+    output: Format = typer.Option(Format.TABLE, "--output", "-o", help="Report format."),
+    output_file: str = typer.Option(
+        None, "--output-file", "-f", help="Write the report here instead of stdout."
+    ),
+    fail_on: str = typer.Option(
+        "low", "--fail-on", help="Exit 1 when a finding at or above this severity remains."
+    ),
+    config_file: str = typer.Option(None, "--config", "-c", help="kubestrata config file (YAML)."),
+    suppressions_file: str = typer.Option(None, "--suppressions", help="Suppressions file (YAML)."),
+    baseline_file: str = typer.Option(
+        None, "--baseline", help="Report only findings not in this earlier JSON/SARIF report."
+    ),
+    include: list[str] = typer.Option([], "--include", help="Only these checks (id, glob or domain)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip these checks (id, glob or domain)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 2 if any input could not be read or evaluated."
+    ),
+    show_suppressed: bool = typer.Option(
+        False, "--show-suppressed", help="List suppressed findings in the table."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Seconds to wait for the API server (with --cluster)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Scan manifests or a live cluster across the cluster, infrastructure and application layers."""
+    try:
+        threshold = Severity.parse(fail_on)
+    except ValueError as e:
+        raise KubestrataError(str(e)) from None
+    cfg = load_config(config_file)
+    checks = select_checks(include, exclude)
+    sup = Suppressions.load(suppressions_file) if suppressions_file else None
+    baseline = load_baseline(baseline_file) if baseline_file else None
+    pre = Coverage()
+    snap, input_errors = load_cluster_input(
+        paths or [], cluster, context, kubeconfig, namespace, timeout, pre, quiet
+    )
+    if len(snap) == 0 and input_errors:
+        for g in pre.gaps:
+            err_console.print(f"[red]error:[/] {g.detail}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_ERROR)
+    if len(snap) == 0 and not cluster:
+        raise KubestrataError("no Kubernetes objects found in the input")
+    result = run_scan(snap, config=cfg.scan, checks=checks, suppressions=sup, baseline=baseline)
+    result.coverage.merge(pre)
+    target = "cluster" if cluster else " ".join(paths or [])
+    text = render(
+        result,
+        output,
+        target=target,
+        color=output is Format.TABLE and output_file is None and err_console.is_terminal,
+        show_suppressed=show_suppressed,
+    )
+    write_output(text, output_file)
+    if output is not Format.TABLE and result.coverage.gaps and not quiet:
+        err_console.print(
+            f"[yellow]warning:[/] {len(result.coverage.gaps)} inputs not evaluated "
+            "(listed under coverage.notEvaluated)"
+        )
+    if strict and result.coverage.gaps:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_FINDINGS if result.at_or_above(threshold) else EXIT_OK)

@@ -1,0 +1,102 @@
+"""kubestrata configuration (one file, YAML), validated by pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kubestrata.errors import InputError
+
+DEFAULT_ALLOWED_REGISTRIES = ["*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"]
+
+
+class PrivilegedAllowEntry(BaseModel):
+    """A workload allowed to run privileged containers (system components); glob patterns."""
+
+    model_config = ConfigDict(extra="forbid")
+    namespace: str = "kube-system"
+    name: str = "*"
+    kind: str = "*"
+    container: str = "*"
+
+
+class ScanConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    allowed_registries: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_REGISTRIES),
+        description="Glob patterns of image registries that are allowed (KS-IMG-003).",
+    )
+    extra_allowed_registries: list[str] = Field(default_factory=list)
+    privileged_allowlist: list[PrivilegedAllowEntry] = Field(
+        # kube-system CNI and storage drivers: the components that need privilege by design
+        default_factory=lambda: [
+            PrivilegedAllowEntry(namespace="kube-system", name=n)
+            for n in (
+                "aws-node",
+                "kube-proxy",
+                "ebs-csi-node",
+                "efs-csi-node",
+                "calico-node",
+                "cilium",
+                "eks-pod-identity-agent",
+                "aws-network-policy-agent",
+                "fsx-csi-node",
+                "s3-csi-node",
+                "csi-*",
+                "*-csi-node",
+            )
+        ]
+    )
+    allow_annotation_suppressions: bool = True
+    sensitive_host_paths: list[str] = Field(
+        default_factory=lambda: [
+            "/",
+            "/etc",
+            "/proc",
+            "/sys",
+            "/boot",
+            "/root",
+            "/dev",
+            "/var/run",
+            "/run",
+            "/var/lib/kubelet",
+            "/var/lib/docker",
+            "/var/lib/containerd",
+            "/var/run/docker.sock",
+            "/run/containerd/containerd.sock",
+            "/var/run/containerd/containerd.sock",
+            "/var/run/crio/crio.sock",
+            "/run/crio/crio.sock",
+            "/etc/kubernetes",
+            "/var/log",
+        ]
+    )
+
+    @property
+    def registries(self) -> list[str]:
+        return [*self.allowed_registries, *self.extra_allowed_registries]
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    scan: ScanConfig = Field(default_factory=ScanConfig)
+
+
+def load_config(path: str | Path | None) -> Config:
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except OSError as e:
+        raise InputError(f"cannot read config: {e.strerror or e}", file=str(p)) from None
+    except yaml.YAMLError as e:
+        raise InputError(f"invalid YAML: {e}", file=str(p)) from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(err["msg"], file=str(p), field=".".join(str(x) for x in err["loc"])) from None

@@ -1,0 +1,123 @@
+"""Kubernetes objects as plain dicts plus where they came from and who they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Kinds that live outside namespaces. Anything else defaults to the "default" namespace when loaded
+# from a manifest without one, as kubectl apply would place it.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "StorageClass",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "PriorityClass",
+        "RuntimeClass",
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "IngressClass",
+        "PodSecurityPolicy",
+        "VolumeAttachment",
+        "AdminNetworkPolicy",
+        "BaselineAdminNetworkPolicy",
+        "ClusterNetworkPolicy",
+        "CertificateSigningRequest",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+        "ClusterPolicy",
+        "ClusterPolicyReport",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an object was read from: file (or "-", or a cluster URL), document index, 1-based line."""
+
+    file: str
+    document: int = 0
+    line: int | None = None
+
+    def __str__(self) -> str:
+        s = self.file
+        if self.line:
+            s += f":{self.line}"
+        return s + f" (document {self.document})"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectRef:
+    """Identity of an object: apiVersion group, kind, namespace ("" if cluster-scoped), name."""
+
+    kind: str
+    namespace: str
+    name: str
+    api_version: str = ""
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0] if "/" in self.api_version else ""
+
+
+@dataclass(slots=True)
+class KubeObject:
+    """One object as the API server would return it (``raw``), with its source and identity."""
+
+    raw: dict[str, Any]
+    source: Source = field(default_factory=lambda: Source("<memory>"))
+
+    @property
+    def kind(self) -> str:
+        return str(self.raw.get("kind") or "")
+
+    @property
+    def api_version(self) -> str:
+        return str(self.raw.get("apiVersion") or "")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        m = self.raw.get("metadata")
+        return m if isinstance(m, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.metadata.get("generateName") or "")
+
+    @property
+    def namespace(self) -> str:
+        if self.kind in CLUSTER_SCOPED_KINDS:
+            return ""
+        ns = self.metadata.get("namespace")
+        return str(ns) if ns else "default"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        lab = self.metadata.get("labels")
+        return lab if isinstance(lab, dict) else {}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        ann = self.metadata.get("annotations")
+        return ann if isinstance(ann, dict) else {}
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.kind, self.namespace, self.name, self.api_version)
+
+    def __str__(self) -> str:
+        return str(self.ref)

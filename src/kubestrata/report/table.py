@@ -1,0 +1,63 @@
+"""Terminal table (rich), grouped by layer then severity."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kubestrata.findings import Layer, Severity
+from kubestrata.scan import ScanResult
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def render(result: ScanResult, console: Console, *, show_suppressed: bool = False) -> None:
+    findings = result.findings if show_suppressed else result.active()
+    for layer in Layer:
+        rows = [f for f in findings if f.layer is layer]
+        if not rows:
+            continue
+        table = Table(
+            title=f"{layer.value.capitalize()} layer",
+            title_justify="left",
+            expand=False,
+            show_lines=False,
+            header_style="bold",
+        )
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Rule", no_wrap=True)
+        table.add_column("Object")
+        table.add_column("Container")
+        table.add_column("Finding")
+        for f in sorted(rows, key=lambda f: (-f.severity.rank, f.rule_id, str(f.object))):
+            table.add_row(
+                f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+                f.rule_id,
+                escape(str(f.object) if f.object else "-"),
+                escape(f.container or ""),
+                escape(f.message)
+                + (f" [dim](suppressed: {escape(f.suppressed)})[/]" if f.suppressed else ""),
+            )
+        console.print(table)
+    active = result.active()
+    counts = ", ".join(f"{sum(1 for f in active if f.severity is s)} {s.value}" for s in reversed(Severity))
+    objs = sum(result.coverage.evaluated.values())
+    console.print(
+        f"[bold]{len(active)} findings[/] ({counts}) in {objs} objects; "
+        f"{len(result.findings) - len(active)} suppressed"
+    )
+    for n in result.notices:
+        console.print(f"[yellow]notice:[/] {escape(n)}")
+    if result.coverage.gaps:
+        console.print(f"[yellow]{len(result.coverage.gaps)} not evaluated:[/]")
+        for g in result.coverage.gaps[:20]:
+            console.print(f"  [yellow]{g.reason.value}[/] {escape(g.subject)}: {escape(g.detail)}")
+        if len(result.coverage.gaps) > 20:
+            console.print(f"  ... and {len(result.coverage.gaps) - 20} more (see -o json)")

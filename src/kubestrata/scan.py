@@ -1,0 +1,159 @@
+"""The scan engine: run the registered checks over a Cluster snapshot; apply suppressions and baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from kubestrata.checks import Check, CheckContext, load_builtin_checks
+from kubestrata.config import ScanConfig
+from kubestrata.errors import InputError, KubestrataError
+from kubestrata.findings import Coverage, Finding, GapReason, Severity
+from kubestrata.kube.cluster import Cluster
+from kubestrata.kube.objects import KubeObject
+from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
+from kubestrata.suppressions import Suppressions
+
+SUPPRESS_ANNOTATION = "kubestrata.io/suppress"
+SUPPRESS_REASON_ANNOTATION = "kubestrata.io/suppress-reason"
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
+    notices: list[str] = field(default_factory=list)
+
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if f.suppressed is None]
+
+    def at_or_above(self, threshold: Severity) -> list[Finding]:
+        return [f for f in self.active() if f.severity.rank >= threshold.rank]
+
+
+def select_checks(include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Check]:
+    """Checks after include/exclude globs (ids or domains); a pattern that matches nothing is an error."""
+    registry = load_builtin_checks()
+    checks = list(registry)
+    include, exclude = list(include), list(exclude)
+
+    def hits(pattern: str) -> list[Check]:
+        return [c for c in checks if fnmatchcase(c.meta.id, pattern) or c.meta.domain == pattern]
+
+    for pat in [*include, *exclude]:
+        if not hits(pat):
+            raise KubestrataError(f"check filter {pat!r} matches no check (see `kubestrata checks list`)")
+    if include:
+        chosen = {c.meta.id for p in include for c in hits(p)}
+        checks = [c for c in checks if c.meta.id in chosen]
+    if exclude:
+        dropped = {c.meta.id for p in exclude for c in hits(p)}
+        checks = [c for c in checks if c.meta.id not in dropped]
+    return checks
+
+
+def _owned_by_input(obj: KubeObject, cluster: Cluster) -> bool:
+    """A Pod or ReplicaSet or Job whose controller is in the snapshot is judged through that controller,
+    so one problem is reported once, on the object a person edits."""
+    for ref in obj.metadata.get("ownerReferences") or []:
+        if (
+            isinstance(ref, dict)
+            and ref.get("controller")
+            and cluster.get(str(ref.get("kind")), obj.namespace, str(ref.get("name"))) is not None
+        ):
+            return True
+    return False
+
+
+def run_scan(
+    cluster: Cluster,
+    *,
+    config: ScanConfig | None = None,
+    checks: list[Check] | None = None,
+    suppressions: Suppressions | None = None,
+    baseline: set[str] | None = None,
+) -> ScanResult:
+    config = config or ScanConfig()
+    checks = checks if checks is not None else select_checks()
+    ctx = CheckContext(cluster, config)
+    result = ScanResult()
+    cov = result.coverage
+    by_kind: dict[str, list[Check]] = {}
+    for chk in checks:
+        for k in chk.meta.kinds:
+            by_kind.setdefault(k, []).append(chk)
+    for obj in cluster.real_objects():
+        kind_checks = by_kind.get(obj.kind)
+        cov.evaluated[obj.kind] += 1
+        if not kind_checks:
+            continue
+        if obj.kind in WORKLOAD_KINDS:
+            if _owned_by_input(obj, cluster):
+                continue
+            try:
+                tpl = pod_template(obj)
+                if tpl is not None:
+                    validate_pod_spec(tpl.spec, tpl.spec_path)
+            except InputError as e:
+                cov.gap(
+                    f"{obj} ({obj.source})",
+                    GapReason.INVALID,
+                    f"invalid pod spec: field {e.field}: {e.detail}",
+                )
+                continue
+        for chk in kind_checks:
+            try:
+                result.findings.extend(chk.fn(obj, ctx))
+            except InputError as e:
+                cov.gap(
+                    f"{obj} ({obj.source})",
+                    GapReason.INVALID,
+                    f"{chk.meta.id}: " + (f"field {e.field}: " if e.field else "") + e.detail,
+                )
+            except Exception as e:  # a check bug must not lose the rest of the scan
+                cov.gap(f"{obj} ({obj.source})", GapReason.ERROR, f"{chk.meta.id}: internal error: {e!r}")
+    for chk in checks:
+        cov.checks_run.add(chk.meta.id)
+        if chk.cluster_wide:
+            try:
+                result.findings.extend(chk.fn(ctx))
+            except Exception as e:
+                cov.gap(chk.meta.id, GapReason.ERROR, f"internal error: {e!r}")
+    _apply_suppressions(result, cluster, config, suppressions)
+    if baseline is not None:
+        result.findings = [f for f in result.findings if f.fingerprint not in baseline]
+    result.findings.sort(
+        key=lambda f: (
+            -f.severity.rank,
+            f.layer.value,
+            f.rule_id,
+            str(f.object) if f.object else "",
+            f.container or "",
+        )
+    )
+    return result
+
+
+def _apply_suppressions(
+    result: ScanResult, cluster: Cluster, config: ScanConfig, suppressions: Suppressions | None
+) -> None:
+    if suppressions is not None:
+        result.notices.extend(suppressions.expired_notices())
+    for f in result.findings:
+        if suppressions is not None:
+            reason = suppressions.match(f)
+            if reason is not None:
+                f.suppressed = reason
+                continue
+        if config.allow_annotation_suppressions and f.object is not None:
+            obj = cluster.get_ref(f.object)
+            if obj is None:
+                continue
+            ann = obj.annotations.get(SUPPRESS_ANNOTATION)
+            if isinstance(ann, str) and any(
+                fnmatchcase(f.rule_id, p.strip()) for p in ann.split(",") if p.strip()
+            ):
+                f.suppressed = "annotation: " + str(
+                    obj.annotations.get(SUPPRESS_REASON_ANNOTATION) or "no reason given"
+                )

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from kubestrata.cli.main import app
+from tests.conftest import EXAMPLES
+
+runner = CliRunner()
+
+
+def test_version():
+    r = runner.invoke(app, ["version"])
+    assert r.exit_code == 0 and r.stdout.startswith("kubestrata ")
+
+
+def test_demo_scan_json_finds_the_planted_problems():
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "json"])
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    got = {(f["ruleId"], f["object"]["name"], f["container"]) for f in doc["findings"]}
+    assert ("KS-WL-001", "payments-api", "debug") in got
+    assert ("KS-IMG-001", "web", "nginx") in got
+    assert ("KS-WL-003", "log-agent", "agent") in got
+    # allow-listed system component: informational, not high
+    cni = [f for f in doc["findings"] if f["ruleId"] == "KS-WL-001" and f["object"]["name"] == "aws-node"]
+    assert cni and all(f["severity"] == "info" for f in cni)
+    assert doc["schemaVersion"] == 1 and doc["summary"]["total"] == len(doc["findings"])
+
+
+def test_fail_on_threshold(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: 'a.dkr.ecr.x.amazonaws.com/a:1@sha256:"
+        + "a" * 64
+        + "', resources: {requests: {cpu: 1}}}]\n"
+    )
+    assert runner.invoke(app, ["scan", str(p), "--fail-on", "critical", "-q"]).exit_code == 0
+    assert runner.invoke(app, ["scan", str(p), "--fail-on", "low", "-q"]).exit_code == 1
+    r = runner.invoke(app, ["scan", str(p), "--fail-on", "bogus"])
+    assert r.exit_code == 2 and "unknown severity" in r.output
+
+
+def test_filter_that_matches_nothing_is_an_error():
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "--include", "NOPE-*"])
+    assert r.exit_code == 2 and "matches no check" in r.output
+
+
+def test_bad_input_names_file_and_document_and_goes_on(tmp_path):
+    (tmp_path / "good.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n"
+    )
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec: {containers: {name: c}}\n---\nkind: [\n"
+    )
+    r = runner.invoke(app, ["scan", str(tmp_path), "-o", "json"])
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    gaps = doc["coverage"]["notEvaluated"]
+    assert any("bad.yaml" in g["subject"] and "document 1" in g["detail"] for g in gaps)
+    assert any("Pod/default/q" in g["subject"] and "spec.containers" in g["detail"] for g in gaps)
+    assert any(f["object"]["name"] == "p" for f in doc["findings"])
+    assert runner.invoke(app, ["scan", str(tmp_path), "--strict", "-q"]).exit_code == 2
+
+
+def test_nothing_scannable_exits_2(tmp_path):
+    (tmp_path / "bad.yaml").write_text("kind: [\n")
+    r = runner.invoke(app, ["scan", str(tmp_path / "bad.yaml")])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_suppressions_and_expiry(tmp_path):
+    sup = tmp_path / "s.yaml"
+    sup.write_text(
+        "suppressions:\n"
+        "  - {rule: 'KS-IMG-*', reason: mirrored later, owner: team, expires: 2999-01-01}\n"
+        "  - {rule: KS-WL-004, reason: old, expires: 2000-01-01}\n"
+    )
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "json", "--suppressions", str(sup)])
+    doc = json.loads(r.stdout)
+    img = [f for f in doc["findings"] if f["ruleId"].startswith("KS-IMG")]
+    assert img and all(f["suppressed"] for f in img)
+    assert any(f["ruleId"] == "KS-WL-004" and not f["suppressed"] for f in doc["findings"])
+    assert any("expired" in n for n in doc["notices"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("suppressions:\n  - {rule: X, reason: ''}\n")
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "--suppressions", str(bad)])
+    assert r.exit_code == 2 and "reason" in r.output
+
+
+def test_baseline_reports_only_new(tmp_path):
+    demo = str(EXAMPLES / "demo-cluster")
+    base = tmp_path / "base.json"
+    runner.invoke(app, ["scan", demo, "-o", "json", "-f", str(base)])
+    r = runner.invoke(app, ["scan", demo, "-o", "json", "--baseline", str(base)])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["findings"] == []

@@ -1,0 +1,32 @@
+"""Shared fixtures. ../shared (the conformance data) is located from the repository root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO_ROOT / "examples"
+
+
+def shared_dir() -> Path:
+    """../shared beside the repository (or beside the main checkout, for git worktrees)."""
+    for base in [REPO_ROOT, *REPO_ROOT.parents]:
+        cand = base.parent / "shared"
+        if (cand / "conformance").is_dir():
+            return cand
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("../shared/conformance is missing: conformance tests cannot run in CI without it")
+    pytest.skip("../shared is not present (outside CI)")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return shared_dir()
+
+
+@pytest.fixture(scope="session")
+def conformance(shared: Path) -> Path:
+    return shared / "conformance"
