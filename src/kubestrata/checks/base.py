@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -76,9 +77,12 @@ class Check:
 class CheckContext:
     """What a check may read besides its object: the snapshot, the config, shared lazy indexes."""
 
-    def __init__(self, cluster: Cluster, config: ScanConfig | None = None) -> None:
+    def __init__(
+        self, cluster: Cluster, config: ScanConfig | None = None, now: dt.datetime | None = None
+    ) -> None:
         self.cluster = cluster
         self.config = config or ScanConfig()
+        self.now = now or dt.datetime.now(dt.UTC)
         self._cache: dict[str, Any] = {}
 
     def memo(self, key: str, build: Callable[[], Any]) -> Any:
