@@ -42,3 +42,27 @@ def test_kubelet_rules_unset_semantics():
     zero_timeout = KubeObject({**empty.raw, "streamingConnectionIdleTimeout": "0s", "eventRecordQPS": -1})
     msgs = " ".join(f.message for f in kubelet_cis(zero_timeout, ctx))
     assert "3.2.5" in msgs and "3.2.7" in msgs
+
+
+def test_checks_can_record_coverage_gaps():
+    from kubestrata.checks import CheckRegistry, cluster_check
+    from kubestrata.findings import GapReason, Layer, Severity
+    from kubestrata.scan import run_scan
+
+    reg = CheckRegistry()
+
+    @cluster_check(
+        "KS-TEST-001",
+        "t",
+        severity=Severity.LOW,
+        layer=Layer.CLUSTER,
+        rationale="r",
+        remediation="m",
+        registry=reg,
+    )
+    def needs_input(ctx):
+        ctx.gap("KS-TEST-001", GapReason.MISSING_INPUT, "no EKS cluster description in the input")
+        return []
+
+    result = run_scan(Cluster([]), checks=list(reg))
+    assert [g.reason for g in result.coverage.gaps] == [GapReason.MISSING_INPUT]
