@@ -178,7 +178,8 @@ def render_check_table(results: list[ObjectResult]) -> str:
                 for note in rem.notes:
                     lines.append(f"        review: {safe(note)}")
         for w in r.warnings:
-            lines.append(f"    warning: {safe(w)}")
+            if w != r.message:
+                lines.append(f"    warning: {safe(w)}")
         for e in r.policy.errors:
             lines.append(f"    label error: {safe(e)}")
     lines.append("")
