@@ -56,7 +56,9 @@ def _inflate(checks: tuple[CheckDef, ...]) -> dict[tuple[Level, int], Compiled]:
                     chosen = v
             if chosen is not None:
                 active[c.id] = chosen
-        overridden = {o for cid, v in active.items() if by_id[cid].level is Level.RESTRICTED for o in v.overrides}
+        overridden = {
+            o for cid, v in active.items() if by_id[cid].level is Level.RESTRICTED for o in v.overrides
+        }
         table[(Level.BASELINE, minor)] = tuple(
             (cid, active[cid].fn) for cid in order if cid in active and by_id[cid].level is Level.BASELINE
         )

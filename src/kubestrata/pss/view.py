@@ -202,9 +202,7 @@ class PodView:
         return self.spec.get("runtimeClassName") or ""
 
 
-def build_view(
-    metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str | None = None
-) -> PodView:
+def build_view(metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str | None = None) -> PodView:
     """Type-check and index a pod's metadata and spec; InputError names the first bad field."""
     if meta_path is None:
         meta_path = spec_path[: -len("spec")] + "metadata" if spec_path.endswith("spec") else "metadata"
@@ -228,7 +226,13 @@ def build_view(
     containers: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
     regular = spec.get("containers")
     if not isinstance(regular, list) or not regular:
-        what = "missing" if regular is None else f"{_type_name(regular)}" if not isinstance(regular, list) else "empty"
+        what = (
+            "missing"
+            if regular is None
+            else f"{_type_name(regular)}"
+            if not isinstance(regular, list)
+            else "empty"
+        )
         raise InputError(f"at least one container is required (got {what})", field=f"{spec_path}.containers")
     for list_field in CONTAINER_LISTS:
         items = spec.get(list_field)

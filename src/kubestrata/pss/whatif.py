@@ -147,7 +147,9 @@ class NamespaceWhatIf:
         }
 
 
-def psa_namespace_warnings(namespace: str, lv: LevelVersion, denied: list[tuple[str, PSSResult]]) -> list[str]:
+def psa_namespace_warnings(
+    namespace: str, lv: LevelVersion, denied: list[tuple[str, PSSResult]]
+) -> list[str]:
     """admission.go EvaluatePodsInNamespace's warnings, without its 3,000-pod and 1 s limits."""
     if not denied:
         return []
@@ -165,7 +167,10 @@ def psa_namespace_warnings(namespace: str, lv: LevelVersion, denied: list[tuple[
         else:
             lines.append(f"{name} (and {count - 1} other pods): {w}")
     lines.sort()
-    return [f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{lv}"', *lines]
+    return [
+        f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{lv}"',
+        *lines,
+    ]
 
 
 def what_if_namespace(
@@ -360,6 +365,15 @@ def version_bump(
             added = [f.check for f in b.failures if f.check not in before]
             if added:
                 changes.append(
-                    BumpChange(ns, e.obj.kind, e.obj.name, e.owner, lvl, a.allowed and not b.allowed, added, b.message)
+                    BumpChange(
+                        ns,
+                        e.obj.kind,
+                        e.obj.name,
+                        e.owner,
+                        lvl,
+                        a.allowed and not b.allowed,
+                        added,
+                        b.message,
+                    )
                 )
     return changes
