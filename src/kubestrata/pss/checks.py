@@ -931,6 +931,7 @@ _ALLOWED_VOLUME_SOURCES = (
     "projected",
     "secret",
 )
+_ALLOWED_VOLUME_SOURCE_SET = frozenset(_ALLOWED_VOLUME_SOURCES)
 _RESTRICTED_VOLUME_SOURCES = (
     "hostPath",
     "gcePersistentDisk",
@@ -965,7 +966,12 @@ def restricted_volumes_1_0(p: PodView, out: list[Violation] | None) -> Result:
     for i, v in enumerate(vols):
         if v is None:
             v = {}
-        if any(v.get(s) is not None for s in _ALLOWED_VOLUME_SOURCES):
+        allowed = False
+        for k, src in v.items():
+            if src is not None and k in _ALLOWED_VOLUME_SOURCE_SET:
+                allowed = True
+                break
+        if allowed:
             continue
         t = next((s for s in _RESTRICTED_VOLUME_SOURCES if v.get(s) is not None), None)
         if t is None:
