@@ -401,10 +401,37 @@ def _handler_hosts(handler: Any, base: str) -> list[tuple[str, str]]:
     return found
 
 
+def _any_host(c: dict[str, Any]) -> bool:
+    """Fast test: does any probe or lifecycle handler of the container set a host?"""
+    for key in _PROBES:
+        pr = c.get(key)
+        if pr is not None:
+            h = pr.get("httpGet")
+            if h is not None and h.get("host"):
+                return True
+            h = pr.get("tcpSocket")
+            if h is not None and h.get("host"):
+                return True
+    lc = c.get("lifecycle")
+    if lc is not None:
+        for key in ("postStart", "preStop"):
+            pr = lc.get(key)
+            if pr is not None:
+                h = pr.get("httpGet")
+                if h is not None and h.get("host"):
+                    return True
+                h = pr.get("tcpSocket")
+                if h is not None and h.get("host"):
+                    return True
+    return False
+
+
 def host_probes_and_host_lifecycle_1_34(p: PodView, out: list[Violation] | None) -> Result:
     bad_containers: set[str] = set()
     hosts: set[str] = set()
     for name, _sc, c, cpath in p.containers:
+        if not _any_host(c):
+            continue
         found: list[tuple[str, str]] = []
         for probe in _PROBES:
             pr = c.get(probe)
@@ -831,8 +858,7 @@ def _windows_exempt(fn: CheckFn) -> CheckFn:
     """The v1.25 variants: pods with spec.os.name=windows are exempt (Linux-only fields)."""
 
     def variant(p: PodView, out: list[Violation] | None) -> Result:
-        os_ = p.spec.get("os")
-        if os_ is not None and os_.get("name") == "windows":
+        if p.windows:
             return None
         return fn(p, out)
 

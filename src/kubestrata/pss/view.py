@@ -329,7 +329,7 @@ class PodView:
     """What the checks read: annotations, spec, pod securityContext and the containers in PSA's
     visit order (init, regular, ephemeral) as (name, securityContext or {}, container, path)."""
 
-    __slots__ = ("annotations", "spec", "psc", "containers", "spec_path", "meta_path")
+    __slots__ = ("annotations", "spec", "psc", "containers", "spec_path", "meta_path", "windows")
 
     def __init__(
         self,
@@ -346,16 +346,14 @@ class PodView:
         self.containers = containers
         self.spec_path = spec_path
         self.meta_path = meta_path
+        os_ = spec.get("os")
+        # spec.os.name=windows: exempt from the Linux-only restricted checks from v1.25
+        self.windows = os_ is not None and os_.get("name") == "windows"
 
     @property
     def host_users_false(self) -> bool:
         """helpers.go relaxPolicyForUserNamespacePod: hostUsers explicitly false."""
         return self.spec.get("hostUsers") is False
-
-    @property
-    def windows(self) -> bool:
-        os_ = self.spec.get("os")
-        return isinstance(os_, dict) and os_.get("name") == "windows"
 
     @property
     def runtime_class(self) -> str:
