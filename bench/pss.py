@@ -109,7 +109,7 @@ def bench_evaluate(n: int, repeat: int) -> dict:
     }
 
 
-def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
+def bench_what_if(n: int, repeat: int, replicas: int = 20, namespaces: int = 50) -> dict:
     t0 = time.perf_counter()
     objs = []
     for ns_i in range(namespaces):
@@ -127,7 +127,7 @@ def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
     for ns_i in range(namespaces):
         ns = f"team-{ns_i}"
         for j in range(per_ns):
-            d = ns_i * per_ns + j // 20  # 20 replicas per Deployment share its pod template
+            d = ns_i * per_ns + j // replicas  # the replicas of a Deployment share its pod template
             objs.append(KubeObject(typical_pod(ns_i * per_ns + j, ns, f"svc-{d}-5d8f", variant=d)))
     cluster = Cluster(objs)
     build = time.perf_counter() - t0
@@ -146,6 +146,7 @@ def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
     return {
         "pods": per_ns * namespaces,
         "namespaces": namespaces,
+        "replicasPerDeployment": replicas,
         "snapshotBuildSeconds": round(build, 3),
         "whatIfEnforceRestrictedCpuSeconds": round(label_dt, 3),
         "whatIfEnforceRestrictedWallSeconds": round(label_wall, 3),
@@ -173,6 +174,7 @@ def main() -> None:
         "loadAverage": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "evaluateRestrictedLatest": bench_evaluate(args.pods, args.repeat),
         "whatIf": bench_what_if(args.what_if_pods, args.repeat),
+        "whatIfEveryPodDistinct": bench_what_if(args.what_if_pods, args.repeat, replicas=1),
     }
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
@@ -180,7 +182,11 @@ def main() -> None:
     print(json.dumps(res, indent=2))
     ok = (
         res["evaluateRestrictedLatest"]["podsPerSecondDistinct"] >= 50_000
-        and res["whatIf"]["whatIfEnforceRestrictedCpuSeconds"] < 5
+        and max(
+            res["whatIf"]["whatIfEnforceRestrictedCpuSeconds"],
+            res["whatIfEveryPodDistinct"]["whatIfEnforceRestrictedCpuSeconds"],
+        )
+        < 5
     )
     print("targets met" if ok else "TARGETS MISSED", file=sys.stderr)
 
