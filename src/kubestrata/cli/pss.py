@@ -17,7 +17,7 @@ from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
-from kubestrata.pss.whatif import by_namespace, collect_entities, rollout, version_bump, what_if_namespace
+from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
 app = typer.Typer(
     help="Pod Security Standards: PSA's exact decisions and messages at any level and version, offline.",
@@ -253,9 +253,7 @@ def what_if(
             raise KubestrataError("--enforce needs --namespace NS or --all-namespaces")
         lv = LevelVersion.parse(enforce)
         snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
-        groups = by_namespace(collect_entities(snap, scope, cfg))
-        names = [namespace] if namespace else sorted(set(groups) | set(snap.namespaces))
-        reports = [what_if_namespace(ns, groups.get(ns, []), lv, cfg, fixes) for ns in names]
+        reports = what_if_label(snap, lv, scope, cfg, fixes)
         if output is Fmt.JSON:
             doc: Any = [
                 r.to_dict() | ({"fixes": {f"{g.kind}/{g.name}": g.fixes for g in r.groups}} if fixes else {})
