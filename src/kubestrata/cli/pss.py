@@ -57,7 +57,7 @@ def _load(
         paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
     )
     for g in cov.gaps:
-        err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False)
+        err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False, soft_wrap=True)
     if len(snap) == 0 and not cluster:
         raise KubestrataError("no Kubernetes objects found in the input")
     return snap, n_errors
@@ -144,6 +144,7 @@ def check(
             f"{safe(r.error)}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     if invalid or load_errors:
         raise typer.Exit(EXIT_ERROR)
@@ -192,7 +193,8 @@ def render_check_table(results: list[ObjectResult]) -> str:
         for e in r.policy.errors:
             lines.append(f"    label error: {safe(e)}")
     lines.append("")
-    lines.append(f"{len(results)} objects evaluated, {denied} denied or invalid")
+    n = len(results)
+    lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
     return "\n".join(lines) + "\n"
 
 
