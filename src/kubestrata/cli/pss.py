@@ -53,9 +53,12 @@ def _load(
     from kubestrata.cli.scan import load_cluster_input
 
     cov = Coverage()
-    snap, n_errors = load_cluster_input(
-        paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
-    )
+    try:
+        snap, n_errors = load_cluster_input(
+            paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
+        )
+    except ImportError as e:  # kubestrata.kube.live may be missing from a partial build
+        raise KubestrataError(f"live cluster input is not available in this build ({e.name or e})") from None
     for g in cov.gaps:
         err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False, soft_wrap=True)
     if len(snap) == 0 and not cluster:
@@ -287,6 +290,8 @@ def render_what_if(reports: list[Any]) -> str:
         head = f"namespace {safe(r.namespace)} with enforce={r.level_version}: "
         if r.exempt:
             lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
+            lines.extend(f"    Warning: {safe(w)}" for w in r.psa_warnings)
+            lines.append("")
             continue
         lines.append(
             head + f"{r.pods_denied} of {r.pods} pods and {r.controllers_denied} of {r.controllers} "

@@ -268,6 +268,12 @@ def what_if_namespace(
             ctrls_denied += 1
             g.template_denied = True
     ordered = sorted(groups.values(), key=lambda g: (-len(g.pods) - g.template_denied, g.kind, g.name))
+    warnings = psa_namespace_warnings(namespace, lv, denied_pods)
+    if exempt and lv.level is not Level.PRIVILEGED and (config is None or config.defaults.enforce != lv):
+        # admission.go exemptNamespaceWarning, for the enforce label being proposed
+        warnings = [
+            f'namespace "{namespace}" is exempt from Pod Security, and the policy (enforce={lv}) will be ignored'
+        ]
     return NamespaceWhatIf(
         namespace,
         lv,
@@ -277,7 +283,7 @@ def what_if_namespace(
         ctrls,
         ctrls_denied,
         ordered,
-        psa_namespace_warnings(namespace, lv, denied_pods),
+        warnings,
         invalid,
     )
 
