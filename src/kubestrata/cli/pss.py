@@ -17,6 +17,7 @@ from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
+from kubestrata.pss.registry import bulk
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
 app = typer.Typer(
@@ -119,22 +120,8 @@ def check(
     elif version is not None:
         raise KubestrataError("--version needs --level")
     snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
-    results: list[ObjectResult] = []
-    policies: dict[str, NamespacePolicy] = {}
-    for obj in snap.real_objects():
-        if obj.kind not in WORKLOAD_KINDS:
-            continue
-        if forced is not None:
-            pol = NamespacePolicy(Policy(forced, forced, forced))
-        else:
-            pol = policies.get(obj.namespace)
-            if pol is None:
-                pol = policies[obj.namespace] = NamespacePolicy.from_labels(
-                    snap.namespace_labels(obj.namespace), cfg.defaults
-                )
-        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username)
-        if r is not None:
-            results.append(r)
+    with bulk():
+        results = _check_all(snap, forced, cfg, username)
     if output is Fmt.JSON:
         text = _json([r.to_dict() for r in results])
     else:
@@ -152,6 +139,28 @@ def check(
     if invalid or load_errors:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
+
+
+def _check_all(
+    snap: Cluster, forced: LevelVersion | None, cfg: PodSecurityConfig, username: str | None
+) -> list[ObjectResult]:
+    results: list[ObjectResult] = []
+    policies: dict[str, NamespacePolicy] = {}
+    for obj in snap.real_objects():
+        if obj.kind not in WORKLOAD_KINDS:
+            continue
+        if forced is not None:
+            pol = NamespacePolicy(Policy(forced, forced, forced))
+        else:
+            pol = policies.get(obj.namespace)
+            if pol is None:
+                pol = policies[obj.namespace] = NamespacePolicy.from_labels(
+                    snap.namespace_labels(obj.namespace), cfg.defaults
+                )
+        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username)
+        if r is not None:
+            results.append(r)
+    return results
 
 
 def render_check_table(results: list[ObjectResult]) -> str:
