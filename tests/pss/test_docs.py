@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 DOC = (REPO_ROOT / "docs" / "pss.md").read_text()
-BLOCK = re.compile(r"```console\n\$ kubestrata (pss [^\n]*examples/pss/[^\n]*)\n(.*?)# exit code (\d+)\n```", re.S)
+BLOCK = re.compile(
+    r"```console\n\$ kubestrata (pss [^\n]*examples/pss/[^\n]*)\n(.*?)# exit code (\d+)\n```", re.S
+)
 CASES = BLOCK.findall(DOC)
 
 
