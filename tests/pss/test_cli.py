@@ -264,3 +264,15 @@ def test_what_if_on_exempt_namespace(tmp_path):
     assert rep["psaWarnings"] == [
         'namespace "shop" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored'
     ]
+
+
+def test_checks_lists_the_table_per_version():
+    r = runner.invoke(app, ["pss", "checks", "-l", "restricted", "-V", "v1.22", "-o", "json"])
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    ids = [c["check"] for c in doc["checks"]]
+    assert "capabilities_restricted" in ids and "capabilities_baseline" not in ids and "runAsUser" not in ids
+    r = runner.invoke(app, ["pss", "checks", "-l", "baseline:latest", "-o", "json"])
+    doc = json.loads(r.stdout)
+    assert doc["evaluatedAs"] == "v1.37"
+    assert {c["check"]: c["variant"] for c in doc["checks"]}["sysctls"] == "v1.37"

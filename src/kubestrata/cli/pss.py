@@ -15,9 +15,10 @@ from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
+from kubestrata.pss.checks import CHECKS
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
-from kubestrata.pss.registry import bulk
+from kubestrata.pss.registry import bulk, checks_for, effective_minor
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
 app = typer.Typer(
@@ -208,6 +209,45 @@ def render_check_table(results: list[ObjectResult]) -> str:
     n = len(results)
     lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
     return "\n".join(lines) + "\n"
+
+
+@app.command("checks")
+@handle_errors
+def list_checks(
+    level: str = typer.Option(
+        "restricted", "--level", "-l", help="baseline or restricted (or level:version)."
+    ),
+    version: str = typer.Option(None, "--version", "-V", help="latest or v1.N (default latest)."),
+    output: Fmt = OUTPUT,
+) -> None:
+    """The checks PSA runs at a level and version, in message order, with the variant chosen."""
+    lv = LevelVersion.parse(level)
+    if version is not None:
+        lv = LevelVersion(lv.level, parse_version_strict(version))
+    minor = effective_minor(lv.version)
+    rows = []
+    for cid, _fn in checks_for(lv.level, lv.version):
+        cdef = next(c for c in CHECKS if c.id == cid)
+        var = [v for v in cdef.variants if v.minimum_minor <= minor][-1]
+        rows.append(
+            {
+                "check": cid,
+                "level": cdef.level.value,
+                "variant": f"v1.{var.minimum_minor}",
+                "since": f"v1.{cdef.variants[0].minimum_minor}",
+                "overrides": list(var.overrides),
+            }
+        )
+    if output is Fmt.JSON:
+        write_output(_json({"policy": str(lv), "evaluatedAs": f"v1.{minor}", "checks": rows}), None)
+        return
+    lines = [f"{lv} runs the v1.{minor} checks:"]
+    for r in rows:
+        extra = f"  (overrides {', '.join(r['overrides'])})" if r["overrides"] else ""
+        lines.append(
+            f"  {r['check']:<28} {r['level']:<10} variant {r['variant']:<6} since {r['since']}{extra}"
+        )
+    write_output("\n".join(lines) + "\n", None)
 
 
 @app.command("what-if")
