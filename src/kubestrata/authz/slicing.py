@@ -26,7 +26,9 @@ from kubestrata.authz.schema import ADMISSION_OPERATIONS
 
 ADMISSION_ACTION = "k8s::admission::Action"
 # the only action hierarchy: every admission operation is in Action::"all"
-ACTION_PARENTS = {f'{ADMISSION_ACTION}::"{op}"': (f'{ADMISSION_ACTION}::"all"',) for op in ADMISSION_OPERATIONS}
+ACTION_PARENTS = {
+    f'{ADMISSION_ACTION}::"{op}"': (f'{ADMISSION_ACTION}::"all"',) for op in ADMISSION_OPERATIONS
+}
 
 
 def ekey(e: dict[str, str]) -> str:
@@ -148,7 +150,7 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
     """Record what a conjunct requires; False when it is not a recognised error-free test (stop)."""
     if not isinstance(conj, dict) or len(conj) != 1:
         return False
-    (op, body), = conj.items()
+    ((op, body),) = conj.items()
     is_k8s_resource = resource_types == frozenset(["k8s::Resource"])
     if op == "is" and body.get("left") in ({"Var": "principal"}, {"Var": "resource"}) and "in" not in body:
         if body["left"] == {"Var": "principal"}:

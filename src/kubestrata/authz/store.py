@@ -12,6 +12,7 @@ previous snapshot keeps serving. So an erroring forbid can never be loaded, let 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -155,15 +156,21 @@ def parse_sources(sources: Sequence[PolicySource]) -> tuple[list[PolicyInfo], li
             problems.append(f"{src.origin}: Cedar parse error: {e}")
             continue
         if est.get("templates"):
-            problems.append(f"{src.origin}: policy templates are not supported (found {len(est['templates'])})")
+            problems.append(
+                f"{src.origin}: policy templates are not supported (found {len(est['templates'])})"
+            )
             continue
         static = est.get("staticPolicies") or {}
         ids = {k: f"{src.label}#{int(k.removeprefix('policy'))}" for k in static}
         result = cedarpy.validate_policies(src.text, sch)
         if not result.validation_passed:
+            found = set()
             for err in result.errors:
                 where = ids.get(err.policy_id, err.policy_id or "?")
-                problems.append(f"{src.origin}: policy {where}: {err.error}")
+                # cedarpy names its positional id inside the message; ours is already in front
+                msg = re.sub(r"^for policy `[^`]*`, ", "", err.error)
+                found.add(f"{src.origin}: policy {where}: {msg}")
+            problems += sorted(found)
             continue
         for key, body in static.items():
             idx = int(key.removeprefix("policy"))
@@ -336,7 +343,9 @@ class PolicyStore:
         for srcs in tiers_sources:
             for s in srcs:
                 if s.label in seen_labels:
-                    problems.append(f"{s.origin}: duplicate policy source {s.label} (also {seen_labels[s.label]})")
+                    problems.append(
+                        f"{s.origin}: duplicate policy source {s.label} (also {seen_labels[s.label]})"
+                    )
                 seen_labels.setdefault(s.label, s.origin)
             policies, probs = parse_sources(srcs)
             problems += probs
