@@ -93,7 +93,7 @@ class PolicyTier:
         self.name = name
         self.policies: dict[str, PolicyInfo] = {p.id: p for p in policies}
         self.policy_set = _policy_set(policies)
-        self.index = SliceIndex(((p.id, constraints_of(p.est)) for p in policies))
+        self.index = SliceIndex((p.id, constraints_of(p.est)) for p in policies)
         self._sets: OrderedDict[tuple[str, ...], cedarpy.PolicySet] = OrderedDict()
         self._slice_cache = slice_cache
         self._lock = threading.Lock()
