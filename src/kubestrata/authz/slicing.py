@@ -217,7 +217,7 @@ class SliceIndex:
                 for res in resources:
                     self._buckets.setdefault((a, res), []).append(pid)
             self._uses_resource_entity |= cons.resource_eq is not None
-        self._order = {pid: i for i, pid in enumerate(self.constraints)}
+        self.order = {pid: i for i, pid in enumerate(self.constraints)}
         self._memo: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -250,7 +250,7 @@ class SliceIndex:
                 if pid not in seen and self.constraints[pid].admits(r, resource_key):
                     seen.add(pid)
                     out.append(pid)
-        out.sort(key=self._order.__getitem__)
+        out.sort(key=self.order.__getitem__)
         result = tuple(out)
         self._memo[key] = result
         if len(self._memo) > self._cache_size:

@@ -121,7 +121,10 @@ class PolicyTier:
             ps = self.policy_set
         res = cedarpy.is_authorized(req.as_cedarpy(), ps, entities)
         diag = res.diagnostics
-        return EvalResult(res.decision.value, tuple(diag.reasons), tuple(str(e) for e in diag.errors))
+        # Cedar reports reasons in no fixed order; policy order keeps responses (and caches) stable
+        order = self.index.order
+        reasons = tuple(sorted(diag.reasons, key=lambda i: order.get(i, -1)))
+        return EvalResult(res.decision.value, reasons, tuple(sorted(str(e) for e in diag.errors)))
 
 
 @dataclass(frozen=True)
