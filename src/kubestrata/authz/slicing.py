@@ -11,7 +11,8 @@ Recognised constraints: principal ``==``/``in``/``is`` (groups are the only pare
 ``==``/``in`` (with the admission ``Action::"all"`` parent), resource ``==``/``in``/``is``, and in the
 ``when`` body ``principal.name == "x"``, ``principal is T``, ``principal in E``, ``resource is T``,
 ``resource has a``, and, once the resource is known to be a ``k8s::Resource``,
-``resource.resource``/``resource.apiGroup`` compared with a literal or a literal set's ``contains``.
+``resource.resource``/``resource.apiGroup`` (and ``resource.namespace`` after ``resource has
+namespace``) compared with a literal or a literal set's ``contains``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Constraints:
     resource_eq: str | None = None  # resource == / in E (resources have no parents)
     k8s_resources: frozenset[str] | None = None
     api_groups: frozenset[str] | None = None
+    namespaces: frozenset[str] | None = None  # resource.namespace, after `resource has namespace`
 
     def admits(self, r: CedarRequest, resource_key: str) -> bool:
         principal_key = ekey(r.principal)
@@ -65,6 +67,8 @@ class Constraints:
         if self.resource_eq is not None and self.resource_eq != resource_key:
             return False
         if self.k8s_resources is not None and r.k8s_resource not in self.k8s_resources:
+            return False
+        if self.namespaces is not None and r.namespace not in self.namespaces:
             return False
         return self.api_groups is None or r.api_group in self.api_groups
 
@@ -142,6 +146,7 @@ def constraints_of(est: dict[str, Any]) -> Constraints:
                 t = c.pop("is_resource_type")
                 resource_types = frozenset([t]) if resource_types is None else resource_types & {t}
     c["resource_types"] = resource_types
+    c.pop("resource_has", None)
     c["principal_in"] = tuple(x for x in c["principal_in"] if x)
     return Constraints(**c)
 
@@ -161,6 +166,8 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
             c["is_resource_type"] = body["entity_type"]
         return True
     if op == "has" and body.get("left") in ({"Var": "principal"}, {"Var": "resource"}):
+        if body["left"] == {"Var": "resource"}:
+            c.setdefault("resource_has", set()).add(body.get("attr"))
         return True
     if op == "in" and body.get("left") == {"Var": "principal"}:
         e = _entity(_lit(body.get("right")))
@@ -179,6 +186,14 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
                     c["principal_name"] = "\0impossible"
                 else:
                     c["principal_name"] = value
+                return True
+            if (
+                is_k8s_resource
+                and _attr(attr_side, "resource") == "namespace"
+                and "namespace" in c.get("resource_has", ())
+            ):
+                prev = c.get("namespaces")
+                c["namespaces"] = frozenset([value]) if prev is None else prev & {value}
                 return True
             if is_k8s_resource and _attr(attr_side, "resource") in ("resource", "apiGroup"):
                 key = "k8s_resources" if _attr(attr_side, "resource") == "resource" else "api_groups"
@@ -232,6 +247,7 @@ class SliceIndex:
             r.resource_type,
             r.k8s_resource,
             r.api_group,
+            r.namespace,
             ekey(r.resource) if self._uses_resource_entity else None,
         )
 
