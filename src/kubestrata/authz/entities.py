@@ -444,9 +444,12 @@ def admission_to_request(req: Any) -> CedarRequest:
         ents.append(object_entity(old, type_, old_uid["id"], None))
     ent = object_entity(main, type_, main_id, old_uid)
     ents.append(ent)
+    action = uid("k8s::admission::Action", op.lower())
+    # no schema is passed at evaluation time, so the action hierarchy travels with the request
+    ents.append({"uid": action, "attrs": {}, "parents": [uid("k8s::admission::Action", "all")]})
     return CedarRequest(
         principal,
-        uid("k8s::admission::Action", op.lower()),
+        action,
         ent["uid"],
         ents,
         ptype,
