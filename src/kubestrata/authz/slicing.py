@@ -187,6 +187,10 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
                 else:
                     c["principal_name"] = value
                 return True
+            if _attr(attr_side, "principal") == "namespace" and c.get("principal_types") == frozenset(
+                ["k8s::ServiceAccount"]
+            ):
+                return True  # always present on a ServiceAccount: safe to read past, not indexed
             if (
                 is_k8s_resource
                 and _attr(attr_side, "resource") == "namespace"
