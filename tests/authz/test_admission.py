@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kubestrata.authz import (
     AdmissionPolicyEvaluator,
@@ -135,3 +137,44 @@ def test_object_maps_become_key_value_sets_and_escapes_are_dropped() -> None:
     assert ent["attrs"]["metadata"]["labels"] == [{"key": "owner", "value": "me"}]
     assert ent["attrs"]["data"] == [{"key": "k", "value": "v"}]
     assert ent["attrs"]["spec"] == {"n": 3}
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["a", "labels", "data", "__entity", "spec", "metadata"]), c, max_size=4
+        )
+    ),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(JSONISH, st.sampled_from(["object", "metadata", "labels", "userInfo", "kind", "root"]))
+def test_fuzzed_admission_requests_decide_or_raise_invalid_review(junk, where: str) -> None:
+    store = PolicyStore.from_text(
+        'forbid (principal, action in k8s::admission::Action::"all", resource is core::v1::ConfigMap) '
+        "unless { resource has metadata && resource.metadata has labels && "
+        'resource.metadata.labels.contains({"key": "owner", "value": principal.name}) };',
+        "f.cedar",
+    )
+    req = request("UPDATE", "u", "u", "u")
+    if where == "root":
+        req = junk
+    elif where == "object":
+        req["object"] = junk
+    elif where == "metadata":
+        req["object"]["metadata"] = junk
+    elif where == "labels":
+        req["oldObject"]["metadata"]["labels"] = junk
+    else:
+        req[where] = junk
+    try:
+        d = AdmissionPolicyEvaluator(store).evaluate(req)
+    except InvalidReview:
+        return
+    assert isinstance(d.allowed, bool)
+    if where == "object" and not isinstance(junk, dict):
+        raise AssertionError("a non-object `object` must be rejected")

@@ -55,9 +55,14 @@ class AdmissionPolicyEvaluator:
             for tier in snap.tiers:
                 if self.sliced and not tier.index.slice(req):
                     continue
-                if ents is None:
-                    ents = request_entities(req)
-                res = tier.evaluate(req, ents, sliced=self.sliced)
+                try:
+                    if ents is None:
+                        ents = request_entities(req)
+                    res = tier.evaluate(req, ents, sliced=self.sliced)
+                except ValueError as e:  # Cedar could not take the request: no forbid was evaluated
+                    decision.errors.append(f"Cedar evaluation failed: {e}")
+                    decision.denials.append(("cedar", "the object could not be evaluated (fail closed)"))
+                    break
                 if res.errors:
                     decision.errors += list(res.errors)
                     for pid in _error_policy_ids(res.errors):

@@ -17,6 +17,7 @@ namespace``) compared with a literal or a literal set's ``contains``.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -221,7 +222,7 @@ class SliceIndex:
 
     Policies are bucketed by (action, Kubernetes resource) with None as the wildcard bucket; the
     remaining constraints are checked per candidate. A request's slice (the tuple of policy ids) is
-    memoised on the request's shape, and the parsed PolicySet on the slice, both in bounded LRUs.
+    memoised on the request's shape, and the parsed PolicySet on the slice, both in bounded caches.
     """
 
     def __init__(self, items: Iterable[tuple[str, Constraints]], cache_size: int = 8192) -> None:
@@ -238,6 +239,7 @@ class SliceIndex:
             self._uses_resource_entity |= cons.resource_eq is not None
         self.order = {pid: i for i, pid in enumerate(self.constraints)}
         self._memo: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
         self._cache_size = cache_size
 
     def shape(self, r: CedarRequest) -> tuple[Any, ...]:
@@ -259,7 +261,6 @@ class SliceIndex:
         key = self.shape(r)
         hit = self._memo.get(key)
         if hit is not None:
-            self._memo.move_to_end(key)
             return hit
         action = ekey(r.action)
         resource_key = ekey(r.resource)
@@ -272,7 +273,8 @@ class SliceIndex:
                     out.append(pid)
         out.sort(key=self.order.__getitem__)
         result = tuple(out)
-        self._memo[key] = result
-        if len(self._memo) > self._cache_size:
-            self._memo.popitem(last=False)
+        with self._lock:  # server threads share the index; reads above need no lock
+            self._memo[key] = result
+            if len(self._memo) > self._cache_size:
+                self._memo.popitem(last=False)  # oldest first: a FIFO bound is enough here
         return result
