@@ -128,3 +128,8 @@ def test_schema_prints_and_parses() -> None:
     r = runner.invoke(app, ["cedar", "schema"])
     assert r.exit_code == 0 and "namespace k8s {" in r.stdout
     cedarpy.Schema.from_str(r.stdout)
+
+
+def test_from_rbac_needs_input() -> None:
+    r = runner.invoke(app, ["cedar", "from-rbac"])
+    assert r.exit_code == 2 and "--cluster" in flat(r.output)
