@@ -124,3 +124,39 @@ def test_first_tier_with_an_explicit_decision_wins(tmp_path: Path) -> None:
     assert Authorizer(swapped).review(sar("u", "get"))["status"]["denied"] is True
     # nothing in tier 1 matches list: tier 2 is asked and has nothing either
     assert Authorizer(store).review(sar("u", "list"))["status"] == {"allowed": False}
+
+
+def test_decisions_during_reloads_see_one_whole_snapshot(tmp_path: Path) -> None:
+    """Readers in threads while a writer swaps between two sets: every answer comes from one set."""
+    import threading
+
+    allow = PERMIT
+    deny = PERMIT + FORBID
+    f = tmp_path / "a.cedar"
+    f.write_text(allow)
+    store = PolicyStore([tmp_path])
+    store.load()
+    authz = Authorizer(store)
+    seen: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                st = authz.review(sar("u"))["status"]
+                seen.append("denied" if st.get("denied") else "allowed" if st["allowed"] else "other")
+        except BaseException as e:  # surfaced by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(20):
+        f.write_text(deny if i % 2 == 0 else allow)
+        store.load()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert set(seen) <= {"allowed", "denied"} and seen
