@@ -58,7 +58,7 @@ def test_parse_error_names_the_file_and_keeps_previous_set(tmp_path: Path) -> No
     f.write_text(PERMIT + "permit (principal, action, resource) when { ;")
     with pytest.raises(PolicyLoadError) as e:
         store.load()
-    assert str(f) in str(e.value) and "parse error" in str(e.value)
+    assert f"{f}: Cedar parse error in policy a.cedar#1 (line 2)" in str(e.value)
     assert store.snapshot is first and store.rejections == 1
     assert Authorizer(store).review(sar("u"))["status"]["allowed"] is True
 
