@@ -206,6 +206,7 @@ def test_extra_keys_are_lower_cased_sets() -> None:
             "labelSelector must be a mapping",
         ),
         (lambda r: r["spec"].update(extra={"k": "v"}), "spec.extra.k"),
+        (lambda r: r["spec"]["resourceAttributes"].update(resource="pods/log"), "must not contain '/'"),
     ],
 )
 def test_malformed_reviews_raise_invalid_review(mutate, message: str) -> None:
