@@ -267,9 +267,9 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def collect_sources(path: str | Path) -> tuple[list[PolicySource], list[str]]:
+def collect_sources(path: str | Path, prefix: str = "") -> tuple[list[PolicySource], list[str]]:
     """Sources from a ``.cedar`` file, a YAML/JSON file of Policy objects, or a directory of both
-    (recursively, sorted, hidden entries skipped)."""
+    (recursively, sorted, hidden entries skipped). ``prefix`` goes in front of file labels."""
     root = Path(path)
     if not root.exists():
         return [], [f"{root}: no such file or directory"]
@@ -292,7 +292,7 @@ def collect_sources(path: str | Path) -> tuple[list[PolicySource], list[str]]:
             problems.append(f"{f}: cannot read: {getattr(e, 'strerror', None) or e}")
             continue
         if f.name.endswith(CEDAR_SUFFIX):
-            sources.append(PolicySource(rel, str(f), text))
+            sources.append(PolicySource(prefix + rel, str(f), text))
             continue
         try:
             docs = list(yaml.safe_load_all(text))
@@ -364,10 +364,13 @@ class PolicyStore:
             fp = _fingerprint(p for t in self.tier_paths for p in t)
             tiers_sources: list[list[PolicySource]] = []
             problems: list[str] = []
+            # with several directories, file ids carry the directory's name (guardrails/a.cedar#0)
+            # so that a.cedar in two tiers stays two policies
+            several = sum(len(t) for t in self.tier_paths) > 1
             for paths in self.tier_paths:
                 srcs: list[PolicySource] = []
                 for p in paths:
-                    s, probs = collect_sources(p)
+                    s, probs = collect_sources(p, f"{p.name}/" if several and p.is_dir() else "")
                     srcs += s
                     problems += probs
                 tiers_sources.append(srcs)
