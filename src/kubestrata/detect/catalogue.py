@@ -417,6 +417,18 @@ NATIVE_RULES: list[RuleSpec] = [
     RuleSpec("KS-AUD-N20", "Audit events deleted", Severity.MEDIUM,
              "Kubernetes Events were deleted, which hides activity.", ("T1070",),
              sigma=(SIGMA + "kubernetes_audit_events_deleted.yml",)),
+    RuleSpec("KS-AUD-N21", "Pod sharing a host namespace created", Severity.MEDIUM,
+             "A pod using hostNetwork, hostPID or hostIPC was created successfully (system controllers "
+             "in system namespaces excepted). Falco's KS-AUD-F05..F07 also report failed attempts.",
+             ("T1611",)),
+    RuleSpec("KS-AUD-N22", "Privileged or root container created", Severity.HIGH,
+             "A pod with a privileged container or one running as UID 0 was created successfully "
+             "(system controllers in system namespaces excepted).", ("T1610", "T1611"),
+             sigma=(SIGMA + "kubernetes_audit_privileged_pod_creation.yml",)),
+    RuleSpec("KS-AUD-N23", "Role with excessive permissions created", Severity.MEDIUM,
+             "A user (not a system component) created a Role/ClusterRole with wildcards, "
+             "escalate/bind/impersonate, secret reads, pods/exec or nodes/proxy.", ("T1098.006",),
+             sigma=(SIGMA + "kubernetes_audit_rbac_permisions_listing.yml",)),
 ]  # fmt: skip
 
 CATALOGUE: dict[str, RuleSpec] = {r.id: r for r in [*FALCO_RULES, *GUARDDUTY_RULES, *NATIVE_RULES]}

@@ -1161,6 +1161,37 @@ def events_deleted(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         yield hit("KS-AUD-N20", f"events deleted in {ev.namespace or 'all namespaces'}", ("verb", ev.verb))
 
 
+@detector("KS-AUD-N21", "KS-AUD-N22", on="create pods")
+def pod_security_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    ps = _pod_create_spec(ev)
+    if ps is None or (is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES):
+        return
+    spec, path = ps
+    shared = [(f"{path}.{f}", True) for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f) is True]
+    if shared:
+        yield hit("KS-AUD-N21", f"pod {ev.namespace}/{ev.name} shares host namespaces", *shared)
+    pod_sc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
+    bad = []
+    for c, p in containers(spec, path):
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged") is True:
+            bad.append((p + ".securityContext.privileged", True))
+        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+        if uid == 0 and type(uid) is int:
+            where = p + ".securityContext.runAsUser" if "runAsUser" in sc else path + ".securityContext.runAsUser"
+            bad.append((where, 0))
+    if bad:
+        yield hit("KS-AUD-N22", f"pod {ev.namespace}/{ev.name} runs privileged or as root", *bad)
+
+
+@detector("KS-AUD-N23", on="create roles,clusterroles")
+def excessive_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    why = excessive_permissions(role_rules(ev))
+    if why and ev.success and not is_system(ev.user):
+        yield hit("KS-AUD-N23", f"{ev.resource[:-1]} {ev.name!r} created ({', '.join(why)})",
+                  ("requestObject.rules", role_rules(ev)))  # fmt: skip
+
+
 def safe_call(d: Detector, ev: AuditEvent, ctx: Any) -> list[Hit]:
     """Run one detector; a malformed request object is the event's fault, not the engine's."""
     try:
