@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kubestrata.detect.catalogue import CATALOGUE, RuleSpec
-from kubestrata.detect.decode import NotAudit, iter_event_dicts, loads
+from kubestrata.detect.decode import NotAudit, decode_cloudwatch_payload, iter_event_dicts, loads
 from kubestrata.detect.escape import clean, clean_any
 from kubestrata.detect.event import AuditEvent, BadEvent
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, Detector, Hit, parse_ip, safe_call
@@ -313,7 +313,11 @@ class Pipeline:
         if not stripped:
             return []
         try:
-            obj = loads(stripped)
+            if stripped[:4] == b"H4sI" or stripped[:2] == b"\x1f\x8b":
+                # a CloudWatch subscription payload (base64 of gzip, or raw gzip) on its own line
+                obj = decode_cloudwatch_payload(stripped)
+            else:
+                obj = loads(stripped)
         except BadEvent as e:
             self.bad("invalid-utf8" if "UTF-8" in e.reason else "invalid-json", origin, e.reason, stripped)
             return []

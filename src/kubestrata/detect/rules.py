@@ -1178,7 +1178,9 @@ def pod_security_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
             bad.append((p + ".securityContext.privileged", True))
         uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
         if uid == 0 and type(uid) is int:
-            where = p + ".securityContext.runAsUser" if "runAsUser" in sc else path + ".securityContext.runAsUser"
+            where = (
+                p + ".securityContext.runAsUser" if "runAsUser" in sc else path + ".securityContext.runAsUser"
+            )
             bad.append((where, 0))
     if bad:
         yield hit("KS-AUD-N22", f"pod {ev.namespace}/{ev.name} runs privileged or as root", *bad)

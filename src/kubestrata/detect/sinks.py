@@ -89,8 +89,17 @@ class StreamSink(Sink):
         self.stream = stream if stream is not None else sys.stdout.buffer
         super().__init__(**kw)
 
+    broken = False
+
     def write(self, finding: dict[str, Any]) -> None:
-        self.stream.write(orjson.dumps(finding) + b"\n")
+        if self.broken:
+            self.dropped += 1
+            return
+        try:
+            self.stream.write(orjson.dumps(finding) + b"\n")
+        except BrokenPipeError:
+            self.broken = True  # the reader went away (| head): stop writing, keep ingesting
+            self.dropped += 1
 
     def flush(self) -> None:
         try:
