@@ -71,7 +71,7 @@ def base(
         ref["namespace"] = ns
     if name:
         ref["name"] = name
-    ts = "2026-11-27T10:%02d:%02d.%06dZ" % (rng.randrange(60), rng.randrange(60), rng.randrange(10**6))
+    ts = f"2026-11-27T10:{rng.randrange(60):02d}:{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z"
     ev = {
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kubestrata.detect.catalogue import CATALOGUE, RuleSpec
 from kubestrata.detect.decode import NotAudit, decode_cloudwatch_payload, iter_event_dicts, loads
 from kubestrata.detect.escape import clean, clean_any
@@ -391,8 +393,13 @@ class Pipeline:
 
     def _finding(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> dict[str, Any]:
         sev = (h.severity or spec.severity).value
+        evidence = [{"path": p, "value": clean_any(v)} for p, v in h.evidence]
+        # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
+        # differs on every event and must not split it)
         fp_src = "\x1f".join(
             (spec.id, ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
+        ).encode("utf-8", "replace") + orjson.dumps(
+            [e for e in evidence if e["path"] != "anomaly"], default=str
         )
         return {
             "ruleId": spec.id,
@@ -414,9 +421,9 @@ class Pipeline:
             "sourceIPs": [clean(ip, 64) for ip in ev.source_ips[:16]],
             "userAgent": clean(ev.user_agent, 256),
             "responseCode": ev.code,
-            "evidence": [{"path": p, "value": clean_any(v)} for p, v in h.evidence],
+            "evidence": evidence,
             "references": spec.references(),
-            "fingerprint": hashlib.sha256(fp_src.encode("utf-8", "replace")).hexdigest()[:32],
+            "fingerprint": hashlib.sha256(fp_src).hexdigest()[:32],
         }
 
     def close(self) -> None:
@@ -434,8 +441,6 @@ def _rank(sev: str) -> int:
 
 def _sample(raw: dict[str, Any]) -> str:
     try:
-        import orjson
-
         return orjson.dumps(raw)[:200].decode("utf-8", "replace")
     except TypeError:
         return repr(raw)[:200]
