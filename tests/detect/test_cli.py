@@ -32,7 +32,9 @@ def test_replay_jsonl_and_exit_codes(tmp_path) -> None:
 
 
 def test_replay_table_escapes_markup(tmp_path) -> None:
-    path = _log(tmp_path, event("delete", "secrets", name="[bold red]boom[/]", user="[link=http://x]u[/link]"))
+    path = _log(
+        tmp_path, event("delete", "secrets", name="[bold red]boom[/]", user="[link=http://x]u[/link]")
+    )
     r = runner.invoke(app, ["detect", "replay", path, "-f", "table"], env={"COLUMNS": "250"})
     assert r.exit_code == 0
     assert "[bold red]boom[/]" in r.stdout and "KS-AUD-F49" in r.stdout
@@ -54,7 +56,17 @@ def test_replay_stdin_with_state_and_alert_file(tmp_path) -> None:
     alerts = tmp_path / "alerts.jsonl"
     r = runner.invoke(
         app,
-        ["detect", "replay", "-", "--state", str(tmp_path / "s.db"), "--alert-file", str(alerts), "-f", "none"],
+        [
+            "detect",
+            "replay",
+            "-",
+            "--state",
+            str(tmp_path / "s.db"),
+            "--alert-file",
+            str(alerts),
+            "-f",
+            "none",
+        ],
         input=data,
     )
     assert r.exit_code == 0, r.output
@@ -72,4 +84,6 @@ def test_rules_listing() -> None:
     r = runner.invoke(app, ["detect", "rules", "-f", "json"])
     assert r.exit_code == 0
     rules = orjson.loads(r.stdout)
-    assert any(x["references"].get("guardduty") == ["Execution:Kubernetes/ExecInKubeSystemPod"] for x in rules)
+    assert any(
+        x["references"].get("guardduty") == ["Execution:Kubernetes/ExecInKubeSystemPod"] for x in rules
+    )

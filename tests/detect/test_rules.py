@@ -89,12 +89,14 @@ def test_exposed_dashboards() -> None:
 
 
 def test_privileged_image_first_seen_and_sensitive_mount() -> None:
-    mk = lambda img: event(
-        "create",
-        "pods",
-        code=201,
-        request_object=pod([{"name": "c", "image": img, "securityContext": {"privileged": True}}]),
-    )  # noqa: E731
+    def mk(img):
+        return event(
+            "create",
+            "pods",
+            code=201,
+            request_object=pod([{"name": "c", "image": img, "securityContext": {"privileged": True}}]),
+        )  # noqa: E731
+
     pipe = Pipeline()
     assert "KS-AUD-G06" in rule_ids(pipe.process_obj(mk("evil:1")))
     assert "KS-AUD-G06" not in rule_ids(pipe.process_obj(mk("evil:1")))
