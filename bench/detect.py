@@ -223,23 +223,24 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_file(path: Path, config: DetectConfig) -> tuple[float, Pipeline]:
+def run_file(path: Path, config: DetectConfig) -> tuple[float, float, Pipeline]:
+    """Wall seconds and CPU seconds of this (single-threaded) process for one pass."""
     pipe = Pipeline(config)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with path.open("rb") as fh:
         for line in read_lines(fh, config.max_event_bytes):
             if not isinstance(line, Oversize):
                 pipe.process_line(line)
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     pipe.close()
-    return dt, pipe
+    return dt, dc, pipe
 
 
 def sustain(path: Path, total: int, config: DetectConfig) -> list[tuple[int, float]]:
     """Replay the file over and over with fresh auditIDs until `total` events; RSS samples."""
     pipe = Pipeline(config)
     lines = path.read_bytes().splitlines()
-    samples = []
+    samples = [(0, rss_mib())]  # the input held in memory for replay: the baseline
     n = 0
     rnd = random.Random(9)
     while n < total:
@@ -271,15 +272,18 @@ def main() -> None:
           f"p95 {sizes[int(len(sizes) * 0.95)]} B, max {sizes[-1]} B; "
           f"{sum(s < 2560 for s in sizes) / len(sizes):.1%} under 2.5 KB")  # fmt: skip
     config = DetectConfig(cluster="bench")
-    best = None
+    best = 0.0
     for i in range(args.repeat):
-        dt, pipe = run_file(path, config)
-        rate = args.events / dt
-        best = max(best or 0, rate)
+        dt, dc, pipe = run_file(path, config)
+        # per core = per CPU-second of this single-threaded process: the box is shared, wall
+        # time includes waiting for a core
+        rate = args.events / dc
+        best = max(best, rate)
         st = pipe.stats
-        print(f"run {i + 1}: {dt:.2f}s, {rate:,.0f} events/s, evaluated {st.evaluated}, findings {st.findings}, "
+        print(f"run {i + 1}: wall {dt:.2f}s ({args.events / dt:,.0f} events/s), CPU {dc:.2f}s "
+              f"({rate:,.0f} events/s per core); evaluated {st.evaluated}, findings {st.findings}, "
               f"suppressed {st.suppressed}, bad {st.bad_total}, rules enabled {len(pipe.specs)}")  # fmt: skip
-    print(f"best: {best:,.0f} events/s on one core (pid {os.getpid()}, single thread)")
+    print(f"best: {best:,.0f} events per CPU-second (one core, single thread, pid {os.getpid()})")
     if args.sustain:
         samples = sustain(path, args.sustain, config)
         print(
