@@ -263,6 +263,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--sustain", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--state", action="store_true", help="also measure with a SQLite state database")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / "detect-audit.jsonl"
@@ -284,6 +285,13 @@ def main() -> None:
               f"({rate:,.0f} events/s per core); evaluated {st.evaluated}, findings {st.findings}, "
               f"suppressed {st.suppressed}, bad {st.bad_total}, rules enabled {len(pipe.specs)}")  # fmt: skip
     print(f"best: {best:,.0f} events per CPU-second (one core, single thread, pid {os.getpid()})")
+    if args.state:
+        db = OUT / "detect-state.db"
+        for f in OUT.glob("detect-state.db*"):
+            f.unlink()
+        dt, dc, pipe = run_file(path, DetectConfig(cluster="bench", state_url=str(db)))
+        print(f"with SQLite state ({db.name}): wall {dt:.2f}s, CPU {dc:.2f}s "
+              f"({args.events / dc:,.0f} events/s per core); findings stored {pipe.stats.findings}")  # fmt: skip
     if args.sustain:
         samples = sustain(path, args.sustain, config)
         print(

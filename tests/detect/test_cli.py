@@ -75,9 +75,12 @@ def test_replay_stdin_with_state_and_alert_file(tmp_path) -> None:
 
 def test_watch_follows_a_file_once(tmp_path) -> None:
     path = _log(tmp_path, event("delete", "secrets", name="s"))
-    r = runner.invoke(app, ["detect", "watch", path, "--from-start", "--once"])
+    r = runner.invoke(
+        app, ["detect", "watch", path, "--from-start", "--once"], env={"XDG_STATE_HOME": str(tmp_path)}
+    )
     assert r.exit_code == 0, r.output
     assert "KS-AUD-F49" in r.stdout
+    assert (tmp_path / "kubestrata" / "detect.db").exists()  # watch keeps state in SQLite by default
 
 
 def test_rules_listing() -> None:

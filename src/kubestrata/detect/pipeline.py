@@ -426,8 +426,13 @@ class Pipeline:
             "fingerprint": hashlib.sha256(fp_src).hexdigest()[:32],
         }
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Write batched state to the database (call periodically in long-running servers)."""
         self._first_seen.flush()
+        self.store.flush()
+
+    def close(self) -> None:
+        self.flush()
         for s in self.sinks:
             s.close()
 
