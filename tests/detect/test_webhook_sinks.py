@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from kubestrata.detect.pipeline import Pipeline
+from kubestrata.detect.pipeline import DetectConfig, Pipeline
 from kubestrata.detect.sinks import MemorySink, Sink, WebhookSink
 from kubestrata.detect.webhook import AuditWebhook
 from tests.detect.helpers import event
@@ -35,6 +35,14 @@ def test_webhook_rejects_non_json_and_wrong_kinds_and_oversize() -> None:
     assert hook.handle(b"[]")[0] == 400
     assert hook.handle(b"{" + b" " * 2000 + b"}")[0] == 413
     assert hook.handle(_list(event()))[0] == 200  # still serving
+
+
+def test_webhook_skips_a_10mb_event_inside_a_batch() -> None:
+    hook = AuditWebhook(Pipeline(DetectConfig(max_event_bytes=1024 * 1024)))
+    huge = event("create", "configmaps", code=201, request_object={"data": {"k": "x" * (10 * 1024 * 1024)}})
+    status, body = hook.handle(_list(huge, event("delete", "secrets", name="s")))
+    assert status == 200 and body["accepted"] == 1 and body["bad"] == 1
+    assert hook.pipeline.stats.bad["oversize"] == 1
 
 
 def test_webhook_never_raises_even_if_the_pipeline_does() -> None:

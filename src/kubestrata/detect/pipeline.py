@@ -325,8 +325,11 @@ class Pipeline:
             return []
         return self.process_obj(obj, origin)
 
-    def process_obj(self, obj: Any, origin: str = "") -> list[dict[str, Any]]:
+    def process_obj(self, obj: Any, origin: str = "", check_size: bool = False) -> list[dict[str, Any]]:
+        """Events from a decoded document. ``check_size``: the document was larger than the
+        per-event limit (a webhook batch), so measure each event and skip the oversize ones."""
         out: list[dict[str, Any]] = []
+        limit = self.config.max_event_bytes
         it = iter_event_dicts(obj)
         i = 0
         while True:
@@ -341,6 +344,11 @@ class Pipeline:
                 self.bad("bad-event", f"{origin} item {i}", str(e), None)
                 break
             i += 1
+            if check_size:
+                size = len(orjson.dumps(raw))
+                if size > limit:
+                    self.bad("oversize", f"{origin} item {i - 1}", f"{size} bytes > limit {limit}")
+                    continue
             try:
                 ev = AuditEvent(raw, self.config.cluster)
             except BadEvent as e:
