@@ -95,6 +95,18 @@ class FirstSeen:
         self.engine = engine
         self._known: set[tuple[str, str, str]] = set()
         self._pending: list[dict[str, Any]] = []
+        # Load what is known up front; while everything fits, a cache miss means "new" and the
+        # database is only written, never queried, on the hot path.
+        self._complete = True
+        if engine is not None:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(
+                        first_seen_table.c.cluster, first_seen_table.c.dimension, first_seen_table.c.key
+                    ).limit(self.MAX_CACHE + 1)
+                ).all()
+            self._complete = len(rows) <= self.MAX_CACHE
+            self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
 
     def check(self, cluster: str, dimension: str, key: str) -> bool:
         k = (cluster, dimension, key[:1024])
@@ -103,7 +115,8 @@ class FirstSeen:
         if len(self._known) >= self.MAX_CACHE:
             self.flush()
             self._known.clear()  # bounded memory; the database still remembers
-        if self.engine is not None:
+            self._complete = False
+        if self.engine is not None and not self._complete:
             with self.engine.connect() as conn:
                 row = conn.execute(
                     select(first_seen_table.c.key).where(
@@ -149,11 +162,21 @@ class FindingsStore:
         self._bumps: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self.suppressed = 0
+        self._complete = True
+        if engine is not None:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(findings_table.c.fingerprint, findings_table.c.last_seen)
+                    .order_by(findings_table.c.last_seen.desc())
+                    .limit(self.MAX_CACHE + 1)
+                ).all()
+            self._complete = len(rows) <= self.MAX_CACHE
+            self._last.update((r[0], r[1]) for r in rows[: self.MAX_CACHE])
 
     def admit(self, finding: dict[str, Any], when: float) -> bool:
         fp = finding["fingerprint"]
         last = self._last.get(fp)
-        if last is None and self.engine is not None and fp not in self._new:
+        if last is None and self.engine is not None and not self._complete and fp not in self._new:
             with self.engine.connect() as conn:
                 row = conn.execute(
                     select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
@@ -168,6 +191,7 @@ class FindingsStore:
         if len(self._last) >= self.MAX_CACHE:
             self.flush()
             self._last.clear()  # bounded memory; the database still remembers
+            self._complete = False
         self._last[fp] = when
         if self.engine is not None and fp in self._new:
             row = self._new[fp]  # re-admitted before the last one was written
