@@ -255,11 +255,9 @@ class Pipeline:
     def first_seen(self, dimension: str, key: str) -> bool:
         return self._first_seen.check(self.config.cluster, dimension, key)
 
-    def count(
-        self, rule_id: str, key: str, ev: AuditEvent, distinct: str = "", keep_all: bool = False
-    ) -> int | None:
-        """Add ev to the (rule, key) window; the distinct count when it reaches the threshold
-        (then the window restarts, so one burst yields one finding), else None."""
+    def count(self, rule_id: str, key: str, ev: AuditEvent, distinct: str = "") -> int | None:
+        """Add ev to the (rule, key) window; the count (of distinct values, when given) when it
+        reaches the threshold (then the window restarts: one burst, one finding), else None."""
         threshold = self.config.thresholds.get(rule_id, 1)
         window = self.config.windows.get(rule_id, 900.0)
         now = parse_time(ev.timestamp) or time.time()
@@ -269,7 +267,7 @@ class Pipeline:
             if len(self._windows) >= self.MAX_WINDOW_KEYS:
                 self._windows.clear()
             w = self._windows[k] = _Window()
-        w.items.append((now, distinct if not keep_all else f"{distinct}#{len(w.items)}"))
+        w.items.append((now, distinct))
         while w.items and now - w.items[0][0] > window:
             w.items.popleft()
         n = len({d for _, d in w.items}) if distinct else len(w.items)

@@ -210,7 +210,6 @@ CONFIGMAP_CREDENTIAL_WORDS = (
 )
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
-# fmt: on
 
 MODIFY = frozenset({"create", "update", "patch"})
 READ_VERBS = frozenset({"get", "list", "watch"})
@@ -851,7 +850,7 @@ def gd_tactic_source(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 # --- GuardDuty anomaly (first-seen) ----------------------------------------------------------
 
 
-def _novelty(ev: AuditEvent, ctx: Any, what: str) -> list[str]:
+def _novelty(ev: AuditEvent, ctx: Any) -> list[str]:
     """Which first-seen dimensions this request opens in this cluster: user x verb x resource,
     the user's user agent (product token) and the user's source network (/24, /64)."""
     res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
@@ -870,7 +869,7 @@ def _novelty(ev: AuditEvent, ctx: Any, what: str) -> list[str]:
 
 
 def _anomaly(rid: str, ev: AuditEvent, ctx: Any, message: str, *ev_fields, severity=None) -> Iterator[Hit]:
-    new = _novelty(ev, ctx, rid)
+    new = _novelty(ev, ctx)
     if new and not ctx.learning:
         yield hit(rid, message + " (" + "; ".join(new) + ")", *ev_fields, ("anomaly", new), severity=severity)
 
@@ -911,7 +910,7 @@ def anomalous_workload(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         return
     spec, path = ps
     priv, sens = _privileged_and_mounts(spec, path)
-    new = _novelty(ev, ctx, "workload")
+    new = _novelty(ev, ctx)
     for img in images(spec, path):
         if ctx.first_seen("image", img or "<none>"):
             new.append(f"first use of image {img!r}")
@@ -1107,7 +1106,7 @@ def node_proxy_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 @detector("KS-AUD-N13", on="get secrets")
 def denied_secret_reads(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     if ev.code is not None and not ev.success and not is_system(ev.user):
-        n = ctx.count("KS-AUD-N13", ev.user, ev, distinct=f"{ev.namespace}/{ev.name}", keep_all=True)
+        n = ctx.count("KS-AUD-N13", ev.user, ev)
         if n is not None:
             yield hit("KS-AUD-N13", f"{n} denied secret reads by {ev.user}", ("responseStatus.code", ev.code))
 
