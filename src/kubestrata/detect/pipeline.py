@@ -216,12 +216,14 @@ def parse_time(ts: str) -> float | None:
 
 
 class _Window:
-    """Sliding-window counter of distinct values for one (rule, key)."""
+    """Sliding window for one (rule, key): event times, or the last time of each distinct value.
+    Both hold fewer entries than the threshold (they are cleared when it is reached)."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "distinct")
 
     def __init__(self) -> None:
-        self.items: deque[tuple[float, str]] = deque()
+        self.items: deque[float] = deque()
+        self.distinct: dict[str, float] = {}
 
 
 class Pipeline:
@@ -267,12 +269,19 @@ class Pipeline:
             if len(self._windows) >= self.MAX_WINDOW_KEYS:
                 self._windows.clear()
             w = self._windows[k] = _Window()
-        w.items.append((now, distinct))
-        while w.items and now - w.items[0][0] > window:
-            w.items.popleft()
-        n = len({d for _, d in w.items}) if distinct else len(w.items)
+        if distinct:
+            w.distinct[distinct] = now
+            if len(w.distinct) >= threshold:
+                w.distinct = {d: t for d, t in w.distinct.items() if now - t <= window}
+            n = len(w.distinct)
+        else:
+            w.items.append(now)
+            while w.items and now - w.items[0] > window:
+                w.items.popleft()
+            n = len(w.items)
         if n >= threshold:
             w.items.clear()
+            w.distinct = {}
             return n
         return None
 
