@@ -757,7 +757,7 @@ def gd_workload_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         return
     priv, sens = _privileged_and_mounts(*ps)
     for img, p in priv:
-        if ctx.first_seen("privileged-image", img or "<none>"):
+        if ctx.first_seen("privileged-image", img or "<none>") and not ctx.learning:
             yield hit("KS-AUD-G06", f"privileged container from image {img!r}, new to privileged use",
                       (p + ".securityContext.privileged", True), (p + ".image", img))  # fmt: skip
     for img, p, hp in sens:
