@@ -216,6 +216,7 @@ def replay(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
     )  # fmt: skip
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
     sinks = [collected, *build_sinks(fmt == "jsonl", alert_file, webhook, block=True, queue=queue)]
     pipe = Pipeline(config, sinks)
