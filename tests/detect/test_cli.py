@@ -90,3 +90,11 @@ def test_rules_listing() -> None:
     assert any(
         x["references"].get("guardduty") == ["Execution:Kubernetes/ExecInKubeSystemPod"] for x in rules
     )
+
+
+def test_allowed_user_extends_falco_list(tmp_path) -> None:
+    path = _log(tmp_path, event("get", "pods", name="p", user="ci-bot"))
+    r = runner.invoke(app, ["detect", "replay", path, "--only", "KS-AUD-F01"])
+    assert "KS-AUD-F01" in r.stdout
+    r = runner.invoke(app, ["detect", "replay", path, "--only", "KS-AUD-F01", "--allowed-user", "ci-bot"])
+    assert r.exit_code == 0 and "KS-AUD-F01" not in r.stdout

@@ -20,6 +20,7 @@ from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_er
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
 from kubestrata.detect.report import print_summary, stats_line
+from kubestrata.detect.rules import ALLOWED_K8S_USERS
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, follow_lines, read_lines
 from kubestrata.errors import KubestrataError
@@ -61,6 +62,7 @@ def build_config(
     disable: list[str] | None,
     only: list[str] | None,
     allowed_image: list[str] | None,
+    allowed_user: list[str] | None,
     full_admin_user: list[str] | None,
     allowed_node: list[str] | None,
     dedup_window: float,
@@ -89,6 +91,7 @@ def build_config(
         disabled=frozenset(disable or ()),
         only=frozenset(only) if only else None,
         allowed_images=frozenset(allowed_image or ()),
+        allowed_users=ALLOWED_K8S_USERS | frozenset(allowed_user or ()),
         full_admin_users=frozenset(full_admin_user or ()),
         allowed_nodes=frozenset(allowed_node) if allowed_node else None,
         dedup_window=dedup_window,
@@ -163,6 +166,9 @@ MINSEV = typer.Option(
 DISABLE = typer.Option(None, "--disable", help="Rule id to turn off (repeatable).")
 ONLY = typer.Option(None, "--only", help="Run only these rule ids (repeatable).")
 ALLOWED_IMAGE = typer.Option(None, "--allowed-image", help="Allowed image repository; enables KS-AUD-F02.")
+ALLOWED_USER = typer.Option(
+    None, "--allowed-user", help="User added to Falco's allowed_k8s_users (KS-AUD-F01), repeatable."
+)
 FULL_ADMIN = typer.Option(None, "--full-admin-user", help="Default admin user name; enables KS-AUD-F52.")
 ALLOWED_NODE = typer.Option(None, "--allowed-node", help="Allowed node name; enables KS-AUD-F54/F55.")
 DEDUP = typer.Option(
@@ -200,6 +206,7 @@ def replay(
     disable: list[str] = DISABLE,
     only: list[str] = ONLY,
     allowed_image: list[str] = ALLOWED_IMAGE,
+    allowed_user: list[str] = ALLOWED_USER,
     full_admin_user: list[str] = FULL_ADMIN,
     allowed_node: list[str] = ALLOWED_NODE,
     dedup_window: float = DEDUP,
@@ -214,7 +221,7 @@ def replay(
         raise KubestrataError(f"--format must be one of {', '.join(FORMATS)}")
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
-        disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
@@ -272,6 +279,7 @@ def watch(
     disable: list[str] = DISABLE,
     only: list[str] = ONLY,
     allowed_image: list[str] = ALLOWED_IMAGE,
+    allowed_user: list[str] = ALLOWED_USER,
     full_admin_user: list[str] = FULL_ADMIN,
     allowed_node: list[str] = ALLOWED_NODE,
     dedup_window: float = DEDUP,
@@ -291,7 +299,7 @@ def watch(
         state = default_state_path()
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
-        disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
     )  # fmt: skip
     sinks = build_sinks(True, alert_file, webhook, block=False, queue=queue)
     pipe = Pipeline(config, sinks)
