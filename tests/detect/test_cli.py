@@ -98,3 +98,15 @@ def test_allowed_user_extends_falco_list(tmp_path) -> None:
     assert "KS-AUD-F01" in r.stdout
     r = runner.invoke(app, ["detect", "replay", path, "--only", "KS-AUD-F01", "--allowed-user", "ci-bot"])
     assert r.exit_code == 0 and "KS-AUD-F01" not in r.stdout
+
+
+def test_findings_command_reads_the_store(tmp_path) -> None:
+    db = str(tmp_path / "s.db")
+    path = _log(tmp_path, event("delete", "secrets", name="s"), event("delete", "secrets", name="s"))
+    assert runner.invoke(app, ["detect", "replay", path, "--state", db, "-f", "none"]).exit_code == 0
+    r = runner.invoke(app, ["detect", "findings", "--state", db, "-f", "jsonl"])
+    assert r.exit_code == 0
+    rows = [orjson.loads(x) for x in r.stdout.splitlines()]
+    f49 = [x for x in rows if x["ruleId"] == "KS-AUD-F49"]
+    assert len(f49) == 1 and f49[0]["count"] == 2  # once, recurring twice
+    assert runner.invoke(app, ["detect", "findings", "--state", str(tmp_path / "nope.db")]).exit_code == 2

@@ -380,3 +380,39 @@ def list_rules(
             ", ".join(r.mitre),
         )
     Console().print(t)
+
+
+@app.command("findings")
+@handle_errors
+def stored_findings(
+    state: str = typer.Option(..., "--state", help="The state database written by watch/replay."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or jsonl."),
+    min_severity: str = MINSEV,
+) -> None:
+    """Show the findings store: each finding once, with how often it recurred."""
+    from kubestrata.detect.state import FindingsStore, make_engine
+
+    if "://" not in state and state != ":memory:" and not os.path.exists(state):
+        raise KubestrataError(f"no state database at {state}")
+    try:
+        floor = Severity.parse(min_severity).rank
+    except ValueError as e:
+        raise KubestrataError(str(e)) from None
+    rows = [f for f in FindingsStore(make_engine(state)).all() if Severity(f["severity"]).rank >= floor]
+    if fmt == "jsonl":
+        sys.stdout.write("".join(orjson.dumps(f).decode() + "\n" for f in rows))
+        return
+    if fmt != "table":
+        raise KubestrataError("--format must be table or jsonl")
+    t = Table(title=f"{len(rows)} stored findings")
+    for col in ("Rule", "Severity", "Count", "First time", "Message"):
+        t.add_column(col, overflow="fold")
+    for f in rows:
+        t.add_row(
+            escape(f["ruleId"]),
+            escape(f["severity"]),
+            str(f.get("count", 1)),
+            escape(f["time"]),
+            escape(f["message"]),
+        )
+    Console(highlight=False).print(t)
