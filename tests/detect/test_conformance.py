@@ -3,6 +3,7 @@ real API server log (../shared/conformance/audit, see each SOURCE.md)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from pathlib import Path
@@ -53,6 +54,7 @@ def _shape(log: dict) -> str:
     return "EKS"
 
 
+@functools.cache
 def panther_results() -> list[dict]:
     """Each labelled event through a fresh pipeline (their tests are per event). Threshold rules
     run with threshold 1: Panther's labels describe rule() on one event, its threshold applies
