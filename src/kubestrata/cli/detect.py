@@ -324,14 +324,15 @@ def watch(
             if once:
                 poller.poll_once(pipe.process_line)
             else:
-                poller.run(pipe.process_line, stop, interval)
+                poller.run(pipe.process_line, stop, interval, after_poll=pipe.flush)
         elif file == "-":
             _feed_file(pipe, "-")
         else:
             for n, line in enumerate(
                 follow_lines(file, config.max_event_bytes, stop, from_start=from_start), 1
             ):
-                if line is None:
+                if line is None:  # idle: persist batched state, then wait for more
+                    pipe.flush()
                     if once:
                         break
                     continue
