@@ -110,3 +110,19 @@ def test_findings_command_reads_the_store(tmp_path) -> None:
     f49 = [x for x in rows if x["ruleId"] == "KS-AUD-F49"]
     assert len(f49) == 1 and f49[0]["count"] == 2  # once, recurring twice
     assert runner.invoke(app, ["detect", "findings", "--state", str(tmp_path / "nope.db")]).exit_code == 2
+
+
+def test_user_guide_example_output_is_real() -> None:
+    """docs/detect.md shows the table for examples/detect/attack.log; keep it true."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    doc = (repo / "docs/detect.md").read_text(encoding="utf-8")
+    args = ["detect", "replay", str(repo / "examples/detect/attack.log"), "--tor-exit-list",
+            str(repo / "examples/detect/tor-exits.txt"), "--cluster", "prod", "--min-severity", "high", "-f", "table"]  # fmt: skip
+    r = runner.invoke(app, args, env={"COLUMNS": "120"})
+    assert r.exit_code == 0
+    table = [line.rstrip() for line in r.stdout.splitlines() if line.strip()]
+    start = doc.index("kubestrata detect: findings by rule")
+    shown = [line.rstrip() for line in doc[start:].splitlines()[: len(table)]]
+    assert [t.strip() for t in table] == [s.strip() for s in shown]
