@@ -20,7 +20,7 @@ from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_er
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
 from kubestrata.detect.report import print_summary, stats_line
-from kubestrata.detect.rules import ALLOWED_K8S_USERS
+from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, follow_lines, read_lines
 from kubestrata.errors import KubestrataError
@@ -361,6 +361,7 @@ def list_rules(
                 "enabledByDefault": r.enabled,
                 "description": r.description,
                 "references": r.references(),
+                "dispatch": dispatch_of(r.id),
             }
             for r in CATALOGUE.values()
         ]

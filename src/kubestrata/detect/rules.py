@@ -319,6 +319,21 @@ def detector(
     return deco
 
 
+def dispatch_of(rule_id: str) -> dict[str, Any]:
+    """The dispatch key of a catalogue rule: verbs, resources, subresources and stages it can
+    match (None = any; "" in subresources = requests without one)."""
+    for d in DETECTORS:
+        if rule_id in d.ids:
+            return {
+                "verbs": sorted(d.verbs) if d.verbs is not None else None,
+                "resources": sorted(d.resources) if d.resources is not None else None,
+                "subresources": sorted(d.subresources) if d.subresources is not None else None,
+                "stages": sorted(d.stages) if d.stages is not None else None,
+                "function": d.name,
+            }
+    raise KeyError(rule_id)
+
+
 def hit(rule_id: str, message: str, *evidence: tuple[str, Any], severity: Severity | None = None) -> Hit:
     return Hit(rule_id, message, list(evidence), severity)
 
