@@ -474,8 +474,11 @@ def falco_pod_create(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     ps = pod_spec(ev)
     spec, path = ps if ps else ({}, "requestObject.spec")
     ctrs = containers(spec, path)
-    repos = [image_repository(c.get("image")) for c, _ in ctrs if isinstance(c.get("image"), str)]
-    img_ev = ("requestObject.spec.containers[*].image", [c.get("image") for c, _ in ctrs])
+    # ka.req.pod.containers.image.repository: spec.containers only (init/ephemeral have their own
+    # fields, which the allowlist conditions do not consult)
+    regular = [c for c, p in ctrs if p.startswith(path + ".containers[")]
+    repos = [image_repository(c["image"]) for c in regular if isinstance(c.get("image"), str)]
+    img_ev = (path + ".containers[*].image", [c.get("image") for c in regular])
     allowed = ctx.config.allowed_images
     if allowed and falco_not_all_in(repos, allowed):
         yield hit("KS-AUD-F02", "pod started with an image not in the allowed list", img_ev)
