@@ -1,0 +1,254 @@
+"""Persistent detection state (SQLAlchemy): first-seen keys per cluster for the AnomalousBehavior
+rules, and the findings store with its dedup window.
+
+SQLite by default (a file, or ``:memory:``); any SQLAlchemy URL works, e.g.
+``postgresql+psycopg://user@host/db`` (install a driver such as psycopg). Reads go through an
+in-memory cache; writes are batched, so the hot path touches the database only for keys it has
+never seen in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from kubestrata.errors import KubestrataError
+
+metadata = MetaData()
+
+first_seen_table = Table(
+    "ks_first_seen",
+    metadata,
+    Column("cluster", String(253), primary_key=True),
+    Column("dimension", String(64), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("first_seen", Float, nullable=False),
+)
+
+findings_table = Table(
+    "ks_findings",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("rule_id", String(32), nullable=False, index=True),
+    Column("severity", String(16), nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("finding", Text, nullable=False),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for a URL or a plain SQLite file path."""
+    if "://" not in url:
+        url = "sqlite://" if url == ":memory:" else f"sqlite:///{url}"
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL + NORMAL: durable across process crashes, no fsync per transaction
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as e:
+        raise KubestrataError(f"cannot open state database: {str(e).splitlines()[0][:200]}") from None
+    return engine
+
+
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT with ON CONFLICT support: both SQLite and PostgreSQL spell it the same way."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def findings_upsert(dialect: str) -> Any:
+    stmt = insert_for(dialect, findings_table)
+    return stmt.on_conflict_do_update(
+        index_elements=[findings_table.c.fingerprint],
+        set_={
+            "last_seen": stmt.excluded.last_seen,
+            "count": findings_table.c.count + stmt.excluded.count,
+            "finding": stmt.excluded.finding,
+        },
+    )
+
+
+class FirstSeen:
+    """first_seen(cluster, dimension, key) -> True exactly once per key, across restarts."""
+
+    MAX_CACHE = 500_000
+    FLUSH_EVERY = 500
+
+    def __init__(self, engine: Engine | None) -> None:
+        self.engine = engine
+        self._known: set[tuple[str, str, str]] = set()
+        self._pending: list[dict[str, Any]] = []
+        # Load what is known up front; while everything fits, a cache miss means "new" and the
+        # database is only written, never queried, on the hot path.
+        self._complete = True
+        if engine is not None:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(
+                        first_seen_table.c.cluster, first_seen_table.c.dimension, first_seen_table.c.key
+                    ).limit(self.MAX_CACHE + 1)
+                ).all()
+            self._complete = len(rows) <= self.MAX_CACHE
+            self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
+
+    def check(self, cluster: str, dimension: str, key: str) -> bool:
+        k = (cluster, dimension, key[:1024])
+        if k in self._known:
+            return False
+        if len(self._known) >= self.MAX_CACHE:
+            self.flush()
+            self._known.clear()  # bounded memory; the database still remembers
+            self._complete = False
+        if self.engine is not None and not self._complete:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(first_seen_table.c.key).where(
+                        first_seen_table.c.cluster == k[0],
+                        first_seen_table.c.dimension == k[1],
+                        first_seen_table.c.key == k[2],
+                    )
+                ).first()
+            if row is not None:
+                self._known.add(k)
+                return False
+        self._known.add(k)
+        if self.engine is not None:
+            self._pending.append({"cluster": k[0], "dimension": k[1], "key": k[2], "first_seen": time.time()})
+            if len(self._pending) >= self.FLUSH_EVERY:
+                self.flush()
+        return True
+
+    def flush(self) -> None:
+        if self.engine is None or not self._pending:
+            return
+        stmt = insert_for(self.engine.dialect.name, first_seen_table).on_conflict_do_nothing()
+        with self.engine.begin() as conn:
+            conn.execute(stmt, self._pending)
+        self._pending = []
+
+
+class FindingsStore:
+    """Findings by fingerprint. A finding whose fingerprint was stored less than ``window``
+    seconds before (event time) only bumps the count and is not re-emitted. Writes are batched
+    (every FLUSH_EVERY changes or FLUSH_SECONDS, and on close): one transaction per finding would
+    cost an fsync each and stall ingestion."""
+
+    FLUSH_EVERY = 256
+    FLUSH_SECONDS = 2.0
+    MAX_CACHE = 200_000
+
+    def __init__(self, engine: Engine | None, window: float = 3600.0) -> None:
+        self.engine = engine
+        self.window = window
+        self._last: dict[str, float] = {}
+        self._new: dict[str, dict[str, Any]] = {}
+        self._bumps: dict[str, int] = {}
+        self._last_flush = time.monotonic()
+        self.suppressed = 0
+        self._complete = True
+        if engine is not None:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(findings_table.c.fingerprint, findings_table.c.last_seen)
+                    .order_by(findings_table.c.last_seen.desc())
+                    .limit(self.MAX_CACHE + 1)
+                ).all()
+            self._complete = len(rows) <= self.MAX_CACHE
+            self._last.update((r[0], r[1]) for r in rows[: self.MAX_CACHE])
+
+    def admit(self, finding: dict[str, Any], when: float) -> bool:
+        fp = finding["fingerprint"]
+        last = self._last.get(fp)
+        if last is None and self.engine is not None and not self._complete and fp not in self._new:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
+                ).first()
+            last = row[0] if row else None
+        if last is not None and 0 <= when - last < self.window:
+            self.suppressed += 1
+            if self.engine is not None:
+                self._bumps[fp] = self._bumps.get(fp, 0) + 1
+                self._maybe_flush()
+            return False
+        if len(self._last) >= self.MAX_CACHE:
+            self.flush()
+            self._last.clear()  # bounded memory; the database still remembers
+            self._complete = False
+        self._last[fp] = when
+        if self.engine is not None and fp in self._new:
+            row = self._new[fp]  # re-admitted before the last one was written
+            row.update(last_seen=when, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
+            self._maybe_flush()
+        elif self.engine is not None:
+            self._new[fp] = {
+                "fingerprint": fp,
+                "rule_id": finding["ruleId"],
+                "severity": finding["severity"],
+                "first_seen": when,
+                "last_seen": when,
+                "count": 1,
+                "finding": orjson.dumps(finding).decode(),
+            }
+            self._maybe_flush()
+        return True
+
+    def _maybe_flush(self) -> None:
+        if len(self._new) + len(self._bumps) >= self.FLUSH_EVERY or (
+            time.monotonic() - self._last_flush > self.FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if self.engine is None or not (self._new or self._bumps):
+            return
+        with self.engine.begin() as conn:
+            if self._new:
+                conn.execute(findings_upsert(self.engine.dialect.name), list(self._new.values()))
+            for fp, n in self._bumps.items():
+                conn.execute(
+                    update(findings_table)
+                    .where(findings_table.c.fingerprint == fp)
+                    .values(count=findings_table.c.count + n)
+                )
+        self._new = {}
+        self._bumps = {}
+
+    def all(self) -> list[dict[str, Any]]:
+        if self.engine is None:
+            return []
+        self.flush()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(findings_table).order_by(findings_table.c.first_seen)).mappings().all()
+        return [{**orjson.loads(r["finding"]), "count": r["count"]} for r in rows]
