@@ -65,7 +65,7 @@ def parse_explain(text: str) -> dict[tuple[str, str], tuple[PortSet, bool]]:
         s = line.strip()
         if s.startswith("Allowed ") and "due to" in s:
             allowed, denied = out[pair]
-            out[pair] = (allowed | parse_explain_portset(s[len("Allowed "):s.index(" due to")]), denied)
+            out[pair] = (allowed | parse_explain_portset(s[len("Allowed ") : s.index(" due to")]), denied)
         elif s.startswith("Denied ") and "due to" in s:
             out[pair] = (out[pair][0], True)
     return out

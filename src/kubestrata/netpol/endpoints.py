@@ -37,7 +37,9 @@ class Endpoint:
         return f"{self.namespace}/{self.name}"
 
 
-def _named_ports(spec: dict[str, Any], spec_path: str, include_init: bool) -> tuple[tuple[str, str, int], ...]:
+def _named_ports(
+    spec: dict[str, Any], spec_path: str, include_init: bool
+) -> tuple[tuple[str, str, int], ...]:
     """Named container ports; the first container declaring a name wins (as np-guard and kube-proxy
     resolve it). Init and sidecar containers count only when asked (np-guard: regular containers)."""
     fields = ("initContainers", "containers") if include_init else ("containers",)
@@ -72,7 +74,9 @@ def _replicas(obj: KubeObject) -> int:
     return v if isinstance(v, int) and v >= 0 else 1
 
 
-def collect_endpoints(cluster: Cluster, *, include_init_ports: bool = False) -> tuple[list[Endpoint], list[InputError]]:
+def collect_endpoints(
+    cluster: Cluster, *, include_init_ports: bool = False
+) -> tuple[list[Endpoint], list[InputError]]:
     """Workloads and Pods of the snapshot; Pods sharing a controller owner merge into one endpoint
     named after the owner (np-guard's peer naming). Returns endpoints and per-object errors."""
     out: list[Endpoint] = []
@@ -89,14 +93,32 @@ def collect_endpoints(cluster: Cluster, *, include_init_ports: bool = False) -> 
                 continue
             ports = _named_ports(tpl.spec, tpl.spec_path, include_init_ports)
         except InputError as e:
-            errors.append(InputError(f"{obj.kind} {obj.namespace}/{obj.name}: {e.detail}", file=obj.source.file,
-                                     document=obj.source.document, field=e.field))
+            errors.append(
+                InputError(
+                    f"{obj.kind} {obj.namespace}/{obj.name}: {e.detail}",
+                    file=obj.source.file,
+                    document=obj.source.document,
+                    field=e.field,
+                )
+            )
             continue
         host_net = tpl.spec.get("hostNetwork") is True
         sa = service_account_name(tpl.spec)
         if obj.kind != "Pod":
-            out.append(Endpoint(obj.namespace, obj.name, obj.kind, dict(tpl.labels), ports, (), host_net, sa,
-                                _replicas(obj), [obj]))
+            out.append(
+                Endpoint(
+                    obj.namespace,
+                    obj.name,
+                    obj.kind,
+                    dict(tpl.labels),
+                    ports,
+                    (),
+                    host_net,
+                    sa,
+                    _replicas(obj),
+                    [obj],
+                )
+            )
             continue
         status = obj.raw.get("status") if isinstance(obj.raw.get("status"), dict) else {}
         ips: list[int] = []
@@ -117,16 +139,38 @@ def collect_endpoints(cluster: Cluster, *, include_init_ports: bool = False) -> 
                 owner_kind, owner_name = str(ref.get("kind") or "Pod"), str(ref.get("name") or "")
                 break
         if not owner_name:
-            out.append(Endpoint(obj.namespace, obj.name, "Pod", dict(obj.labels), ports, tuple(ips), host_net, sa, 1,
-                                [obj]))
+            out.append(
+                Endpoint(
+                    obj.namespace,
+                    obj.name,
+                    "Pod",
+                    dict(obj.labels),
+                    ports,
+                    tuple(ips),
+                    host_net,
+                    sa,
+                    1,
+                    [obj],
+                )
+            )
             continue
         # Pods of one owner with different labels stay apart (they may be selected differently);
         # they share the owner's name in output.
         key = (obj.namespace, owner_kind, owner_name, tuple(sorted(obj.labels.items())))
         ep = by_owner.get(key)
         if ep is None:
-            ep = by_owner[key] = Endpoint(obj.namespace, owner_name, owner_kind, dict(obj.labels), ports, tuple(ips),
-                                          host_net, sa, 0, [])
+            ep = by_owner[key] = Endpoint(
+                obj.namespace,
+                owner_name,
+                owner_kind,
+                dict(obj.labels),
+                ports,
+                tuple(ips),
+                host_net,
+                sa,
+                0,
+                [],
+            )
             out.append(ep)
         else:
             ep.ips = ep.ips + tuple(ips)

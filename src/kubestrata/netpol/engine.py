@@ -46,6 +46,7 @@ from kubestrata.netpol.model import (
 )
 from kubestrata.netpol.sets import ALL, NONE, Intervals, PortSet
 
+PROBE_NAMESPACE = "<any-namespace>"
 _KIND_ORDER = {"AdminNetworkPolicy": 0, "ClusterNetworkPolicy": 1, "NetworkPolicy": 2, BANP_KIND: 3}
 
 
@@ -121,7 +122,9 @@ class Network:
             try:
                 p = parse_policy(obj)
             except InputError as e:
-                self.gaps.append(Gap(f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}", str(e)))
+                self.gaps.append(
+                    Gap(f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}", str(e))
+                )
                 continue
             if isinstance(p, SecurityGroupPolicy):
                 self.sgps.append(p)
@@ -155,7 +158,9 @@ class Network:
             for peer in r.peers:
                 if peer.is_ip and not sets.is_v4(peer.ips or ()):
                     v4 = sets.intersect(peer.ips or (), sets.V4_ALL)
-                    p.warnings.append(f"{r.direction} rule #{r.index}: IPv6 addresses ignored (IPv4-only mode)")
+                    p.warnings.append(
+                        f"{r.direction} rule #{r.index}: IPv6 addresses ignored (IPv4-only mode)"
+                    )
                     if not v4:
                         continue
                     peer = Peer(ips=v4, text=peer.text)
@@ -212,14 +217,24 @@ class Network:
         self.classes: list[PodClass] = []
         self.class_of: dict[int, int] = {}  # id(endpoint) -> class
         for ep in self.endpoints:
-            atoms = tuple(sorted({self.atom_of(ip) for ip in ep.ips})) if self.options.ipblock_matches_pods else ()
+            atoms = (
+                tuple(sorted({self.atom_of(ip) for ip in ep.ips}))
+                if self.options.ipblock_matches_pods
+                else ()
+            )
             key = (ep.namespace, tuple(sorted(ep.labels.items())), ep.ports, atoms, ep.host_network)
             pc = keyed.get(key)
             if pc is None:
-                pc = keyed[key] = PodClass(len(self.classes), ep.namespace, ep.labels, ep.ports, atoms, ep.host_network)
+                pc = keyed[key] = PodClass(
+                    len(self.classes), ep.namespace, ep.labels, ep.ports, atoms, ep.host_network
+                )
                 self.classes.append(pc)
             pc.members.append(ep)
             self.class_of[id(ep)] = pc.idx
+        # A probe: an unlabelled pod in a namespace no selector names. What it may reach, or be
+        # reached from, is what every namespace gets (exposure analysis).
+        self.probe = PodClass(len(self.classes), PROBE_NAMESPACE, {}, (), (), False)
+        self.classes.append(self.probe)
         self.nclasses = len(self.classes)
         self.ncols = self.nclasses + len(self.addr_atoms)
         self.ns_mask: dict[str, int] = defaultdict(int)
@@ -234,6 +249,7 @@ class Network:
         ip_cols = ((1 << len(self.addr_atoms)) - 1) << self.nclasses
         self._ports_groups[()] |= ip_cols
         self.namespaces = sorted(set(self.cluster.namespaces) | {pc.namespace for pc in self.classes})
+        self.real_namespaces = [n for n in self.namespaces if n != PROBE_NAMESPACE]
 
     def _selectable(self, pc: PodClass) -> bool:
         return not (pc.host_network and self.options.hostnetwork == "node")
@@ -247,7 +263,11 @@ class Network:
         got = self._peer_cache.get(key)
         if got is not None:
             return got
-        nss = [namespace] if ns_sel is None else [n for n in self.namespaces if ns_sel.matches(self.ns_labels(n))]
+        nss = (
+            [namespace]
+            if ns_sel is None
+            else [n for n in self.namespaces if ns_sel.matches(self.ns_labels(n))]
+        )
         m = 0
         for n in nss:
             nm = self.ns_mask.get(n, 0)
@@ -293,7 +313,9 @@ class Network:
         return got
 
     def subject_mask(self, p: Policy) -> int:
-        return self._sel_mask(p.subject_ns_sel, p.namespace if p.subject_ns_sel is None else None, p.subject_pod_sel)
+        return self._sel_mask(
+            p.subject_ns_sel, p.namespace if p.subject_ns_sel is None else None, p.subject_pod_sel
+        )
 
     def _index_subjects(self) -> None:
         self.selecting: list[list[Policy]] = [[] for _ in range(self.nclasses)]
@@ -438,8 +460,17 @@ class Network:
                     allow = allow | newly
                 elif rule.action == DENY:
                     deny = deny | newly
-                reasons.append(Reason(direction, TIER_ADMIN, p.display, _rule_label(rule), rule.action, newly,
-                                      f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}"))
+                reasons.append(
+                    Reason(
+                        direction,
+                        TIER_ADMIN,
+                        p.display,
+                        _rule_label(rule),
+                        rule.action,
+                        newly,
+                        f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}",
+                    )
+                )
         nps = [p for p in sel if p.tier == TIER_NP and p.affects(direction)]
         if nps:
             np_allowed = NONE
@@ -451,18 +482,45 @@ class Network:
                         continue
                     hit = True
                     if ports.empty:
-                        reasons.append(Reason(direction, TIER_NP, p.display, _rule_label(rule), "none", ports,
-                                              f"{p.display} {_rule_label(rule)} selects the peer, but its named "
-                                              "ports have no match on the destination pod"))
+                        reasons.append(
+                            Reason(
+                                direction,
+                                TIER_NP,
+                                p.display,
+                                _rule_label(rule),
+                                "none",
+                                ports,
+                                f"{p.display} {_rule_label(rule)} selects the peer, but its named "
+                                "ports have no match on the destination pod",
+                            )
+                        )
                         continue
                     np_allowed = np_allowed | ports
-                    reasons.append(Reason(direction, TIER_NP, p.display, _rule_label(rule), ALLOW, ports,
-                                          f"{p.display} allows {ports} by {_rule_label(rule)}"))
+                    reasons.append(
+                        Reason(
+                            direction,
+                            TIER_NP,
+                            p.display,
+                            _rule_label(rule),
+                            ALLOW,
+                            ports,
+                            f"{p.display} allows {ports} by {_rule_label(rule)}",
+                        )
+                    )
                 if not hit:
                     why = " (no rules defined)" if not p.rules(direction) else ""
-                    reasons.append(Reason(direction, TIER_NP, p.display, "", "isolate", NONE,
-                                          f"{p.display} selects the pod, but the peer is not allowed by any "
-                                          f"{direction.capitalize()} rule{why}"))
+                    reasons.append(
+                        Reason(
+                            direction,
+                            TIER_NP,
+                            p.display,
+                            "",
+                            "isolate",
+                            NONE,
+                            f"{p.display} selects the pod, but the peer is not allowed by any "
+                            f"{direction.capitalize()} rule{why}",
+                        )
+                    )
             final = allow | (np_allowed - deny)
         else:
             strict = self.options.aws_strict and self._selectable(self.classes[c])
@@ -481,8 +539,17 @@ class Network:
                         bdeny = bdeny | newly
                     elif rule.action == ALLOW:
                         ballow = ballow | newly
-                    reasons.append(Reason(direction, TIER_BASELINE, p.display, _rule_label(rule), rule.action, newly,
-                                          f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}"))
+                    reasons.append(
+                        Reason(
+                            direction,
+                            TIER_BASELINE,
+                            p.display,
+                            _rule_label(rule),
+                            rule.action,
+                            newly,
+                            f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}",
+                        )
+                    )
             rest = ballow if strict else ALL - bdeny
             final = allow | (rest - deny)
             undecided = ALL - decided - bdecided
@@ -491,7 +558,9 @@ class Network:
                     txt = "no NetworkPolicy selects the pod: AWS strict mode default (deny all)"
                 else:
                     txt = "no NetworkPolicy selects the pod: system default (allow all)"
-                reasons.append(Reason(direction, "default", "", "", "deny" if strict else ALLOW, undecided, txt))
+                reasons.append(
+                    Reason(direction, "default", "", "", "deny" if strict else ALLOW, undecided, txt)
+                )
         return Verdict(final, reasons)
 
     def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
@@ -499,8 +568,11 @@ class Network:
             return None
         if rule.ports is None:
             return ALL
-        dst_ports = self.classes[c].ports if direction == INGRESS else (
-            self.classes[col].ports if col < self.nclasses else ())
+        dst_ports = (
+            self.classes[c].ports
+            if direction == INGRESS
+            else (self.classes[col].ports if col < self.nclasses else ())
+        )
         return resolve_ports(rule.ports, dst_ports)
 
     # --- columns and names ----------------------------------------------------------------------
@@ -518,7 +590,11 @@ class Network:
             name, kind = name[:-1].split("[", 1)
         ns, _, nm = name.rpartition("/")
         ns = ns or "default"
-        hits = [e for e in self.endpoints if e.namespace == ns and e.name == nm and (kind is None or e.kind == kind)]
+        hits = [
+            e
+            for e in self.endpoints
+            if e.namespace == ns and e.name == nm and (kind is None or e.kind == kind)
+        ]
         if not hits:
             raise InputError(f"no workload or pod named {text!r} in the input")
         return hits[0]

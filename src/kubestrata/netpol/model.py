@@ -107,7 +107,9 @@ class Policy:
 
     @property
     def display(self) -> str:
-        return f"{self.kind} '{self.namespace}/{self.name}'" if self.namespace else f"{self.kind} '{self.name}'"
+        return (
+            f"{self.kind} '{self.namespace}/{self.name}'" if self.namespace else f"{self.kind} '{self.name}'"
+        )
 
     def rules(self, direction: str) -> list[Rule]:
         return self.ingress if direction == INGRESS else self.egress
@@ -253,7 +255,9 @@ def _np_peer(ctx: _Ctx, p: Any, ns: str, fld: str) -> Peer:
         for k, ex in enumerate(excepts):
             elo, ehi = _cidr(ctx, ex, f"{fld}.ipBlock.except[{k}]")
             if not (lo <= elo and ehi <= hi) or (elo, ehi) == (lo, hi):
-                raise ctx.err(f"except {ex!r} must be strictly within cidr {cidr!r}", f"{fld}.ipBlock.except[{k}]")
+                raise ctx.err(
+                    f"except {ex!r} must be strictly within cidr {cidr!r}", f"{fld}.ipBlock.except[{k}]"
+                )
             holes.append((elo, ehi))
         block = sets.subtract(block, sets.normalize(holes))
         text = f"ipBlock {cidr}" + (f" except {', '.join(map(str, excepts))}" if excepts else "")
@@ -264,7 +268,11 @@ def _np_peer(ctx: _Ctx, p: Any, ns: str, fld: str) -> Peer:
         raise ctx.err("a peer needs podSelector, namespaceSelector or ipBlock", fld)
     if ns_sel is None:
         return Peer(namespace=ns, pod_sel=pod_sel or _ALL_SEL, text=f"pods [{pod_sel}] in namespace {ns}")
-    return Peer(ns_sel=ns_sel, pod_sel=pod_sel or _ALL_SEL, text=f"pods [{pod_sel or '<all>'}] in namespaces [{ns_sel}]")
+    return Peer(
+        ns_sel=ns_sel,
+        pod_sel=pod_sel or _ALL_SEL,
+        text=f"pods [{pod_sel or '<all>'}] in namespaces [{ns_sel}]",
+    )
 
 
 def _np_port(ctx: _Ctx, p: Any, fld: str) -> PortSpec:
@@ -364,7 +372,11 @@ def _admin_peer(ctx: _Ctx, pol: Policy, p: Any, direction: str, fld: str) -> lis
         pp = _map(ctx, p["pods"], f"{fld}.pods")
         ns_sel = _sel(ctx, pp.get("namespaceSelector"), f"{fld}.pods.namespaceSelector", nil_is_all=True)
         pod_sel = _sel(ctx, pp.get("podSelector"), f"{fld}.pods.podSelector", nil_is_all=True)
-        out.append(Peer(ns_sel=ns_sel, pod_sel=pod_sel or _ALL_SEL, text=f"pods [{pod_sel}] in namespaces [{ns_sel}]"))
+        out.append(
+            Peer(
+                ns_sel=ns_sel, pod_sel=pod_sel or _ALL_SEL, text=f"pods [{pod_sel}] in namespaces [{ns_sel}]"
+            )
+        )
     if "networks" in p:
         if direction != EGRESS:
             raise ctx.err("networks peers are only allowed in egress rules", f"{fld}.networks")
@@ -413,12 +425,16 @@ def _cnp_ports(ctx: _Ctx, raw: Any, fld: str) -> tuple[PortSpec, ...] | None:
         f = f"{fld}[{i}]"
         p = _map(ctx, p, f)
         if "destinationNamedPort" in p:
-            out.append(PortSpec(None, name=_port_name(ctx, p["destinationNamedPort"], f"{f}.destinationNamedPort")))
+            out.append(
+                PortSpec(None, name=_port_name(ctx, p["destinationNamedPort"], f"{f}.destinationNamedPort"))
+            )
             continue
         for key, proto in (("tcp", "TCP"), ("udp", "UDP"), ("sctp", "SCTP")):
             if key not in p:
                 continue
-            dp = _map(ctx, _map(ctx, p[key], f"{f}.{key}").get("destinationPort"), f"{f}.{key}.destinationPort")
+            dp = _map(
+                ctx, _map(ctx, p[key], f"{f}.{key}").get("destinationPort"), f"{f}.{key}.destinationPort"
+            )
             if not dp:
                 out.append(PortSpec(proto))
             elif "number" in dp:

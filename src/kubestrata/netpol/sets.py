@@ -18,9 +18,10 @@ PORT_MIN, PORT_MAX = 1, 65535
 FULL_PORTS: Intervals = ((PORT_MIN, PORT_MAX),)
 
 # IPv4 addresses are the integers [0, 2**32); IPv6 addresses are shifted above them so one line of
-# integers holds both families and interval arithmetic never needs to know which is which.
+# integers holds both families and interval arithmetic never needs to know which is which. The
+# one-value gap keeps the two families from ever merging into one range.
 V4_SIZE = 1 << 32
-V6_OFFSET = V4_SIZE
+V6_OFFSET = V4_SIZE + 1
 V6_SIZE = 1 << 128
 V4_ALL: Intervals = ((0, V4_SIZE - 1),)
 V6_ALL: Intervals = ((V6_OFFSET, V6_OFFSET + V6_SIZE - 1),)
@@ -148,7 +149,9 @@ class PortSet:
             return self
         if o is ALL or self is o:
             return NONE
-        return intern(PortSet(subtract(self.tcp, o.tcp), subtract(self.udp, o.udp), subtract(self.sctp, o.sctp)))
+        return intern(
+            PortSet(subtract(self.tcp, o.tcp), subtract(self.udp, o.udp), subtract(self.sctp, o.sctp))
+        )
 
     @property
     def empty(self) -> bool:
@@ -233,6 +236,8 @@ def ip_ranges_str(iv: Intervals) -> str:
         if lo < V4_SIZE <= hi:
             parts.append(f"{ip_str(lo)}-{ip_str(V4_SIZE - 1)}")
             parts.append(f"{ip_str(V6_OFFSET)}-{ip_str(hi)}")
+        elif lo == V4_SIZE:  # the gap value between the families holds no address
+            continue
         else:
             parts.append(f"{ip_str(lo)}-{ip_str(hi)}")
     return ",".join(parts)
