@@ -37,23 +37,48 @@ def _docs(case: dict, step: dict) -> list[dict]:
     docs: list[dict] = []
     ns_extra = step.get("namespace_labels", {})
     for ns in ("x", "y", "z"):
-        docs.append({"apiVersion": "v1", "kind": "Namespace",
-                     "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns, **ns_extra.get(ns, {})}}})
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": ns,
+                    "labels": {"kubernetes.io/metadata.name": ns, **ns_extra.get(ns, {})},
+                },
+            }
+        )
     pod_labels = step.get("pod_labels", {})
     for pod in case["pods"]:
         ns, name = pod.split("/")
         containers = [
-            {"name": f"cont-{port}-{proto.lower()}", "image": "agnhost",
-             "ports": [{"containerPort": port, "name": f"serve-{port}-{proto.lower()}", "protocol": proto}]}
-            for port in (80, 81) for proto in ("TCP", "UDP", "SCTP")
+            {
+                "name": f"cont-{port}-{proto.lower()}",
+                "image": "agnhost",
+                "ports": [
+                    {"containerPort": port, "name": f"serve-{port}-{proto.lower()}", "protocol": proto}
+                ],
+            }
+            for port in (80, 81)
+            for proto in ("TCP", "UDP", "SCTP")
         ]
-        docs.append({"apiVersion": "v1", "kind": "Pod",
-                     "metadata": {"name": name, "namespace": ns, "labels": pod_labels.get(pod, {"pod": name})},
-                     "spec": {"containers": containers},
-                     "status": {"hostIP": "192.168.0.1", "podIP": _ip(pod), "podIPs": [{"ip": _ip(pod)}]}})
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "labels": pod_labels.get(pod, {"pod": name})},
+                "spec": {"containers": containers},
+                "status": {"hostIP": "192.168.0.1", "podIP": _ip(pod), "podIPs": [{"ip": _ip(pod)}]},
+            }
+        )
     for p in step["policies"]:
-        docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                     "metadata": {"name": p["name"], "namespace": p["ns"]}, "spec": _subst(p["spec"])})
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": p["name"], "namespace": p["ns"]},
+                "spec": _subst(p["spec"]),
+            }
+        )
     return docs
 
 

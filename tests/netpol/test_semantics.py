@@ -16,16 +16,27 @@ def ns(name: str, **labels: str) -> dict:
 
 def deploy(namespace: str, name: str, labels: dict, ports: list[dict] | None = None, **spec) -> dict:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-        "spec": {"replicas": 3, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {"containers": [{"name": "c", "image": "i", "ports": ports or []}], **spec}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "i", "ports": ports or []}], **spec},
+            },
+        },
     }
 
 
 def np(namespace: str, name: str, spec: dict) -> dict:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def conn(net, a: str, b: str) -> PortSet:
@@ -33,13 +44,26 @@ def conn(net, a: str, b: str) -> PortSet:
     return net.connection(cols[a], cols[b])
 
 
-BASE = [ns("x"), ns("y", team="blue"), deploy("x", "a", {"app": "a"}), deploy("x", "b", {"app": "b"}),
-        deploy("y", "c", {"app": "c"})]
+BASE = [
+    ns("x"),
+    ns("y", team="blue"),
+    deploy("x", "a", {"app": "a"}),
+    deploy("x", "b", {"app": "b"}),
+    deploy("y", "c", {"app": "c"}),
+]
 
 
 def test_egress_only_policy_without_policy_types_also_isolates_ingress() -> None:
-    net = network_from_docs([*BASE, np("x", "p", {"podSelector": {"matchLabels": {"app": "a"}},
-                                                  "egress": [{"to": [{"podSelector": {}}]}]})])
+    net = network_from_docs(
+        [
+            *BASE,
+            np(
+                "x",
+                "p",
+                {"podSelector": {"matchLabels": {"app": "a"}}, "egress": [{"to": [{"podSelector": {}}]}]},
+            ),
+        ]
+    )
     assert conn(net, "x/b", "x/a") is NONE  # trap 2: Ingress is always a policy type
     assert conn(net, "x/a", "x/b") is ALL
     assert conn(net, "x/a", "y/c") is NONE
@@ -52,30 +76,52 @@ def test_empty_egress_without_policy_types_does_not_isolate_egress() -> None:
 
 
 def test_missing_vs_empty_rules() -> None:
-    deny = network_from_docs([*BASE, np("x", "p", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []})])
-    allow = network_from_docs([*BASE, np("x", "p", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]})])
+    deny = network_from_docs(
+        [*BASE, np("x", "p", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []})]
+    )
+    allow = network_from_docs(
+        [*BASE, np("x", "p", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]})]
+    )
     assert conn(deny, "y/c", "x/a") is NONE
     assert conn(allow, "y/c", "x/a") is ALL
 
 
 def test_one_peer_is_and_two_peers_is_or() -> None:
-    one = {"namespaceSelector": {"matchLabels": {"team": "blue"}}, "podSelector": {"matchLabels": {"app": "b"}}}
-    two = [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}, {"podSelector": {"matchLabels": {"app": "b"}}}]
-    and_net = network_from_docs([*BASE, np("x", "p", {"podSelector": {"matchLabels": {"app": "a"}},
-                                                      "ingress": [{"from": [one]}]})])
-    or_net = network_from_docs([*BASE, np("x", "p", {"podSelector": {"matchLabels": {"app": "a"}},
-                                                     "ingress": [{"from": two}]})])
+    one = {
+        "namespaceSelector": {"matchLabels": {"team": "blue"}},
+        "podSelector": {"matchLabels": {"app": "b"}},
+    }
+    two = [
+        {"namespaceSelector": {"matchLabels": {"team": "blue"}}},
+        {"podSelector": {"matchLabels": {"app": "b"}}},
+    ]
+    and_net = network_from_docs(
+        [*BASE, np("x", "p", {"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"from": [one]}]})]
+    )
+    or_net = network_from_docs(
+        [*BASE, np("x", "p", {"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"from": two}]})]
+    )
     assert conn(and_net, "y/c", "x/a") is NONE and conn(and_net, "x/b", "x/a") is NONE
     assert conn(or_net, "y/c", "x/a") is ALL and conn(or_net, "x/b", "x/a") is ALL
 
 
 def test_named_port_resolves_per_destination_pod_and_protocol_must_match() -> None:
-    docs = [ns("x"), deploy("x", "client", {"app": "client"}),
-            deploy("x", "web1", {"tier": "web"}, [{"name": "http", "containerPort": 8080}]),
-            deploy("x", "web2", {"tier": "web"}, [{"name": "http", "containerPort": 9090}]),
-            deploy("x", "udp", {"tier": "web"}, [{"name": "http", "containerPort": 7070, "protocol": "UDP"}]),
-            np("x", "p", {"podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"],
-                          "egress": [{"ports": [{"port": "http"}]}]})]
+    docs = [
+        ns("x"),
+        deploy("x", "client", {"app": "client"}),
+        deploy("x", "web1", {"tier": "web"}, [{"name": "http", "containerPort": 8080}]),
+        deploy("x", "web2", {"tier": "web"}, [{"name": "http", "containerPort": 9090}]),
+        deploy("x", "udp", {"tier": "web"}, [{"name": "http", "containerPort": 7070, "protocol": "UDP"}]),
+        np(
+            "x",
+            "p",
+            {
+                "podSelector": {"matchLabels": {"app": "client"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"ports": [{"port": "http"}]}],
+            },
+        ),
+    ]
     net = network_from_docs(docs)
     assert str(conn(net, "x/client", "x/web1")) == "TCP 8080"
     assert str(conn(net, "x/client", "x/web2")) == "TCP 9090"
@@ -83,25 +129,67 @@ def test_named_port_resolves_per_destination_pod_and_protocol_must_match() -> No
 
 
 def test_end_port_and_protocol_only_ports() -> None:
-    net = network_from_docs([*BASE, np("x", "p", {"podSelector": {}, "ingress": [{"ports": [
-        {"port": 8000, "endPort": 8100}, {"protocol": "UDP"}, {"port": 53, "protocol": "SCTP"}]}]})])
+    net = network_from_docs(
+        [
+            *BASE,
+            np(
+                "x",
+                "p",
+                {
+                    "podSelector": {},
+                    "ingress": [
+                        {
+                            "ports": [
+                                {"port": 8000, "endPort": 8100},
+                                {"protocol": "UDP"},
+                                {"port": 53, "protocol": "SCTP"},
+                            ]
+                        }
+                    ],
+                },
+            ),
+        ]
+    )
     assert str(conn(net, "y/c", "x/a")) == "SCTP 53,TCP 8000-8100,UDP 1-65535"
 
 
 def test_ipblock_except_and_flag_both_ways() -> None:
-    pods = [ns("x"), ns("y"),
-            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "s", "namespace": "x", "labels": {"app": "s"}},
-             "spec": {"containers": [{"name": "c", "image": "i"}]}, "status": {"podIP": "10.1.0.5"}},
-            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "t", "namespace": "y"},
-             "spec": {"containers": [{"name": "c", "image": "i"}]}, "status": {"podIP": "10.1.0.9"}},
-            np("x", "p", {"podSelector": {"matchLabels": {"app": "s"}}, "policyTypes": ["Egress"],
-                          "egress": [{"to": [{"ipBlock": {"cidr": "10.1.0.0/16", "except": ["10.1.0.8/29"]}}]}]})]
+    pods = [
+        ns("x"),
+        ns("y"),
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "s", "namespace": "x", "labels": {"app": "s"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+            "status": {"podIP": "10.1.0.5"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "t", "namespace": "y"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+            "status": {"podIP": "10.1.0.9"},
+        },
+        np(
+            "x",
+            "p",
+            {
+                "podSelector": {"matchLabels": {"app": "s"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "10.1.0.0/16", "except": ["10.1.0.8/29"]}}]}],
+            },
+        ),
+    ]
     on = network_from_docs(pods, Options(ipblock_matches_pods=True))
     off = network_from_docs(pods, Options(ipblock_matches_pods=False))
     assert conn(on, "x/s", "y/t") is NONE  # 10.1.0.9 is in the except
     side = resolve_side(on, None, "10.1.200.1")
     assert on.connection(on.endpoint_col(on.find_endpoint("x/s")), side.col) is ALL
-    assert on.connection(on.endpoint_col(on.find_endpoint("x/s")), resolve_side(on, None, "10.1.0.10").col) is NONE
+    assert (
+        on.connection(on.endpoint_col(on.find_endpoint("x/s")), resolve_side(on, None, "10.1.0.10").col)
+        is NONE
+    )
     pods[3]["status"]["podIP"] = "10.1.0.2"
     on = network_from_docs(pods, Options(ipblock_matches_pods=True))
     off = network_from_docs(pods, Options(ipblock_matches_pods=False))
@@ -110,8 +198,12 @@ def test_ipblock_except_and_flag_both_ways() -> None:
 
 
 def test_hostnetwork_flag_both_ways() -> None:
-    docs = [ns("x"), deploy("x", "agent", {"app": "agent"}, hostNetwork=True), deploy("x", "a", {"app": "a"}),
-            np("x", "deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})]
+    docs = [
+        ns("x"),
+        deploy("x", "agent", {"app": "agent"}, hostNetwork=True),
+        deploy("x", "a", {"app": "a"}),
+        np("x", "deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+    ]
     node = network_from_docs(docs, Options(hostnetwork="node"))
     pod = network_from_docs(docs, Options(hostnetwork="pod"))
     assert conn(node, "x/a", "x/agent") is NONE  # x/a's egress is denied either way
@@ -133,15 +225,47 @@ def _admin(kind: str, name: str, spec: dict, api: str = "policy.networking.k8s.i
 
 def test_tiers_admin_np_baseline() -> None:
     subj = {"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "x"}}}
-    docs = [*BASE,
-            _admin("AdminNetworkPolicy", "deny-81", {"priority": 5, "subject": subj, "ingress": [
-                {"action": "Deny", "from": [{"namespaces": {}}], "ports": [{"portNumber": {"protocol": "TCP", "port": 81}}]},
-                {"action": "Pass", "from": [{"namespaces": {}}], "ports": [{"portNumber": {"protocol": "TCP", "port": 80}}]},
-                {"action": "Allow", "from": [{"namespaces": {}}], "ports": [{"portNumber": {"protocol": "TCP", "port": 443}}]}]}),
-            np("x", "only-b", {"podSelector": {"matchLabels": {"app": "a"}},
-                               "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "b"}}}]}]}),
-            _admin("BaselineAdminNetworkPolicy", "default", {"subject": subj, "ingress": [
-                {"action": "Deny", "from": [{"namespaces": {}}]}]})]
+    docs = [
+        *BASE,
+        _admin(
+            "AdminNetworkPolicy",
+            "deny-81",
+            {
+                "priority": 5,
+                "subject": subj,
+                "ingress": [
+                    {
+                        "action": "Deny",
+                        "from": [{"namespaces": {}}],
+                        "ports": [{"portNumber": {"protocol": "TCP", "port": 81}}],
+                    },
+                    {
+                        "action": "Pass",
+                        "from": [{"namespaces": {}}],
+                        "ports": [{"portNumber": {"protocol": "TCP", "port": 80}}],
+                    },
+                    {
+                        "action": "Allow",
+                        "from": [{"namespaces": {}}],
+                        "ports": [{"portNumber": {"protocol": "TCP", "port": 443}}],
+                    },
+                ],
+            },
+        ),
+        np(
+            "x",
+            "only-b",
+            {
+                "podSelector": {"matchLabels": {"app": "a"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "b"}}}]}],
+            },
+        ),
+        _admin(
+            "BaselineAdminNetworkPolicy",
+            "default",
+            {"subject": subj, "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]},
+        ),
+    ]
     net = network_from_docs(docs)
     # x/a: NetworkPolicy isolates it; 443 allowed by ANP over the NP; 81 denied by ANP even from x/b
     assert str(conn(net, "y/c", "x/a")) == "TCP 443"
@@ -154,20 +278,51 @@ def test_tiers_admin_np_baseline() -> None:
 
 def test_cluster_network_policy_v1alpha2_tiers() -> None:
     api = "policy.networking.k8s.io/v1alpha2"
-    docs = [*BASE,
-            _admin("ClusterNetworkPolicy", "admin", {"tier": "Admin", "priority": 1, "subject": {"namespaces": {}},
-                                                     "egress": [{"action": "Accept", "to": [{"namespaces": {}}],
-                                                                 "protocols": [{"tcp": {"destinationPort": {"range": {"start": 80, "end": 90}}}}]}]}, api),
-            _admin("ClusterNetworkPolicy", "base", {"tier": "Baseline", "priority": 1, "subject": {"namespaces": {}},
-                                                    "egress": [{"action": "Deny", "to": [{"namespaces": {}}]}]}, api)]
+    docs = [
+        *BASE,
+        _admin(
+            "ClusterNetworkPolicy",
+            "admin",
+            {
+                "tier": "Admin",
+                "priority": 1,
+                "subject": {"namespaces": {}},
+                "egress": [
+                    {
+                        "action": "Accept",
+                        "to": [{"namespaces": {}}],
+                        "protocols": [{"tcp": {"destinationPort": {"range": {"start": 80, "end": 90}}}}],
+                    }
+                ],
+            },
+            api,
+        ),
+        _admin(
+            "ClusterNetworkPolicy",
+            "base",
+            {
+                "tier": "Baseline",
+                "priority": 1,
+                "subject": {"namespaces": {}},
+                "egress": [{"action": "Deny", "to": [{"namespaces": {}}]}],
+            },
+            api,
+        ),
+    ]
     net = network_from_docs(docs)
     assert str(conn(net, "x/a", "y/c")) == "TCP 80-90"
 
 
 def test_security_group_policy_membership() -> None:
-    sgp = {"apiVersion": "vpcresources.k8s.aws/v1beta1", "kind": "SecurityGroupPolicy",
-           "metadata": {"name": "db", "namespace": "x"},
-           "spec": {"podSelector": {"matchLabels": {"app": "a"}}, "securityGroups": {"groupIds": ["sg-1", "sg-2"]}}}
+    sgp = {
+        "apiVersion": "vpcresources.k8s.aws/v1beta1",
+        "kind": "SecurityGroupPolicy",
+        "metadata": {"name": "db", "namespace": "x"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "a"}},
+            "securityGroups": {"groupIds": ["sg-1", "sg-2"]},
+        },
+    }
     net = network_from_docs([*BASE, sgp])
     assert security_groups(net, net.find_endpoint("x/a")) == ["sg-1", "sg-2"]
     assert security_groups(net, net.find_endpoint("x/b")) == []
@@ -177,21 +332,47 @@ def test_security_group_policy_membership() -> None:
 @pytest.mark.parametrize(
     ("spec", "field", "words"),
     [
-        ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]},
-         "spec.ingress[0].from[0]", "combine ipBlock"),
-        ({"podSelector": {}, "ingress": [{"ports": [{"port": "http", "endPort": 90}]}]},
-         "spec.ingress[0].ports[0].endPort", "named port"),
-        ({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}}]}]},
-         "spec.egress[0].to[0].ipBlock.except[0]", "within cidr"),
-        ({"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]},
-         "spec.egress[0].to[0].ipBlock.cidr", "invalid CIDR"),
-        ({"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": 70}]}]},
-         "spec.ingress[0].ports[0].endPort", "below port"),
+        (
+            {
+                "podSelector": {},
+                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}],
+            },
+            "spec.ingress[0].from[0]",
+            "combine ipBlock",
+        ),
+        (
+            {"podSelector": {}, "ingress": [{"ports": [{"port": "http", "endPort": 90}]}]},
+            "spec.ingress[0].ports[0].endPort",
+            "named port",
+        ),
+        (
+            {
+                "podSelector": {},
+                "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["11.0.0.0/16"]}}]}],
+            },
+            "spec.egress[0].to[0].ipBlock.except[0]",
+            "within cidr",
+        ),
+        (
+            {"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]},
+            "spec.egress[0].to[0].ipBlock.cidr",
+            "invalid CIDR",
+        ),
+        (
+            {"podSelector": {}, "ingress": [{"ports": [{"port": 80, "endPort": 70}]}]},
+            "spec.ingress[0].ports[0].endPort",
+            "below port",
+        ),
     ],
 )
 def test_invalid_policy_is_left_out_named_and_analysis_goes_on(spec: dict, field: str, words: str) -> None:
-    net = network_from_docs([*BASE, np("x", "bad", spec),
-                             np("x", "good", {"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Ingress"]})])
+    net = network_from_docs(
+        [
+            *BASE,
+            np("x", "bad", spec),
+            np("x", "good", {"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Ingress"]}),
+        ]
+    )
     assert len(net.gaps) == 1
     msg = net.gaps[0].detail
     assert "NetworkPolicy x/bad" in msg and field in msg and words in msg, msg
