@@ -39,17 +39,15 @@ def connections(net: Network, *, external: bool = True) -> list[Conn]:
     out: dict[tuple[str, str], Conn] = {}
     eps = net.endpoints
     cols = [net.endpoint_col(e) for e in eps]
+    mx = net.full_matrix()
+    table = mx.table
     for i, a in enumerate(eps):
-        ca = cols[i]
+        row = mx.pods[cols[i]]
         for j, b in enumerate(eps):
-            if a.label == b.label:
+            p = table[row[cols[j]]]
+            if p.empty or a.label == b.label:
                 continue  # traffic of a workload to itself is never blocked
-            key = (a.label, b.label)
-            if key in out:
-                continue
-            p = net.connection(ca, cols[j])
-            if not p.empty:
-                out[key] = Conn(a.label, b.label, p, a.namespace, b.namespace)
+            out.setdefault((a.label, b.label), Conn(a.label, b.label, p, a.namespace, b.namespace))
     if external and eps:
         for block in net.src_blocks:
             col = net.ip_col(block[0][0])

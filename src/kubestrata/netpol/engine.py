@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import Cluster
@@ -101,6 +102,19 @@ class Reason:
 
 
 @dataclass
+class Matrix:
+    """The full map: ``pods[s, d]``, ``to_ext[s, a]`` and ``from_ext[d, a]`` are ids into ``table``."""
+
+    pods: Any
+    to_ext: Any
+    from_ext: Any
+    table: list[PortSet]
+
+    def pod(self, s: int, d: int) -> PortSet:
+        return self.table[int(self.pods[s, d])]
+
+
+@dataclass
 class Verdict:
     allowed: PortSet
     reasons: list[Reason]
@@ -147,7 +161,12 @@ class Network:
         self._subject_cache: dict[object, int] = {}
         self._rule_ports: dict[int, PortSet] = {}
         self._atoms: dict[tuple[int, str], list[tuple[int, PortSet]]] = {}
+        self._matrix: Matrix | None = None
         self._index_subjects()
+        # resolve every rule's peers now, so single queries only pay for their two classes
+        for p in self.policies:
+            for r in (*p.ingress, *p.egress):
+                self.rule_mask(r)
 
     # --- building ------------------------------------------------------------------------------
     def _drop_ipv6(self, p: Policy) -> None:
@@ -200,10 +219,9 @@ class Network:
         # display blocks per direction: sources of ingress lines, destinations of egress lines
         self.src_blocks = sets.disjoint_blocks(self._referenced_blocks(INGRESS), universe)
         self.dst_blocks = sets.disjoint_blocks(self._referenced_blocks(EGRESS), universe)
-        pod_ips: list[Intervals] = []
-        if self.options.ipblock_matches_pods:
-            pod_ips = [((ip, ip),) for e in self.endpoints for ip in e.ips]
-        blocks = [*self.src_blocks, *self.dst_blocks, *pod_ips]
+        # pod addresses are not boundaries: whether an ipBlock holds a pod depends only on which
+        # policy-derived block the address falls in, so pods of one block stay one class
+        blocks = [*self.src_blocks, *self.dst_blocks]
         self.addr_atoms: list[tuple[int, int]] = sets.elementary(blocks, universe)
         self._atom_starts = [lo for lo, _ in self.addr_atoms]
 
@@ -438,6 +456,49 @@ class Network:
             return NONE
         ing = self.lookup(dst_col, INGRESS, src_col) if dst_col < self.nclasses else ALL
         return eg & ing
+
+    # --- the full map ----------------------------------------------------------------------------
+    def full_matrix(self) -> Matrix:
+        """Connectivity between every pair of classes, and between classes and address blocks.
+
+        Each class's two verdicts are painted into integer matrices of PortSet ids (numpy), and the
+        source-egress x destination-ingress intersection is computed once per distinct id pair."""
+        import numpy as np
+
+        if self._matrix is not None:
+            return self._matrix
+        p, n = self.nclasses, self.ncols
+        table: list[PortSet] = [NONE]
+        ids: dict[PortSet, int] = {NONE: 0}
+
+        def pid(ps: PortSet) -> int:
+            got = ids.get(ps)
+            if got is None:
+                got = ids[ps] = len(table)
+                table.append(ps)
+            return got
+
+        nbytes = (n + 7) // 8
+        eg = np.zeros((p, n), dtype=np.int32)
+        ing = np.zeros((p, n), dtype=np.int32)
+        for c in range(p):
+            for out, d in ((eg, EGRESS), (ing, INGRESS)):
+                for m, ps in self.atoms(c, d):
+                    bits = np.unpackbits(
+                        np.frombuffer(m.to_bytes(nbytes, "little"), dtype=np.uint8), bitorder="little"
+                    )[:n].astype(bool)
+                    out[c, bits] = pid(ps)
+        k = np.int64(len(table))
+        key = eg[:, :p].astype(np.int64) * k + ing[:, :p].T
+        uniq, inv = np.unique(key, return_inverse=True)
+        merged = np.fromiter(
+            (pid(table[int(u) // int(k)] & table[int(u) % int(k)]) for u in uniq),
+            dtype=np.int32,
+            count=len(uniq),
+        )
+        pods = merged[inv].reshape(p, p)
+        self._matrix = Matrix(pods, eg[:, p:], ing[:, p:], table)
+        return self._matrix
 
     # --- explanation -----------------------------------------------------------------------------
     def verdict(self, c: int, direction: str, col: int) -> Verdict:
