@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 
 import typer
 
-from kubestrata.cli.common import EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.cli.common import EXIT_OK, handle_errors, write_output
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
@@ -72,6 +73,11 @@ OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write here instead
 QUIET = typer.Option(False, "--quiet", "-q", help="No warnings on stderr.")
 
 
+def _warn(msg: str) -> None:
+    # plain stderr: rich would wrap long file/field paths and make them hard to grep
+    sys.stderr.write(f"warning: {msg}\n")
+
+
 def _options(
     compat: Compat, ipb: bool | None, hostnet: HostNetwork | None, aws_strict: bool, init_ports: bool
 ):
@@ -108,20 +114,16 @@ def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet):
         loaded = load_paths(paths)
         for e in loaded.errors:
             if not quiet:
-                err_console.print(
-                    f"[yellow]warning:[/] {e} (document skipped)", highlight=False, markup=False
-                )
+                _warn(f"{e} (document skipped)")
         if not loaded.objects and loaded.errors:
             raise KubestrataError(f"no readable Kubernetes objects: {loaded.errors[0]}")
         snap = Cluster(loaded.objects)
     net = Network(snap, opts)
     if not quiet:
         for g in net.gaps:
-            err_console.print(
-                f"warning: {g.detail} (left out of the analysis)", highlight=False, markup=False
-            )
+            _warn(f"{g.detail} (left out of the analysis)")
         for w in net.warnings:
-            err_console.print(f"warning: {w}", highlight=False, markup=False)
+            _warn(w)
     return net
 
 
