@@ -98,7 +98,12 @@ def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet):
     from kubestrata.netpol.engine import Network
 
     if cluster:
-        from kubestrata.kube.live import collect_cluster
+        try:
+            from kubestrata.kube.live import collect_cluster
+        except ImportError:
+            raise KubestrataError(
+                "live cluster collection (kubestrata.kube.live) is not available in this build"
+            ) from None
 
         snap = collect_cluster(
             kubeconfig=kubeconfig,
