@@ -378,3 +378,78 @@ def test_invalid_policy_is_left_out_named_and_analysis_goes_on(spec: dict, field
     assert "NetworkPolicy x/bad" in msg and field in msg and words in msg, msg
     assert conn(net, "y/c", "x/a") is NONE  # the good policy still applies
     assert conn(net, "y/c", "x/b") is ALL  # the bad one contributes nothing
+
+
+def _sgp(namespace: str, name: str, labels: dict, groups: list[str]) -> dict:
+    return {
+        "apiVersion": "vpcresources.k8s.aws/v1beta1",
+        "kind": "SecurityGroupPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"podSelector": {"matchLabels": labels}, "securityGroups": {"groupIds": groups}},
+    }
+
+
+def _perm(
+    proto: str, lo: int = -1, hi: int = -1, cidrs: tuple[str, ...] = (), groups: tuple[str, ...] = ()
+) -> dict:
+    return {
+        "IpProtocol": proto,
+        "FromPort": lo,
+        "ToPort": hi,
+        "IpRanges": [{"CidrIp": c} for c in cidrs],
+        "UserIdGroupPairs": [{"GroupId": g} for g in groups],
+    }
+
+
+def test_security_group_layer_both_ways(tmp_path) -> None:
+    import json
+
+    from kubestrata.netpol.securitygroups import load_security_groups
+
+    docs = [*BASE, _sgp("x", "a", {"app": "a"}, ["sg-a"]), _sgp("x", "b", {"app": "b"}, ["sg-b"])]
+    f = tmp_path / "sg.json"
+    f.write_text(
+        json.dumps(
+            {
+                "SecurityGroups": [
+                    {
+                        "GroupId": "sg-a",
+                        "IpPermissions": [_perm("tcp", 80, 80, groups=("sg-b",))],
+                        "IpPermissionsEgress": [_perm("-1", cidrs=("0.0.0.0/0",))],
+                    },
+                    {
+                        "GroupId": "sg-b",
+                        "IpPermissions": [],
+                        "IpPermissionsEgress": [_perm("tcp", 80, 90, cidrs=("0.0.0.0/0",))],
+                    },
+                ]
+            }
+        )
+    )
+    without = network_from_docs(docs)
+    with_sg = network_from_docs(docs)
+    with_sg = type(with_sg)(with_sg.cluster, Options(), security_groups=load_security_groups(str(f)))
+    assert conn(without, "x/b", "x/a") is ALL  # membership alone restricts nothing
+    assert str(conn(with_sg, "x/b", "x/a")) == "TCP 80"  # group reference + b's egress 80-90
+    assert conn(with_sg, "y/c", "x/a") is NONE  # c holds no referenced group
+    assert conn(with_sg, "x/a", "y/c") is ALL  # egress to 0.0.0.0/0 holds every pod
+    assert conn(with_sg, "x/a", "x/b") is NONE  # sg-b has no ingress rule
+    text = explain(with_sg, resolve_side(with_sg, "y/c", None), resolve_side(with_sg, "x/a", None))
+    assert "no ingress rule of security groups sg-a matches the peer" in text
+
+
+def test_security_groups_file_errors(tmp_path) -> None:
+    from kubestrata.errors import InputError
+    from kubestrata.netpol.securitygroups import load_security_groups
+
+    f = tmp_path / "sg.json"
+    f.write_text(
+        '{"SecurityGroups": [{"GroupId": "sg-1", "IpPermissions": [{"IpProtocol": "tcp", '
+        '"FromPort": 1, "ToPort": 2, "IpRanges": [{"CidrIp": "10.0.0.0/99"}]}]}]}'
+    )
+    with pytest.raises(InputError) as e:
+        load_security_groups(str(f))
+    assert "SecurityGroups[0].IpPermissions[0].IpRanges[0]" in str(e.value)
+    f.write_text("[]")
+    with pytest.raises(InputError):
+        load_security_groups(str(f))

@@ -68,6 +68,12 @@ HOSTNET = typer.Option(
 AWS_STRICT = typer.Option(
     False, "--aws-strict", help="VPC CNI strict mode: pods no NetworkPolicy selects deny all traffic."
 )
+SG_FILE = typer.Option(
+    None,
+    "--security-groups",
+    help="JSON of `aws ec2 describe-security-groups`: evaluate the rules of the groups that "
+    "SecurityGroupPolicies give pods, as a second gate after network policies.",
+)
 INIT_PORTS = typer.Option(False, "--include-init-ports", help="Resolve named ports in init containers too.")
 OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write here instead of stdout.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No warnings on stderr.")
@@ -94,8 +100,11 @@ def _options(
     )
 
 
-def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet):
+def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet, sg_file=None):
     from kubestrata.netpol.engine import Network
+    from kubestrata.netpol.securitygroups import load_security_groups
+
+    groups = load_security_groups(sg_file) if sg_file else None
 
     if cluster:
         try:
@@ -123,7 +132,7 @@ def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet):
         if not loaded.objects and loaded.errors:
             raise KubestrataError(f"no readable Kubernetes objects: {loaded.errors[0]}")
         snap = Cluster(loaded.objects)
-    net = Network(snap, opts)
+    net = Network(snap, opts, security_groups=groups)
     if not quiet:
         for g in net.gaps:
             _warn(f"{g.detail} (left out of the analysis)")
@@ -147,6 +156,7 @@ def list_cmd(
     hostnet: HostNetwork = HOSTNET,
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
     quiet: bool = QUIET,
 ) -> None:
     """Every allowed connection between workloads and external address ranges."""
@@ -160,6 +170,7 @@ def list_cmd(
         timeout,
         _options(compat, ipb, hostnet, aws_strict, init_ports),
         quiet,
+        sg_file,
     )
     write_output(render(connections(net), output.value, net), output_file)
 
@@ -189,6 +200,7 @@ def eval_cmd(
     hostnet: HostNetwork = HOSTNET,
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
     fail: bool = typer.Option(False, "--fail", help="Exit 1 when the connection is denied."),
     quiet: bool = QUIET,
@@ -208,6 +220,7 @@ def eval_cmd(
         timeout,
         _options(compat, ipb, hostnet, aws_strict, init_ports),
         quiet,
+        sg_file,
     )
     s, d = resolve_side(net, source, source_ip), resolve_side(net, destination, destination_ip)
     ok, ports = eval_connection(net, s, d, protocol, port)
@@ -244,6 +257,7 @@ def explain_cmd(
     hostnet: HostNetwork = HOSTNET,
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
     quiet: bool = QUIET,
 ) -> None:
     """Why a connection is allowed or denied: which policies select each side and which rule decides,
@@ -258,6 +272,7 @@ def explain_cmd(
         timeout,
         _options(compat, ipb, hostnet, aws_strict, init_ports),
         quiet,
+        sg_file,
     )
     s, d = resolve_side(net, source, source_ip), resolve_side(net, destination, destination_ip)
     if s.endpoint is None and d.endpoint is None:
@@ -277,6 +292,7 @@ def diff_cmd(
     hostnet: HostNetwork = HOSTNET,
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
     fail: bool = typer.Option(False, "--fail", help="Exit 1 when connectivity changed."),
     quiet: bool = QUIET,
 ) -> None:
@@ -285,8 +301,8 @@ def diff_cmd(
     from kubestrata.netpol.connlist import connections
 
     opts = _options(compat, ipb, hostnet, aws_strict, init_ports)
-    a = connections(_network([dir1], False, None, None, 0, opts, quiet))
-    b = connections(_network([dir2], False, None, None, 0, opts, quiet))
+    a = connections(_network([dir1], False, None, None, 0, opts, quiet, sg_file))
+    b = connections(_network([dir2], False, None, None, 0, opts, quiet, sg_file))
     entries = diff(a, b)
     write_output(render_diff(entries, output.value), output_file)
     raise typer.Exit(1 if fail and entries else EXIT_OK)
@@ -305,6 +321,7 @@ def coverage_cmd(
     hostnet: HostNetwork = HOSTNET,
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
     output_file: str = OUTPUT_FILE,
     quiet: bool = QUIET,
@@ -321,6 +338,7 @@ def coverage_cmd(
         timeout,
         _options(compat, ipb, hostnet, aws_strict, init_ports),
         True,
+        sg_file,
     )
     rep = coverage(net)
     exp = exposure(net)

@@ -13,6 +13,13 @@ from kubestrata.netpol.engine import Network
 from kubestrata.netpol.model import EGRESS, INGRESS, NP_KIND, TIER_NP
 from kubestrata.netpol.sets import ALL, NONE, PortSet
 
+_TIER_NAMES = {
+    "admin": "admin tier",
+    "np": "NetworkPolicy",
+    "baseline": "baseline tier",
+    "aws-sg": "security group",
+}
+
 
 @dataclass(frozen=True)
 class Side:
@@ -72,41 +79,25 @@ def explain(net: Network, src: Side, dst: Side) -> str:
         if sel:
             lines.append(f"  selected by: {', '.join(sel)}")
         for r in v.reasons:
-            tier = {"admin": "admin tier", "np": "NetworkPolicy", "baseline": "baseline tier"}.get(
-                r.tier, r.tier
-            )
+            tier = _TIER_NAMES.get(r.tier, r.tier)
             lines.append(f"  [{tier}] {r.text}")
     sgs = security_groups(net, src.endpoint), security_groups(net, dst.endpoint)
     if any(sgs):
         lines.append("")
         for side, groups in ((src, sgs[0]), (dst, sgs[1])):
-            if groups:
+            if groups and net.security_groups is None:
                 lines.append(
-                    f"AWS security groups of {side.label}: {', '.join(groups)} (SG rules are "
-                    "enforced by AWS in addition to the verdict above)"
+                    f"AWS security groups of {side.label}: {', '.join(groups)} (their rules are not "
+                    "evaluated: pass --security-groups with `aws ec2 describe-security-groups` output)"
                 )
+            elif groups:
+                lines.append(f"AWS security groups of {side.label}: {', '.join(groups)} (evaluated above)")
     return "\n".join(lines) + "\n"
 
 
 def security_groups(net: Network, ep: Endpoint | None) -> list[str]:
-    """Security groups a pod gets from SecurityGroupPolicies (union of every match, de-duplicated;
-    both selectors must match when both are set; hostNetwork pods get none)."""
-    if ep is None or ep.host_network:
-        return []
-    out: list[str] = []
-    for sgp in net.sgps:
-        if sgp.namespace != ep.namespace:
-            continue
-        if sgp.pod_sel is not None and not sgp.pod_sel.matches(ep.labels):
-            continue
-        if sgp.sa_sel is not None:
-            sa = net.cluster.get("ServiceAccount", ep.namespace, ep.service_account)
-            if sa is None or not sgp.sa_sel.matches(sa.labels):
-                continue
-        for g in sgp.group_ids:
-            if g not in out:
-                out.append(g)
-    return out
+    """Security groups a pod gets from SecurityGroupPolicies (see Network.pod_groups)."""
+    return [] if ep is None else net.pod_groups(ep)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ from kubestrata.netpol.model import (
     SecurityGroupPolicy,
     parse_policy,
 )
+from kubestrata.netpol.securitygroups import SecurityGroup
+from kubestrata.netpol.securitygroups import blocks as sg_blocks
 from kubestrata.netpol.sets import ALL, NONE, Intervals, PortSet
 
 PROBE_NAMESPACE = "<any-namespace>"
@@ -81,6 +83,7 @@ class PodClass:
     ports: tuple[tuple[str, str, int], ...]
     ip_atoms: tuple[int, ...]
     host_network: bool
+    groups: tuple[str, ...] = ()
     members: list[Endpoint] = field(default_factory=list)
 
     @property
@@ -123,9 +126,17 @@ class Verdict:
 class Network:
     """A snapshot's policies, endpoints and classes, ready for queries."""
 
-    def __init__(self, cluster: Cluster, options: Options | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        options: Options | None = None,
+        *,
+        security_groups: dict[str, SecurityGroup] | None = None,
+    ) -> None:
         self.options = opts = options or Options()
         self.cluster = cluster
+        # AWS security group rules (describe-security-groups); None: membership is reported only
+        self.security_groups = security_groups
         self.gaps: list[Gap] = []
         self.warnings: list[str] = []
         self.policies: list[Policy] = []
@@ -222,6 +233,8 @@ class Network:
         # pod addresses are not boundaries: whether an ipBlock holds a pod depends only on which
         # policy-derived block the address falls in, so pods of one block stay one class
         blocks = [*self.src_blocks, *self.dst_blocks]
+        if self.security_groups:
+            blocks += sg_blocks(self.security_groups)
         self.addr_atoms: list[tuple[int, int]] = sets.elementary(blocks, universe)
         self._atom_starts = [lo for lo, _ in self.addr_atoms]
 
@@ -234,17 +247,15 @@ class Network:
         keyed: dict[tuple, PodClass] = {}
         self.classes: list[PodClass] = []
         self.class_of: dict[int, int] = {}  # id(endpoint) -> class
+        self._need_pod_ips = self.options.ipblock_matches_pods or bool(self.security_groups)
         for ep in self.endpoints:
-            atoms = (
-                tuple(sorted({self.atom_of(ip) for ip in ep.ips}))
-                if self.options.ipblock_matches_pods
-                else ()
-            )
-            key = (ep.namespace, tuple(sorted(ep.labels.items())), ep.ports, atoms, ep.host_network)
+            atoms = tuple(sorted({self.atom_of(ip) for ip in ep.ips})) if self._need_pod_ips else ()
+            groups = tuple(self.pod_groups(ep))
+            key = (ep.namespace, tuple(sorted(ep.labels.items())), ep.ports, atoms, ep.host_network, groups)
             pc = keyed.get(key)
             if pc is None:
                 pc = keyed[key] = PodClass(
-                    len(self.classes), ep.namespace, ep.labels, ep.ports, atoms, ep.host_network
+                    len(self.classes), ep.namespace, ep.labels, ep.ports, atoms, ep.host_network, groups
                 )
                 self.classes.append(pc)
             pc.members.append(ep)
@@ -258,7 +269,10 @@ class Network:
         self.ns_mask: dict[str, int] = defaultdict(int)
         self._ports_groups: dict[tuple, int] = defaultdict(int)
         self._atom_pods: dict[int, int] = defaultdict(int)  # atom -> classes with an address in it
+        self._group_mask: dict[str, int] = defaultdict(int)
         for pc in self.classes:
+            for g in pc.groups:
+                self._group_mask[g] |= 1 << pc.idx
             if self._selectable(pc):
                 self.ns_mask[pc.namespace] |= 1 << pc.idx
             self._ports_groups[pc.ports] |= 1 << pc.idx
@@ -300,18 +314,66 @@ class Network:
         self._peer_cache[key] = m
         return m
 
-    def _ip_mask(self, ips: Intervals) -> int:
-        got = self._peer_cache.get(ips)
+    def _ip_mask(self, ips: Intervals, pods: bool | None = None) -> int:
+        pods = self.options.ipblock_matches_pods if pods is None else pods
+        key = (ips, pods)
+        got = self._peer_cache.get(key)
         if got is not None:
             return got
         m = 0
         for a, (lo, _hi) in enumerate(self.addr_atoms):
             if sets.contains(ips, lo):
                 m |= 1 << (self.nclasses + a)
-                if self.options.ipblock_matches_pods:
+                if pods:
                     m |= self._atom_pods.get(a, 0)
-        self._peer_cache[ips] = m
+        self._peer_cache[key] = m
         return m
+
+    # --- AWS security groups ---------------------------------------------------------------------
+    def pod_groups(self, ep: Endpoint) -> list[str]:
+        """Security groups SecurityGroupPolicies give the endpoint's pods (union, de-duplicated, in
+        SGP order; both selectors must match when both are set; hostNetwork pods get none)."""
+        if ep.host_network or not self.sgps:
+            return []
+        out: list[str] = []
+        for sgp in self.sgps:
+            if sgp.namespace != ep.namespace:
+                continue
+            if sgp.pod_sel is not None and not sgp.pod_sel.matches(ep.labels):
+                continue
+            if sgp.sa_sel is not None:
+                sa = self.cluster.get("ServiceAccount", ep.namespace, ep.service_account)
+                if sa is None or not sgp.sa_sel.matches(sa.labels):
+                    continue
+            out.extend(g for g in sgp.group_ids if g not in out)
+        return out
+
+    def _sg_rules(self, c: int, direction: str) -> list[tuple[str, int, PortSet]]:
+        """(group, peer mask, ports) of every rule of the class's groups in one direction."""
+        out = []
+        for gid in self.classes[c].groups:
+            g = (self.security_groups or {}).get(gid)
+            if g is None:
+                msg = f"security group {gid} is not in the security groups file: treated as allowing nothing"
+                if msg not in self.warnings:
+                    self.warnings.append(msg)
+                continue
+            for r in g.ingress if direction == INGRESS else g.egress:
+                m = self._ip_mask(r.ips, pods=True) if r.ips else 0
+                if (
+                    sets.intersect(r.ips, sets.V4_ALL) == sets.V4_ALL
+                    or sets.intersect(r.ips, sets.V6_ALL) == sets.V6_ALL
+                ):
+                    # a whole address family holds every pod, addresses known (Pods) or not (templates)
+                    m |= self.pod_mask
+                for ref in r.groups:
+                    m |= self._group_mask.get(ref, 0)
+                if m:
+                    out.append((gid, m, r.ports))
+        return out
+
+    def _sg_active(self, c: int) -> bool:
+        return self.security_groups is not None and bool(self.classes[c].groups)
 
     def peer_mask(self, peer: Peer) -> int:
         if peer.is_ip:
@@ -440,6 +502,28 @@ class Network:
                     if inter:
                         rest = ballow if strict else ALL - bdeny
                         out[allow | (rest - deny)] |= inter
+        if self._sg_active(c):
+            # security groups are a second, independent gate at the pod's own ENI
+            sg_atoms: list[tuple[int, PortSet]] = [(self.U, NONE)]
+            for _g, m, ports in self._sg_rules(c, direction):
+                nxt = []
+                for am, ap in sg_atoms:
+                    inter = am & m
+                    if not inter or (ap | ports) is ap:
+                        nxt.append((am, ap))
+                        continue
+                    rest_m = am & ~m
+                    if rest_m:
+                        nxt.append((rest_m, ap))
+                    nxt.append((inter, ap | ports))
+                sg_atoms = nxt
+            layered: dict[PortSet, int] = defaultdict(int)
+            for p, m in out.items():
+                for sm, sp in sg_atoms:
+                    inter = m & sm
+                    if inter:
+                        layered[p & sp] |= inter
+            out = layered
         return [(m, p) for p, m in out.items()]
 
     def lookup(self, c: int, direction: str, col: int) -> PortSet:
@@ -622,6 +706,30 @@ class Network:
                 reasons.append(
                     Reason(direction, "default", "", "", "deny" if strict else ALLOW, undecided, txt)
                 )
+        if self._sg_active(c):
+            sg_allowed = NONE
+            for gid, m, ports in self._sg_rules(c, direction):
+                if m & bit:
+                    sg_allowed = sg_allowed | ports
+                    reasons.append(
+                        Reason(
+                            direction, "aws-sg", gid, "", ALLOW, ports, f"security group {gid} allows {ports}"
+                        )
+                    )
+            if sg_allowed.empty:
+                groups = ", ".join(self.classes[c].groups)
+                reasons.append(
+                    Reason(
+                        direction,
+                        "aws-sg",
+                        groups,
+                        "",
+                        "deny",
+                        NONE,
+                        f"no {direction} rule of security groups {groups} matches the peer",
+                    )
+                )
+            final = final & sg_allowed
         return Verdict(final, reasons)
 
     def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
