@@ -75,7 +75,11 @@ def explain(net: Network, src: Side, dst: Side) -> str:
             continue
         v = net.verdict(subject.col, direction, peer.col)
         lines.append(f"{direction.capitalize()} (at the {who} {subject.label}): allowed {v.allowed}")
-        sel = [p.display for p in net.selecting[subject.col]]
+        sel = [
+            p.display
+            for p in net.selecting[subject.col]
+            if (p.affects(direction) if p.tier == TIER_NP else bool(p.rules(direction)))
+        ]
         if sel:
             lines.append(f"  selected by: {', '.join(sel)}")
         for r in v.reasons:
