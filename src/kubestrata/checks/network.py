@@ -55,9 +55,9 @@ def workload_not_isolated(obj: KubeObject, ctx: CheckContext) -> Iterator[Findin
         return  # hostNetwork pods carry node traffic: policies do not select them
     net = _network(ctx)
     meta = workload_not_isolated.meta  # type: ignore[attr-defined]
-    for ep in net.endpoints:
-        if obj not in ep.objs:
-            continue
+    by_obj = ctx.memo("netpol.endpoint_by_object", lambda: {id(o): e for e in net.endpoints for o in e.objs})
+    ep = by_obj.get(id(obj))
+    if ep is not None:
         c = net.endpoint_col(ep)
         if restricted(net, c, "ingress") or restricted(net, c, "egress"):
             return

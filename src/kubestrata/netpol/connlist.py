@@ -47,7 +47,10 @@ def connections(net: Network, *, external: bool = True) -> list[Conn]:
             p = table[row[cols[j]]]
             if p.empty or a.label == b.label:
                 continue  # traffic of a workload to itself is never blocked
-            out.setdefault((a.label, b.label), Conn(a.label, b.label, p, a.namespace, b.namespace))
+            key = (a.label, b.label)
+            prev = out.get(key)
+            # pods of one owner with different labels: the owner may connect with what any of them may
+            out[key] = Conn(a.label, b.label, p if prev is None else prev.ports | p, a.namespace, b.namespace)
     if external and eps:
         for block in net.src_blocks:
             col = net.ip_col(block[0][0])
