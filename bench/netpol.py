@@ -41,7 +41,9 @@ APPS = [
 ]
 
 
-def generate(pods: int, namespaces: int, policies: int, out: Path, seed: int = 7) -> None:
+def generate(
+    pods: int, namespaces: int, policies: int, out: Path, seed: int = 7, unique: bool = False
+) -> None:
     rnd = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     docs: list[dict] = []
@@ -247,9 +249,15 @@ def main() -> None:
     ap.add_argument("--namespaces", type=int, default=500)
     ap.add_argument("--policies", type=int, default=2_000)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "netpol"))
+    ap.add_argument(
+        "--unique-pod-label",
+        action="store_true",
+        help="give every pod its own label value (as StatefulSet pods carry), to show that labels "
+        "no selector reads do not split equivalence classes",
+    )
     args = ap.parse_args()
     out = Path(args.out)
-    generate(args.pods, args.namespaces, args.policies, out)
+    generate(args.pods, args.namespaces, args.policies, out, unique=args.unique_pod_label)
 
     t0 = time.perf_counter()
     loaded = load_paths([out / "snapshot.yaml"])

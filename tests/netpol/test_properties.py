@@ -140,3 +140,26 @@ def test_engine_paths_agree(nps, anps, banp, ipb, strict) -> None:
                 assert net.verdict(c, d, col).allowed == net.lookup(c, d, col)
         for d2 in range(net.nclasses):
             assert mx.pod(c, d2) == net.connection(c, d2)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    nps=st.lists(network_policy, min_size=1, max_size=4),
+    anps=st.lists(st.lists(admin_rule, min_size=1), max_size=2),
+)
+def test_matrix_paths_for_many_port_sets_agree(nps, anps) -> None:
+    """The large-table (np.unique, chunked) and int32-upgrade branches give the same map as the default."""
+    import kubestrata.netpol.engine as eng
+
+    docs = _pods() + nps + [_anp(10 + k, rules) for k, rules in enumerate(anps)]
+    base = network_from_docs(docs).full_matrix()
+    saved = eng.LUT_MAX, eng.SMALL_ID_MAX
+    try:
+        eng.LUT_MAX, eng.SMALL_ID_MAX = 0, 1
+        other = network_from_docs(docs).full_matrix()
+    finally:
+        eng.LUT_MAX, eng.SMALL_ID_MAX = saved
+    n = base.pods.shape[0]
+    assert [[base.pod(a, b) for b in range(n)] for a in range(n)] == [
+        [other.pod(a, b) for b in range(n)] for a in range(n)
+    ]

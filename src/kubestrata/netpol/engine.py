@@ -50,6 +50,8 @@ from kubestrata.netpol.securitygroups import blocks as sg_blocks
 from kubestrata.netpol.sets import ALL, NONE, Intervals, PortSet
 
 PROBE_NAMESPACE = "<any-namespace>"
+LUT_MAX = 256  # up to this many distinct port sets, intersect all pairs up front
+SMALL_ID_MAX = 32767  # port-set ids fit int16 up to here
 _KIND_ORDER = {"AdminNetworkPolicy": 0, "ClusterNetworkPolicy": 1, "NetworkPolicy": 2, BANP_KIND: 3}
 
 
@@ -243,19 +245,43 @@ class Network:
 
         return bisect.bisect_right(self._atom_starts, ip) - 1
 
+    def _referenced_keys_and_port_names(self) -> tuple[set[str], set[str]]:
+        keys: set[str] = set()
+        names: set[str] = set()
+
+        def sel(ls: LabelSelector | None) -> None:
+            if ls is not None and ls.requirements:
+                keys.update(r.key for r in ls.requirements)
+
+        for p in self.policies:
+            sel(p.subject_pod_sel)
+            for r in (*p.ingress, *p.egress):
+                for peer in r.peers or ():
+                    sel(peer.pod_sel)
+                names.update(ps.name for ps in r.ports or () if ps.name)
+        for g in self.sgps:
+            sel(g.pod_sel)
+        return keys, names
+
     def _build_classes(self) -> None:
         keyed: dict[tuple, PodClass] = {}
         self.classes: list[PodClass] = []
         self.class_of: dict[int, int] = {}  # id(endpoint) -> class
         self._need_pod_ips = self.options.ipblock_matches_pods or bool(self.security_groups)
+        keys, names = self._referenced_keys_and_port_names()
         for ep in self.endpoints:
             atoms = tuple(sorted({self.atom_of(ip) for ip in ep.ips})) if self._need_pod_ips else ()
             groups = tuple(self.pod_groups(ep))
-            key = (ep.namespace, tuple(sorted(ep.labels.items())), ep.ports, atoms, ep.host_network, groups)
+            # Only label keys some selector reads and port names some rule names can tell pods apart;
+            # projecting on them keeps per-pod labels (pod-template-hash, statefulset pod-name) from
+            # splitting classes, and is exact (absent keys stay absent for NotIn/DoesNotExist).
+            labels = {k: v for k, v in ep.labels.items() if k in keys}
+            ports = tuple(p for p in ep.ports if p[0] in names)
+            key = (ep.namespace, tuple(sorted(labels.items())), ports, atoms, ep.host_network, groups)
             pc = keyed.get(key)
             if pc is None:
                 pc = keyed[key] = PodClass(
-                    len(self.classes), ep.namespace, ep.labels, ep.ports, atoms, ep.host_network, groups
+                    len(self.classes), ep.namespace, labels, ports, atoms, ep.host_network, groups
                 )
                 self.classes.append(pc)
             pc.members.append(ep)
@@ -563,24 +589,39 @@ class Network:
             return got
 
         nbytes = (n + 7) // 8
-        eg = np.zeros((p, n), dtype=np.int32)
-        ing = np.zeros((p, n), dtype=np.int32)
+        # int16 ids while they fit: the two verdict matrices dominate memory at scale
+        mats = {EGRESS: np.zeros((p, n), dtype=np.int16), INGRESS: np.zeros((p, n), dtype=np.int16)}
         for c in range(p):
-            for out, d in ((eg, EGRESS), (ing, INGRESS)):
+            for d in (EGRESS, INGRESS):
                 for m, ps in self.atoms(c, d):
                     bits = np.unpackbits(
                         np.frombuffer(m.to_bytes(nbytes, "little"), dtype=np.uint8), bitorder="little"
                     )[:n].astype(bool)
-                    out[c, bits] = pid(ps)
-        k = np.int64(len(table))
-        key = eg[:, :p].astype(np.int64) * k + ing[:, :p].T
-        uniq, inv = np.unique(key, return_inverse=True)
-        merged = np.fromiter(
-            (pid(table[int(u) // int(k)] & table[int(u) % int(k)]) for u in uniq),
-            dtype=np.int32,
-            count=len(uniq),
-        )
-        pods = merged[inv].reshape(p, p)
+                    i = pid(ps)
+                    if mats[d].dtype == np.int16 and i > SMALL_ID_MAX:
+                        mats = {key: v.astype(np.int32) for key, v in mats.items()}
+                    mats[d][c, bits] = i
+        eg, ing = mats[EGRESS], mats[INGRESS]
+        k = len(table)
+        pods = np.zeros((p, p), dtype=np.int32)
+        chunk = 1024  # rows at a time: bounds the temporaries for very many classes
+        if k <= LUT_MAX:
+            # few distinct port sets (the usual case): intersect every pair once, then one gather
+            lut = np.array([pid(a & b) for a in list(table) for b in list(table[:k])], dtype=np.int32)
+            for r0 in range(0, p, chunk):
+                r1 = min(p, r0 + chunk)
+                pods[r0:r1] = lut[eg[r0:r1, :p].astype(np.int32) * k + ing[:p, r0:r1].T]
+        else:
+            for r0 in range(0, p, chunk):
+                r1 = min(p, r0 + chunk)
+                key = eg[r0:r1, :p].astype(np.int64) * k + ing[:p, r0:r1].T
+                uniq, inv = np.unique(key, return_inverse=True)
+                merged = np.fromiter(
+                    (pid(table[int(u) // k] & table[int(u) % k]) for u in uniq),
+                    dtype=np.int32,
+                    count=len(uniq),
+                )
+                pods[r0:r1] = merged[inv].reshape(r1 - r0, p)
         self._matrix = Matrix(pods, eg[:, p:], ing[:, p:], table)
         return self._matrix
 
