@@ -290,8 +290,7 @@ def main() -> None:
         assert mx.pod(a, b) == direct, (a, b)
 
     # eval after loading: fresh analysis, first queries compute the two classes' verdicts on demand.
-    # The loaded snapshot is moved out of the cyclic GC's view (as a long-running server holding it
-    # would do); otherwise a full collection over ~10^6 objects lands on some query now and then.
+    # The loaded snapshot is moved out of the cyclic GC's view, as a long-running holder would do.
     net2 = Network(cluster, Options())
     gc.collect()
     gc.freeze()
