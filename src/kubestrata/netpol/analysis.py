@@ -186,10 +186,6 @@ def coverage(net: Network) -> CoverageReport:
     return rep
 
 
-def has_np_tier(net: Network) -> bool:
-    return any(p.tier == TIER_NP for p in net.policies)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Diff
 # ---------------------------------------------------------------------------------------------------

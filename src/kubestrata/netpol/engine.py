@@ -88,10 +88,6 @@ class PodClass:
     groups: tuple[str, ...] = ()
     members: list[Endpoint] = field(default_factory=list)
 
-    @property
-    def selectable(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True)
 class Reason:
