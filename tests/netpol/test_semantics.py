@@ -453,3 +453,60 @@ def test_security_groups_file_errors(tmp_path) -> None:
     f.write_text("[]")
     with pytest.raises(InputError):
         load_security_groups(str(f))
+
+
+def _live_web() -> list[dict]:
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "web-7d9f",
+            "namespace": "x",
+            "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}],
+        },
+        "spec": {
+            "replicas": 3,
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+            },
+        },
+    }
+    pods = []
+    for i, phase in enumerate(["Running", "Running", "Succeeded"]):
+        pods.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"web-7d9f-{i}",
+                    "namespace": "x",
+                    "labels": {"app": "web", "pod-template-hash": "7d9f"},
+                    "ownerReferences": [{"kind": "ReplicaSet", "name": "web-7d9f", "controller": True}],
+                },
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+                "status": {"phase": phase, "podIP": f"10.9.0.{i + 1}"},
+            }
+        )
+    return [ns("x"), deploy("x", "web", {"app": "web"}), rs, *pods]
+
+
+def test_live_snapshot_names_pods_by_deployment_once() -> None:
+    net = network_from_docs(_live_web())
+    assert [(e.label, len(e.ips)) for e in net.endpoints] == [("x/web[Deployment]", 2)]
+    compat = network_from_docs(_live_web(), Options.np_guard())
+    assert sorted({e.label for e in compat.endpoints}) == ["x/web-7d9f[ReplicaSet]", "x/web[Deployment]"]
+
+
+def test_ks_net_001_fires_for_a_deployment_known_by_its_pods() -> None:
+    import yaml
+
+    from kubestrata.checks import load_builtin_checks
+    from kubestrata.kube.cluster import Cluster
+    from kubestrata.kube.loader import load_text
+    from kubestrata.scan import run_scan
+
+    chk = load_builtin_checks().get("KS-NET-001")
+    cluster = Cluster(load_text(yaml.safe_dump_all(_live_web()), "live.yaml").objects)
+    hits = [f for f in run_scan(cluster, checks=[chk]).findings if f.rule_id == "KS-NET-001"]
+    assert [f.object.name for f in hits] == ["web"]

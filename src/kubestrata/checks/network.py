@@ -55,8 +55,15 @@ def workload_not_isolated(obj: KubeObject, ctx: CheckContext) -> Iterator[Findin
         return  # hostNetwork pods carry node traffic: policies do not select them
     net = _network(ctx)
     meta = workload_not_isolated.meta  # type: ignore[attr-defined]
-    by_obj = ctx.memo("netpol.endpoint_by_object", lambda: {id(o): e for e in net.endpoints for o in e.objs})
-    ep = by_obj.get(id(obj))
+    # a workload's own template, or (live snapshots) the real pods reported under its name
+    by_obj = ctx.memo(
+        "netpol.endpoint_by_object",
+        lambda: {
+            **{(e.namespace, e.kind, e.name): e for e in net.endpoints},
+            **{id(o): e for e in net.endpoints for o in e.objs},
+        },
+    )
+    ep = by_obj.get(id(obj)) or by_obj.get((obj.namespace, obj.kind, obj.name))
     if ep is not None:
         c = net.endpoint_col(ep)
         if restricted(net, c, "ingress") or restricted(net, c, "egress"):

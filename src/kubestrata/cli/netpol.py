@@ -97,6 +97,7 @@ def _options(
         include_init_ports=init_ports,
         ipv6=base.ipv6,
         same_priority=base.same_priority,
+        resolve_owners=base.resolve_owners,
     )
 
 

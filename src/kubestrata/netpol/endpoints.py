@@ -74,12 +74,25 @@ def _replicas(obj: KubeObject) -> int:
     return v if isinstance(v, int) and v >= 0 else 1
 
 
+def _controller(obj: KubeObject) -> tuple[str, str]:
+    for ref in obj.metadata.get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("controller") is True and ref.get("kind") != "Node":
+            return str(ref.get("kind") or "Pod"), str(ref.get("name") or "")
+    return "", ""
+
+
 def collect_endpoints(
-    cluster: Cluster, *, include_init_ports: bool = False
+    cluster: Cluster, *, include_init_ports: bool = False, resolve_owners: bool = False
 ) -> tuple[list[Endpoint], list[InputError]]:
     """Workloads and Pods of the snapshot; Pods sharing a controller owner merge into one endpoint
-    named after the owner (np-guard's peer naming). Returns endpoints and per-object errors."""
+    named after the owner (np-guard's peer naming). Returns endpoints and per-object errors.
+
+    ``resolve_owners`` (live snapshots): follow ReplicaSet -> Deployment and Job -> CronJob when the
+    intermediate object is in the snapshot, skip finished pods (phase Succeeded/Failed hold no
+    address), and drop a workload's template when its real pods are present, so each workload
+    appears once, under the name people use."""
     out: list[Endpoint] = []
+    seen_owners: set[tuple[str, str, str]] = set()
     errors: list[InputError] = []
     by_owner: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], Endpoint] = {}
     for obj in cluster.real_objects():
@@ -121,6 +134,8 @@ def collect_endpoints(
             )
             continue
         status = obj.raw.get("status") if isinstance(obj.raw.get("status"), dict) else {}
+        if resolve_owners and status.get("phase") in ("Succeeded", "Failed"):
+            continue
         ips: list[int] = []
         for entry in status.get("podIPs") or []:
             if isinstance(entry, dict) and isinstance(entry.get("ip"), str):
@@ -133,11 +148,19 @@ def collect_endpoints(
                 ips.append(sets.ip_value(status["podIP"]))
             except ValueError:
                 pass
-        owner_kind = owner_name = ""
-        for ref in obj.metadata.get("ownerReferences") or []:
-            if isinstance(ref, dict) and ref.get("controller") is True and ref.get("kind") != "Node":
-                owner_kind, owner_name = str(ref.get("kind") or "Pod"), str(ref.get("name") or "")
-                break
+        owner_kind, owner_name = _controller(obj)
+        if resolve_owners and owner_name:
+            seen_owners.add((obj.namespace, owner_kind, owner_name))
+            mid = (
+                cluster.get(owner_kind, obj.namespace, owner_name)
+                if owner_kind in ("ReplicaSet", "Job")
+                else None
+            )
+            if mid is not None:
+                up_kind, up_name = _controller(mid)
+                if (owner_kind, up_kind) in (("ReplicaSet", "Deployment"), ("Job", "CronJob")) and up_name:
+                    owner_kind, owner_name = up_kind, up_name
+                    seen_owners.add((obj.namespace, owner_kind, owner_name))
         if not owner_name:
             out.append(
                 Endpoint(
@@ -176,4 +199,16 @@ def collect_endpoints(
             ep.ips = ep.ips + tuple(ips)
         ep.replicas += 1
         ep.objs.append(obj)
+    if resolve_owners and seen_owners:
+        out = [
+            e
+            for e in out
+            if not (
+                e.kind != "Pod"
+                and e.ips == ()
+                and (e.namespace, e.kind, e.name) in seen_owners
+                and e.objs
+                and e.objs[0].kind == e.kind
+            )
+        ]
     return out, errors

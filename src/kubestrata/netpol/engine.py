@@ -65,10 +65,17 @@ class Options:
     include_init_ports: bool = False  # named ports from init containers too (np-guard: no)
     ipv6: bool = True  # np-guard's universe is IPv4 only
     same_priority: str = "warn"  # two admin policies at one priority: "warn" (order by name) or "error"
+    resolve_owners: bool = True  # name pods by Deployment/CronJob, skip finished pods (np-guard: no)
 
     @staticmethod
     def np_guard() -> Options:
-        return Options(ipblock_matches_pods=False, hostnetwork="pod", ipv6=False, same_priority="warn")
+        return Options(
+            ipblock_matches_pods=False,
+            hostnetwork="pod",
+            ipv6=False,
+            same_priority="warn",
+            resolve_owners=False,
+        )
 
 
 @dataclass
@@ -157,7 +164,9 @@ class Network:
                 self.policies.append(p)
                 self.warnings.extend(f"{p.display}: {w}" for w in p.warnings)
         self._order_policies()
-        eps, errs = collect_endpoints(cluster, include_init_ports=opts.include_init_ports)
+        eps, errs = collect_endpoints(
+            cluster, include_init_ports=opts.include_init_ports, resolve_owners=opts.resolve_owners
+        )
         for e in errs:
             self.gaps.append(Gap(e.file or "input", str(e)))
         self.endpoints = eps
