@@ -12,6 +12,8 @@ import io
 import json
 from dataclasses import dataclass
 
+import numpy as np
+
 from kubestrata.netpol import sets
 from kubestrata.netpol.engine import Network
 from kubestrata.netpol.sets import Intervals, PortSet
@@ -41,12 +43,14 @@ def connections(net: Network, *, external: bool = True) -> list[Conn]:
     cols = [net.endpoint_col(e) for e in eps]
     mx = net.full_matrix()
     table = mx.table
+    col_arr = np.asarray(cols, dtype=np.intp)
     for i, a in enumerate(eps):
-        row = mx.pods[cols[i]]
-        for j, b in enumerate(eps):
-            p = table[row[cols[j]]]
-            if p.empty or a.label == b.label:
+        ids = mx.pods[cols[i]][col_arr]
+        for j in np.flatnonzero(ids):  # id 0 is "no connection"
+            b = eps[j]
+            if a.label == b.label:
                 continue  # traffic of a workload to itself is never blocked
+            p = table[ids[j]]
             key = (a.label, b.label)
             prev = out.get(key)
             # pods of one owner with different labels: the owner may connect with what any of them may
