@@ -102,11 +102,20 @@ def connectivity_html(net: Network, *, max_edges: int = 400, include_external: b
             )
     for c in conns:
         (x1, y1), (x2, y2) = pos[c.src], pos[c.dst]
-        sx, ex = (x1 + box_w, x2) if x2 > x1 else (x1, x2 + box_w) if x2 < x1 else (x1 + box_w, x2 + box_w)
         sy, ey = y1 + box_h // 2, y2 + box_h // 2
+        title = f"<title>{esc(c.src)} =&gt; {esc(c.dst)} : {esc(c.conn)}</title>"
+        if x1 == x2:  # same namespace: a curve bulging out to the right of the group
+            sx = ex = x1 + box_w
+            cx, cy = sx + 40 + abs(ey - sy) // 4, (sy + ey) // 2
+            svg.append(
+                f'<path d="M{sx},{sy} Q{cx},{cy} {ex},{ey}" fill="none" stroke="#c55" '
+                f'marker-end="url(#arr)">{title}</path>'
+                f'<text x="{cx - 18}" y="{cy}" font-size="9" fill="#a33">{esc(c.conn)}</text>'
+            )
+            continue
+        sx, ex = (x1 + box_w, x2) if x2 > x1 else (x1, x2 + box_w)
         svg.append(
-            f'<line x1="{sx}" y1="{sy}" x2="{ex}" y2="{ey}" stroke="#c55" marker-end="url(#arr)">'
-            f"<title>{esc(c.src)} =&gt; {esc(c.dst)} : {esc(c.conn)}</title></line>"
+            f'<line x1="{sx}" y1="{sy}" x2="{ex}" y2="{ey}" stroke="#c55" marker-end="url(#arr)">{title}</line>'
             f'<text x="{(sx + ex) // 2}" y="{(sy + ey) // 2 - 3}" font-size="9" fill="#a33">{esc(c.conn)}</text>'
         )
     width = 40 + len(groups) * col_w
