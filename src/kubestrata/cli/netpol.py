@@ -1,7 +1,385 @@
-"""`kubestrata netpol` commands."""
+"""`kubestrata netpol`: who can talk to whom, why, what is exposed and what a change opens."""
 
 from __future__ import annotations
 
+import json
+import sys
+from enum import StrEnum
+
 import typer
 
-app = typer.Typer(help="netpol (not yet implemented).", no_args_is_help=True)
+from kubestrata.cli.common import EXIT_OK, handle_errors, write_output
+from kubestrata.errors import KubestrataError
+from kubestrata.findings import Coverage
+from kubestrata.kube.cluster import Cluster
+from kubestrata.kube.loader import load_paths
+
+app = typer.Typer(
+    help="Network reachability from NetworkPolicy, Admin/Baseline/Cluster network policies and AWS "
+    "SecurityGroupPolicy: list, eval, explain, diff, coverage.",
+    no_args_is_help=True,
+)
+
+
+class ListFormat(StrEnum):
+    TXT = "txt"
+    JSON = "json"
+    CSV = "csv"
+    MD = "md"
+    DOT = "dot"
+
+
+class DiffFormat(StrEnum):
+    TXT = "txt"
+    JSON = "json"
+    CSV = "csv"
+    MD = "md"
+
+
+class Compat(StrEnum):
+    NONE = "none"
+    NP_GUARD = "np-guard"
+
+
+class HostNetwork(StrEnum):
+    NODE = "node"
+    POD = "pod"
+
+
+PATHS = typer.Argument(None, help="Manifest files or directories; - reads stdin.")
+CLUSTER = typer.Option(False, "--cluster", help="Read the live cluster of the current kubeconfig context.")
+CONTEXT = typer.Option(None, "--context", help="kubeconfig context (with --cluster).")
+KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster).")
+TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds to wait for the API server (with --cluster).")
+COMPAT = typer.Option(
+    Compat.NONE,
+    "--compat",
+    help="np-guard: np-guard/netpol-analyzer semantics (ipBlock never matches pods, IPv4 only, "
+    "hostNetwork pods as pods).",
+)
+IPB = typer.Option(
+    None,
+    "--ipblock-matches-pods/--ipblock-external-only",
+    help="Whether ipBlock peers match pod addresses (default: yes, as upstream e2e; np-guard: no).",
+)
+HOSTNET = typer.Option(
+    None, "--hostnetwork", help="hostNetwork pods: node (node traffic, never selected; default) or pod."
+)
+AWS_STRICT = typer.Option(
+    False, "--aws-strict", help="VPC CNI strict mode: pods no NetworkPolicy selects deny all traffic."
+)
+SG_FILE = typer.Option(
+    None,
+    "--security-groups",
+    help="JSON of `aws ec2 describe-security-groups`: evaluate the rules of the groups that "
+    "SecurityGroupPolicies give pods, as a second gate after network policies.",
+)
+INIT_PORTS = typer.Option(False, "--include-init-ports", help="Resolve named ports in init containers too.")
+OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write here instead of stdout.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No warnings on stderr.")
+
+
+def _warn(msg: str) -> None:
+    # plain stderr: rich would wrap long file/field paths and make them hard to grep
+    sys.stderr.write(f"warning: {msg}\n")
+
+
+def _options(
+    compat: Compat, ipb: bool | None, hostnet: HostNetwork | None, aws_strict: bool, init_ports: bool
+):
+    from kubestrata.netpol.engine import Options
+
+    base = Options.np_guard() if compat is Compat.NP_GUARD else Options()
+    return Options(
+        ipblock_matches_pods=base.ipblock_matches_pods if ipb is None else ipb,
+        hostnetwork=base.hostnetwork if hostnet is None else hostnet.value,
+        aws_strict=aws_strict,
+        include_init_ports=init_ports,
+        ipv6=base.ipv6,
+        same_priority=base.same_priority,
+        resolve_owners=base.resolve_owners,
+    )
+
+
+def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet, sg_file=None):
+    from kubestrata.netpol.engine import Network
+    from kubestrata.netpol.securitygroups import load_security_groups
+
+    groups = load_security_groups(sg_file) if sg_file else None
+
+    if cluster:
+        try:
+            from kubestrata.kube.live import collect_cluster
+        except ImportError:
+            raise KubestrataError(
+                "live cluster collection (kubestrata.kube.live) is not available in this build"
+            ) from None
+
+        snap = collect_cluster(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=None,
+            timeout=timeout,
+            coverage=Coverage(),
+            progress=not quiet,
+        )
+    else:
+        if not paths:
+            raise KubestrataError("give manifest paths (a file, a directory or - for stdin) or --cluster")
+        loaded = load_paths(paths)
+        for e in loaded.errors:
+            if not quiet:
+                _warn(f"{e} (document skipped)")
+        if not loaded.objects and loaded.errors:
+            raise KubestrataError(f"no readable Kubernetes objects: {loaded.errors[0]}")
+        snap = Cluster(loaded.objects)
+    net = Network(snap, opts, security_groups=groups)
+    if not quiet:
+        for g in net.gaps:
+            _warn(f"{g.detail} (left out of the analysis)")
+        for w in net.warnings:
+            _warn(w)
+    return net
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(
+    paths: list[str] = PATHS,
+    cluster: bool = CLUSTER,
+    context: str = CONTEXT,
+    kubeconfig: str = KUBECONFIG,
+    timeout: float = TIMEOUT,
+    output: ListFormat = typer.Option(ListFormat.TXT, "--output", "-o", help="Output format."),
+    output_file: str = OUTPUT_FILE,
+    compat: Compat = COMPAT,
+    ipb: bool = IPB,
+    hostnet: HostNetwork = HOSTNET,
+    aws_strict: bool = AWS_STRICT,
+    init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
+    quiet: bool = QUIET,
+) -> None:
+    """Every allowed connection between workloads and external address ranges."""
+    from kubestrata.netpol.connlist import connections, render
+
+    net = _network(
+        paths,
+        cluster,
+        context,
+        kubeconfig,
+        timeout,
+        _options(compat, ipb, hostnet, aws_strict, init_ports),
+        quiet,
+        sg_file,
+    )
+    write_output(render(connections(net), output.value, net), output_file)
+
+
+SRC = typer.Option(None, "--source", "-s", help="Source workload or pod: ns/name, name or ns/name[Kind].")
+DST = typer.Option(None, "--destination", "-d", help="Destination workload or pod.")
+SRC_IP = typer.Option(None, "--source-ip", help="Source IP address (instead of --source).")
+DST_IP = typer.Option(None, "--destination-ip", help="Destination IP address (instead of --destination).")
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    paths: list[str] = PATHS,
+    source: str = SRC,
+    destination: str = DST,
+    source_ip: str = SRC_IP,
+    destination_ip: str = DST_IP,
+    port: int = typer.Option(None, "--port", "-p", help="Destination port number (default: any)."),
+    protocol: str = typer.Option("TCP", "--protocol", help="TCP, UDP or SCTP."),
+    cluster: bool = CLUSTER,
+    context: str = CONTEXT,
+    kubeconfig: str = KUBECONFIG,
+    timeout: float = TIMEOUT,
+    compat: Compat = COMPAT,
+    ipb: bool = IPB,
+    hostnet: HostNetwork = HOSTNET,
+    aws_strict: bool = AWS_STRICT,
+    init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    fail: bool = typer.Option(False, "--fail", help="Exit 1 when the connection is denied."),
+    quiet: bool = QUIET,
+) -> None:
+    """Is one connection allowed? Prints ``SRC => DST over tcp/80: true``."""
+    from kubestrata.netpol.analysis import eval_connection, resolve_side
+
+    if protocol.upper() not in ("TCP", "UDP", "SCTP"):
+        raise KubestrataError(f"--protocol must be TCP, UDP or SCTP, got {protocol!r}")
+    if port is not None and not 1 <= port <= 65535:
+        raise KubestrataError(f"--port must be in 1-65535, got {port}")
+    net = _network(
+        paths,
+        cluster,
+        context,
+        kubeconfig,
+        timeout,
+        _options(compat, ipb, hostnet, aws_strict, init_ports),
+        quiet,
+        sg_file,
+    )
+    s, d = resolve_side(net, source, source_ip), resolve_side(net, destination, destination_ip)
+    ok, ports = eval_connection(net, s, d, protocol, port)
+    over = f"{protocol.lower()}/{port}" if port is not None else protocol.lower()
+    if as_json:
+        doc = {
+            "source": s.label,
+            "destination": d.label,
+            "protocol": protocol.upper(),
+            "port": port,
+            "allowed": ok,
+            "allowedPorts": ports.to_json(),
+        }
+        write_output(json.dumps(doc) + "\n", None)
+    else:
+        write_output(f"{s.label} => {d.label} over {over}: {str(ok).lower()}\n", None)
+    raise typer.Exit(1 if fail and not ok else EXIT_OK)
+
+
+@app.command("explain")
+@handle_errors
+def explain_cmd(
+    paths: list[str] = PATHS,
+    source: str = SRC,
+    destination: str = DST,
+    source_ip: str = SRC_IP,
+    destination_ip: str = DST_IP,
+    cluster: bool = CLUSTER,
+    context: str = CONTEXT,
+    kubeconfig: str = KUBECONFIG,
+    timeout: float = TIMEOUT,
+    compat: Compat = COMPAT,
+    ipb: bool = IPB,
+    hostnet: HostNetwork = HOSTNET,
+    aws_strict: bool = AWS_STRICT,
+    init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
+    quiet: bool = QUIET,
+) -> None:
+    """Why a connection is allowed or denied: which policies select each side and which rule decides,
+    tier by tier (admin, NetworkPolicy, baseline, default)."""
+    from kubestrata.netpol.analysis import explain, resolve_side
+
+    net = _network(
+        paths,
+        cluster,
+        context,
+        kubeconfig,
+        timeout,
+        _options(compat, ipb, hostnet, aws_strict, init_ports),
+        quiet,
+        sg_file,
+    )
+    s, d = resolve_side(net, source, source_ip), resolve_side(net, destination, destination_ip)
+    if s.endpoint is None and d.endpoint is None:
+        raise KubestrataError("at least one side must be a workload or pod")
+    write_output(explain(net, s, d), None)
+
+
+@app.command("diff")
+@handle_errors
+def diff_cmd(
+    dir1: str = typer.Argument(..., help="Manifests before the change."),
+    dir2: str = typer.Argument(..., help="Manifests after the change."),
+    output: DiffFormat = typer.Option(DiffFormat.TXT, "--output", "-o", help="Output format."),
+    output_file: str = OUTPUT_FILE,
+    compat: Compat = COMPAT,
+    ipb: bool = IPB,
+    hostnet: HostNetwork = HOSTNET,
+    aws_strict: bool = AWS_STRICT,
+    init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
+    fail: bool = typer.Option(False, "--fail", help="Exit 1 when connectivity changed."),
+    quiet: bool = QUIET,
+) -> None:
+    """What a change opens or closes: connections added, removed or changed between two manifest sets."""
+    from kubestrata.netpol.analysis import diff, render_diff
+    from kubestrata.netpol.connlist import connections
+
+    opts = _options(compat, ipb, hostnet, aws_strict, init_ports)
+    a = connections(_network([dir1], False, None, None, 0, opts, quiet, sg_file))
+    b = connections(_network([dir2], False, None, None, 0, opts, quiet, sg_file))
+    entries = diff(a, b)
+    write_output(render_diff(entries, output.value), output_file)
+    raise typer.Exit(1 if fail and entries else EXIT_OK)
+
+
+@app.command("coverage")
+@handle_errors
+def coverage_cmd(
+    paths: list[str] = PATHS,
+    cluster: bool = CLUSTER,
+    context: str = CONTEXT,
+    kubeconfig: str = KUBECONFIG,
+    timeout: float = TIMEOUT,
+    compat: Compat = COMPAT,
+    ipb: bool = IPB,
+    hostnet: HostNetwork = HOSTNET,
+    aws_strict: bool = AWS_STRICT,
+    init_ports: bool = INIT_PORTS,
+    sg_file: str = SG_FILE,
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    output_file: str = OUTPUT_FILE,
+    quiet: bool = QUIET,
+) -> None:
+    """Workloads no policy isolates, namespaces without default-deny, exposure to every namespace and
+    to outside addresses, and policies left out as invalid."""
+    from kubestrata.netpol.analysis import coverage, exposure
+
+    net = _network(
+        paths,
+        cluster,
+        context,
+        kubeconfig,
+        timeout,
+        _options(compat, ipb, hostnet, aws_strict, init_ports),
+        True,
+        sg_file,
+    )
+    rep = coverage(net)
+    exp = exposure(net)
+    if as_json:
+        doc = {
+            "unrestricted": [e.label for e in rep.unrestricted],
+            "ingressOnly": [e.label for e in rep.ingress_only],
+            "egressOnly": [e.label for e in rep.egress_only],
+            "namespacesWithoutDefaultDeny": rep.no_default_deny,
+            "exposure": [
+                {
+                    "workload": x.endpoint.label,
+                    "ingressFromAnyNamespace": x.ingress_any_namespace.to_json(),
+                    "ingressFromOutside": x.ingress_outside.to_json(),
+                    "ingressFromAllOutside": x.ingress_internet.to_json(),
+                    "egressToAnyNamespace": x.egress_any_namespace.to_json(),
+                    "egressToOutside": x.egress_outside.to_json(),
+                }
+                for x in exp
+            ],
+            "invalidPolicies": [{"policy": s, "error": d} for s, d in rep.gaps],
+            "warnings": rep.warnings,
+        }
+        write_output(json.dumps(doc, indent=2) + "\n", output_file)
+        return
+    lines = [f"Workloads isolated in no direction ({len(rep.unrestricted)}):"]
+    lines += [f"  {e.label}" for e in rep.unrestricted] or ["  (none)"]
+    lines.append(f"Workloads isolated for ingress only ({len(rep.ingress_only)}):")
+    lines += [f"  {e.label}" for e in rep.ingress_only] or ["  (none)"]
+    lines.append(f"Workloads isolated for egress only ({len(rep.egress_only)}):")
+    lines += [f"  {e.label}" for e in rep.egress_only] or ["  (none)"]
+    lines.append(f"Namespaces without a default-deny NetworkPolicy ({len(rep.no_default_deny)}):")
+    lines += [f"  {ns}: {', '.join(d)}" for ns, d in rep.no_default_deny.items()] or ["  (none)"]
+    lines.append("Exposure (ingress from any namespace | from some outside address):")
+    for x in exp:
+        if not x.ingress_any_namespace.empty or not x.ingress_outside.empty:
+            lines.append(f"  {x.endpoint.label}: {x.ingress_any_namespace} | {x.ingress_outside}")
+    lines.append(f"Invalid policies left out ({len(rep.gaps)}):")
+    lines += [f"  {d}" for _, d in rep.gaps] or ["  (none)"]
+    if rep.warnings:
+        lines.append("Warnings:")
+        lines += [f"  {w}" for w in rep.warnings]
+    write_output("\n".join(lines) + "\n", output_file)
