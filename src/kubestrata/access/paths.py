@@ -88,6 +88,8 @@ def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
         ("groups", "impersonate-group"),
         ("serviceaccounts", "impersonate-sa"),
     ):
+        if kind != "impersonate-sa" and ns != ALL:
+            continue  # users and groups are cluster-scoped: only ClusterRoleBindings grant impersonating them
         if _m(rule, "impersonate", "", res) or _m(rule, "impersonate", "authentication.k8s.io", res):
             yield Cap(kind, ns, names, evidence)
     if _m(rule, "bind", RBAC_GROUP, "clusterroles") or _m(rule, "bind", RBAC_GROUP, "roles"):
