@@ -89,7 +89,7 @@ class PolicyRule:
             return False
         if not a.resource_request:
             return any(
-                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
+                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
                 for u in self.non_resource_urls
             )
         if not ("*" in self.api_groups or a.api_group in self.api_groups):
@@ -188,21 +188,30 @@ class RBACAuthorizer:
             self.cluster_roles[name] = [
                 PolicyRule.from_dict(r) for r in raw.get("rules") or [] if isinstance(r, dict)
             ]
+        aggregated: dict[str, list[LabelSelector]] = {}
         for name, raw in objs.items():
             agg = raw.get("aggregationRule")
-            if not isinstance(agg, dict):
-                continue
-            selectors = [LabelSelector.parse(s) for s in agg.get("clusterRoleSelectors") or []]
-            rules = list(self.cluster_roles[name])
-            for other, oraw in sorted(objs.items()):
-                if other == name:
-                    continue
-                labels = (oraw.get("metadata") or {}).get("labels") or {}
-                if any(sel.matches(labels) for sel in selectors):
-                    for r in self.cluster_roles[other]:
-                        if r not in rules:
-                            rules.append(r)
-            self.cluster_roles[name] = rules
+            if isinstance(agg, dict):
+                aggregated[name] = [
+                    LabelSelector.parse(s) for s in agg.get("clusterRoleSelectors") or [] if isinstance(s, dict)
+                ]
+        # the aggregation controller re-runs whenever a source role changes, so nested aggregation
+        # (an aggregated role selecting another aggregated role) settles at a fixed point
+        for _ in range(len(aggregated) + 1):
+            changed = False
+            for name, selectors in aggregated.items():
+                rules = self.cluster_roles[name]
+                for other, oraw in sorted(objs.items()):
+                    if other == name:
+                        continue
+                    labels = (oraw.get("metadata") or {}).get("labels") or {}
+                    if isinstance(labels, dict) and any(sel.matches(labels) for sel in selectors):
+                        for r in self.cluster_roles[other]:
+                            if r not in rules:
+                                rules.append(r)
+                                changed = True
+            if not changed:
+                break
 
     def _role_rules(self, b: _Binding) -> list[PolicyRule]:
         if b.role_kind == "ClusterRole":
