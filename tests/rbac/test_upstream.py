@@ -16,10 +16,24 @@ def _attrs(d: dict) -> Attributes:
     user = UserInfo(d.get("u", ""), tuple(d.get("g", ())))
     if "path" in d:
         return Attributes(user, d["v"], resource_request=False, path=d["path"])
-    return Attributes(user, d["v"], True, d.get("ns", ""), d.get("ag", ""), d.get("r", ""), d.get("s", ""), d.get("name", ""))
+    return Attributes(
+        user,
+        d["v"],
+        True,
+        d.get("ns", ""),
+        d.get("ag", ""),
+        d.get("r", ""),
+        d.get("s", ""),
+        d.get("name", ""),
+    )
 
 
-AUTHZ = [(c["name"], c["objects"], req, want) for c in DATA["authorizer"] for want in ("pass", "fail") for req in c[want]]
+AUTHZ = [
+    (c["name"], c["objects"], req, want)
+    for c in DATA["authorizer"]
+    for want in ("pass", "fail")
+    for req in c[want]
+]
 
 
 @pytest.mark.parametrize("name,objects,req,want", AUTHZ, ids=[f"{a[0]}:{a[3]}:{a[2]}" for a in AUTHZ])
@@ -39,12 +53,16 @@ def test_rule_matches(name, rule, req, expected):
 def test_case_counts():
     # guards against the data file silently losing cases
     assert len(AUTHZ) == 31
-    assert len(RULES) == 75
+    assert len(RULES) == 79
 
 
 def test_nested_aggregation_settles():
     objs = [
-        {"kind": "ClusterRole", "metadata": {"name": "top"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"to-top": "true"}}]}},
+        {
+            "kind": "ClusterRole",
+            "metadata": {"name": "top"},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"to-top": "true"}}]},
+        },
         {
             "kind": "ClusterRole",
             "metadata": {"name": "mid", "labels": {"to-top": "true"}},
@@ -55,7 +73,12 @@ def test_nested_aggregation_settles():
             "metadata": {"name": "leaf", "labels": {"to-mid": "true"}},
             "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
         },
-        {"kind": "ClusterRoleBinding", "metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "top"}, "subjects": [{"kind": "User", "name": "u"}]},
+        {
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "b"},
+            "roleRef": {"kind": "ClusterRole", "name": "top"},
+            "subjects": [{"kind": "User", "name": "u"}],
+        },
     ]
     a = Attributes(UserInfo("u"), "get", True, "x", "", "secrets")
     assert RBACAuthorizer(objs).authorize(a).allowed
