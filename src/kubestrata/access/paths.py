@@ -64,6 +64,14 @@ def _m(rule: PolicyRule, verb: str, group: str, resource: str, sub: str = "", na
     return rule.matches(Attributes(_PROBE, verb, True, "", group, resource, sub, name))
 
 
+def _mn(rule: PolicyRule, verb: str, group: str, resource: str, sub: str = "") -> bool:
+    """Matches for some object name: requests that carry a name (get, bind, impersonate, create on a
+    subresource) are also allowed by rules limited to resourceNames."""
+    if _m(rule, verb, group, resource, sub):
+        return True
+    return bool(rule.resource_names) and _m(rule, verb, group, resource, sub, rule.resource_names[0])
+
+
 def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
     """The escalation-relevant capabilities of one rule granted in ``ns`` ("*" = cluster-wide)."""
     names = rule.resource_names
@@ -77,11 +85,11 @@ def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
         if any(_m(rule, v, group, res) for v in verbs):
             yield Cap("run-pods", ns, (), evidence + f" ({'/'.join(verbs)} {res})")
             break
-    if _m(rule, "list", "", "secrets") or _m(rule, "get", "", "secrets"):
+    if _m(rule, "list", "", "secrets") or _mn(rule, "get", "", "secrets"):
         yield Cap("read-secrets", ns, () if _m(rule, "list", "", "secrets") else names, evidence)
-    if _m(rule, "create", "", "serviceaccounts", "token"):
+    if _mn(rule, "create", "", "serviceaccounts", "token"):
         yield Cap("create-token", ns, names, evidence)
-    if _m(rule, "create", "", "pods", "exec") or _m(rule, "get", "", "pods", "exec"):
+    if _mn(rule, "create", "", "pods", "exec") or _mn(rule, "get", "", "pods", "exec"):
         yield Cap("exec", ns, names, evidence)
     for res, kind in (
         ("users", "impersonate-user"),
@@ -90,19 +98,18 @@ def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
     ):
         if kind != "impersonate-sa" and ns != ALL:
             continue  # users and groups are cluster-scoped: only ClusterRoleBindings grant impersonating them
-        if _m(rule, "impersonate", "", res) or _m(rule, "impersonate", "authentication.k8s.io", res):
+        if _mn(rule, "impersonate", "", res) or _mn(rule, "impersonate", "authentication.k8s.io", res):
             yield Cap(kind, ns, names, evidence)
-    if _m(rule, "bind", RBAC_GROUP, "clusterroles") or _m(rule, "bind", RBAC_GROUP, "roles"):
+    if _mn(rule, "bind", RBAC_GROUP, "clusterroles") or _mn(rule, "bind", RBAC_GROUP, "roles"):
         yield Cap("bind", ns, names, evidence)
-    if _m(rule, "escalate", RBAC_GROUP, "clusterroles") or _m(rule, "escalate", RBAC_GROUP, "roles"):
+    if _mn(rule, "escalate", RBAC_GROUP, "clusterroles") or _mn(rule, "escalate", RBAC_GROUP, "roles"):
         yield Cap("escalate", ns, names, evidence)
-    if ns == ALL and any(
-        _m(rule, v, RBAC_GROUP, "clusterrolebindings") for v in ("create", "update", "patch")
-    ):
-        yield Cap("write-crb", ALL, names, evidence)
-    if any(_m(rule, v, RBAC_GROUP, "rolebindings") for v in ("create", "update", "patch")):
-        yield Cap("write-rb", ns, names, evidence)
-    if ns == ALL and (_m(rule, "get", "", "nodes", "proxy") or _m(rule, "create", "", "nodes", "proxy")):
+    # a new binding needs create, which never carries a name
+    if ns == ALL and _m(rule, "create", RBAC_GROUP, "clusterrolebindings"):
+        yield Cap("write-crb", ALL, (), evidence)
+    if _m(rule, "create", RBAC_GROUP, "rolebindings"):
+        yield Cap("write-rb", ns, (), evidence)
+    if ns == ALL and (_mn(rule, "get", "", "nodes", "proxy") or _mn(rule, "create", "", "nodes", "proxy")):
         yield Cap("nodes-proxy", ALL, (), evidence)
     if ns in (ALL, "kube-system") and any(
         _m(rule, v, "", "configmaps", name="aws-auth") for v in ("update", "patch")
@@ -124,7 +131,7 @@ class AttackGraph:
         )
         self._sas_by_ns: dict[str, list[str]] = defaultdict(list)
         self._pods_by_ns: dict[str, list[str]] = defaultdict(list)
-        self._token_secret_sas: dict[str, set[str]] = defaultdict(set)
+        self._token_secret_sas: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self._users: set[str] = set()
         self._build()
 
@@ -181,7 +188,7 @@ class AttackGraph:
             if s.raw.get("type") == "kubernetes.io/service-account-token":
                 owner = s.annotations.get("kubernetes.io/service-account.name")
                 if isinstance(owner, str):
-                    self._token_secret_sas[s.namespace].add(owner)
+                    self._token_secret_sas[s.namespace].add((s.name, owner))
         self._pods()
         for b in self.model.rbac.bindings:
             for s in b.subjects:
@@ -335,7 +342,9 @@ class AttackGraph:
                     cap.evidence + " may read secrets in kube-system",
                 )
             for ns in self._ns_of(cap.namespace):
-                for owner in sorted(self._token_secret_sas.get(ns, ())):
+                for secret, owner in sorted(self._token_secret_sas.get(ns, ())):
+                    if cap.names and secret not in cap.names:
+                        continue
                     self._add(
                         nid,
                         f"sa:{ns}/{owner}",

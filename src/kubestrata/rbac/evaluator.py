@@ -193,7 +193,9 @@ class RBACAuthorizer:
             agg = raw.get("aggregationRule")
             if isinstance(agg, dict):
                 aggregated[name] = [
-                    LabelSelector.parse(s) for s in agg.get("clusterRoleSelectors") or [] if isinstance(s, dict)
+                    LabelSelector.parse(s)
+                    for s in agg.get("clusterRoleSelectors") or []
+                    if isinstance(s, dict)
                 ]
         # the aggregation controller re-runs whenever a source role changes, so nested aggregation
         # (an aggregated role selecting another aggregated role) settles at a fixed point
