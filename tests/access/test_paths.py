@@ -40,11 +40,31 @@ EVE = "{kind: User, name: eve}"
     "rules,ns,want",
     [
         ("[{apiGroups: [''], resources: [groups], verbs: [impersonate]}]", "", ["impersonate"]),
-        ("[{apiGroups: [''], resources: [groups], verbs: [impersonate], resourceNames: [developers]}]", "", []),
-        ("[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [cluster-admin]}]", "", ["bind-cluster-admin"]),
-        ("[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}]", "", []),  # no bind/escalate
-        ("[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [escalate]}]", "", ["bind-cluster-admin"]),
-        ("[{apiGroups: [''], resources: [configmaps], resourceNames: [aws-auth], verbs: [update]}]", "kube-system", ["write-aws-auth"]),
+        (
+            "[{apiGroups: [''], resources: [groups], verbs: [impersonate], resourceNames: [developers]}]",
+            "",
+            [],
+        ),
+        (
+            "[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [cluster-admin]}]",
+            "",
+            ["bind-cluster-admin"],
+        ),
+        (
+            "[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}]",
+            "",
+            [],
+        ),  # no bind/escalate
+        (
+            "[{apiGroups: [rbac.authorization.k8s.io], resources: [clusterrolebindings], verbs: [create]}, {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [escalate]}]",
+            "",
+            ["bind-cluster-admin"],
+        ),
+        (
+            "[{apiGroups: [''], resources: [configmaps], resourceNames: [aws-auth], verbs: [update]}]",
+            "kube-system",
+            ["write-aws-auth"],
+        ),
         # impersonating groups needs a ClusterRoleBinding: users and groups are cluster-scoped
         ("[{apiGroups: [''], resources: [groups], verbs: [impersonate]}]", "apps", []),
     ],
@@ -109,18 +129,34 @@ def test_exec_into_privileged_pod_reaches_node_root_and_its_sa():
 def test_psa_enforced_namespace_blocks_privileged_pods():
     rules = "[{apiGroups: [''], resources: [pods], verbs: [create]}]"
     open_ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n" + grant(EVE, rules, "a")
-    closed = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {pod-security.kubernetes.io/enforce: baseline}}\n" + grant(EVE, rules, "a")
+    closed = (
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {pod-security.kubernetes.io/enforce: baseline}}\n"
+        + grant(EVE, rules, "a")
+    )
     assert path(open_ns, "user:eve", "node-root") == ["run-pods", "privileged-pod"]
     assert path(closed, "user:eve", "node-root") == []
 
 
 def test_nodes_proxy():
-    assert path(grant(EVE, "[{apiGroups: [''], resources: [nodes/proxy], verbs: [get]}]"), "user:eve", "node-root") == ["nodes-proxy"]
+    assert path(
+        grant(EVE, "[{apiGroups: [''], resources: [nodes/proxy], verbs: [get]}]"), "user:eve", "node-root"
+    ) == ["nodes-proxy"]
 
 
 def test_kube_system_secrets():
-    assert path(grant(EVE, "[{apiGroups: [''], resources: [secrets], verbs: [list]}]", "kube-system"), "user:eve", "kube-system-secrets") == ["read-secrets"]
-    assert path(grant(EVE, "[{apiGroups: [''], resources: [secrets], verbs: [list]}]", "apps"), "user:eve", "kube-system-secrets") == []
+    assert path(
+        grant(EVE, "[{apiGroups: [''], resources: [secrets], verbs: [list]}]", "kube-system"),
+        "user:eve",
+        "kube-system-secrets",
+    ) == ["read-secrets"]
+    assert (
+        path(
+            grant(EVE, "[{apiGroups: [''], resources: [secrets], verbs: [list]}]", "apps"),
+            "user:eve",
+            "kube-system-secrets",
+        )
+        == []
+    )
 
 
 def test_shortest_path_wins():
@@ -128,6 +164,9 @@ def test_shortest_path_wins():
         CA
         + "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bot, namespace: tools}\n"
         + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: bot}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: bot, namespace: tools}]\n"
-        + grant(EVE, "[{apiGroups: [''], resources: [pods], verbs: [create]}, {apiGroups: [''], resources: [groups], verbs: [impersonate]}]")
+        + grant(
+            EVE,
+            "[{apiGroups: [''], resources: [pods], verbs: [create]}, {apiGroups: [''], resources: [groups], verbs: [impersonate]}]",
+        )
     )
     assert path(long_, "user:eve") == ["impersonate"]
