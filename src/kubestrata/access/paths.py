@@ -232,6 +232,13 @@ class AttackGraph:
             self._principal(nid, ident.user_info, None, self._policy_caps(ident), ident)
         for ns in self._namespaces:
             self._run_pods_node(ns)
+            self._add(
+                f"run-pods:{ALL}",
+                f"run-pods:{ns}",
+                "any-namespace",
+                f"pods may be created in every namespace, {ns} included",
+            )
+        self.labels.setdefault(f"run-pods:{ALL}", "can run pods in every namespace")
 
     def _principal(
         self,

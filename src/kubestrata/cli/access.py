@@ -73,8 +73,14 @@ def _load_model(
                 "give manifest paths (RBAC, aws-auth ConfigMap, workloads) and/or --eks files"
             )
         loaded = load_paths(paths or [])
+        aws_json: list[str] = []
         for e in loaded.errors:
+            # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
+            if e.file and e.file.endswith(".json") and e.field == "kind":
+                aws_json.append(e.file)
+                continue
             err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+        eks_files = [*eks_files, *aws_json]
         snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
@@ -123,14 +129,19 @@ def import_cmd(
 
 
 def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
-    console = Console(record=True, width=160, highlight=False, file=open("/dev/null", "w"))  # noqa: SIM115
-    t = Table(title=title, show_lines=False)
+    import io
+
+    from rich import box
+
+    # never wrap: ARNs and usernames must stay copyable and greppable
+    console = Console(record=True, width=100_000, highlight=False, file=io.StringIO())
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
     for h in headers:
-        t.add_column(h, overflow="fold")
+        t.add_column(h, no_wrap=True)
     for r in rows:
-        t.add_row(*(escape(c) for c in r))
+        t.add_row(*(escape(_safe(c)) for c in r))
     console.print(t)
-    return console.export_text()
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
 @app.command("who-can")
