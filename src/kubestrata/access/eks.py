@@ -490,8 +490,16 @@ def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:
     """Read AWS CLI JSON files ("-" = stdin, which may hold several concatenated documents)."""
     import sys
 
+    import os
+
     docs: list[tuple[str, Any]] = []
+    expanded: list[str] = []
     for p in paths:
+        if p != "-" and os.path.isdir(p):
+            expanded.extend(sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(".json")))
+        else:
+            expanded.append(p)
+    for p in expanded:
         if p == "-":
             data = (stdin or sys.stdin.buffer).read()
             if isinstance(data, str):
