@@ -488,9 +488,8 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
 
 def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:
     """Read AWS CLI JSON files ("-" = stdin, which may hold several concatenated documents)."""
-    import sys
-
     import os
+    import sys
 
     docs: list[tuple[str, Any]] = []
     expanded: list[str] = []

@@ -430,13 +430,16 @@ def session_template(ctx: CheckContext) -> Iterator[Finding]:
     obj, aa = _aws_auth(ctx)
     if aa is None:
         return
+    model = _model(ctx)
+    if not model.config_map_active:
+        return  # aws-auth is not read in API mode (KS-ACC-010 says so)
     users = {
-        str(sub.get("name"))
-        for b in _model(ctx).rbac.bindings
-        for sub in b.subjects
-        if sub.get("kind") == "User"
+        str(sub.get("name")) for b in model.rbac.bindings for sub in b.subjects if sub.get("kind") == "User"
     }
+    shadowed = {id(i.shadows) for i in model.identities() if i.shadows is not None}
     for m in aa.mappings:
+        if id(m) in shadowed:
+            continue  # an access entry decides for this principal
         if m.username.startswith("system:node:"):
             continue  # node usernames are checked against the instance (EC2) or enforced by EKS (Fargate)
         if any(t in m.username for t in SESSION_TEMPLATES):
