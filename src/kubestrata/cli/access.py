@@ -411,7 +411,15 @@ def migrate(
     )
     if fmt == MigrateFmt.CLI:
         first, _, rest = body.partition("\n")
-        body = first + "\n" + "".join(f"# {line}\n" for line in _safe_block(diff).splitlines()) + rest
+        body = (
+            first
+            + "\n"
+            + "".join(
+                f"{line}\n" if line.startswith("#") else f"# {line}\n"
+                for line in _safe_block(diff).splitlines()
+            )
+            + rest
+        )
     write_output(header + body, output_file)
 
 
