@@ -155,3 +155,21 @@ def test_parse_request():
     assert (r.resource, r.api_group, r.subresource) == ("deployments", "apps", "scale")
     assert parse_request("get", "/healthz").path == "/healthz"
     assert parse_request("create", "widgets.example.com").api_group == "example.com"
+
+
+def test_user_entry_with_path_matches_the_user_arn(model_of):
+    entry = "\n  - {principalArn: 'arn:aws:iam::1:user/eng/carol', kubernetesGroups: [eng]}\n"
+    m = model_of(eks("API", entry))
+    assert m.resolve("arn:aws:iam::1:user/eng/carol").groups == ("eng",)
+    assert m.resolve("arn:aws:iam::1:user/carol") is None
+
+
+def test_shadowed_mapping_is_not_reported_as_session_template(model_of):
+    from kubestrata.scan import run_scan, select_checks
+
+    text = AWS_AUTH.replace("username: ops-from-configmap", "username: 'ops:{{SessionName}}'") + eks(
+        "API_AND_CONFIG_MAP", OPS_ENTRY
+    )
+    m = model_of(text)
+    res = run_scan(m.cluster, checks=select_checks(["KS-ACC-012"]))
+    assert [f.evidence[0].path for f in res.findings] == ["data.mapRoles[1].username"]  # dev only, not ops

@@ -214,7 +214,7 @@ class AccessModel:
                     entry=e,
                     entry_type=e.type,
                 )
-                by_arn[strip_path(e.principal_arn).lower()] = ident
+                by_arn[match_key(e.principal_arn)] = ident
                 out.append(ident)
         if self.config_map_active and self.aws_auth is not None:
             for m in self.aws_auth.mappings:
@@ -248,7 +248,7 @@ class AccessModel:
         if self.entries_active and self.eks is not None:
             for e in self.eks.entries:
                 # EKS matches the principal; the role ARN in the entry carries its path, the session not
-                if strip_path(e.principal_arn).lower() == canonical.lower() or e.principal_arn == arn:
+                if match_key(e.principal_arn) == canonical.lower() or e.principal_arn == arn:
                     return self._render(
                         Identity(
                             e.principal_arn,
@@ -383,6 +383,16 @@ class AccessModel:
                 seen.add(k)
                 out.append(r)
         return out
+
+
+def match_key(principal_arn: str) -> str:
+    """How a caller's canonical ARN meets an access entry: role sessions carry no IAM path (so a role
+    entry's path is dropped), while an IAM user's caller ARN keeps its path."""
+    try:
+        p = parse_arn(principal_arn)
+    except ArnError:
+        return principal_arn.lower()
+    return (strip_path(principal_arn) if p.resource_type == "role" else principal_arn).lower()
 
 
 def spoofable_by_session(ident: Identity) -> bool:

@@ -3,10 +3,11 @@ and RBAC escalation paths (KS-ACC-*, KS-RBAC-*). Built on kubestrata.access."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 
-from kubestrata.access.arn import has_path, strip_path
+from kubestrata.access.arn import ArnError, has_path, parse_arn, strip_path
 from kubestrata.access.awsauth import NODE_GROUPS, SESSION_TEMPLATES, template_pattern
 from kubestrata.access.model import AccessModel, Identity
 from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, rule_caps
@@ -735,6 +736,40 @@ def shared_role(ctx: CheckContext) -> Iterator[Finding]:
                 uses[0][1],
                 f"IAM role {role} serves ServiceAccounts in namespaces {', '.join(namespaces)}",
                 evidence=[Evidence(u[2], role, "one role per workload") for u in uses],
+            )
+
+
+@cluster_check(
+    "KS-ACC-024",
+    "IRSA annotation is not a usable IAM role ARN",
+    severity=Severity.MEDIUM,
+    layer=L,
+    rationale="The Pod Identity webhook injects whatever eks.amazonaws.com/role-arn says; an ARN that is not an "
+    "IAM role (a typo, a user or instance-profile ARN, an empty value) leaves the workload without AWS "
+    "credentials, or falling back to the node role through IMDS.",
+    remediation="Set the annotation to arn:<partition>:iam::<account>:role/<name> of the role whose trust policy "
+    "names this ServiceAccount.",
+    references=IRSA_REFS,
+)
+def irsa_bad_arn(ctx: CheckContext) -> Iterator[Finding]:
+    for sa in ctx.cluster.of_kind("ServiceAccount"):
+        if IRSA not in sa.annotations:
+            continue
+        v = sa.annotations.get(IRSA)
+        problem = ""
+        try:
+            a = parse_arn(str(v or ""))
+            if a.service != "iam" or a.resource_type != "role" or not a.name or a.name == "role":
+                problem = "is not an IAM role ARN"
+            elif not re.fullmatch(r"[0-9]{12}", a.account):
+                problem = "has no 12-digit account ID"
+        except ArnError as e:
+            problem = f"is not an ARN ({e})"
+        if problem:
+            yield irsa_bad_arn.meta.finding(
+                sa,
+                f"ServiceAccount {sa.namespace}/{sa.name}: {IRSA}={v!r} {problem}",
+                evidence=[Evidence(f"metadata.annotations.{IRSA}", v, "arn:aws:iam::<account>:role/<name>")],
             )
 
 
