@@ -191,3 +191,23 @@ def test_ec2_private_dns_needs_instance_id_session():
             "{{EC2PrivateDNSName}}",
             Caller("arn:aws:sts::1:assumed-role/n/i-aaaaa", "i-aaaaa", private_dns_name="x"),
         )
+
+
+def test_sso_matcher_overlapping_rolearn_is_ambiguous():
+    text = (
+        "- sso: {permissionSetName: Admin, accountID: '111122223333'}\n  username: sso-admin\n  groups: [system:masters]\n"
+        "- rolearn: arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123abcd\n  username: viewer\n  groups: [viewers]\n"
+        "- rolearn: arn:aws:iam::111122223333:role/other\n  username: other\n"
+    )
+    aa = parse_aws_auth({"mapRoles": text})
+    amb = [p for p in aa.problems if p.scope == "ambiguous"]
+    assert [(p.field, p.observed) for p in amb] == [
+        ("data.mapRoles[0]", "arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123abcd")
+    ]
+
+
+def test_wildcard_rolearn_overlap():
+    text = "- rolearn: arn:aws:iam::1:role/ci-*\n  username: ci\n- rolearn: arn:aws:iam::1:role/ci-prod\n  username: prod\n"
+    aa = parse_aws_auth({"mapRoles": text})
+    assert [p.field for p in aa.problems if p.scope == "ambiguous"] == ["data.mapRoles[0]"]
+    assert authenticate(aa, Caller("arn:aws:sts::1:assumed-role/ci-dev/x")) == ("ci", [])

@@ -424,6 +424,7 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
             if m.key in result.roles:
                 result.shadowed.append((result.roles[m.key], m))
             result.roles[m.key] = m
+    _overlaps(result)
     if "mapAccounts" in data:
         raw = data.get("mapAccounts")
         if not isinstance(raw, str):
@@ -472,6 +473,37 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
                         )
                     )
     return result
+
+
+def _overlaps(result: AwsAuth) -> None:
+    """Role patterns (SSO matchers, wildcard rolearns) that also match another role entry: the mapper
+    walks a Go map and returns the first match, so which mapping applies is not deterministic."""
+    roles = list(result.roles.values())
+    for p in roles:
+        pattern = (
+            p.sso.arn_like()
+            if p.sso is not None
+            else (p.arn.lower() if any(c in p.arn for c in "*?") else "")
+        )
+        if not pattern:
+            continue
+        for other in roles:
+            if other is p or not other.arn or any(c in other.arn for c in "*?"):
+                continue
+            if arn_like(other.arn.lower(), pattern):
+                what = (
+                    "SSO matcher (when SSO role matching is enabled)"
+                    if p.sso is not None
+                    else "wildcard rolearn"
+                )
+                result.problems.append(
+                    Problem(
+                        p.field,
+                        f"{what} {pattern} also matches {other.field}.rolearn {other.arn}; which mapping applies is not deterministic",
+                        "ambiguous",
+                        other.arn,
+                    )
+                )
 
 
 def _validate_role(m: Mapping) -> str:

@@ -256,11 +256,11 @@ def plan_migration(model: AccessModel, cluster_name: str = "") -> Plan:
 
 
 def _group_grants(model: AccessModel, group: str) -> list[str]:
-    return sorted({f"{b.ref}" for b in model.rbac._by_subject.get(("group", group), ())})
+    return sorted({f"{b.ref}" for b in model.rbac.subject_bindings("group", group)})
 
 
 def _user_grants(model: AccessModel, user: str) -> list[str]:
-    return sorted({f"{b.ref}" for b in model.rbac._by_subject.get(("user", user), ())})
+    return sorted({f"{b.ref}" for b in model.rbac.subject_bindings("user", user)})
 
 
 # -- renderers -----------------------------------------------------------------------------------------

@@ -328,7 +328,7 @@ class AccessModel:
         for b in self.rbac.bindings:
             if b.namespace and (not probe.resource_request or b.namespace != namespace):
                 continue
-            if not any(r.matches(probe) for r in self.rbac._role_rules(b)):
+            if not any(r.matches(probe) for r in self.rbac.role_rules(b)):
                 continue
             via = f"{b.ref} -> {b.role_kind}/{b.role_name}"
             for s in b.subjects:

@@ -146,9 +146,9 @@ class AttackGraph:
             return caps
         caps = []
         rbac = self.model.rbac
-        for b in rbac._by_subject.get(key, ()):
+        for b in rbac.subject_bindings(*key):
             ev = f"{b.ref} -> {b.role_kind}/{b.role_name}"
-            for rule in rbac._role_rules(b):
+            for rule in rbac.role_rules(b):
                 caps.extend(rule_caps(rule, b.namespace or ALL, ev))
         self._key_caps[key] = caps
         return caps

@@ -218,9 +218,9 @@ def _admin_identities(model: AccessModel) -> list[Identity]:
             out.append(ident)
             continue
         for key in [("user", ident.username), *(("group", g) for g in ident.groups)]:
-            for b in model.rbac._by_subject.get(key, ()):
+            for b in model.rbac.subject_bindings(*key):
                 if not b.namespace and any(
-                    c.kind == "admin" for r in model.rbac._role_rules(b) for c in rule_caps(r, ALL, "")
+                    c.kind == "admin" for r in model.rbac.role_rules(b) for c in rule_caps(r, ALL, "")
                 ):
                     out.append(ident)
                     break
@@ -523,7 +523,7 @@ def aws_auth_writers(ctx: CheckContext) -> Iterator[Finding]:
             continue
         ev = [
             c
-            for r in model.rbac._role_rules(b)
+            for r in model.rbac.role_rules(b)
             for c in rule_caps(r, b.namespace or ALL, "")
             if c.kind in ("write-aws-auth", "admin")
         ]
@@ -624,6 +624,30 @@ def broad_policy(ctx: CheckContext) -> Iterator[Finding]:
 # -- workload identity ---------------------------------------------------------------------------------
 
 IRSA = "eks.amazonaws.com/role-arn"
+
+
+@cluster_check(
+    "KS-ACC-018",
+    "EKS access snapshot cannot be read",
+    severity=Severity.MEDIUM,
+    layer=L,
+    rationale="An EKSClusterAccess document with a malformed field is left out of the analysis, so access "
+    "entries, policies or the authentication mode it holds are not evaluated; the scan says so instead of "
+    "passing silently.",
+    remediation="Regenerate the snapshot with `kubestrata access import` from unmodified AWS CLI output.",
+    references=CAM,
+)
+def snapshot_invalid(ctx: CheckContext) -> Iterator[Finding]:
+    model = _model(ctx)
+    for e in model.errors:
+        obj = next(
+            (o for o in ctx.cluster.of_kind("EKSClusterAccess") if o.source and o.source.file == e.file), None
+        )
+        yield snapshot_invalid.meta.finding(
+            obj,
+            f"not evaluated: {e}",
+            evidence=[Evidence(e.field or "(document)", e.detail, "a value as the AWS CLI prints it")],
+        )
 
 
 @cluster_check(
@@ -792,7 +816,7 @@ def cluster_admin_subjects(ctx: CheckContext) -> Iterator[Finding]:
     for b in model.rbac.bindings:
         if b.namespace:
             continue
-        if not any(c.kind == "admin" for r in model.rbac._role_rules(b) for c in rule_caps(r, ALL, "")):
+        if not any(c.kind == "admin" for r in model.rbac.role_rules(b) for c in rule_caps(r, ALL, "")):
             continue
         for i, s in enumerate(b.subjects):
             kind, name = str(s.get("kind")), str(s.get("name") or "")

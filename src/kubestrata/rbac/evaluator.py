@@ -122,6 +122,8 @@ class Decision:
 
 @dataclass
 class _Binding:
+    """A RoleBinding or ClusterRoleBinding: ref, scope namespace ("" = cluster), role, subjects."""
+
     ref: str
     namespace: str  # "" for ClusterRoleBinding
     role_kind: str
@@ -214,6 +216,15 @@ class RBACAuthorizer:
                                 changed = True
             if not changed:
                 break
+
+    def subject_bindings(self, kind: str, name: str) -> list[_Binding]:
+        """Bindings naming a subject: kind "user" (ServiceAccounts as system:serviceaccount:ns:name) or
+        "group". An index lookup, for who-can style queries."""
+        return self._by_subject.get((kind, name), [])
+
+    def role_rules(self, b: _Binding) -> list[PolicyRule]:
+        """The rules a binding grants (its role's, aggregation resolved); empty if the role is missing."""
+        return self._role_rules(b)
 
     def _role_rules(self, b: _Binding) -> list[PolicyRule]:
         if b.role_kind == "ClusterRole":
