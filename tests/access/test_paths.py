@@ -170,3 +170,29 @@ def test_shortest_path_wins():
         )
     )
     assert path(long_, "user:eve") == ["impersonate"]
+
+
+def test_node_root_holds_daemonset_tokens_and_node_role():
+    text = (
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n"
+        "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: ops}\n"
+        "spec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {serviceAccountName: agent, containers: [{name: c, image: x}]}}}\n---"
+        + CA
+        + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: agent}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: agent, namespace: ops}]\n"
+        + grant(EVE, "[{apiGroups: [''], resources: [pods], verbs: [create]}]", "dev")
+    )
+    assert path(text, "user:eve") == ["run-pods", "privileged-pod", "node-token", "holds-admin"]
+    # a token the DaemonSet does not mount is not on the node
+    no_token = text.replace(
+        "serviceAccountName: agent,", "serviceAccountName: agent, automountServiceAccountToken: false,"
+    )
+    assert path(no_token, "user:eve") == []
+
+
+def test_node_root_reads_node_role():
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aws-auth, namespace: kube-system}\ndata:\n  mapRoles: |\n"
+        "    - rolearn: arn:aws:iam::1:role/node\n      username: system:node:{{EC2PrivateDNSName}}\n      groups: [system:bootstrappers, system:nodes, system:masters]\n"
+        + grant(EVE, "[{apiGroups: [''], resources: [nodes/proxy], verbs: [get]}]")
+    )
+    assert path(text, "user:eve") == ["nodes-proxy", "node-credentials", "system:masters"]

@@ -229,6 +229,13 @@ class AttackGraph:
         for ident in self.model.identities():
             nid = f"iam:{ident.arn}"
             self.identities[nid] = ident
+            if "system:nodes" in ident.groups:
+                self._add(
+                    "node-root",
+                    nid,
+                    "node-credentials",
+                    f"root on a node reads the node role {ident.arn} from the instance metadata service",
+                )
             self._principal(nid, ident.user_info, None, self._policy_caps(ident), ident)
         for ns in self._namespaces:
             self._run_pods_node(ns)
@@ -389,6 +396,14 @@ class AttackGraph:
                     sa,
                     "mounted-token",
                     f"{o.kind} {o.namespace}/{o.name} mounts the token of ServiceAccount {sa_name}",
+                )
+            if o.kind == "DaemonSet" and token_mounted(spec, sa_obj):
+                # a DaemonSet runs on every node: root on any node holds its ServiceAccount token
+                self._add(
+                    "node-root",
+                    f"sa:{o.namespace}/{sa_name}",
+                    "node-token",
+                    f"DaemonSet {o.namespace}/{o.name} runs on every node and mounts the token of ServiceAccount {sa_name}",
                 )
             reason = pod_node_root_reason(spec, spec_path)
             if reason:
