@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kubestrata.access.model import AccessModel, Identity
 from kubestrata.access.policies import catalog
@@ -72,7 +73,7 @@ def _mn(rule: PolicyRule, verb: str, group: str, resource: str, sub: str = "") -
     return bool(rule.resource_names) and _m(rule, verb, group, resource, sub, rule.resource_names[0])
 
 
-def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
+def _rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
     """The escalation-relevant capabilities of one rule granted in ``ns`` ("*" = cluster-wide)."""
     names = rule.resource_names
     if rule.non_resource_urls:
@@ -115,6 +116,18 @@ def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> Iterator[Cap]:
         _m(rule, v, "", "configmaps", name="aws-auth") for v in ("update", "patch")
     ):
         yield Cap("write-aws-auth", ns, (), evidence)
+
+
+@lru_cache(maxsize=65536)
+def _cached_caps(rule: PolicyRule, ns: str) -> tuple[Cap, ...]:
+    return tuple(_rule_caps(rule, ns, ""))
+
+
+def rule_caps(rule: PolicyRule, ns: str, evidence: str) -> list[Cap]:
+    """The escalation-relevant capabilities of one rule granted in ``ns`` ("*" = cluster-wide), each with
+    ``evidence`` (the binding) prefixed to its own detail. Rules repeat across bindings, so the analysis
+    is cached per (rule, namespace)."""
+    return [Cap(c.kind, c.namespace, c.names, evidence + c.evidence) for c in _cached_caps(rule, ns)]
 
 
 class AttackGraph:
