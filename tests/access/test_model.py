@@ -173,3 +173,22 @@ def test_shadowed_mapping_is_not_reported_as_session_template(model_of):
     m = model_of(text)
     res = run_scan(m.cluster, checks=select_checks(["KS-ACC-012"]))
     assert [f.evidence[0].path for f in res.findings] == ["data.mapRoles[1].username"]  # dev only, not ops
+
+
+def test_who_can_counts_system_authenticated(model_of):
+    rbac = """
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: discover}
+rules: [{nonResourceURLs: [/version], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: discover}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: discover}
+subjects: [{kind: Group, name: system:authenticated}]
+"""
+    m = model_of(AWS_AUTH + rbac)
+    subjects = {r.subject for r in m.who_can(parse_request("get", "/version"))}
+    assert {"IAM arn:aws:iam::1:role/dev", "Group system:authenticated"} <= subjects

@@ -8,13 +8,11 @@ entry beats an aws-auth mapping of the same principal.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from kubestrata.access.arn import ArnError, canonicalize, parse_arn, strip_path
 from kubestrata.access.awsauth import (
-    SESSION_TEMPLATES,
     TEMPLATES,
     AwsAuth,
     Mapping,
@@ -22,7 +20,7 @@ from kubestrata.access.awsauth import (
     template_pattern,
 )
 from kubestrata.access.eks import AccessEntry, EKSAccess, from_objects
-from kubestrata.access.policies import Association, Scope, catalog
+from kubestrata.access.policies import Association
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
@@ -351,7 +349,7 @@ class AccessModel:
                 if a.allows(req.attributes(ident.user_info, namespace)):
                     rows.append(WhoCanRow(label, f"access policy {a.policy} ({a.scope}) [{ident.source}]"))
                     hit = True
-            for g in ident.groups:
+            for g in ident.user_info.groups:
                 if g in allowed_groups:
                     rows.append(WhoCanRow(label, f"group {g}: {allowed_groups[g]} [{ident.source}]"))
                     hit = True
@@ -393,21 +391,3 @@ def match_key(principal_arn: str) -> str:
     except ArnError:
         return principal_arn.lower()
     return (strip_path(principal_arn) if p.resource_type == "role" else principal_arn).lower()
-
-
-def spoofable_by_session(ident: Identity) -> bool:
-    return any(t in s for t in SESSION_TEMPLATES for s in (ident.username, *ident.groups))
-
-
-def scope_namespaces_missing(scope: Scope, namespaces: Iterable[str]) -> list[str]:
-    """Patterns of a namespace scope that match no known namespace."""
-    names = list(namespaces)
-    return [p for p in scope.namespaces if not any(re.fullmatch(_glob(p), n) for n in names)]
-
-
-def _glob(p: str) -> str:
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p)
-
-
-def known_policy(name: str) -> bool:
-    return catalog().get(name) is not None

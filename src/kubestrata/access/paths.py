@@ -495,10 +495,6 @@ class AttackGraph:
         return [(s, self.path_from(s, nxt)) for s in self.sources() if s in nxt]
 
 
-def build_graph(model: AccessModel) -> AttackGraph:
-    return AttackGraph(model)
-
-
 def is_direct_admin(path: list[Edge]) -> bool:
     return len(path) == 1 and path[0].kind in ("system:masters", "holds-admin")
 
@@ -544,4 +540,4 @@ def token_mounted(spec: dict, sa: KubeObject | None) -> bool:
     return True
 
 
-__all__ = ["ALL", "JEWELS", "AttackGraph", "Cap", "Edge", "build_graph", "is_direct_admin", "rule_caps"]
+__all__ = ["ALL", "JEWELS", "AttackGraph", "Cap", "Edge", "is_direct_admin", "rule_caps"]

@@ -15,7 +15,7 @@ from kubestrata.access.policies import catalog
 from kubestrata.checks.base import CheckContext, cluster_check
 from kubestrata.findings import Evidence, Finding, Layer, Severity
 from kubestrata.kube.objects import KubeObject
-from kubestrata.rbac.evaluator import SA_PREFIX, SUPERUSER_GROUP
+from kubestrata.rbac.evaluator import SUPERUSER_GROUP
 
 L = Layer.CLUSTER
 CAM = {
@@ -918,6 +918,3 @@ def _short(v: object) -> object:
     if isinstance(v, str) and len(v) > 200:
         return v[:200] + "..."
     return v
-
-
-__all__ = ["SA_PREFIX"]

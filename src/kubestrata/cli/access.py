@@ -49,39 +49,24 @@ class Target(StrEnum):
     NODE_ROOT = "node-root"
 
 
-def _load_model(
-    paths: list[str] | None, eks_files: list[str], cluster: bool = False, context: str | None = None
-):
+def _load_model(paths: list[str] | None, eks_files: list[str]):
     from kubestrata.access.eks import read_aws_json_files
     from kubestrata.access.model import AccessModel
     from kubestrata.kube.cluster import Cluster
     from kubestrata.kube.loader import load_paths
 
-    if cluster:
-        try:
-            from kubestrata.kube.live import collect_cluster  # type: ignore[import-not-found]
-        except ImportError:
-            raise KubestrataError(
-                "live cluster collection is not available in this build; pass manifests"
-            ) from None
-        snap = collect_cluster(
-            kubeconfig=None, context=context, namespace=None, timeout=60.0, coverage=None, progress=False
-        )
-    else:
-        if not paths and not eks_files:
-            raise KubestrataError(
-                "give manifest paths (RBAC, aws-auth ConfigMap, workloads) and/or --eks files"
-            )
-        loaded = load_paths(paths or [])
-        aws_json: list[str] = []
-        for e in loaded.errors:
-            # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
-            if e.file and e.file.endswith(".json") and e.field == "kind":
-                aws_json.append(e.file)
-                continue
-            err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
-        eks_files = [*eks_files, *aws_json]
-        snap = Cluster(loaded.objects)
+    if not paths and not eks_files:
+        raise KubestrataError("give manifest paths (RBAC, aws-auth ConfigMap, workloads) and/or --eks files")
+    loaded = load_paths(paths or [])
+    aws_json: list[str] = []
+    for e in loaded.errors:
+        # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
+        if e.file and e.file.endswith(".json") and e.field == "kind":
+            aws_json.append(e.file)
+            continue
+        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+    eks_files = [*eks_files, *aws_json]
+    snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
     if eks is not None:
