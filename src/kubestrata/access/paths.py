@@ -27,6 +27,8 @@ from kubestrata.rbac import Attributes, PolicyRule, UserInfo
 from kubestrata.rbac.evaluator import SA_PREFIX, SUPERUSER_GROUP
 
 JEWELS = ("cluster-admin", "kube-system-secrets", "node-root")
+# users and groups of Kubernetes itself and of EKS (eks:node-manager, eks:addon-manager, ...): powerful by design
+PLATFORM_PREFIXES = ("system:", "eks:")
 RBAC_GROUP = "rbac.authorization.k8s.io"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 ALL = "*"
@@ -476,15 +478,15 @@ class AttackGraph:
         return out
 
     def sources(self) -> list[str]:
-        """Starting identities worth reporting: IAM principals, users, non-system groups, service
-        accounts outside kube-system."""
+        """Starting identities worth reporting: IAM principals, users and groups outside the system:/eks:
+        prefixes, service accounts outside kube-system."""
         out = []
         for nid in self.labels:
             if nid.startswith("iam:") and nid in self.identities:
                 out.append(nid)
-            elif nid.startswith("user:") and not nid[5:].startswith("system:"):
+            elif nid.startswith("user:") and not nid[5:].startswith(PLATFORM_PREFIXES):
                 out.append(nid)
-            elif nid.startswith("group:") and not nid[6:].startswith("system:"):
+            elif nid.startswith("group:") and not nid[6:].startswith(PLATFORM_PREFIXES):
                 out.append(nid)
             elif nid.startswith("sa:") and not nid.startswith("sa:kube-system/"):
                 out.append(nid)
