@@ -211,3 +211,16 @@ def test_wildcard_rolearn_overlap():
     aa = parse_aws_auth({"mapRoles": text})
     assert [p.field for p in aa.problems if p.scope == "ambiguous"] == ["data.mapRoles[0]"]
     assert authenticate(aa, Caller("arn:aws:sts::1:assumed-role/ci-dev/x")) == ("ci", [])
+
+
+def test_only_first_yaml_document_counts():
+    aa = parse_aws_auth(
+        {"mapRoles": _dedent(ADMIN) + "---\n- rolearn: arn:aws:iam::1:role/second\n  username: s\n"}
+    )
+    assert list(aa.roles) == ["arn:aws:iam::111122223333:role/admin"] and not aa.problems
+
+
+def test_null_entry_dropped():
+    aa = parse_aws_auth({"mapRoles": "- null\n" + _dedent(ADMIN)})
+    assert list(aa.roles) == ["arn:aws:iam::111122223333:role/admin"]
+    assert [p.message for p in aa.problems] == ["entry is null, not a mapping; dropped"]

@@ -161,3 +161,25 @@ def test_migrate_dry_run():
 def test_no_input_is_an_error():
     r = run("identities")
     assert r.exit_code == 2 and "give manifest paths" in r.output
+
+
+def test_import_creator_then_can_i(tmp_path):
+    f = tmp_path / "cluster.json"
+    f.write_text(json.dumps({"cluster": {"name": "old"}}))  # no accessConfig: CONFIG_MAP
+    out = tmp_path / "snap.yaml"
+    r = run("import", str(f), "--creator-arn", "arn:aws:iam::123456789012:role/creator", "-f", str(out))
+    assert r.exit_code == 0, r.output
+    r = run(
+        "can-i",
+        "delete",
+        "nodes",
+        "--as",
+        "arn:aws:sts::123456789012:assumed-role/creator/x",
+        "-m",
+        DEMO,
+        "-m",
+        str(out),
+    )
+    assert r.exit_code == 0 and "source=creator" in r.output
+    r = run("import", str(f), "--creator-arn", "nope")
+    assert r.exit_code == 2 and "--creator-arn" in r.output

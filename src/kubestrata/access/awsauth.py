@@ -236,7 +236,9 @@ def _yaml_to_json_value(v: Any) -> Any:
 
 
 def _yaml_to_json(text: str) -> Any:
-    return _yaml_to_json_value(yaml.load(text, Loader=_StrictLoader))  # noqa: S506 - SafeLoader subclass
+    # yaml.v2 Unmarshal decodes the first document of a stream and never looks at the rest
+    docs = yaml.load_all(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+    return _yaml_to_json_value(next(docs, None))
 
 
 def _go_fields(obj: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -269,6 +271,8 @@ def _go_string_list(v: Any, where: str, errors: list[str]) -> list[str]:
 
 
 def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int | float):

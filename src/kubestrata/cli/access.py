@@ -93,6 +93,12 @@ def import_cmd(
     endpoint_url: str = typer.Option(
         None, "--endpoint-url", help="EKS endpoint override (e.g. a local emulator)."
     ),
+    creator_arn: str = typer.Option(
+        None,
+        "--creator-arn",
+        help="IAM ARN that created the cluster (CloudTrail CreateCluster); in CONFIG_MAP mode it is an "
+        "invisible system:masters.",
+    ),
     output_file: str = typer.Option(None, "--output-file", "-f"),
 ) -> None:
     """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`."""
@@ -109,6 +115,14 @@ def import_cmd(
         if not files:
             raise KubestrataError("give AWS CLI JSON files (or - for stdin), or --live --cluster-name NAME")
         eks = read_aws_json_files(files)
+    if creator_arn:
+        from kubestrata.access.arn import ArnError, parse_arn
+
+        try:
+            parse_arn(creator_arn)
+        except ArnError as e:
+            raise KubestrataError(f"--creator-arn: {e}") from None
+        eks.creator_arn = creator_arn
     text = "# kubestrata EKS access snapshot: pass it to `kubestrata scan` with your manifests\n"
     write_output(text + yaml.safe_dump(eks.to_document(), sort_keys=False), output_file)
 
