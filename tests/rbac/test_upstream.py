@@ -84,3 +84,25 @@ def test_nested_aggregation_settles():
     assert RBACAuthorizer(objs).authorize(a).allowed
     # and in the reverse listing order
     assert RBACAuthorizer(list(reversed(objs))).authorize(a).allowed
+
+
+def test_subject_index_api():
+    objs = [
+        {
+            "kind": "Role",
+            "metadata": {"name": "r", "namespace": "a"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+        },
+        {
+            "kind": "RoleBinding",
+            "metadata": {"name": "b", "namespace": "a"},
+            "roleRef": {"kind": "Role", "name": "r"},
+            "subjects": [{"kind": "ServiceAccount", "name": "s"}, {"kind": "Group", "name": "g"}],
+        },
+    ]
+    authz = RBACAuthorizer(objs)
+    (b,) = authz.subject_bindings("user", "system:serviceaccount:a:s")
+    assert b.ref == "RoleBinding/a/b" and b.namespace == "a"
+    assert authz.subject_bindings("group", "g") == [b]
+    assert authz.subject_bindings("user", "nobody") == []
+    assert [r.resources for r in authz.role_rules(b)] == [("pods",)]
