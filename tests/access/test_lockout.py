@@ -311,3 +311,12 @@ def _writer(ns: str, names: str, subject: str) -> str:
 )
 def test_aws_auth_writers(text, n):
     assert len(fired(text, "KS-ACC-014")) == n
+
+
+def test_no_admin_entry_unknown_without_aws_auth_in_mixed_mode():
+    assert (
+        fired(
+            eks("{accessConfig: {authenticationMode: API_AND_CONFIG_MAP}}", "accessEntries: []"), "KS-ACC-007"
+        )
+        == []
+    )
