@@ -320,3 +320,8 @@ def test_no_admin_entry_unknown_without_aws_auth_in_mixed_mode():
         )
         == []
     )
+
+
+def test_node_role_unknown_without_aws_auth_in_config_map_modes():
+    body = "nodeRoles: [{roleArn: 'arn:aws:iam::1:role/node', source: nodegroup/a}]"
+    assert fired(eks("{accessConfig: {authenticationMode: CONFIG_MAP}}", body), "KS-ACC-005") == []

@@ -193,6 +193,8 @@ def node_role_unmapped(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
     if model.eks is None or not model.eks.node_roles:
         return
+    if model.config_map_active and model.aws_auth is None:
+        return  # the mapping may be in aws-auth, which is not in the input
     for i, n in enumerate(model.eks.node_roles):
         ident = model.resolve(n.role_arn)
         if ident is None:
