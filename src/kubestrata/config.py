@@ -51,6 +51,11 @@ class ScanConfig(BaseModel):
         ]
     )
     allow_annotation_suppressions: bool = True
+    max_node_age_days: float = Field(
+        21.0,
+        gt=0,
+        description="Nodes older than this are findings (KS-NODE-001); EKS Auto Mode rotates at 21 days.",
+    )
     sensitive_host_paths: list[str] = Field(
         default_factory=lambda: [
             "/",

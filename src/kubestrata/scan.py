@@ -120,6 +120,7 @@ def run_scan(
                 result.findings.extend(chk.fn(ctx))
             except Exception as e:
                 cov.gap(chk.meta.id, GapReason.ERROR, f"internal error: {e!r}")
+    cov.merge(ctx.coverage)
     _apply_suppressions(result, cluster, config, suppressions)
     if baseline is not None:
         result.findings = [f for f in result.findings if f.fingerprint not in baseline]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kubestrata.config import ScanConfig
-from kubestrata.findings import Evidence, Finding, Layer, Severity
+from kubestrata.findings import Coverage, Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 
@@ -76,10 +77,19 @@ class Check:
 class CheckContext:
     """What a check may read besides its object: the snapshot, the config, shared lazy indexes."""
 
-    def __init__(self, cluster: Cluster, config: ScanConfig | None = None) -> None:
+    def __init__(
+        self, cluster: Cluster, config: ScanConfig | None = None, now: dt.datetime | None = None
+    ) -> None:
         self.cluster = cluster
         self.config = config or ScanConfig()
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.coverage = Coverage()
         self._cache: dict[str, Any] = {}
+
+    def gap(self, subject: str, reason: GapReason, detail: str) -> None:
+        """Record that something could not be evaluated (missing input, unreadable data), so that a
+        check with nothing to judge is reported as "not evaluated", never as a silent pass."""
+        self.coverage.gap(subject, reason, detail)
 
     def memo(self, key: str, build: Callable[[], Any]) -> Any:
         """An index built once per scan and shared by every check that asks for it."""
