@@ -230,8 +230,14 @@ def test_stale_entry(entry_created, principal, n):
 
 
 def test_stale_entry_needs_iam_data():
+    # no verdict without iam get-role/get-user output: a coverage gap, not a silent pass
     body = "accessEntries: [{principalArn: 'arn:aws:iam::1:role/r'}]"
-    assert fired(eks("{accessConfig: {authenticationMode: API}}", body), "KS-ACC-008") == []
+    text = eks("{accessConfig: {authenticationMode: API}}", body)
+    res = run_scan(Cluster(load_objects(text)), checks=select_checks(["KS-ACC-008"]))
+    assert res.findings == []
+    assert [(g.subject, g.reason.value) for g in res.coverage.gaps] == [
+        ("IAM principals of 1 access entries", "missing-input")
+    ]
 
 
 @pytest.mark.parametrize("patterns,n", [("[prod]", 1), ("[dev-*]", 0), ("[dev-a, prdo]", 1), ("['*']", 0)])
@@ -313,15 +319,25 @@ def test_aws_auth_writers(text, n):
     assert len(fired(text, "KS-ACC-014")) == n
 
 
+def unknown(text: str, rules: list[str]) -> list[tuple[str, str]]:
+    """No finding from ``rules``; the coverage gaps they recorded instead."""
+    res = run_scan(Cluster(load_objects(text)), checks=select_checks(rules))
+    assert [f.rule_id for f in res.findings if f.rule_id in rules] == []
+    return [(g.subject, g.reason.value) for g in res.coverage.gaps]
+
+
 def test_no_admin_entry_unknown_without_aws_auth_in_mixed_mode():
-    assert (
-        fired(
-            eks("{accessConfig: {authenticationMode: API_AND_CONFIG_MAP}}", "accessEntries: []"), "KS-ACC-007"
-        )
-        == []
-    )
+    text = eks("{accessConfig: {authenticationMode: API_AND_CONFIG_MAP}}", "accessEntries: []")
+    assert unknown(text, ["KS-ACC-007"]) == [("ConfigMap kube-system/aws-auth", "missing-input")]
 
 
 def test_node_role_unknown_without_aws_auth_in_config_map_modes():
     body = "nodeRoles: [{roleArn: 'arn:aws:iam::1:role/node', source: nodegroup/a}]"
-    assert fired(eks("{accessConfig: {authenticationMode: CONFIG_MAP}}", body), "KS-ACC-005") == []
+    text = eks("{accessConfig: {authenticationMode: CONFIG_MAP}}", body)
+    assert unknown(text, ["KS-ACC-005"]) == [("ConfigMap kube-system/aws-auth", "missing-input")]
+
+
+def test_missing_aws_auth_is_one_gap_for_both_checks():
+    body = "nodeRoles: [{roleArn: 'arn:aws:iam::1:role/node', source: nodegroup/a}]"
+    text = eks("{accessConfig: {authenticationMode: API_AND_CONFIG_MAP}}", body)
+    assert unknown(text, ["KS-ACC-005", "KS-ACC-007"]) == [("ConfigMap kube-system/aws-auth", "missing-input")]

@@ -12,12 +12,18 @@ The scan reads it from a snapshot document any loader understands::
     nodeRoles: [{roleArn, source, type}]   # from describe-nodegroup / describe-fargate-profile
     iamPrincipals: [{Arn, RoleId|UserId, CreateDate}]   # optional `aws iam get-role|get-user`
     creatorArn: arn...             # optional: who created the cluster (CloudTrail), for CONFIG_MAP clusters
+    kmsKeys: [{keyArn, keyRotationEnabled, keyManager, origin, keyState}]  # optional `aws kms` JSON
+    guardDuty: {status, features: [{name, status, additionalConfiguration}]}  # optional `aws guardduty get-detector`
+
+Cluster posture (version, encryptionConfig, logging, resourcesVpcConfig) rides along in ``cluster``
+exactly as describe-cluster prints it; see kubestrata.access.posture.
 
 ``kubestrata access import`` writes that document from AWS CLI output files or a live account.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -99,6 +105,44 @@ class IAMPrincipal:
     create_date: str = ""
 
 
+@dataclass(frozen=True)
+class EncryptionConfig:
+    resources: tuple[str, ...]
+    key_arn: str
+    field: str = ""
+
+
+@dataclass(frozen=True)
+class EndpointAccess:
+    public: bool
+    private: bool
+    public_cidrs: tuple[str, ...]  # as EKS reports them; empty with public access means 0.0.0.0/0
+
+
+@dataclass
+class KMSKey:
+    """What `aws kms get-key-rotation-status` and `describe-key` say about one key (None: not given)."""
+
+    arn: str
+    key_id: str = ""
+    rotation_enabled: bool | None = None
+    rotation_period_days: int | None = None
+    key_manager: str = ""  # CUSTOMER | AWS
+    origin: str = ""  # AWS_KMS | EXTERNAL | AWS_CLOUDHSM | EXTERNAL_KEY_STORE
+    key_state: str = ""
+    field: str = ""
+
+
+@dataclass
+class GuardDuty:
+    """`aws guardduty get-detector` for the cluster's account and region."""
+
+    status: str = ""  # ENABLED | DISABLED
+    features: dict[str, str] = field(default_factory=dict)  # feature name -> ENABLED | DISABLED
+    additional: dict[str, dict[str, str]] = field(default_factory=dict)  # feature -> {name: status}
+    field: str = "guardDuty"
+
+
 @dataclass
 class EKSAccess:
     cluster_name: str = ""
@@ -111,7 +155,30 @@ class EKSAccess:
     node_roles: list[NodeRole] = field(default_factory=list)
     iam_principals: dict[str, IAMPrincipal] | None = None  # None: not collected
     creator_arn: str = ""
+    # posture from describe-cluster; None (or "") when describe-cluster was not given
+    version: str = ""
+    platform_version: str = ""
+    encryption: list[EncryptionConfig] | None = None
+    logging: dict[str, bool] | None = None  # log type -> enabled
+    endpoint: EndpointAccess | None = None
+    kms_keys: dict[str, KMSKey] = field(default_factory=dict)  # by key ARN
+    guardduty: GuardDuty | None = None
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
+
+    @property
+    def described(self) -> bool:
+        """describe-cluster output was part of the input (it always carries the version)."""
+        return bool(self.version)
+
+    def kms_key(self, ref: str) -> KMSKey | None:
+        """The key a cluster names, by ARN or key id (rotation status prints the ARN, EKS may hold either)."""
+        if ref in self.kms_keys:
+            return self.kms_keys[ref]
+        tail = ref.rsplit("/", 1)[-1]
+        for k in self.kms_keys.values():
+            if tail and tail in (k.key_id, k.arn.rsplit("/", 1)[-1]):
+                return k
+        return None
 
     def entry_for(self, principal_arn: str) -> AccessEntry | None:
         # EKS matches the principal, whose ARN it stores as given; IAM ARNs compare case-sensitively
@@ -140,6 +207,29 @@ class EKSAccess:
             cluster["accessConfig"] = ac
         if self.oidc_issuer:
             cluster["identity"] = {"oidc": {"issuer": self.oidc_issuer}}
+        if self.version:
+            cluster["version"] = self.version
+        if self.platform_version:
+            cluster["platformVersion"] = self.platform_version
+        if self.encryption:
+            cluster["encryptionConfig"] = [
+                {"resources": list(e.resources), "provider": {"keyArn": e.key_arn}} for e in self.encryption
+            ]
+        if self.logging is not None:
+            on = [t for t, v in self.logging.items() if v]
+            off = [t for t, v in self.logging.items() if not v]
+            cluster["logging"] = {
+                "clusterLogging": [
+                    *([{"types": on, "enabled": True}] if on else []),
+                    *([{"types": off, "enabled": False}] if off else []),
+                ]
+            }
+        if self.endpoint is not None:
+            cluster["resourcesVpcConfig"] = {
+                "endpointPublicAccess": self.endpoint.public,
+                "endpointPrivateAccess": self.endpoint.private,
+                "publicAccessCidrs": list(self.endpoint.public_cidrs),
+            }
         if cluster:
             doc["cluster"] = cluster
         doc["accessEntries"] = [
@@ -185,6 +275,44 @@ class EKSAccess:
             ]
         if self.creator_arn:
             doc["creatorArn"] = self.creator_arn
+        if self.kms_keys:
+            doc["kmsKeys"] = [
+                {
+                    "keyArn": k.arn,
+                    **({"keyId": k.key_id} if k.key_id else {}),
+                    **({"keyRotationEnabled": k.rotation_enabled} if k.rotation_enabled is not None else {}),
+                    **(
+                        {"rotationPeriodInDays": k.rotation_period_days}
+                        if k.rotation_period_days is not None
+                        else {}
+                    ),
+                    **({"keyManager": k.key_manager} if k.key_manager else {}),
+                    **({"origin": k.origin} if k.origin else {}),
+                    **({"keyState": k.key_state} if k.key_state else {}),
+                }
+                for k in self.kms_keys.values()
+            ]
+        if self.guardduty is not None:
+            g = self.guardduty
+            doc["guardDuty"] = {
+                "status": g.status,
+                "features": [
+                    {
+                        "name": n,
+                        "status": st,
+                        **(
+                            {
+                                "additionalConfiguration": [
+                                    {"name": an, "status": ast} for an, ast in g.additional[n].items()
+                                ]
+                            }
+                            if g.additional.get(n)
+                            else {}
+                        ),
+                    }
+                    for n, st in g.features.items()
+                ],
+            }
         return doc
 
 
@@ -244,6 +372,18 @@ class _Reader:
                 raise self.err(f"{where}.{key}[{i}]", f"expected a string, got {_tname(x)}")
             out.append(x)
         return tuple(out)
+
+    def b(self, d: dict[str, Any], key: str, where: str) -> bool | None:
+        v = d.get(key)
+        if v is not None and not isinstance(v, bool):
+            raise self.err(f"{where}.{key}", f"expected a boolean, got {_tname(v)}")
+        return v
+
+    def status(self, d: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+        v = self.s(d, key, where, required)
+        if v and v not in ("ENABLED", "DISABLED"):
+            raise self.err(f"{where}.{key}", f"expected ENABLED or DISABLED, got {v!r}")
+        return v
 
     def arn(self, d: dict[str, Any], key: str, where: str, required: bool = True) -> str:
         v = self.s(d, key, where, required)
@@ -322,6 +462,146 @@ def _apply_cluster(r: _Reader, c: dict[str, Any], out: EKSAccess, where: str) ->
     oidc = ((c.get("identity") or {}).get("oidc") or {}) if isinstance(c.get("identity"), dict) else {}
     if isinstance(oidc, dict) and isinstance(oidc.get("issuer"), str):
         out.oidc_issuer = oidc["issuer"]
+    _apply_posture(r, c, out, where)
+
+
+def _apply_posture(r: _Reader, c: dict[str, Any], out: EKSAccess, where: str) -> None:
+    """version, encryptionConfig, logging and endpoint access, as describe-cluster prints them."""
+    version = c.get("version")
+    if version is not None:
+        if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+", version):
+            raise r.err(
+                f"{where}.version", f'expected a Kubernetes minor version like "1.31", got {version!r}'
+            )
+        out.version = version
+        out.platform_version = r.s(c, "platformVersion", where) or out.platform_version
+        # describe-cluster omits encryptionConfig when no key is configured: none, not unknown
+        out.encryption = out.encryption or []
+    for i, e in enumerate(r.lst(c.get("encryptionConfig"), f"{where}.encryptionConfig")):
+        w = f"{where}.encryptionConfig[{i}]"
+        e = r.obj(e, w)
+        prov = r.obj(e.get("provider"), f"{w}.provider")
+        key = r.s(prov, "keyArn", f"{w}.provider", required=True)
+        if not key.startswith("arn:"):
+            raise r.err(f"{w}.provider.keyArn", f"expected a KMS key ARN, got {key!r}")
+        ec = EncryptionConfig(r.strs(e, "resources", w), key, w)
+        if all((x.resources, x.key_arn) != (ec.resources, ec.key_arn) for x in out.encryption or []):
+            out.encryption = [*(out.encryption or []), ec]
+    lg = c.get("logging")
+    if lg is not None:
+        lg = r.obj(lg, f"{where}.logging")
+        types: dict[str, bool] = {}
+        for i, cl in enumerate(r.lst(lg.get("clusterLogging"), f"{where}.logging.clusterLogging")):
+            w = f"{where}.logging.clusterLogging[{i}]"
+            cl = r.obj(cl, w)
+            enabled = r.b(cl, "enabled", w)
+            for t in r.strs(cl, "types", w):
+                # an enabled setup wins over a disabled one for the same type
+                types[t] = types.get(t, False) or bool(enabled)
+        out.logging = types
+    vpc = c.get("resourcesVpcConfig")
+    if vpc is not None:
+        w = f"{where}.resourcesVpcConfig"
+        vpc = r.obj(vpc, w)
+        cidrs = r.strs(vpc, "publicAccessCidrs", w)
+        for i, cidr in enumerate(cidrs):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise r.err(f"{w}.publicAccessCidrs[{i}]", f"not a CIDR block: {cidr!r}") from None
+        pub = r.b(vpc, "endpointPublicAccess", w)
+        priv = r.b(vpc, "endpointPrivateAccess", w)
+        # EKS defaults: public on, private off, public CIDRs 0.0.0.0/0
+        out.endpoint = EndpointAccess(True if pub is None else pub, bool(priv), cidrs)
+
+
+def _apply_rotation(r: _Reader, d: dict[str, Any], out: EKSAccess, where: str, camel: bool) -> None:
+    """`aws kms get-key-rotation-status` (KeyId, KeyRotationEnabled, RotationPeriodInDays)."""
+    k_id, k_rot, k_per = (
+        ("keyArn", "keyRotationEnabled", "rotationPeriodInDays")
+        if camel
+        else (
+            "KeyId",
+            "KeyRotationEnabled",
+            "RotationPeriodInDays",
+        )
+    )
+    arn = r.s(d, k_id, where)
+    if not arn.startswith("arn:"):
+        raise r.err(
+            f"{where}.{k_id}",
+            "required: the key ARN (AWS CLI v2 prints KeyId with get-key-rotation-status; "
+            "older output needs it added)"
+            if not arn
+            else f"expected a KMS key ARN, got {arn!r}",
+        )
+    key = out.kms_keys.setdefault(arn, KMSKey(arn, field=where))
+    rot = r.b(d, k_rot, where)
+    if rot is not None:
+        key.rotation_enabled = rot
+    per = d.get(k_per)
+    if per is not None:
+        if not isinstance(per, int) or isinstance(per, bool):
+            raise r.err(f"{where}.{k_per}", f"expected a number of days, got {_tname(per)}")
+        key.rotation_period_days = per
+
+
+def _apply_key_metadata(r: _Reader, m: dict[str, Any], out: EKSAccess, where: str, camel: bool) -> None:
+    """`aws kms describe-key` .KeyMetadata (or the snapshot's camelCase copy)."""
+    names = (
+        ("keyArn", "keyId", "keyManager", "origin", "keyState")
+        if camel
+        else (
+            "Arn",
+            "KeyId",
+            "KeyManager",
+            "Origin",
+            "KeyState",
+        )
+    )
+    arn = r.s(m, names[0], where, required=True)
+    if not arn.startswith("arn:"):
+        raise r.err(f"{where}.{names[0]}", f"expected a KMS key ARN, got {arn!r}")
+    key = out.kms_keys.setdefault(arn, KMSKey(arn, field=where))
+    key.key_id = r.s(m, names[1], where) or key.key_id
+    key.key_manager = r.s(m, names[2], where) or key.key_manager
+    key.origin = r.s(m, names[3], where) or key.origin
+    key.key_state = r.s(m, names[4], where) or key.key_state
+
+
+def _apply_guardduty(r: _Reader, d: dict[str, Any], out: EKSAccess, where: str, camel: bool) -> None:
+    """`aws guardduty get-detector` (Status, Features[].Name/Status/AdditionalConfiguration, or the older
+    DataSources.Kubernetes.AuditLogs.Status)."""
+    st, fs, nm, ac = (
+        ("status", "features", "name", "additionalConfiguration")
+        if camel
+        else (
+            "Status",
+            "Features",
+            "Name",
+            "AdditionalConfiguration",
+        )
+    )
+    g = GuardDuty(status=r.status(d, st, where), field=where)
+    for i, f in enumerate(r.lst(d.get(fs), f"{where}.{fs}" if camel else fs)):
+        w = f"{where}.{fs}[{i}]" if camel else f"{fs}[{i}]"
+        f = r.obj(f, w)
+        name = r.s(f, nm, w, required=True)
+        g.features[name] = r.status(f, st, w)
+        for j, a in enumerate(r.lst(f.get(ac), f"{w}.{ac}")):
+            wa = f"{w}.{ac}[{j}]"
+            a = r.obj(a, wa)
+            g.additional.setdefault(name, {})[r.s(a, nm, wa, required=True)] = r.status(a, st, wa)
+    ds = d.get("DataSources")
+    if not camel and isinstance(ds, dict) and "EKS_AUDIT_LOGS" not in g.features:
+        audit = (
+            ((ds.get("Kubernetes") or {}).get("AuditLogs") or {})
+            if isinstance(ds.get("Kubernetes"), dict)
+            else {}
+        )
+        if isinstance(audit, dict) and audit.get("Status") in ("ENABLED", "DISABLED"):
+            g.features["EKS_AUDIT_LOGS"] = audit["Status"]
+    out.guardduty = g
 
 
 def _pod_identity(r: _Reader, d: dict[str, Any], where: str) -> PodIdentityAssociation:
@@ -340,7 +620,8 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
 
     Accepted: describe-cluster, list-access-entries, describe-access-entry, list-associated-access-policies,
     describe-pod-identity-association, list-pod-identity-associations, describe-nodegroup,
-    describe-fargate-profile, iam get-role / get-user, and kubestrata's own EKSClusterAccess document.
+    describe-fargate-profile, iam get-role / get-user, kms get-key-rotation-status / describe-key, guardduty
+    get-detector, and kubestrata's own EKSClusterAccess document.
     """
     out = out or EKSAccess()
     pending_policies: list[tuple[str, list[Association]]] = []
@@ -418,6 +699,17 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     )
                 )
                 matched = True
+            if "KeyRotationEnabled" in d:
+                _apply_rotation(r, d, out, pre.rstrip(".") or "(document)", camel=False)
+                matched = True
+            if "KeyMetadata" in d:
+                _apply_key_metadata(
+                    r, r.obj(d["KeyMetadata"], pre + "KeyMetadata"), out, pre + "KeyMetadata", False
+                )
+                matched = True
+            if "Features" in d or ("ServiceRole" in d and "Status" in d):
+                _apply_guardduty(r, d, out, pre.rstrip(".") or "(document)", camel=False)
+                matched = True
             for key, id_key in (("Role", "RoleId"), ("User", "UserId")):
                 if key in d:
                     p = r.obj(d[key], pre + key)
@@ -434,7 +726,8 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     pre.rstrip(".") or "(document)",
                     f"not a recognised AWS CLI output (top-level keys: {keys}); expected describe-cluster, "
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
-                    "pod identity, nodegroup, fargate profile or iam get-role/get-user JSON",
+                    "pod identity, nodegroup, fargate profile, iam get-role/get-user, kms "
+                    "get-key-rotation-status/describe-key or guardduty get-detector JSON",
                 )
     for arn in listed:
         if out.entry_for(arn) is None:
@@ -484,6 +777,13 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
             out.iam_principals[arn] = IAMPrincipal(arn, pid, str(p.get("CreateDate") or ""))
     if d.get("creatorArn") is not None:
         out.creator_arn = r.arn(d, "creatorArn", "(document)")
+    for i, k in enumerate(r.lst(d.get("kmsKeys"), "kmsKeys")):
+        w = f"kmsKeys[{i}]"
+        k = r.obj(k, w)
+        _apply_key_metadata(r, k, out, w, camel=True)
+        _apply_rotation(r, k, out, w, camel=True)
+    if d.get("guardDuty") is not None:
+        _apply_guardduty(r, r.obj(d["guardDuty"], "guardDuty"), out, "guardDuty", camel=True)
 
 
 def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:

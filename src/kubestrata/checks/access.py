@@ -12,6 +12,7 @@ from kubestrata.access.awsauth import NODE_GROUPS, SESSION_TEMPLATES, template_p
 from kubestrata.access.model import AccessModel, Identity
 from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, rule_caps
 from kubestrata.access.policies import catalog
+from kubestrata.access.posture import described, missing, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
 from kubestrata.findings import Evidence, Finding, Layer, Severity
 from kubestrata.kube.objects import KubeObject
@@ -41,6 +42,22 @@ def _model(ctx: CheckContext) -> AccessModel:
 
 def _graph(ctx: CheckContext) -> AttackGraph:
     return ctx.memo("access.graph", lambda: AttackGraph(_model(ctx)))
+
+
+def _eks(ctx: CheckContext):  # -> EKSAccess | None
+    """The EKS snapshot for a check that needs it: absent from EKS-looking input, one coverage gap."""
+    m = _model(ctx)
+    return snapshot(ctx, m.eks, bool(m.errors))
+
+
+def _aws_auth_missing(ctx: CheckContext, model: AccessModel) -> bool:
+    """The mode reads aws-auth but the ConfigMap is not in the input: a gap (once), no verdict."""
+    if model.config_map_active and model.aws_auth is None:
+        missing(
+            ctx, "aws-auth", "ConfigMap kube-system/aws-auth", f"authentication mode {model.mode} reads it"
+        )
+        return True
+    return False
 
 
 def _aws_auth(ctx: CheckContext):  # -> (obj, parsed) or (None, None)
@@ -191,12 +208,12 @@ def node_mapping(ctx: CheckContext) -> Iterator[Finding]:
 )
 def node_role_unmapped(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is None or not model.eks.node_roles:
+    if _eks(ctx) is None or not model.eks.node_roles:
         return
-    if model.config_map_active and model.aws_auth is None:
-        return  # the mapping may be in aws-auth, which is not in the input
     for i, n in enumerate(model.eks.node_roles):
         ident = model.resolve(n.role_arn)
+        if ident is None and _aws_auth_missing(ctx, model):
+            continue  # the mapping may be in aws-auth, which is not in the input
         if ident is None:
             yield node_role_unmapped.meta.finding(
                 model.eks.obj,
@@ -277,9 +294,10 @@ def creator_only_admin(ctx: CheckContext) -> Iterator[Finding]:
 )
 def no_admin_entry(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is None or model.eks.authentication_mode is None or not model.entries_active:
+    eks = _eks(ctx)
+    if eks is None or not described(ctx, eks, "authentication_mode") or not model.entries_active:
         return
-    if model.config_map_active and model.aws_auth is None:
+    if _aws_auth_missing(ctx, model):
         return  # aws-auth may hold the admin and is not in the input: unknown, not a finding
     if _admin_identities(model):
         return
@@ -311,7 +329,11 @@ def no_admin_entry(ctx: CheckContext) -> Iterator[Finding]:
 )
 def stale_entry(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is None or model.eks.iam_principals is None:
+    eks = _eks(ctx)
+    if eks is None or not eks.entries:
+        return
+    if eks.iam_principals is None:
+        missing(ctx, "iam", f"IAM principals of {len(eks.entries)} access entries")
         return
     for e in model.eks.entries:
         p = model.eks.iam_principals.get(e.principal_arn)
@@ -342,7 +364,7 @@ def stale_entry(ctx: CheckContext) -> Iterator[Finding]:
 def scope_missing_namespace(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
     real = [n for n in ctx.cluster.namespaces if n not in ctx.cluster.synthesized_namespaces]
-    if model.eks is None or not real:
+    if _eks(ctx) is None or not real:
         return
     for e in model.eks.entries:
         for a in e.associations:
@@ -558,7 +580,10 @@ def aws_auth_writers(ctx: CheckContext) -> Iterator[Finding]:
 )
 def config_map_mode(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is not None and model.eks.authentication_mode == "CONFIG_MAP":
+    eks = _eks(ctx)
+    if eks is None or not described(ctx, eks, "authentication_mode"):
+        return
+    if eks.authentication_mode == "CONFIG_MAP":
         yield config_map_mode.meta.finding(
             model.eks.obj,
             "authentication mode is CONFIG_MAP",
@@ -579,7 +604,10 @@ def config_map_mode(ctx: CheckContext) -> Iterator[Finding]:
 )
 def creator_admin(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is not None and model.eks.bootstrap_creator_admin is True:
+    eks = _eks(ctx)
+    if eks is None or not described(ctx, eks, "authentication_mode"):
+        return
+    if eks.bootstrap_creator_admin is True:
         yield creator_admin.meta.finding(
             model.eks.obj,
             "bootstrapClusterCreatorAdminPermissions is true",
@@ -600,7 +628,7 @@ def creator_admin(ctx: CheckContext) -> Iterator[Finding]:
 )
 def broad_policy(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is None:
+    if _eks(ctx) is None:
         return
     broad = {
         "AmazonEKSAdminViewPolicy": "reads all Secrets",
@@ -695,7 +723,7 @@ def default_sa_role(ctx: CheckContext) -> Iterator[Finding]:
 )
 def irsa_and_pod_identity(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is None:
+    if _eks(ctx) is None:
         return
     for p in model.eks.pod_identity:
         sa = ctx.cluster.get("ServiceAccount", p.namespace, p.service_account)
@@ -722,7 +750,7 @@ def irsa_and_pod_identity(ctx: CheckContext) -> Iterator[Finding]:
 )
 def pod_identity_missing_sa(ctx: CheckContext) -> Iterator[Finding]:
     model = _model(ctx)
-    if model.eks is None:
+    if _eks(ctx) is None:
         return
     real = set(ctx.cluster.namespaces) - ctx.cluster.synthesized_namespaces
     for p in model.eks.pod_identity:
