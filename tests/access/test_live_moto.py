@@ -71,3 +71,33 @@ def test_collect_from_moto(endpoint):
 def test_unknown_cluster_is_a_clear_error(endpoint):
     with pytest.raises(InputError, match="not found"):
         collect_live("nope", region="eu-west-1", endpoint_url=endpoint)
+
+
+def test_collect_posture_kms_and_guardduty(endpoint):
+    kms = boto3.client("kms", endpoint_url=endpoint, region_name="eu-west-1")
+    key = kms.create_key(Description="secrets")["KeyMetadata"]["Arn"]
+    eks = boto3.client("eks", endpoint_url=endpoint, region_name="eu-west-1")
+    eks.create_cluster(
+        name="posture",
+        version="1.31",
+        roleArn="arn:aws:iam::123456789012:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"], "endpointPublicAccess": True},
+        logging={"clusterLogging": [{"types": ["audit"], "enabled": True}]},
+        encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key}}],
+    )
+    gaps: list[str] = []
+    got = collect_live("posture", region="eu-west-1", endpoint_url=endpoint, gaps=gaps)
+    assert got.version == "1.31"
+    assert got.logging.get("audit") is True
+    assert [e.key_arn for e in got.encryption] == [key]
+    k = got.kms_key(key)
+    assert k is not None and k.rotation_enabled is False and k.key_manager == "CUSTOMER"
+    # no detector in the account: GuardDuty is off
+    assert got.guardduty is not None and got.guardduty.status == "DISABLED"
+
+    gd = boto3.client("guardduty", endpoint_url=endpoint, region_name="eu-west-1")
+    gd.create_detector(Enable=True)
+    kms.enable_key_rotation(KeyId=key)
+    got = collect_live("posture", region="eu-west-1", endpoint_url=endpoint, gaps=[])
+    assert got.kms_key(key).rotation_enabled is True
+    assert got.guardduty.status == "ENABLED"

@@ -340,4 +340,6 @@ def test_node_role_unknown_without_aws_auth_in_config_map_modes():
 def test_missing_aws_auth_is_one_gap_for_both_checks():
     body = "nodeRoles: [{roleArn: 'arn:aws:iam::1:role/node', source: nodegroup/a}]"
     text = eks("{accessConfig: {authenticationMode: API_AND_CONFIG_MAP}}", body)
-    assert unknown(text, ["KS-ACC-005", "KS-ACC-007"]) == [("ConfigMap kube-system/aws-auth", "missing-input")]
+    assert unknown(text, ["KS-ACC-005", "KS-ACC-007"]) == [
+        ("ConfigMap kube-system/aws-auth", "missing-input")
+    ]

@@ -961,6 +961,33 @@ def collect_live(
         )
         if got is not None:
             docs.append(("describe-fargate-profile", got))
+    keys = [
+        (e.get("provider") or {}).get("keyArn")
+        for e in ((d or {}).get("cluster") or {}).get("encryptionConfig") or []
+        if isinstance(e, dict)
+    ]
+    if any(keys):
+        kms = session.client("kms", endpoint_url=endpoint_url)
+        for key in filter(None, keys):
+            got = call("kms get-key-rotation-status", kms.get_key_rotation_status, KeyId=key)
+            if got is not None:
+                # older KMS responses omit KeyId; the request names the key
+                docs.append(("kms get-key-rotation-status", {"KeyId": key, **got}))
+            got = call("kms describe-key", kms.describe_key, KeyId=key)
+            if got is not None:
+                docs.append(("kms describe-key", got))
+    gd = session.client("guardduty", endpoint_url=endpoint_url)
+    detectors = call("guardduty list-detectors", gd.list_detectors)
+    for det in (detectors or {}).get("DetectorIds") or []:
+        got = call("guardduty get-detector", gd.get_detector, DetectorId=det)
+        if got is not None:
+            docs.append(("guardduty get-detector", got))
+            break  # one detector per account and region
+    else:
+        if detectors is not None:  # no detector: GuardDuty is off in this account and region
+            docs.append(
+                ("guardduty list-detectors", {"Status": "DISABLED", "ServiceRole": "", "Features": []})
+            )
     out = merge_aws_json(docs)
     out.cluster_name = out.cluster_name or cluster_name
     return out
