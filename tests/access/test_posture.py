@@ -292,7 +292,7 @@ def test_rotation_skips_aws_managed_keys_and_notes_imported_material():
 def test_rotation_without_kms_data_is_one_gap():
     enc = [{"resources": ["secrets"], "provider": {"keyArn": KEY}}]
     found, gaps = run_check("KS-EKS-002", posture(encryptionConfig=enc), NOW)
-    assert found == [] and [g.subject for g in gaps] == [f"KMS key {KEY}"]
+    assert found == [] and [g.subject for g in gaps] == [f"KMS key {KEY} rotation"]
 
 
 def test_guardduty_detector_without_eks_feature_listed():
@@ -398,3 +398,18 @@ def test_demo_shows_the_posture_findings():
     ids = {f.rule_id for f in res.findings}
     assert {"KS-EKS-002", "KS-EKS-003", "KS-EKS-004", "KS-EKS-005", "KS-EKS-006"} <= ids
     assert "KS-EKS-001" not in ids  # the demo encrypts Secrets with a customer-managed key
+
+
+@pytest.mark.parametrize(
+    "state,severity", [("Unavailable", "high"), ("PendingImport", "critical"), ("Creating", None)]
+)
+def test_key_state(state, severity):
+    doc = yaml.safe_load(posture(encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": KEY}}]))
+    doc["kmsKeys"] = [{"keyArn": KEY, "keyState": state}]
+    found, gaps = run_check("KS-EKS-007", yaml.safe_dump(doc), NOW)
+    assert not gaps and [f.severity.value for f in found] == ([severity] if severity else [])
+
+
+def test_rotation_without_describe_key_is_a_separate_gap():
+    eks = merged(DESCRIBE, ROTATION, DETECTOR)
+    assert gaps(snapshot_text(eks), ["KS-EKS-*"]) == [(f"KMS key {KEY}", "missing-input")]

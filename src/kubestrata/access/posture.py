@@ -38,6 +38,7 @@ NEEDED_BY = {
     "describe-cluster": "authentication mode, version, Secrets encryption, audit logging and endpoint "
     "access (KS-ACC-007, -015, -016, KS-EKS-001..005)",
     "kms": "KMS key rotation (KS-EKS-002)",
+    "kms-key": "KMS key state (KS-EKS-007)",
     "guardduty": "GuardDuty EKS protection (KS-EKS-006)",
     "iam": "access entries for deleted or re-created principals (KS-ACC-008)",
     "aws-auth": "aws-auth mappings in a mode that reads them (KS-ACC-005, KS-ACC-007)",
@@ -46,8 +47,8 @@ HOW = {
     "snapshot": "kubestrata access import <aws-cli-json...> -f eks.yaml (or --live), then scan it with the "
     "manifests",
     "describe-cluster": "aws eks describe-cluster --name CLUSTER > describe-cluster.json, then access import",
-    "kms": "aws kms get-key-rotation-status --key-id KEY_ARN and aws kms describe-key --key-id KEY_ARN, "
-    "then access import",
+    "kms": "aws kms get-key-rotation-status --key-id KEY_ARN, then access import",
+    "kms-key": "aws kms describe-key --key-id KEY_ARN, then access import",
     "guardduty": "aws guardduty get-detector --detector-id $(aws guardduty list-detectors --query "
     "'DetectorIds[0]' --output text), then access import",
     "iam": "aws iam get-role --role-name NAME / aws iam get-user --user-name NAME, then access import",

@@ -99,7 +99,7 @@ def kms_rotation(ctx: CheckContext) -> Iterator[Finding]:
     for arn, _ in _secrets_keys(eks):
         key = eks.kms_key(arn)
         if key is None or key.rotation_enabled is None:
-            missing(ctx, "kms", f"KMS key {arn}", f"no get-key-rotation-status output for {arn}")
+            missing(ctx, "kms", f"KMS key {arn} rotation", f"no get-key-rotation-status output for {arn}")
             continue
         if key.key_manager == "AWS":
             continue  # AWS-managed keys rotate yearly and cannot be configured
@@ -116,6 +116,53 @@ def kms_rotation(ctx: CheckContext) -> Iterator[Finding]:
             ),
             evidence=[Evidence(f"{key.field}.keyRotationEnabled", False, True)],
         )
+
+
+# KMS key states in which the key cannot decrypt (describe-key KeyState)
+_UNUSABLE = {
+    "Disabled": "is disabled",
+    "PendingDeletion": "is scheduled for deletion",
+    "PendingReplicaDeletion": "is scheduled for deletion",
+    "PendingImport": "has no key material (imported material missing or expired)",
+    "Unavailable": "is unavailable (its custom key store is disconnected)",
+}
+
+
+@cluster_check(
+    "KS-EKS-007",
+    "KMS key encrypting Secrets cannot decrypt",
+    severity=Severity.CRITICAL,
+    layer=L,
+    rationale="With a customer-managed key as the key encryption key, every Secret (and on 1.28+ all "
+    "Kubernetes API data) is decrypted through it: a disabled key or missing key material stops the API "
+    "server from reading them (EKS reports KmsKeyDisabled / KmsKeyNotFound cluster health issues), and once "
+    "a key scheduled for deletion is deleted the data it protected cannot be recovered.",
+    remediation="aws kms enable-key / aws kms cancel-key-deletion --key-id KEY_ARN (then enable-key); "
+    "reconnect the custom key store or re-import the key material. Guard the key with a key policy that "
+    "denies kms:DisableKey and kms:ScheduleKeyDeletion to all but break-glass roles.",
+    references={
+        "cis-eks": ["5.3.1"],
+        "nsa-cisa": ["Kubernetes Pod security: protect Secrets, encrypt at rest (KMS)"],
+        "mitre": ["T1485 Data Destruction", "T1490 Inhibit System Recovery"],
+    },
+)
+def kms_key_state(ctx: CheckContext) -> Iterator[Finding]:
+    eks = _eks(ctx)
+    if eks is None or not described(ctx, eks, "encryption"):
+        return
+    for arn, _ in _secrets_keys(eks):
+        key = eks.kms_key(arn)
+        if key is None or not key.key_state:
+            missing(ctx, "kms-key", f"KMS key {arn}", f"no describe-key output for {arn}")
+            continue
+        why = _UNUSABLE.get(key.key_state)
+        if why:
+            yield kms_key_state.meta.finding(
+                eks.obj,
+                f"KMS key {arn} (Secrets encryption) {why}: the API server cannot decrypt Secrets",
+                severity=Severity.HIGH if key.key_state == "Unavailable" else None,
+                evidence=[Evidence(f"{key.field}.keyState", key.key_state, "Enabled")],
+            )
 
 
 @cluster_check(
