@@ -36,7 +36,7 @@ NEEDED_BY = {
     "snapshot": "access entries, access policies, Pod Identity and EKS posture (KS-ACC-005, -007, -008, "
     "-009, -015, -016, -017, -021, -022, KS-EKS-*)",
     "describe-cluster": "authentication mode, version, Secrets encryption, audit logging and endpoint "
-    "access (KS-ACC-007, -015, -016, KS-EKS-001..005)",
+    "access (KS-ACC-007, -015, -016, KS-EKS-001..005, -007)",
     "kms": "KMS key rotation (KS-EKS-002)",
     "kms-key": "KMS key state (KS-EKS-007)",
     "guardduty": "GuardDuty EKS protection (KS-EKS-006)",
