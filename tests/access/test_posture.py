@@ -238,9 +238,9 @@ def test_version_newer_than_the_calendar_is_a_gap_not_a_pass():
 
 def test_calendar_is_consistent():
     for v in calendar().versions.values():
-        assert v.eks_release < v.end_of_standard < v.end_of_extended
+        assert v.release < v.end_of_standard < v.end_of_extended
         # 14 months of standard support, then 12 of extended (EKS user guide)
-        assert 420 <= (v.end_of_standard - v.eks_release).days <= 430
+        assert 420 <= (v.end_of_standard - v.release).days <= 430
         assert 365 <= (v.end_of_extended - v.end_of_standard).days <= 366
 
 
@@ -413,3 +413,35 @@ def test_key_state(state, severity):
 def test_rotation_without_describe_key_is_a_separate_gap():
     eks = merged(DESCRIBE, ROTATION, DETECTOR)
     assert gaps(snapshot_text(eks), ["KS-EKS-*"]) == [(f"KMS key {KEY}", "missing-input")]
+
+
+def test_describe_cluster_versions_win_over_the_shipped_calendar():
+    versions = {
+        "clusterVersions": [
+            {
+                "clusterVersion": "1.40",
+                "clusterType": "eks",
+                "releaseDate": "2028-01-27T16:00:00-08:00",
+                "endOfStandardSupportDate": "2029-03-26T16:00:00-08:00",
+                "endOfExtendedSupportDate": "2030-03-26T16:00:00-08:00",
+                "versionStatus": "STANDARD_SUPPORT",
+            }
+        ]
+    }
+    eks = merged({"cluster": {"name": "p", "version": "1.40"}}, versions)
+    assert eks.version_dates["1.40"].end_of_standard == dt.date(2029, 3, 27)  # UTC day
+    text = snapshot_text(eks)
+    assert run_check("KS-EKS-005", text, dt.datetime(2028, 6, 1, tzinfo=dt.UTC)) == ([], [])
+    found, _ = run_check("KS-EKS-005", text, dt.datetime(2029, 4, 1, tzinfo=dt.UTC))
+    assert "standard support ended 2029-03-27" in found[0].message
+
+
+def test_describe_cluster_versions_bad_date():
+    bad = {
+        "clusterVersions": [
+            {"clusterVersion": "1.31", "endOfStandardSupportDate": "soon", "endOfExtendedSupportDate": "x"}
+        ]
+    }
+    with pytest.raises(InputError) as e:
+        merge_aws_json([("v.json", bad)])
+    assert e.value.field == "clusterVersions[0].endOfStandardSupportDate"

@@ -23,6 +23,7 @@ exactly as describe-cluster prints it; see kubestrata.access.posture.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -143,6 +144,16 @@ class GuardDuty:
     field: str = "guardDuty"
 
 
+@dataclass(frozen=True)
+class VersionDates:
+    """One row of `aws eks describe-cluster-versions` (dates in UTC)."""
+
+    version: str
+    release: dt.date | None
+    end_of_standard: dt.date
+    end_of_extended: dt.date
+
+
 @dataclass
 class EKSAccess:
     cluster_name: str = ""
@@ -163,6 +174,7 @@ class EKSAccess:
     endpoint: EndpointAccess | None = None
     kms_keys: dict[str, KMSKey] = field(default_factory=dict)  # by key ARN
     guardduty: GuardDuty | None = None
+    version_dates: dict[str, VersionDates] = field(default_factory=dict)  # describe-cluster-versions
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
 
     @property
@@ -291,6 +303,16 @@ class EKSAccess:
                     **({"keyState": k.key_state} if k.key_state else {}),
                 }
                 for k in self.kms_keys.values()
+            ]
+        if self.version_dates:
+            doc["clusterVersions"] = [
+                {
+                    "clusterVersion": v.version,
+                    **({"releaseDate": v.release.isoformat()} if v.release else {}),
+                    "endOfStandardSupportDate": v.end_of_standard.isoformat(),
+                    "endOfExtendedSupportDate": v.end_of_extended.isoformat(),
+                }
+                for v in self.version_dates.values()
             ]
         if self.guardduty is not None:
             g = self.guardduty
@@ -515,6 +537,31 @@ def _apply_posture(r: _Reader, c: dict[str, Any], out: EKSAccess, where: str) ->
         out.endpoint = EndpointAccess(True if pub is None else pub, bool(priv), cidrs)
 
 
+def _date(r: _Reader, d: dict[str, Any], key: str, where: str, required: bool = True) -> dt.date | None:
+    """An AWS timestamp ("2025-11-25T16:00:00-08:00") or date as the UTC calendar day."""
+    v = d.get(key)
+    if v is None and not required:
+        return None
+    if not isinstance(v, str):
+        raise r.err(f"{where}.{key}", f"expected a date, got {_tname(v)}")
+    try:
+        t = dt.datetime.fromisoformat(v)
+    except ValueError:
+        raise r.err(f"{where}.{key}", f"not an ISO 8601 date: {v!r}") from None
+    return (t.astimezone(dt.UTC) if t.tzinfo else t).date()
+
+
+def _apply_versions(r: _Reader, d: dict[str, Any], out: EKSAccess, where: str) -> None:
+    """`aws eks describe-cluster-versions`: EKS's own support dates, preferred to the shipped calendar."""
+    for i, v in enumerate(r.lst(d.get("clusterVersions"), f"{where}clusterVersions")):
+        w = f"{where}clusterVersions[{i}]"
+        v = r.obj(v, w)
+        version = r.s(v, "clusterVersion", w, required=True)
+        std, ext = _date(r, v, "endOfStandardSupportDate", w), _date(r, v, "endOfExtendedSupportDate", w)
+        assert std is not None and ext is not None  # required
+        out.version_dates[version] = VersionDates(version, _date(r, v, "releaseDate", w, False), std, ext)
+
+
 def _apply_rotation(r: _Reader, d: dict[str, Any], out: EKSAccess, where: str, camel: bool) -> None:
     """`aws kms get-key-rotation-status` (KeyId, KeyRotationEnabled, RotationPeriodInDays)."""
     k_id, k_rot, k_per = (
@@ -699,6 +746,9 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     )
                 )
                 matched = True
+            if "clusterVersions" in d:
+                _apply_versions(r, d, out, pre)
+                matched = True
             if "KeyRotationEnabled" in d:
                 _apply_rotation(r, d, out, pre.rstrip(".") or "(document)", camel=False)
                 matched = True
@@ -727,7 +777,8 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     f"not a recognised AWS CLI output (top-level keys: {keys}); expected describe-cluster, "
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
                     "pod identity, nodegroup, fargate profile, iam get-role/get-user, kms "
-                    "get-key-rotation-status/describe-key or guardduty get-detector JSON",
+                    "get-key-rotation-status/describe-key, describe-cluster-versions or guardduty "
+                    "get-detector JSON",
                 )
     for arn in listed:
         if out.entry_for(arn) is None:
@@ -782,6 +833,8 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
         k = r.obj(k, w)
         _apply_key_metadata(r, k, out, w, camel=True)
         _apply_rotation(r, k, out, w, camel=True)
+    if d.get("clusterVersions") is not None:
+        _apply_versions(r, d, out, "")
     if d.get("guardDuty") is not None:
         _apply_guardduty(r, r.obj(d["guardDuty"], "guardDuty"), out, "guardDuty", camel=True)
 
@@ -961,6 +1014,11 @@ def collect_live(
         )
         if got is not None:
             docs.append(("describe-fargate-profile", got))
+    version = ((d or {}).get("cluster") or {}).get("version")
+    if isinstance(version, str):
+        got = call("describe-cluster-versions", eks.describe_cluster_versions, clusterVersions=[version])
+        if got is not None:
+            docs.append(("describe-cluster-versions", got))
     keys = [
         (e.get("provider") or {}).get("keyArn")
         for e in ((d or {}).get("cluster") or {}).get("encryptionConfig") or []

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from kubestrata.access.eks import SNAPSHOT_KIND, EKSAccess, from_objects
+from kubestrata.access.eks import SNAPSHOT_KIND, EKSAccess, VersionDates, from_objects
 from kubestrata.findings import GapReason
 from kubestrata.kube.cluster import Cluster
 
@@ -128,17 +128,9 @@ def described(ctx: CheckContext, eks: EKSAccess, attr: str) -> bool:
 
 
 @dataclass(frozen=True)
-class VersionSupport:
-    version: str
-    eks_release: dt.date
-    end_of_standard: dt.date
-    end_of_extended: dt.date
-
-
-@dataclass(frozen=True)
 class Calendar:
     retrieved: str
-    versions: dict[str, VersionSupport]
+    versions: dict[str, VersionDates]
 
     @property
     def oldest(self) -> tuple[int, int]:
@@ -160,7 +152,7 @@ def calendar() -> Calendar:
     raw = yaml.safe_load(resources.files("kubestrata.access").joinpath("data/eks-versions.yaml").read_text())
     out = {}
     for v, d in raw["versions"].items():
-        out[str(v)] = VersionSupport(
+        out[str(v)] = VersionDates(
             str(v),
             dt.date.fromisoformat(d["eksRelease"]),
             dt.date.fromisoformat(d["endOfStandardSupport"]),

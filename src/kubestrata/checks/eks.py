@@ -279,7 +279,8 @@ def version_support(ctx: CheckContext) -> Iterator[Finding]:
     today = ctx.now.date()
     key = minor_key(eks.version)
     ev_path = "cluster.version"
-    info = cal.versions.get(eks.version)
+    # EKS's own dates (describe-cluster-versions) win over the calendar shipped with kubestrata
+    info = eks.version_dates.get(eks.version) or cal.versions.get(eks.version)
     if info is None:
         if key < cal.oldest:
             yield version_support.meta.finding(
@@ -294,7 +295,8 @@ def version_support(ctx: CheckContext) -> Iterator[Finding]:
                 f"{ev_path} {eks.version}",
                 GapReason.UNKNOWN_KIND,
                 f"KS-EKS-005: version {eks.version} is not in kubestrata's EKS release calendar (data "
-                f"retrieved {cal.retrieved}); support status not evaluated",
+                f"retrieved {cal.retrieved}); support status not evaluated. Provide: aws eks "
+                f"describe-cluster-versions --cluster-versions {eks.version}, then access import",
             )
         return
     if today >= info.end_of_extended:
