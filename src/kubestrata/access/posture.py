@@ -86,7 +86,7 @@ def snapshot(ctx: CheckContext, eks: EKSAccess | None = None, errors: bool = Fal
     if eks is None and not errors:
         eks, errs = ctx.memo("eks.snapshot", lambda: from_objects(ctx.cluster.of_kind(SNAPSHOT_KIND)))
         errors = bool(errs)
-    if eks is None and not errors and looks_like_eks(ctx.cluster):
+    if eks is None and not errors and ctx.memo("eks.looks", lambda: looks_like_eks(ctx.cluster)):
         missing(
             ctx,
             "snapshot",
