@@ -1,7 +1,426 @@
-"""`kubestrata access` commands."""
+"""`kubestrata access`: who can do what (RBAC plus EKS access policies), how they could get more, and
+what an aws-auth -> access entries migration changes."""
 
 from __future__ import annotations
 
-import typer
+import json
+from enum import StrEnum
 
-app = typer.Typer(help="access (not yet implemented).", no_args_is_help=True)
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.errors import KubestrataError
+
+app = typer.Typer(
+    help="Cluster access: aws-auth and access entries, effective permissions, escalation paths, migration.",
+    no_args_is_help=True,
+)
+
+PATHS_ARG = typer.Argument(
+    None, help="Manifest files or directories (RBAC, aws-auth, workloads); - reads stdin."
+)
+EKS_OPT = typer.Option(
+    [],
+    "--eks",
+    help="AWS CLI JSON (describe-cluster, list-access-entries, describe-access-entry, "
+    "list-associated-access-policies, ...) or an EKSClusterAccess snapshot; repeatable; - reads stdin.",
+)
+
+
+class OutFmt(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class MigrateFmt(StrEnum):
+    CLI = "cli"
+    EKSCTL = "eksctl"
+    TERRAFORM = "terraform"
+    JSON = "json"
+
+
+class Target(StrEnum):
+    CLUSTER_ADMIN = "cluster-admin"
+    KUBE_SYSTEM_SECRETS = "kube-system-secrets"
+    NODE_ROOT = "node-root"
+
+
+def _load_model(paths: list[str] | None, eks_files: list[str]):
+    from kubestrata.access.eks import read_aws_json_files
+    from kubestrata.access.model import AccessModel
+    from kubestrata.kube.cluster import Cluster
+    from kubestrata.kube.loader import load_paths
+
+    if not paths and not eks_files:
+        raise KubestrataError("give manifest paths (RBAC, aws-auth ConfigMap, workloads) and/or --eks files")
+    loaded = load_paths(paths or [])
+    aws_json: list[str] = []
+    for e in loaded.errors:
+        # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
+        if e.file and e.file.endswith(".json") and e.field == "kind":
+            aws_json.append(e.file)
+            continue
+        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+    eks_files = [*eks_files, *aws_json]
+    snap = Cluster(loaded.objects)
+    eks = read_aws_json_files(eks_files) if eks_files else None
+    model = AccessModel(snap, eks)
+    if eks is not None:
+        from kubestrata.access.eks import from_objects
+
+        # snapshot documents among the manifests add to the AWS CLI files
+        extra, errs = from_objects(snap.of_kind("EKSClusterAccess"))
+        model.errors.extend(errs)
+        if extra is not None:
+            eks.entries.extend(e for e in extra.entries if eks.entry_for(e.principal_arn) is None)
+    if model.errors:
+        raise model.errors[0]
+    return model
+
+
+@app.command("import")
+@handle_errors
+def import_cmd(
+    files: list[str] = typer.Argument(None, help="AWS CLI JSON outputs; - reads stdin."),
+    live: bool = typer.Option(False, "--live", help="Collect through boto3 instead (read-only EKS calls)."),
+    cluster_name: str = typer.Option(None, "--cluster-name", help="EKS cluster name (with --live)."),
+    region: str = typer.Option(None, "--region"),
+    profile: str = typer.Option(None, "--profile"),
+    endpoint_url: str = typer.Option(
+        None, "--endpoint-url", help="EKS endpoint override (e.g. a local emulator)."
+    ),
+    creator_arn: str = typer.Option(
+        None,
+        "--creator-arn",
+        help="IAM ARN that created the cluster (CloudTrail CreateCluster); in CONFIG_MAP mode it is an "
+        "invisible system:masters.",
+    ),
+    output_file: str = typer.Option(None, "--output-file", "-f"),
+) -> None:
+    """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`."""
+    from kubestrata.access.eks import collect_live, read_aws_json_files
+
+    if live:
+        if not cluster_name:
+            raise KubestrataError("--live needs --cluster-name")
+        gaps: list[str] = []
+        eks = collect_live(cluster_name, region=region, profile=profile, endpoint_url=endpoint_url, gaps=gaps)
+        for g in gaps:
+            err_console.print(f"[yellow]not collected:[/] {escape(g)}")
+    else:
+        if not files:
+            raise KubestrataError("give AWS CLI JSON files (or - for stdin), or --live --cluster-name NAME")
+        eks = read_aws_json_files(files)
+    if creator_arn:
+        from kubestrata.access.arn import ArnError, parse_arn
+
+        try:
+            parse_arn(creator_arn)
+        except ArnError as e:
+            raise KubestrataError(f"--creator-arn: {e}") from None
+        eks.creator_arn = creator_arn
+    text = "# kubestrata EKS access snapshot: pass it to `kubestrata scan` with your manifests\n"
+    write_output(text + yaml.safe_dump(eks.to_document(), sort_keys=False), output_file)
+
+
+def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
+    import io
+
+    from rich import box
+
+    # never wrap: ARNs and usernames must stay copyable and greppable
+    console = Console(record=True, width=100_000, highlight=False, file=io.StringIO())
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
+    for h in headers:
+        t.add_column(h, no_wrap=True)
+    for r in rows:
+        t.add_row(*(escape(_safe(c)) for c in r))
+    console.print(t)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+@app.command("who-can")
+@handle_errors
+def who_can(
+    verb: str = typer.Argument(..., help="get, list, create, update, patch, delete, impersonate, bind, ..."),
+    resource: str = typer.Argument(
+        ..., help="TYPE[.GROUP][/SUBRESOURCE] (pods, deployments.apps, pods/exec) or a URL (/metrics)."
+    ),
+    name: str = typer.Argument(None, help="Object name (matches resourceNames)."),
+    namespace: str = typer.Option(
+        "", "--namespace", "-n", help="Namespace of the request ('' = cluster-scoped)."
+    ),
+    paths: list[str] = typer.Option([], "--manifests", "-m", help="Manifest files or directories."),
+    eks_files: list[str] = EKS_OPT,
+    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
+    output_file: str = typer.Option(None, "--output-file", "-f"),
+) -> None:
+    """Every user, group, ServiceAccount and IAM principal allowed, RBAC and access policies together."""
+    from kubestrata.access.model import parse_request
+
+    model = _load_model(paths, eks_files)
+    req = parse_request(verb, resource, name or "")
+    rows = model.who_can(req, namespace)
+    where = f" in namespace {namespace}" if namespace else " (cluster-scoped)"
+    if output == OutFmt.JSON:
+        write_output(
+            json.dumps(
+                {"request": str(req), "namespace": namespace or None, "allowed": [r.__dict__ for r in rows]},
+                indent=2,
+            )
+            + "\n",
+            output_file,
+        )
+        return
+    write_output(
+        _rows_table(
+            f"who can {req}{where}",
+            ["Subject", "Via", "Condition"],
+            [[r.subject, r.via, r.condition] for r in rows],
+        ),
+        output_file,
+    )
+
+
+@app.command("can-i")
+@handle_errors
+def can_i(
+    verb: str = typer.Argument(...),
+    resource: str = typer.Argument(...),
+    name: str = typer.Argument(None),
+    as_: str = typer.Option(
+        ..., "--as", help="An IAM ARN (user, role or assumed-role session) or a Kubernetes username."
+    ),
+    as_group: list[str] = typer.Option([], "--as-group", help="Extra groups (for a Kubernetes username)."),
+    session_name: str = typer.Option(
+        "", "--session-name", help="Role session name for {{SessionName}} templates."
+    ),
+    namespace: str = typer.Option("", "--namespace", "-n"),
+    paths: list[str] = typer.Option([], "--manifests", "-m", help="Manifest files or directories."),
+    eks_files: list[str] = EKS_OPT,
+    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
+) -> None:
+    """Like `kubectl auth can-i`, but an IAM ARN is mapped through access entries / aws-auth and access
+    policy grants count. Exits 0 for yes, 1 for no."""
+    from kubestrata.access.model import AUTHENTICATED, parse_request
+    from kubestrata.rbac import UserInfo
+
+    model = _load_model(paths, eks_files)
+    req = parse_request(verb, resource, name or "")
+    if as_.startswith("arn:"):
+        ident = model.resolve(as_, session_name)
+        if ident is None:
+            result = {
+                "allowed": False,
+                "identity": None,
+                "reasons": [f"{as_} is not mapped (mode {model.mode}): it cannot authenticate"],
+            }
+            _print_can_i(result, output)
+            raise typer.Exit(EXIT_FINDINGS)
+        user = UserInfo(ident.username, (*ident.groups, *as_group, AUTHENTICATED))
+        assocs = ident.associations
+        who = {
+            "arn": ident.arn,
+            "source": ident.source,
+            "username": ident.username,
+            "groups": list(user.groups),
+        }
+    else:
+        user = UserInfo(as_, (*as_group, AUTHENTICATED))
+        assocs = ()
+        for ident in model.identities():
+            if ident.username == as_:
+                assocs = ident.associations
+        who = {"username": as_, "groups": list(user.groups)}
+    allowed, grants, notes = model.check(req, user, namespace, assocs)
+    result = {
+        "allowed": allowed,
+        "request": str(req),
+        "namespace": namespace or None,
+        "identity": who,
+        "reasons": [f"{g.via}: {g.detail}" for g in grants] or ["no RBAC rule or access policy allows it"],
+        "notes": notes,
+    }
+    _print_can_i(result, output)
+    raise typer.Exit(EXIT_OK if allowed else EXIT_FINDINGS)
+
+
+def _print_can_i(result: dict, output: OutFmt) -> None:
+    if output == OutFmt.JSON:
+        write_output(json.dumps(result, indent=2) + "\n", None)
+        return
+    lines = ["yes" if result["allowed"] else "no"]
+    ident = result.get("identity")
+    if ident:
+        lines.append("  as: " + ", ".join(f"{k}={v}" for k, v in ident.items()))
+    lines += [f"  {r}" for r in result.get("reasons", [])]
+    lines += [f"  note: {n}" for n in result.get("notes", [])]
+    write_output("\n".join(_safe(s) for s in lines) + "\n", None)
+
+
+def _safe(s: str) -> str:
+    # attacker-controlled names (usernames, group names) must not drive the terminal
+    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in s)
+
+
+@app.command("identities")
+@handle_errors
+def identities(
+    paths: list[str] = PATHS_ARG,
+    eks_files: list[str] = EKS_OPT,
+    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
+) -> None:
+    """Every IAM principal that can authenticate and what Kubernetes sees: username, groups, policies."""
+    model = _load_model(paths, eks_files)
+    rows = [
+        {
+            "principal": i.arn,
+            "source": i.source + (" (overrides aws-auth)" if i.shadows else ""),
+            "type": i.entry_type or "-",
+            "username": i.username,
+            "groups": list(i.groups),
+            "accessPolicies": [f"{a.policy} ({a.scope})" for a in i.associations],
+        }
+        for i in model.identities()
+    ]
+    if output == OutFmt.JSON:
+        write_output(
+            json.dumps({"authenticationMode": model.mode, "identities": rows}, indent=2) + "\n", None
+        )
+        return
+    write_output(
+        _rows_table(
+            f"IAM identities (authentication mode {model.mode})",
+            ["Principal", "Source", "Type", "Username", "Groups", "Access policies"],
+            [
+                [
+                    r["principal"],
+                    r["source"],
+                    r["type"],
+                    r["username"],
+                    ", ".join(r["groups"]),
+                    "; ".join(r["accessPolicies"]),
+                ]
+                for r in rows
+            ],
+        ),
+        None,
+    )
+
+
+@app.command("paths")
+@handle_errors
+def paths_cmd(
+    paths: list[str] = PATHS_ARG,
+    to: Target = typer.Option(Target.CLUSTER_ADMIN, "--to", help="Crown jewel to reach."),
+    from_: str = typer.Option(
+        None, "--from", help="Only paths from this node id (e.g. sa:ns/name, iam:ARN, group:g)."
+    ),
+    eks_files: list[str] = EKS_OPT,
+    include_admins: bool = typer.Option(
+        False, "--include-admins", help="Also list identities that already are admins."
+    ),
+    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
+    output_file: str = typer.Option(None, "--output-file", "-f"),
+) -> None:
+    """Shortest escalation paths (BFS) to a crown jewel, with the evidence for every edge."""
+    from kubestrata.access.paths import AttackGraph, is_direct_admin
+
+    model = _load_model(paths, eks_files)
+    graph = AttackGraph(model)
+    nxt = graph.shortest_to(to.value)
+    sources = [from_] if from_ else graph.sources()
+    found = []
+    for s in sources:
+        if s not in nxt:
+            continue
+        p = graph.path_from(s, nxt)
+        if to == Target.CLUSTER_ADMIN and is_direct_admin(p) and not include_admins and not from_:
+            continue
+        found.append((s, p))
+    if output == OutFmt.JSON:
+        doc = {
+            "target": to.value,
+            "paths": [
+                {
+                    "from": s,
+                    "length": len(p),
+                    "edges": [
+                        {"from": e.src, "to": e.dst, "kind": e.kind, "evidence": e.evidence} for e in p
+                    ],
+                }
+                for s, p in found
+            ],
+        }
+        write_output(json.dumps(doc, indent=2) + "\n", output_file)
+        return
+    lines = []
+    for s, p in found:
+        lines.append(f"{s}  ({len(p)} step{'s' if len(p) != 1 else ''} to {to.value})")
+        for e in p:
+            lines.append(f"  -> {e.dst}  [{e.kind}]")
+            lines.append(f"       {e.evidence}")
+    lines.append(
+        f"{len(found)} identit{'y' if len(found) == 1 else 'ies'} can reach {to.value}"
+        + (
+            ""
+            if include_admins or to != Target.CLUSTER_ADMIN
+            else " (direct admins omitted; --include-admins shows them)"
+        )
+    )
+    write_output("\n".join(_safe(x) for x in lines) + "\n", output_file)
+
+
+@app.command("migrate")
+@handle_errors
+def migrate(
+    paths: list[str] = PATHS_ARG,
+    fmt: MigrateFmt = typer.Option(MigrateFmt.CLI, "--format", help="cli, eksctl, terraform or json."),
+    cluster_name: str = typer.Option(None, "--cluster-name"),
+    region: str = typer.Option(None, "--region"),
+    eks_files: list[str] = EKS_OPT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print only who gains and who loses what."),
+    output_file: str = typer.Option(None, "--output-file", "-f"),
+) -> None:
+    """Translate aws-auth into access entries; the diff is printed first (as comments) and to --dry-run."""
+    from kubestrata.access import migrate as mig
+
+    model = _load_model(paths, eks_files)
+    plan = mig.plan_migration(model, cluster_name or "")
+    diff = mig.render_diff(plan)
+    if dry_run:
+        write_output(_safe_block(diff), output_file)
+        return
+    if fmt == MigrateFmt.JSON:
+        write_output(mig.render_json(plan), output_file)
+        return
+    body = {
+        MigrateFmt.CLI: lambda: mig.render_cli(plan, region),
+        MigrateFmt.EKSCTL: lambda: mig.render_eksctl(plan, region),
+        MigrateFmt.TERRAFORM: lambda: mig.render_terraform(plan),
+    }[fmt]()
+    header = (
+        "".join(f"# {line}\n" for line in _safe_block(diff).splitlines() if not line.startswith("#"))
+        if fmt != MigrateFmt.CLI
+        else ""
+    )
+    if fmt == MigrateFmt.CLI:
+        first, _, rest = body.partition("\n")
+        body = (
+            first
+            + "\n"
+            + "".join(
+                f"{line}\n" if line.startswith("#") else f"# {line}\n"
+                for line in _safe_block(diff).splitlines()
+            )
+            + rest
+        )
+    write_output(header + body, output_file)
+
+
+def _safe_block(text: str) -> str:
+    return "\n".join(_safe(x) for x in text.splitlines()) + "\n"

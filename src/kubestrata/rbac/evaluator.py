@@ -123,6 +123,8 @@ class Decision:
 
 @dataclass
 class _Binding:
+    """A RoleBinding or ClusterRoleBinding: ref, scope namespace ("" = cluster), role, subjects."""
+
     ref: str
     namespace: str  # "" for ClusterRoleBinding
     role_kind: str
@@ -189,21 +191,41 @@ class RBACAuthorizer:
             self.cluster_roles[name] = [
                 PolicyRule.from_dict(r) for r in raw.get("rules") or [] if isinstance(r, dict)
             ]
+        aggregated: dict[str, list[LabelSelector]] = {}
         for name, raw in objs.items():
             agg = raw.get("aggregationRule")
-            if not isinstance(agg, dict):
-                continue
-            selectors = [LabelSelector.parse(s) for s in agg.get("clusterRoleSelectors") or []]
-            rules = list(self.cluster_roles[name])
-            for other, oraw in sorted(objs.items()):
-                if other == name:
-                    continue
-                labels = (oraw.get("metadata") or {}).get("labels") or {}
-                if any(sel.matches(labels) for sel in selectors):
-                    for r in self.cluster_roles[other]:
-                        if r not in rules:
-                            rules.append(r)
-            self.cluster_roles[name] = rules
+            if isinstance(agg, dict):
+                aggregated[name] = [
+                    LabelSelector.parse(s)
+                    for s in agg.get("clusterRoleSelectors") or []
+                    if isinstance(s, dict)
+                ]
+        # the aggregation controller re-runs whenever a source role changes, so nested aggregation
+        # (an aggregated role selecting another aggregated role) settles at a fixed point
+        for _ in range(len(aggregated) + 1):
+            changed = False
+            for name, selectors in aggregated.items():
+                rules = self.cluster_roles[name]
+                for other, oraw in sorted(objs.items()):
+                    if other == name:
+                        continue
+                    labels = (oraw.get("metadata") or {}).get("labels") or {}
+                    if isinstance(labels, dict) and any(sel.matches(labels) for sel in selectors):
+                        for r in self.cluster_roles[other]:
+                            if r not in rules:
+                                rules.append(r)
+                                changed = True
+            if not changed:
+                break
+
+    def subject_bindings(self, kind: str, name: str) -> list[_Binding]:
+        """Bindings naming a subject: kind "user" (ServiceAccounts as system:serviceaccount:ns:name) or
+        "group". An index lookup, for who-can style queries."""
+        return self._by_subject.get((kind, name), [])
+
+    def role_rules(self, b: _Binding) -> list[PolicyRule]:
+        """The rules a binding grants (its role's, aggregation resolved); empty if the role is missing."""
+        return self._role_rules(b)
 
     def _role_rules(self, b: _Binding) -> list[PolicyRule]:
         if b.role_kind == "ClusterRole":
