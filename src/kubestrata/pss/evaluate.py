@@ -1,0 +1,194 @@
+"""Objects under a namespace policy, as admission/admission.go treats them.
+
+Pods: exempt namespace, exempt user, exempt runtimeClass, then enforce (allow or deny), audit
+(annotation) and warn (only when allowed). The eight controller kinds: audit and warn only, never
+denied; we also report whether the pods they create would be denied by enforce, which is what
+breaks a rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubestrata.errors import InputError
+from kubestrata.kube.objects import KubeObject
+from kubestrata.kube.podspec import TEMPLATE_PATHS, WORKLOAD_KINDS
+from kubestrata.pss.api import Level, LevelVersion, NamespacePolicy, Policy, Version
+from kubestrata.pss.config import Exemptions, PodSecurityConfig
+from kubestrata.pss.registry import PSSResult, as_level_version, effective_minor, run_checks
+from kubestrata.pss.view import PodView, build_view
+
+ENFORCE_POLICY_ANNOTATION = "pod-security.kubernetes.io/enforce-policy"
+AUDIT_VIOLATIONS_ANNOTATION = "pod-security.kubernetes.io/audit-violations"
+EXEMPT_ANNOTATION = "pod-security.kubernetes.io/exempt"
+
+
+def pod_view(obj: KubeObject | dict[str, Any] | PodView) -> PodView:
+    """The PodView of a Pod, of a controller's pod template, or a PodView as is. InputError when
+    the kind has no pod template or a field has the wrong type."""
+    if isinstance(obj, PodView):
+        return obj
+    raw = obj.raw if isinstance(obj, KubeObject) else obj
+    if not isinstance(raw, dict):
+        raise InputError("expected an object")
+    kind = raw.get("kind") or "Pod"
+    path = TEMPLATE_PATHS.get(kind) if isinstance(kind, str) else None
+    if path is None:
+        raise InputError(f"kind {kind!r} has no pod template", field="kind")
+    node: Any = raw
+    walked: list[str] = []
+    for key in path:
+        if node is None:
+            break
+        if not isinstance(node, dict):
+            raise InputError("expected object", field=".".join(walked) or "(root)")
+        node = node.get(key)
+        walked.append(key)
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise InputError("expected object", field=".".join(walked))
+    prefix = ".".join(walked)
+    spec_path = f"{prefix}.spec" if prefix else "spec"
+    meta_path = f"{prefix}.metadata" if prefix else "metadata"
+    return build_view(node.get("metadata"), node.get("spec"), spec_path, meta_path)
+
+
+def evaluate_pod(
+    pod: KubeObject | dict[str, Any] | PodView, level: Level | str, version: Version | str = "latest"
+) -> PSSResult:
+    """Evaluate a pod (or a controller's pod template) at one level and version.
+
+    Never raises for bad input: a pod whose fields have the wrong type gives allowed=False and
+    ``error`` naming the field.
+    """
+    lv = as_level_version(level, version)
+    try:
+        view = pod_view(pod)
+    except InputError as e:
+        return PSSResult(False, lv, [], None, e)
+    return run_checks(view, lv)
+
+
+@dataclass
+class ObjectResult:
+    """One workload object under its namespace policy."""
+
+    obj: KubeObject
+    policy: NamespacePolicy
+    allowed: bool  # the object itself is admitted (controllers always are)
+    pods_allowed: bool  # its pods pass the enforce policy
+    enforce: PSSResult | None = None  # the enforce-level evaluation (None when exempt or privileged)
+    warnings: list[str] = field(default_factory=list)
+    audit_annotations: dict[str, str] = field(default_factory=dict)
+    exempt: str | None = None  # namespace, user or runtimeClass
+    error: InputError | None = None
+
+    @property
+    def is_controller(self) -> bool:
+        return self.obj.kind != "Pod"
+
+    @property
+    def message(self) -> str:
+        """PSA's text: the denial for a pod; for a controller, the warning its enforce level gives."""
+        if self.error is not None:
+            return f"invalid pod spec: {self.error}"
+        if self.enforce is None or self.enforce.allowed:
+            return ""
+        return self.enforce.warning if self.is_controller else self.enforce.message
+
+    def summary(self) -> str:
+        """One line for people: what is denied, where, and why."""
+        o = self.obj
+        if self.error is not None:
+            return f"{o.kind} {o.name} in namespace {o.namespace}: invalid pod spec: {self.error}"
+        if self.pods_allowed:
+            return ""
+        if self.is_controller:
+            return (
+                f"pods of {o.kind} {o.name} would be denied in namespace {o.namespace}: "
+                f"{self.enforce.message if self.enforce else ''}"
+            )
+        return f"pod {o.name} would be denied in namespace {o.namespace}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.obj
+        return {
+            "source": str(o.source),
+            "kind": o.kind,
+            "namespace": o.namespace,
+            "name": o.name,
+            "allowed": self.allowed,
+            "podsAllowed": self.pods_allowed,
+            "policy": str(self.policy.enforce),
+            "message": self.message,
+            "violations": [v.to_dict() for v in self.enforce.violations] if self.enforce else [],
+            "warnings": self.warnings,
+            "auditAnnotations": self.audit_annotations,
+            "exempt": self.exempt,
+            "error": str(self.error) if self.error is not None else None,
+            "labelErrors": [str(e) for e in self.policy.errors],
+        }
+
+
+def evaluate_object(
+    obj: KubeObject | dict[str, Any],
+    policy: NamespacePolicy | Policy | LevelVersion,
+    *,
+    exemptions: Exemptions | None = None,
+    username: str | None = None,
+) -> ObjectResult | None:
+    """Evaluate a Pod or one of the eight controller kinds under a namespace policy (None for other
+    kinds). A bare LevelVersion means enforce, audit and warn all at that level-version."""
+    if not isinstance(obj, KubeObject):
+        obj = KubeObject(obj)
+    if obj.kind not in WORKLOAD_KINDS:
+        return None
+    if isinstance(policy, LevelVersion):
+        policy = NamespacePolicy(Policy(policy, policy, policy))
+    elif isinstance(policy, Policy):
+        policy = NamespacePolicy(policy)
+    ex = exemptions or Exemptions()
+    is_pod = obj.kind == "Pod"
+    try:
+        view = pod_view(obj)
+    except InputError as e:
+        return ObjectResult(obj, policy, not is_pod, False, error=e)
+    if ex.namespace(obj.namespace):
+        return ObjectResult(obj, policy, True, True, exempt="namespace")
+    if ex.user(username):
+        return ObjectResult(obj, policy, True, True, exempt="user")
+    p = policy.policy
+    if not policy.errors and (
+        p.fully_privileged if is_pod else (p.warn.level is Level.PRIVILEGED and p.audit.level is Level.PRIVILEGED)
+    ) and p.enforce.level is Level.PRIVILEGED:
+        return ObjectResult(obj, policy, True, True)
+    if ex.runtime_class(view.runtime_class):
+        return ObjectResult(obj, policy, True, True, exempt="runtimeClass")
+    cache: dict[tuple[Level, int], PSSResult] = {}
+
+    def result(lv: LevelVersion) -> PSSResult:
+        key = (lv.level, effective_minor(lv.version))
+        r = cache.get(key)
+        if r is None:
+            r = cache[key] = run_checks(view, lv)
+        # the message names the level-version as labelled, not as clamped
+        return r if r.level_version == lv else PSSResult(r.allowed, lv, r.failures, view)
+
+    enforce = result(p.enforce)
+    annotations: dict[str, str] = {}
+    if policy.errors:
+        annotations["error"] = "Failed to parse policy: " + ", ".join(str(e) for e in policy.errors)
+    if is_pod:
+        annotations[ENFORCE_POLICY_ANNOTATION] = str(p.enforce)
+    audit = result(p.audit)
+    if not audit.allowed:
+        annotations[AUDIT_VIOLATIONS_ANNOTATION] = audit.warning
+    allowed = enforce.allowed or not is_pod
+    warnings = []
+    if allowed:
+        warn = result(p.warn)
+        if not warn.allowed:
+            warnings.append(warn.warning)
+    return ObjectResult(obj, policy, allowed, enforce.allowed, enforce, warnings, annotations)

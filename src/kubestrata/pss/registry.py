@@ -1,0 +1,164 @@
+"""Check selection per (level, version), as policy/registry.go builds it, and pod evaluation.
+
+For every minor v1.0..v1.MAX each check contributes its newest variant whose minimum version is at
+or below that minor, and nothing below its first variant. Baseline is the baseline checks;
+restricted is the restricted checks plus each baseline check no restricted variant overrides at
+that minor. Order: sorted baseline ids, then sorted restricted ids (the message order). A version
+above MAX, ``latest`` included, evaluates as MAX. The tuples are built once and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from kubestrata.errors import InputError
+from kubestrata.pss.api import Level, LevelVersion, Version, parse_version_strict
+from kubestrata.pss.checks import CHECKS, CheckDef, CheckFn, Violation
+from kubestrata.pss.view import PodView
+
+MAX_MINOR: int = max(v.minimum_minor for c in CHECKS for v in c.variants)
+"""The newest policy version any check defines (v1.37): ``latest`` and newer versions clamp to it."""
+
+Compiled = tuple[tuple[str, CheckFn], ...]
+
+
+def _validate(checks: tuple[CheckDef, ...]) -> None:
+    ids = {c.id: c.level for c in checks}
+    if len(ids) != len(checks):
+        raise ValueError("duplicate check id")
+    for c in checks:
+        mins = [v.minimum_minor for v in c.variants]
+        if not mins or mins != sorted(set(mins)):
+            raise ValueError(f"check {c.id}: versions must be strictly increasing")
+        for v in c.variants:
+            if v.overrides and c.level is not Level.RESTRICTED:
+                raise ValueError(f"check {c.id}: only restricted checks may set overrides")
+            for o in v.overrides:
+                if ids.get(o) is not Level.BASELINE:
+                    raise ValueError(f"check {c.id}: overrides non-baseline check {o}")
+
+
+def _inflate(checks: tuple[CheckDef, ...]) -> dict[tuple[Level, int], Compiled]:
+    _validate(checks)
+    baseline_ids = sorted(c.id for c in checks if c.level is Level.BASELINE)
+    restricted_ids = sorted(c.id for c in checks if c.level is Level.RESTRICTED)
+    order = baseline_ids + restricted_ids
+    by_id = {c.id: c for c in checks}
+    table: dict[tuple[Level, int], Compiled] = {}
+    for minor in range(MAX_MINOR + 1):
+        active = {}
+        for c in checks:
+            chosen = None
+            for v in c.variants:
+                if v.minimum_minor <= minor:
+                    chosen = v
+            if chosen is not None:
+                active[c.id] = chosen
+        overridden = {o for cid, v in active.items() if by_id[cid].level is Level.RESTRICTED for o in v.overrides}
+        table[(Level.BASELINE, minor)] = tuple(
+            (cid, active[cid].fn) for cid in order if cid in active and by_id[cid].level is Level.BASELINE
+        )
+        table[(Level.RESTRICTED, minor)] = tuple(
+            (cid, active[cid].fn)
+            for cid in order
+            if cid in active and (by_id[cid].level is Level.RESTRICTED or cid not in overridden)
+        )
+        table[(Level.PRIVILEGED, minor)] = ()
+    return table
+
+
+_TABLE = _inflate(CHECKS)
+
+
+def effective_minor(version: Version) -> int:
+    """The minor whose checks run: the version itself, clamped to MAX_MINOR (latest included)."""
+    if version.minor is None or version.minor > MAX_MINOR:
+        return MAX_MINOR
+    return version.minor
+
+
+def checks_for(level: Level, version: Version) -> Compiled:
+    """(check id, function) pairs that run for this level and version, in message order."""
+    return _TABLE[(level, effective_minor(version))]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFailure:
+    check: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class PSSResult:
+    """The outcome of evaluating one pod at one level-version."""
+
+    allowed: bool
+    level_version: LevelVersion
+    failures: list[CheckFailure]
+    view: PodView | None = None
+    error: InputError | None = None  # the pod spec could not be decoded: never allowed
+
+    @property
+    def forbidden_reason(self) -> str:
+        """AggregateCheckResult.ForbiddenReason: `reason1, reason2` (what namespace dry-runs print)."""
+        return ", ".join(f.reason for f in self.failures)
+
+    @property
+    def forbidden_detail(self) -> str:
+        """AggregateCheckResult.ForbiddenDetail: `reason1 (detail1), reason2, ...`."""
+        return ", ".join(f"{f.reason} ({f.detail})" if f.detail else f.reason for f in self.failures)
+
+    @property
+    def message(self) -> str:
+        """The exact text PSA denies a pod with, '' when allowed."""
+        if self.error is not None:
+            return f"invalid pod spec: {self.error}"
+        if self.allowed:
+            return ""
+        return f'violates PodSecurity "{self.level_version}": {self.forbidden_detail}'
+
+    @property
+    def warning(self) -> str:
+        """The text of PSA's warning and audit annotation for the same result, '' when allowed."""
+        if self.allowed or self.error is not None:
+            return ""
+        return f'would violate PodSecurity "{self.level_version}": {self.forbidden_detail}'
+
+    @cached_property
+    def violations(self) -> list[Violation]:
+        """Per-field violations with paths and fixes (computed on first use)."""
+        if self.view is None or self.allowed:
+            return []
+        failing = {f.check for f in self.failures}
+        out: list[Violation] = []
+        for cid, fn in checks_for(self.level_version.level, self.level_version.version):
+            if cid in failing:
+                fn(self.view, out)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "policy": str(self.level_version),
+            "message": self.message,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+
+
+def run_checks(view: PodView, lv: LevelVersion) -> PSSResult:
+    """EvaluatePod + AggregateCheckResults for a decoded pod."""
+    failures = []
+    for cid, fn in checks_for(lv.level, lv.version):
+        r = fn(view, None)
+        if r is not None:
+            failures.append(CheckFailure(cid, r[0] or "unknown forbidden reason", r[1]))
+    return PSSResult(not failures, lv, failures, view)
+
+
+def as_level_version(level: Level | str, version: Version | str = "latest") -> LevelVersion:
+    lvl = level if isinstance(level, Level) else LevelVersion.parse(str(level)).level
+    ver = version if isinstance(version, Version) else parse_version_strict(str(version))
+    return LevelVersion(lvl, ver)
