@@ -25,24 +25,24 @@ class RecordingAuthorizer:
 
 
 @dataclass
-class Verdict:
-    denied: bool
-    policies: list[str] = field(default_factory=list)
+class Decision:
+    allowed: bool
+    denials: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
 class ForbidNamedProd:
-    """Cedar-admission double: forbids objects named prod-*; errors on objects named err-*."""
+    """Cedar-admission double: forbids objects named prod-*; raises on objects named boom-*."""
 
-    def evaluate(self, request: dict[str, Any]) -> Verdict:
+    def evaluate(self, request: dict[str, Any]) -> Decision:
         name = ((request.get("object") or request.get("oldObject") or {}).get("metadata") or {}).get(
             "name", ""
         )
-        if name.startswith("err-"):
-            return Verdict(False, errors=["policy0: attribute missing"])
+        if name.startswith("boom-"):
+            raise RuntimeError("engine exploded")
         if name.startswith("prod"):
-            return Verdict(True, ["demo.cedar#3 (@id no-prod)"])
-        return Verdict(False)
+            return Decision(False, [('demo.cedar#3 (@id "no-prod")', "production objects are frozen")])
+        return Decision(True)
 
 
 def config(**serve: Any) -> FileConfig:

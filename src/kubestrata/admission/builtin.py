@@ -15,114 +15,98 @@ from kubestrata.kube.objects import KubeObject, Source
 from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.scan import run_scan
 
-# ---------------------------------------------------------------------------------------------------
-# Engines the handlers call. Small protocols, so tests inject fakes and the real engines plug in
-# through kubestrata.admission.engines.
+# Engines the handlers call: small protocols, so tests inject doubles; the real engines are adapted in
+# kubestrata.server.engines.
+
+
+class CedarAdmissionDecision(Protocol):
+    allowed: bool
+    denials: list[tuple[str, str]]  # (policy id with its @id, message)
+    errors: list[str]
 
 
 class CedarAdmissionEngine(Protocol):
-    def evaluate(self, request: dict[str, Any]) -> CedarVerdict: ...
+    def evaluate(self, request: dict[str, Any]) -> CedarAdmissionDecision: ...
 
 
-class CedarVerdict(Protocol):
+class PSSObjectResult(Protocol):
+    allowed: bool
+    warnings: list[str]
+    audit_annotations: dict[str, str]
+
     @property
-    def denied(self) -> bool: ...
-    @property
-    def policies(self) -> list[str]: ...  # determining forbids: stable id plus @id where present
-    @property
-    def errors(self) -> list[str]: ...
+    def message(self) -> str: ...
 
 
 class PSSEngine(Protocol):
     def evaluate(
-        self, obj: dict[str, Any], namespace: str, namespace_labels: dict[str, str], username: str
-    ) -> PSSVerdict: ...
-
-
-class PSSVerdict(Protocol):
-    @property
-    def enforce_denied(self) -> str | None: ...  # the PSA message, when the enforce level forbids
-    @property
-    def warnings(self) -> list[str]: ...
-    @property
-    def audit(self) -> dict[str, str]: ...
-    @property
-    def enforce_policy(self) -> str: ...
-
-
-# ---------------------------------------------------------------------------------------------------
+        self, obj: dict[str, Any], namespace_labels: dict[str, str], username: str
+    ) -> PSSObjectResult | None: ...
 
 
 def add_cedar(registry: AdmissionRegistry, engine: CedarAdmissionEngine, *, on_error: str = "deny") -> None:
-    """Cedar admission is allow-by-default: only a satisfied forbid denies. An evaluation error in a
-    forbid denies too (``on_error``), unlike the reference webhook, which skips erroring policies and
-    so fails open."""
+    """Cedar admission is allow-by-default: only satisfied forbids deny. A forbid that errors denies
+    as well (the engine reports it as a denial naming the policy), unlike the reference webhook, which
+    skips erroring policies and so fails open. An exception in the engine follows ``on_error``."""
 
     @registry.validating("cedar", engine="cedar", on_error=on_error)  # type: ignore[arg-type]
     def cedar_forbids(ctx: AdmissionContext, out: Outcome) -> None:
-        verdict = engine.evaluate(ctx.request.raw)
-        if verdict.errors:
-            raise CedarEvaluationError(len(verdict.errors))
-        if verdict.denied:
-            names = ", ".join(verdict.policies) or "a forbid policy"
-            out.deny("cedar", f"denied by Cedar policy {names}", verdict.policies)
-            out.annotate("cedar-forbidden-by", ", ".join(verdict.policies))
+        d = engine.evaluate(ctx.request.raw)
+        if d.errors:
+            out.engine_error("cedar")
+            out.annotate("cedar-evaluation-errors", str(len(d.errors)))
+        if not d.allowed:
+            policies = [pid for pid, _ in d.denials]
+            reasons = "; ".join(f"{pid}: {msg}" for pid, msg in d.denials)
+            out.deny("cedar", f"denied by Cedar policy {reasons}", policies)
+            out.annotate("cedar-forbidden-by", ", ".join(policies))
 
 
-class CedarEvaluationError(RuntimeError):
-    def __init__(self, n: int) -> None:
-        super().__init__(f"{n} Cedar policy evaluation error(s)")
-
-
-def add_pss(
-    registry: AdmissionRegistry,
-    engine: PSSEngine,
-    *,
-    exempt_namespaces: list[str] = (),  # type: ignore[assignment]
-    exempt_usernames: list[str] = (),  # type: ignore[assignment]
-    on_error: str = "deny",
-) -> None:
-    """Pod Security Admission semantics: a Pod (and its ephemeral-containers/exec updates as PSA
-    does: CREATE and UPDATE of pods) is denied at the namespace's enforce level; workload controllers
-    get warnings and audit annotations only, never a denial."""
-    exempt_ns, exempt_users = set(exempt_namespaces), set(exempt_usernames)
+def add_pss(registry: AdmissionRegistry, engine: PSSEngine, *, on_error: str = "deny") -> None:
+    """Pod Security Admission semantics (kubestrata.pss.evaluate_object): a Pod is denied at its
+    namespace's enforce level; the eight workload controllers get warnings and audit annotations,
+    never a denial. As PSA does, pod updates that leave the spec unchanged are not re-evaluated, and
+    the ``ephemeralcontainers`` subresource is (it adds containers)."""
 
     @registry.validating(
         "pss",
         engine="pss",
         on_error=on_error,  # type: ignore[arg-type]
         operations=("CREATE", "UPDATE"),
-        kinds=("Pod", *WORKLOAD_KINDS),
+        kinds=sorted(WORKLOAD_KINDS),
         needs_namespace=True,
     )
     def pod_security(ctx: AdmissionContext, out: Outcome) -> None:
         req = ctx.request
-        if (
-            req.namespace in exempt_ns
-            or req.user.username in exempt_users
-            or req.sub_resource
-            not in (
-                "",
-                "ephemeralcontainers",
-            )
-        ):
+        if req.sub_resource not in ("", "ephemeralcontainers"):
             return
-        if req.operation == "UPDATE" and req.kind.get("kind") == "Pod" and req.sub_resource == "":
-            # PSA skips pod updates that leave the pod spec unchanged (metadata-only updates)
+        if ctx.namespace_labels is None:
+            raise NamespaceUnknown(ctx.state.get("namespace_error", "no namespace"))
+        if req.operation == "UPDATE" and req.sub_resource == "":
             if (req.object or {}).get("spec") == (req.old_object or {}).get("spec"):
                 return
-        verdict = engine.evaluate(
-            req.object or {}, req.namespace, ctx.namespace_labels or {}, req.user.username
-        )
-        is_pod = req.kind.get("kind") == "Pod"
-        if verdict.enforce_denied and is_pod:
-            out.deny("pss", verdict.enforce_denied, [verdict.enforce_policy])
-        elif verdict.enforce_denied:
-            out.warn(verdict.enforce_denied)
-        for w in verdict.warnings:
+        obj = _admitted_object(ctx)
+        if obj is None:
+            return
+        res = engine.evaluate(obj.raw, ctx.namespace_labels, req.user.username)
+        if res is None:
+            return
+        if not res.allowed:
+            out.deny("pss", res.message, [f"PodSecurity {_policy_of(res)}"])
+        for w in res.warnings:
             out.warn(w)
-        for k, v in verdict.audit.items():
-            out.annotate(k, v)
+        for k, v in res.audit_annotations.items():
+            # the API server prefixes our webhook's name and a "/": keys must not carry their own prefix
+            out.annotate("pss-" + k.rsplit("/", 1)[-1], v)
+
+
+def _policy_of(res: Any) -> str:
+    pol = getattr(res, "policy", None)
+    return str(getattr(pol, "enforce", "")) or "enforce"
+
+
+class NamespaceUnknown(RuntimeError):
+    """The namespace's labels could not be read: the handler's on_error decides (PSA denies too)."""
 
 
 def _admitted_object(ctx: AdmissionContext) -> KubeObject | None:

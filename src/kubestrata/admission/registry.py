@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import jsonpatch
 
-from kubestrata.admission.review import AdmissionRequest, admission_response
+from kubestrata.admission.review import AdmissionRequest, ReviewError, admission_response
 
 log = logging.getLogger("kubestrata.admission")
 
@@ -59,7 +59,7 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     audit_annotations: dict[str, str] = field(default_factory=dict)
     patches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (handler, engine) that raised
+    errors: list[str] = field(default_factory=list)  # engines that raised or reported errors
 
     def deny(self, handler: str, message: str, policies: Iterable[str] = ()) -> None:
         self.denials.append(Denial(handler, message, list(policies)))
@@ -69,6 +69,9 @@ class Outcome:
 
     def annotate(self, key: str, value: str) -> None:
         self.audit_annotations[key] = value
+
+    def engine_error(self, engine: str) -> None:
+        self.errors.append(engine)
 
     def patch(self, handler: str, ops: list[dict[str, Any]]) -> None:
         self.patches.append((handler, ops))
@@ -179,8 +182,10 @@ class AdmissionRegistry:
                 h.fn(ctx, out)
             except AdmissionDenied as d:
                 out.deny(h.name, d.message, d.policies)
+            except ReviewError:
+                raise  # a malformed review: 400, whatever the handler
             except Exception as e:  # noqa: BLE001 - a handler bug must not crash the webhook
-                out.errors.append((h.name, h.engine))
+                out.errors.append(h.engine)
                 log.error(
                     "admission handler failed",
                     extra={"event": "handler_error", "handler": h.name, "error_type": type(e).__name__},

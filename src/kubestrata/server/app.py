@@ -228,7 +228,7 @@ def create_app(state: ServerState) -> Starlette:
                 # handlers that need the labels then raise and their on_error decides
                 ctx.namespace_labels = None
         out = reg.run(ctx, handlers)
-        for _handler, engine in out.errors:
+        for engine in out.errors:
             m.evaluation_errors.labels(webhook, engine).inc()
         if mutating:
             resp = reg.mutation_response(req, out)

@@ -41,7 +41,7 @@ def build_state(
     if cedar is not None:
         state.authorizer = cedar.authorizer
         m.policies_loaded.set(cedar.count)
-        if sc.policies.dirs:
+        if sc.policies.dirs and cedar.store is not None:
             watcher = PolicyWatcher(sc.policies.dirs, cedar.reload, m)
             state.background.append(lambda: watcher.watch(sc.policies.reload_interval))
             state.policy_watcher = watcher
@@ -58,13 +58,7 @@ def build_state(
         if adm.pss.enabled:
             engine = load_pss(adm.pss) if pss is _UNSET else pss
             if engine is not None:
-                add_pss(
-                    reg,
-                    engine,
-                    exempt_namespaces=adm.pss.exempt_namespaces,
-                    exempt_usernames=adm.pss.exempt_usernames,
-                    on_error=on_error,
-                )
+                add_pss(reg, engine, on_error=on_error)
             else:
                 log.warning(
                     "PSS engine not available: Pod Security admission is off", extra={"event": "pss_missing"}

@@ -65,6 +65,9 @@ class NamespacesConfig(_Model):
 
 class PSSConfig(_Model):
     enabled: bool = True
+    configuration: Path | None = Field(
+        None, description="PodSecurityConfiguration file (defaults and exemptions), as the API server reads."
+    )
     exempt_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
     exempt_usernames: list[str] = Field(default_factory=list)
     exempt_runtime_classes: list[str] = Field(default_factory=list)

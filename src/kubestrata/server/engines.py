@@ -1,12 +1,44 @@
 """Adapters from the engines of other packages (Cedar in kubestrata.authz, PSS in kubestrata.pss,
-audit detection in kubestrata.detect) to the small interfaces the server and admission handlers use.
-Each is imported here only, so the server's wiring to an engine lives in one place."""
+audit detection in kubestrata.detect) to what the server and admission handlers call. The server's
+wiring to each engine lives here only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kubestrata.admission.review import ReviewError
+
+
+class CedarAuthorizer:
+    """`/authorize`: the SubjectAccessReview ``status`` from kubestrata.authz.Authorizer."""
+
+    def __init__(self, authorizer: Any) -> None:
+        self._authz = authorizer
+
+    def review(self, sar: dict[str, Any]) -> dict[str, Any]:
+        from kubestrata.authz import InvalidReview
+
+        try:
+            return self._authz.review(sar)["status"]
+        except InvalidReview as e:
+            raise ReviewError(str(e)) from None
+
+
+class CedarAdmission:
+    """Admission forbids: kubestrata.authz.AdmissionPolicyEvaluator (fails closed on erroring forbids)."""
+
+    def __init__(self, evaluator: Any) -> None:
+        self._eval = evaluator
+
+    def evaluate(self, request: dict[str, Any]) -> Any:
+        from kubestrata.authz import InvalidReview
+
+        try:
+            return self._eval.evaluate(request)
+        except InvalidReview as e:
+            raise ReviewError(str(e)) from None
 
 
 @dataclass
@@ -14,26 +46,69 @@ class CedarEngines:
     """The policy store plus the SAR authorizer and the admission evaluator that share it."""
 
     store: Any
-    authorizer: Any
-    admission: Any
-    reload: Any  # () -> number of policies; raises when the new set is rejected
-    count: int = 0
+    authorizer: CedarAuthorizer
+    admission: CedarAdmission
+
+    @property
+    def count(self) -> int:
+        snap = self.store.snapshot
+        return len(snap) if snap is not None else 0
+
+    def reload(self) -> int:
+        """Reload every tier; raises PolicyLoadError (the previous set keeps serving)."""
+        self.store.load()
+        return self.count
 
 
-@dataclass
-class SimpleCedarVerdict:
-    denied: bool
-    policies: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+def cedar_from_store(store: Any) -> CedarEngines:
+    from kubestrata.authz import AdmissionPolicyEvaluator, Authorizer
+
+    return CedarEngines(
+        store, CedarAuthorizer(Authorizer(store)), CedarAdmission(AdmissionPolicyEvaluator(store))
+    )
 
 
 def load_cedar(dirs: list[Path]) -> CedarEngines:
-    raise NotImplementedError("the Cedar engine (kubestrata.authz) is not wired yet")
+    """Each directory is one tier, in order. Raises PolicyLoadError (exit 2) when the initial set is
+    invalid: the server never starts serving a partial or unvalidated policy set."""
+    from kubestrata.authz import PolicyStore
+
+    store = PolicyStore([[d] for d in dirs])
+    store.load()
+    return cedar_from_store(store)
 
 
-def load_pss(config: Any) -> Any:
-    """The PSS engine adapter, or None when kubestrata.pss is not part of this build."""
-    return None
+class PSSAdapter:
+    """kubestrata.pss.evaluate_object under the namespace's labels, with the defaults and exemptions
+    of an optional PodSecurityConfiguration file plus the serve config's exemption lists."""
+
+    def __init__(self, config: Any) -> None:
+        from kubestrata.pss import Exemptions, Policy, load_pod_security_configuration
+
+        defaults, ex = Policy(), Exemptions()
+        if config.configuration is not None:
+            psc = load_pod_security_configuration(str(config.configuration))
+            defaults, ex = psc.defaults, psc.exemptions
+        self.defaults = defaults
+        self.exemptions = Exemptions(
+            usernames=ex.usernames | set(config.exempt_usernames),
+            runtime_classes=ex.runtime_classes | set(config.exempt_runtime_classes),
+            namespaces=ex.namespaces | set(config.exempt_namespaces),
+        )
+
+    def evaluate(self, obj: dict[str, Any], namespace_labels: dict[str, str], username: str) -> Any:
+        from kubestrata.pss import NamespacePolicy, evaluate_object
+
+        policy = NamespacePolicy.from_labels(namespace_labels, self.defaults)
+        return evaluate_object(obj, policy, exemptions=self.exemptions, username=username)
+
+
+def load_pss(config: Any) -> PSSAdapter | None:
+    try:
+        import kubestrata.pss  # noqa: F401
+    except ImportError:
+        return None
+    return PSSAdapter(config)
 
 
 def load_audit(metrics: Any) -> Any:
