@@ -57,8 +57,10 @@ def add_cedar(registry: AdmissionRegistry, engine: CedarAdmissionEngine, *, on_e
             out.annotate("cedar-evaluation-errors", str(len(d.errors)))
         if not d.allowed:
             policies = [pid for pid, _ in d.denials]
-            reasons = "; ".join(f"{pid}: {msg}" for pid, msg in d.denials)
-            out.deny("cedar", f"denied by Cedar policy {reasons}", policies)
+            # each denial names its policy (file#index and @id); the engine's message already does
+            # when the policy has no @message annotation
+            reasons = "; ".join(msg if pid in msg else f"{pid}: {msg}" for pid, msg in d.denials)
+            out.deny("cedar", reasons, policies)
             out.annotate("cedar-forbidden-by", ", ".join(policies))
 
 

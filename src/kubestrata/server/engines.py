@@ -51,7 +51,7 @@ class CedarEngines:
 
     @property
     def count(self) -> int:
-        snap = self.store.snapshot
+        snap = self.store.snapshot if self.store is not None else None
         return len(snap) if snap is not None else 0
 
     def reload(self) -> int:
