@@ -59,7 +59,9 @@ class AdmissionPolicyEvaluator:
                     for pid in _error_policy_ids(res.errors):
                         p = snap.policy(pid)
                         if p is not None and p.effect == "forbid":
-                            decision.denials.append((p.describe(), "policy could not be evaluated (fail closed)"))
+                            decision.denials.append(
+                                (p.describe(), "policy could not be evaluated (fail closed)")
+                            )
                 if res.decision == "Deny" and res.reasons:
                     for pid in res.reasons:
                         p = snap.policy(pid)

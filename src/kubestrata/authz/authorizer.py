@@ -64,7 +64,9 @@ def _describe(snap: PolicySnapshot, ids: tuple[str, ...]) -> str:
     return ", ".join((p.describe() if (p := snap.policy(i)) else i) for i in ids)
 
 
-def tier_decision(snap: PolicySnapshot, req: CedarRequest, *, sliced: bool = True) -> tuple[EvalResult | None, int]:
+def tier_decision(
+    snap: PolicySnapshot, req: CedarRequest, *, sliced: bool = True
+) -> tuple[EvalResult | None, int]:
     """The first tier's explicit result (or None when no tier matched) and that tier's index."""
     ents = entities_json(req)
     for i, tier in enumerate(snap.tiers):
@@ -82,7 +84,9 @@ class Authorizer:
     the whole policy set (the benchmark's control and the slicing-equivalence test).
     """
 
-    def __init__(self, store: PolicyStore, *, system_users_no_opinion: bool = True, sliced: bool = True) -> None:
+    def __init__(
+        self, store: PolicyStore, *, system_users_no_opinion: bool = True, sliced: bool = True
+    ) -> None:
         self.store = store
         self.system_users_no_opinion = system_users_no_opinion
         self.sliced = sliced
@@ -110,8 +114,10 @@ class Authorizer:
         return verdict
 
     def decide_request(self, req: CedarRequest) -> Verdict:
-        if self.system_users_no_opinion and req.principal["type"] == "k8s::User" and is_opinionless_system_user(
-            req.principal["id"]
+        if (
+            self.system_users_no_opinion
+            and req.principal["type"] == "k8s::User"
+            and is_opinionless_system_user(req.principal["id"])
         ):
             return Verdict("no_opinion", "system users are left to the other authorizers")
         snap = self.store.snapshot
@@ -126,13 +132,19 @@ class Authorizer:
         err = "; ".join(res.errors)
         if res.decision == "Allow":
             erroring_forbids = [
-                i for i in _error_policy_ids(res.errors) if (p := snap.policy(i)) is not None and p.effect == "forbid"
+                i
+                for i in _error_policy_ids(res.errors)
+                if (p := snap.policy(i)) is not None and p.effect == "forbid"
             ]
             if erroring_forbids or (res.errors and not erroring_forbids and _unattributed(res.errors)):
                 return Verdict("no_opinion", evaluation_error=err)
-            return Verdict("allowed", "allowed by Cedar policy " + _describe(snap, res.reasons), err, res.reasons)
+            return Verdict(
+                "allowed", "allowed by Cedar policy " + _describe(snap, res.reasons), err, res.reasons
+            )
         if res.decision == "Deny" and res.reasons:
-            return Verdict("denied", "denied by Cedar policy " + _describe(snap, res.reasons), err, res.reasons)
+            return Verdict(
+                "denied", "denied by Cedar policy " + _describe(snap, res.reasons), err, res.reasons
+            )
         return Verdict("no_opinion", evaluation_error=err or "Cedar returned no decision")
 
 

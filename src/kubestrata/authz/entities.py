@@ -91,7 +91,12 @@ class CedarRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
     def as_cedarpy(self) -> dict[str, Any]:
-        return {"principal": self.principal, "action": self.action, "resource": self.resource, "context": self.context}
+        return {
+            "principal": self.principal,
+            "action": self.action,
+            "resource": self.resource,
+            "context": self.context,
+        }
 
 
 def _str(d: dict[str, Any], key: str, where: str) -> str:
@@ -207,7 +212,9 @@ def _field_requirements(sel: Any, where: str) -> list[dict[str, Any]]:
         # field selectors only support one value per requirement; anything else cannot narrow in Cedar
         if op is None or len(values) != 1:
             continue
-        out.append({"field": _str(r, "key", f"{where}.requirements[{i}]"), "operator": op, "value": values[0]})
+        out.append(
+            {"field": _str(r, "key", f"{where}.requirements[{i}]"), "operator": op, "value": values[0]}
+        )
     return out
 
 
@@ -227,6 +234,8 @@ def _impersonation_target(
     or None when the request is an ordinary resource request."""
     if (group, resource) not in IMPERSONATION_TARGETS or (sub and resource != "userextras"):
         return None
+    if namespace and resource != "serviceaccounts":
+        return None  # users, groups, uids and extras are cluster-scoped; a namespaced review is a plain one
     if resource == "users":
         t, attrs = principal_kind(name)
         if t == "k8s::ServiceAccount":  # impersonating an SA goes through serviceaccounts; keep it a User
@@ -243,7 +252,11 @@ def _impersonation_target(
         return {"uid": uid("k8s::Extra", f"{sub}={name}"), "attrs": attrs, "parents": []}, "k8s::Extra"
     ident = f"{SA_PREFIX}{namespace}:{name}"
     return (
-        {"uid": uid("k8s::ServiceAccount", ident), "attrs": {"name": name, "namespace": namespace}, "parents": []},
+        {
+            "uid": uid("k8s::ServiceAccount", ident),
+            "attrs": {"name": name, "namespace": namespace},
+            "parents": [],
+        },
         "k8s::ServiceAccount",
     )
 
@@ -277,7 +290,14 @@ def sar_to_request(sar: Any) -> CedarRequest:
         res = uid("k8s::NonResourceURL", path)
         ents.append({"uid": res, "attrs": {"path": path}, "parents": []})
         return CedarRequest(
-            principal, uid("k8s::Action", verb), res, ents, ptype, ents[0]["attrs"]["name"], tuple(groups), "k8s::NonResourceURL"
+            principal,
+            uid("k8s::Action", verb),
+            res,
+            ents,
+            ptype,
+            ents[0]["attrs"]["name"],
+            tuple(groups),
+            "k8s::NonResourceURL",
         )
     if not isinstance(ra, dict):
         raise InvalidReview("spec must set resourceAttributes or nonResourceAttributes")
@@ -292,7 +312,9 @@ def sar_to_request(sar: Any) -> CedarRequest:
             ent, ttype = target
             if ent["uid"] != principal and not (ttype == "k8s::Group" and name in groups):
                 ents.append(ent)
-            return CedarRequest(principal, action, ent["uid"], ents, ptype, ents[0]["attrs"]["name"], tuple(groups), ttype)
+            return CedarRequest(
+                principal, action, ent["uid"], ents, ptype, ents[0]["attrs"]["name"], tuple(groups), ttype
+            )
     attrs: dict[str, Any] = {"apiGroup": group, "resource": resource}
     if name:
         attrs["name"] = name
@@ -309,7 +331,16 @@ def sar_to_request(sar: Any) -> CedarRequest:
     res = uid("k8s::Resource", resource_path(group, version, namespace, resource, name, sub))
     ents.append({"uid": res, "attrs": attrs, "parents": []})
     return CedarRequest(
-        principal, action, res, ents, ptype, ents[0]["attrs"]["name"], tuple(groups), "k8s::Resource", resource, group
+        principal,
+        action,
+        res,
+        ents,
+        ptype,
+        ents[0]["attrs"]["name"],
+        tuple(groups),
+        "k8s::Resource",
+        resource,
+        group,
     )
 
 
@@ -352,7 +383,9 @@ def admission_entity_type(api_version: str, kind: str) -> str:
     return f"{cedar_namespace_for_group(group)}::{version}::{kind}"
 
 
-def object_entity(obj: dict[str, Any], type_: str, id_: str, old_uid: dict[str, str] | None) -> dict[str, Any]:
+def object_entity(
+    obj: dict[str, Any], type_: str, id_: str, old_uid: dict[str, str] | None
+) -> dict[str, Any]:
     attrs = {}
     for k, v in obj.items():
         if k in ("apiVersion", "kind") or k in _JSON_ESCAPES:
@@ -400,7 +433,12 @@ def admission_to_request(req: Any) -> CedarRequest:
     if not isinstance(res, dict):
         raise InvalidReview("request.resource must be a mapping")
     main_id = resource_path(
-        k_group, k_version, ns, _str(res, "resource", "request.resource"), name, _str(req, "subResource", "request")
+        k_group,
+        k_version,
+        ns,
+        _str(res, "resource", "request.resource"),
+        name,
+        _str(req, "subResource", "request"),
     )
     old_uid = None
     if op == "UPDATE" and isinstance(old, dict):

@@ -58,11 +58,23 @@ _WORKLOAD = "{ replicas?: Long, template?: " + _TEMPLATE + ", selector?: meta::v
 
 # (cedar namespace, version, kind) -> extra attributes besides metadata and oldObject
 ADMISSION_KINDS: dict[tuple[str, str, str], str] = {
-    ("core", "v1", "ConfigMap"): "data?: Set<meta::v1::KeyValue>, binaryData?: Set<meta::v1::KeyValue>, immutable?: Bool",
-    ("core", "v1", "Secret"): "data?: Set<meta::v1::KeyValue>, stringData?: Set<meta::v1::KeyValue>, type?: String, immutable?: Bool",
+    (
+        "core",
+        "v1",
+        "ConfigMap",
+    ): "data?: Set<meta::v1::KeyValue>, binaryData?: Set<meta::v1::KeyValue>, immutable?: Bool",
+    (
+        "core",
+        "v1",
+        "Secret",
+    ): "data?: Set<meta::v1::KeyValue>, stringData?: Set<meta::v1::KeyValue>, type?: String, immutable?: Bool",
     ("core", "v1", "Pod"): "spec?: " + _POD_SPEC,
     ("core", "v1", "Namespace"): "",
-    ("core", "v1", "Service"): "spec?: { type?: String, selector?: Set<meta::v1::KeyValue>, externalName?: String }",
+    (
+        "core",
+        "v1",
+        "Service",
+    ): "spec?: { type?: String, selector?: Set<meta::v1::KeyValue>, externalName?: String }",
     ("core", "v1", "ServiceAccount"): "automountServiceAccountToken?: Bool",
     ("core", "v1", "Node"): "",
     ("core", "v1", "PersistentVolumeClaim"): "",

@@ -26,7 +26,9 @@ from kubestrata.authz.schema import ADMISSION_OPERATIONS
 
 ADMISSION_ACTION = "k8s::admission::Action"
 # the only action hierarchy: every admission operation is in Action::"all"
-ACTION_PARENTS = {f'{ADMISSION_ACTION}::"{op}"': (f'{ADMISSION_ACTION}::"all"',) for op in ADMISSION_OPERATIONS}
+ACTION_PARENTS = {
+    f'{ADMISSION_ACTION}::"{op}"': (f'{ADMISSION_ACTION}::"all"',) for op in ADMISSION_OPERATIONS
+}
 
 
 def ekey(e: dict[str, str]) -> str:
@@ -148,7 +150,7 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
     """Record what a conjunct requires; False when it is not a recognised error-free test (stop)."""
     if not isinstance(conj, dict) or len(conj) != 1:
         return False
-    (op, body), = conj.items()
+    ((op, body),) = conj.items()
     is_k8s_resource = resource_types == frozenset(["k8s::Resource"])
     if op == "is" and body.get("left") in ({"Var": "principal"}, {"Var": "resource"}) and "in" not in body:
         if body["left"] == {"Var": "principal"}:
@@ -215,7 +217,7 @@ class SliceIndex:
                 for res in resources:
                     self._buckets.setdefault((a, res), []).append(pid)
             self._uses_resource_entity |= cons.resource_eq is not None
-        self._order = {pid: i for i, pid in enumerate(self.constraints)}
+        self.order = {pid: i for i, pid in enumerate(self.constraints)}
         self._memo: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -248,7 +250,7 @@ class SliceIndex:
                 if pid not in seen and self.constraints[pid].admits(r, resource_key):
                     seen.add(pid)
                     out.append(pid)
-        out.sort(key=self._order.__getitem__)
+        out.sort(key=self.order.__getitem__)
         result = tuple(out)
         self._memo[key] = result
         if len(self._memo) > self._cache_size:

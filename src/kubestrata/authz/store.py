@@ -12,6 +12,7 @@ previous snapshot keeps serving. So an erroring forbid can never be loaded, let 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -92,7 +93,7 @@ class PolicyTier:
         self.name = name
         self.policies: dict[str, PolicyInfo] = {p.id: p for p in policies}
         self.policy_set = _policy_set(policies)
-        self.index = SliceIndex(((p.id, constraints_of(p.est)) for p in policies))
+        self.index = SliceIndex((p.id, constraints_of(p.est)) for p in policies)
         self._sets: OrderedDict[tuple[str, ...], cedarpy.PolicySet] = OrderedDict()
         self._slice_cache = slice_cache
         self._lock = threading.Lock()
@@ -120,7 +121,10 @@ class PolicyTier:
             ps = self.policy_set
         res = cedarpy.is_authorized(req.as_cedarpy(), ps, entities)
         diag = res.diagnostics
-        return EvalResult(res.decision.value, tuple(diag.reasons), tuple(str(e) for e in diag.errors))
+        # Cedar reports reasons in no fixed order; policy order keeps responses (and caches) stable
+        order = self.index.order
+        reasons = tuple(sorted(diag.reasons, key=lambda i: order.get(i, -1)))
+        return EvalResult(res.decision.value, reasons, tuple(sorted(str(e) for e in diag.errors)))
 
 
 @dataclass(frozen=True)
@@ -155,15 +159,21 @@ def parse_sources(sources: Sequence[PolicySource]) -> tuple[list[PolicyInfo], li
             problems.append(f"{src.origin}: Cedar parse error: {e}")
             continue
         if est.get("templates"):
-            problems.append(f"{src.origin}: policy templates are not supported (found {len(est['templates'])})")
+            problems.append(
+                f"{src.origin}: policy templates are not supported (found {len(est['templates'])})"
+            )
             continue
         static = est.get("staticPolicies") or {}
         ids = {k: f"{src.label}#{int(k.removeprefix('policy'))}" for k in static}
         result = cedarpy.validate_policies(src.text, sch)
         if not result.validation_passed:
+            found = set()
             for err in result.errors:
                 where = ids.get(err.policy_id, err.policy_id or "?")
-                problems.append(f"{src.origin}: policy {where}: {err.error}")
+                # cedarpy names its positional id inside the message; ours is already in front
+                msg = re.sub(r"^for policy `[^`]*`, ", "", err.error)
+                found.add(f"{src.origin}: policy {where}: {msg}")
+            problems += sorted(found)
             continue
         for key, body in static.items():
             idx = int(key.removeprefix("policy"))
@@ -336,7 +346,9 @@ class PolicyStore:
         for srcs in tiers_sources:
             for s in srcs:
                 if s.label in seen_labels:
-                    problems.append(f"{s.origin}: duplicate policy source {s.label} (also {seen_labels[s.label]})")
+                    problems.append(
+                        f"{s.origin}: duplicate policy source {s.label} (also {seen_labels[s.label]})"
+                    )
                 seen_labels.setdefault(s.label, s.origin)
             policies, probs = parse_sources(srcs)
             problems += probs

@@ -89,7 +89,8 @@ class PolicyRule:
             return False
         if not a.resource_request:
             return any(
-                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
+                # upstream NonResourceURLMatches trims every trailing "*" (strings.TrimRight)
+                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
                 for u in self.non_resource_urls
             )
         if not ("*" in self.api_groups or a.api_group in self.api_groups):
