@@ -1,7 +1,327 @@
-"""`kubestrata pss` commands."""
+"""`kubestrata pss`: Pod Security Admission's decisions offline (check) and what would break (what-if)."""
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
+from typing import Any
+
+import orjson
 import typer
 
-app = typer.Typer(help="pss (not yet implemented).", no_args_is_help=True)
+from kubestrata.cli.common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.errors import KubestrataError
+from kubestrata.findings import Coverage
+from kubestrata.kube.cluster import Cluster
+from kubestrata.kube.podspec import WORKLOAD_KINDS
+from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
+from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
+from kubestrata.pss.evaluate import ObjectResult, evaluate_object
+from kubestrata.pss.whatif import by_namespace, collect_entities, rollout, version_bump, what_if_namespace
+
+app = typer.Typer(
+    help="Pod Security Standards: PSA's exact decisions and messages at any level and version, offline.",
+    no_args_is_help=True,
+)
+
+
+class Fmt(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: Any) -> str:
+    """Escape control characters (terminal escapes) in attacker-controlled names and messages."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def _json(doc: Any) -> str:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _load(
+    paths: list[str] | None,
+    cluster: bool,
+    context: str | None,
+    kubeconfig: str | None,
+    namespace: str | None,
+    timeout: float,
+) -> tuple[Cluster, int]:
+    from kubestrata.cli.scan import load_cluster_input
+
+    cov = Coverage()
+    snap, n_errors = load_cluster_input(paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True)
+    for g in cov.gaps:
+        err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False)
+    if len(snap) == 0 and not cluster:
+        raise KubestrataError("no Kubernetes objects found in the input")
+    return snap, n_errors
+
+
+def _config(path: str | None) -> PodSecurityConfig:
+    return load_pod_security_configuration(path) if path else PodSecurityConfig()
+
+
+# shared options
+PATHS = typer.Argument(None, help="Manifest files or directories; - reads stdin.")
+CLUSTER = typer.Option(False, "--cluster", help="Read pods and workloads from the live cluster (kubeconfig).")
+CONTEXT = typer.Option(None, "--context", help="kubeconfig context (with --cluster).")
+KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster).")
+TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds to wait for the API server (with --cluster).")
+CONFIG = typer.Option(
+    None, "--config", "-c", help="PodSecurityConfiguration file: defaults and exemptions, as the API server has them."
+)
+OUTPUT = typer.Option(Fmt.TABLE, "--output", "-o", help="table or json.")
+OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write the report here instead of stdout.")
+
+
+@app.command("check")
+@handle_errors
+def check(
+    paths: list[str] = PATHS,
+    level: str = typer.Option(
+        None,
+        "--level",
+        "-l",
+        help="Evaluate every object at this level (privileged, baseline, restricted, or level:version). "
+        "Without it each object gets its namespace's policy from the Namespace labels in the input.",
+    ),
+    version: str = typer.Option(None, "--version", "-V", help="Policy version with --level: latest or v1.N."),
+    namespace: str = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    username: str = typer.Option(None, "--username", help="Requesting user, for the usernames exemption."),
+    config_file: str = CONFIG,
+    output: Fmt = OUTPUT,
+    output_file: str = OUTPUT_FILE,
+    cluster: bool = CLUSTER,
+    context: str = CONTEXT,
+    kubeconfig: str = KUBECONFIG,
+    timeout: float = TIMEOUT,
+) -> None:
+    """Evaluate pods and workload controllers as Pod Security Admission would. Exit 1 when a pod is
+    denied or a controller's pods would be, 2 on unreadable or invalid input."""
+    cfg = _config(config_file)
+    forced: LevelVersion | None = None
+    if level is not None:
+        forced = LevelVersion.parse(level)
+        if version is not None:
+            forced = LevelVersion(forced.level, parse_version_strict(version))
+    elif version is not None:
+        raise KubestrataError("--version needs --level")
+    snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
+    results: list[ObjectResult] = []
+    policies: dict[str, NamespacePolicy] = {}
+    for obj in snap.real_objects():
+        if obj.kind not in WORKLOAD_KINDS:
+            continue
+        if forced is not None:
+            pol = NamespacePolicy(Policy(forced, forced, forced))
+        else:
+            pol = policies.get(obj.namespace)
+            if pol is None:
+                pol = policies[obj.namespace] = NamespacePolicy.from_labels(
+                    snap.namespace_labels(obj.namespace), cfg.defaults
+                )
+        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username)
+        if r is not None:
+            results.append(r)
+    if output is Fmt.JSON:
+        text = _json([r.to_dict() for r in results])
+    else:
+        text = render_check_table(results)
+    write_output(text, output_file)
+    invalid = [r for r in results if r.error is not None]
+    for r in invalid:
+        err_console.print(f"error: {safe(r.obj.source)}: {safe(r.obj.kind)} {safe(r.obj.name)}: invalid pod spec: "
+                          f"{safe(r.error)}", highlight=False, markup=False)
+    if invalid or load_errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
+
+
+def render_check_table(results: list[ObjectResult]) -> str:
+    if not results:
+        return "no pods or workload controllers in the input\n"
+    lines = []
+    denied = 0
+    for r in results:
+        o = r.obj
+        if r.error is not None:
+            status = "INVALID"
+        elif r.exempt:
+            status = f"EXEMPT ({r.exempt})"
+        elif not r.allowed:
+            status = "DENIED"
+        elif not r.pods_allowed:
+            status = "PODS DENIED"
+        else:
+            status = "ALLOWED"
+        if status in ("DENIED", "PODS DENIED", "INVALID"):
+            denied += 1
+        lines.append(
+            f"{status:<12} {safe(o.kind)}/{safe(o.name)} in {safe(o.namespace)}  [{r.policy.enforce}]  ({safe(o.source)})"
+        )
+        if r.error is not None:
+            lines.append(f"    invalid pod spec: {safe(r.error)}")
+        elif not r.pods_allowed:
+            lines.append(f"    {safe(r.summary() if r.is_controller else r.message)}")
+            for v in r.enforce.violations if r.enforce else []:
+                where = f"container {safe(v.container)}: " if v.container else ""
+                lines.append(f"    - {v.check}: {where}{safe(v.path)}")
+                if not v.fix and v.fix_note:
+                    lines.append(f"        no automatic fix: {safe(v.fix_note)}")
+            rem = r.remediation()
+            if rem.patch:
+                lines.append(f"    fix (JSON patch): {safe(orjson.dumps(rem.patch).decode())}")
+                for note in rem.notes:
+                    lines.append(f"        review: {safe(note)}")
+        for w in r.warnings:
+            if w != r.message:
+                lines.append(f"    warning: {safe(w)}")
+        for e in r.policy.errors:
+            lines.append(f"    label error: {safe(e)}")
+    lines.append("")
+    lines.append(f"{len(results)} objects evaluated, {denied} denied or invalid")
+    return "\n".join(lines) + "\n"
+
+
+@app.command("what-if")
+@handle_errors
+def what_if(
+    paths: list[str] = PATHS,
+    namespace: str = typer.Option(None, "--namespace", "-n", help="The namespace to label."),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
+    enforce: str = typer.Option(
+        None, "--enforce", help="Proposed enforce label: restricted, baseline or level:v1.N (e.g. restricted:v1.30)."
+    ),
+    version: str = typer.Option("latest", "--version", "-V", help="Policy version for the rollout view."),
+    bump_from: str = typer.Option(None, "--from", help="Version-bump preview: the current version (v1.N)."),
+    bump_to: str = typer.Option(None, "--to", help="Version-bump preview: the new version (v1.N or latest)."),
+    level: str = typer.Option(
+        None, "--level", "-l", help="Level for the version-bump preview (default: each namespace's enforce level)."
+    ),
+    fixes: bool = typer.Option(False, "--fixes", help="Include fix patches for one denied pod per owner (json)."),
+    config_file: str = CONFIG,
+    output: Fmt = OUTPUT,
+    output_file: str = OUTPUT_FILE,
+    cluster: bool = CLUSTER,
+    context: str = CONTEXT,
+    kubeconfig: str = KUBECONFIG,
+    timeout: float = TIMEOUT,
+) -> None:
+    """What breaks before you label: --namespace NS --enforce L[:V] (or -A --enforce ...) lists the
+    pods and workloads that would be denied, grouped by owner; -A alone gives the rollout view
+    (denials per namespace at baseline and restricted); --from/--to previews a version bump.
+    Exit 1 when the proposed change would deny something."""
+    cfg = _config(config_file)
+    if (bump_from is None) != (bump_to is None):
+        raise KubestrataError("--from and --to go together")
+    if namespace and all_namespaces:
+        raise KubestrataError("give --namespace or --all-namespaces, not both")
+    scope = None if all_namespaces else namespace
+    if bump_from is not None:
+        old, new = parse_version_strict(bump_from), parse_version_strict(bump_to or "")
+        lvl = LevelVersion.parse(level).level if level else None
+        snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
+        changes = version_bump(snap, old, new, lvl, cfg, scope)
+        if output is Fmt.JSON:
+            text = _json({"from": str(old), "to": str(new), "changes": [c.to_dict() for c in changes]})
+        else:
+            text = render_bump(changes, str(old), str(new))
+        write_output(text, output_file)
+        raise typer.Exit(EXIT_FINDINGS if any(c.newly_denied for c in changes) else EXIT_OK)
+    if enforce is not None:
+        if not namespace and not all_namespaces:
+            raise KubestrataError("--enforce needs --namespace NS or --all-namespaces")
+        lv = LevelVersion.parse(enforce)
+        snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
+        groups = by_namespace(collect_entities(snap, scope, cfg))
+        names = [namespace] if namespace else sorted(set(groups) | set(snap.namespaces))
+        reports = [what_if_namespace(ns, groups.get(ns, []), lv, cfg, fixes) for ns in names]
+        if output is Fmt.JSON:
+            doc: Any = [r.to_dict() | ({"fixes": {f"{g.kind}/{g.name}": g.fixes for g in r.groups}} if fixes else {})
+                        for r in reports]
+            text = _json(doc)
+        else:
+            text = render_what_if(reports)
+        write_output(text, output_file)
+        raise typer.Exit(EXIT_FINDINGS if any(r.pods_denied or r.controllers_denied for r in reports) else EXIT_OK)
+    if not all_namespaces and not namespace:
+        raise KubestrataError("give --namespace NS --enforce LEVEL, --all-namespaces, or --from/--to")
+    ver = parse_version_strict(version) if version else LATEST
+    snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
+    rows = rollout(snap, ver, cfg, scope)
+    if output is Fmt.JSON:
+        text = _json({"version": str(ver), "namespaces": [r.to_dict() for r in rows]})
+    else:
+        text = render_rollout(rows, str(ver))
+    write_output(text, output_file)
+    raise typer.Exit(EXIT_OK)
+
+
+def render_what_if(reports: list[Any]) -> str:
+    lines = []
+    for r in reports:
+        head = f"namespace {safe(r.namespace)} with enforce={r.level_version}: "
+        if r.exempt:
+            lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
+            continue
+        lines.append(
+            head + f"{r.pods_denied} of {r.pods} pods and {r.controllers_denied} of {r.controllers} "
+            "workload templates would be denied"
+        )
+        for g in r.groups:
+            what = []
+            if g.pods:
+                what.append(f"{len(g.pods)} pod{'s' if len(g.pods) != 1 else ''}")
+            if g.template_denied:
+                what.append("template")
+            lines.append(f"  {safe(g.kind)}/{safe(g.name)}: {', '.join(what)} denied")
+            for reason, n in g.reasons.items():
+                lines.append(f"      {n} x {safe(reason)}")
+            lines.append(f"      e.g. {safe(g.example)}")
+        for inv in r.invalid:
+            lines.append(f"  invalid: {safe(inv)}")
+        if r.psa_warnings:
+            lines.append("  kubectl label --dry-run=server would warn (without its 3,000-pod / 1 s limit):")
+            for w in r.psa_warnings:
+                lines.append(f"    Warning: {safe(w)}")
+        lines.append("")
+    return "\n".join(lines) + ("\n" if lines and lines[-1] else "")
+
+
+def render_rollout(rows: list[Any], version: str) -> str:
+    hdr = ("NAMESPACE", "ENFORCE NOW", "PODS", "WORKLOADS", f"BASELINE:{version}", f"RESTRICTED:{version}", "NEXT STEP")
+    table = [hdr] + [
+        (
+            safe(r.namespace),
+            str(r.current.enforce) + (" (label error)" if r.label_errors else ""),
+            str(r.pods),
+            str(r.controllers),
+            "-" if r.exempt else f"{r.baseline_denied} denied",
+            "-" if r.exempt else f"{r.restricted_denied} denied",
+            r.recommendation,
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table) + "\n"
+
+
+def render_bump(changes: list[Any], old: str, new: str) -> str:
+    if not changes:
+        return f"nothing newly fails from {old} to {new}\n"
+    lines = [f"what newly fails from {old} to {new}:"]
+    for c in changes:
+        state = "newly DENIED" if c.newly_denied else "already denied, new failures"
+        lines.append(
+            f"  {safe(c.kind)}/{safe(c.name)} in {safe(c.namespace)} ({safe(c.owner[0])}/{safe(c.owner[1])}, "
+            f"{c.level.value}): {state}: {', '.join(c.new_checks)}"
+        )
+        lines.append(f"      {safe(c.message)}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["app", "Level"]

@@ -327,18 +327,25 @@ def host_path_volumes_1_0(p: PodView, out: list[Violation] | None) -> Result:
 def host_ports_1_0(p: PodView, out: list[Violation] | None) -> Result:
     bad_containers: list[str] = []
     ports_seen: set[str] = set()
+    host_network = p.spec.get("hostNetwork") is True
     for name, _sc, c, cpath in p.containers:
         ports = c.get("ports")
         if not ports:
             continue
         valid = True
+        # the API server defaults hostPort to containerPort for host-network pods (init and
+        # regular containers: defaultHostNetworkPorts), so PSA sees those ports as host ports
+        defaulted = host_network and ".ephemeralContainers[" not in cpath
         for j, port in enumerate(ports):
             hp = port.get("hostPort") if port is not None else None
+            if not hp and defaulted and port is not None:
+                hp = port.get("containerPort")
             if hp:
                 valid = False
                 ports_seen.add(str(hp))
                 if out is not None:
                     path = f"{cpath}.ports[{j}].hostPort"
+                    explicit = bool(port.get("hostPort"))
                     out.append(
                         Violation(
                             "hostPorts",
@@ -346,8 +353,10 @@ def host_ports_1_0(p: PodView, out: list[Violation] | None) -> Result:
                             f'container "{name}" uses hostPort {hp}',
                             path,
                             name,
-                            _remove(path),
-                            "clients reaching the node port must use a Service instead",
+                            _remove(path) if explicit else None,
+                            "clients reaching the node port must use a Service instead"
+                            if explicit
+                            else "defaulted from containerPort because the pod sets hostNetwork=true",
                         )
                     )
         if not valid:

@@ -112,6 +112,13 @@ class ObjectResult:
             )
         return f"pod {o.name} would be denied in namespace {o.namespace}: {self.message}"
 
+    def remediation(self) -> Any:
+        """The combined fix patch for every violation at the enforce level (see fixes.remediate)."""
+        from kubestrata.pss.fixes import remediate
+
+        lv = self.enforce.level_version if self.enforce else self.policy.enforce
+        return remediate(self.obj.raw, lv)
+
     def to_dict(self) -> dict[str, Any]:
         o = self.obj
         return {
@@ -124,6 +131,7 @@ class ObjectResult:
             "policy": str(self.policy.enforce),
             "message": self.message,
             "violations": [v.to_dict() for v in self.enforce.violations] if self.enforce else [],
+            "fix": self.remediation().to_dict() if self.enforce and not self.enforce.allowed else None,
             "warnings": self.warnings,
             "auditAnnotations": self.audit_annotations,
             "exempt": self.exempt,
