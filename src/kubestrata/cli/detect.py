@@ -1,7 +1,354 @@
-"""`kubestrata detect` commands."""
+"""`kubestrata detect`: audit-log threat detection (replay a file, watch a stream or CloudWatch)."""
 
 from __future__ import annotations
 
-import typer
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="detect (not yet implemented).", no_args_is_help=True)
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors
+from kubestrata.detect.catalogue import CATALOGUE
+from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
+from kubestrata.detect.report import print_summary, stats_line
+from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
+from kubestrata.detect.sources import Oversize, follow_lines, read_lines
+from kubestrata.errors import KubestrataError
+from kubestrata.findings import Severity
+
+app = typer.Typer(
+    help="Detect attacks and risky changes in Kubernetes audit logs (GuardDuty- and Falco-equivalent).",
+    no_args_is_help=True,
+)
+
+FORMATS = ("jsonl", "table", "none")
+
+
+def _opt_list(path: str | None) -> IPList | None:
+    return IPList.load(path) if path else None
+
+
+def build_config(
+    cluster: str,
+    state: str | None,
+    tor_exit_list: str | None,
+    malicious_ip_list: str | None,
+    custom_threat_list: str | None,
+    cloud_ranges: str | None,
+    min_severity: str,
+    disable: list[str] | None,
+    only: list[str] | None,
+    allowed_image: list[str] | None,
+    full_admin_user: list[str] | None,
+    allowed_node: list[str] | None,
+    dedup_window: float,
+    max_event_bytes: int,
+    learn: bool,
+) -> DetectConfig:
+    for rid in [*(disable or []), *(only or [])]:
+        if rid not in CATALOGUE:
+            raise KubestrataError(f"unknown rule id {rid!r} (see `kubestrata detect rules`)")
+    try:
+        Severity.parse(min_severity)
+    except ValueError as e:
+        raise KubestrataError(str(e)) from None
+    if max_event_bytes < 1024:
+        raise KubestrataError("--max-event-bytes must be at least 1024")
+    return DetectConfig(
+        cluster=cluster,
+        state_url=state,
+        ip_lists=IPLists(
+            malicious=_opt_list(malicious_ip_list),
+            custom=_opt_list(custom_threat_list),
+            tor=_opt_list(tor_exit_list),
+            cloud=_opt_list(cloud_ranges),
+        ),
+        min_severity=min_severity.lower(),
+        disabled=frozenset(disable or ()),
+        only=frozenset(only) if only else None,
+        allowed_images=frozenset(allowed_image or ()),
+        full_admin_users=frozenset(full_admin_user or ()),
+        allowed_nodes=frozenset(allowed_node) if allowed_node else None,
+        dedup_window=dedup_window,
+        max_event_bytes=max_event_bytes,
+        learning=learn,
+    )
+
+
+def build_sinks(
+    stdout: bool, alert_file: str | None, webhook: str | None, block: bool, queue: int
+) -> list[Any]:
+    sinks: list[Any] = []
+    if stdout:
+        sinks.append(StreamSink(block=block, capacity=queue))
+    if alert_file:
+        try:
+            sinks.append(FileSink(alert_file, block=block, capacity=queue))
+        except OSError as e:
+            raise KubestrataError(f"cannot open {alert_file}: {e.strerror or e}") from None
+    if webhook:
+        try:
+            sinks.append(WebhookSink(webhook, block=block, capacity=queue))
+        except ValueError as e:
+            raise KubestrataError(str(e)) from None
+    return sinks
+
+
+def _feed_file(pipe: Pipeline, path: str) -> None:
+    name = "<stdin>" if path == "-" else path
+    try:
+        fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise KubestrataError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        for n, line in enumerate(read_lines(fh, pipe.config.max_event_bytes), 1):
+            if isinstance(line, Oversize):
+                pipe.stats.lines += 1
+                pipe.bad(
+                    "oversize", f"{name}:{n}", f"{line.length} bytes > limit {pipe.config.max_event_bytes}"
+                )
+            else:
+                pipe.process_line(line, f"{name}:{n}")
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+# Common options (typer has no option groups shared between commands; keep the names identical)
+CLUSTER = typer.Option("", "--cluster", help="Cluster name recorded in findings and first-seen state.")
+STATE = typer.Option(
+    None,
+    "--state",
+    help="Detection state database: a SQLite file or a SQLAlchemy URL (e.g. postgresql+psycopg://...).",
+)
+TOR = typer.Option(
+    None, "--tor-exit-list", help="File of Tor exit IPs (one a line, e.g. Tor's bulk exit list)."
+)
+MAL = typer.Option(
+    None, "--malicious-ip-list", help="Threat-intel IP/CIDR file (GuardDuty MaliciousIPCaller)."
+)
+CUSTOM = typer.Option(
+    None, "--custom-threat-list", help="Your own IP/CIDR threat list (MaliciousIPCaller.Custom)."
+)
+CLOUD = typer.Option(
+    None,
+    "--cloud-ranges",
+    help="Cloud provider CIDRs (plain list or AWS ip-ranges.json) treated as non-public.",
+)
+MINSEV = typer.Option(
+    "info", "--min-severity", help="Report findings at or above: info, low, medium, high, critical."
+)
+DISABLE = typer.Option(None, "--disable", help="Rule id to turn off (repeatable).")
+ONLY = typer.Option(None, "--only", help="Run only these rule ids (repeatable).")
+ALLOWED_IMAGE = typer.Option(None, "--allowed-image", help="Allowed image repository; enables KS-AUD-F02.")
+FULL_ADMIN = typer.Option(None, "--full-admin-user", help="Default admin user name; enables KS-AUD-F52.")
+ALLOWED_NODE = typer.Option(None, "--allowed-node", help="Allowed node name; enables KS-AUD-F54/F55.")
+DEDUP = typer.Option(
+    3600.0, "--dedup-window", help="Seconds within which a repeated finding is counted, not re-emitted."
+)
+MAXB = typer.Option(
+    DEFAULT_MAX_EVENT_BYTES, "--max-event-bytes", help="Longer lines are counted as bad and skipped."
+)
+LEARN = typer.Option(
+    False, "--learn", help="Record first-seen state only; raise no anomaly findings (baseline)."
+)
+ALERT_FILE = typer.Option(None, "--alert-file", help="Also append findings (JSON lines) to this file.")
+WEBHOOK = typer.Option(None, "--webhook", help="Also POST each finding as JSON to this http(s) URL.")
+QUEUE = typer.Option(
+    10_000, "--queue", help="Per-sink queue length; when full, alerts are dropped and counted."
+)
+
+
+@app.command()
+@handle_errors
+def replay(
+    files: list[str] = typer.Argument(..., help="Audit log files (JSON lines; - for stdin)."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl (findings on stdout), table or none."),
+    fail_on: str = typer.Option(
+        None, "--fail-on", help="Exit 1 when a finding at or above this severity exists."
+    ),
+    stats_json: str = typer.Option(None, "--stats", help="Write ingestion statistics as JSON to this file."),
+    cluster: str = CLUSTER,
+    state: str = STATE,
+    tor_exit_list: str = TOR,
+    malicious_ip_list: str = MAL,
+    custom_threat_list: str = CUSTOM,
+    cloud_ranges: str = CLOUD,
+    min_severity: str = MINSEV,
+    disable: list[str] = DISABLE,
+    only: list[str] = ONLY,
+    allowed_image: list[str] = ALLOWED_IMAGE,
+    full_admin_user: list[str] = FULL_ADMIN,
+    allowed_node: list[str] = ALLOWED_NODE,
+    dedup_window: float = DEDUP,
+    max_event_bytes: int = MAXB,
+    learn: bool = LEARN,
+    alert_file: str = ALERT_FILE,
+    webhook: str = WEBHOOK,
+    queue: int = QUEUE,
+) -> None:
+    """Run every rule over audit log files (batch). Findings go to stdout as JSON lines."""
+    if fmt not in FORMATS:
+        raise KubestrataError(f"--format must be one of {', '.join(FORMATS)}")
+    config = build_config(
+        cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
+        disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+    )  # fmt: skip
+    collected = MemorySink(block=True, capacity=queue)
+    sinks = [collected, *build_sinks(fmt == "jsonl", alert_file, webhook, block=True, queue=queue)]
+    pipe = Pipeline(config, sinks)
+    try:
+        for f in files:
+            _feed_file(pipe, f)
+    finally:
+        pipe.close()
+    findings = collected.items
+    if fmt == "table":
+        print_summary(Console(highlight=False), findings, pipe.stats, sinks)
+    else:
+        err_console.print(escape(stats_line(pipe.stats, sinks)))
+    if stats_json:
+        Path(stats_json).write_bytes(orjson.dumps(pipe.stats.to_dict(), option=orjson.OPT_INDENT_2))
+    if fail_on:
+        floor = Severity.parse(fail_on).rank
+        if any(Severity(f["severity"]).rank >= floor for f in findings):
+            raise typer.Exit(EXIT_FINDINGS)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+@handle_errors
+def watch(
+    file: str = typer.Argument(None, help="Audit log file to follow (- for stdin); omit with --cloudwatch."),
+    from_start: bool = typer.Option(False, "--from-start", help="Read the file from its start, not its end."),
+    cloudwatch: bool = typer.Option(
+        False, "--cloudwatch", help="Poll CloudWatch Logs (EKS control-plane audit)."
+    ),
+    log_group: str = typer.Option(None, "--log-group", help="Default /aws/eks/<--cluster>/cluster."),
+    stream_prefix: str = typer.Option("kube-apiserver-audit-", "--stream-prefix"),
+    region: str = typer.Option(None, "--region"),
+    endpoint_url: str = typer.Option(None, "--endpoint-url", help="CloudWatch Logs endpoint (testing)."),
+    profile: str = typer.Option(None, "--profile", help="AWS profile."),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="Poller checkpoint file (resume without loss or repeats)."
+    ),
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between CloudWatch polls."),
+    lookback: float = typer.Option(
+        300.0, "--lookback", help="Seconds re-read before the checkpoint (late delivery)."
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="Stop at the end of the input (one poll / current end of file)."
+    ),
+    cluster: str = CLUSTER,
+    state: str = STATE,
+    tor_exit_list: str = TOR,
+    malicious_ip_list: str = MAL,
+    custom_threat_list: str = CUSTOM,
+    cloud_ranges: str = CLOUD,
+    min_severity: str = MINSEV,
+    disable: list[str] = DISABLE,
+    only: list[str] = ONLY,
+    allowed_image: list[str] = ALLOWED_IMAGE,
+    full_admin_user: list[str] = FULL_ADMIN,
+    allowed_node: list[str] = ALLOWED_NODE,
+    dedup_window: float = DEDUP,
+    max_event_bytes: int = MAXB,
+    learn: bool = LEARN,
+    alert_file: str = ALERT_FILE,
+    webhook: str = WEBHOOK,
+    queue: int = QUEUE,
+) -> None:
+    """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks."""
+    if bool(file) == cloudwatch:
+        raise KubestrataError("give a FILE to follow, or --cloudwatch (not both)")
+    config = build_config(
+        cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
+        disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+    )  # fmt: skip
+    sinks = build_sinks(True, alert_file, webhook, block=False, queue=queue)
+    pipe = Pipeline(config, sinks)
+    stop = threading.Event()
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    except ValueError:  # not the main thread (tests)
+        pass
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if cloudwatch:
+            from kubestrata.detect.sources import CloudWatchPoller, cloudwatch_client
+
+            poller = CloudWatchPoller(
+                cloudwatch_client(region, endpoint_url, profile),
+                cluster=cluster or None,
+                log_group=log_group,
+                stream_prefix=stream_prefix,
+                checkpoint=checkpoint,
+                lookback=lookback,
+            )
+            if once:
+                poller.poll_once(pipe.process_line)
+            else:
+                poller.run(pipe.process_line, stop, interval)
+        elif file == "-":
+            _feed_file(pipe, "-")
+        else:
+            for n, line in enumerate(
+                follow_lines(file, config.max_event_bytes, stop, from_start=from_start), 1
+            ):
+                if line is None:
+                    if once:
+                        break
+                    continue
+                if isinstance(line, Oversize):
+                    pipe.stats.lines += 1
+                    pipe.bad("oversize", f"{file}:{n}", f"{line.length} bytes")
+                else:
+                    pipe.process_line(line, f"{file}:{n}")
+    finally:
+        pipe.close()
+        err_console.print(escape(stats_line(pipe.stats, sinks)))
+
+
+@app.command("rules")
+@handle_errors
+def list_rules(
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+) -> None:
+    """List the rule catalogue with its GuardDuty / Falco / Sigma / MITRE references."""
+    if fmt == "json":
+        out = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "severity": r.severity.value,
+                "enabledByDefault": r.enabled,
+                "description": r.description,
+                "references": r.references(),
+            }
+            for r in CATALOGUE.values()
+        ]
+        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if fmt != "table":
+        raise KubestrataError("--format must be table or json")
+    t = Table(title=f"{len(CATALOGUE)} audit rules")
+    for col in ("Id", "Severity", "Title", "GuardDuty / Falco", "MITRE"):
+        t.add_column(col, overflow="fold")
+    for r in CATALOGUE.values():
+        ref = ", ".join([*r.guardduty, *r.falco[:1]])
+        t.add_row(
+            r.id,
+            r.severity.value,
+            escape(r.title) + ("" if r.enabled else " (off)"),
+            escape(ref),
+            ", ".join(r.mitre),
+        )
+    Console().print(t)

@@ -1,0 +1,161 @@
+"""Alert sinks: stdout, file, HTTP webhook. Each runs behind a bounded queue on its own thread;
+``submit`` never blocks ingestion: when the queue is full the finding is dropped and counted
+(``dropped``), like the API server's own audit buffer does (reference §6).
+
+Batch work (``detect replay``) asks for ``block=True`` instead: there the output is the product
+and waiting for a slow consumer is the right thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import IO, Any
+
+import orjson
+
+log = logging.getLogger("kubestrata.detect.sinks")
+
+_STOP = object()
+
+
+class Sink:
+    """Base: a writer called on the sink's own thread."""
+
+    name = "sink"
+
+    def __init__(self, capacity: int = 10_000, block: bool = False) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
+        self.block = block
+        self.dropped = 0
+        self.delivered = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name=f"kubestrata-{self.name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, finding: dict[str, Any]) -> None:
+        if self.block:
+            self.queue.put(finding)
+            return
+        try:
+            self.queue.put_nowait(finding)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped in (1, 100, 10_000) or self.dropped % 100_000 == 0:
+                log.warning("%s sink: queue full, %d findings dropped so far", self.name, self.dropped)
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                self.flush()
+                return
+            try:
+                self.write(item)
+                self.delivered += 1
+            except Exception as e:  # a broken sink must not kill its thread
+                self.failed += 1
+                if self.failed <= 3:
+                    log.warning("%s sink: delivery failed: %s", self.name, e)
+
+    def write(self, finding: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, timeout: float = 30.0) -> None:
+        try:
+            self.queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    def stats(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "dropped": self.dropped, "failed": self.failed}
+
+
+class StreamSink(Sink):
+    """JSON lines to a stream (stdout by default). Values are already escaped by the pipeline."""
+
+    name = "stdout"
+
+    def __init__(self, stream: IO[bytes] | None = None, **kw: Any) -> None:
+        self.stream = stream if stream is not None else sys.stdout.buffer
+        super().__init__(**kw)
+
+    broken = False
+
+    def write(self, finding: dict[str, Any]) -> None:
+        if self.broken:
+            self.dropped += 1
+            return
+        try:
+            self.stream.write(orjson.dumps(finding) + b"\n")
+        except BrokenPipeError:
+            self.broken = True  # the reader went away (| head): stop writing, keep ingesting
+            self.dropped += 1
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class FileSink(StreamSink):
+    name = "file"
+
+    def __init__(self, path: str, **kw: Any) -> None:
+        self.path = path
+        super().__init__(open(path, "ab"), **kw)  # noqa: SIM115 - closed by the sink thread
+
+    def flush(self) -> None:
+        super().flush()
+
+    def close(self, timeout: float = 30.0) -> None:
+        super().close(timeout)
+        self.stream.close()
+
+
+class WebhookSink(Sink):
+    """POST each finding as JSON to an HTTP(S) endpoint (Slack-style incoming webhooks, SOAR)."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 5.0, headers: dict[str, str] | None = None, **kw: Any):
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("webhook URL must start with https:// or http://")
+        self.url = url
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+        super().__init__(**kw)
+
+    def write(self, finding: dict[str, Any]) -> None:
+        req = urllib.request.Request(
+            self.url, data=orjson.dumps(finding), headers=self.headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - scheme checked
+                resp.read()
+        except urllib.error.URLError as e:
+            # the URL path often carries a token (Slack, Teams): name the host only
+            raise OSError(f"POST to {urllib.parse.urlsplit(self.url).netloc}: {e.reason}") from None
+
+
+class MemorySink(Sink):
+    """Collects findings (tests, the summary table)."""
+
+    name = "memory"
+
+    def __init__(self, **kw: Any) -> None:
+        self.items: list[dict[str, Any]] = []
+        super().__init__(**kw)
+
+    def write(self, finding: dict[str, Any]) -> None:
+        self.items.append(finding)
