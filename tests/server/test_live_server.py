@@ -309,3 +309,53 @@ def test_graceful_shutdown_finishes_in_flight_request(live_server_factory):
     srv.thread.join(10)
     assert result["r"].status_code == 200 and result["r"].json()["response"]["uid"] == "slow-1"
     assert not srv.thread.is_alive()
+
+
+EXEC_EVENT = {
+    "kind": "Event",
+    "apiVersion": "audit.k8s.io/v1",
+    "level": "Request",
+    "auditID": "a1",
+    "stage": "ResponseStarted",
+    "requestURI": "/api/v1/namespaces/default/pods/web/exec?command=sh&container=app&stdin=true&tty=true",
+    "verb": "create",
+    "user": {"username": "alice", "groups": ["system:authenticated"]},
+    "sourceIPs": ["10.0.0.1"],
+    "objectRef": {
+        "resource": "pods",
+        "namespace": "default",
+        "name": "web",
+        "apiVersion": "v1",
+        "subresource": "exec",
+    },
+    "responseStatus": {"code": 101},
+    "requestReceivedTimestamp": "2026-01-01T00:00:00.000000Z",
+    "stageTimestamp": "2026-01-01T00:00:00.100000Z",
+}
+
+
+def test_audit_webhook_backend_runs_detection(live_server_factory, tmp_path):
+    findings = tmp_path / "findings.jsonl"
+    state = build_state(config(audit={"findings_file": str(findings)}), cedar=None, pss=None)
+    srv = live_server_factory(state)
+    batch = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [EXEC_EVENT, {"kind": "Event"}]}
+    with srv.client() as c:
+        r = c.post("/audit", json=batch)
+        assert r.status_code == 200
+        assert r.json() == {"accepted": 1, "bad": 1, "duplicates": 0, "findings": r.json()["findings"]}
+        assert r.json()["findings"] >= 1
+        again = c.post("/audit", json=batch).json()  # (auditID, stage) dedup
+        assert again["duplicates"] == 1 and again["findings"] == 0
+        bad = c.post("/audit", json={"kind": "Pod"})
+        assert bad.status_code == 400 and "EventList" in bad.json()["error"]
+        metrics = c.get("/metrics").text
+    assert 'kubestrata_audit_events_total{result="duplicate"} 1.0' in metrics
+    assert 'kubestrata_audit_events_total{result="bad"} 2.0' in metrics
+    srv.stop()  # lifespan shutdown flushes the findings sink
+    assert '"ruleId":"KS-AUD-F11"' in findings.read_text()
+
+
+def test_audit_disabled_is_501(server):
+    with server.client() as c:
+        r = c.post("/audit", json={"kind": "EventList", "items": []})
+    assert r.status_code == 501 and "not available" in r.json()["message"]

@@ -45,7 +45,7 @@ class AuthorizerEngine(Protocol):
 
 
 class AuditSink(Protocol):
-    async def __call__(self, body: bytes) -> dict[str, Any]: ...
+    async def __call__(self, body: bytes) -> tuple[int, dict[str, Any]]: ...
 
 
 class HTTPError(Exception):
@@ -267,8 +267,8 @@ def create_app(state: ServerState) -> Starlette:
             raise HTTPError(
                 501, "audit ingestion is not available in this build (kubestrata detect)", "not_implemented"
             )
-        result = await state.audit(await read_body(request, state))
-        return _json(result)
+        code, result = await state.audit(await read_body(request, state))
+        return _json(result, code)
 
     async def healthz(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
@@ -303,5 +303,8 @@ def create_app(state: ServerState) -> Starlette:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            close = getattr(state.audit, "close", None)
+            if close is not None:
+                close()  # flush the detect pipeline's sinks
 
     return Starlette(routes=routes, lifespan=lifespan)

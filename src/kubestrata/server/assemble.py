@@ -94,5 +94,5 @@ def build_state(
         namespaces = CombinedNamespaces(static, live)
     state.namespaces = namespaces
 
-    state.audit = load_audit(m) if audit is _UNSET else audit
+    state.audit = load_audit(sc.audit, m) if audit is _UNSET else audit
     return state

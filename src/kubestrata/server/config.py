@@ -103,6 +103,13 @@ class AdmissionConfig(_Model):
     )
 
 
+class AuditConfig(_Model):
+    enabled: bool = Field(True, description="Serve /audit (the API server's audit webhook backend).")
+    cluster: str = Field("", description="Cluster name recorded in findings and first-seen state.")
+    findings_file: Path | None = Field(None, description="JSON lines of findings; default stdout.")
+    state_url: str | None = Field(None, description="SQLAlchemy URL for first-seen state (default: memory).")
+
+
 class LoggingConfig(_Model):
     level: str = "info"
 
@@ -114,6 +121,7 @@ class ServeConfig(_Model):
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     shutdown_timeout: float = Field(15.0, ge=0, description="Seconds in-flight requests get on SIGTERM.")
 

@@ -111,6 +111,39 @@ def load_pss(config: Any) -> PSSAdapter | None:
     return PSSAdapter(config)
 
 
-def load_audit(metrics: Any) -> Any:
+class AuditSinkAdapter:
+    """/audit: kubestrata.detect.AuditWebhook (thread-safe, never raises) run in a worker thread, so
+    a 400-event batch never delays an authorization decision on the event loop."""
+
+    def __init__(self, hook: Any, metrics: Any) -> None:
+        self.hook = hook
+        self.metrics = metrics
+
+    async def __call__(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        import asyncio
+
+        code, doc = await asyncio.to_thread(self.hook.handle, body)
+        if code == 200:
+            m = self.metrics
+            m.audit_events.labels("accepted").inc(doc.get("accepted", 0))
+            m.audit_events.labels("bad").inc(doc.get("bad", 0))
+            m.audit_events.labels("duplicate").inc(doc.get("duplicates", 0))
+            m.audit_findings.inc(doc.get("findings", 0))
+        return code, doc
+
+    def close(self) -> None:
+        self.hook.pipeline.close()
+
+
+def load_audit(config: Any, metrics: Any) -> AuditSinkAdapter | None:
     """The audit-webhook sink of kubestrata.detect, or None (then /audit answers 501)."""
-    return None
+    if not config.enabled:
+        return None
+    try:
+        from kubestrata.detect import AuditWebhook, DetectConfig, Pipeline
+        from kubestrata.detect.sinks import FileSink, StreamSink
+    except ImportError:
+        return None
+    sink = FileSink(str(config.findings_file)) if config.findings_file else StreamSink()
+    pipeline = Pipeline(DetectConfig(cluster=config.cluster, state_url=config.state_url), sinks=[sink])
+    return AuditSinkAdapter(AuditWebhook(pipeline), metrics)

@@ -58,5 +58,15 @@ class Metrics:
             registry=r,
         )
 
+        self.audit_events = Counter(
+            "kubestrata_audit_events",
+            "Audit events received on /audit by result (accepted, bad, duplicate).",
+            ["result"],
+            registry=r,
+        )
+        self.audit_findings = Counter(
+            "kubestrata_audit_findings", "Findings raised from /audit events.", registry=r
+        )
+
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
