@@ -65,7 +65,14 @@ def build_state(
                 )
         checks = None
         if adm.checks.enabled or adm.mutations.fixes:
-            checks = select_checks(adm.checks.include, adm.checks.exclude)
+            # The scan's PSS checks judge a namespace from the snapshot's Namespace objects; at
+            # admission the pss handler does that with the real namespace labels, so they would
+            # only repeat it (or contradict it, with a synthesized unlabelled namespace).
+            checks = [
+                c
+                for c in select_checks(adm.checks.include, adm.checks.exclude)
+                if not c.meta.id.startswith("KS-PSS-")
+            ]
         if adm.checks.enabled and checks:
             add_checks(reg, checks, cfg.scan)
         if adm.mutations.fixes:
