@@ -4,7 +4,7 @@ each beside a no-policy control run.
     python bench/serve_load.py [--rate 500] [--seconds 10] [--max-requests 20000] [--connections 8]
 
 The server is the real `kubestrata serve` in its own process (the API server's view: TLS, HTTP/1.1
-keep-alive connections, JSON reviews). The load is open-loop: request i is due at start + i/rate and
+keep-alive connections, JSON reviews); the client is a thin h11 client so its own CPU stays small. The load is open-loop: request i is due at start + i/rate and
 its latency is measured from that due time, so a stalled server cannot hide its queueing delay
 (no coordinated omission). Bounded: at most --max-requests per run and --seconds of sending, and
 only to 127.0.0.1. Results: a Markdown table on stdout, JSON in bench/out/serve_load.json.
@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import h11
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,8 +148,55 @@ class Server:
             self.proc.kill()
 
 
+class Connection:
+    """One keep-alive HTTPS connection speaking HTTP/1.1 through h11 (the parser uvicorn uses): far
+    less client CPU per request than a full client library, so the figures are the server's."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def open(cls, port: int, ctx: ssl.SSLContext) -> Connection:
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1")
+        return cls(r, w)
+
+    async def post(self, route: str, body: bytes) -> int:
+        c = self.conn
+        data = c.send(
+            h11.Request(
+                method="POST",
+                target=route,
+                headers=[
+                    ("host", "127.0.0.1"),
+                    ("content-type", "application/json"),
+                    ("content-length", str(len(body))),
+                ],
+            )
+        )
+        data += c.send(h11.Data(data=body)) + c.send(h11.EndOfMessage())
+        self.writer.write(data)
+        status = 0
+        while True:
+            ev = c.next_event()
+            if ev is h11.NEED_DATA:
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    raise ConnectionError("server closed the connection")
+                c.receive_data(chunk)
+                continue
+            if isinstance(ev, h11.Response):
+                status = ev.status_code
+            elif isinstance(ev, h11.EndOfMessage):
+                c.start_next_cycle()
+                return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def load(
-    url: str,
+    port: int,
     ctx: ssl.SSLContext,
     route: str,
     bodies: list[bytes],
@@ -158,36 +206,40 @@ async def load(
     connections: int,
 ) -> dict:
     n = min(max_requests, int(rate * seconds))
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    conns = [await Connection.open(port, ctx) for _ in range(connections)]
+    for i in range(connections * 20):  # warm-up on every connection (handshakes are not measured)
+        await conns[i % connections].post(route, bodies[i % len(bodies)])
+    queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
     lat: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=10) as client:
-        # warm-up: open the connections (TLS handshakes are not what we measure) and JIT-free paths
-        await asyncio.gather(
-            *(client.post(route, content=bodies[i % len(bodies)]) for i in range(connections * 4))
-        )
-        sem = asyncio.Semaphore(connections * 64)  # bound in-flight work if the server stalls
-        start = time.perf_counter() + 0.05
 
-        async def one(i: int) -> None:
-            nonlocal errors
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            async with sem:
-                try:
-                    r = await client.post(
-                        route, content=bodies[i % len(bodies)], headers={"content-type": "application/json"}
-                    )
-                    if r.status_code != 200:
-                        errors += 1
-                except httpx.HTTPError:
+    async def worker(conn: Connection) -> None:
+        nonlocal errors
+        while True:
+            i, due = await queue.get()
+            if i < 0:
+                return
+            try:
+                if await conn.post(route, bodies[i % len(bodies)]) != 200:
                     errors += 1
+            except (OSError, h11.ProtocolError):
+                errors += 1
             lat.append(time.perf_counter() - due)
 
-        await asyncio.gather(*(one(i) for i in range(n)))
-        elapsed = time.perf_counter() - start
+    workers = [asyncio.create_task(worker(c)) for c in conns]
+    start = time.perf_counter() + 0.05
+    for i in range(n):  # open loop: request i is due at start + i/rate whatever the server does
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((i, due))
+    for _ in conns:
+        queue.put_nowait((-1, 0.0))
+    await asyncio.gather(*workers)
+    elapsed = time.perf_counter() - start
+    for c in conns:
+        c.close()
     lat.sort()
 
     def pct(p: float) -> float:
@@ -259,7 +311,7 @@ def main() -> int:
             try:
                 res = asyncio.run(
                     load(
-                        srv.url,
+                        srv.port,
                         srv.ssl,
                         route,
                         bodies,

@@ -179,7 +179,6 @@ def create_app(state: ServerState) -> Starlette:
         except ReviewError as e:
             raise HTTPError(400, str(e), "envelope") from None
         except Exception as e:  # noqa: BLE001 - documented: no opinion with evaluationError
-            m.evaluation_errors.labels("authorize", "cedar").inc()
             log.error("authorization error", extra={"event": "authz_error", "error_type": type(e).__name__})
             status = {
                 "allowed": False,
