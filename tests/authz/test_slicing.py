@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubestrata.authz import AdmissionPolicyEvaluator, Authorizer, PolicyStore
-from kubestrata.authz.authorizer import entities_json
+from kubestrata.authz.authorizer import request_entities
 from kubestrata.authz.entities import sar_to_request
 from kubestrata.authz.slicing import constraints_of
 from kubestrata.authz.synthetic import policy_set, review
@@ -32,7 +32,7 @@ WHOLE = Authorizer(STORE, system_users_no_opinion=False, sliced=False)
 
 def outcome(req) -> tuple:
     tier = STORE.snapshot.tiers[0]
-    ents = entities_json(req)
+    ents = request_entities(req)
     a = tier.evaluate(req, ents, sliced=True)
     b = tier.evaluate(req, ents, sliced=False)
     return (a.decision, sorted(a.reasons), sorted(a.errors)), (

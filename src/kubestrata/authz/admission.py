@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubestrata.authz.authorizer import _error_policy_ids, entities_json
+from kubestrata.authz.authorizer import _error_policy_ids, request_entities
 from kubestrata.authz.entities import admission_to_request
 from kubestrata.authz.store import PolicyStore
 
@@ -51,9 +51,18 @@ class AdmissionPolicyEvaluator:
         snap = self.store.snapshot
         decision = AdmissionDecision(True)
         if snap is not None:
-            ents = entities_json(req)
+            ents = None
             for tier in snap.tiers:
-                res = tier.evaluate(req, ents, sliced=self.sliced)
+                if self.sliced and not tier.index.slice(req):
+                    continue
+                try:
+                    if ents is None:
+                        ents = request_entities(req)
+                    res = tier.evaluate(req, ents, sliced=self.sliced)
+                except ValueError as e:  # Cedar could not take the request: no forbid was evaluated
+                    decision.errors.append(f"Cedar evaluation failed: {e}")
+                    decision.denials.append(("cedar", "the object could not be evaluated (fail closed)"))
+                    break
                 if res.errors:
                     decision.errors += list(res.errors)
                     for pid in _error_policy_ids(res.errors):

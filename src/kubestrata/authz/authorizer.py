@@ -16,10 +16,12 @@ Tiers: the first tier with an explicit decision (a satisfied policy or an error)
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+import cedarpy
 import orjson
 
 from kubestrata.authz.entities import CedarRequest, InvalidReview, is_opinionless_system_user, sar_to_request
@@ -60,6 +62,20 @@ def entities_json(req: CedarRequest) -> str:
     return orjson.dumps(req.entities).decode()
 
 
+@functools.lru_cache(maxsize=4096)
+def _principal_handle(principal_json: str) -> cedarpy.Entities:
+    return cedarpy.Entities.from_json_str(principal_json)
+
+
+def request_entities(req: CedarRequest) -> cedarpy.Entities:
+    """The request's entities as a cedarpy handle: the principal's parsed handle is reused across
+    requests (the same users and service accounts ask again and again) and only the rest is parsed."""
+    base = _principal_handle(orjson.dumps([req.entities[0]]).decode())
+    if len(req.entities) == 1:
+        return base
+    return base.with_added_json_str(orjson.dumps(req.entities[1:]).decode())
+
+
 def _describe(snap: PolicySnapshot, ids: tuple[str, ...]) -> str:
     return ", ".join((p.describe() if (p := snap.policy(i)) else i) for i in ids)
 
@@ -68,8 +84,12 @@ def tier_decision(
     snap: PolicySnapshot, req: CedarRequest, *, sliced: bool = True
 ) -> tuple[EvalResult | None, int]:
     """The first tier's explicit result (or None when no tier matched) and that tier's index."""
-    ents = entities_json(req)
+    ents = None
     for i, tier in enumerate(snap.tiers):
+        if sliced and not tier.index.slice(req):
+            continue  # nothing in this tier can apply: skip building entities and calling Cedar
+        if ents is None:
+            ents = request_entities(req)
         res = tier.evaluate(req, ents, sliced=sliced)
         if res.reasons or res.errors or res.decision == "NoDecision":
             return res, i

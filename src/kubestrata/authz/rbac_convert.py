@@ -96,7 +96,12 @@ def _resources_cond(resources: tuple[str, ...]) -> str | None:
         return "false"
     if len(parts) == 1:
         return parts[0]
-    return "(" + " || ".join(f"({p})" for p in parts) + ")"
+    either = "(" + " || ".join(f"({p})" for p in parts) + ")"
+    if any(r.startswith("*/") for r in resources):
+        return either
+    # redundant but exact: a leading literal test on resource.resource lets the slicing index use it
+    names = sorted({r.partition("/")[0] for r in resources})
+    return f"{_in_list('resource.resource', names)} && {either}"
 
 
 def _urls_cond(urls: tuple[str, ...]) -> str | None:

@@ -11,11 +11,13 @@ Recognised constraints: principal ``==``/``in``/``is`` (groups are the only pare
 ``==``/``in`` (with the admission ``Action::"all"`` parent), resource ``==``/``in``/``is``, and in the
 ``when`` body ``principal.name == "x"``, ``principal is T``, ``principal in E``, ``resource is T``,
 ``resource has a``, and, once the resource is known to be a ``k8s::Resource``,
-``resource.resource``/``resource.apiGroup`` compared with a literal or a literal set's ``contains``.
+``resource.resource``/``resource.apiGroup`` (and ``resource.namespace`` after ``resource has
+namespace``) compared with a literal or a literal set's ``contains``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ class Constraints:
     resource_eq: str | None = None  # resource == / in E (resources have no parents)
     k8s_resources: frozenset[str] | None = None
     api_groups: frozenset[str] | None = None
+    namespaces: frozenset[str] | None = None  # resource.namespace, after `resource has namespace`
 
     def admits(self, r: CedarRequest, resource_key: str) -> bool:
         principal_key = ekey(r.principal)
@@ -65,6 +68,8 @@ class Constraints:
         if self.resource_eq is not None and self.resource_eq != resource_key:
             return False
         if self.k8s_resources is not None and r.k8s_resource not in self.k8s_resources:
+            return False
+        if self.namespaces is not None and r.namespace not in self.namespaces:
             return False
         return self.api_groups is None or r.api_group in self.api_groups
 
@@ -142,6 +147,7 @@ def constraints_of(est: dict[str, Any]) -> Constraints:
                 t = c.pop("is_resource_type")
                 resource_types = frozenset([t]) if resource_types is None else resource_types & {t}
     c["resource_types"] = resource_types
+    c.pop("resource_has", None)
     c["principal_in"] = tuple(x for x in c["principal_in"] if x)
     return Constraints(**c)
 
@@ -161,6 +167,8 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
             c["is_resource_type"] = body["entity_type"]
         return True
     if op == "has" and body.get("left") in ({"Var": "principal"}, {"Var": "resource"}):
+        if body["left"] == {"Var": "resource"}:
+            c.setdefault("resource_has", set()).add(body.get("attr"))
         return True
     if op == "in" and body.get("left") == {"Var": "principal"}:
         e = _entity(_lit(body.get("right")))
@@ -179,6 +187,18 @@ def _absorb(conj: Any, c: dict[str, Any], resource_types: frozenset[str] | None)
                     c["principal_name"] = "\0impossible"
                 else:
                     c["principal_name"] = value
+                return True
+            if _attr(attr_side, "principal") == "namespace" and c.get("principal_types") == frozenset(
+                ["k8s::ServiceAccount"]
+            ):
+                return True  # always present on a ServiceAccount: safe to read past, not indexed
+            if (
+                is_k8s_resource
+                and _attr(attr_side, "resource") == "namespace"
+                and "namespace" in c.get("resource_has", ())
+            ):
+                prev = c.get("namespaces")
+                c["namespaces"] = frozenset([value]) if prev is None else prev & {value}
                 return True
             if is_k8s_resource and _attr(attr_side, "resource") in ("resource", "apiGroup"):
                 key = "k8s_resources" if _attr(attr_side, "resource") == "resource" else "api_groups"
@@ -202,7 +222,7 @@ class SliceIndex:
 
     Policies are bucketed by (action, Kubernetes resource) with None as the wildcard bucket; the
     remaining constraints are checked per candidate. A request's slice (the tuple of policy ids) is
-    memoised on the request's shape, and the parsed PolicySet on the slice, both in bounded LRUs.
+    memoised on the request's shape, and the parsed PolicySet on the slice, both in bounded caches.
     """
 
     def __init__(self, items: Iterable[tuple[str, Constraints]], cache_size: int = 8192) -> None:
@@ -219,6 +239,7 @@ class SliceIndex:
             self._uses_resource_entity |= cons.resource_eq is not None
         self.order = {pid: i for i, pid in enumerate(self.constraints)}
         self._memo: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
         self._cache_size = cache_size
 
     def shape(self, r: CedarRequest) -> tuple[Any, ...]:
@@ -232,6 +253,7 @@ class SliceIndex:
             r.resource_type,
             r.k8s_resource,
             r.api_group,
+            r.namespace,
             ekey(r.resource) if self._uses_resource_entity else None,
         )
 
@@ -239,7 +261,6 @@ class SliceIndex:
         key = self.shape(r)
         hit = self._memo.get(key)
         if hit is not None:
-            self._memo.move_to_end(key)
             return hit
         action = ekey(r.action)
         resource_key = ekey(r.resource)
@@ -252,7 +273,8 @@ class SliceIndex:
                     out.append(pid)
         out.sort(key=self.order.__getitem__)
         result = tuple(out)
-        self._memo[key] = result
-        if len(self._memo) > self._cache_size:
-            self._memo.popitem(last=False)
+        with self._lock:  # server threads share the index; reads above need no lock
+            self._memo[key] = result
+            if len(self._memo) > self._cache_size:
+                self._memo.popitem(last=False)  # oldest first: a FIFO bound is enough here
         return result

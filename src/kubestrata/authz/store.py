@@ -111,7 +111,9 @@ class PolicyTier:
                     self._sets.popitem(last=False)
         return ps
 
-    def evaluate(self, req: CedarRequest, entities: str, *, sliced: bool = True) -> EvalResult:
+    def evaluate(
+        self, req: CedarRequest, entities: str | cedarpy.Entities, *, sliced: bool = True
+    ) -> EvalResult:
         if sliced:
             ids = self.index.slice(req)
             if not ids:

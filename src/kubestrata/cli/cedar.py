@@ -95,20 +95,39 @@ def check(
 @app.command("from-rbac")
 @handle_errors
 def from_rbac(
-    paths: list[str] = typer.Argument(..., help="Manifests holding Roles, ClusterRoles and their bindings."),
+    paths: list[str] = typer.Argument(None, help="Manifests holding Roles, ClusterRoles and their bindings."),
     output: str = typer.Option("-", "--output", "-o", help="Write the Cedar policies here (default stdout)."),
+    cluster: bool = typer.Option(False, "--cluster", help="Read RBAC from the live cluster instead."),
+    context: str = typer.Option(None, "--context", help="kubeconfig context (with --cluster)."),
+    kubeconfig: str = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster)."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Seconds to wait for the API server (with --cluster)."
+    ),
 ) -> None:
     """Convert RBAC Roles, ClusterRoles and bindings into equivalent Cedar permits."""
     from kubestrata.authz.rbac_convert import convert_rbac
-    from kubestrata.kube.loader import load_paths
 
-    res = load_paths(paths)
-    if res.errors:
-        for e in res.errors:
-            err_console.print(f"error: {e}", markup=False, soft_wrap=True)
-        raise typer.Exit(2)
     kinds = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
-    objs = [o for o in res.objects if o.kind in kinds]
+    if cluster:
+        from kubestrata.cli.scan import load_cluster_input
+        from kubestrata.findings import Coverage
+
+        try:
+            snap, _ = load_cluster_input([], True, context, kubeconfig, None, timeout, Coverage(), quiet=True)
+        except ImportError:
+            raise KubestrataError("live cluster input is not available in this build") from None
+        objs = [o for o in snap.real_objects() if o.kind in kinds]
+    else:
+        from kubestrata.kube.loader import load_paths
+
+        if not paths:
+            raise KubestrataError("give manifest paths (files, directories or - for stdin) or --cluster")
+        res = load_paths(paths)
+        if res.errors:
+            for e in res.errors:
+                err_console.print(f"error: {e}", markup=False, soft_wrap=True)
+            raise typer.Exit(2)
+        objs = [o for o in res.objects if o.kind in kinds]
     conv = convert_rbac(objs)
     for w in conv.warnings:
         err_console.print(f"warning: {w}", markup=False, soft_wrap=True)
