@@ -53,7 +53,9 @@ def _load(
     from kubestrata.cli.scan import load_cluster_input
 
     cov = Coverage()
-    snap, n_errors = load_cluster_input(paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True)
+    snap, n_errors = load_cluster_input(
+        paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
+    )
     for g in cov.gaps:
         err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False)
     if len(snap) == 0 and not cluster:
@@ -72,7 +74,10 @@ CONTEXT = typer.Option(None, "--context", help="kubeconfig context (with --clust
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster).")
 TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds to wait for the API server (with --cluster).")
 CONFIG = typer.Option(
-    None, "--config", "-c", help="PodSecurityConfiguration file: defaults and exemptions, as the API server has them."
+    None,
+    "--config",
+    "-c",
+    help="PodSecurityConfiguration file: defaults and exemptions, as the API server has them.",
 )
 OUTPUT = typer.Option(Fmt.TABLE, "--output", "-o", help="table or json.")
 OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write the report here instead of stdout.")
@@ -134,8 +139,12 @@ def check(
     write_output(text, output_file)
     invalid = [r for r in results if r.error is not None]
     for r in invalid:
-        err_console.print(f"error: {safe(r.obj.source)}: {safe(r.obj.kind)} {safe(r.obj.name)}: invalid pod spec: "
-                          f"{safe(r.error)}", highlight=False, markup=False)
+        err_console.print(
+            f"error: {safe(r.obj.source)}: {safe(r.obj.kind)} {safe(r.obj.name)}: invalid pod spec: "
+            f"{safe(r.error)}",
+            highlight=False,
+            markup=False,
+        )
     if invalid or load_errors:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
@@ -194,15 +203,22 @@ def what_if(
     namespace: str = typer.Option(None, "--namespace", "-n", help="The namespace to label."),
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
     enforce: str = typer.Option(
-        None, "--enforce", help="Proposed enforce label: restricted, baseline or level:v1.N (e.g. restricted:v1.30)."
+        None,
+        "--enforce",
+        help="Proposed enforce label: restricted, baseline or level:v1.N (e.g. restricted:v1.30).",
     ),
     version: str = typer.Option("latest", "--version", "-V", help="Policy version for the rollout view."),
     bump_from: str = typer.Option(None, "--from", help="Version-bump preview: the current version (v1.N)."),
     bump_to: str = typer.Option(None, "--to", help="Version-bump preview: the new version (v1.N or latest)."),
     level: str = typer.Option(
-        None, "--level", "-l", help="Level for the version-bump preview (default: each namespace's enforce level)."
+        None,
+        "--level",
+        "-l",
+        help="Level for the version-bump preview (default: each namespace's enforce level).",
     ),
-    fixes: bool = typer.Option(False, "--fixes", help="Include fix patches for one denied pod per owner (json)."),
+    fixes: bool = typer.Option(
+        False, "--fixes", help="Include fix patches for one denied pod per owner (json)."
+    ),
     config_file: str = CONFIG,
     output: Fmt = OUTPUT,
     output_file: str = OUTPUT_FILE,
@@ -241,13 +257,17 @@ def what_if(
         names = [namespace] if namespace else sorted(set(groups) | set(snap.namespaces))
         reports = [what_if_namespace(ns, groups.get(ns, []), lv, cfg, fixes) for ns in names]
         if output is Fmt.JSON:
-            doc: Any = [r.to_dict() | ({"fixes": {f"{g.kind}/{g.name}": g.fixes for g in r.groups}} if fixes else {})
-                        for r in reports]
+            doc: Any = [
+                r.to_dict() | ({"fixes": {f"{g.kind}/{g.name}": g.fixes for g in r.groups}} if fixes else {})
+                for r in reports
+            ]
             text = _json(doc)
         else:
             text = render_what_if(reports)
         write_output(text, output_file)
-        raise typer.Exit(EXIT_FINDINGS if any(r.pods_denied or r.controllers_denied for r in reports) else EXIT_OK)
+        raise typer.Exit(
+            EXIT_FINDINGS if any(r.pods_denied or r.controllers_denied for r in reports) else EXIT_OK
+        )
     if not all_namespaces and not namespace:
         raise KubestrataError("give --namespace NS --enforce LEVEL, --all-namespaces, or --from/--to")
     ver = parse_version_strict(version) if version else LATEST
@@ -293,7 +313,15 @@ def render_what_if(reports: list[Any]) -> str:
 
 
 def render_rollout(rows: list[Any], version: str) -> str:
-    hdr = ("NAMESPACE", "ENFORCE NOW", "PODS", "WORKLOADS", f"BASELINE:{version}", f"RESTRICTED:{version}", "NEXT STEP")
+    hdr = (
+        "NAMESPACE",
+        "ENFORCE NOW",
+        "PODS",
+        "WORKLOADS",
+        f"BASELINE:{version}",
+        f"RESTRICTED:{version}",
+        "NEXT STEP",
+    )
     table = [hdr] + [
         (
             safe(r.namespace),
@@ -307,7 +335,10 @@ def render_rollout(rows: list[Any], version: str) -> str:
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table) + "\n"
+    return (
+        "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)
+        + "\n"
+    )
 
 
 def render_bump(changes: list[Any], old: str, new: str) -> str:

@@ -176,7 +176,9 @@ class NamespacePolicy:
             if key in labels:
                 present.add(mode)
                 raw = labels[key]
-                level, err = parse_level(raw) if isinstance(raw, str) else (Level.RESTRICTED, "must be a string")
+                level, err = (
+                    parse_level(raw) if isinstance(raw, str) else (Level.RESTRICTED, "must be a string")
+                )
                 if err:
                     errs.append(LabelError(key, str(raw), err))
                     if mode != "enforce":
@@ -190,7 +192,11 @@ class NamespacePolicy:
                     errs.append(LabelError(vkey, str(raw), err))
             lvs[mode] = LevelVersion(level, version)
         enforce, warn = lvs["enforce"], lvs["warn"]
-        if "enforce" in present and "warn" not in present and enforce.level.strictness > warn.level.strictness:
+        if (
+            "enforce" in present
+            and "warn" not in present
+            and enforce.level.strictness > warn.level.strictness
+        ):
             lvs["warn"] = LevelVersion(
                 enforce.level, warn.version if "warn-version" in present else enforce.version
             )

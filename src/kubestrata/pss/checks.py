@@ -164,7 +164,12 @@ def app_armor_profile_1_0(p: PodView, out: list[Violation] | None) -> Result:
                     f'pod must not set AppArmor profile type to "{t}"',
                     path,
                     None,
-                    set_patch(p.spec_path, p.spec, ["securityContext", "appArmorProfile"], {"type": "RuntimeDefault"}),
+                    set_patch(
+                        p.spec_path,
+                        p.spec,
+                        ["securityContext", "appArmorProfile"],
+                        {"type": "RuntimeDefault"},
+                    ),
                 )
             )
     bad_containers: list[str] = []
@@ -182,7 +187,9 @@ def app_armor_profile_1_0(p: PodView, out: list[Violation] | None) -> Result:
                         f'container "{name}" must not set AppArmor profile type to "{t}"',
                         f"{cpath}.securityContext.appArmorProfile.type",
                         name,
-                        set_patch(cpath, c, ["securityContext", "appArmorProfile"], {"type": "RuntimeDefault"}),
+                        set_patch(
+                            cpath, c, ["securityContext", "appArmorProfile"], {"type": "RuntimeDefault"}
+                        ),
                     )
                 )
     if bad_containers:
@@ -200,7 +207,13 @@ def app_armor_profile_1_0(p: PodView, out: list[Violation] | None) -> Result:
                         f'annotation must not set AppArmor profile type to "{entry}"',
                         f"{p.meta_path}.annotations[{k}]",
                         k[len(APPARMOR_ANNOTATION_PREFIX) :] or None,
-                        [{"op": "replace", "path": _annotation_pointer(p.meta_path, k), "value": "runtime/default"}],
+                        [
+                            {
+                                "op": "replace",
+                                "path": _annotation_pointer(p.meta_path, k),
+                                "value": "runtime/default",
+                            }
+                        ],
                     )
                 )
     bad_list = sorted(bad_values)
@@ -238,7 +251,7 @@ CAPABILITIES_ALLOWED_1_0 = frozenset(
 def capabilities_baseline_1_0(p: PodView, out: list[Violation] | None) -> Result:
     bad_containers: list[str] = []
     non_default: set[str] = set()
-    for name, sc, c, cpath in p.containers:
+    for name, sc, _c, cpath in p.containers:
         caps = sc.get("capabilities")
         if caps is None:
             continue
@@ -260,7 +273,9 @@ def capabilities_baseline_1_0(p: PodView, out: list[Violation] | None) -> Result
                         "securityContext.capabilities.add",
                         path,
                         name,
-                        [{"op": "replace", "path": json_pointer(path), "value": keep}] if keep else _remove(path),
+                        [{"op": "replace", "path": json_pointer(path), "value": keep}]
+                        if keep
+                        else _remove(path),
                         "the process may need one of these capabilities; confirm before removing",
                     )
                 )
@@ -386,10 +401,37 @@ def _handler_hosts(handler: Any, base: str) -> list[tuple[str, str]]:
     return found
 
 
+def _any_host(c: dict[str, Any]) -> bool:
+    """Fast test: does any probe or lifecycle handler of the container set a host?"""
+    for key in _PROBES:
+        pr = c.get(key)
+        if pr is not None:
+            h = pr.get("httpGet")
+            if h is not None and h.get("host"):
+                return True
+            h = pr.get("tcpSocket")
+            if h is not None and h.get("host"):
+                return True
+    lc = c.get("lifecycle")
+    if lc is not None:
+        for key in ("postStart", "preStop"):
+            pr = lc.get(key)
+            if pr is not None:
+                h = pr.get("httpGet")
+                if h is not None and h.get("host"):
+                    return True
+                h = pr.get("tcpSocket")
+                if h is not None and h.get("host"):
+                    return True
+    return False
+
+
 def host_probes_and_host_lifecycle_1_34(p: PodView, out: list[Violation] | None) -> Result:
     bad_containers: set[str] = set()
     hosts: set[str] = set()
     for name, _sc, c, cpath in p.containers:
+        if not _any_host(c):
+            continue
         found: list[tuple[str, str]] = []
         for probe in _PROBES:
             pr = c.get(probe)
@@ -583,8 +625,16 @@ def seccomp_profile_baseline_1_0(p: PodView, out: list[Violation] | None) -> Res
                         "seccompProfile",
                         f"forbidden annotation {entry}",
                         f"{p.meta_path}.annotations[{key}]",
-                        None if key == SECCOMP_POD_ANNOTATION else key[len(SECCOMP_CONTAINER_ANNOTATION_PREFIX) :],
-                        [{"op": "replace", "path": _annotation_pointer(p.meta_path, key), "value": "runtime/default"}],
+                        None
+                        if key == SECCOMP_POD_ANNOTATION
+                        else key[len(SECCOMP_CONTAINER_ANNOTATION_PREFIX) :],
+                        [
+                            {
+                                "op": "replace",
+                                "path": _annotation_pointer(p.meta_path, key),
+                                "value": "runtime/default",
+                            }
+                        ],
                     )
                 )
     if forbidden:
@@ -694,7 +744,10 @@ SYSCTLS_ALLOWED_1_29 = SYSCTLS_ALLOWED_1_27 | {
     "net.ipv4.tcp_keepalive_probes",
 }
 SYSCTLS_ALLOWED_1_32 = SYSCTLS_ALLOWED_1_29 | {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"}
-SYSCTLS_ALLOWED_1_37 = SYSCTLS_ALLOWED_1_32 | {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"}
+SYSCTLS_ALLOWED_1_37 = SYSCTLS_ALLOWED_1_32 | {
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_notsent_lowat",
+}
 
 
 def _sysctls(allowed: frozenset[str]) -> CheckFn:
@@ -767,7 +820,10 @@ def windows_host_process_1_0(p: PodView, out: list[Violation] | None) -> Result:
     if bad:
         setters.append(_containers(bad))
     if setters:
-        return "hostProcess", f"{' and '.join(setters)} must not set securityContext.windowsOptions.hostProcess=true"
+        return (
+            "hostProcess",
+            f"{' and '.join(setters)} must not set securityContext.windowsOptions.hostProcess=true",
+        )
     return None
 
 
@@ -802,8 +858,7 @@ def _windows_exempt(fn: CheckFn) -> CheckFn:
     """The v1.25 variants: pods with spec.os.name=windows are exempt (Linux-only fields)."""
 
     def variant(p: PodView, out: list[Violation] | None) -> Result:
-        os_ = p.spec.get("os")
-        if os_ is not None and os_.get("name") == "windows":
+        if p.windows:
             return None
         return fn(p, out)
 
@@ -844,7 +899,9 @@ def capabilities_restricted_1_22(p: PodView, out: list[Violation] | None) -> Res
                             "securityContext.capabilities.add",
                             path,
                             name,
-                            [{"op": "replace", "path": json_pointer(path), "value": keep}] if keep else _remove(path),
+                            [{"op": "replace", "path": json_pointer(path), "value": keep}]
+                            if keep
+                            else _remove(path),
                             "the process may need one of these capabilities; confirm before removing",
                         )
                     )
@@ -866,7 +923,13 @@ def _drop_all_violation(name: str, cpath: str, c: dict[str, Any]) -> Violation:
     caps = sc.get("capabilities") if isinstance(sc, dict) else None
     drop = caps.get("drop") if isinstance(caps, dict) else None
     if isinstance(drop, list):
-        fix = [{"op": "add", "path": json_pointer(f"{cpath}.securityContext.capabilities.drop") + "/-", "value": "ALL"}]
+        fix = [
+            {
+                "op": "add",
+                "path": json_pointer(f"{cpath}.securityContext.capabilities.drop") + "/-",
+                "value": "ALL",
+            }
+        ]
     else:
         fix = set_patch(cpath, c, ["securityContext", "capabilities", "drop"], ["ALL"])
     return Violation(
@@ -894,6 +957,7 @@ _ALLOWED_VOLUME_SOURCES = (
     "projected",
     "secret",
 )
+_ALLOWED_VOLUME_SOURCE_SET = frozenset(_ALLOWED_VOLUME_SOURCES)
 _RESTRICTED_VOLUME_SOURCES = (
     "hostPath",
     "gcePersistentDisk",
@@ -928,7 +992,12 @@ def restricted_volumes_1_0(p: PodView, out: list[Violation] | None) -> Result:
     for i, v in enumerate(vols):
         if v is None:
             v = {}
-        if any(v.get(s) is not None for s in _ALLOWED_VOLUME_SOURCES):
+        allowed = False
+        for k, src in v.items():
+            if src is not None and k in _ALLOWED_VOLUME_SOURCE_SET:
+                allowed = True
+                break
+        if allowed:
             continue
         t = next((s for s in _RESTRICTED_VOLUME_SOURCES if v.get(s) is not None), None)
         if t is None:
@@ -1028,7 +1097,10 @@ def run_as_non_root_1_0(p: PodView, out: list[Violation] | None) -> Result:
                     _IMAGE_NOTE,
                 )
             )
-        return "runAsNonRoot != true", f"pod or {_containers(implicit)} must set securityContext.runAsNonRoot=true"
+        return (
+            "runAsNonRoot != true",
+            f"pod or {_containers(implicit)} must set securityContext.runAsNonRoot=true",
+        )
     return None
 
 
@@ -1046,7 +1118,13 @@ def run_as_user_1_23(p: PodView, out: list[Violation] | None) -> Result:
             path = f"{p.spec_path}.securityContext.runAsUser"
             out.append(
                 Violation(
-                    "runAsUser", "runAsUser=0", "pod must not set runAsUser=0", path, None, _remove(path), _IMAGE_NOTE
+                    "runAsUser",
+                    "runAsUser=0",
+                    "pod must not set runAsUser=0",
+                    path,
+                    None,
+                    _remove(path),
+                    _IMAGE_NOTE,
                 )
             )
     bad: list[str] = []
@@ -1096,7 +1174,11 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef("hostProbesAndHostLifecycle", B, (Variant(34, host_probes_and_host_lifecycle_1_34),)),
     CheckDef("privileged", B, (Variant(0, privileged_1_0),)),
     CheckDef("procMount", B, (Variant(0, proc_mount_1_0), Variant(35, proc_mount_1_35))),
-    CheckDef("seLinuxOptions", B, (Variant(0, _selinux(SELINUX_TYPES_1_0)), Variant(31, _selinux(SELINUX_TYPES_1_31)))),
+    CheckDef(
+        "seLinuxOptions",
+        B,
+        (Variant(0, _selinux(SELINUX_TYPES_1_0)), Variant(31, _selinux(SELINUX_TYPES_1_31))),
+    ),
     CheckDef(
         "seccompProfile_baseline",
         B,
@@ -1117,7 +1199,10 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef(
         "allowPrivilegeEscalation",
         R,
-        (Variant(8, allow_privilege_escalation_1_8), Variant(25, _windows_exempt(allow_privilege_escalation_1_8))),
+        (
+            Variant(8, allow_privilege_escalation_1_8),
+            Variant(25, _windows_exempt(allow_privilege_escalation_1_8)),
+        ),
     ),
     CheckDef(
         "capabilities_restricted",

@@ -63,7 +63,9 @@ def parse_pod_security_configuration(doc: Any, file: str | None = None) -> PodSe
                 return parse_pod_security_configuration(inner, file)
         raise InputError("AdmissionConfiguration has no PodSecurity plugin", file=file, field="plugins")
     if doc.get("kind") != "PodSecurityConfiguration":
-        raise InputError(f"expected kind PodSecurityConfiguration, got {doc.get('kind')!r}", file=file, field="kind")
+        raise InputError(
+            f"expected kind PodSecurityConfiguration, got {doc.get('kind')!r}", file=file, field="kind"
+        )
     if doc.get("apiVersion") not in API_VERSIONS:
         raise InputError(
             f"unsupported apiVersion {doc.get('apiVersion')!r}; expected one of {', '.join(API_VERSIONS)}",
@@ -85,7 +87,9 @@ def parse_pod_security_configuration(doc: Any, file: str | None = None) -> PodSe
             )
         version, err = parse_version(version_s) if isinstance(version_s, str) else (None, "must be a string")
         if err or version is None:
-            raise InputError(f"invalid version {version_s!r}: {err}", file=file, field=f"defaults.{mode}-version")
+            raise InputError(
+                f"invalid version {version_s!r}: {err}", file=file, field=f"defaults.{mode}-version"
+            )
         lvs[mode] = LevelVersion(Level(level_s), version)
     ex = doc.get("exemptions") or {}
     if not isinstance(ex, dict):
@@ -124,5 +128,9 @@ def load_pod_security_configuration(path: str) -> PodSecurityConfig:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
-        raise InputError(f"not valid YAML: {getattr(e, 'problem', e)}", file=path, line=line + 1 if line is not None else None) from None
+        raise InputError(
+            f"not valid YAML: {getattr(e, 'problem', e)}",
+            file=path,
+            line=line + 1 if line is not None else None,
+        ) from None
     return parse_pod_security_configuration(doc, path)

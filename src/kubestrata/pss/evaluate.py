@@ -15,7 +15,7 @@ from kubestrata.errors import InputError
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import TEMPLATE_PATHS, WORKLOAD_KINDS
 from kubestrata.pss.api import Level, LevelVersion, NamespacePolicy, Policy, Version
-from kubestrata.pss.config import Exemptions, PodSecurityConfig
+from kubestrata.pss.config import Exemptions
 from kubestrata.pss.registry import PSSResult, as_level_version, effective_minor, run_checks
 from kubestrata.pss.view import PodView, build_view
 
@@ -168,9 +168,15 @@ def evaluate_object(
     if ex.user(username):
         return ObjectResult(obj, policy, True, True, exempt="user")
     p = policy.policy
-    if not policy.errors and (
-        p.fully_privileged if is_pod else (p.warn.level is Level.PRIVILEGED and p.audit.level is Level.PRIVILEGED)
-    ) and p.enforce.level is Level.PRIVILEGED:
+    if (
+        not policy.errors
+        and (
+            p.fully_privileged
+            if is_pod
+            else (p.warn.level is Level.PRIVILEGED and p.audit.level is Level.PRIVILEGED)
+        )
+        and p.enforce.level is Level.PRIVILEGED
+    ):
         return ObjectResult(obj, policy, True, True)
     if ex.runtime_class(view.runtime_class):
         return ObjectResult(obj, policy, True, True, exempt="runtimeClass")

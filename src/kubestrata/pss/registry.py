@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubestrata.errors import InputError
 from kubestrata.pss.api import Level, LevelVersion, Version, parse_version_strict
@@ -56,7 +56,9 @@ def _inflate(checks: tuple[CheckDef, ...]) -> dict[tuple[Level, int], Compiled]:
                     chosen = v
             if chosen is not None:
                 active[c.id] = chosen
-        overridden = {o for cid, v in active.items() if by_id[cid].level is Level.RESTRICTED for o in v.overrides}
+        overridden = {
+            o for cid, v in active.items() if by_id[cid].level is Level.RESTRICTED for o in v.overrides
+        }
         table[(Level.BASELINE, minor)] = tuple(
             (cid, active[cid].fn) for cid in order if cid in active and by_id[cid].level is Level.BASELINE
         )
@@ -84,8 +86,7 @@ def checks_for(level: Level, version: Version) -> Compiled:
     return _TABLE[(level, effective_minor(version))]
 
 
-@dataclass(frozen=True, slots=True)
-class CheckFailure:
+class CheckFailure(NamedTuple):
     check: str
     reason: str
     detail: str
@@ -151,7 +152,8 @@ class PSSResult:
 def run_checks(view: PodView, lv: LevelVersion) -> PSSResult:
     """EvaluatePod + AggregateCheckResults for a decoded pod."""
     failures = []
-    for cid, fn in checks_for(lv.level, lv.version):
+    minor = lv.version.minor
+    for cid, fn in _TABLE[(lv.level, MAX_MINOR if minor is None or minor > MAX_MINOR else minor)]:
         r = fn(view, None)
         if r is not None:
             failures.append(CheckFailure(cid, r[0] or "unknown forbidden reason", r[1]))

@@ -82,6 +82,111 @@ def _check(value: Any, schema: Any, path: str) -> None:
     raise AssertionError(schema)  # pragma: no cover
 
 
+def _compile(schema: Any) -> Any:
+    """A fast predicate for a schema: no paths, no messages. The slow _check runs only when it
+    fails, to name the field, so valid pods (nearly all of them) pay for type checks alone."""
+    if schema is bool or schema is str or schema is int:
+        return schema
+    if type(schema) is _List:
+        item = _compile(schema.item)
+        if isinstance(item, type):
+
+            def list_of_prim(value: Any, t: type = item) -> bool:
+                if type(value) is not list:
+                    return False
+                for v in value:
+                    if v is not None and type(v) is not t:
+                        return False
+                return True
+
+            return list_of_prim
+
+        def list_of(value: Any, f: Any = item) -> bool:
+            if type(value) is not list:
+                return False
+            for v in value:
+                if v is not None and not f(v):
+                    return False
+            return True
+
+        return list_of
+    if type(schema) is _Map:
+
+        def str_map(value: Any) -> bool:
+            if type(value) is not dict:
+                return False
+            for v in value.values():
+                if type(v) is not str:
+                    return False
+            return True
+
+        return str_map
+    prim = {k: v for k, v in schema.fields.items() if v in (bool, str, int)}
+    subs = {k: _compile(v) for k, v in schema.fields.items() if v not in (bool, str, int)}
+    items = tuple((k, prim.get(k), subs.get(k)) for k in schema.fields)
+
+    if len(items) > 12:  # wide schemas (volume sources): walk the object's few keys instead
+
+        def wide_obj(value: Any) -> bool:
+            if type(value) is not dict:
+                return False
+            for k, v in value.items():
+                if v is None:
+                    continue
+                t = prim.get(k)
+                if t is not None:
+                    if type(v) is not t:
+                        return False
+                    continue
+                f = subs.get(k)
+                if f is not None and not f(v):
+                    return False
+            return True
+
+        return wide_obj
+
+    n_fields = len(items)
+
+    def obj(value: Any) -> bool:
+        if type(value) is not dict:
+            return False
+        if len(value) < n_fields:  # fewer keys set than the schema knows: walk the object's
+            for k, v in value.items():
+                if v is None:
+                    continue
+                t = prim.get(k)
+                if t is not None:
+                    if type(v) is not t:
+                        return False
+                    continue
+                f = subs.get(k)
+                if f is not None and not f(v):
+                    return False
+            return True
+        get = value.get
+        for k, t, f in items:
+            v = get(k)
+            if v is None:
+                continue
+            if t is not None:
+                if type(v) is not t:
+                    return False
+            elif not f(v):
+                return False
+        return True
+
+    return obj
+
+
+def _valid(value: Any, schema: Any, fast: Any, path: str) -> None:
+    if value is None:
+        return
+    ok = (type(value) is fast) if isinstance(fast, type) else fast(value)
+    if not ok:
+        _check(value, schema, path)
+        raise AssertionError(f"validators disagree at {path}")  # pragma: no cover
+
+
 _TYPED = _Obj(type=str)
 _SELINUX = _Obj(type=str, user=str, role=str, level=str)
 _WINDOWS = _Obj(hostProcess=bool)
@@ -111,7 +216,6 @@ CONTAINER_SECURITY_CONTEXT = _Obj(
 )
 CONTAINER = _Obj(
     name=str,
-    image=str,
     securityContext=CONTAINER_SECURITY_CONTEXT,
     ports=_List(_Obj(hostPort=int, containerPort=int)),
     livenessProbe=_HANDLER,
@@ -165,11 +269,67 @@ POD_SPEC_FIELDS = _Obj(
 )
 
 
+def _codegen(schema: _Obj, name: str) -> Any:
+    """Generate one flat Python function that tells whether a value matches the schema.
+
+    Same answer as _compile's closures, without a call per nested object: validating the dozens
+    of fields of a pod is most of the cost of evaluating it, and nested calls dominated that.
+    """
+    lines = [f"def {name}(v0):"]
+    counter = [0]
+
+    def emit(sch: Any, var: str, ind: str) -> None:
+        if sch is bool or sch is str or sch is int:
+            lines.append(f"{ind}if type({var}) is not {sch.__name__}: return False")
+            return
+        if type(sch) is _Map:
+            lines.append(f"{ind}if type({var}) is not dict: return False")
+            lines.append(f"{ind}for x in {var}.values():")
+            lines.append(f"{ind}    if type(x) is not str: return False")
+            return
+        if type(sch) is _List:
+            counter[0] += 1
+            item = f"v{counter[0]}"
+            lines.append(f"{ind}if type({var}) is not list: return False")
+            lines.append(f"{ind}for {item} in {var}:")
+            lines.append(f"{ind}    if {item} is not None:")
+            emit(sch.item, item, ind + "        ")
+            return
+        lines.append(f"{ind}if type({var}) is not dict: return False")
+        empties = [k for k, sub in sch.fields.items() if type(sub) is _Obj and not sub.fields]
+        if len(empties) > 8:  # the volume sources: any set one must be an object
+            lines.append(f"{ind}for k, x in {var}.items():")
+            lines.append(
+                f"{ind}    if x is not None and type(x) is not dict and k in _EMPTY_OBJ_KEYS: return False"
+            )
+        else:
+            empties = []
+        for k, sub in sch.fields.items():
+            if k in empties:
+                continue
+            counter[0] += 1
+            child = f"v{counter[0]}"
+            lines.append(f"{ind}{child} = {var}.get({k!r})")
+            lines.append(f"{ind}if {child} is not None:")
+            emit(sub, child, ind + "    ")
+
+    emit(schema, "v0", "    ")
+    lines.append("    return True")
+    scope: dict[str, Any] = {"_EMPTY_OBJ_KEYS": frozenset(VOLUME_SOURCES)}
+    exec(compile("\n".join(lines), f"<pss-validator {name}>", "exec"), scope)  # noqa: S102
+    return scope[name]
+
+
+_FAST_POD_SPEC = _codegen(POD_SPEC_FIELDS, "valid_pod_spec")
+_FAST_CONTAINER = _codegen(CONTAINER, "valid_container")
+_FAST_ANNOTATIONS = _compile(_Map())
+
+
 class PodView:
     """What the checks read: annotations, spec, pod securityContext and the containers in PSA's
     visit order (init, regular, ephemeral) as (name, securityContext or {}, container, path)."""
 
-    __slots__ = ("annotations", "spec", "psc", "containers", "spec_path", "meta_path")
+    __slots__ = ("annotations", "spec", "psc", "containers", "spec_path", "meta_path", "windows")
 
     def __init__(
         self,
@@ -186,6 +346,9 @@ class PodView:
         self.containers = containers
         self.spec_path = spec_path
         self.meta_path = meta_path
+        os_ = spec.get("os")
+        # spec.os.name=windows: exempt from the Linux-only restricted checks from v1.25
+        self.windows = os_ is not None and os_.get("name") == "windows"
 
     @property
     def host_users_false(self) -> bool:
@@ -193,18 +356,11 @@ class PodView:
         return self.spec.get("hostUsers") is False
 
     @property
-    def windows(self) -> bool:
-        os_ = self.spec.get("os")
-        return isinstance(os_, dict) and os_.get("name") == "windows"
-
-    @property
     def runtime_class(self) -> str:
         return self.spec.get("runtimeClassName") or ""
 
 
-def build_view(
-    metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str | None = None
-) -> PodView:
+def build_view(metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str | None = None) -> PodView:
     """Type-check and index a pod's metadata and spec; InputError names the first bad field."""
     if meta_path is None:
         meta_path = spec_path[: -len("spec")] + "metadata" if spec_path.endswith("spec") else "metadata"
@@ -216,19 +372,21 @@ def build_view(
     if annotations is None:
         annotations = _EMPTY
     else:
-        _check(annotations, _Map(), f"{meta_path}.annotations")
+        _valid(annotations, _Map(), _FAST_ANNOTATIONS, f"{meta_path}.annotations")
     if not isinstance(spec, dict):
         raise InputError(f"expected object, got {_type_name(spec)}", field=spec_path)
-    fields = POD_SPEC_FIELDS.fields
-    for k, v in spec.items():
-        sub = fields.get(k)
-        if sub is not None and v is not None:
-            _check(v, sub, f"{spec_path}.{k}")
+    _valid(spec, POD_SPEC_FIELDS, _FAST_POD_SPEC, spec_path)
     psc = spec.get("securityContext") or _EMPTY
     containers: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
     regular = spec.get("containers")
     if not isinstance(regular, list) or not regular:
-        what = "missing" if regular is None else f"{_type_name(regular)}" if not isinstance(regular, list) else "empty"
+        what = (
+            "missing"
+            if regular is None
+            else f"{_type_name(regular)}"
+            if not isinstance(regular, list)
+            else "empty"
+        )
         raise InputError(f"at least one container is required (got {what})", field=f"{spec_path}.containers")
     for list_field in CONTAINER_LISTS:
         items = spec.get(list_field)
@@ -238,8 +396,9 @@ def build_view(
             raise InputError(f"expected array, got {_type_name(items)}", field=f"{spec_path}.{list_field}")
         for i, c in enumerate(items):
             path = f"{spec_path}.{list_field}[{i}]"
-            _check(c, CONTAINER, path)
             if c is None:
                 raise InputError("expected object, got null", field=path)
+            if not _FAST_CONTAINER(c):
+                _valid(c, CONTAINER, _FAST_CONTAINER, path)
             containers.append((c.get("name") or "", c.get("securityContext") or _EMPTY, c, path))
     return PodView(annotations, spec, psc, containers, spec_path, meta_path)

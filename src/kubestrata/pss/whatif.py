@@ -13,14 +13,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import CONTROLLER_KINDS
+from kubestrata.kube.podspec import CONTROLLER_KINDS, TEMPLATE_PATHS
 from kubestrata.pss.api import Level, LevelVersion, NamespacePolicy, Policy, Version
 from kubestrata.pss.config import PodSecurityConfig
 from kubestrata.pss.evaluate import pod_view
-from kubestrata.pss.registry import PSSResult, run_checks
+from kubestrata.pss.registry import PSSResult, effective_minor, run_checks
 from kubestrata.pss.view import PodView
 
 
@@ -56,17 +58,59 @@ def owner_of(obj: KubeObject, cluster: Cluster) -> tuple[str, str]:
 
 @dataclass
 class Entity:
-    """A pod or a top-level controller, decoded once and evaluated at any level-version."""
+    """A pod or a top-level controller, decoded once and evaluated at any level-version.
+
+    Replicas of one workload have the same spec, so entities with the same PSS-relevant content
+    (spec, AppArmor and seccomp annotations, spec path) share one decoded view and one result per
+    level-version through ``shared``.
+    """
 
     obj: KubeObject
     owner: tuple[str, str]
     view: PodView | None
     error: InputError | None = None
+    shared: dict[tuple[Level, int], PSSResult] | None = None
 
     def evaluate(self, lv: LevelVersion) -> PSSResult:
         if self.view is None:
             return PSSResult(False, lv, [], None, self.error)
-        return run_checks(self.view, lv)
+        if self.shared is None:
+            return run_checks(self.view, lv)
+        key = (lv.level, effective_minor(lv.version))
+        r = self.shared.get(key)
+        if r is None:
+            r = self.shared[key] = run_checks(self.view, lv)
+        return r if r.level_version == lv else PSSResult(r.allowed, lv, r.failures, r.view)
+
+
+_RELEVANT_ANNOTATION_PREFIXES = (
+    "container.apparmor.security.beta.kubernetes.io/",
+    "seccomp.security.alpha.kubernetes.io/",
+    "container.seccomp.security.alpha.kubernetes.io/",
+)
+_KEY_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _content_key(obj: KubeObject) -> bytes | None:
+    """What PSS reads of an object, serialized; None when it cannot be (then no sharing)."""
+    raw = obj.raw
+    path = TEMPLATE_PATHS.get(obj.kind, ())
+    node: Any = raw
+    for k in path:
+        node = node.get(k) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return None
+    meta = node.get("metadata")
+    ann = meta.get("annotations") if isinstance(meta, dict) else None
+    rel = (
+        {k: v for k, v in ann.items() if isinstance(k, str) and k.startswith(_RELEVANT_ANNOTATION_PREFIXES)}
+        if isinstance(ann, dict)
+        else ann
+    )
+    try:
+        return orjson.dumps([obj.kind if path else "Pod", rel, node.get("spec")], option=_KEY_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def collect_entities(
@@ -76,6 +120,7 @@ def collect_entities(
     left out as PSA's namespace dry run leaves them out."""
     ex = config.exemptions if config else None
     out = []
+    seen: dict[bytes, tuple[PodView, dict[tuple[Level, int], PSSResult]]] = {}
     kinds = ("Pod", *sorted(CONTROLLER_KINDS))
     for kind in kinds:
         objs = cluster.of_kind(kind) if namespace is None else cluster.in_namespace(kind, namespace)
@@ -84,14 +129,22 @@ def collect_entities(
                 ref = _controller_ref(o)
                 if ref is not None and cluster.get(ref[0], o.namespace, ref[1]) is not None:
                     continue  # judged through its owner
-            try:
-                view = pod_view(o)
-            except InputError as e:
-                out.append(Entity(o, owner_of(o, cluster), None, e))
-                continue
+            key = _content_key(o)
+            hit = seen.get(key) if key is not None else None
+            if hit is not None:
+                view, shared = hit
+            else:
+                try:
+                    view = pod_view(o)
+                except InputError as e:
+                    out.append(Entity(o, owner_of(o, cluster), None, e))
+                    continue
+                shared = {}
+                if key is not None:
+                    seen[key] = (view, shared)
             if ex is not None and ex.runtime_class(view.runtime_class):
                 continue
-            out.append(Entity(o, owner_of(o, cluster), view))
+            out.append(Entity(o, owner_of(o, cluster), view, None, shared))
     return out
 
 
@@ -147,7 +200,9 @@ class NamespaceWhatIf:
         }
 
 
-def psa_namespace_warnings(namespace: str, lv: LevelVersion, denied: list[tuple[str, PSSResult]]) -> list[str]:
+def psa_namespace_warnings(
+    namespace: str, lv: LevelVersion, denied: list[tuple[str, PSSResult]]
+) -> list[str]:
     """admission.go EvaluatePodsInNamespace's warnings, without its 3,000-pod and 1 s limits."""
     if not denied:
         return []
@@ -165,7 +220,10 @@ def psa_namespace_warnings(namespace: str, lv: LevelVersion, denied: list[tuple[
         else:
             lines.append(f"{name} (and {count - 1} other pods): {w}")
     lines.sort()
-    return [f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{lv}"', *lines]
+    return [
+        f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{lv}"',
+        *lines,
+    ]
 
 
 def what_if_namespace(
@@ -360,6 +418,15 @@ def version_bump(
             added = [f.check for f in b.failures if f.check not in before]
             if added:
                 changes.append(
-                    BumpChange(ns, e.obj.kind, e.obj.name, e.owner, lvl, a.allowed and not b.allowed, added, b.message)
+                    BumpChange(
+                        ns,
+                        e.obj.kind,
+                        e.obj.name,
+                        e.owner,
+                        lvl,
+                        a.allowed and not b.allowed,
+                        added,
+                        b.message,
+                    )
                 )
     return changes
