@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,19 @@ app = typer.Typer(
 )
 
 FORMATS = ("jsonl", "table", "none")
+
+
+def default_state_path() -> str:
+    """Where `watch` keeps first-seen state and findings unless --state says otherwise."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    path = os.path.join(base, "kubestrata", "detect.db")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as e:
+        raise KubestrataError(
+            f"cannot create {os.path.dirname(path)}: {e.strerror or e}; use --state"
+        ) from None
+    return path
 
 
 def _opt_list(path: str | None) -> IPList | None:
@@ -266,9 +280,14 @@ def watch(
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
 ) -> None:
-    """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks."""
+    """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
+
+    State (first-seen keys, findings) persists in SQLite at $XDG_STATE_HOME/kubestrata/detect.db
+    unless --state names another database (``--state :memory:`` keeps it in memory)."""
     if bool(file) == cloudwatch:
         raise KubestrataError("give a FILE to follow, or --cloudwatch (not both)")
+    if state is None:
+        state = default_state_path()
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,

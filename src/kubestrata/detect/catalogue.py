@@ -350,7 +350,7 @@ GUARDDUTY_RULES += [
              guardduty=("PrivilegeEscalation:Kubernetes/AnomalousBehavior.RoleCreated",)),
     RuleSpec("KS-AUD-G47", "Unusual check for powerful permissions", Severity.LOW,
              "An unusual successful SelfSubjectAccessReview/RulesReview for a powerful permission "
-             "(kubectl auth can-i).", ("T1069",),
+             "(kubectl auth can-i).", ("T1069",), sigma=(SIGMA + "kubernetes_audit_rbac_permisions_listing.yml",),
              guardduty=("Discovery:Kubernetes/AnomalousBehavior.PermissionChecked",)),
 ]  # fmt: skip
 
@@ -359,11 +359,11 @@ ELASTIC = "elastic/detection-rules:rules/integrations/kubernetes/"
 NATIVE_RULES: list[RuleSpec] = [
     RuleSpec("KS-AUD-N01", "Admission webhook configuration created", Severity.MEDIUM,
              "A Mutating/ValidatingWebhookConfiguration was created: it can read or rewrite every "
-             "matching API request.", ("T1546", "T1554"),
+             "matching API request.", ("T1546", "T1554"), elastic=(ELASTIC + "persistence_kubernetes_admission_webhook_created_or_modified.toml",),
              sigma=(SIGMA + "kubernetes_audit_change_admission_controller.yml",)),
     RuleSpec("KS-AUD-N02", "Client certificate signing request created", Severity.LOW,
              "A non-system user requested a kube-apiserver client certificate: long-lived credentials.",
-             ("T1098.001",), elastic=(ELASTIC + "persistence_kubernetes_csr_creation.toml",)),
+             ("T1098.001",), elastic=(ELASTIC + "persistence_kubernetes_client_certificate_signing_request_created_or_approved.toml",)),
     RuleSpec("KS-AUD-N03", "ClusterRoleBinding to a privileged role", Severity.MEDIUM,
              "A ClusterRoleBinding to cluster-admin, admin, edit or a control-plane role was created.",
              ("T1098.006",), sigma=(SIGMA + "kubernetes_audit_rolebinding_modification.yml",)),
@@ -376,13 +376,16 @@ NATIVE_RULES: list[RuleSpec] = [
              "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.", ("T1041",)),
     RuleSpec("KS-AUD-N07", "Service account token read through exec", Severity.HIGH,
              "An exec command read a projected service account token.", ("T1528", "T1552.007"),
-             elastic=(ELASTIC + "credential_access_kubernetes_exec_sa_token.toml",)),
+             elastic=(ELASTIC + "credential_access_kubernetes_pod_exec_sensitive_file_access.toml",)),
     RuleSpec("KS-AUD-N08", "Suspicious command executed in a pod", Severity.HIGH,
              "An exec command looks like a reverse shell, a download-and-run, a metadata-service "
-             "query or a read of host credentials.", ("T1609", "T1059")),
+             "query or a read of host credentials.", ("T1609", "T1059"),
+             elastic=(ELASTIC + "execution_kubernetes_pod_exec_potential_reverse_shell.toml",
+                      ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml")),
     RuleSpec("KS-AUD-N09", "Pod with dangerous capabilities", Severity.HIGH,
              "A pod was created whose containers add SYS_ADMIN, NET_ADMIN, BPF, SYS_PTRACE, SYS_MODULE "
-             "or ALL.", ("T1611",)),
+             "or ALL.", ("T1611",),
+             elastic=(ELASTIC + "privilege_escalation_container_created_with_excessive_linux_capabilities.toml",)),
     RuleSpec("KS-AUD-N10", "Pod with a hostPath volume", Severity.MEDIUM,
              "A pod with any hostPath volume was created (system controllers in system namespaces "
              "excepted).", ("T1611",), sigma=(SIGMA + "kubernetes_audit_hostpath_mount.yml",)),
@@ -400,11 +403,12 @@ NATIVE_RULES: list[RuleSpec] = [
              "A user read many distinct secrets (default 15) within the window.", ("T1552.007",),
              sigma=(SIGMA + "kubernetes_audit_secrets_enumeration.yml",)),
     RuleSpec("KS-AUD-N15", "All secrets listed across namespaces", Severity.HIGH,
-             "A non-system user listed secrets cluster-wide (GET /api/v1/secrets).", ("T1552.007",)),
+             "A non-system user listed secrets cluster-wide (GET /api/v1/secrets).", ("T1552.007",),
+             elastic=(ELASTIC + "credential_access_kubernetes_secrets_list_cluster_and_sensitive_namespaces.toml",)),
     RuleSpec("KS-AUD-N16", "Service account token requested", Severity.LOW,
              "A token was minted through serviceaccounts/token by a user (kubelets and system "
              "components in system namespaces excepted).", ("T1528",),
-             elastic=(ELASTIC + "credential_access_kubernetes_token_request.toml",)),
+             elastic=(ELASTIC + "credential_access_kubernetes_service_account_token_created_via_tokenrequest.toml",)),
     RuleSpec("KS-AUD-N17", "System identity used from a public address", Severity.HIGH,
              "A system:/eks:/aks: identity made a successful request from a public IP outside the "
              "configured cloud ranges: a stolen token.", ("T1078", "T1528")),
@@ -428,7 +432,7 @@ NATIVE_RULES: list[RuleSpec] = [
     RuleSpec("KS-AUD-N23", "Role with excessive permissions created", Severity.MEDIUM,
              "A user (not a system component) created a Role/ClusterRole with wildcards, "
              "escalate/bind/impersonate, secret reads, pods/exec or nodes/proxy.", ("T1098.006",),
-             sigma=(SIGMA + "kubernetes_audit_rbac_permisions_listing.yml",)),
+             elastic=(ELASTIC + "persistence_sensitive_role_creation_or_modification.toml",)),
 ]  # fmt: skip
 
 CATALOGUE: dict[str, RuleSpec] = {r.id: r for r in [*FALCO_RULES, *GUARDDUTY_RULES, *NATIVE_RULES]}

@@ -103,26 +103,44 @@ class AuditEvent:
         if api_version is not None and api_version not in AUDIT_API_VERSIONS:
             raise BadEvent(f"unsupported apiVersion {api_version!r}"[:120], "apiVersion")
         self.api_version = api_version or ""
-        self.audit_id = _str(raw, "auditID", "auditID")
-        stage = _str(raw, "stage", "stage")
+        get = raw.get
+        # Fast path: plain type checks inline; the helpers (which name the field) run only when a
+        # value is not a string, i.e. on bad input.
+        v = get("auditID", "")
+        self.audit_id = v if type(v) is str else _str(raw, "auditID", "auditID")
+        v = get("stage", "")
+        stage = v if type(v) is str else _str(raw, "stage", "stage")
         if stage and stage not in STAGES:
             raise BadEvent(f"unknown stage {stage!r}"[:120], "stage")
         self.stage = stage
-        self.level = _str(raw, "level", "level")
-        self.verb = _str(raw, "verb", "verb")
-        self.uri = _str(raw, "requestURI", "requestURI")
+        v = get("level", "")
+        self.level = v if type(v) is str else _str(raw, "level", "level")
+        v = get("verb", "")
+        self.verb = v if type(v) is str else _str(raw, "verb", "verb")
+        v = get("requestURI", "")
+        self.uri = v if type(v) is str else _str(raw, "requestURI", "requestURI")
         if not self.verb and not self.uri:
             raise BadEvent("neither verb nor requestURI: not an audit event", "verb")
-        user = _dict(raw, "user", "user")
-        self.user = _str(user, "username", "user.username")
+        user = get("user")
+        if type(user) is not dict:
+            user = _dict(raw, "user", "user")
+        v = user.get("username", "")
+        self.user = v if type(v) is str else _str(user, "username", "user.username")
         self.groups = _str_list(user.get("groups"), "user.groups")
         self.user_extra = _dict(user, "extra", "user.extra")
-        imp = _dict(raw, "impersonatedUser", "impersonatedUser")
-        self.impersonated_user = _str(imp, "username", "impersonatedUser.username")
-        self.source_ips = _str_list(raw.get("sourceIPs"), "sourceIPs")
-        self.user_agent = _str(raw, "userAgent", "userAgent")
-        ref = _dict(raw, "objectRef", "objectRef")
+        imp = get("impersonatedUser")
+        self.impersonated_user = (
+            _str(_dict(raw, "impersonatedUser", "impersonatedUser"), "username", "impersonatedUser.username")
+            if imp is not None
+            else ""
+        )
+        self.source_ips = _str_list(get("sourceIPs"), "sourceIPs")
+        v = get("userAgent", "")
+        self.user_agent = v if type(v) is str else _str(raw, "userAgent", "userAgent")
+        ref = get("objectRef")
         if ref:
+            if type(ref) is not dict:
+                raise BadEvent(f"expected an object, got {type(ref).__name__}", "objectRef")
             self.resource = _str(ref, "resource", "objectRef.resource")
             self.subresource = _str(ref, "subresource", "objectRef.subresource")
             self.namespace = _str(ref, "namespace", "objectRef.namespace")
@@ -130,18 +148,24 @@ class AuditEvent:
             self.api_group = _str(ref, "apiGroup", "objectRef.apiGroup")
         else:
             self.resource = self.subresource = self.namespace = self.name = self.api_group = ""
-        status = _dict(raw, "responseStatus", "responseStatus")
-        code = status.get("code")
-        if code is not None and type(code) is not int:
-            raise BadEvent(f"expected an integer, got {type(code).__name__}", "responseStatus.code")
+        status = get("responseStatus")
+        if status is None:
+            code = None
+        elif type(status) is dict:
+            code = status.get("code")
+            if code is not None and type(code) is not int:
+                raise BadEvent(f"expected an integer, got {type(code).__name__}", "responseStatus.code")
+        else:
+            raise BadEvent(f"expected an object, got {type(status).__name__}", "responseStatus")
         self.code = code
-        self.annotations = _dict(raw, "annotations", "annotations")
-        ts = raw.get("stageTimestamp") or raw.get("requestReceivedTimestamp") or raw.get("timestamp")
+        ann = get("annotations")
+        self.annotations = ann if type(ann) is dict else _dict(raw, "annotations", "annotations")
+        ts = get("stageTimestamp") or get("requestReceivedTimestamp") or get("timestamp")
         if ts is not None and type(ts) is not str:
             raise BadEvent(f"expected a timestamp string, got {type(ts).__name__}", "stageTimestamp")
         self.timestamp = ts or ""
         for key in ("requestObject", "responseObject"):
-            v = raw.get(key)
+            v = get(key)
             if v is not None and type(v) is not dict:
                 raise BadEvent(f"expected an object, got {type(v).__name__}", key)
         self._query: dict[str, list[str]] | None = None

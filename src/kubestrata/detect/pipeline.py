@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kubestrata.detect.catalogue import CATALOGUE, RuleSpec
 from kubestrata.detect.decode import NotAudit, decode_cloudwatch_payload, iter_event_dicts, loads
 from kubestrata.detect.escape import clean, clean_any
@@ -323,8 +325,11 @@ class Pipeline:
             return []
         return self.process_obj(obj, origin)
 
-    def process_obj(self, obj: Any, origin: str = "") -> list[dict[str, Any]]:
+    def process_obj(self, obj: Any, origin: str = "", check_size: bool = False) -> list[dict[str, Any]]:
+        """Events from a decoded document. ``check_size``: the document was larger than the
+        per-event limit (a webhook batch), so measure each event and skip the oversize ones."""
         out: list[dict[str, Any]] = []
+        limit = self.config.max_event_bytes
         it = iter_event_dicts(obj)
         i = 0
         while True:
@@ -339,6 +344,11 @@ class Pipeline:
                 self.bad("bad-event", f"{origin} item {i}", str(e), None)
                 break
             i += 1
+            if check_size:
+                size = len(orjson.dumps(raw))
+                if size > limit:
+                    self.bad("oversize", f"{origin} item {i - 1}", f"{size} bytes > limit {limit}")
+                    continue
             try:
                 ev = AuditEvent(raw, self.config.cluster)
             except BadEvent as e:
@@ -391,8 +401,13 @@ class Pipeline:
 
     def _finding(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> dict[str, Any]:
         sev = (h.severity or spec.severity).value
+        evidence = [{"path": p, "value": clean_any(v)} for p, v in h.evidence]
+        # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
+        # differs on every event and must not split it)
         fp_src = "\x1f".join(
             (spec.id, ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
+        ).encode("utf-8", "replace") + orjson.dumps(
+            [e for e in evidence if e["path"] != "anomaly"], default=str
         )
         return {
             "ruleId": spec.id,
@@ -414,13 +429,18 @@ class Pipeline:
             "sourceIPs": [clean(ip, 64) for ip in ev.source_ips[:16]],
             "userAgent": clean(ev.user_agent, 256),
             "responseCode": ev.code,
-            "evidence": [{"path": p, "value": clean_any(v)} for p, v in h.evidence],
+            "evidence": evidence,
             "references": spec.references(),
-            "fingerprint": hashlib.sha256(fp_src.encode("utf-8", "replace")).hexdigest()[:32],
+            "fingerprint": hashlib.sha256(fp_src).hexdigest()[:32],
         }
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Write batched state to the database (call periodically in long-running servers)."""
         self._first_seen.flush()
+        self.store.flush()
+
+    def close(self) -> None:
+        self.flush()
         for s in self.sinks:
             s.close()
 
@@ -434,8 +454,6 @@ def _rank(sev: str) -> int:
 
 def _sample(raw: dict[str, Any]) -> str:
     try:
-        import orjson
-
         return orjson.dumps(raw)[:200].decode("utf-8", "replace")
     except TypeError:
         return repr(raw)[:200]

@@ -430,9 +430,18 @@ def parse_ip(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return ip  # type: ignore[return-value]
 
 
+_public_cache: dict[str, bool] = {}
+
+
 def is_public(s: str) -> bool:
-    ip = parse_ip(s)
-    return ip is not None and ip.is_global
+    r = _public_cache.get(s)
+    if r is None:
+        ip = parse_ip(s)
+        r = ip is not None and ip.is_global
+        if len(_public_cache) > 65536:
+            _public_cache.clear()
+        _public_cache[s] = r
+    return r
 
 
 # --- Falco parity ----------------------------------------------------------------------------

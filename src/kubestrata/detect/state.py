@@ -22,10 +22,14 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    event,
     select,
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from kubestrata.errors import KubestrataError
 
 metadata = MetaData()
 
@@ -56,7 +60,20 @@ def make_engine(url: str) -> Engine:
     if "://" not in url:
         url = "sqlite://" if url == ":memory:" else f"sqlite:///{url}"
     engine = create_engine(url, future=True)
-    metadata.create_all(engine)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL + NORMAL: durable across process crashes, no fsync per transaction
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as e:
+        raise KubestrataError(f"cannot open state database: {str(e).splitlines()[0][:200]}") from None
     return engine
 
 
@@ -78,6 +95,18 @@ class FirstSeen:
         self.engine = engine
         self._known: set[tuple[str, str, str]] = set()
         self._pending: list[dict[str, Any]] = []
+        # Load what is known up front; while everything fits, a cache miss means "new" and the
+        # database is only written, never queried, on the hot path.
+        self._complete = True
+        if engine is not None:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(
+                        first_seen_table.c.cluster, first_seen_table.c.dimension, first_seen_table.c.key
+                    ).limit(self.MAX_CACHE + 1)
+                ).all()
+            self._complete = len(rows) <= self.MAX_CACHE
+            self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
 
     def check(self, cluster: str, dimension: str, key: str) -> bool:
         k = (cluster, dimension, key[:1024])
@@ -86,7 +115,8 @@ class FirstSeen:
         if len(self._known) >= self.MAX_CACHE:
             self.flush()
             self._known.clear()  # bounded memory; the database still remembers
-        if self.engine is not None:
+            self._complete = False
+        if self.engine is not None and not self._complete:
             with self.engine.connect() as conn:
                 row = conn.execute(
                     select(first_seen_table.c.key).where(
@@ -116,18 +146,37 @@ class FirstSeen:
 
 class FindingsStore:
     """Findings by fingerprint. A finding whose fingerprint was stored less than ``window``
-    seconds before (event time) only bumps the count and is not re-emitted."""
+    seconds before (event time) only bumps the count and is not re-emitted. Writes are batched
+    (every FLUSH_EVERY changes or FLUSH_SECONDS, and on close): one transaction per finding would
+    cost an fsync each and stall ingestion."""
+
+    FLUSH_EVERY = 256
+    FLUSH_SECONDS = 2.0
+    MAX_CACHE = 200_000
 
     def __init__(self, engine: Engine | None, window: float = 3600.0) -> None:
         self.engine = engine
         self.window = window
         self._last: dict[str, float] = {}
+        self._new: dict[str, dict[str, Any]] = {}
+        self._bumps: dict[str, int] = {}
+        self._last_flush = time.monotonic()
         self.suppressed = 0
+        self._complete = True
+        if engine is not None:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(findings_table.c.fingerprint, findings_table.c.last_seen)
+                    .order_by(findings_table.c.last_seen.desc())
+                    .limit(self.MAX_CACHE + 1)
+                ).all()
+            self._complete = len(rows) <= self.MAX_CACHE
+            self._last.update((r[0], r[1]) for r in rows[: self.MAX_CACHE])
 
     def admit(self, finding: dict[str, Any], when: float) -> bool:
         fp = finding["fingerprint"]
         last = self._last.get(fp)
-        if last is None and self.engine is not None:
+        if last is None and self.engine is not None and not self._complete and fp not in self._new:
             with self.engine.connect() as conn:
                 row = conn.execute(
                     select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
@@ -136,19 +185,20 @@ class FindingsStore:
         if last is not None and 0 <= when - last < self.window:
             self.suppressed += 1
             if self.engine is not None:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(findings_table)
-                        .where(findings_table.c.fingerprint == fp)
-                        .values(count=findings_table.c.count + 1)
-                    )
+                self._bumps[fp] = self._bumps.get(fp, 0) + 1
+                self._maybe_flush()
             return False
-        if len(self._last) > 200_000:
-            self._last.clear()
+        if len(self._last) >= self.MAX_CACHE:
+            self.flush()
+            self._last.clear()  # bounded memory; the database still remembers
+            self._complete = False
         self._last[fp] = when
-        if self.engine is not None:
-            stmt = _insert(self.engine, findings_table)
-            row = {
+        if self.engine is not None and fp in self._new:
+            row = self._new[fp]  # re-admitted before the last one was written
+            row.update(last_seen=when, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
+            self._maybe_flush()
+        elif self.engine is not None:
+            self._new[fp] = {
                 "fingerprint": fp,
                 "rule_id": finding["ruleId"],
                 "severity": finding["severity"],
@@ -157,17 +207,44 @@ class FindingsStore:
                 "count": 1,
                 "finding": orjson.dumps(finding).decode(),
             }
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[findings_table.c.fingerprint],
-                set_={"last_seen": when, "count": findings_table.c.count + 1, "finding": row["finding"]},
-            )
-            with self.engine.begin() as conn:
-                conn.execute(stmt, row)
+            self._maybe_flush()
         return True
+
+    def _maybe_flush(self) -> None:
+        if len(self._new) + len(self._bumps) >= self.FLUSH_EVERY or (
+            time.monotonic() - self._last_flush > self.FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if self.engine is None or not (self._new or self._bumps):
+            return
+        with self.engine.begin() as conn:
+            if self._new:
+                stmt = _insert(self.engine, findings_table)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[findings_table.c.fingerprint],
+                    set_={
+                        "last_seen": stmt.excluded.last_seen,
+                        "count": findings_table.c.count + stmt.excluded.count,
+                        "finding": stmt.excluded.finding,
+                    },
+                )
+                conn.execute(stmt, list(self._new.values()))
+            for fp, n in self._bumps.items():
+                conn.execute(
+                    update(findings_table)
+                    .where(findings_table.c.fingerprint == fp)
+                    .values(count=findings_table.c.count + n)
+                )
+        self._new = {}
+        self._bumps = {}
 
     def all(self) -> list[dict[str, Any]]:
         if self.engine is None:
             return []
+        self.flush()
         with self.engine.connect() as conn:
             rows = conn.execute(select(findings_table).order_by(findings_table.c.first_seen)).mappings().all()
         return [{**orjson.loads(r["finding"]), "count": r["count"]} for r in rows]

@@ -64,7 +64,9 @@ class AuditWebhook:
         st = self.pipeline.stats
         with self._lock:
             before = (st.events, st.bad_total, st.duplicates, st.findings)
-            self.pipeline.process_obj(obj, "webhook")
+            self.pipeline.process_obj(
+                obj, "webhook", check_size=len(body) > self.pipeline.config.max_event_bytes
+            )
             after = (st.events, st.bad_total, st.duplicates, st.findings)
         events, bad, dups, findings = (a - b for a, b in zip(after, before, strict=True))
         return 200, {"accepted": events, "bad": bad, "duplicates": dups, "findings": findings}

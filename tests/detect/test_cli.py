@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import orjson
+from typer.testing import CliRunner
+
+from kubestrata.cli.main import app
+from tests.detect.helpers import event
+
+runner = CliRunner()
+
+
+def _log(tmp_path, *evs, extra: bytes = b"") -> str:
+    p = tmp_path / "audit.log"
+    p.write_bytes(b"\n".join(orjson.dumps(e) for e in evs) + b"\n" + extra)
+    return str(p)
+
+
+def test_replay_jsonl_and_exit_codes(tmp_path) -> None:
+    path = _log(
+        tmp_path,
+        event("create", "clusterrolebindings", namespace=None, code=201,
+              request_object={"roleRef": {"name": "cluster-admin"}, "subjects": [{"kind": "User", "name": "x"}]}),
+        extra=b"{truncated\n",
+    )  # fmt: skip
+    r = runner.invoke(app, ["detect", "replay", path])
+    assert r.exit_code == 0, r.output
+    lines = [orjson.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert "KS-AUD-F18" in {f["ruleId"] for f in lines}
+    assert "1 bad" in r.stderr
+    r = runner.invoke(app, ["detect", "replay", path, "--fail-on", "high", "-f", "none"])
+    assert r.exit_code == 1
+
+
+def test_replay_table_escapes_markup(tmp_path) -> None:
+    path = _log(
+        tmp_path, event("delete", "secrets", name="[bold red]boom[/]", user="[link=http://x]u[/link]")
+    )
+    r = runner.invoke(app, ["detect", "replay", path, "-f", "table"], env={"COLUMNS": "250"})
+    assert r.exit_code == 0
+    assert "[bold red]boom[/]" in r.stdout and "KS-AUD-F49" in r.stdout
+
+
+def test_replay_errors_exit_2_without_traceback(tmp_path) -> None:
+    r = runner.invoke(app, ["detect", "replay", str(tmp_path / "missing.log")])
+    assert r.exit_code == 2 and "Traceback" not in r.output and "cannot read" in r.output
+    r = runner.invoke(app, ["detect", "replay", _log(tmp_path, event()), "--disable", "NOPE"])
+    assert r.exit_code == 2 and "unknown rule id" in r.output
+    bad = tmp_path / "tor.txt"
+    bad.write_text("999.1.1.1\n")
+    r = runner.invoke(app, ["detect", "replay", _log(tmp_path, event()), "--tor-exit-list", str(bad)])
+    assert r.exit_code == 2 and "tor.txt:1" in r.output
+
+
+def test_replay_stdin_with_state_and_alert_file(tmp_path) -> None:
+    data = orjson.dumps(event("get", "secrets", name="db", user="eve@example.com")) + b"\n"
+    alerts = tmp_path / "alerts.jsonl"
+    r = runner.invoke(
+        app,
+        [
+            "detect",
+            "replay",
+            "-",
+            "--state",
+            str(tmp_path / "s.db"),
+            "--alert-file",
+            str(alerts),
+            "-f",
+            "none",
+        ],
+        input=data,
+    )
+    assert r.exit_code == 0, r.output
+    assert "KS-AUD-G40" in {orjson.loads(x)["ruleId"] for x in alerts.read_bytes().splitlines()}
+
+
+def test_watch_follows_a_file_once(tmp_path) -> None:
+    path = _log(tmp_path, event("delete", "secrets", name="s"))
+    r = runner.invoke(
+        app, ["detect", "watch", path, "--from-start", "--once"], env={"XDG_STATE_HOME": str(tmp_path)}
+    )
+    assert r.exit_code == 0, r.output
+    assert "KS-AUD-F49" in r.stdout
+    assert (tmp_path / "kubestrata" / "detect.db").exists()  # watch keeps state in SQLite by default
+
+
+def test_rules_listing() -> None:
+    r = runner.invoke(app, ["detect", "rules", "-f", "json"])
+    assert r.exit_code == 0
+    rules = orjson.loads(r.stdout)
+    assert any(
+        x["references"].get("guardduty") == ["Execution:Kubernetes/ExecInKubeSystemPod"] for x in rules
+    )
