@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kubestrata.server.assemble import build_state
 from kubestrata.server.certs import generate_certs
@@ -359,3 +361,34 @@ def test_audit_disabled_is_501(server):
     with server.client() as c:
         r = c.post("/audit", json={"kind": "EventList", "items": []})
     assert r.status_code == 501 and "not available" in r.json()["message"]
+
+
+def test_selector_encoded_twice_is_400(live_server_factory):
+    from kubestrata.server.engines import load_cedar
+    from tests.conftest import REPO_ROOT
+
+    state = build_state(
+        config(), cedar=load_cedar([REPO_ROOT / "examples" / "cedar-demo" / "policies"]), pss=None, audit=None
+    )
+    srv = live_server_factory(state)
+    sar = _sar("list")
+    sar["spec"]["resourceAttributes"]["labelSelector"] = {
+        "rawSelector": "owner=alice",
+        "requirements": [{"key": "owner", "operator": "In", "values": ["bob"]}],
+    }
+    with srv.client() as c:
+        r = c.post("/authorize", json=sar)
+    # two encodings of one selector invite parser disagreement (CVE-2022-2880): refused, not guessed
+    assert r.status_code == 400 and "both rawSelector and requirements" in r.json()["message"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.binary(max_size=200) | st.just(b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}')
+)
+def test_real_server_survives_garbage(server, body):
+    with server.client() as c:
+        for route in ("/authorize", "/admit", "/mutate"):
+            r = c.post(route, content=body)
+            assert r.status_code in (400, 413) and r.json()["message"]
+        assert c.get("/healthz").status_code == 200
