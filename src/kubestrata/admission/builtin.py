@@ -112,6 +112,14 @@ class NamespaceUnknown(RuntimeError):
 
 
 def _admitted_object(ctx: AdmissionContext) -> KubeObject | None:
+    """The admitted object as the scan sees it (namespace and name filled in from the request); one
+    copy per review, shared by the handlers, none of which modifies it."""
+    if "admitted" not in ctx.state:
+        ctx.state["admitted"] = _build_admitted(ctx)
+    return ctx.state["admitted"]
+
+
+def _build_admitted(ctx: AdmissionContext) -> KubeObject | None:
     req = ctx.request
     if req.object is None:
         return None
