@@ -171,7 +171,9 @@ def create_app(state: ServerState) -> Starlette:
 
     async def authorize(request: Request) -> Response:
         doc = check_sar(await read_json(request, state))
-        if state.authorizer is None or not state.policies_loaded:
+        if state.authorizer is None:
+            raise HTTPError(503, "authorization is not configured: start the server with --policies", "not_ready")
+        if not state.policies_loaded:
             raise HTTPError(503, "policies are not loaded yet", "not_ready")
         spec = doc["spec"]
         try:
