@@ -357,12 +357,13 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}",
         "policies": len(list(DEMO_POLICIES.glob("*.cedar"))),
+        "nice": os.nice(0),
     }
     (OUT / "serve_load.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(
-        "| Run | Requests | Achieved req/s | p50 ms | p90 ms | p99 ms | max ms | server p99 ≤ ms | Errors |"
+        "| Run | Requests | Achieved req/s | p50 ms | p90 ms | p99 ms | max ms | server p99 ≤ ms | Errors | Load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['run']} | {r['requests']} | {r['achieved_rps']} | {r['p50_ms']} | {r['p90_ms']} | "
