@@ -260,3 +260,57 @@ def test_warnings_are_bounded_and_printable(client):
     total = sum(len(w) for w in r["warnings"])
     assert total <= 4100 and r["warnings"][-1].endswith("more warnings omitted")
     assert all(len(w) <= 256 and w.isprintable() for w in r["warnings"])
+
+
+def test_combined_patches_skip_a_fix_whole_when_it_no_longer_applies():
+    from kubestrata.admission.registry import combine_patches
+
+    obj = {"spec": {"containers": [{"name": "a"}]}}
+    ops = combine_patches(
+        obj,
+        [
+            (
+                "first",
+                [
+                    {
+                        "op": "add",
+                        "path": "/spec/containers/0/securityContext",
+                        "value": {"runAsNonRoot": True},
+                    }
+                ],
+            ),
+            # the second op of this fix fails (no container 5): the first op must not be applied either
+            (
+                "broken",
+                [
+                    {"op": "add", "path": "/spec/hostUsers", "value": False},
+                    {"op": "replace", "path": "/spec/containers/5/image", "value": "x"},
+                ],
+            ),
+            (
+                "merge",
+                [
+                    {
+                        "op": "add",
+                        "path": "/spec/containers/0/securityContext",
+                        "value": {"readOnlyRootFilesystem": True},
+                    }
+                ],
+            ),
+        ],
+    )
+    assert jsonpatch.apply_patch(obj, ops) == {
+        "spec": {
+            "containers": [
+                {"name": "a", "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True}}
+            ]
+        }
+    }
+
+
+def test_dry_run_mutation_returns_the_same_patch():
+    c, _ = make_client(admission={"mutations": {"fixes": ["KS-WL-004"]}})
+    with c:
+        real = c.post("/mutate", json=review(POD, ns="other")).json()["response"]
+        dry = c.post("/mutate", json=review(POD, ns="other", dry_run=True)).json()["response"]
+    assert real["patch"] == dry["patch"] and real["patchType"] == "JSONPatch"

@@ -15,9 +15,14 @@ def serve(
     tls_cert: Path = typer.Option(
         None, "--tls-cert", help="PEM serving certificate (reloaded when it changes)."
     ),
-    tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key (reloaded when it changes)."),
+    tls_key: Path = typer.Option(
+        None, "--tls-key", metavar="FILE", help="PEM private key (reloaded when it changes)."
+    ),
     policies: list[Path] = typer.Option(
-        None, "--policies", help="Directory of .cedar files and Policy YAML; repeat for ordered tiers."
+        None,
+        "--policies",
+        metavar="DIR",
+        help="Directory of .cedar files and Policy YAML; repeat for ordered tiers.",
     ),
     port: int = typer.Option(None, "--port", help="HTTPS port (default 8443)."),
     host: str = typer.Option(None, "--host", help="Listen address (default 0.0.0.0)."),
