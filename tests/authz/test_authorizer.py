@@ -206,6 +206,7 @@ def test_extra_keys_are_lower_cased_sets() -> None:
             "labelSelector must be a mapping",
         ),
         (lambda r: r["spec"].update(extra={"k": "v"}), "spec.extra.k"),
+        (lambda r: r["spec"]["resourceAttributes"].update(resource="pods/log"), "must not contain '/'"),
     ],
 )
 def test_malformed_reviews_raise_invalid_review(mutate, message: str) -> None:
@@ -266,3 +267,25 @@ def test_fuzzed_reviews_either_decide_or_raise_invalid_review(junk, where: str) 
     except InvalidReview:
         return
     assert isinstance(out["status"]["allowed"], bool)
+
+
+def test_erroring_forbid_in_a_file_whose_name_has_backticks_is_still_found(tmp_path) -> None:
+    (tmp_path / "we`ird`.cedar").write_text(
+        "permit (principal, action, resource);\n"
+        "forbid (principal, action, resource) when { 9223372036854775807 + 1 > 0 };"
+    )
+    store = PolicyStore([tmp_path])
+    store.load()
+    st_ = Authorizer(store).review(sar("u"))["status"]
+    assert st_["allowed"] is False and "we`ird`.cedar#1" in st_["evaluationError"]
+
+
+def test_erroring_permit_does_not_block_another_permit() -> None:
+    store = PolicyStore.from_text(
+        "permit (principal, action, resource) when { 9223372036854775807 + 1 > 0 };\n"
+        "permit (principal, action, resource);",
+        "p.cedar",
+    )
+    st_ = Authorizer(store).review(sar("u"))["status"]
+    assert st_["allowed"] is True and st_["reason"] == "allowed by Cedar policy p.cedar#1"
+    assert "p.cedar#0" in st_["evaluationError"]

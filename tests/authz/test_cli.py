@@ -133,3 +133,44 @@ def test_schema_prints_and_parses() -> None:
 def test_from_rbac_needs_input() -> None:
     r = runner.invoke(app, ["cedar", "from-rbac"])
     assert r.exit_code == 2 and "--cluster" in flat(r.output)
+
+
+def test_check_repeated_policies_are_ordered_tiers(tmp_path: Path) -> None:
+    (tmp_path / "permit.cedar").write_text('permit (principal, action == k8s::Action::"get", resource);')
+    (tmp_path / "forbid.cedar").write_text('forbid (principal, action == k8s::Action::"get", resource);')
+    review = tmp_path / "r.json"
+    review.write_text(
+        json.dumps(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {"user": "u", "resourceAttributes": {"verb": "get", "resource": "pods"}},
+            }
+        )
+    )
+    first = runner.invoke(
+        app,
+        [
+            "cedar",
+            "check",
+            "-p",
+            str(tmp_path / "permit.cedar"),
+            "-p",
+            str(tmp_path / "forbid.cedar"),
+            str(review),
+        ],
+    )
+    assert json.loads(first.stdout)["status"]["allowed"] is True
+    second = runner.invoke(
+        app,
+        [
+            "cedar",
+            "check",
+            "-p",
+            str(tmp_path / "forbid.cedar"),
+            "-p",
+            str(tmp_path / "permit.cedar"),
+            str(review),
+        ],
+    )
+    assert json.loads(second.stdout)["status"]["denied"] is True

@@ -23,6 +23,7 @@ permit (principal, action, resource is k8s::Resource) when { resource has name &
 forbid (principal, action in k8s::admission::Action::"all", resource is core::v1::ConfigMap)
   when { principal.name == "user-3" };
 permit (principal, action, resource == k8s::Resource::"/api/v1/namespaces/ns1/pods/obj-2");
+permit (principal, action == k8s::Action::"impersonate", resource in k8s::Group::"team-2");
 """
 
 STORE = PolicyStore.from_text(policy_set(600, seed=7) + HAND_WRITTEN, "synthetic.cedar")
@@ -62,9 +63,20 @@ def test_slices_are_small() -> None:
     st.integers(0, 2**32), st.sampled_from(["mallory", "user-3", "user-5", "system:node:n1"]), st.booleans()
 )
 def test_sliced_equals_whole_set(seed: int, user: str, override: bool) -> None:
-    sar = review(random.Random(seed))
+    rnd = random.Random(seed)
+    sar = review(rnd)
     if override:
         sar["spec"]["user"] = user
+    if rnd.random() < 0.2:  # impersonating, sometimes oneself (then the resource has the user's groups)
+        target = sar["spec"]["user"] if rnd.random() < 0.5 else "user-9"
+        sar["spec"]["groups"].append("team-2")
+        sar["spec"]["resourceAttributes"] = {
+            "verb": "impersonate",
+            "group": "authentication.k8s.io",
+            "resource": "users",
+            "name": target,
+        }
+        sar["spec"].pop("nonResourceAttributes", None)
     a, b = outcome(sar_to_request(sar))
     assert a == b
     assert SLICED.decide(sar) == WHOLE.decide(sar)

@@ -58,7 +58,7 @@ def test_parse_error_names_the_file_and_keeps_previous_set(tmp_path: Path) -> No
     f.write_text(PERMIT + "permit (principal, action, resource) when { ;")
     with pytest.raises(PolicyLoadError) as e:
         store.load()
-    assert str(f) in str(e.value) and "parse error" in str(e.value)
+    assert f"{f}: Cedar parse error in policy a.cedar#1 (line 2)" in str(e.value)
     assert store.snapshot is first and store.rejections == 1
     assert Authorizer(store).review(sar("u"))["status"]["allowed"] is True
 
@@ -113,15 +113,19 @@ def test_reload_if_changed(tmp_path: Path) -> None:
 def test_first_tier_with_an_explicit_decision_wins(tmp_path: Path) -> None:
     (tmp_path / "t1").mkdir()
     (tmp_path / "t2").mkdir()
-    (tmp_path / "t1" / "permit.cedar").write_text(PERMIT)
-    (tmp_path / "t2" / "forbid.cedar").write_text(FORBID)
+    (tmp_path / "t1" / "policy.cedar").write_text(PERMIT)
+    (tmp_path / "t2" / "policy.cedar").write_text(FORBID)  # same file name, different directory
     store = PolicyStore([[tmp_path / "t1"], [tmp_path / "t2"]])
     store.load()
     a = Authorizer(store)
     assert a.review(sar("u", "get"))["status"]["allowed"] is True  # earlier permit beats later forbid
     swapped = PolicyStore([[tmp_path / "t2"], [tmp_path / "t1"]])
     swapped.load()
-    assert Authorizer(swapped).review(sar("u", "get"))["status"]["denied"] is True
+    assert Authorizer(swapped).review(sar("u", "get"))["status"] == {
+        "allowed": False,
+        "denied": True,
+        "reason": "denied by Cedar policy t2/policy.cedar#0",
+    }
     # nothing in tier 1 matches list: tier 2 is asked and has nothing either
     assert Authorizer(store).review(sar("u", "list"))["status"] == {"allowed": False}
 

@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubestrata.authz.authorizer import _error_policy_ids, request_entities
-from kubestrata.authz.entities import admission_to_request
+from kubestrata.authz.authorizer import erroring_policies, request_entities
+from kubestrata.authz.entities import InvalidReview, admission_to_request
 from kubestrata.authz.store import PolicyStore
 
 
@@ -65,12 +65,16 @@ class AdmissionPolicyEvaluator:
                     break
                 if res.errors:
                     decision.errors += list(res.errors)
-                    for pid in _error_policy_ids(res.errors):
-                        p = snap.policy(pid)
-                        if p is not None and p.effect == "forbid":
+                    erroring, complete = erroring_policies(snap, res.errors)
+                    for p in erroring:
+                        if p.effect == "forbid":
                             decision.denials.append(
                                 (p.describe(), "policy could not be evaluated (fail closed)")
                             )
+                    if not complete:
+                        decision.denials.append(
+                            ("cedar", "an error could not be attributed to a policy (fail closed)")
+                        )
                 if res.decision == "Deny" and res.reasons:
                     for pid in res.reasons:
                         p = snap.policy(pid)
@@ -92,8 +96,6 @@ class AdmissionPolicyEvaluator:
 
 def admission_response(review: Any, evaluator: AdmissionPolicyEvaluator) -> dict[str, Any]:
     """The AdmissionReview response the validating webhook sends for ``review`` (Cedar part only)."""
-    from kubestrata.authz.entities import InvalidReview
-
     if not isinstance(review, dict) or review.get("kind") != "AdmissionReview":
         raise InvalidReview("kind must be AdmissionReview")
     if review.get("apiVersion") not in ("admission.k8s.io/v1", "admission.k8s.io/v1beta1"):

@@ -25,7 +25,7 @@ import cedarpy
 import orjson
 
 from kubestrata.authz.entities import CedarRequest, InvalidReview, is_opinionless_system_user, sar_to_request
-from kubestrata.authz.store import EvalResult, PolicySnapshot, PolicyStore
+from kubestrata.authz.store import EvalResult, PolicyInfo, PolicySnapshot, PolicyStore
 
 
 @dataclass
@@ -151,12 +151,10 @@ class Authorizer:
             return Verdict("no_opinion")
         err = "; ".join(res.errors)
         if res.decision == "Allow":
-            erroring_forbids = [
-                i
-                for i in _error_policy_ids(res.errors)
-                if (p := snap.policy(i)) is not None and p.effect == "forbid"
-            ]
-            if erroring_forbids or (res.errors and not erroring_forbids and _unattributed(res.errors)):
+            # an Allow stands only if every error is a permit's: an erroring forbid, or an error we
+            # cannot attribute, might have denied, and must never fail open
+            erroring, complete = erroring_policies(snap, res.errors)
+            if not complete or any(p.effect == "forbid" for p in erroring):
                 return Verdict("no_opinion", evaluation_error=err)
             return Verdict(
                 "allowed", "allowed by Cedar policy " + _describe(snap, res.reasons), err, res.reasons
@@ -168,19 +166,30 @@ class Authorizer:
         return Verdict("no_opinion", evaluation_error=err or "Cedar returned no decision")
 
 
-def _error_policy_ids(errors: tuple[str, ...]) -> list[str]:
-    """Policy ids named in cedarpy error strings ("error while evaluating policy `<id>`: ...")."""
-    out = []
+ERROR_PREFIX = "error while evaluating policy `"
+
+
+def erroring_policies(
+    snap: PolicySnapshot, errors: tuple[str, ...] | list[str]
+) -> tuple[list[PolicyInfo], bool]:
+    """The policies cedarpy's error strings name ("error while evaluating policy `<id>`: ..."), and
+    whether every error could be attributed. Ids may themselves contain backticks, so each backtick
+    is tried as the end of the id against the snapshot's ids."""
+    found: list[PolicyInfo] = []
+    complete = True
     for e in errors:
-        start = e.find("`")
-        end = e.find("`", start + 1)
-        if start >= 0 and end > start:
-            out.append(e[start + 1 : end])
-    return out
+        p = None
+        if e.startswith(ERROR_PREFIX):
+            rest = e[len(ERROR_PREFIX) :]
+            k = rest.find("`")
+            while k >= 0 and p is None:
+                p = snap.policy(rest[:k])
+                k = rest.find("`", k + 1)
+        if p is None:
+            complete = False
+        else:
+            found.append(p)
+    return found, complete
 
 
-def _unattributed(errors: tuple[str, ...]) -> bool:
-    return any("`" not in e for e in errors)
-
-
-__all__ = ["Authorizer", "AuthzStats", "InvalidReview", "Verdict"]
+__all__ = ["Authorizer", "AuthzStats", "InvalidReview", "Verdict", "erroring_policies"]

@@ -302,6 +302,10 @@ def sar_to_request(sar: Any) -> CedarRequest:
     verb, group, version = _str(ra, "verb", w), _str(ra, "group", w), _str(ra, "version", w)
     resource, sub = _str(ra, "resource", w), _str(ra, "subresource", w)
     namespace, name = _str(ra, "namespace", w), _str(ra, "name", w)
+    if "/" in resource or "/" in sub:
+        # the API server never sends these (they are URL path segments); RBAC would read
+        # "pods/log" as resource/subresource and a policy would not: refuse rather than disagree
+        raise InvalidReview(f"{w}.resource and .subresource must not contain '/'")
     action = uid("k8s::Action", verb)
     if verb == "impersonate":
         target = _impersonation_target(group, resource, sub, namespace, name)

@@ -66,7 +66,13 @@ class Constraints:
         if self.resource_types is not None and r.resource_type not in self.resource_types:
             return False
         if self.resource_eq is not None and self.resource_eq != resource_key:
-            return False
+            # resources have no parents, except when an impersonation target is the principal itself
+            e = self.resource_eq
+            in_groups = (
+                resource_key == principal_key and e.startswith('k8s::Group::"') and e[13:-1] in r.groups
+            )
+            if not in_groups:
+                return False
         if self.k8s_resources is not None and r.k8s_resource not in self.k8s_resources:
             return False
         if self.namespaces is not None and r.namespace not in self.namespaces:

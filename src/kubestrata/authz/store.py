@@ -158,7 +158,9 @@ def parse_sources(sources: Sequence[PolicySource]) -> tuple[list[PolicyInfo], li
         try:
             est = orjson.loads(cedarpy.policies_to_json_str(src.text))
         except ValueError as e:
-            problems.append(f"{src.origin}: Cedar parse error: {e}")
+            where = _locate_parse_error(src.text)
+            at = f" in policy {src.label}#{where[0]} (line {where[1]})" if where else ""
+            problems.append(f"{src.origin}: Cedar parse error{at}: {e}")
             continue
         if est.get("templates"):
             problems.append(
@@ -192,6 +194,51 @@ def parse_sources(sources: Sequence[PolicySource]) -> tuple[list[PolicyInfo], li
     return out, problems
 
 
+def _statements(text: str) -> list[tuple[int, str]]:
+    """Split Cedar text at top-level `;` (outside strings and comments): (first line, statement)."""
+    out: list[tuple[int, str]] = []
+    start, line, start_line, i, n = 0, 1, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                elif text[i] == "\n":
+                    line += 1
+                i += 1
+        elif ch == "/" and text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif ch == ";":
+            out.append((start_line, text[start : i + 1]))
+            start, start_line = i + 1, line
+        i += 1
+    if text[start:].strip():
+        out.append((start_line, text[start:]))
+    return out
+
+
+def _locate_parse_error(text: str) -> tuple[int, int] | None:
+    """(policy index, line) of the first statement that does not parse on its own, for error messages."""
+    index = 0
+    for first_line, stmt in _statements(text):
+        body = stmt.strip()
+        if not body or all(ln.strip().startswith("//") or not ln.strip() for ln in body.splitlines()):
+            continue
+        try:
+            cedarpy.policies_to_json_str(stmt)
+        except ValueError:
+            skipped = len(stmt) - len(stmt.lstrip())
+            return index, first_line + stmt[:skipped].count("\n")
+        index += 1
+    return None
+
+
 def policy_objects_to_sources(docs: Iterable[Any], origin: str) -> tuple[list[PolicySource], list[str]]:
     """Policy objects (cedar.k8s.aws/v1alpha1) among parsed YAML/JSON documents; other kinds are skipped."""
     sources, problems = [], []
@@ -220,9 +267,9 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def collect_sources(path: str | Path) -> tuple[list[PolicySource], list[str]]:
+def collect_sources(path: str | Path, prefix: str = "") -> tuple[list[PolicySource], list[str]]:
     """Sources from a ``.cedar`` file, a YAML/JSON file of Policy objects, or a directory of both
-    (recursively, sorted, hidden entries skipped)."""
+    (recursively, sorted, hidden entries skipped). ``prefix`` goes in front of file labels."""
     root = Path(path)
     if not root.exists():
         return [], [f"{root}: no such file or directory"]
@@ -245,7 +292,7 @@ def collect_sources(path: str | Path) -> tuple[list[PolicySource], list[str]]:
             problems.append(f"{f}: cannot read: {getattr(e, 'strerror', None) or e}")
             continue
         if f.name.endswith(CEDAR_SUFFIX):
-            sources.append(PolicySource(rel, str(f), text))
+            sources.append(PolicySource(prefix + rel, str(f), text))
             continue
         try:
             docs = list(yaml.safe_load_all(text))
@@ -317,10 +364,13 @@ class PolicyStore:
             fp = _fingerprint(p for t in self.tier_paths for p in t)
             tiers_sources: list[list[PolicySource]] = []
             problems: list[str] = []
+            # with several directories, file ids carry the directory's name (guardrails/a.cedar#0)
+            # so that a.cedar in two tiers stays two policies
+            several = sum(len(t) for t in self.tier_paths) > 1
             for paths in self.tier_paths:
                 srcs: list[PolicySource] = []
                 for p in paths:
-                    s, probs = collect_sources(p)
+                    s, probs = collect_sources(p, f"{p.name}/" if several and p.is_dir() else "")
                     srcs += s
                     problems += probs
                 tiers_sources.append(srcs)

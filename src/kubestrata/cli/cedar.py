@@ -48,7 +48,7 @@ def check(
         ..., help="A SubjectAccessReview or AdmissionReview JSON/YAML file ('-' for stdin)."
     ),
     policies: list[str] = typer.Option(
-        ..., "--policies", "-p", help="Policy directory or file (repeatable)."
+        ..., "--policies", "-p", help="Policy directory or file; repeat for ordered tiers, as the server."
     ),
 ) -> None:
     """Print the webhook's response JSON for a review, evaluated offline."""
@@ -71,7 +71,7 @@ def check(
             raise InputError(f"neither JSON nor YAML: {str(e).splitlines()[0]}", file=review) from None
     if not isinstance(doc, dict):
         raise InputError("expected a SubjectAccessReview or AdmissionReview object", file=review)
-    store = PolicyStore(policies)
+    store = PolicyStore([[p] for p in policies])  # one tier each, as `kubestrata serve`
     store.load()
     kind = doc.get("kind")
     try:
