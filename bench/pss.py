@@ -15,7 +15,7 @@ from pathlib import Path
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.pss import LATEST, Level, LevelVersion, evaluate_pod
-from kubestrata.pss.whatif import by_namespace, collect_entities, rollout, what_if_namespace
+from kubestrata.pss.whatif import rollout, what_if_label
 
 HARDENED = {
     "allowPrivilegeEscalation": False,
@@ -109,7 +109,7 @@ def bench_evaluate(n: int, repeat: int) -> dict:
     }
 
 
-def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
+def bench_what_if(n: int, repeat: int, replicas: int = 20, namespaces: int = 50) -> dict:
     t0 = time.perf_counter()
     objs = []
     for ns_i in range(namespaces):
@@ -127,7 +127,7 @@ def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
     for ns_i in range(namespaces):
         ns = f"team-{ns_i}"
         for j in range(per_ns):
-            d = ns_i * per_ns + j // 20  # 20 replicas per Deployment share its pod template
+            d = ns_i * per_ns + j // replicas  # the replicas of a Deployment share its pod template
             objs.append(KubeObject(typical_pod(ns_i * per_ns + j, ns, f"svc-{d}-5d8f", variant=d)))
     cluster = Cluster(objs)
     build = time.perf_counter() - t0
@@ -136,8 +136,7 @@ def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
     label_wall = float("inf")
     for _ in range(repeat):
         t, w = time.process_time(), time.perf_counter()
-        groups = by_namespace(collect_entities(cluster))
-        reports = [what_if_namespace(ns, groups.get(ns, []), lv) for ns in sorted(groups)]
+        reports = what_if_label(cluster, lv)
         label_dt = min(label_dt, time.process_time() - t)
         label_wall = min(label_wall, time.perf_counter() - w)
         t = time.process_time()
@@ -146,6 +145,7 @@ def bench_what_if(n: int, repeat: int, namespaces: int = 50) -> dict:
     return {
         "pods": per_ns * namespaces,
         "namespaces": namespaces,
+        "replicasPerDeployment": replicas,
         "snapshotBuildSeconds": round(build, 3),
         "whatIfEnforceRestrictedCpuSeconds": round(label_dt, 3),
         "whatIfEnforceRestrictedWallSeconds": round(label_wall, 3),
@@ -173,6 +173,7 @@ def main() -> None:
         "loadAverage": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "evaluateRestrictedLatest": bench_evaluate(args.pods, args.repeat),
         "whatIf": bench_what_if(args.what_if_pods, args.repeat),
+        "whatIfEveryPodDistinct": bench_what_if(args.what_if_pods, args.repeat, replicas=1),
     }
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
@@ -180,7 +181,11 @@ def main() -> None:
     print(json.dumps(res, indent=2))
     ok = (
         res["evaluateRestrictedLatest"]["podsPerSecondDistinct"] >= 50_000
-        and res["whatIf"]["whatIfEnforceRestrictedCpuSeconds"] < 5
+        and max(
+            res["whatIf"]["whatIfEnforceRestrictedCpuSeconds"],
+            res["whatIfEveryPodDistinct"]["whatIfEnforceRestrictedCpuSeconds"],
+        )
+        < 5
     )
     print("targets met" if ok else "TARGETS MISSED", file=sys.stderr)
 

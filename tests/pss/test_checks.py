@@ -191,6 +191,9 @@ def test_host_namespaces_and_ports():
         "containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 80}]}],
     }
     assert detail(spec, "hostPorts", level="baseline") == ("hostPort", 'container "a" uses hostPort 80')
+    # ... but no longer in pod templates, so PSA's warning on a Deployment does not list it
+    deploy = {"kind": "Deployment", "spec": {"template": {"spec": spec}}}
+    assert [f.check for f in evaluate_pod(deploy, "baseline").failures] == ["hostNamespaces"]
 
 
 def test_run_as_non_root_and_user_messages():

@@ -217,3 +217,62 @@ def test_what_if_rollout_and_version_bump(tmp_path):
     assert r.exit_code == 0 and "nothing newly fails" in r.stdout
     assert runner.invoke(app, ["pss", "what-if", f, "--enforce", "restricted"]).exit_code == 2
     assert runner.invoke(app, ["pss", "what-if", f, "--from", "v1.33"]).exit_code == 2
+
+
+def test_live_cluster_path_fails_cleanly_or_is_called(monkeypatch, tmp_path):
+    """--cluster goes through kubestrata.kube.live.collect_cluster (imported lazily)."""
+    import sys
+    import types
+
+    from kubestrata.kube.cluster import Cluster
+    from kubestrata.kube.loader import load_paths
+
+    objs = load_paths([write(tmp_path, "c.yaml", NS + "---\n" + DEPLOY % "shop")]).objects
+    seen = {}
+
+    def collect_cluster(**kw):
+        seen.update(kw)
+        return Cluster(objs, origin="test")
+
+    mod = types.ModuleType("kubestrata.kube.live")
+    mod.collect_cluster = collect_cluster
+    monkeypatch.setitem(sys.modules, "kubestrata.kube.live", mod)
+    r = runner.invoke(app, ["pss", "check", "--cluster", "--context", "prod", "-o", "json"])
+    assert r.exit_code == 1 and seen["context"] == "prod"
+    assert json.loads(r.stdout)[0]["policy"] == "restricted:v1.30"
+    r = runner.invoke(app, ["pss", "what-if", "--cluster", "-A"])
+    assert r.exit_code == 0 and "shop" in r.stdout
+    monkeypatch.setitem(sys.modules, "kubestrata.kube.live", None)  # import fails
+    r = runner.invoke(app, ["pss", "check", "--cluster"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_what_if_on_exempt_namespace(tmp_path):
+    cfg = write(
+        tmp_path,
+        "psa.yaml",
+        "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\n"
+        "exemptions: {namespaces: [shop]}\n",
+    )
+    f = write(tmp_path, "w.yaml", NS + "".join("---\n" + PODS % i for i in range(2)))
+    r = runner.invoke(
+        app, ["pss", "what-if", f, "-n", "shop", "--enforce", "restricted", "--config", cfg, "-o", "json"]
+    )
+    assert r.exit_code == 0, r.output
+    (rep,) = json.loads(r.stdout)
+    assert rep["exempt"] and rep["podsDenied"] == 0
+    assert rep["psaWarnings"] == [
+        'namespace "shop" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored'
+    ]
+
+
+def test_checks_lists_the_table_per_version():
+    r = runner.invoke(app, ["pss", "checks", "-l", "restricted", "-V", "v1.22", "-o", "json"])
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    ids = [c["check"] for c in doc["checks"]]
+    assert "capabilities_restricted" in ids and "capabilities_baseline" not in ids and "runAsUser" not in ids
+    r = runner.invoke(app, ["pss", "checks", "-l", "baseline:latest", "-o", "json"])
+    doc = json.loads(r.stdout)
+    assert doc["evaluatedAs"] == "v1.37"
+    assert {c["check"]: c["variant"] for c in doc["checks"]}["sysctls"] == "v1.37"

@@ -15,9 +15,11 @@ from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
+from kubestrata.pss.checks import CHECKS
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
-from kubestrata.pss.whatif import by_namespace, collect_entities, rollout, version_bump, what_if_namespace
+from kubestrata.pss.registry import bulk, checks_for, effective_minor
+from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
 app = typer.Typer(
     help="Pod Security Standards: PSA's exact decisions and messages at any level and version, offline.",
@@ -53,11 +55,14 @@ def _load(
     from kubestrata.cli.scan import load_cluster_input
 
     cov = Coverage()
-    snap, n_errors = load_cluster_input(
-        paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
-    )
+    try:
+        snap, n_errors = load_cluster_input(
+            paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
+        )
+    except ImportError as e:  # kubestrata.kube.live may be missing from a partial build
+        raise KubestrataError(f"live cluster input is not available in this build ({e.name or e})") from None
     for g in cov.gaps:
-        err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False)
+        err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False, soft_wrap=True)
     if len(snap) == 0 and not cluster:
         raise KubestrataError("no Kubernetes objects found in the input")
     return snap, n_errors
@@ -116,6 +121,30 @@ def check(
     elif version is not None:
         raise KubestrataError("--version needs --level")
     snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
+    with bulk():
+        results = _check_all(snap, forced, cfg, username)
+    if output is Fmt.JSON:
+        text = _json([r.to_dict() for r in results])
+    else:
+        text = render_check_table(results)
+    write_output(text, output_file)
+    invalid = [r for r in results if r.error is not None]
+    for r in invalid:
+        err_console.print(
+            f"error: {safe(r.obj.source)}: {safe(r.obj.kind)} {safe(r.obj.name)}: invalid pod spec: "
+            f"{safe(r.error)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if invalid or load_errors:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
+
+
+def _check_all(
+    snap: Cluster, forced: LevelVersion | None, cfg: PodSecurityConfig, username: str | None
+) -> list[ObjectResult]:
     results: list[ObjectResult] = []
     policies: dict[str, NamespacePolicy] = {}
     for obj in snap.real_objects():
@@ -132,22 +161,7 @@ def check(
         r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username)
         if r is not None:
             results.append(r)
-    if output is Fmt.JSON:
-        text = _json([r.to_dict() for r in results])
-    else:
-        text = render_check_table(results)
-    write_output(text, output_file)
-    invalid = [r for r in results if r.error is not None]
-    for r in invalid:
-        err_console.print(
-            f"error: {safe(r.obj.source)}: {safe(r.obj.kind)} {safe(r.obj.name)}: invalid pod spec: "
-            f"{safe(r.error)}",
-            highlight=False,
-            markup=False,
-        )
-    if invalid or load_errors:
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
+    return results
 
 
 def render_check_table(results: list[ObjectResult]) -> str:
@@ -192,8 +206,48 @@ def render_check_table(results: list[ObjectResult]) -> str:
         for e in r.policy.errors:
             lines.append(f"    label error: {safe(e)}")
     lines.append("")
-    lines.append(f"{len(results)} objects evaluated, {denied} denied or invalid")
+    n = len(results)
+    lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
     return "\n".join(lines) + "\n"
+
+
+@app.command("checks")
+@handle_errors
+def list_checks(
+    level: str = typer.Option(
+        "restricted", "--level", "-l", help="baseline or restricted (or level:version)."
+    ),
+    version: str = typer.Option(None, "--version", "-V", help="latest or v1.N (default latest)."),
+    output: Fmt = OUTPUT,
+) -> None:
+    """The checks PSA runs at a level and version, in message order, with the variant chosen."""
+    lv = LevelVersion.parse(level)
+    if version is not None:
+        lv = LevelVersion(lv.level, parse_version_strict(version))
+    minor = effective_minor(lv.version)
+    rows = []
+    for cid, _fn in checks_for(lv.level, lv.version):
+        cdef = next(c for c in CHECKS if c.id == cid)
+        var = [v for v in cdef.variants if v.minimum_minor <= minor][-1]
+        rows.append(
+            {
+                "check": cid,
+                "level": cdef.level.value,
+                "variant": f"v1.{var.minimum_minor}",
+                "since": f"v1.{cdef.variants[0].minimum_minor}",
+                "overrides": list(var.overrides),
+            }
+        )
+    if output is Fmt.JSON:
+        write_output(_json({"policy": str(lv), "evaluatedAs": f"v1.{minor}", "checks": rows}), None)
+        return
+    lines = [f"{lv} runs the v1.{minor} checks:"]
+    for r in rows:
+        extra = f"  (overrides {', '.join(r['overrides'])})" if r["overrides"] else ""
+        lines.append(
+            f"  {r['check']:<28} {r['level']:<10} variant {r['variant']:<6} since {r['since']}{extra}"
+        )
+    write_output("\n".join(lines) + "\n", None)
 
 
 @app.command("what-if")
@@ -253,9 +307,7 @@ def what_if(
             raise KubestrataError("--enforce needs --namespace NS or --all-namespaces")
         lv = LevelVersion.parse(enforce)
         snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
-        groups = by_namespace(collect_entities(snap, scope, cfg))
-        names = [namespace] if namespace else sorted(set(groups) | set(snap.namespaces))
-        reports = [what_if_namespace(ns, groups.get(ns, []), lv, cfg, fixes) for ns in names]
+        reports = what_if_label(snap, lv, scope, cfg, fixes)
         if output is Fmt.JSON:
             doc: Any = [
                 r.to_dict() | ({"fixes": {f"{g.kind}/{g.name}": g.fixes for g in r.groups}} if fixes else {})
@@ -287,6 +339,8 @@ def render_what_if(reports: list[Any]) -> str:
         head = f"namespace {safe(r.namespace)} with enforce={r.level_version}: "
         if r.exempt:
             lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
+            lines.extend(f"    Warning: {safe(w)}" for w in r.psa_warnings)
+            lines.append("")
             continue
         lines.append(
             head + f"{r.pods_denied} of {r.pods} pods and {r.controllers_denied} of {r.controllers} "

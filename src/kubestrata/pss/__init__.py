@@ -4,7 +4,7 @@ Stable public API (the admission webhook and other engines call these; keep sign
 
     evaluate_pod(pod, level, version="latest") -> PSSResult
         ``pod``: a Pod (dict or KubeObject), any of the eight controller kinds (its pod template is
-        evaluated), or a PodView. ``level``: Level or "privileged"/"baseline"/"restricted";
+        evaluated), a (metadata, spec) pair, or a PodView. ``level``: Level or "privileged"/"baseline"/"restricted";
         ``version``: Version or "latest"/"v1.N" (clamped to the newest known version, v1.37).
         PSSResult: .allowed, .message (PSA's exact denial text, '' when allowed), .warning (the
         "would violate ..." text of warnings and audit annotations), .forbidden_reason,

@@ -330,8 +330,8 @@ def host_path_volumes_1_0(p: PodView, out: list[Violation] | None) -> Result:
                         f"{p.spec_path}.volumes[{i}].hostPath",
                         None,
                         None,
-                        "no safe automatic fix: replace the hostPath volume with emptyDir, a "
-                        "persistentVolumeClaim, a configMap or a secret",
+                        "replace the hostPath volume with emptyDir, a persistentVolumeClaim, a configMap "
+                        "or a secret",
                     )
                 )
     if names:
@@ -349,8 +349,9 @@ def host_ports_1_0(p: PodView, out: list[Violation] | None) -> Result:
             continue
         valid = True
         # the API server defaults hostPort to containerPort for host-network pods (init and
-        # regular containers: defaultHostNetworkPorts), so PSA sees those ports as host ports
-        defaulted = host_network and ".ephemeralContainers[" not in cpath
+        # regular containers: defaultHostNetworkPorts), so PSA sees those ports as host ports;
+        # pod templates are no longer defaulted that way (DefaultHostNetworkHostPortsInPodTemplates)
+        defaulted = host_network and not p.template and ".ephemeralContainers[" not in cpath
         for j, port in enumerate(ports):
             hp = port.get("hostPort") if port is not None else None
             if not hp and defaulted and port is not None:
@@ -1018,8 +1019,8 @@ def restricted_volumes_1_0(p: PodView, out: list[Violation] | None) -> Result:
                     f"{p.spec_path}.volumes[{i}]" + (f".{t}" if t != "unknown" else ""),
                     None,
                     None,
-                    "no safe automatic fix: use configMap, csi, downwardAPI, emptyDir, ephemeral, "
-                    "image, persistentVolumeClaim, projected or secret volumes",
+                    "use a configMap, csi, downwardAPI, emptyDir, ephemeral, image, "
+                    "persistentVolumeClaim, projected or secret volume instead",
                 )
             )
     if bad:

@@ -24,11 +24,13 @@ AUDIT_VIOLATIONS_ANNOTATION = "pod-security.kubernetes.io/audit-violations"
 EXEMPT_ANNOTATION = "pod-security.kubernetes.io/exempt"
 
 
-def pod_view(obj: KubeObject | dict[str, Any] | PodView) -> PodView:
+def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> PodView:
     """The PodView of a Pod, of a controller's pod template, or a PodView as is. InputError when
     the kind has no pod template or a field has the wrong type."""
     if isinstance(obj, PodView):
         return obj
+    if isinstance(obj, tuple) and len(obj) == 2:  # (metadata, spec), as an admission webhook has them
+        return build_view(obj[0], obj[1])
     raw = obj.raw if isinstance(obj, KubeObject) else obj
     if not isinstance(raw, dict):
         raise InputError("expected an object")
@@ -56,7 +58,9 @@ def pod_view(obj: KubeObject | dict[str, Any] | PodView) -> PodView:
 
 
 def evaluate_pod(
-    pod: KubeObject | dict[str, Any] | PodView, level: Level | str, version: Version | str = "latest"
+    pod: KubeObject | dict[str, Any] | PodView | tuple[Any, Any],
+    level: Level | str,
+    version: Version | str = "latest",
 ) -> PSSResult:
     """Evaluate a pod (or a controller's pod template) at one level and version.
 

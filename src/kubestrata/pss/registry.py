@@ -9,6 +9,9 @@ above MAX, ``latest`` included, evaluates as MAX. The tuples are built once and 
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -102,12 +105,12 @@ class PSSResult:
     view: PodView | None = None
     error: InputError | None = None  # the pod spec could not be decoded: never allowed
 
-    @property
+    @cached_property
     def forbidden_reason(self) -> str:
         """AggregateCheckResult.ForbiddenReason: `reason1, reason2` (what namespace dry-runs print)."""
         return ", ".join(f.reason for f in self.failures)
 
-    @property
+    @cached_property
     def forbidden_detail(self) -> str:
         """AggregateCheckResult.ForbiddenDetail: `reason1 (detail1), reason2, ...`."""
         return ", ".join(f"{f.reason} ({f.detail})" if f.detail else f.reason for f in self.failures)
@@ -158,6 +161,23 @@ def run_checks(view: PodView, lv: LevelVersion) -> PSSResult:
         if r is not None:
             failures.append(CheckFailure(cid, r[0] or "unknown forbidden reason", r[1]))
     return PSSResult(not failures, lv, failures, view)
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """Pause the cyclic garbage collector while evaluating many pods.
+
+    Evaluation allocates only acyclic objects, but the allocations trigger full collections that
+    walk the whole snapshot (every pod's dicts) again and again: half the time of a 100,000-pod
+    what-if. Reference counting still frees everything; the collector resumes afterwards.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def as_level_version(level: Level | str, version: Version | str = "latest") -> LevelVersion:

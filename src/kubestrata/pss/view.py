@@ -329,7 +329,7 @@ class PodView:
     """What the checks read: annotations, spec, pod securityContext and the containers in PSA's
     visit order (init, regular, ephemeral) as (name, securityContext or {}, container, path)."""
 
-    __slots__ = ("annotations", "spec", "psc", "containers", "spec_path", "meta_path", "windows")
+    __slots__ = ("annotations", "spec", "psc", "containers", "spec_path", "meta_path", "windows", "template")
 
     def __init__(
         self,
@@ -346,6 +346,7 @@ class PodView:
         self.containers = containers
         self.spec_path = spec_path
         self.meta_path = meta_path
+        self.template = spec_path != "spec"  # a controller's pod template, not a pod
         os_ = spec.get("os")
         # spec.os.name=windows: exempt from the Linux-only restricted checks from v1.25
         self.windows = os_ is not None and os_.get("name") == "windows"

@@ -13,16 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import CONTROLLER_KINDS, TEMPLATE_PATHS
+from kubestrata.kube.podspec import CONTROLLER_KINDS
 from kubestrata.pss.api import Level, LevelVersion, NamespacePolicy, Policy, Version
 from kubestrata.pss.config import PodSecurityConfig
 from kubestrata.pss.evaluate import pod_view
-from kubestrata.pss.registry import PSSResult, effective_minor, run_checks
+from kubestrata.pss.registry import PSSResult, bulk, effective_minor, run_checks
 from kubestrata.pss.view import PodView
 
 
@@ -88,29 +86,21 @@ _RELEVANT_ANNOTATION_PREFIXES = (
     "seccomp.security.alpha.kubernetes.io/",
     "container.seccomp.security.alpha.kubernetes.io/",
 )
-_KEY_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_MAX_VARIANTS = 4  # distinct specs remembered per owner (a rollout in progress has two)
 
 
-def _content_key(obj: KubeObject) -> bytes | None:
-    """What PSS reads of an object, serialized; None when it cannot be (then no sharing)."""
-    raw = obj.raw
-    path = TEMPLATE_PATHS.get(obj.kind, ())
-    node: Any = raw
-    for k in path:
-        node = node.get(k) if isinstance(node, dict) else None
-    if not isinstance(node, dict):
-        return None
-    meta = node.get("metadata")
-    ann = meta.get("annotations") if isinstance(meta, dict) else None
-    rel = (
-        {k: v for k, v in ann.items() if isinstance(k, str) and k.startswith(_RELEVANT_ANNOTATION_PREFIXES)}
-        if isinstance(ann, dict)
-        else ann
-    )
-    try:
-        return orjson.dumps([obj.kind if path else "Pod", rel, node.get("spec")], option=_KEY_OPTS)
-    except (TypeError, orjson.JSONEncodeError):
-        return None
+def _relevant(view: PodView) -> tuple[Any, ...]:
+    """What PSS reads of a pod: its AppArmor and seccomp annotations and its spec."""
+    ann = {k: v for k, v in view.annotations.items() if k.startswith(_RELEVANT_ANNOTATION_PREFIXES)}
+    return (view.spec_path, ann, view.spec)
+
+
+def _share_hint(obj: KubeObject) -> Any:
+    """Pods of one controller usually share a spec: the controller identifies the candidates."""
+    for ref in obj.metadata.get("ownerReferences") or ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            return (obj.namespace, ref.get("uid") or "", ref.get("kind"), ref.get("name"))
+    return None
 
 
 def collect_entities(
@@ -120,7 +110,10 @@ def collect_entities(
     left out as PSA's namespace dry run leaves them out."""
     ex = config.exemptions if config else None
     out = []
-    seen: dict[bytes, tuple[PodView, dict[tuple[Level, int], PSSResult]]] = {}
+    # per owner: (relevant content, shared results) of the distinct specs seen so far. Every pod
+    # is still decoded and type-checked; equal content (deep ==) on top of exact types means the
+    # checks would give the same answers, so replicas reuse them.
+    variants: dict[Any, list[tuple[tuple[Any, ...], dict[tuple[Level, int], PSSResult]]]] = {}
     kinds = ("Pod", *sorted(CONTROLLER_KINDS))
     for kind in kinds:
         objs = cluster.of_kind(kind) if namespace is None else cluster.in_namespace(kind, namespace)
@@ -129,21 +122,26 @@ def collect_entities(
                 ref = _controller_ref(o)
                 if ref is not None and cluster.get(ref[0], o.namespace, ref[1]) is not None:
                     continue  # judged through its owner
-            key = _content_key(o)
-            hit = seen.get(key) if key is not None else None
-            if hit is not None:
-                view, shared = hit
-            else:
-                try:
-                    view = pod_view(o)
-                except InputError as e:
-                    out.append(Entity(o, owner_of(o, cluster), None, e))
-                    continue
-                shared = {}
-                if key is not None:
-                    seen[key] = (view, shared)
+            try:
+                view = pod_view(o)
+            except InputError as e:
+                out.append(Entity(o, owner_of(o, cluster), None, e))
+                continue
             if ex is not None and ex.runtime_class(view.runtime_class):
                 continue
+            shared: dict[tuple[Level, int], PSSResult] | None = None
+            hint = _share_hint(o)
+            if hint is not None:
+                content = _relevant(view)
+                known = variants.setdefault(hint, [])
+                for c, results in known:
+                    if c == content:
+                        shared = results
+                        break
+                else:
+                    shared = {}
+                    if len(known) < _MAX_VARIANTS:
+                        known.append((content, shared))
             out.append(Entity(o, owner_of(o, cluster), view, None, shared))
     return out
 
@@ -270,6 +268,12 @@ def what_if_namespace(
             ctrls_denied += 1
             g.template_denied = True
     ordered = sorted(groups.values(), key=lambda g: (-len(g.pods) - g.template_denied, g.kind, g.name))
+    warnings = psa_namespace_warnings(namespace, lv, denied_pods)
+    if exempt and lv.level is not Level.PRIVILEGED and (config is None or config.defaults.enforce != lv):
+        # admission.go exemptNamespaceWarning, for the enforce label being proposed
+        warnings = [
+            f'namespace "{namespace}" is exempt from Pod Security, and the policy (enforce={lv}) will be ignored'
+        ]
     return NamespaceWhatIf(
         namespace,
         lv,
@@ -279,9 +283,23 @@ def what_if_namespace(
         ctrls,
         ctrls_denied,
         ordered,
-        psa_namespace_warnings(namespace, lv, denied_pods),
+        warnings,
         invalid,
     )
+
+
+@bulk()
+def what_if_label(
+    cluster: Cluster,
+    lv: LevelVersion,
+    namespace: str | None = None,
+    config: PodSecurityConfig | None = None,
+    with_fixes: bool = False,
+) -> list[NamespaceWhatIf]:
+    """The proposed enforce label ``lv`` on one namespace, or on every namespace when None."""
+    groups = by_namespace(collect_entities(cluster, namespace, config))
+    names = [namespace] if namespace else sorted(set(groups) | set(cluster.namespaces))
+    return [what_if_namespace(ns, groups.get(ns, []), lv, config, with_fixes) for ns in names]
 
 
 def by_namespace(entities: list[Entity]) -> dict[str, list[Entity]]:
@@ -326,6 +344,7 @@ class RolloutRow:
         }
 
 
+@bulk()
 def rollout(
     cluster: Cluster, version: Version, config: PodSecurityConfig | None = None, namespace: str | None = None
 ) -> list[RolloutRow]:
@@ -392,6 +411,7 @@ class BumpChange:
         }
 
 
+@bulk()
 def version_bump(
     cluster: Cluster,
     old: Version,
