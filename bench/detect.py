@@ -295,7 +295,8 @@ def main() -> None:
     if args.sustain:
         samples = sustain(path, args.sustain, config)
         print(
-            "sustained load, RSS MiB by events processed: " + ", ".join(f"{n:,}: {m:.0f}" for n, m in samples)
+            "sustained load, RSS MiB by events processed (0 = input loaded, pipeline not yet started): "
+            + ", ".join(f"{n:,}: {m:.0f}" for n, m in samples)
         )
 
 

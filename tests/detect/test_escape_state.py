@@ -95,3 +95,16 @@ def test_findings_store_dedup_window(tmp_path) -> None:
     assert len(stored) == 1 and stored[0]["count"] == 3
     pipe.close()
     assert orjson.dumps(stored)
+
+
+def test_state_statements_compile_for_postgresql() -> None:
+    """The PostgreSQL path (no server here): the upserts render as ON CONFLICT statements."""
+    from sqlalchemy.dialects import postgresql
+
+    from kubestrata.detect.state import findings_upsert, first_seen_table, insert_for
+
+    dialect = postgresql.dialect()
+    fs = str(insert_for("postgresql", first_seen_table).on_conflict_do_nothing().compile(dialect=dialect))
+    assert "ON CONFLICT DO NOTHING" in fs
+    up = str(findings_upsert("postgresql").compile(dialect=dialect))
+    assert "ON CONFLICT (fingerprint) DO UPDATE SET" in up and "excluded.count" in up

@@ -242,3 +242,11 @@ def test_disable_and_only() -> None:
     assert run(event("delete", "secrets", name="s"), config=DetectConfig(only=frozenset({"KS-AUD-F49"}))) == {
         "KS-AUD-F49"
     }
+
+
+def test_bulk_secret_access_counts_distinct_secrets_only() -> None:
+    pipe = Pipeline(DetectConfig(thresholds={"KS-AUD-N14": 3}))
+    fired = [rule_ids(pipe.process_obj(event("get", "secrets", name="same"))) for _ in range(50)]
+    assert not any("KS-AUD-N14" in f for f in fired)
+    w = pipe._windows[("KS-AUD-N14", "alice@example.com")]
+    assert len(w.distinct) == 1 and not w.items  # bounded: one entry, however many reads

@@ -20,6 +20,7 @@ from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_er
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
 from kubestrata.detect.report import print_summary, stats_line
+from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, follow_lines, read_lines
 from kubestrata.errors import KubestrataError
@@ -61,6 +62,7 @@ def build_config(
     disable: list[str] | None,
     only: list[str] | None,
     allowed_image: list[str] | None,
+    allowed_user: list[str] | None,
     full_admin_user: list[str] | None,
     allowed_node: list[str] | None,
     dedup_window: float,
@@ -89,6 +91,7 @@ def build_config(
         disabled=frozenset(disable or ()),
         only=frozenset(only) if only else None,
         allowed_images=frozenset(allowed_image or ()),
+        allowed_users=ALLOWED_K8S_USERS | frozenset(allowed_user or ()),
         full_admin_users=frozenset(full_admin_user or ()),
         allowed_nodes=frozenset(allowed_node) if allowed_node else None,
         dedup_window=dedup_window,
@@ -163,6 +166,9 @@ MINSEV = typer.Option(
 DISABLE = typer.Option(None, "--disable", help="Rule id to turn off (repeatable).")
 ONLY = typer.Option(None, "--only", help="Run only these rule ids (repeatable).")
 ALLOWED_IMAGE = typer.Option(None, "--allowed-image", help="Allowed image repository; enables KS-AUD-F02.")
+ALLOWED_USER = typer.Option(
+    None, "--allowed-user", help="User added to Falco's allowed_k8s_users (KS-AUD-F01), repeatable."
+)
 FULL_ADMIN = typer.Option(None, "--full-admin-user", help="Default admin user name; enables KS-AUD-F52.")
 ALLOWED_NODE = typer.Option(None, "--allowed-node", help="Allowed node name; enables KS-AUD-F54/F55.")
 DEDUP = typer.Option(
@@ -200,6 +206,7 @@ def replay(
     disable: list[str] = DISABLE,
     only: list[str] = ONLY,
     allowed_image: list[str] = ALLOWED_IMAGE,
+    allowed_user: list[str] = ALLOWED_USER,
     full_admin_user: list[str] = FULL_ADMIN,
     allowed_node: list[str] = ALLOWED_NODE,
     dedup_window: float = DEDUP,
@@ -214,8 +221,9 @@ def replay(
         raise KubestrataError(f"--format must be one of {', '.join(FORMATS)}")
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
-        disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
     )  # fmt: skip
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
     sinks = [collected, *build_sinks(fmt == "jsonl", alert_file, webhook, block=True, queue=queue)]
     pipe = Pipeline(config, sinks)
@@ -271,6 +279,7 @@ def watch(
     disable: list[str] = DISABLE,
     only: list[str] = ONLY,
     allowed_image: list[str] = ALLOWED_IMAGE,
+    allowed_user: list[str] = ALLOWED_USER,
     full_admin_user: list[str] = FULL_ADMIN,
     allowed_node: list[str] = ALLOWED_NODE,
     dedup_window: float = DEDUP,
@@ -290,7 +299,7 @@ def watch(
         state = default_state_path()
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
-        disable, only, allowed_image, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
     )  # fmt: skip
     sinks = build_sinks(True, alert_file, webhook, block=False, queue=queue)
     pipe = Pipeline(config, sinks)
@@ -315,14 +324,15 @@ def watch(
             if once:
                 poller.poll_once(pipe.process_line)
             else:
-                poller.run(pipe.process_line, stop, interval)
+                poller.run(pipe.process_line, stop, interval, after_poll=pipe.flush)
         elif file == "-":
             _feed_file(pipe, "-")
         else:
             for n, line in enumerate(
                 follow_lines(file, config.max_event_bytes, stop, from_start=from_start), 1
             ):
-                if line is None:
+                if line is None:  # idle: persist batched state, then wait for more
+                    pipe.flush()
                     if once:
                         break
                     continue
@@ -351,6 +361,7 @@ def list_rules(
                 "enabledByDefault": r.enabled,
                 "description": r.description,
                 "references": r.references(),
+                "dispatch": dispatch_of(r.id),
             }
             for r in CATALOGUE.values()
         ]
@@ -371,3 +382,39 @@ def list_rules(
             ", ".join(r.mitre),
         )
     Console().print(t)
+
+
+@app.command("findings")
+@handle_errors
+def stored_findings(
+    state: str = typer.Option(..., "--state", help="The state database written by watch/replay."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or jsonl."),
+    min_severity: str = MINSEV,
+) -> None:
+    """Show the findings store: each finding once, with how often it recurred."""
+    from kubestrata.detect.state import FindingsStore, make_engine
+
+    if "://" not in state and state != ":memory:" and not os.path.exists(state):
+        raise KubestrataError(f"no state database at {state}")
+    try:
+        floor = Severity.parse(min_severity).rank
+    except ValueError as e:
+        raise KubestrataError(str(e)) from None
+    rows = [f for f in FindingsStore(make_engine(state)).all() if Severity(f["severity"]).rank >= floor]
+    if fmt == "jsonl":
+        sys.stdout.write("".join(orjson.dumps(f).decode() + "\n" for f in rows))
+        return
+    if fmt != "table":
+        raise KubestrataError("--format must be table or jsonl")
+    t = Table(title=f"{len(rows)} stored findings")
+    for col in ("Rule", "Severity", "Count", "First time", "Message"):
+        t.add_column(col, overflow="fold")
+    for f in rows:
+        t.add_row(
+            escape(f["ruleId"]),
+            escape(f["severity"]),
+            str(f.get("count", 1)),
+            escape(f["time"]),
+            escape(f["message"]),
+        )
+    Console(highlight=False).print(t)

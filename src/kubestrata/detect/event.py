@@ -100,7 +100,9 @@ class AuditEvent:
         if kind is not None and kind != "Event":
             raise BadEvent(f"expected kind Event, got {kind!r}"[:120], "kind")
         api_version = raw.get("apiVersion")
-        if api_version is not None and api_version not in AUDIT_API_VERSIONS:
+        if api_version is not None and (
+            type(api_version) is not str or api_version not in AUDIT_API_VERSIONS
+        ):
             raise BadEvent(f"unsupported apiVersion {api_version!r}"[:120], "apiVersion")
         self.api_version = api_version or ""
         get = raw.get

@@ -216,12 +216,14 @@ def parse_time(ts: str) -> float | None:
 
 
 class _Window:
-    """Sliding-window counter of distinct values for one (rule, key)."""
+    """Sliding window for one (rule, key): event times, or the last time of each distinct value.
+    Both hold fewer entries than the threshold (they are cleared when it is reached)."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "distinct")
 
     def __init__(self) -> None:
-        self.items: deque[tuple[float, str]] = deque()
+        self.items: deque[float] = deque()
+        self.distinct: dict[str, float] = {}
 
 
 class Pipeline:
@@ -255,11 +257,9 @@ class Pipeline:
     def first_seen(self, dimension: str, key: str) -> bool:
         return self._first_seen.check(self.config.cluster, dimension, key)
 
-    def count(
-        self, rule_id: str, key: str, ev: AuditEvent, distinct: str = "", keep_all: bool = False
-    ) -> int | None:
-        """Add ev to the (rule, key) window; the distinct count when it reaches the threshold
-        (then the window restarts, so one burst yields one finding), else None."""
+    def count(self, rule_id: str, key: str, ev: AuditEvent, distinct: str = "") -> int | None:
+        """Add ev to the (rule, key) window; the count (of distinct values, when given) when it
+        reaches the threshold (then the window restarts: one burst, one finding), else None."""
         threshold = self.config.thresholds.get(rule_id, 1)
         window = self.config.windows.get(rule_id, 900.0)
         now = parse_time(ev.timestamp) or time.time()
@@ -269,12 +269,19 @@ class Pipeline:
             if len(self._windows) >= self.MAX_WINDOW_KEYS:
                 self._windows.clear()
             w = self._windows[k] = _Window()
-        w.items.append((now, distinct if not keep_all else f"{distinct}#{len(w.items)}"))
-        while w.items and now - w.items[0][0] > window:
-            w.items.popleft()
-        n = len({d for _, d in w.items}) if distinct else len(w.items)
+        if distinct:
+            w.distinct[distinct] = now
+            if len(w.distinct) >= threshold:
+                w.distinct = {d: t for d, t in w.distinct.items() if now - t <= window}
+            n = len(w.distinct)
+        else:
+            w.items.append(now)
+            while w.items and now - w.items[0] > window:
+                w.items.popleft()
+            n = len(w.items)
         if n >= threshold:
             w.items.clear()
+            w.distinct = {}
             return n
         return None
 

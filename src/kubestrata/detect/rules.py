@@ -210,7 +210,6 @@ CONFIGMAP_CREDENTIAL_WORDS = (
 )
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
-# fmt: on
 
 MODIFY = frozenset({"create", "update", "patch"})
 READ_VERBS = frozenset({"get", "list", "watch"})
@@ -318,6 +317,21 @@ def detector(
         return fn
 
     return deco
+
+
+def dispatch_of(rule_id: str) -> dict[str, Any]:
+    """The dispatch key of a catalogue rule: verbs, resources, subresources and stages it can
+    match (None = any; "" in subresources = requests without one)."""
+    for d in DETECTORS:
+        if rule_id in d.ids:
+            return {
+                "verbs": sorted(d.verbs) if d.verbs is not None else None,
+                "resources": sorted(d.resources) if d.resources is not None else None,
+                "subresources": sorted(d.subresources) if d.subresources is not None else None,
+                "stages": sorted(d.stages) if d.stages is not None else None,
+                "function": d.name,
+            }
+    raise KeyError(rule_id)
 
 
 def hit(rule_id: str, message: str, *evidence: tuple[str, Any], severity: Severity | None = None) -> Hit:
@@ -460,8 +474,11 @@ def falco_pod_create(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     ps = pod_spec(ev)
     spec, path = ps if ps else ({}, "requestObject.spec")
     ctrs = containers(spec, path)
-    repos = [image_repository(c.get("image")) for c, _ in ctrs if isinstance(c.get("image"), str)]
-    img_ev = ("requestObject.spec.containers[*].image", [c.get("image") for c, _ in ctrs])
+    # ka.req.pod.containers.image.repository: spec.containers only (init/ephemeral have their own
+    # fields, which the allowlist conditions do not consult)
+    regular = [c for c, p in ctrs if p.startswith(path + ".containers[")]
+    repos = [image_repository(c["image"]) for c in regular if isinstance(c.get("image"), str)]
+    img_ev = (path + ".containers[*].image", [c.get("image") for c in regular])
     allowed = ctx.config.allowed_images
     if allowed and falco_not_all_in(repos, allowed):
         yield hit("KS-AUD-F02", "pod started with an image not in the allowed list", img_ev)
@@ -758,7 +775,7 @@ def gd_workload_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         return
     priv, sens = _privileged_and_mounts(*ps)
     for img, p in priv:
-        if ctx.first_seen("privileged-image", img or "<none>"):
+        if ctx.first_seen("privileged-image", img or "<none>") and not ctx.learning:
             yield hit("KS-AUD-G06", f"privileged container from image {img!r}, new to privileged use",
                       (p + ".securityContext.privileged", True), (p + ".image", img))  # fmt: skip
     for img, p, hp in sens:
@@ -851,7 +868,7 @@ def gd_tactic_source(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 # --- GuardDuty anomaly (first-seen) ----------------------------------------------------------
 
 
-def _novelty(ev: AuditEvent, ctx: Any, what: str) -> list[str]:
+def _novelty(ev: AuditEvent, ctx: Any) -> list[str]:
     """Which first-seen dimensions this request opens in this cluster: user x verb x resource,
     the user's user agent (product token) and the user's source network (/24, /64)."""
     res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
@@ -870,7 +887,7 @@ def _novelty(ev: AuditEvent, ctx: Any, what: str) -> list[str]:
 
 
 def _anomaly(rid: str, ev: AuditEvent, ctx: Any, message: str, *ev_fields, severity=None) -> Iterator[Hit]:
-    new = _novelty(ev, ctx, rid)
+    new = _novelty(ev, ctx)
     if new and not ctx.learning:
         yield hit(rid, message + " (" + "; ".join(new) + ")", *ev_fields, ("anomaly", new), severity=severity)
 
@@ -911,7 +928,7 @@ def anomalous_workload(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         return
     spec, path = ps
     priv, sens = _privileged_and_mounts(spec, path)
-    new = _novelty(ev, ctx, "workload")
+    new = _novelty(ev, ctx)
     for img in images(spec, path):
         if ctx.first_seen("image", img or "<none>"):
             new.append(f"first use of image {img!r}")
@@ -1107,7 +1124,7 @@ def node_proxy_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 @detector("KS-AUD-N13", on="get secrets")
 def denied_secret_reads(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     if ev.code is not None and not ev.success and not is_system(ev.user):
-        n = ctx.count("KS-AUD-N13", ev.user, ev, distinct=f"{ev.namespace}/{ev.name}", keep_all=True)
+        n = ctx.count("KS-AUD-N13", ev.user, ev)
         if n is not None:
             yield hit("KS-AUD-N13", f"{n} denied secret reads by {ev.user}", ("responseStatus.code", ev.code))
 

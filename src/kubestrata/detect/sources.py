@@ -233,12 +233,20 @@ class CloudWatchPoller:
         self.polled_events += new
         return new
 
-    def run(self, handle: Callable[[str, str], None], stop: threading.Event, interval: float = 5.0) -> None:
+    def run(
+        self,
+        handle: Callable[[str, str], None],
+        stop: threading.Event,
+        interval: float = 5.0,
+        after_poll: Callable[[], None] | None = None,
+    ) -> None:
         while not stop.is_set():
             try:
                 self.poll_once(handle)
             except KubestrataError as e:
                 log.warning("%s; retrying in %.0fs", e, interval)
+            if after_poll is not None:
+                after_poll()
             stop.wait(interval)
 
 

@@ -77,12 +77,25 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _insert(engine: Engine, table: Table):
-    if engine.dialect.name == "postgresql":
+def insert_for(dialect: str, table: Table) -> Any:
+    """An INSERT with ON CONFLICT support: both SQLite and PostgreSQL spell it the same way."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def findings_upsert(dialect: str) -> Any:
+    stmt = insert_for(dialect, findings_table)
+    return stmt.on_conflict_do_update(
+        index_elements=[findings_table.c.fingerprint],
+        set_={
+            "last_seen": stmt.excluded.last_seen,
+            "count": findings_table.c.count + stmt.excluded.count,
+            "finding": stmt.excluded.finding,
+        },
+    )
 
 
 class FirstSeen:
@@ -138,7 +151,7 @@ class FirstSeen:
     def flush(self) -> None:
         if self.engine is None or not self._pending:
             return
-        stmt = _insert(self.engine, first_seen_table).on_conflict_do_nothing()
+        stmt = insert_for(self.engine.dialect.name, first_seen_table).on_conflict_do_nothing()
         with self.engine.begin() as conn:
             conn.execute(stmt, self._pending)
         self._pending = []
@@ -222,16 +235,7 @@ class FindingsStore:
             return
         with self.engine.begin() as conn:
             if self._new:
-                stmt = _insert(self.engine, findings_table)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[findings_table.c.fingerprint],
-                    set_={
-                        "last_seen": stmt.excluded.last_seen,
-                        "count": findings_table.c.count + stmt.excluded.count,
-                        "finding": stmt.excluded.finding,
-                    },
-                )
-                conn.execute(stmt, list(self._new.values()))
+                conn.execute(findings_upsert(self.engine.dialect.name), list(self._new.values()))
             for fp, n in self._bumps.items():
                 conn.execute(
                     update(findings_table)
