@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import ssl
@@ -304,8 +305,13 @@ def main() -> int:
     control_admission = {
         "admission": {"pss": {"enabled": False}, "checks": {"enabled": False}, "cedar": False}
     }
+    from kubestrata.authz import synthetic
+
+    rnd = random.Random(4)
+    estate_reviews = [json.dumps(synthetic.review(rnd)).encode() for _ in range(500)]
     runs = [
         ("authorization", "/authorize", authz, DEMO_POLICIES, full_admission),
+        ("authorization (1,000-policy estate)", "/authorize", estate_reviews, "estate", full_admission),
         ("authorization (no-policy control)", "/authorize", authz, None, control_admission),
         ("admission", "/admit", admit, DEMO_POLICIES, full_admission),
         ("admission (no-policy control)", "/admit", admit, None, control_admission),
@@ -323,12 +329,17 @@ def main() -> int:
             "    pod-security.kubernetes.io/enforce: restricted\n"
         )
         full_admission["admission"]["namespaces"]["file"] = str(ns_file)
+        estate = work / "estate-policies"
+        estate.mkdir()
+        (estate / "estate.cedar").write_text(synthetic.policy_set(1000))
         for name, route, bodies, policies, cfg in [r for r in runs for _ in range(max(1, args.repeat))]:
             if args.only not in name:
                 continue
-            srv = Server(
-                work, name.split()[0] + ("-control" if policies is None else ""), policies or empty, cfg
+            tag = name.split()[0] + (
+                "-control" if policies is None else "-estate" if policies == "estate" else ""
             )
+            dirs = {None: empty, "estate": estate}.get(policies, policies)  # type: ignore[arg-type]
+            srv = Server(work, tag, dirs, cfg)
             try:
                 res = asyncio.run(
                     load(
