@@ -392,3 +392,18 @@ def test_real_server_survives_garbage(server, body):
             r = c.post(route, content=body)
             assert r.status_code in (400, 413) and r.json()["message"]
         assert c.get("/healthz").status_code == 200
+
+
+def test_not_ready_until_policies_are_loaded(live_server_factory):
+    state = build_state(config(), cedar=None, pss=None, audit=None)
+    state.authorizer = RecordingAuthorizer()
+    state.policies_loaded = False
+    srv = live_server_factory(state)
+    with srv.client() as c:
+        assert c.get("/readyz").status_code == 503 and c.get("/healthz").status_code == 200
+        r = c.post("/authorize", json=_sar("get"))
+        # 503, not a guess: the AuthorizationConfiguration's failurePolicy decides meanwhile
+        assert r.status_code == 503 and "not loaded" in r.json()["message"]
+        state.policies_loaded = True
+        assert c.get("/readyz").status_code == 200
+        assert c.post("/authorize", json=_sar("get")).status_code == 200
