@@ -37,3 +37,22 @@ def test_doc_example_is_current(args, expected, code):
     )
     assert p.returncode == int(code), p.stderr
     assert p.stdout + p.stderr == expected
+
+
+def test_doc_json_example_is_current():
+    import json
+
+    start = DOC.index("```json\n") + len("```json\n")
+    shown = json.loads(DOC[start : DOC.index("```", start)])
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "src"))
+    p = subprocess.run(
+        [sys.executable, "-m", "kubestrata", "pss", "check", "examples/pss/cluster.yaml", "-o", "json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    live = next(d for d in json.loads(p.stdout) if d["name"] == shown["name"])
+    live["violations"] = live["violations"][: len(shown["violations"])]
+    assert live == shown

@@ -49,3 +49,40 @@ def test_run_as_non_root_fix_is_flagged():
         "path": "/spec/securityContext",
         "value": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     } in rem.patch
+
+
+def test_combined_patch_is_deterministic_and_in_document_order():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    code = (
+        "import json; from kubestrata.pss import LevelVersion; from kubestrata.pss.fixes import remediate;"
+        "p={'kind':'Pod','spec':{'hostNetwork':True,'hostPID':True,'hostIPC':True,'containers':[{'name':'a'}],"
+        "'securityContext':{'sysctls':[{'name':'x'},{'name':'kernel.shm_rmid_forced'},{'name':'y'}]}}};"
+        "print(json.dumps(remediate(p, LevelVersion.parse('baseline')).patch))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PYTHONPATH": str(REPO_ROOT / "src"), "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(outs) == 1
+    import json
+
+    assert json.loads(outs.pop()) == [
+        {"op": "remove", "path": "/spec/hostNetwork"},
+        {"op": "remove", "path": "/spec/hostPID"},
+        {"op": "remove", "path": "/spec/hostIPC"},
+        {
+            "op": "replace",
+            "path": "/spec/securityContext/sysctls",
+            "value": [{"name": "kernel.shm_rmid_forced"}],
+        },
+    ]

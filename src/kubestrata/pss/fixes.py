@@ -63,4 +63,33 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
             note = f"{v.check}: {v.fix_note}"
             if note not in notes:
                 notes.append(note)
-    return Remediation(jsonpatch.make_patch(raw, work).patch, work, unfixed, notes)
+    return Remediation(diff(raw, work), work, unfixed, notes)
+
+
+def _escape(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
+    """A JSON patch from old to new, in document order (jsonpatch.make_patch's order depends on
+    hash seeds, and a reviewed patch should read the same on every run). Lists whose length
+    changed are replaced whole."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        ops: list[dict[str, Any]] = []
+        for k, v in old.items():
+            p = f"{pointer}/{_escape(k)}"
+            if k not in new:
+                ops.append({"op": "remove", "path": p})
+            else:
+                ops.extend(diff(v, new[k], p))
+        for k, v in new.items():
+            if k not in old:
+                ops.append({"op": "add", "path": f"{pointer}/{_escape(k)}", "value": v})
+        return ops
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [
+            op for i, (a, b) in enumerate(zip(old, new, strict=True)) for op in diff(a, b, f"{pointer}/{i}")
+        ]
+    if type(old) is type(new) and old == new:
+        return []
+    return [{"op": "replace", "path": pointer, "value": new}]
