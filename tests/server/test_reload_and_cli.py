@@ -119,3 +119,65 @@ def test_serve_bad_config_names_field(tmp_path, certs):
     cfg.write_text("serve:\n  limits:\n    max_body_bytes: -1\n")
     r = _serve("--config", str(cfg), "--tls-cert", str(certs.cert), "--tls-key", str(certs.key))
     assert r.returncode == 2 and "serve.limits.max_body_bytes" in r.stderr
+
+
+def test_serve_process_end_to_end_and_sigterm(certs, tmp_path):
+    """The real `kubestrata serve` process: ready, answers the demo over HTTPS, exits on SIGTERM,
+    and every stderr line is a JSON log record."""
+    import json
+    import signal
+    import socket
+    import ssl
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = tmp_path / "stderr.log"
+    with err.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kubestrata",
+                "serve",
+                "--tls-cert",
+                str(certs.cert),
+                "--tls-key",
+                str(certs.key),
+                "--policies",
+                str(DEMO),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+        try:
+            ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+            deadline = time.monotonic() + 30
+            with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=5) as c:
+                while True:
+                    try:
+                        if c.get("/readyz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+                    time.sleep(0.1)
+                st = c.post("/authorize", json=SAR).json()["status"]
+                assert st["allowed"] is True and "configmaps.cedar#0" in st["reason"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(30)
+    # uvicorn re-raises the signal after its graceful shutdown, as a process manager expects
+    assert rc in (0, -signal.SIGTERM)
+    lines = err.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert any(r.get("event") == "authorize" and r.get("decision") == "allowed" for r in records)
+    assert any("Finished server process" in r["msg"] for r in records)
