@@ -314,3 +314,10 @@ def test_dry_run_mutation_returns_the_same_patch():
         real = c.post("/mutate", json=review(POD, ns="other")).json()["response"]
         dry = c.post("/mutate", json=review(POD, ns="other", dry_run=True)).json()["response"]
     assert real["patch"] == dry["patch"] and real["patchType"] == "JSONPatch"
+
+
+def test_status_subresource_updates_are_not_rechecked(client):
+    doc = review(PRIVILEGED_POD, op="UPDATE", ns="other", old=PRIVILEGED_POD)
+    doc["request"]["subResource"] = "status"
+    r = client.post("/admit", json=doc).json()["response"]
+    assert r == {"uid": "uid-1", "allowed": True}

@@ -158,6 +158,8 @@ def add_checks(registry: AdmissionRegistry, checks: list[Check], config: ScanCon
         "checks", engine="checks", on_error="allow", operations=("CREATE", "UPDATE"), kinds=kinds
     )
     def best_practice(ctx: AdmissionContext, out: Outcome) -> None:
+        if ctx.request.sub_resource:
+            return  # pods/status, deployments/scale...: the spec a person wrote is not what changes
         findings, gaps = _scan_one(ctx, checks, config)
         for f in findings:
             out.warn(f"{f.rule_id} ({f.severity.value}): {f.message}")
@@ -184,6 +186,8 @@ def add_mutations(
 
     @registry.mutating("fixes", operations=operations, kinds=kinds)
     def safe_fixes(ctx: AdmissionContext, out: Outcome) -> None:
+        if ctx.request.sub_resource:
+            return
         findings, _ = _scan_one(ctx, chosen, config)
         for f in findings:
             if f.rule_id in wanted and f.fix:
