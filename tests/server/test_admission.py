@@ -321,3 +321,28 @@ def test_status_subresource_updates_are_not_rechecked(client):
     doc["request"]["subResource"] = "status"
     r = client.post("/admit", json=doc).json()["response"]
     assert r == {"uid": "uid-1", "allowed": True}
+
+
+def test_pss_fixes_make_a_pod_pass_restricted_except_flagged_ones():
+    c, _ = make_client(admission={"checks": {"enabled": False}, "mutations": {"pss_level": "restricted"}})
+    with c:
+        r = c.post("/mutate", json=review(POD)).json()["response"]
+        patched = jsonpatch.apply_patch(POD, json.loads(base64.b64decode(r["patch"])))
+        sc = patched["spec"]["containers"][0]["securityContext"]
+        assert sc == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+        assert patched["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        # runAsNonRoot is flagged (may need an image change): not applied, so restricted still denies it
+        v = c.post("/admit", json=review(patched)).json()["response"]
+        assert v["allowed"] is False and "runAsNonRoot != true" in v["status"]["message"]
+        assert "seccompProfile" not in v["status"]["message"]
+
+    c, _ = make_client(
+        admission={
+            "checks": {"enabled": False},
+            "mutations": {"pss_level": "restricted", "pss_include_flagged": True},
+        }
+    )
+    with c:
+        r = c.post("/mutate", json=review(POD)).json()["response"]
+        patched = jsonpatch.apply_patch(POD, json.loads(base64.b64decode(r["patch"])))
+        assert c.post("/admit", json=review(patched)).json()["response"]["allowed"] is True

@@ -193,3 +193,29 @@ def add_mutations(
             if f.rule_id in wanted and f.fix:
                 out.patch(f.rule_id, f.fix)
                 out.warn(f"kubestrata applies the {f.rule_id} fix: {f.message}")
+
+
+def add_pss_fixes(registry: AdmissionRegistry, level: str, *, include_flagged: bool = False) -> None:
+    """The PSS engine's minimal fix per violation at ``level`` (pods and the pod templates of the
+    workload kinds), as a mutation. Fixes the engine flags (``fix_note``: runAsNonRoot may need an
+    image change, privileged may need capabilities) are left out unless ``include_flagged``."""
+    from kubestrata.pss import LevelVersion, evaluate_pod
+
+    lv = LevelVersion.parse(level)
+
+    @registry.mutating("pss-fixes", operations=("CREATE",), kinds=sorted(WORKLOAD_KINDS))
+    def pss_fixes(ctx: AdmissionContext, out: Outcome) -> None:
+        if ctx.request.sub_resource:
+            return
+        obj = _admitted_object(ctx)
+        if obj is None:
+            return
+        res = evaluate_pod(obj.raw, lv.level, lv.version)
+        if res.error is not None:
+            return  # an invalid pod spec is the validating webhook's to report
+        for v in res.violations:
+            if not v.fix or (v.fix_note and not include_flagged):
+                continue
+            out.patch(f"pss:{v.check}", v.fix)
+            who = f"container {v.container!r}" if v.container else "the pod"
+            out.warn(f"kubestrata applies the PodSecurity {lv} fix for {v.check} to {who}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubestrata.admission.builtin import add_cedar, add_checks, add_mutations, add_pss
+from kubestrata.admission.builtin import add_cedar, add_checks, add_mutations, add_pss, add_pss_fixes
 from kubestrata.admission.namespaces import CombinedNamespaces, LiveNamespaces, StaticNamespaces
 from kubestrata.admission.registry import AdmissionRegistry
 from kubestrata.errors import KubestrataError
@@ -83,6 +83,8 @@ def build_state(
                     f"serve.admission.mutations.fixes: unknown check id(s) {', '.join(unknown)}"
                 )
             add_mutations(reg, all_checks, cfg.scan, adm.mutations.fixes, adm.mutations.operations)
+        if adm.mutations.pss_level:
+            add_pss_fixes(reg, adm.mutations.pss_level, include_flagged=adm.mutations.pss_include_flagged)
     state.registry = reg
 
     if namespaces is None:

@@ -86,6 +86,15 @@ class MutationsConfig(_Model):
         "changes how a workload runs, so each one is an explicit choice.",
     )
     operations: list[str] = Field(default_factory=lambda: ["CREATE"])
+    pss_level: str | None = Field(
+        None,
+        description="Apply the Pod Security fixes that bring a pod to this level (baseline, restricted, "
+        "optionally :vX.Y): allowPrivilegeEscalation false, drop ALL, seccomp RuntimeDefault...",
+    )
+    pss_include_flagged: bool = Field(
+        False,
+        description="Also apply PSS fixes flagged as possibly breaking (runAsNonRoot may need an image change).",
+    )
 
 
 class AdmissionConfig(_Model):
