@@ -103,7 +103,7 @@ def _replace(doc, path, value):
 def client():
     cedar = load_cedar([Path(DEMO)])
     state = build_state(
-        config(admission={"mutations": {"fixes": ["KS-WL-004", "KS-WL-005"]}}),
+        config(admission={"mutations": {"fixes": ["KS-WL-004", "KS-WL-005"], "pss_level": "restricted"}}),
         cedar=cedar,
         audit=None,
         namespaces=StaticNamespaces({"team-a": {"pod-security.kubernetes.io/enforce": "restricted"}}),
