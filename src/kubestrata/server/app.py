@@ -1,0 +1,318 @@
+"""The ASGI app: /authorize, /admit, /mutate, /audit, /healthz, /readyz, /metrics.
+
+Failure modes (each route's answer when something goes wrong; docs/serve.md has the cluster side):
+- any route, malformed JSON / wrong apiVersion or kind / missing uid: 400 with the reason;
+  body over ``limits.max_body_bytes``: 413; body not received within ``limits.body_timeout``: 408.
+- /authorize, engine error: 200 with no opinion and ``evaluationError`` (the next authorizer decides;
+  the API server caches it for the unauthorized TTL only); policies not loaded: 503 so the
+  AuthorizationConfiguration's ``failurePolicy`` applies.
+- /admit: a handler error denies when that handler fails closed (Cedar, PSS: ``on_error: deny``) and
+  warns when it fails open (checks); any other internal error: 500 so ``failurePolicy`` applies.
+- /mutate: a fix that errors or does not apply is skipped; the request proceeds unpatched.
+- /audit without the detect engine: 501.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kubestrata.admission.namespaces import NamespaceLookup, StaticNamespaces
+from kubestrata.admission.registry import AdmissionContext, AdmissionRegistry
+from kubestrata.admission.review import ReviewError, parse_admission_review
+from kubestrata.server.config import ServeConfig
+from kubestrata.server.metrics import Metrics
+from kubestrata.server.reviews import check_sar, outcome_of, sar_response
+
+log = logging.getLogger("kubestrata.server")
+
+
+class AuthorizerEngine(Protocol):
+    def review(self, sar: dict[str, Any]) -> dict[str, Any]:
+        """The SubjectAccessReview ``status`` for a checked review."""
+        ...
+
+
+class AuditSink(Protocol):
+    async def __call__(self, body: bytes) -> tuple[int, dict[str, Any]]: ...
+
+
+class HTTPError(Exception):
+    def __init__(self, code: int, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.reason = code, message, reason
+
+
+@dataclass
+class ServerState:
+    config: ServeConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    authorizer: AuthorizerEngine | None = None
+    registry: AdmissionRegistry = field(default_factory=AdmissionRegistry)
+    namespaces: NamespaceLookup = field(default_factory=StaticNamespaces)
+    audit: AuditSink | None = None
+    policies_loaded: bool = False
+    shutting_down: bool = False
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    policy_watcher: Any = None
+    tls: Any = None
+
+    @property
+    def ready(self) -> bool:
+        return self.policies_loaded and not self.shutting_down
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(e: HTTPError) -> Response:
+    # A Kubernetes Status object: what kubectl and the API server's logs understand.
+    return _json(
+        {"apiVersion": "v1", "kind": "Status", "status": "Failure", "message": e.message, "code": e.code},
+        e.code,
+    )
+
+
+async def read_body(request: Request, state: ServerState) -> bytes:
+    """The body, refused early when Content-Length is over the limit and cut off when a chunked body
+    grows past it or arrives too slowly (a slow client holds one task, never the server)."""
+    limits = state.config.limits
+    cl = request.headers.get("content-length")
+    if cl is not None:
+        try:
+            declared = int(cl)
+        except ValueError:
+            raise HTTPError(400, "invalid Content-Length", "envelope") from None
+        if declared > limits.max_body_bytes:
+            raise HTTPError(413, f"request body over {limits.max_body_bytes} bytes", "too_large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise HTTPError(413, f"request body over {limits.max_body_bytes} bytes", "too_large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPError(
+            408, f"request body not received within {limits.body_timeout:g}s", "timeout"
+        ) from None
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, state: ServerState) -> Any:
+    body = await read_body(request, state)
+    if not body:
+        raise HTTPError(400, "empty request body: expected a JSON review", "json")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise HTTPError(400, f"request body is not valid JSON: {e}", "json") from None
+
+
+def _instrument(
+    state: ServerState, route: str, fn: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    m = state.metrics
+    latency = m.latency.labels(route)
+
+    async def endpoint(request: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            resp = await fn(request)
+        except ReviewError as e:
+            m.bad_requests.labels(route, "envelope").inc()
+            log.info(
+                "request refused",
+                extra={"event": "bad_request", "route": route, "code": 400, "detail": str(e)},
+            )
+            resp = _error(HTTPError(400, str(e), "envelope"))
+        except HTTPError as e:
+            m.bad_requests.labels(route, e.reason).inc()
+            log.info(
+                "request refused",
+                extra={
+                    "event": "bad_request",
+                    "route": route,
+                    "code": e.code,
+                    "reason": e.reason,
+                    "detail": e.message,
+                },
+            )
+            resp = _error(e)
+        except Exception as e:  # noqa: BLE001 - answer 500 and keep serving
+            log.error(
+                "internal error",
+                extra={"event": "internal_error", "route": route, "error_type": type(e).__name__},
+            )
+            resp = _error(HTTPError(500, f"internal error ({type(e).__name__})", "internal"))
+        latency.observe(time.perf_counter() - t0)
+        m.requests.labels(route, str(resp.status_code)).inc()
+        return resp
+
+    return endpoint
+
+
+def create_app(state: ServerState) -> Starlette:
+    m = state.metrics
+
+    async def authorize(request: Request) -> Response:
+        doc = check_sar(await read_json(request, state))
+        if state.authorizer is None:
+            raise HTTPError(
+                503, "authorization is not configured: start the server with --policies", "not_ready"
+            )
+        if not state.policies_loaded:
+            raise HTTPError(503, "policies are not loaded yet", "not_ready")
+        spec = doc["spec"]
+        try:
+            status = state.authorizer.review(doc)
+        except ReviewError as e:
+            raise HTTPError(400, str(e), "envelope") from None
+        except Exception as e:  # noqa: BLE001 - documented: no opinion with evaluationError
+            log.error("authorization error", extra={"event": "authz_error", "error_type": type(e).__name__})
+            status = {
+                "allowed": False,
+                "evaluationError": f"kubestrata: evaluation failed ({type(e).__name__})",
+            }
+        if status.get("evaluationError"):
+            m.evaluation_errors.labels("authorize", "cedar").inc()
+        outcome = outcome_of(status)
+        m.decisions.labels("authorize", outcome).inc()
+        attrs = spec.get("resourceAttributes") or spec.get("nonResourceAttributes") or {}
+        # who, what and the verdict; never spec.extra (it can carry credentials) nor selectors' values
+        log.info(
+            "authorization",
+            extra={
+                "event": "authorize",
+                "user": spec.get("user"),
+                "verb": attrs.get("verb"),
+                "resource": attrs.get("resource") or attrs.get("path"),
+                "namespace": attrs.get("namespace"),
+                "decision": outcome,
+                "reason": (status.get("reason") or "")[:512] or None,
+            },
+        )
+        return _json(sar_response(doc, status))
+
+    async def _admission(request: Request, mutating: bool) -> Response:
+        webhook = "mutate" if mutating else "admit"
+        req = parse_admission_review(await read_json(request, state))
+        reg = state.registry
+        handlers = reg.selected(req, mutating)
+        ctx = AdmissionContext(req)
+        if req.namespace and any(h.needs_namespace for h in handlers):
+            try:
+                ctx.namespace_labels = await state.namespaces.labels(req.namespace)
+            except Exception as e:  # noqa: BLE001 - lookup failures are handler errors (on_error)
+                log.warning(
+                    "namespace lookup failed",
+                    extra={
+                        "event": "namespace_lookup_error",
+                        "namespace": req.namespace,
+                        "error_type": type(e).__name__,
+                    },
+                )
+                m.evaluation_errors.labels(webhook, "namespaces").inc()
+                ctx.state["namespace_error"] = type(e).__name__
+                # handlers that need the labels then raise and their on_error decides
+                ctx.namespace_labels = None
+        out = reg.run(ctx, handlers)
+        for engine in out.errors:
+            m.evaluation_errors.labels(webhook, engine).inc()
+        if mutating:
+            resp = reg.mutation_response(req, out)
+            outcome = "patched" if "patch" in resp["response"] else "unchanged"
+        else:
+            resp = reg.validation_response(req, out)
+            outcome = "allowed" if out.allowed else "denied"
+        m.decisions.labels(webhook, outcome).inc()
+        log.info(
+            "admission",
+            extra={
+                "event": webhook,
+                "uid": req.uid,
+                "operation": req.operation,
+                "kind": req.kind.get("kind"),
+                "namespace": req.namespace or None,
+                "object_name": req.name or None,
+                "user": req.user.username,
+                "dry_run": req.dry_run,
+                "decision": outcome,
+                "denied_by": [d.handler for d in out.denials] or None,
+                "policies": [p for d in out.denials for p in d.policies] or None,
+                "warnings": len(out.warnings),
+            },
+        )
+        return _json(resp)
+
+    async def admit(request: Request) -> Response:
+        return await _admission(request, False)
+
+    async def mutate(request: Request) -> Response:
+        return await _admission(request, True)
+
+    async def audit(request: Request) -> Response:
+        if state.audit is None:
+            raise HTTPError(
+                501, "audit ingestion is not available in this build (kubestrata detect)", "not_implemented"
+            )
+        code, result = await state.audit(await read_body(request, state))
+        return _json(result, code)
+
+    async def healthz(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
+    async def readyz(request: Request) -> Response:
+        if state.ready:
+            return Response("ok", media_type="text/plain")
+        why = "shutting down" if state.shutting_down else "policies not loaded"
+        return Response(why, status_code=503, media_type="text/plain")
+
+    async def metrics(request: Request) -> Response:
+        body, ctype = m.render()
+        return Response(body, headers={"Content-Type": ctype})
+
+    routes = [
+        Route("/authorize", _instrument(state, "authorize", authorize), methods=["POST"]),
+        Route("/admit", _instrument(state, "admit", admit), methods=["POST"]),
+        Route("/mutate", _instrument(state, "mutate", mutate), methods=["POST"]),
+        Route("/audit", _instrument(state, "audit", audit), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(fn()) for fn in state.background]
+        # Everything loaded so far (engines, schemas, check tables: ~70k objects) lives as long as
+        # the process: move it out of the collector's view so a full collection, which would walk
+        # it all (~20 ms), never lands in the middle of a review.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            state.shutting_down = True
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            close = getattr(state.audit, "close", None)
+            if close is not None:
+                close()  # flush the detect pipeline's sinks
+
+    return Starlette(routes=routes, lifespan=lifespan)

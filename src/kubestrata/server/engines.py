@@ -1,0 +1,149 @@
+"""Adapters from the engines of other packages (Cedar in kubestrata.authz, PSS in kubestrata.pss,
+audit detection in kubestrata.detect) to what the server and admission handlers call. The server's
+wiring to each engine lives here only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubestrata.admission.review import ReviewError
+
+
+class CedarAuthorizer:
+    """`/authorize`: the SubjectAccessReview ``status`` from kubestrata.authz.Authorizer."""
+
+    def __init__(self, authorizer: Any) -> None:
+        self._authz = authorizer
+
+    def review(self, sar: dict[str, Any]) -> dict[str, Any]:
+        from kubestrata.authz import InvalidReview
+
+        try:
+            return self._authz.review(sar)["status"]
+        except InvalidReview as e:
+            raise ReviewError(str(e)) from None
+
+
+class CedarAdmission:
+    """Admission forbids: kubestrata.authz.AdmissionPolicyEvaluator (fails closed on erroring forbids)."""
+
+    def __init__(self, evaluator: Any) -> None:
+        self._eval = evaluator
+
+    def evaluate(self, request: dict[str, Any]) -> Any:
+        from kubestrata.authz import InvalidReview
+
+        try:
+            return self._eval.evaluate(request)
+        except InvalidReview as e:
+            raise ReviewError(str(e)) from None
+
+
+@dataclass
+class CedarEngines:
+    """The policy store plus the SAR authorizer and the admission evaluator that share it."""
+
+    store: Any
+    authorizer: CedarAuthorizer
+    admission: CedarAdmission
+
+    @property
+    def count(self) -> int:
+        snap = self.store.snapshot if self.store is not None else None
+        return len(snap) if snap is not None else 0
+
+    def reload(self) -> int:
+        """Reload every tier; raises PolicyLoadError (the previous set keeps serving)."""
+        self.store.load()
+        return self.count
+
+
+def cedar_from_store(store: Any) -> CedarEngines:
+    from kubestrata.authz import AdmissionPolicyEvaluator, Authorizer
+
+    return CedarEngines(
+        store, CedarAuthorizer(Authorizer(store)), CedarAdmission(AdmissionPolicyEvaluator(store))
+    )
+
+
+def load_cedar(dirs: list[Path]) -> CedarEngines:
+    """Each directory is one tier, in order. Raises PolicyLoadError (exit 2) when the initial set is
+    invalid: the server never starts serving a partial or unvalidated policy set."""
+    from kubestrata.authz import PolicyStore
+
+    store = PolicyStore([[d] for d in dirs])
+    store.load()
+    return cedar_from_store(store)
+
+
+class PSSAdapter:
+    """kubestrata.pss.evaluate_object under the namespace's labels, with the defaults and exemptions
+    of an optional PodSecurityConfiguration file plus the serve config's exemption lists."""
+
+    def __init__(self, config: Any) -> None:
+        from kubestrata.pss import Exemptions, Policy, load_pod_security_configuration
+
+        defaults, ex = Policy(), Exemptions()
+        if config.configuration is not None:
+            psc = load_pod_security_configuration(str(config.configuration))
+            defaults, ex = psc.defaults, psc.exemptions
+        self.defaults = defaults
+        self.exemptions = Exemptions(
+            usernames=ex.usernames | set(config.exempt_usernames),
+            runtime_classes=ex.runtime_classes | set(config.exempt_runtime_classes),
+            namespaces=ex.namespaces | set(config.exempt_namespaces),
+        )
+
+    def evaluate(self, obj: dict[str, Any], namespace_labels: dict[str, str], username: str) -> Any:
+        from kubestrata.pss import NamespacePolicy, evaluate_object
+
+        policy = NamespacePolicy.from_labels(namespace_labels, self.defaults)
+        return evaluate_object(obj, policy, exemptions=self.exemptions, username=username)
+
+
+def load_pss(config: Any) -> PSSAdapter | None:
+    try:
+        import kubestrata.pss  # noqa: F401
+    except ImportError:
+        return None
+    return PSSAdapter(config)
+
+
+class AuditSinkAdapter:
+    """/audit: kubestrata.detect.AuditWebhook (thread-safe, never raises) run in a worker thread, so
+    a 400-event batch never delays an authorization decision on the event loop."""
+
+    def __init__(self, hook: Any, metrics: Any) -> None:
+        self.hook = hook
+        self.metrics = metrics
+
+    async def __call__(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        import asyncio
+
+        code, doc = await asyncio.to_thread(self.hook.handle, body)
+        if code == 200:
+            m = self.metrics
+            m.audit_events.labels("accepted").inc(doc.get("accepted", 0))
+            m.audit_events.labels("bad").inc(doc.get("bad", 0))
+            m.audit_events.labels("duplicate").inc(doc.get("duplicates", 0))
+            m.audit_findings.inc(doc.get("findings", 0))
+        return code, doc
+
+    def close(self) -> None:
+        self.hook.pipeline.close()
+
+
+def load_audit(config: Any, metrics: Any) -> AuditSinkAdapter | None:
+    """The audit-webhook sink of kubestrata.detect, or None (then /audit answers 501)."""
+    if not config.enabled:
+        return None
+    try:
+        from kubestrata.detect import AuditWebhook, DetectConfig, Pipeline
+        from kubestrata.detect.sinks import FileSink, StreamSink
+    except ImportError:
+        return None
+    sink = FileSink(str(config.findings_file)) if config.findings_file else StreamSink()
+    pipeline = Pipeline(DetectConfig(cluster=config.cluster, state_url=config.state_url), sinks=[sink])
+    return AuditSinkAdapter(AuditWebhook(pipeline), metrics)

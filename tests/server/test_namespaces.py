@@ -1,0 +1,76 @@
+"""Namespace label lookup for admission: static file, live (kubernetes client) with a TTL cache."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from kubestrata.admission.namespaces import (
+    CombinedNamespaces,
+    LiveNamespaces,
+    NamespaceLookupError,
+    StaticNamespaces,
+)
+from kubestrata.errors import InputError
+
+
+class FakeCoreV1:
+    def __init__(self, labels: dict[str, dict[str, str]], fail: Exception | None = None) -> None:
+        self.labels, self.fail, self.calls = labels, fail, 0
+
+    def read_namespace(self, name: str, _request_timeout: float) -> object:
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        if name not in self.labels:
+            raise ApiException(status=404, reason="Not Found")
+        return SimpleNamespace(metadata=SimpleNamespace(labels=self.labels[name]))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_live_lookup_caches_and_handles_missing():
+    api = FakeCoreV1({"team-a": {"pod-security.kubernetes.io/enforce": "baseline"}})
+    live = LiveNamespaces(api=api, cache_ttl=60)
+    assert run(live.labels("team-a")) == {
+        "kubernetes.io/metadata.name": "team-a",
+        "pod-security.kubernetes.io/enforce": "baseline",
+    }
+    run(live.labels("team-a"))
+    assert api.calls == 1  # cached
+    assert run(live.labels("gone")) == {"kubernetes.io/metadata.name": "gone"}
+
+
+def test_live_lookup_errors_are_errors_not_empty_labels():
+    live = LiveNamespaces(api=FakeCoreV1({}, fail=ApiException(status=403, reason="Forbidden")))
+    with pytest.raises(NamespaceLookupError, match="API error 403"):
+        run(live.labels("team-a"))
+    live = LiveNamespaces(api=FakeCoreV1({}, fail=ConnectionRefusedError()))
+    with pytest.raises(NamespaceLookupError, match="ConnectionRefusedError"):
+        run(live.labels("team-a"))
+
+
+def test_static_file_wins_over_live(tmp_path):
+    f = tmp_path / "ns.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n  labels:\n"
+        "    pod-security.kubernetes.io/enforce: restricted\n"
+    )
+    static = StaticNamespaces.from_file(f)
+    api = FakeCoreV1({"team-a": {}, "team-b": {"x": "y"}})
+    both = CombinedNamespaces(static, LiveNamespaces(api=api))
+    assert run(both.labels("team-a"))["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert run(both.labels("team-b"))["x"] == "y"
+    assert api.calls == 1
+
+
+def test_bad_namespaces_file_names_the_problem(tmp_path):
+    f = tmp_path / "ns.yaml"
+    f.write_text("apiVersion: v1\nkind: Namespace\nmetadata: [\n")
+    with pytest.raises(InputError, match="ns.yaml"):
+        StaticNamespaces.from_file(f)

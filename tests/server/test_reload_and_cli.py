@@ -1,0 +1,183 @@
+"""Policy hot reload through the server (applied / rejected, previous set keeps serving) and the
+`serve` / `certs` commands' user-facing errors."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import sys
+
+from cryptography import x509
+from typer.testing import CliRunner
+
+from kubestrata.cli.main import app
+from kubestrata.server.assemble import build_state
+from kubestrata.server.engines import load_cedar
+from tests.conftest import REPO_ROOT
+from tests.server.fakes import config
+
+DEMO = REPO_ROOT / "examples" / "cedar-demo" / "policies"
+SAR = {
+    "apiVersion": "authorization.k8s.io/v1",
+    "kind": "SubjectAccessReview",
+    "spec": {
+        "user": "alice",
+        "groups": ["config-editors"],
+        "resourceAttributes": {
+            "verb": "get",
+            "version": "v1",
+            "resource": "configmaps",
+            "namespace": "team-a",
+            "name": "x",
+        },
+    },
+}
+FORBID_GET = '@id("no-get")\nforbid (principal, action == k8s::Action::"get", resource);\n'
+
+
+def test_policy_reload_applied_and_rejected(live_server_factory, tmp_path):
+    pol = tmp_path / "policies"
+    shutil.copytree(DEMO, pol)
+    state = build_state(config(policies={"dirs": [str(pol)]}), cedar=load_cedar([pol]), pss=None, audit=None)
+    srv = live_server_factory(state)
+    with srv.client() as c:
+        assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
+
+        (pol / "zz-no-get.cedar").write_text(FORBID_GET)
+        assert state.policy_watcher.check() is True
+        st = c.post("/authorize", json=SAR).json()["status"]
+        assert st["denied"] is True and 'zz-no-get.cedar#0 (@id "no-get")' in st["reason"]
+
+        # a forbid that does not validate (unknown attribute) is rejected as a whole set:
+        # the previous set, including no-get, keeps serving
+        (pol / "zz-no-get.cedar").write_text(
+            FORBID_GET + "forbid (principal, action, resource) when { resource.nope };\n"
+        )
+        assert state.policy_watcher.check() is False
+        assert c.post("/authorize", json=SAR).json()["status"]["denied"] is True
+        assert c.get("/readyz").status_code == 200
+
+        (pol / "zz-no-get.cedar").unlink()
+        assert state.policy_watcher.check() is True
+        assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
+        metrics = c.get("/metrics").text
+    assert 'kubestrata_policy_reloads_total{result="applied"} 2.0' in metrics
+    assert 'kubestrata_policy_reloads_total{result="rejected"} 1.0' in metrics
+    assert "kubestrata_policies_loaded 5.0" in metrics
+
+
+def test_certs_command_prints_ca_bundle(tmp_path):
+    r = CliRunner().invoke(
+        app, ["certs", "--dns-name", "kubestrata.kubestrata-system.svc", "--out", str(tmp_path)]
+    )
+    assert r.exit_code == 0, r.output
+    bundle = r.stdout.strip().splitlines()[-1]
+    ca = x509.load_pem_x509_certificate(base64.b64decode(bundle))
+    assert ca.subject == x509.load_pem_x509_certificate((tmp_path / "ca.crt").read_bytes()).subject
+    cert = x509.load_pem_x509_certificate((tmp_path / "tls.crt").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["kubestrata.kubestrata-system.svc"]
+    assert cert.issuer == ca.subject
+    assert (tmp_path / "tls.key").stat().st_mode & 0o077 == 0
+    # a second run keeps the CA (the caBundle in the cluster stays valid) and issues a new cert
+    r2 = CliRunner().invoke(app, ["certs", "--dns-name", "x", "--out", str(tmp_path)])
+    assert r2.stdout.strip().splitlines()[-1] == bundle
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubestrata", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_serve_requires_tls():
+    r = _serve("--policies", str(DEMO))
+    assert r.returncode == 2 and "HTTPS only" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_rejects_invalid_policies_before_listening(tmp_path, certs):
+    (tmp_path / "bad.cedar").write_text("forbid (principal, action, resource) when { resource.nope };")
+    r = _serve("--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--policies", str(tmp_path))
+    assert r.returncode == 2 and "bad.cedar" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_rejects_unreadable_certificate(tmp_path):
+    (tmp_path / "c.pem").write_text("not a cert")
+    r = _serve(
+        "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "c.pem"), "--policies", str(DEMO)
+    )
+    assert r.returncode == 2 and "cannot load TLS certificate" in r.stderr
+
+
+def test_serve_bad_config_names_field(tmp_path, certs):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("serve:\n  limits:\n    max_body_bytes: -1\n")
+    r = _serve("--config", str(cfg), "--tls-cert", str(certs.cert), "--tls-key", str(certs.key))
+    assert r.returncode == 2 and "serve.limits.max_body_bytes" in r.stderr
+
+
+def test_serve_process_end_to_end_and_sigterm(certs, tmp_path):
+    """The real `kubestrata serve` process: ready, answers the demo over HTTPS, exits on SIGTERM,
+    and every stderr line is a JSON log record."""
+    import json
+    import signal
+    import socket
+    import ssl
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = tmp_path / "stderr.log"
+    with err.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kubestrata",
+                "serve",
+                "--tls-cert",
+                str(certs.cert),
+                "--tls-key",
+                str(certs.key),
+                "--policies",
+                str(DEMO),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+        try:
+            ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+            deadline = time.monotonic() + 30
+            with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=5) as c:
+                while True:
+                    try:
+                        if c.get("/readyz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+                    time.sleep(0.1)
+                st = c.post("/authorize", json=SAR).json()["status"]
+                assert st["allowed"] is True and "configmaps.cedar#0" in st["reason"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(30)
+    # uvicorn re-raises the signal after its graceful shutdown, as a process manager expects
+    assert rc in (0, -signal.SIGTERM)
+    lines = err.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is JSON
+    assert any(r.get("event") == "authorize" and r.get("decision") == "allowed" for r in records)
+    assert any("Finished server process" in r["msg"] for r in records)
