@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -73,10 +74,13 @@ def run_scan(
     checks: list[Check] | None = None,
     suppressions: Suppressions | None = None,
     baseline: set[str] | None = None,
+    now: dt.datetime | None = None,
 ) -> ScanResult:
+    """Run the checks over the snapshot. ``now`` is the clock time-dependent checks judge by (node
+    age, version support); it defaults to the current time."""
     config = config or ScanConfig()
     checks = checks if checks is not None else select_checks()
-    ctx = CheckContext(cluster, config)
+    ctx = CheckContext(cluster, config, now=now)
     result = ScanResult()
     cov = result.coverage
     by_kind: dict[str, list[Check]] = {}

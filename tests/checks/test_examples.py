@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from kubestrata.checks import load_builtin_checks
@@ -10,6 +12,9 @@ from kubestrata.kube.loader import load_paths
 from kubestrata.scan import run_scan
 
 REGISTRY = load_builtin_checks()
+# Examples are judged at a fixed date, so that time-dependent checks (node age, EKS version support)
+# give the same verdict on every run; their behaviour over time is tested with injected clocks.
+EXAMPLES_CLOCK = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 CHECKS = list(REGISTRY)
 
 
@@ -34,7 +39,7 @@ def test_metadata_is_complete(chk):
 def _run(path, chk):
     loaded = load_paths([path])
     assert not loaded.errors, loaded.errors
-    return run_scan(Cluster(loaded.objects), checks=[chk])
+    return run_scan(Cluster(loaded.objects), checks=[chk], now=EXAMPLES_CLOCK)
 
 
 EXAMPLE_CASES = [(c, p) for c in CHECKS for p in _examples(c, "fail") + _examples(c, "pass")]
