@@ -51,6 +51,11 @@ class ScanConfig(BaseModel):
         ]
     )
     allow_annotation_suppressions: bool = True
+    pss_configuration: str | None = Field(
+        None,
+        description="A PodSecurityConfiguration file (the API server's PSA defaults and exemptions) that "
+        "KS-PSS checks apply; without it, PSA's built-in defaults (privileged:latest, no exemptions).",
+    )
     max_node_age_days: float = Field(
         21.0,
         gt=0,

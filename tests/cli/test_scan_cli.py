@@ -97,3 +97,32 @@ def test_baseline_reports_only_new(tmp_path):
     r = runner.invoke(app, ["scan", demo, "-o", "json", "--baseline", str(base)])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["findings"] == []
+
+
+def test_scan_applies_a_pod_security_configuration(tmp_path):
+    pod = tmp_path / "pod.yaml"
+    pod.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team}\n"
+        "spec: {containers: [{name: c, image: nginx:1.27, securityContext: {privileged: true}}]}\n"
+    )
+    psc = tmp_path / "psc.yaml"
+    psc.write_text(
+        "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\n"
+        "defaults: {enforce: baseline, enforce-version: latest}\n"
+        "exemptions: {usernames: [], runtimeClasses: [], namespaces: [legacy]}\n"
+    )
+    cfg = tmp_path / "kubestrata.yaml"
+
+    def pss_findings(config_text):
+        cfg.write_text(config_text)
+        r = runner.invoke(app, ["scan", str(pod), "-o", "json", "-c", str(cfg), "--include", "KS-PSS-001"])
+        return [f for f in json.loads(r.stdout)["findings"] if f["ruleId"] == "KS-PSS-001"]
+
+    assert pss_findings("scan: {}\n") == []  # PSA's built-in default is privileged
+    denied = pss_findings(f"scan: {{pss_configuration: {psc}}}\n")
+    assert denied and "baseline:latest" in denied[0]["message"]
+    pod.write_text(pod.read_text().replace("namespace: team", "namespace: legacy"))
+    assert pss_findings(f"scan: {{pss_configuration: {psc}}}\n") == []  # exempt namespace
+    cfg.write_text(f"scan: {{pss_configuration: {tmp_path / 'missing.yaml'}}}\n")
+    r = runner.invoke(app, ["scan", str(pod), "-c", str(cfg)])
+    assert r.exit_code == 2 and "missing.yaml" in r.output

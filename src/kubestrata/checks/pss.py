@@ -10,6 +10,7 @@ from kubestrata.findings import Evidence, Finding, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy
+from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
 from kubestrata.pss.registry import PSSResult
 
@@ -17,11 +18,20 @@ APP = Layer.APPLICATION
 RESTRICTED_LATEST = LevelVersion(Level.RESTRICTED, LATEST)
 
 
+def _admission_config(ctx: CheckContext) -> PodSecurityConfig | None:
+    """The API server's PodSecurityConfiguration named by scan.pss_configuration, loaded once."""
+    path = ctx.config.pss_configuration
+    return ctx.memo("pss.configuration", lambda: load_pod_security_configuration(path) if path else None)
+
+
 def _policy(ctx: CheckContext, namespace: str) -> NamespacePolicy:
     cache = ctx.memo("pss.namespace-policies", dict)
     pol = cache.get(namespace)
     if pol is None:
-        pol = cache[namespace] = NamespacePolicy.from_labels(ctx.cluster.namespace_labels(namespace))
+        cfg = _admission_config(ctx)
+        pol = cache[namespace] = NamespacePolicy.from_labels(
+            ctx.cluster.namespace_labels(namespace), cfg.defaults if cfg else None
+        )
     return pol
 
 
@@ -29,7 +39,8 @@ def _evaluate(obj: KubeObject, ctx: CheckContext) -> ObjectResult | None:
     cache = ctx.memo("pss.object-results", dict)
     key = id(obj)
     if key not in cache:
-        r = evaluate_object(obj, _policy(ctx, obj.namespace))
+        cfg = _admission_config(ctx)
+        r = evaluate_object(obj, _policy(ctx, obj.namespace), exemptions=cfg.exemptions if cfg else None)
         if r is not None and r.error is not None:
             raise r.error
         cache[key] = r

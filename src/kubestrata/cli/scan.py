@@ -113,6 +113,11 @@ def scan(
     except ValueError as e:
         raise KubestrataError(str(e)) from None
     cfg = load_config(config_file)
+    if cfg.scan.pss_configuration:
+        # read it now, so a broken file is a usage error rather than a gap on every workload
+        from kubestrata.pss.config import load_pod_security_configuration
+
+        load_pod_security_configuration(cfg.scan.pss_configuration)
     checks = select_checks(include, exclude)
     sup = Suppressions.load(suppressions_file) if suppressions_file else None
     baseline = load_baseline(baseline_file) if baseline_file else None
