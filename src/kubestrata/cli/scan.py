@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 import typer
+from rich.markup import escape
 
 from kubestrata.cli.common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
 from kubestrata.config import load_config
@@ -122,7 +123,8 @@ def scan(
     )
     if len(snap) == 0 and input_errors:
         for g in pre.gaps:
-            err_console.print(f"[red]error:[/] {g.detail}", highlight=False, markup=False)
+            # soft_wrap: a path must stay on one line to be copied
+            err_console.print(f"[bold red]error:[/] {escape(g.detail)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ERROR)
     if len(snap) == 0 and not cluster:
         raise KubestrataError("no Kubernetes objects found in the input")
