@@ -241,7 +241,7 @@ def _fast_yaml(chunk: str) -> Any:
         return _SLOW
     if "!" in chunk and _TAG.search(chunk):
         return _SLOW
-    if not chunk.isascii() and _NON_PRINTABLE.search(chunk):
+    if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
         return _SLOW
     try:
         out = _ryml.emit_json(_ryml.parse_in_arena(chunk.encode()))
