@@ -221,7 +221,7 @@ def _emit(value, style: str) -> str:
     )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
 @given(
     st.lists(
         st.tuples(
@@ -242,3 +242,41 @@ def test_random_documents_agree(pairs, flow):
         body = "".join(f"{_emit(k, ks)}: {_emit(v, vs)}\n" for k, ks, v, vs in pairs)
     body += "list:\n" + "".join(f"  - {_emit(v, vs)}\n" for _k, _ks, v, vs in pairs)
     check(body)
+
+
+def _block(value, indent: int, styles) -> str:
+    """Render nested dicts/lists as block YAML, scalars in the style drawn for them."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return " {}\n"
+        out = "\n"
+        for (k, ks), v in value.items():
+            out += f"{pad}{_emit(k, ks)}:{_block(v, indent + 2, styles)}"
+        return out
+    if isinstance(value, list):
+        if not value:
+            return " []\n"
+        out = "\n"
+        for v in value:
+            out += f"{pad}-{_block(v, indent + 2, styles)}"
+        return out
+    scalar, style = value
+    return f" {_emit(scalar, style)}\n"
+
+
+STYLED = st.tuples(SCALARS, st.sampled_from(["plain", "single", "double"]))
+TREES = st.recursive(
+    STYLED,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(STYLED, children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.dictionaries(STYLED, TREES, min_size=1, max_size=4))
+def test_random_nested_documents_agree(tree):
+    check(_block(tree, 0, None).lstrip("\n"))

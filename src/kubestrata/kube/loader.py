@@ -33,11 +33,11 @@ except ImportError:  # pragma: no cover
 # PyYAML's implicit resolvers (first character -> (tag, regexp)...): a plain scalar matching one of
 # these is not a string to PyYAML (bool, int, float, null, timestamp, merge, value, yaml)
 _IMPLICIT = {k: tuple(v) for k, v in _YamlLoader.yaml_implicit_resolvers.items() if k}
-# Documents that always take the PyYAML path: tags (rapidyaml's JSON output does not carry them),
-# directives, and what PyYAML rejects but rapidyaml tolerates: tabs, carriage returns, characters
+# Documents that always take the PyYAML path: tags, anchors and aliases (rapidyaml's JSON output
+# does not carry them, and it is laxer about them), directives, and what PyYAML rejects but rapidyaml tolerates: tabs, carriage returns, characters
 # outside YAML's printable set and the YAML 1.1 line breaks NEL, LS, PS. Cheap substring tests run
 # first; the regular expressions only on documents that contain the character at all.
-_TAG = re.compile(r"(?:^|[\s\[\]{},])!", re.MULTILINE)
+_NODE_PROPERTY = re.compile(r"(?:^|[\s\[\]{},])[!&*]", re.MULTILINE)  # tag, anchor or alias
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
@@ -239,7 +239,7 @@ def _fast_yaml(chunk: str) -> Any:
     _SLOW (including every document rapidyaml rejects, so errors always come from PyYAML)."""
     if "\t" in chunk or "\r" in chunk or chunk.startswith("%") or "\n%" in chunk:
         return _SLOW
-    if "!" in chunk and _TAG.search(chunk):
+    if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
         return _SLOW
     if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
         return _SLOW
