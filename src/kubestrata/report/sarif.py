@@ -112,9 +112,15 @@ def _rule(rule_id: str, sample: Finding | None) -> dict[str, Any]:
     }
 
 
-def _result(f: Finding, rule_index: int, base: Path | None) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, uris: dict[str, str | None], base: Path) -> dict[str, Any]:
     location: dict[str, Any] = {}
-    uri = artifact_uri(f.source.file, base) if f.source else None
+    uri = None
+    if f.source is not None:
+        # one path computation per file, not per finding (tens of thousands share a file)
+        try:
+            uri = uris[f.source.file]
+        except KeyError:
+            uri = uris[f.source.file] = artifact_uri(f.source.file, base)
     if uri is not None:
         phys: dict[str, Any] = {"artifactLocation": {"uri": uri}}
         if f.source and f.source.line:
@@ -182,6 +188,8 @@ def to_document(result: ScanResult, target: str = "", *, base: Path | None = Non
         }
         for g in result.coverage.gaps
     ] + [{"level": "note", "message": {"text": n}} for n in result.notices]
+    uris: dict[str, str | None] = {}
+    resolved_base = (base or Path.cwd()).resolve()
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
@@ -196,7 +204,7 @@ def to_document(result: ScanResult, target: str = "", *, base: Path | None = Non
         },
         "invocations": [invocation],
         "columnKind": "unicodeCodePoints",
-        "results": [_result(f, index[f.rule_id], base) for f in result.findings],
+        "results": [_result(f, index[f.rule_id], uris, resolved_base) for f in result.findings],
         "properties": {"target": target},
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
