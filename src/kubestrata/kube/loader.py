@@ -123,7 +123,8 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        result.errors.append(InputError(f"not UTF-8 text (byte {e.start})", file=name))
+        line = data.count(b"\n", 0, e.start) + 1
+        result.errors.append(InputError(f"not UTF-8 text (byte {e.start})", file=name, line=line))
         return
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
