@@ -34,7 +34,10 @@ CASES = {
         b"apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: [a]}\n",
         ["document 0", "metadata.labels", "must be a mapping"],
     ),
-    "invalid-utf8": (b"apiVersion: v1\nkind: Pod\nmetadata: {name: \xff\xfe}\n", ["invalid-utf8.yaml:3", "not UTF-8"]),
+    "invalid-utf8": (
+        b"apiVersion: v1\nkind: Pod\nmetadata: {name: \xff\xfe}\n",
+        ["invalid-utf8.yaml:3", "not UTF-8"],
+    ),
     "binary": (b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(range(256)) * 4, ["binary file"]),
     "malformed-yaml": (b"apiVersion: v1\nkind: Pod\nmetadata: {name: [\n", ["document 0", "invalid YAML"]),
     "malformed-json": (b'{"apiVersion": "v1", "kind": "Pod", "metadata": {', ["invalid YAML"]),
