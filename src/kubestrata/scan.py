@@ -12,7 +12,7 @@ from kubestrata.config import ScanConfig
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.findings import Coverage, Finding, GapReason, Severity
 from kubestrata.kube.cluster import Cluster
-from kubestrata.kube.objects import KubeObject
+from kubestrata.kube.objects import KubeObject, ObjectRef
 from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
 from kubestrata.suppressions import Suppressions
 
@@ -25,6 +25,9 @@ class ScanResult:
     findings: list[Finding] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     notices: list[str] = field(default_factory=list)
+    # objects handed to per-object checks (not owned by a controller in the input, valid pod spec):
+    # the JUnit report lists one test case per object and check from these
+    evaluated: list[ObjectRef] = field(default_factory=list)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppressed is None]
@@ -106,6 +109,7 @@ def run_scan(
                     f"invalid pod spec: field {e.field}: {e.detail}",
                 )
                 continue
+        result.evaluated.append(obj.ref)
         for chk in kind_checks:
             try:
                 result.findings.extend(chk.fn(obj, ctx))

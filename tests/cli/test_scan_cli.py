@@ -126,3 +126,14 @@ def test_scan_applies_a_pod_security_configuration(tmp_path):
     cfg.write_text(f"scan: {{pss_configuration: {tmp_path / 'missing.yaml'}}}\n")
     r = runner.invoke(app, ["scan", str(pod), "-c", str(cfg)])
     assert r.exit_code == 2 and "missing.yaml" in r.output
+
+
+def test_demo_aws_node_is_bound_like_on_eks():
+    # the VPC CNI's ServiceAccount has a ClusterRoleBinding, so its token finding is not escalated
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "json", "-q"])
+    doc = json.loads(r.stdout)
+    (tok,) = [f for f in doc["findings"] if f["ruleId"] == "KS-WL-002" and f["object"]["name"] == "aws-node"]
+    assert tok["severity"] == "medium" and "no RBAC binding" not in tok["message"]
+    # while an unbound ServiceAccount in the demo still is
+    web = [f for f in doc["findings"] if f["ruleId"] == "KS-WL-002" and f["object"]["name"] == "web"]
+    assert web and web[0]["severity"] == "high"

@@ -68,11 +68,11 @@ def privileged_container(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding
 def _bound_service_accounts(ctx: CheckContext) -> set[tuple[str, str]] | None:
     """(namespace, name) of ServiceAccounts that some RoleBinding or ClusterRoleBinding names, directly
     or through the system:serviceaccounts groups; ``("*", "*")`` and ``(ns, "*")`` for group grants.
-    None when the input has no bindings (then we cannot tell)."""
+    None when the input has no bindings or the source could not list them (then we cannot tell)."""
 
     def build() -> set[tuple[str, str]] | None:
-        if not ctx.rbac_present:
-            return None
+        if not ctx.rbac_present or {"RoleBinding", "ClusterRoleBinding"} & ctx.cluster.missing_kinds:
+            return None  # no bindings in the input, or some could not be read: we cannot tell
         bound: set[tuple[str, str]] = set()
         for b in ctx.cluster.of_kind("RoleBinding", "ClusterRoleBinding"):
             for s in b.raw.get("subjects") or []:

@@ -25,6 +25,9 @@ class Cluster:
     objects: list[KubeObject] = field(default_factory=list)
     origin: str = "manifests"  # "manifests" or a cluster URL/context
     synthesized_namespaces: set[str] = field(default_factory=set)
+    # kinds the source could not provide (a live API server answered 403 or 404): engines must not
+    # read their absence as "there are none"
+    missing_kinds: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._by_kind: dict[str, list[KubeObject]] = defaultdict(list)

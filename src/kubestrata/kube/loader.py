@@ -7,6 +7,7 @@ collected (file, document, line) and the caller records them as coverage gaps.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,28 @@ try:  # the C loader is an order of magnitude faster; fall back where libyaml is
     _YamlLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _YamlLoader = yaml.SafeLoader
+
+try:  # rapidyaml parses ~10x faster than PyYAML; used only where the result is provably the same
+    import ryml as _ryml
+except ImportError:  # pragma: no cover
+    _ryml = None
+
+# PyYAML's implicit resolvers (first character -> (tag, regexp)...): a plain scalar matching one of
+# these is not a string to PyYAML (bool, int, float, null, timestamp, merge, value, yaml)
+_IMPLICIT = {k: tuple(v) for k, v in _YamlLoader.yaml_implicit_resolvers.items() if k}
+# Documents that always take the PyYAML path: tags, anchors and aliases (rapidyaml's JSON output
+# does not carry them, and it is laxer about them), directives, and what PyYAML rejects but rapidyaml tolerates: tabs, carriage returns, characters
+# outside YAML's printable set and the YAML 1.1 line breaks NEL, LS, PS. Cheap substring tests run
+# first; the regular expressions only on documents that contain the character at all.
+_NODE_PROPERTY = re.compile(r"(?:^|[\s\[\]{},])[!&*]", re.MULTILINE)  # tag, anchor or alias
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+# a plain scalar cannot start with these (indicators), so a string that does was quoted, or
+# rapidyaml was more lenient than PyYAML (an alias it kept as text, a stray bracket): step aside
+_BAD_START = frozenset("]}@`%|>,&*!")
+_BAD_PREFIX = ("- ", "? ", ": ")
+_FIRST_CHECK = frozenset(_IMPLICIT) | _BAD_START | {"-", "?", ":"}
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -100,7 +123,8 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        result.errors.append(InputError(f"not UTF-8 text (byte {e.start})", file=name))
+        line = data.count(b"\n", 0, e.start) + 1
+        result.errors.append(InputError(f"not UTF-8 text (byte {e.start})", file=name, line=line))
         return
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
@@ -111,7 +135,13 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
         else:
             _add_document(doc, name, 0, 1, result)
             return
-    for index, (line, chunk) in enumerate(_split_documents(text)):
+    docs = _split_documents(text)
+    with _quiet_stderr():
+        fast = [_fast_yaml(chunk) for _, chunk in docs] if _ryml is not None else None
+    for index, (line, chunk) in enumerate(docs):
+        if fast is not None and fast[index] is not _SLOW:
+            _add_document(fast[index], name, index, line, result)
+            continue
         try:
             doc = yaml.load(chunk, Loader=_YamlLoader)  # noqa: S506 - CSafeLoader/SafeLoader only
         except yaml.YAMLError as e:
@@ -130,6 +160,103 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
         _add_document(doc, name, index, line, result)
 
 
+_SLOW = object()  # "take the PyYAML path"
+
+
+class _quiet_stderr:  # noqa: N801 - used as a statement-like context manager
+    """rapidyaml prints parse errors on fd 2 before raising; the PyYAML path then reports them
+    properly, so silence fd 2 while rapidyaml runs."""
+
+    def __enter__(self) -> None:
+        self.saved = None
+        try:
+            sys.stderr.flush()
+            self.saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:  # no fd 2 (embedded): nothing to silence
+            self.saved = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+
+
+def _ambiguous_string(s: str) -> bool:
+    """Would PyYAML read this non-empty text, were it a plain scalar, as something other than this
+    string (a bool, int, float, null, timestamp, merge key...) or refuse it?"""
+    first = s[0]
+    if first in _BAD_START or s[:2] in _BAD_PREFIX or s in ("-", "?", ":"):
+        return True
+    for _tag, regexp in _IMPLICIT.get(first, ()):
+        if regexp.match(s):
+            return True
+    return False
+
+
+def _unambiguous(doc: Any) -> bool:
+    """True when PyYAML is bound to produce exactly ``doc`` for the document rapidyaml parsed.
+
+    rapidyaml's JSON output loses the quoted/plain distinction of strings and YAML 1.1 typing. So
+    reject any string (key or value) that PyYAML would read as a non-string if it were plain (it
+    may have been plain: ``yes``, ``0755``, ``~``, ``2024-01-01``) or that no plain scalar can be,
+    any empty key, and any float (``1e3`` is a string to PyYAML). Strings that cannot resolve to
+    another type mean the same either way; rapidyaml keeps plain empty values as null, so "" was
+    quoted. Written for speed: it visits every key and value of every document."""
+    check, ambiguous = _FIRST_CHECK, _ambiguous_string
+    stack = [[doc]]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        if type(node) is dict:
+            for k, v in node.items():
+                if not k or (k[0] in check and ambiguous(k)):
+                    return False  # an empty key may be a plain empty key, which PyYAML rejects
+                t = type(v)
+                if t is str:
+                    if v and v[0] in check and ambiguous(v):
+                        return False
+                elif t is dict or t is list:
+                    push(v)
+                elif t is float:
+                    return False
+        else:
+            for v in node:
+                t = type(v)
+                if t is str:
+                    if v and v[0] in check and ambiguous(v):
+                        return False
+                elif t is dict or t is list:
+                    push(v)
+                elif t is float:
+                    return False
+    return True
+
+
+def _fast_yaml(chunk: str) -> Any:
+    """The document as rapidyaml reads it, when that is provably what PyYAML would return; else
+    _SLOW (including every document rapidyaml rejects, so errors always come from PyYAML)."""
+    if "\t" in chunk or "\r" in chunk or chunk.startswith("%") or "\n%" in chunk:
+        return _SLOW
+    if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
+        return _SLOW
+    if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
+        return _SLOW
+    try:
+        out = _ryml.emit_json(_ryml.parse_in_arena(chunk.encode()))
+    except Exception:
+        return _SLOW
+    if out is None:
+        return _SLOW  # empty or comments only: PyYAML decides
+    try:
+        doc = orjson.loads(out)
+    except orjson.JSONDecodeError:
+        return _SLOW
+    return doc if _unambiguous(doc) else _SLOW
+
+
 def _split_documents(text: str) -> list[tuple[int, str]]:
     """Split a YAML stream on document separators, keeping each document's first line (1-based)."""
     lines = text.split("\n")
@@ -138,7 +265,9 @@ def _split_documents(text: str) -> list[tuple[int, str]]:
     for i, ln in enumerate(lines):
         if ln.startswith("---") and (len(ln) == 3 or ln[3] in " \t#\r"):
             if i > start or docs:
-                docs.append((start + 1, "\n".join(lines[start:i])))
+                # keep the line break that ended the document's last line in the stream: a block
+                # scalar there keeps its final newline ("clip" chomping), as when parsing the stream
+                docs.append((start + 1, "\n".join(lines[start:i]) + "\n"))
             start = i + 1
             rest = ln[3:].strip()
             if rest and not rest.startswith("#"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -18,12 +20,23 @@ SEVERITY_STYLE = {
 }
 
 
-def render(result: ScanResult, console: Console, *, show_suppressed: bool = False) -> None:
+# A terminal table of tens of thousands of rows is unreadable and slow to lay out (rich measures
+# every cell): past this many rows per layer the table keeps the most severe and counts the rest by
+# rule; -o json / -o html carry everything.
+MAX_ROWS_PER_LAYER = 500
+
+
+def render(
+    result: ScanResult, console: Console, *, show_suppressed: bool = False, max_rows: int = MAX_ROWS_PER_LAYER
+) -> None:
     findings = result.findings if show_suppressed else result.active()
     for layer in Layer:
         rows = [f for f in findings if f.layer is layer]
         if not rows:
             continue
+        rows.sort(key=lambda f: (-f.severity.rank, f.rule_id, str(f.object)))
+        hidden = rows[max_rows:]
+        rows = rows[:max_rows]
         table = Table(
             title=f"{layer.value.capitalize()} layer",
             title_justify="left",
@@ -36,7 +49,7 @@ def render(result: ScanResult, console: Console, *, show_suppressed: bool = Fals
         table.add_column("Object")
         table.add_column("Container")
         table.add_column("Finding")
-        for f in sorted(rows, key=lambda f: (-f.severity.rank, f.rule_id, str(f.object))):
+        for f in rows:
             table.add_row(
                 f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
                 f.rule_id,
@@ -46,6 +59,16 @@ def render(result: ScanResult, console: Console, *, show_suppressed: bool = Fals
                 + (f" [dim](suppressed: {escape(f.suppressed)})[/]" if f.suppressed else ""),
             )
         console.print(table)
+        if hidden:
+            by_rule = Counter((f.rule_id, f.severity) for f in hidden)
+            console.print(
+                f"... and {len(hidden)} more {layer.value}-layer findings not shown "
+                "(all are in -o json, -o html, -o sarif): "
+                + ", ".join(
+                    f"{rule} {sev.value} x{n}"
+                    for (rule, sev), n in sorted(by_rule.items(), key=lambda kv: (-kv[0][1].rank, kv[0][0]))
+                )
+            )
     active = result.active()
     counts = ", ".join(f"{sum(1 for f in active if f.severity is s)} {s.value}" for s in reversed(Severity))
     objs = sum(result.coverage.evaluated.values())

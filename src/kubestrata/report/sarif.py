@@ -1,0 +1,214 @@
+"""SARIF 2.1.0 for GitHub code scanning and other SARIF consumers.
+
+One run; ``tool.driver.rules`` holds the metadata of every check that ran (and of any rule that
+reported without being a registered check); each result points at the manifest file and the line
+where its object's document starts, names the object as a logical location, and carries the
+finding fingerprint as ``partialFingerprints["kubestrata/v1"]`` so a consumer (and ``--baseline``)
+recognises the same finding across runs. Suppressed findings stay in the log with a ``suppressions``
+entry, as the specification asks, rather than disappearing. Coverage gaps become tool execution
+notifications, so "not evaluated" is visible in the log too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from kubestrata import __version__
+from kubestrata.checks import load_builtin_checks
+from kubestrata.findings import Finding, Severity
+from kubestrata.scan import ScanResult
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+FINGERPRINT_KEY = "kubestrata/v1"
+
+LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+# GitHub code scanning reads properties.security-severity (0.0-10.0) to rank security alerts:
+# >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low.
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "0.0",
+}
+
+
+def artifact_uri(file: str, base: Path | None = None) -> str | None:
+    """A URI reference for a manifest path: relative to ``base`` (default: the working directory)
+    when the file lies under it, so code scanning can map it to the repository; ``None`` for input
+    that is not a file (stdin, a live cluster, synthesized objects)."""
+    if not file or file == "-" or file.startswith("<") or "://" in file:
+        return None
+    p = Path(file)
+    base = (base or Path.cwd()).resolve()
+    if p.is_absolute():
+        try:
+            rel = p.resolve().relative_to(base)
+        except ValueError:
+            return p.resolve().as_uri()
+        return quote(rel.as_posix())
+    return quote(Path(os.path.normpath(file)).as_posix())
+
+
+def _rule(rule_id: str, sample: Finding | None) -> dict[str, Any]:
+    chk = load_builtin_checks().get(rule_id)
+    if chk is not None:
+        m = chk.meta
+        title, severity, layer, rationale, remediation, refs = (
+            m.title,
+            m.severity,
+            m.layer.value,
+            m.rationale,
+            m.remediation,
+            m.references,
+        )
+        tags = ["security", "kubernetes", layer, m.domain]
+    elif sample is not None:  # reported by another engine (PSS, network...), not a registered check
+        title, severity, layer, rationale, remediation, refs = (
+            sample.title,
+            sample.severity,
+            sample.layer.value,
+            sample.title,
+            sample.remediation,
+            sample.references,
+        )
+        tags = ["security", "kubernetes", layer]
+    else:  # a check from a custom registry that reported nothing
+        title, severity, layer, rationale, remediation, refs = rule_id, Severity.INFO, "", rule_id, "", {}
+        tags = ["security", "kubernetes"]
+    ref_lines = [f"{k}: {', '.join(v)}" for k, v in sorted(refs.items())]
+    help_text = remediation + ("\n\nReferences:\n" + "\n".join(ref_lines) if ref_lines else "")
+    help_md = f"**{title}**\n\n{rationale}\n\n**Remediation:** {remediation}" + (
+        "\n\n**References:**\n" + "\n".join(f"- {r}" for r in ref_lines) if ref_lines else ""
+    )
+    return {
+        "id": rule_id,
+        "name": "".join(w[:1].upper() + w[1:] for w in title.replace("-", " ").split()),
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": rationale},
+        "help": {"text": help_text, "markdown": help_md},
+        "defaultConfiguration": {"level": LEVEL[severity]},
+        "properties": {
+            "tags": [t for t in tags if t],
+            "precision": "high",
+            "problem.severity": {"error": "error", "warning": "warning", "note": "recommendation"}[
+                LEVEL[severity]
+            ],
+            "security-severity": SECURITY_SEVERITY[severity],
+            "layer": layer,
+            "references": {k: list(v) for k, v in sorted(refs.items())},
+        },
+    }
+
+
+def _result(f: Finding, rule_index: int, uris: dict[str, str | None], base: Path) -> dict[str, Any]:
+    location: dict[str, Any] = {}
+    uri = None
+    if f.source is not None:
+        # one path computation per file, not per finding (tens of thousands share a file)
+        try:
+            uri = uris[f.source.file]
+        except KeyError:
+            uri = uris[f.source.file] = artifact_uri(f.source.file, base)
+    if uri is not None:
+        phys: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+        if f.source and f.source.line:
+            phys["region"] = {"startLine": f.source.line}
+        location["physicalLocation"] = phys
+    if f.object is not None:
+        ref = f.object
+        location["logicalLocations"] = [
+            {
+                "name": ref.name,
+                "fullyQualifiedName": str(ref) + (f"/{f.container}" if f.container else ""),
+                "kind": "resource",
+            }
+        ]
+    where = f" ({f.object}" + (f", container {f.container}" if f.container else "") + ")" if f.object else ""
+    res: dict[str, Any] = {
+        "ruleId": f.rule_id,
+        "ruleIndex": rule_index,
+        "level": LEVEL[f.severity],
+        "message": {"text": f.message + where},
+        "locations": [location] if location else [],
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+        "properties": {
+            "severity": f.severity.value,
+            "security-severity": SECURITY_SEVERITY[f.severity],
+            "layer": f.layer.value,
+            "object": None
+            if f.object is None
+            else {
+                "apiVersion": f.object.api_version,
+                "kind": f.object.kind,
+                "namespace": f.object.namespace or None,
+                "name": f.object.name,
+            },
+            "container": f.container,
+            "evidence": [
+                {"path": e.path, "observed": e.observed, "expected": e.expected} for e in f.evidence
+            ],
+            "remediation": f.remediation,
+            "fix": f.fix,
+            "fixNote": f.fix_note,
+        },
+    }
+    if f.suppressed is not None:
+        in_source = f.suppressed.startswith("annotation:")
+        res["suppressions"] = [
+            {
+                "kind": "inSource" if in_source else "external",
+                "status": "accepted",
+                "justification": f.suppressed,
+            }
+        ]
+    return res
+
+
+def to_document(result: ScanResult, target: str = "", *, base: Path | None = None) -> dict[str, Any]:
+    rule_ids = sorted(result.coverage.checks_run | {f.rule_id for f in result.findings})
+    samples = {f.rule_id: f for f in result.findings}
+    index = {rid: i for i, rid in enumerate(rule_ids)}
+    notifications = [
+        {
+            "level": "warning",
+            "message": {"text": f"not evaluated ({g.reason.value}): {g.subject}: {g.detail}"},
+            "descriptor": {"id": f"coverage/{g.reason.value}"},
+        }
+        for g in result.coverage.gaps
+    ] + [{"level": "note", "message": {"text": n}} for n in result.notices]
+    uris: dict[str, str | None] = {}
+    resolved_base = (base or Path.cwd()).resolve()
+    invocation: dict[str, Any] = {"executionSuccessful": True}
+    if notifications:
+        invocation["toolExecutionNotifications"] = notifications
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "kubestrata",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": [_rule(rid, samples.get(rid)) for rid in rule_ids],
+            }
+        },
+        "invocations": [invocation],
+        "columnKind": "unicodeCodePoints",
+        "results": [_result(f, index[f.rule_id], uris, resolved_base) for f in result.findings],
+        "properties": {"target": target},
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def render(result: ScanResult, target: str = "", *, base: Path | None = None) -> str:
+    return orjson.dumps(to_document(result, target, base=base), option=orjson.OPT_INDENT_2).decode() + "\n"

@@ -1,0 +1,279 @@
+"""A small fake Kubernetes API server on loopback HTTPS that answers list requests in the real wire
+format: ``<Kind>List`` documents whose items carry no kind/apiVersion, ``limit``/``continue``
+pagination with opaque tokens and ``remainingItemCount``, ``Status`` bodies for 401/403/404, bearer
+token authentication. It serves objects given as manifests, and records every request."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import re
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+# The real REST paths, written out independently of kubestrata.kube.live: kind -> (group, version,
+# plural, namespaced)
+API = {
+    "Namespace": ("", "v1", "namespaces", False),
+    "Node": ("", "v1", "nodes", False),
+    "Pod": ("", "v1", "pods", True),
+    "PodTemplate": ("", "v1", "podtemplates", True),
+    "ReplicationController": ("", "v1", "replicationcontrollers", True),
+    "ServiceAccount": ("", "v1", "serviceaccounts", True),
+    "Service": ("", "v1", "services", True),
+    "ConfigMap": ("", "v1", "configmaps", True),
+    "Deployment": ("apps", "v1", "deployments", True),
+    "ReplicaSet": ("apps", "v1", "replicasets", True),
+    "StatefulSet": ("apps", "v1", "statefulsets", True),
+    "DaemonSet": ("apps", "v1", "daemonsets", True),
+    "Job": ("batch", "v1", "jobs", True),
+    "CronJob": ("batch", "v1", "cronjobs", True),
+    "Role": ("rbac.authorization.k8s.io", "v1", "roles", True),
+    "RoleBinding": ("rbac.authorization.k8s.io", "v1", "rolebindings", True),
+    "ClusterRole": ("rbac.authorization.k8s.io", "v1", "clusterroles", False),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", False),
+    "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies", True),
+    "Ingress": ("networking.k8s.io", "v1", "ingresses", True),
+    "ValidatingWebhookConfiguration": (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        False,
+    ),
+    "MutatingWebhookConfiguration": (
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        False,
+    ),
+}
+BY_ROUTE = {(g, v, p): (k, ns) for k, (g, v, p, ns) in API.items()}
+CORE = re.compile(r"^/api/(?P<v>v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
+GROUP = re.compile(r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
+
+
+def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details or {},
+        "code": code,
+    }
+
+
+class TLSFiles:
+    """A self-signed certificate for 127.0.0.1 (CA and server in one), on disk for the server."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.TemporaryDirectory(prefix="kubestrata-fake-api-")
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+        self.cert = Path(self.dir.name) / "tls.crt"
+        self.key = Path(self.dir.name) / "tls.key"
+        self.cert.write_bytes(self.cert_pem)
+        self.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that gave up (the timeout test) closes mid-response: not a server failure
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+class FakeAPIServer:
+    def __init__(
+        self,
+        objects: list[dict[str, Any]],
+        tls: TLSFiles,
+        *,
+        tokens: tuple[str, ...] = ("test-token",),
+        forbidden: tuple[str, ...] = (),
+        absent: tuple[str, ...] = (),
+        delay: float = 0.0,
+    ) -> None:
+        self.store: dict[str, list[dict[str, Any]]] = {}
+        for o in objects:
+            self.store.setdefault(o["kind"], []).append(o)
+        self.tokens = tokens
+        self.forbidden = set(forbidden)  # plurals
+        self.absent = set(absent)  # plurals
+        self.delay = delay
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                code, body = server.handle(self.path, self.headers.get("Authorization", ""))
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls.cert, tls.key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeAPIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # --- the API ------------------------------------------------------------------------------
+    def handle(self, raw_path: str, auth: str) -> tuple[int, dict[str, Any]]:
+        url = urlsplit(raw_path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        with self._lock:
+            self.requests.append({"path": url.path, "query": query, "auth": auth})
+        if self.delay:
+            time.sleep(self.delay)
+        scheme, _, token = auth.partition(" ")
+        # the API server's bearer authenticator takes the scheme case-insensitively
+        if scheme.lower() != "bearer" or token not in self.tokens:
+            return 401, _status(401, "Unauthorized", "Unauthorized")
+        m = CORE.match(url.path) or GROUP.match(url.path)
+        if not m:
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+        group = m.groupdict().get("g") or ""
+        version, plural = m.group("v"), m.group("p")
+        ns = unquote(m.group("ns")) if m.group("ns") else None
+        route = BY_ROUTE.get((group, version, plural))
+        if route is None or plural in self.absent:
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+        kind, namespaced = route
+        if plural in self.forbidden:
+            scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
+            return 403, _status(
+                403,
+                "Forbidden",
+                f'{plural}{"." + group if group else ""} is forbidden: User "system:serviceaccount:scan:kubestrata" '
+                f'cannot list resource "{plural}" in API group "{group}" {scope}',
+                {"group": group, "kind": plural},
+            )
+        items = [
+            {k: v for k, v in o.items() if k not in ("kind", "apiVersion")}
+            for o in self.store.get(kind, [])
+            if not (namespaced and ns) or (o.get("metadata") or {}).get("namespace", "default") == ns
+        ]
+        offset = 0
+        if "continue" in query:
+            offset = json.loads(base64.urlsafe_b64decode(query["continue"]))["offset"]
+        limit = int(query.get("limit", "0")) or len(items) or 1
+        page = items[offset : offset + limit]
+        meta: dict[str, Any] = {"resourceVersion": "4242"}
+        if offset + limit < len(items):
+            meta["continue"] = base64.urlsafe_b64encode(
+                json.dumps({"offset": offset + limit}).encode()
+            ).decode()
+            meta["remainingItemCount"] = len(items) - offset - limit
+        list_version = f"{group}/{version}" if group else version
+        return 200, {"kind": f"{kind}List", "apiVersion": list_version, "metadata": meta, "items": page}
+
+
+def write_kubeconfig(path: Path, server: str, tls: TLSFiles, exec_script: Path | None = None) -> Path:
+    """A real kubeconfig: contexts for a token user, an exec-plugin user and a bad token."""
+    import yaml
+
+    users: list[dict[str, Any]] = [
+        {"name": "token-user", "user": {"token": "test-token"}},
+        {"name": "bad-user", "user": {"token": "wrong-token"}},
+    ]
+    if exec_script is not None:
+        users.append(
+            {
+                "name": "exec-user",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": sys.executable,
+                        "args": [str(exec_script)],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        )
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "fake",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(tls.cert_pem).decode(),
+                },
+            }
+        ],
+        "users": users,
+        "contexts": [
+            {"name": "fake", "context": {"cluster": "fake", "user": "token-user"}},
+            {"name": "fake-bad", "context": {"cluster": "fake", "user": "bad-user"}},
+        ]
+        + (
+            [{"name": "fake-exec", "context": {"cluster": "fake", "user": "exec-user"}}]
+            if exec_script
+            else []
+        ),
+        "current-context": "fake",
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
