@@ -137,3 +137,18 @@ def test_demo_aws_node_is_bound_like_on_eks():
     # while an unbound ServiceAccount in the demo still is
     web = [f for f in doc["findings"] if f["ruleId"] == "KS-WL-002" and f["object"]["name"] == "web"]
     assert web and web[0]["severity"] == "high"
+
+
+def test_html_report_shows_network_connectivity(tmp_path):
+    out = tmp_path / "r.html"
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "html", "-f", str(out), "-q"])
+    assert r.exit_code == 1, r.output
+    page = out.read_text()
+    section = page[page.index('<section class="netpol-connectivity"') :]
+    matrix = section[section.index('<table class="netpol-matrix">') : section.index("</table>")]
+    # the demo's one NetworkPolicy lets web reach cart on its named port only
+    web_row = matrix[matrix.index("<tr><th>shop/web[Deployment]</th>") :].split("</tr>")[0]
+    assert "TCP 9090" in web_row
+    cart_col = matrix.split("</tr>")[0].split("<th>").index("shop/cart[Deployment]</th>")
+    log_agent_row = matrix[matrix.index("<tr><th>monitoring/log-agent[DaemonSet]</th>") :].split("</tr>")[0]
+    assert log_agent_row.split("<td>")[cart_col].startswith("</td>")  # isolated by the policy

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -39,6 +41,16 @@ def handle_errors(fn: F) -> F:
         except BrokenPipeError:
             sys.stderr.close()
             raise typer.Exit(EXIT_OK) from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as e:
+            # a bug of ours: one line for the user, the traceback only when asked for
+            if os.environ.get("KUBESTRATA_DEBUG"):
+                raise
+            raise fail(
+                f"internal error: {type(e).__name__}: {e} (set KUBESTRATA_DEBUG=1 for the traceback, "
+                "and please report it)"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -16,7 +16,7 @@ from kubestrata.findings import Coverage, GapReason, Severity
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.loader import load_paths
 from kubestrata.report.render import Format, render
-from kubestrata.scan import run_scan, select_checks
+from kubestrata.scan import ScanResult, run_scan, select_checks
 from kubestrata.suppressions import Suppressions
 
 
@@ -71,6 +71,18 @@ def load_cluster_input(
     if namespace:
         objs = [o for o in objs if o.namespace in ("", namespace)]
     return Cluster(objs), len(loaded.errors)
+
+
+def connectivity_section(snap: Cluster, result: ScanResult) -> str:
+    """The network connectivity view for the HTML report; a failure costs the view, never the report."""
+    from kubestrata.netpol.engine import Network
+    from kubestrata.netpol.graph import connectivity_html
+
+    try:
+        return connectivity_html(Network(snap))
+    except Exception as e:  # the report must not be lost to a bug in one of its views
+        result.notices.append(f"network connectivity view not drawn: {e!r}")
+        return ""
 
 
 @handle_errors
@@ -186,12 +198,14 @@ def _scan(
     result = run_scan(snap, config=cfg.scan, checks=checks, suppressions=sup, baseline=baseline)
     result.coverage.merge(pre)
     target = "cluster" if cluster else " ".join(paths or [])
+    sections = [connectivity_section(snap, result)] if output is Format.HTML else []
     text = render(
         result,
         output,
         target=target,
         color=output is Format.TABLE and output_file is None and err_console.is_terminal,
         show_suppressed=show_suppressed,
+        html_sections=[s for s in sections if s],
     )
     write_output(text, output_file)
     if output is not Format.TABLE and result.coverage.gaps and not quiet:

@@ -124,5 +124,26 @@ def connectivity_html(net: Network, *, max_edges: int = 400, include_external: b
         'font-family="sans-serif"><defs><marker id="arr" markerWidth="8" markerHeight="8" refX="8" '
         'refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#c55"/></marker></defs>'
         + "".join(svg)
-        + "</svg></section>"
+        + "</svg>"
+        + _matrix(conns, groups)
+        + "</section>"
     )
+
+
+def _matrix(conns: list[Conn], groups: dict[str, list[str]], max_endpoints: int = 40) -> str:
+    """Who may reach whom as a table (source rows, destination columns, allowed ports in the cells):
+    where arrows cross, the table stays readable."""
+    order = [lab for ns in sorted(groups, key=lambda g: (g == EXTERNAL, g)) for lab in sorted(groups[ns])]
+    if not order or len(order) > max_endpoints:
+        return ""
+    cell = {(c.src, c.dst): c.conn for c in conns}
+    esc = html.escape
+    rows = ['<table class="netpol-matrix"><tr><th>from \\ to</th>']
+    rows.extend(f"<th>{esc(d)}</th>" for d in order)
+    rows.append("</tr>")
+    for src in order:
+        rows.append(f"<tr><th>{esc(src)}</th>")
+        rows.extend(f"<td>{esc(cell.get((src, dst), ''))}</td>" for dst in order)
+        rows.append("</tr>")
+    rows.append("</table>")
+    return "".join(rows)

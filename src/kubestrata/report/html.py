@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -180,7 +181,9 @@ def _finding(f: Finding) -> str:
     return "".join(out)
 
 
-def render(result: ScanResult, target: str = "") -> str:
+def render(result: ScanResult, target: str = "", sections: Sequence[str] = ()) -> str:
+    """The report page. ``sections`` are trusted HTML fragments from other engines (already escaped,
+    no scripts or styles: the page's CSP allows only its own), shown after the findings."""
     active = result.active()
     by_sev = Counter(f.severity for f in active)
     by_cell = Counter((f.layer, f.severity) for f in active)
@@ -247,6 +250,7 @@ def render(result: ScanResult, target: str = "") -> str:
         parts.append("</section>")
     parts.append("</section>")
 
+    parts.extend(sections)
     parts.append('<section id="coverage"><h2>Coverage</h2>')
     gaps = result.coverage.gaps
     if gaps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from enum import StrEnum
 
 from rich.console import Console
@@ -19,7 +20,13 @@ class Format(StrEnum):
 
 
 def render(
-    result: ScanResult, fmt: Format, *, target: str = "", color: bool = False, show_suppressed: bool = False
+    result: ScanResult,
+    fmt: Format,
+    *,
+    target: str = "",
+    color: bool = False,
+    show_suppressed: bool = False,
+    html_sections: Sequence[str] = (),
 ) -> str:
     if fmt is Format.TABLE:
         from kubestrata.report import table
@@ -42,4 +49,4 @@ def render(
         return junit.render(result, target)
     from kubestrata.report import html
 
-    return html.render(result, target)
+    return html.render(result, target, html_sections)
