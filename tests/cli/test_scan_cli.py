@@ -151,4 +151,4 @@ def test_html_report_shows_network_connectivity(tmp_path):
     assert "TCP 9090" in web_row
     cart_col = matrix.split("</tr>")[0].split("<th>").index("shop/cart[Deployment]</th>")
     log_agent_row = matrix[matrix.index("<tr><th>monitoring/log-agent[DaemonSet]</th>") :].split("</tr>")[0]
-    assert log_agent_row.split("<td>")[cart_col].startswith("</td>")  # isolated by the policy
+    assert log_agent_row.split("<td>")[cart_col - 1].startswith("</td>")  # isolated by the policy
