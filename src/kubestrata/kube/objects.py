@@ -36,6 +36,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "PriorityLevelConfiguration",
         "ClusterPolicy",
         "ClusterPolicyReport",
+        "KubeletConfiguration",  # a kubelet config file or configz, not an API object
     }
 )
 
