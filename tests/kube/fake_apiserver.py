@@ -64,6 +64,7 @@ API = {
 BY_ROUTE = {(g, v, p): (k, ns) for k, (g, v, p, ns) in API.items()}
 CORE = re.compile(r"^/api/(?P<v>v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
 GROUP = re.compile(r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
+CONFIGZ = re.compile(r"^/api/v1/nodes/(?P<node>[^/]+)/proxy/configz$")
 
 
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -190,6 +191,9 @@ class FakeAPIServer:
         # the API server's bearer authenticator takes the scheme case-insensitively
         if scheme.lower() != "bearer" or token not in self.tokens:
             return 401, _status(401, "Unauthorized", "Unauthorized")
+        cz = CONFIGZ.match(url.path)
+        if cz:
+            return self._configz(unquote(cz.group("node")))
         m = CORE.match(url.path) or GROUP.match(url.path)
         if not m:
             return 404, _status(404, "NotFound", "the server could not find the requested resource")
@@ -227,6 +231,23 @@ class FakeAPIServer:
             meta["remainingItemCount"] = len(items) - offset - limit
         list_version = f"{group}/{version}" if group else version
         return 200, {"kind": f"{kind}List", "apiVersion": list_version, "metadata": meta, "items": page}
+
+    def _configz(self, node: str) -> tuple[int, dict[str, Any]]:
+        """The kubelet's /configz through the node proxy: the KubeletConfiguration named after the node."""
+        if "nodes/proxy" in self.forbidden:
+            return 403, _status(
+                403,
+                "Forbidden",
+                f'nodes "{node}" is forbidden: User "system:serviceaccount:scan:kubestrata" '
+                'cannot get resource "nodes/proxy" in API group "" at the cluster scope',
+            )
+        for cfg in self.store.get("KubeletConfiguration", []):
+            if cfg.get("metadata", {}).get("name") == node:
+                body = {k: v for k, v in cfg.items() if k not in ("kind", "apiVersion", "metadata")}
+                return 200, {"kubeletconfig": body}
+        return 503, _status(
+            503, "ServiceUnavailable", f"error trying to reach service: dial tcp {node}:10250"
+        )
 
 
 def write_kubeconfig(path: Path, server: str, tls: TLSFiles, exec_script: Path | None = None) -> Path:

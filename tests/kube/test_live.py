@@ -18,12 +18,8 @@ from kubestrata.kube.loader import load_paths
 from tests.conftest import EXAMPLES
 from tests.kube.fake_apiserver import FakeAPIServer, TLSFiles, write_kubeconfig
 
-# what the API server would serve of the demo (its kubelet config file is not an API object)
-DEMO = [
-    o.raw
-    for o in load_paths([EXAMPLES / "demo-cluster"]).objects
-    if o.kind in {r.kind for r in live.RESOURCES}
-]
+# the fake API server serves the demo's kubelet config through its node's proxy (configz)
+DEMO = [o.raw for o in load_paths([EXAMPLES / "demo-cluster"]).objects]
 runner = CliRunner()
 
 
@@ -74,7 +70,7 @@ def test_lists_every_kind_paginated_in_wire_format(tmp_path, tls, monkeypatch):
         assert obj.source.file == srv.url
     pages = [r for r in srv.requests if "continue" in r["query"]]
     assert pages, "no request followed a continue token"
-    assert all(r["query"].get("limit") == "2" for r in srv.requests)
+    assert all(r["query"].get("limit") == "2" for r in srv.requests if not r["path"].endswith("/configz"))
     assert {r["path"] for r in srv.requests} >= {
         "/api/v1/pods",
         "/apis/apps/v1/deployments",
@@ -96,8 +92,6 @@ def test_live_scan_finds_what_the_manifest_scan_finds(tmp_path, tls):
                 f["severity"],
             )
             for f in doc["findings"]
-            # the kubelet config file in the demo is not an API object the server could serve
-            if f["object"] is None or f["object"]["kind"] != "KubeletConfiguration"
         )
 
     offline = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "json", "-q"])
@@ -209,3 +203,19 @@ def test_progress_bar_goes_to_stderr(tmp_path, tls, capsys):
     with FakeAPIServer(DEMO, tls) as srv:
         live.collect_cluster(kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), progress=True)
     assert capsys.readouterr().out == ""
+
+
+def test_kubelet_configs_come_from_configz_and_forbidden_is_a_gap(tmp_path, tls):
+    with FakeAPIServer(DEMO, tls) as srv:
+        snap = live.collect_cluster(kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), progress=False)
+    (cfg,) = snap.of_kind("KubeletConfiguration")
+    assert cfg.name == snap.of_kind("Node")[0].name and cfg.raw["readOnlyPort"] == 10255
+    assert any(r["path"].endswith("/proxy/configz") for r in srv.requests)
+    with FakeAPIServer(DEMO, tls, forbidden=("nodes/proxy",)) as srv:
+        cov = Coverage()
+        snap = live.collect_cluster(
+            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), coverage=cov, progress=False
+        )
+    assert not snap.of_kind("KubeletConfiguration")
+    (gap,) = [g for g in cov.gaps if g.subject == "KubeletConfiguration"]
+    assert gap.reason is GapReason.FORBIDDEN and "1 of 1 nodes" in gap.detail and "nodes/proxy" in gap.detail

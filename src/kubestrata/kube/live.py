@@ -148,38 +148,44 @@ def _status_message(body: bytes) -> str:
     return ""
 
 
-def _list(api: Any, res: Resource, namespace: str | None, deadline: float) -> list[dict[str, Any]]:
-    """Every item of one resource, page by page, in wire format with kind/apiVersion set."""
+def _get(api: Any, path: str, query: list[tuple[str, Any]], deadline: float) -> tuple[int, bytes]:
+    """One authenticated GET; returns status and body. Raises TimeoutError past the deadline and
+    KubestrataError when the server cannot be reached at all."""
     import urllib3
 
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    method, url, headers, _body, _post = api.param_serialize(
+        "GET",
+        path,
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    try:
+        resp = api.call_api(method, url, header_params=headers, _request_timeout=(min(left, 10.0), left))
+        body = resp.read()
+    except urllib3.exceptions.HTTPError as e:
+        if time.monotonic() >= deadline or "timed out" in str(e).lower():
+            raise TimeoutError from None
+        raise KubestrataError(f"cannot reach the API server: {e}") from None
+    except Exception as e:  # ApiException(status=0) for TLS errors, and the like
+        reason = getattr(e, "reason", None) or str(e)
+        raise KubestrataError(f"cannot talk to the API server: {reason}") from None
+    return resp.status, body
+
+
+def _list(api: Any, res: Resource, namespace: str | None, deadline: float) -> list[dict[str, Any]]:
+    """Every item of one resource, page by page, in wire format with kind/apiVersion set."""
     items: list[dict[str, Any]] = []
     token: str | None = None
     restarted = False
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
         query: list[tuple[str, Any]] = [("limit", PAGE_SIZE)]
         if token:
             query.append(("continue", token))
-        method, url, headers, _body, _post = api.param_serialize(
-            "GET",
-            res.path(namespace),
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        try:
-            resp = api.call_api(method, url, header_params=headers, _request_timeout=(min(left, 10.0), left))
-            body = resp.read()
-        except urllib3.exceptions.HTTPError as e:
-            if time.monotonic() >= deadline or "timed out" in str(e).lower():
-                raise TimeoutError from None
-            raise KubestrataError(f"cannot reach the API server: {e}") from None
-        except Exception as e:  # ApiException(status=0) for TLS errors, and the like
-            reason = getattr(e, "reason", None) or str(e)
-            raise KubestrataError(f"cannot talk to the API server: {reason}") from None
-        status = resp.status
+        status, body = _get(api, res.path(namespace), query, deadline)
         if status == 401:
             raise KubestrataError(
                 f"the API server rejected the credentials (401 Unauthorized) listing {res.name}: "
@@ -215,6 +221,58 @@ def _list(api: Any, res: Resource, namespace: str | None, deadline: float) -> li
             return items
 
 
+KUBELET_CONFIG_API_VERSION = "kubelet.config.k8s.io/v1beta1"
+
+
+def _kubelet_config(api: Any, node: str, deadline: float) -> dict[str, Any]:
+    """The node's running kubelet configuration through the API server's node proxy (configz), as a
+    KubeletConfiguration object named after the node."""
+    status, body = _get(api, f"/api/v1/nodes/{quote(node, safe='')}/proxy/configz", [], deadline)
+    if status == 403:
+        raise _Gap(GapReason.FORBIDDEN, _status_message(body) or "get nodes/proxy is forbidden")
+    if not 200 <= status < 300:
+        raise _Gap(GapReason.ERROR, f"HTTP {status} from node {node}: {_status_message(body)}")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise _Gap(GapReason.ERROR, f"node {node} returned invalid JSON: {e}") from None
+    cfg = doc.get("kubeletconfig") if isinstance(doc, dict) else None
+    if not isinstance(cfg, dict):
+        raise _Gap(GapReason.ERROR, f"node {node} returned no kubeletconfig")
+    return {
+        "apiVersion": KUBELET_CONFIG_API_VERSION,
+        "kind": "KubeletConfiguration",
+        "metadata": {"name": node},
+        **cfg,
+    }
+
+
+def collect_kubelet_configs(
+    api: Any, nodes: list[str], deadline: float, coverage: Coverage
+) -> list[dict[str, Any]]:
+    """Every node's kubelet configuration, concurrently. Nodes that cannot be asked (nodes/proxy
+    forbidden, kubelet unreachable) become one coverage gap per reason, not a pass."""
+    configs: list[dict[str, Any]] = []
+    failures: dict[GapReason, list[str]] = {}
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubestrata-configz") as pool:
+        futures = {pool.submit(_kubelet_config, api, n, deadline): n for n in nodes}
+        for fut, node in futures.items():
+            try:
+                configs.append(fut.result())
+            except _Gap as g:
+                failures.setdefault(g.reason, []).append(f"{node}: {g.detail}")
+            except TimeoutError:
+                failures.setdefault(GapReason.TIMEOUT, []).append(f"{node}: no answer before the deadline")
+    for reason, details in failures.items():
+        coverage.gap(
+            "KubeletConfiguration",
+            reason,
+            f"{len(details)} of {len(nodes)} nodes' kubelet configuration (nodes/proxy configz) not read; "
+            f"first: {details[0]}",
+        )
+    return configs
+
+
 def collect_cluster(
     kubeconfig: str | None = None,
     context: str | None = None,
@@ -223,6 +281,7 @@ def collect_cluster(
     coverage: Coverage | None = None,
     progress: bool = True,
     resources: Iterable[Resource] = RESOURCES,
+    kubelet_configs: bool = True,
 ) -> Cluster:
     """List every resource the checks need from the API server into a Cluster snapshot.
 
@@ -285,6 +344,15 @@ def collect_cluster(
                 f"{', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}); "
                 "check connectivity or raise --timeout"
             )
+        extra: list[dict[str, Any]] = []
+        nodes = [
+            str((n.get("metadata") or {}).get("name") or "")
+            for r in done
+            if r.kind == "Node"
+            for n in done[r]
+        ]
+        if kubelet_configs and nodes:
+            extra = collect_kubelet_configs(api, [n for n in nodes if n], deadline, coverage)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         if bar is not None:
@@ -292,6 +360,7 @@ def collect_cluster(
         api.close()
 
     objects = [KubeObject(raw, source) for r in resources for raw in done.get(r, [])]
+    objects.extend(KubeObject(raw, source) for raw in extra)
     snap = Cluster(objects, origin=server)
     snap.missing_kinds = {r.kind for r in resources if r in failed}
     return snap
