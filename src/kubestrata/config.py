@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kubestrata.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_ALLOWED_REGISTRIES = ["*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"]
 
@@ -95,18 +98,23 @@ class Config(BaseModel):
     scan: ScanConfig = Field(default_factory=ScanConfig)
 
 
-def load_config(path: str | Path | None) -> Config:
-    if path is None:
-        return Config()
+def load_yaml_model(path: str | Path, model: type[M], what: str = "config") -> M:
+    """Read a YAML file into a pydantic model; every problem is an InputError naming file and field."""
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except OSError as e:
-        raise InputError(f"cannot read config: {e.strerror or e}", file=str(p)) from None
+        raise InputError(f"cannot read {what}: {e.strerror or e}", file=str(p)) from None
     except yaml.YAMLError as e:
         raise InputError(f"invalid YAML: {e}", file=str(p)) from None
+    if not isinstance(data, dict):
+        raise InputError(f"the {what} file must be a mapping", file=str(p))
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         raise InputError(err["msg"], file=str(p), field=".".join(str(x) for x in err["loc"])) from None
+
+
+def load_config(path: str | Path | None) -> Config:
+    return Config() if path is None else load_yaml_model(path, Config)

@@ -16,10 +16,9 @@ import datetime as dt
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kubestrata.errors import InputError
+from kubestrata.config import load_yaml_model
 from kubestrata.findings import Finding
 
 
@@ -72,19 +71,8 @@ class Suppressions:
 
     @classmethod
     def load(cls, path: str | Path, today: dt.date | None = None) -> Suppressions:
-        p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except OSError as e:
-            raise InputError(f"cannot read suppressions: {e.strerror or e}", file=str(p)) from None
-        except yaml.YAMLError as e:
-            raise InputError(f"invalid YAML: {e}", file=str(p)) from None
-        try:
-            parsed = SuppressionFile.model_validate(data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise InputError(err["msg"], file=str(p), field=".".join(str(x) for x in err["loc"])) from None
-        return cls(parsed.suppressions, today, str(p))
+        parsed = load_yaml_model(path, SuppressionFile, what="suppressions")
+        return cls(parsed.suppressions, today, str(path))
 
     def match(self, f: Finding) -> str | None:
         for e in self.active:

@@ -74,12 +74,10 @@ class ContainerRef:
         return sc if isinstance(sc, dict) else {}
 
 
-def pod_template(obj: KubeObject | dict[str, Any]) -> PodTemplate | None:
-    """The pod template of a workload object, or None for kinds without one.
-
-    Raises InputError (with field path) when the template exists but has the wrong shape.
-    """
-    raw = obj.raw if isinstance(obj, KubeObject) else obj
+def template_node(raw: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The PodTemplateSpec mapping (metadata + spec) inside a workload object and its dotted path
+    ("" for a Pod itself, "spec.template", ...); None for kinds without one. A missing template is
+    an empty one. Raises InputError (with the field path) when a step has the wrong type."""
     kind = raw.get("kind")
     path = TEMPLATE_PATHS.get(kind) if isinstance(kind, str) else None
     if path is None:
@@ -90,23 +88,38 @@ def pod_template(obj: KubeObject | dict[str, Any]) -> PodTemplate | None:
         if node is None:
             break
         if not isinstance(node, dict):
-            raise InputError("expected a mapping", field=".".join(walked) or "(root)")
+            raise InputError(
+                f"expected a mapping, got {type(node).__name__}", field=".".join(walked) or "(root)"
+            )
         node = node.get(key)
         walked.append(key)
     if node is None:
         node = {}
     if not isinstance(node, dict):
-        raise InputError("expected a mapping", field=".".join(walked))
+        raise InputError(f"expected a mapping, got {type(node).__name__}", field=".".join(walked))
+    return node, ".".join(walked)
+
+
+def pod_template(obj: KubeObject | dict[str, Any]) -> PodTemplate | None:
+    """The pod template of a workload object, or None for kinds without one.
+
+    Raises InputError (with field path) when the template exists but has the wrong shape.
+    """
+    raw = obj.raw if isinstance(obj, KubeObject) else obj
+    found = template_node(raw)
+    if found is None:
+        return None
+    node, prefix = found
     meta = node.get("metadata") or {}
     if not isinstance(meta, dict):
-        raise InputError("expected a mapping", field=".".join([*walked, "metadata"]))
+        raise InputError("expected a mapping", field=f"{prefix}.metadata" if prefix else "metadata")
     spec = node.get("spec")
     if spec is None:
         spec = {}
-    prefix = ".".join([*walked, "spec"]) if walked else "spec"
+    spec_path = f"{prefix}.spec" if prefix else "spec"
     if not isinstance(spec, dict):
-        raise InputError("expected a mapping", field=prefix)
-    return PodTemplate(meta, spec, prefix)
+        raise InputError("expected a mapping", field=spec_path)
+    return PodTemplate(meta, spec, spec_path)
 
 
 def iter_containers(spec: dict[str, Any], spec_path: str = "spec") -> Iterator[ContainerRef]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kubestrata.errors import InputError
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import TEMPLATE_PATHS, WORKLOAD_KINDS
+from kubestrata.kube.podspec import WORKLOAD_KINDS, template_node
 from kubestrata.pss.api import Level, LevelVersion, NamespacePolicy, Policy, Version
 from kubestrata.pss.config import Exemptions
 from kubestrata.pss.registry import PSSResult, as_level_version, effective_minor, run_checks
@@ -34,24 +34,10 @@ def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> Po
     raw = obj.raw if isinstance(obj, KubeObject) else obj
     if not isinstance(raw, dict):
         raise InputError("expected an object")
-    kind = raw.get("kind") or "Pod"
-    path = TEMPLATE_PATHS.get(kind) if isinstance(kind, str) else None
-    if path is None:
-        raise InputError(f"kind {kind!r} has no pod template", field="kind")
-    node: Any = raw
-    walked: list[str] = []
-    for key in path:
-        if node is None:
-            break
-        if not isinstance(node, dict):
-            raise InputError("expected object", field=".".join(walked) or "(root)")
-        node = node.get(key)
-        walked.append(key)
-    if node is None:
-        node = {}
-    if not isinstance(node, dict):
-        raise InputError("expected object", field=".".join(walked))
-    prefix = ".".join(walked)
+    found = template_node(raw if raw.get("kind") else {**raw, "kind": "Pod"})
+    if found is None:
+        raise InputError(f"kind {raw.get('kind')!r} has no pod template", field="kind")
+    node, prefix = found
     spec_path = f"{prefix}.spec" if prefix else "spec"
     meta_path = f"{prefix}.metadata" if prefix else "metadata"
     return build_view(node.get("metadata"), node.get("spec"), spec_path, meta_path)

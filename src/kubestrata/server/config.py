@@ -9,11 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from kubestrata.config import ScanConfig
-from kubestrata.errors import InputError
+from kubestrata.config import ScanConfig, load_yaml_model
 
 
 class _Model(BaseModel):
@@ -144,19 +142,4 @@ class FileConfig(BaseModel):
 
 
 def load_serve_config(path: str | Path | None) -> FileConfig:
-    if path is None:
-        return FileConfig()
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except OSError as e:
-        raise InputError(f"cannot read config: {e.strerror or e}", file=str(p)) from None
-    except yaml.YAMLError as e:
-        raise InputError(f"invalid YAML: {e}", file=str(p)) from None
-    if not isinstance(data, dict):
-        raise InputError("the config file must be a mapping", file=str(p))
-    try:
-        return FileConfig.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise InputError(err["msg"], file=str(p), field=".".join(str(x) for x in err["loc"])) from None
+    return FileConfig() if path is None else load_yaml_model(path, FileConfig)
