@@ -333,10 +333,23 @@ class PolicyStore:
     reference project's TieredPolicyStores.
     """
 
-    def __init__(self, tiers: Sequence[Sequence[str | Path]] | Sequence[str | Path] = ()) -> None:
+    def __init__(
+        self,
+        tiers: Sequence[Sequence[str | Path]] | Sequence[str | Path] = (),
+        *,
+        cluster_tier: int | None = None,
+    ) -> None:
         if tiers and all(isinstance(t, str | Path) for t in tiers):
             tiers = [tiers]  # type: ignore[list-item]
         self.tier_paths: list[list[Path]] = [[Path(p) for p in t] for t in tiers]  # type: ignore[union-attr]
+        # Where Policy objects watched in a live cluster go among the file tiers (None: no such tier).
+        # Until the watcher hands over its first list the store is not ready, so a cluster forbid
+        # can never be missing from a decision.
+        if cluster_tier is not None and not 0 <= cluster_tier <= len(self.tier_paths):
+            raise ValueError(f"cluster_tier {cluster_tier} is outside 0..{len(self.tier_paths)}")
+        self.cluster_tier = cluster_tier
+        self._cluster_sources: list[PolicySource] | None = None
+        self._file_sources: list[list[PolicySource]] | None = None
         self._snapshot: PolicySnapshot | None = None
         self._lock = threading.Lock()
         self.reloads = 0
@@ -356,7 +369,7 @@ class PolicyStore:
 
     @property
     def ready(self) -> bool:
-        return self._snapshot is not None
+        return self._snapshot is not None and (self.cluster_tier is None or self._cluster_sources is not None)
 
     def load(self) -> PolicySnapshot:
         """(Re)load every tier from disk. Raises PolicyLoadError (previous snapshot kept)."""
@@ -374,7 +387,41 @@ class PolicyStore:
                     srcs += s
                     problems += probs
                 tiers_sources.append(srcs)
-            return self._install(tiers_sources, problems, fp)
+            snap = self._install(self._with_cluster(tiers_sources), problems, fp)
+            self._file_sources = tiers_sources
+            return snap
+
+    def _with_cluster(self, file_tiers: list[list[PolicySource]]) -> list[list[PolicySource]]:
+        if self.cluster_tier is None:
+            return file_tiers
+        out = list(file_tiers)
+        out.insert(self.cluster_tier, list(self._cluster_sources or []))
+        return out
+
+    def check_cluster_source(self, src: PolicySource) -> list[str]:
+        """Problems of one Policy object on its own (parse, schema validation, an id that a file
+        already uses), so the watcher can reject it without touching the rest of the set."""
+        _, problems = parse_sources([src])
+        for tier in self._file_sources or []:
+            for s in tier:
+                if s.label == src.label:
+                    problems.append(f"{src.origin}: duplicate policy source {src.label} (also {s.origin})")
+        return problems
+
+    def set_cluster_sources(self, sources: Sequence[PolicySource]) -> PolicySnapshot:
+        """Swap in the cluster tier's Policy objects beside the last loaded files. Raises
+        PolicyLoadError (the previous snapshot, cluster objects included, keeps serving)."""
+        if self.cluster_tier is None:
+            raise ValueError("this store has no cluster tier")
+        with self._lock:
+            previous = self._cluster_sources
+            self._cluster_sources = list(sources)
+            fp = self._snapshot.fingerprint if self._snapshot is not None else ()
+            try:
+                return self._install(self._with_cluster(self._file_sources or []), [], fp)
+            except PolicyLoadError:
+                self._cluster_sources = previous
+                raise
 
     def load_sources(self, tiers_sources: Sequence[Sequence[PolicySource]]) -> PolicySnapshot:
         with self._lock:

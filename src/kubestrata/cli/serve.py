@@ -30,6 +30,13 @@ def serve(
         None, "--namespaces", help="YAML of Namespace objects whose labels select the PSS level."
     ),
     config: Path = typer.Option(None, "--config", help="kubestrata config file (its serve: section)."),
+    policies_from_cluster: bool = typer.Option(
+        None,
+        "--policies-from-cluster",
+        help="Also watch cedar.k8s.aws/v1alpha1 Policy objects in the cluster (a tier after --policies).",
+    ),
+    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="Kubeconfig for --policies-from-cluster."),
+    context: str = typer.Option(None, "--context", help="Kubeconfig context for --policies-from-cluster."),
 ) -> None:
     """Serve /authorize (SubjectAccessReview), /admit, /mutate (AdmissionReview), /audit, /healthz,
     /readyz and /metrics over HTTPS."""
@@ -54,6 +61,12 @@ def serve(
         sc.host = host
     if namespaces is not None:
         sc.admission.namespaces.file = namespaces
+    if policies_from_cluster is not None:
+        sc.policies.cluster.enabled = policies_from_cluster
+    if kubeconfig is not None:
+        sc.policies.cluster.kubeconfig = kubeconfig
+    if context is not None:
+        sc.policies.cluster.context = context
     if sc.tls.cert is None or sc.tls.key is None:
         raise KubestrataError(
             "HTTPS only: give --tls-cert and --tls-key (or serve.tls in the config); "

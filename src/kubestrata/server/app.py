@@ -67,6 +67,7 @@ class ServerState:
     shutting_down: bool = False
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     policy_watcher: Any = None
+    cluster_policy_watcher: Any = None
     tls: Any = None
 
     @property

@@ -36,8 +36,10 @@ def build_state(
     state = ServerState(config=sc, metrics=metrics or Metrics())
     m = state.metrics
 
+    cl = sc.policies.cluster
     if cedar is _UNSET:
-        cedar = load_cedar(sc.policies.dirs) if sc.policies.dirs else None
+        cluster_tier = (0 if cl.tier == "first" else len(sc.policies.dirs)) if cl.enabled else None
+        cedar = load_cedar(sc.policies.dirs, cluster_tier) if sc.policies.dirs or cl.enabled else None
     if cedar is not None:
         state.authorizer = cedar.authorizer
         m.policies_loaded.set(cedar.count)
@@ -47,6 +49,11 @@ def build_state(
             state.policy_watcher = watcher
     # Ready once the initial set is loaded: an invalid initial set is an error before we listen.
     state.policies_loaded = True
+    if cedar is not None and cl.enabled and getattr(cedar.store, "cluster_tier", None) is not None:
+        # not ready until the watcher's first list is in the store
+        state.policies_loaded = False
+        state.cluster_policy_watcher = cluster_watcher(cedar.store, m, state, cl)
+        state.background.append(state.cluster_policy_watcher.serve)
 
     reg = registry if registry is not None else AdmissionRegistry()
     adm = sc.admission
@@ -105,3 +112,23 @@ def build_state(
 
     state.audit = load_audit(sc.audit, m) if audit is _UNSET else audit
     return state
+
+
+def cluster_watcher(store: Any, metrics: Metrics, state: ServerState, cl: Any) -> Any:
+    """The list + watch of Policy objects; credentials as the live scan reads them."""
+    from kubestrata.kube.live import _api_client
+    from kubestrata.server.policywatch import ClusterPolicyWatcher
+
+    # made now so missing or broken credentials stop `serve` with a clear error (exit 2)
+    client = _api_client(str(cl.kubeconfig) if cl.kubeconfig else None, cl.context)
+
+    def ready() -> None:
+        state.policies_loaded = True
+
+    return ClusterPolicyWatcher(
+        store,
+        metrics,
+        api_client=lambda: client,
+        on_ready=ready,
+        watch_timeout=cl.watch_timeout,
+    )

@@ -24,12 +24,30 @@ class TLSConfig(_Model):
     reload_interval: float = Field(10.0, gt=0, description="Seconds between checks for rotated files.")
 
 
+class ClusterPoliciesConfig(_Model):
+    enabled: bool = Field(
+        False, description="Watch cedar.k8s.aws/v1alpha1 Policy objects in the cluster (list + watch)."
+    )
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."
+    )
+    context: str | None = None
+    tier: str = Field(
+        "last",
+        pattern="^(first|last)$",
+        description="Where the cluster's Policy objects sit among the directory tiers: last (directories "
+        "decide first, so their forbids cannot be overridden from the cluster) or first.",
+    )
+    watch_timeout: int = Field(300, gt=0, description="Seconds the API server keeps one watch open.")
+
+
 class PoliciesConfig(_Model):
     dirs: list[Path] = Field(
         default_factory=list,
         description="Directories of .cedar files and cedar.k8s.aws/v1alpha1 Policy YAML, in tier order.",
     )
     reload_interval: float = Field(10.0, gt=0, description="Seconds between checks for changed policies.")
+    cluster: ClusterPoliciesConfig = Field(default_factory=ClusterPoliciesConfig)
 
 
 class LimitsConfig(_Model):

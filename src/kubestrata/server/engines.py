@@ -35,6 +35,11 @@ class CedarAdmission:
     def evaluate(self, request: dict[str, Any]) -> Any:
         from kubestrata.authz import InvalidReview
 
+        store = getattr(self._eval, "store", None)
+        if store is not None and not getattr(store, "ready", True):
+            # allow-by-default without the (cluster) forbids would fail open: an engine error, so
+            # the handler's on_error (deny by default) decides
+            raise RuntimeError("Cedar policies are not loaded yet")
         try:
             return self._eval.evaluate(request)
         except InvalidReview as e:
@@ -68,12 +73,13 @@ def cedar_from_store(store: Any) -> CedarEngines:
     )
 
 
-def load_cedar(dirs: list[Path]) -> CedarEngines:
-    """Each directory is one tier, in order. Raises PolicyLoadError (exit 2) when the initial set is
-    invalid: the server never starts serving a partial or unvalidated policy set."""
+def load_cedar(dirs: list[Path], cluster_tier: int | None = None) -> CedarEngines:
+    """Each directory is one tier, in order; ``cluster_tier`` places the cluster's Policy objects
+    among them (filled later by the watcher). Raises PolicyLoadError (exit 2) when the initial files
+    are invalid: the server never starts serving a partial or unvalidated policy set."""
     from kubestrata.authz import PolicyStore
 
-    store = PolicyStore([[d] for d in dirs])
+    store = PolicyStore([[d] for d in dirs], cluster_tier=cluster_tier)
     store.load()
     return cedar_from_store(store)
 

@@ -44,6 +44,18 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.policy_watch_events = Counter(
+            "kubestrata_policy_watch_events",
+            "Policy object watch events received from the cluster, by type (ADDED, MODIFIED, DELETED, BOOKMARK).",
+            ["type"],
+            registry=r,
+        )
+        self.policy_watch_restarts = Counter(
+            "kubestrata_policy_watch_restarts",
+            "Policy list/watch restarts by reason (gone: 410, listed again; error: backed off and retried).",
+            ["reason"],
+            registry=r,
+        )
         self.policies_loaded = Gauge("kubestrata_policies_loaded", "Policies in the serving set.", registry=r)
         self.tls_reloads = Counter(
             "kubestrata_tls_reloads",

@@ -1,0 +1,272 @@
+"""Cedar policies from ``cedar.k8s.aws/v1alpha1`` Policy objects in a live cluster, kept current by
+list + watch with the official ``kubernetes`` client.
+
+A thread lists ``policies.cedar.k8s.aws`` (cluster-scoped, as the reference project's CRD), hands the
+set to the store's cluster tier, then watches from the list's resourceVersion. ADDED/MODIFIED/DELETED
+events update the set and swap a new snapshot in atomically; a watch that ends (server timeout,
+dropped connection) resumes from the last resourceVersion seen; a 410 Gone (history compacted) makes
+it list again; any other error backs off exponentially (with jitter) and retries.
+
+Each object is validated on its own when it arrives: one that does not parse or validate (or has no
+``spec.content`` string) is rejected with an error naming the object, its resourceVersion and the
+policy index, and the object's last good version (or nothing, for a new object) keeps serving. So a
+broken edit never removes a working forbid, and one broken object never blocks changes to others.
+``spec.validation`` is ignored: kubestrata always validates strictly against its schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kubestrata.authz.store import PolicyLoadError, PolicySource, PolicyStore
+from kubestrata.server.metrics import Metrics
+
+log = logging.getLogger("kubestrata.server.policywatch")
+
+GROUP, VERSION, PLURAL = "cedar.k8s.aws", "v1alpha1", "policies"
+
+
+def _name(obj: Any) -> str | None:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _rv(obj: Any) -> str | None:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return str(rv) if rv else None
+
+
+class ClusterPolicyWatcher:
+    """Keeps ``store``'s cluster tier equal to the Policy objects in the cluster (their last valid
+    versions). ``on_ready`` is called once, after the first list has been applied."""
+
+    def __init__(
+        self,
+        store: PolicyStore,
+        metrics: Metrics,
+        *,
+        api_client: Callable[[], Any],
+        on_ready: Callable[[], None] | None = None,
+        watch_timeout: int = 300,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self._api_client = api_client
+        self._on_ready = on_ready
+        self.watch_timeout = watch_timeout
+        self.backoff = backoff
+        self.good: dict[str, PolicySource] = {}
+        self.resource_version: str | None = None
+        self.ready = False
+        self.rejected: dict[str, list[str]] = {}  # object name -> problems of its latest version
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._resp: Any = None
+
+    # --- one object ---------------------------------------------------------------------------
+    def _source(self, obj: dict[str, Any], name: str) -> tuple[PolicySource | None, list[str]]:
+        origin = f"Policy/{name} (cluster, resourceVersion {_rv(obj) or '?'})"
+        spec = obj.get("spec")
+        content = spec.get("content") if isinstance(spec, dict) else None
+        if not isinstance(content, str):
+            return None, [f"{origin}: spec.content must be a string of Cedar policies"]
+        src = PolicySource(f"Policy/{name}", origin, content)
+        problems = self.store.check_cluster_source(src)
+        return (None, problems) if problems else (src, [])
+
+    def _accept(self, obj: dict[str, Any], good: dict[str, PolicySource]) -> bool:
+        """Validate one object into ``good``; a rejected one leaves its previous version there."""
+        name = _name(obj)
+        if name is None:
+            self._reject("<unnamed>", ["a Policy object without metadata.name was skipped"])
+            return False
+        src, problems = self._source(obj, name)
+        if src is None:
+            self._reject(name, problems)
+            return False
+        self.rejected.pop(name, None)
+        good[name] = src
+        return True
+
+    def _reject(self, name: str, problems: list[str]) -> None:
+        self.rejected[name] = problems
+        self.metrics.policy_reloads.labels("rejected").inc()
+        log.error(
+            "Policy object rejected; its previous version (if any) keeps serving",
+            extra={"event": "policy_object_rejected", "policy": name, "error": "\n".join(problems)[:2000]},
+        )
+
+    def _apply(self, good: dict[str, PolicySource]) -> None:
+        try:
+            self.store.set_cluster_sources([good[n] for n in sorted(good)])
+        except PolicyLoadError as e:
+            self.metrics.policy_reloads.labels("rejected").inc()
+            log.error(
+                "cluster policy set rejected; the previous set keeps serving",
+                extra={"event": "policy_reload_rejected", "error": str(e)[:2000]},
+            )
+            return
+        self.good = good
+        snap = self.store.snapshot
+        self.metrics.policy_reloads.labels("applied").inc()
+        self.metrics.policies_loaded.set(len(snap) if snap is not None else 0)
+        log.info(
+            "cluster policies applied",
+            extra={"event": "policy_reloaded", "policies": len(snap) if snap else 0, "objects": len(good)},
+        )
+
+    # --- list and watch -----------------------------------------------------------------------
+    def list_once(self, api: Any) -> None:
+        """List every Policy and replace the cluster tier with the valid ones."""
+        resp = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, _request_timeout=(10, 60))
+        good: dict[str, PolicySource] = {}
+        names = set()
+        for item in resp.get("items") or []:
+            name = _name(item)
+            if name is not None:
+                names.add(name)
+                if name in self.good:  # its last good version stands if the listed one is rejected
+                    good[name] = self.good[name]
+            self._accept(item, good)
+        for gone in set(self.rejected) - names:
+            self.rejected.pop(gone, None)
+        self._apply(good)
+        self.resource_version = str((resp.get("metadata") or {}).get("resourceVersion") or "") or None
+        if not self.ready:
+            self.ready = True
+            if self._on_ready is not None:
+                self._on_ready()
+
+    def watch_once(self, api: Any) -> None:
+        """One watch from the last resourceVersion until the server ends it; raises ApiException
+        (410 when the version is too old) or connection errors."""
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch.watch import iter_resp_lines
+
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": self.watch_timeout,
+            # a silent connection is dead after the server's own timeout plus a margin
+            "_request_timeout": (10, self.watch_timeout + 30),
+            "_preload_content": False,
+        }
+        if self.resource_version:
+            kwargs["resource_version"] = self.resource_version
+        resp = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+        self._resp = resp
+        try:
+            if self._stop.is_set():  # stop() ran before the response existed to shut down
+                return
+            if not 200 <= resp.status <= 299:
+                raise ApiException(status=resp.status, reason=resp.data[:500].decode("utf-8", "replace"))
+            for line in iter_resp_lines(resp):
+                if self._stop.is_set():
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                self._event(event.get("type"), event.get("object"))
+        finally:
+            self._resp = None
+            resp.release_conn()
+
+    def _event(self, typ: Any, obj: Any) -> None:
+        self.metrics.policy_watch_events.labels(str(typ)).inc()
+        if typ == "ERROR":
+            # the API server reports an expired resourceVersion as an ERROR event with a 410 Status
+            from kubernetes.client.exceptions import ApiException
+
+            st = obj if isinstance(obj, dict) else {}
+            raise ApiException(status=int(st.get("code") or 500), reason=str(st.get("message") or st))
+        if not isinstance(obj, dict):
+            return
+        if typ in ("ADDED", "MODIFIED"):
+            good = dict(self.good)
+            if self._accept(obj, good):
+                self._apply(good)
+        elif typ == "DELETED":
+            name = _name(obj)
+            self.rejected.pop(name or "", None)
+            if name in self.good:
+                good = dict(self.good)
+                del good[name]
+                self._apply(good)
+        rv = _rv(obj)
+        if rv:  # BOOKMARK events carry only this
+            self.resource_version = rv
+
+    def run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        delay = self.backoff[0]
+        api = None
+        while not self._stop.is_set():
+            try:
+                if api is None:
+                    from kubernetes import client
+
+                    api = client.CustomObjectsApi(self._api_client())
+                if self.resource_version is None or not self.ready:
+                    self.list_once(api)
+                self.watch_once(api)
+                delay = self.backoff[0]
+                continue
+            except ApiException as e:
+                if e.status == 410:
+                    self.metrics.policy_watch_restarts.labels("gone").inc()
+                    log.info(
+                        "policy watch expired (410 Gone): listing again", extra={"event": "policy_relist"}
+                    )
+                    self.resource_version = None
+                    continue
+                self.metrics.policy_watch_restarts.labels("error").inc()
+                log.warning(
+                    "policy list/watch failed",
+                    extra={"event": "policy_watch_error", "status": e.status, "error": str(e.reason)[:500]},
+                )
+            except Exception as e:  # noqa: BLE001 - connection drops, credentials, anything: retry
+                self.metrics.policy_watch_restarts.labels("error").inc()
+                log.warning(
+                    "policy list/watch failed",
+                    extra={
+                        "event": "policy_watch_error",
+                        "error_type": type(e).__name__,
+                        "error": str(e)[:500],
+                    },
+                )
+            # jitter: many replicas must not hammer a recovering API server in step
+            self._stop.wait(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.backoff[1])
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="kubestrata-policy-watch", daemon=True)
+        self._thread.start()
+
+    async def serve(self) -> None:
+        """Background task for the server's lifespan: run the thread until the task is cancelled."""
+        self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.stop(timeout=0.5)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop now: the open watch stream is shut down, a backoff wait ends."""
+        self._stop.set()
+        resp = self._resp
+        if resp is not None:
+            with contextlib.suppress(Exception):
+                resp.shutdown()  # wakes the thread blocked reading the stream
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,245 @@
+"""Policy objects watched in a live cluster: the real server, the real kubernetes client, a fake API
+server on loopback speaking the list and watch wire formats."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from kubestrata.server.assemble import build_state
+from tests.conftest import REPO_ROOT
+from tests.server.fake_policy_api import FakePolicyAPI, TLSFiles, policy, write_kubeconfig
+from tests.server.fakes import config
+
+DEMO = REPO_ROOT / "examples" / "cedar-demo" / "policies"
+SAR = {
+    "apiVersion": "authorization.k8s.io/v1",
+    "kind": "SubjectAccessReview",
+    "spec": {
+        "user": "alice",
+        "groups": ["config-editors"],
+        "resourceAttributes": {
+            "verb": "get",
+            "version": "v1",
+            "resource": "configmaps",
+            "namespace": "team-a",
+            "name": "x",
+        },
+    },
+}
+FORBID_GET = '@id("no-get")\nforbid (principal, action == k8s::Action::"get", resource);\n'
+FORBID_ALICE = '@id("no-alice")\nforbid (principal == k8s::User::"alice", action, resource);\n'
+INVALID = "forbid (principal, action, resource) when { resource.nope };\n"
+CM = {
+    "apiVersion": "admission.k8s.io/v1",
+    "kind": "AdmissionReview",
+    "request": {
+        "uid": "u1",
+        "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+        "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+        "namespace": "team-a",
+        "name": "x",
+        "operation": "CREATE",
+        "userInfo": {"username": "alice", "groups": ["config-editors"]},
+        "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "team-a"}},
+        "dryRun": False,
+    },
+}
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[TLSFiles]:
+    t = TLSFiles()
+    yield t
+    t.dir.cleanup()
+
+
+@pytest.fixture
+def api(tls: TLSFiles) -> Iterator[FakePolicyAPI]:
+    with FakePolicyAPI(tls) as a:
+        yield a
+
+
+def _state(api: FakePolicyAPI, tls: TLSFiles, tmp_path: Any, tier: str = "first", dirs: bool = True) -> Any:
+    kc = write_kubeconfig(tmp_path / "kubeconfig", api.url, tls)
+    pol = tmp_path / "policies"
+    shutil.copytree(DEMO, pol)
+    cfg = config(
+        policies={
+            "dirs": [str(pol)] if dirs else [],
+            "cluster": {"enabled": True, "kubeconfig": str(kc), "tier": tier, "watch_timeout": 2},
+        },
+        admission={"pss": {"enabled": False}, "checks": {"enabled": False}},
+    )
+    state = build_state(cfg, pss=None, audit=None)
+    state.cluster_policy_watcher.backoff = (0.05, 0.2)
+    return state
+
+
+def _status(c: Any) -> dict[str, Any]:
+    return c.post("/authorize", json=SAR).json()["status"]
+
+
+def _metric(c: Any, line: str) -> float:
+    for ln in c.get("/metrics").text.splitlines():
+        if ln.startswith(line + " "):
+            return float(ln.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_not_ready_until_first_list_then_forbids_apply_reject_and_delete(
+    api, tls, tmp_path, live_server_factory
+):
+    api.fail_lists = 3  # the first lists fail: backoff, still not ready, admission fails closed
+    api.put(policy("no-get", FORBID_GET))
+    state = _state(api, tls, tmp_path)
+    w = state.cluster_policy_watcher
+    api.cond.acquire()  # hold the fake until we have seen the not-ready server
+    srv = live_server_factory(state)
+    with srv.client() as c:
+        try:
+            assert c.get("/readyz").status_code == 503
+            assert c.post("/authorize", json=SAR).status_code == 503
+            adm = c.post("/admit", json=CM).json()["response"]
+            assert adm["allowed"] is False  # Cedar forbids unknown yet: on_error deny
+        finally:
+            api.cond.release()
+        wait_until(lambda: c.get("/readyz").status_code == 200)
+        assert w.ready and _metric(c, 'kubestrata_policy_watch_restarts_total{reason="error"}') >= 3
+
+        # initial load: the cluster tier (first) forbids get; the reason names object and index
+        st = _status(c)
+        assert st["denied"] is True and 'Policy/no-get#0 (@id "no-get")' in st["reason"]
+
+        # deleting the object removes its policy: the demo files' permit decides again
+        api.delete("no-get")
+        wait_until(lambda: _status(c).get("allowed") is True)
+
+        # an added forbid takes effect
+        api.put(policy("no-alice", FORBID_ALICE))
+        wait_until(lambda: _status(c).get("denied") is True)
+        assert "Policy/no-alice#0" in _status(c)["reason"]
+        applied = _metric(c, 'kubestrata_policy_reloads_total{result="applied"}')
+
+        # an edit that does not validate is rejected, naming object and index; the previous version
+        # of the forbid keeps deciding (never fail open)
+        api.put(policy("no-alice", FORBID_ALICE + INVALID))
+        wait_until(lambda: "no-alice" in w.rejected)
+        problems = "\n".join(w.rejected["no-alice"])
+        assert (
+            "Policy/no-alice (cluster, resourceVersion" in problems and "policy Policy/no-alice#1" in problems
+        )
+        st = _status(c)
+        assert st["denied"] is True and "Policy/no-alice#0" in st["reason"]
+        assert _metric(c, 'kubestrata_policy_reloads_total{result="rejected"}') >= 1
+
+        # a new object that does not parse is rejected and never served; other changes still apply
+        api.put(policy("broken", "forbid (principal, action, resource"))
+        wait_until(lambda: "broken" in w.rejected)
+        assert "parse error" in w.rejected["broken"][0] and "Policy/broken" in w.rejected["broken"][0]
+        api.delete("no-alice")
+        wait_until(lambda: _status(c).get("allowed") is True)
+        assert _metric(c, 'kubestrata_policy_reloads_total{result="applied"}') > applied
+        assert all(
+            not p.id.startswith("Policy/broken")
+            for t in state.authorizer._authz.store.snapshot.tiers
+            for p in t.policies.values()
+        )
+        assert c.get("/readyz").status_code == 200
+        assert _metric(c, 'kubestrata_policy_watch_events_total{type="DELETED"}') >= 1
+
+
+def test_watch_recovers_from_dropped_connection_and_410(api, tls, tmp_path, live_server_factory):
+    state = _state(api, tls, tmp_path)
+    w = state.cluster_policy_watcher
+    srv = live_server_factory(state)
+    with srv.client() as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200)
+        assert _status(c)["allowed"] is True
+        lists = api.count()  # every request so far
+
+        # the connection drops mid-stream: the watcher re-watches from its resourceVersion
+        wait_until(lambda: api.count(watch="true") >= 1)
+        api.drop_watches()
+        api.put(policy("no-get", FORBID_GET))
+        wait_until(lambda: _status(c).get("denied") is True)
+        assert _metric(c, 'kubestrata_policy_watch_restarts_total{reason="error"}') >= 1
+        # resumed from the list's resourceVersion, without listing again
+        watches = [r for r in api.requests if r.get("watch") == "true"]
+        assert len(watches) >= 2 and all(r["resourceVersion"] == "100" for r in watches[:2])
+        assert sum(1 for r in api.requests if "watch" not in r) == 1
+
+        # history compacted and the watch dropped: the re-watch gets ERROR 410, the watcher lists again
+        before_lists = sum(1 for r in api.requests if "watch" not in r)
+        api.compact()
+        api.drop_watches()
+        wait_until(lambda: _metric(c, 'kubestrata_policy_watch_restarts_total{reason="gone"}') >= 1)
+        wait_until(lambda: sum(1 for r in api.requests if "watch" not in r) > before_lists)
+        api.delete("no-get")
+        wait_until(lambda: _status(c).get("allowed") is True)
+        assert api.count() > lists and w.ready
+
+
+def test_tier_last_files_decide_first(api, tls, tmp_path, live_server_factory):
+    api.put(policy("no-get", FORBID_GET))
+    state = _state(api, tls, tmp_path, tier="last")
+    srv = live_server_factory(state)
+    with srv.client() as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200)
+        # the demo files' permit is an explicit decision in the earlier tier: it wins
+        assert _status(c)["allowed"] is True
+        # a request the files say nothing about reaches the cluster tier
+        sar = {**SAR, "spec": {**SAR["spec"], "groups": []}}
+        st = c.post("/authorize", json=sar).json()["status"]
+        assert st["denied"] is True and "Policy/no-get#0" in st["reason"]
+
+
+def test_cluster_only_and_stop(api, tls, tmp_path):
+    api.put(policy("no-get", FORBID_GET))
+    state = _state(api, tls, tmp_path, dirs=False)
+    w = state.cluster_policy_watcher
+    w.start()
+    try:
+        wait_until(lambda: w.ready)
+        assert state.policies_loaded is True
+        assert [p.id for t in w.store.snapshot.tiers for p in t.policies.values()] == ["Policy/no-get#0"]
+    finally:
+        w.stop()
+    assert not w._thread.is_alive()
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubestrata", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+    )
+
+
+def test_cli_missing_kubeconfig_is_a_clear_error(certs, tmp_path):
+    r = _serve(
+        "--tls-cert", str(certs.cert), "--tls-key", str(certs.key),
+        "--policies-from-cluster", "--kubeconfig", str(tmp_path / "nope"),
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    err = " ".join(r.stderr.split())  # the console wraps long lines
+    assert f"kubeconfig {tmp_path / 'nope'} does not exist" in err and "Traceback" not in err
