@@ -80,3 +80,27 @@ def test_config_file_validates():
     cfg = load_serve_config(DEPLOY / "kubestrata.yaml")
     assert cfg.serve.admission.namespaces.live is True
     assert str(cfg.serve.policies.dirs[0]) == "/etc/kubestrata/policies"
+
+
+def test_rbac_lets_the_server_list_and_watch_policies_and_crd_matches_the_watcher():
+    from kubestrata.rbac import Attributes, RBACAuthorizer, service_account_user
+    from kubestrata.server.policywatch import GROUP, PLURAL, VERSION
+
+    res = load_paths([str(DEPLOY / "rbac.yaml")])
+    authz = RBACAuthorizer(res.objects)
+    user = service_account_user("kubestrata-system", "kubestrata")
+    for verb, allowed in (("list", True), ("watch", True), ("create", False), ("update", False)):
+        d = authz.authorize(
+            Attributes(user=user, verb=verb, resource_request=True, api_group=GROUP, resource=PLURAL)
+        )
+        assert d.allowed is allowed, verb
+    crd = yaml.safe_load((DEPLOY / "policy-crd.yaml").read_text())
+    assert crd["spec"]["group"] == GROUP and crd["spec"]["scope"] == "Cluster"
+    assert crd["spec"]["names"] == {
+        "kind": "Policy",
+        "listKind": "PolicyList",
+        "plural": PLURAL,
+        "singular": "policy",
+    }
+    assert [v["name"] for v in crd["spec"]["versions"]] == [VERSION]
+    assert load_serve_config(DEPLOY / "kubestrata.yaml").serve.policies.cluster.tier == "last"
