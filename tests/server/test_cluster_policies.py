@@ -243,3 +243,62 @@ def test_cli_missing_kubeconfig_is_a_clear_error(certs, tmp_path):
     assert r.returncode == 2, r.stderr
     err = " ".join(r.stderr.split())  # the console wraps long lines
     assert f"kubeconfig {tmp_path / 'nope'} does not exist" in err and "Traceback" not in err
+
+
+def test_serve_process_policies_from_cluster(api, tls, certs, tmp_path):
+    """The real `kubestrata serve --policies-from-cluster` process against the fake API server:
+    ready after the first list, a Policy object added later denies, SIGTERM ends the watch."""
+    import json
+    import signal
+    import socket
+    import ssl
+
+    import httpx
+
+    api.put(policy("no-get", FORBID_GET))
+    kc = write_kubeconfig(tmp_path / "kubeconfig", api.url, tls)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = tmp_path / "stderr.log"
+    with err.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubestrata", "serve", "--tls-cert", str(certs.cert),
+             "--tls-key", str(certs.key), "--host", "127.0.0.1", "--port", str(port),
+             "--policies-from-cluster", "--kubeconfig", str(kc), "--context", "fake"],
+            env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )  # fmt: skip
+        try:
+            ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+            with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=5) as c:
+
+                def ready() -> bool:
+                    assert proc.poll() is None, err.read_text()
+                    try:
+                        return c.get("/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                wait_until(ready, 30)
+                st = _status(c)
+                assert st["denied"] is True and "Policy/no-get#0" in st["reason"]
+                sar = {
+                    **SAR,
+                    "spec": {**SAR["spec"], "resourceAttributes": {"verb": "list", "resource": "pods"}},
+                }
+                assert c.post("/authorize", json=sar).json()["status"] == {"allowed": False}  # no opinion
+                api.put(policy("no-alice", FORBID_ALICE))
+                wait_until(
+                    lambda: (
+                        "Policy/no-alice#0"
+                        in c.post("/authorize", json=sar).json()["status"].get("reason", "")
+                    )
+                )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(30)
+    assert rc in (0, -signal.SIGTERM)
+    records = [json.loads(line) for line in err.read_text().splitlines()]
+    assert any(r.get("event") == "policy_reloaded" for r in records)

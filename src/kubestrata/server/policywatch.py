@@ -106,7 +106,7 @@ class ClusterPolicyWatcher:
             extra={"event": "policy_object_rejected", "policy": name, "error": "\n".join(problems)[:2000]},
         )
 
-    def _apply(self, good: dict[str, PolicySource]) -> None:
+    def _apply(self, good: dict[str, PolicySource]) -> bool:
         try:
             self.store.set_cluster_sources([good[n] for n in sorted(good)])
         except PolicyLoadError as e:
@@ -115,7 +115,7 @@ class ClusterPolicyWatcher:
                 "cluster policy set rejected; the previous set keeps serving",
                 extra={"event": "policy_reload_rejected", "error": str(e)[:2000]},
             )
-            return
+            return False
         self.good = good
         snap = self.store.snapshot
         self.metrics.policy_reloads.labels("applied").inc()
@@ -124,6 +124,7 @@ class ClusterPolicyWatcher:
             "cluster policies applied",
             extra={"event": "policy_reloaded", "policies": len(snap) if snap else 0, "objects": len(good)},
         )
+        return True
 
     # --- list and watch -----------------------------------------------------------------------
     def list_once(self, api: Any) -> None:
@@ -140,7 +141,10 @@ class ClusterPolicyWatcher:
             self._accept(item, good)
         for gone in set(self.rejected) - names:
             self.rejected.pop(gone, None)
-        self._apply(good)
+        if not self._apply(good):
+            # each object passed on its own, so this is unexpected; never ready (or watching) on a
+            # set that is not in the store: back off and list again
+            raise RuntimeError("the listed cluster policy set was rejected")
         self.resource_version = str((resp.get("metadata") or {}).get("resourceVersion") or "") or None
         if not self.ready:
             self.ready = True
