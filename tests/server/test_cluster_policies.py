@@ -302,3 +302,28 @@ def test_serve_process_policies_from_cluster(api, tls, certs, tmp_path):
     assert rc in (0, -signal.SIGTERM)
     records = [json.loads(line) for line in err.read_text().splitlines()]
     assert any(r.get("event") == "policy_reloaded" for r in records)
+
+
+def test_store_cluster_tier_survives_file_reloads_and_rejects_id_clashes(tmp_path):
+    from kubestrata.authz.store import PolicySource, PolicyStore
+
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "x.yaml").write_text(
+        "apiVersion: cedar.k8s.aws/v1alpha1\nkind: Policy\nmetadata: {name: x}\nspec:\n  content: |\n"
+        + "".join("    " + ln + "\n" for ln in FORBID_ALICE.splitlines())
+    )
+    store = PolicyStore([[d]], cluster_tier=1)
+    store.load()
+    assert not store.ready  # files loaded, cluster not listed yet
+    clash = PolicySource("Policy/x", "Policy/x (cluster, resourceVersion 7)", FORBID_GET)
+    assert store.check_cluster_source(clash) == [
+        f"Policy/x (cluster, resourceVersion 7): duplicate policy source Policy/x (also {d / 'x.yaml'} document 0 (Policy/x))"
+    ]
+    store.set_cluster_sources([PolicySource("Policy/y", "Policy/y (cluster)", FORBID_GET)])
+    assert store.ready
+    ids = lambda: [[p for p in t.policies] for t in store.snapshot.tiers]  # noqa: E731
+    assert ids() == [["Policy/x#0"], ["Policy/y#0"]]
+    (d / "z.cedar").write_text(FORBID_GET)
+    store.load()  # a file reload keeps the cluster tier where it is
+    assert ids() == [["Policy/x#0", "z.cedar#0"], ["Policy/y#0"]]
