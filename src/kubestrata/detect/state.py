@@ -9,6 +9,7 @@ never seen in this process.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     select,
@@ -55,11 +57,33 @@ findings_table = Table(
 )
 
 
+def db_text(value: str, max_bytes: int) -> str:
+    """``value`` as a key column can hold it on every backend. PostgreSQL text cannot contain NUL,
+    and a btree index entry is limited to about 2.7 KB, while audit fields (user names, user agents,
+    images) are attacker-controlled and unbounded. Such values become a readable prefix plus a
+    digest of the whole value, so distinct values stay distinct; every other value is unchanged."""
+    try:
+        raw = value.encode("utf-8")
+        fits = "\x00" not in value and len(raw) <= max_bytes
+    except UnicodeEncodeError:  # lone surrogates: no database text type accepts them
+        raw, fits = value.encode("utf-8", "surrogatepass"), False
+    if fits:
+        return value
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    head = raw[: max_bytes - 48].decode("utf-8", "ignore").replace("\x00", "\ufffd")
+    return f"{head} #sha256:{digest}"
+
+
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for a URL or a plain SQLite file path."""
     if "://" not in url:
         url = "sqlite://" if url == ":memory:" else f"sqlite:///{url}"
-    engine = create_engine(url, future=True)
+    try:
+        # pre-ping: a long-running watch outlives server restarts and idle-connection timeouts
+        engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite:"))
+    except (SQLAlchemyError, ImportError) as e:
+        # the message names the dialect or driver, never the URL (it may hold a password)
+        raise KubestrataError(f"cannot open state database: {str(e).splitlines()[0][:200]}") from None
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -122,7 +146,7 @@ class FirstSeen:
             self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
 
     def check(self, cluster: str, dimension: str, key: str) -> bool:
-        k = (cluster, dimension, key[:1024])
+        k = (db_text(cluster, 253), dimension, db_text(key, 1024))
         if k in self._known:
             return False
         if len(self._known) >= self.MAX_CACHE:
@@ -152,8 +176,10 @@ class FirstSeen:
         if self.engine is None or not self._pending:
             return
         stmt = insert_for(self.engine.dialect.name, first_seen_table).on_conflict_do_nothing()
+        # key order: concurrent writers then lock rows in one order and cannot deadlock (PostgreSQL)
+        rows = sorted(self._pending, key=lambda r: (r["cluster"], r["dimension"], r["key"]))
         with self.engine.begin() as conn:
-            conn.execute(stmt, self._pending)
+            conn.execute(stmt, rows)
         self._pending = []
 
 
@@ -233,17 +259,23 @@ class FindingsStore:
         self._last_flush = time.monotonic()
         if self.engine is None or not (self._new or self._bumps):
             return
-        with self.engine.begin() as conn:
-            if self._new:
-                conn.execute(findings_upsert(self.engine.dialect.name), list(self._new.values()))
-            for fp, n in self._bumps.items():
+        # One transaction per statement, rows in fingerprint order: concurrent writers then take
+        # row locks in the same order and cannot deadlock (PostgreSQL).
+        if self._new:
+            with self.engine.begin() as conn:
                 conn.execute(
-                    update(findings_table)
-                    .where(findings_table.c.fingerprint == fp)
-                    .values(count=findings_table.c.count + n)
+                    findings_upsert(self.engine.dialect.name), [self._new[k] for k in sorted(self._new)]
                 )
-        self._new = {}
-        self._bumps = {}
+            self._new = {}
+        if self._bumps:
+            bump = (
+                update(findings_table)
+                .where(findings_table.c.fingerprint == bindparam("fp"))
+                .values(count=findings_table.c.count + bindparam("n"))
+            )
+            with self.engine.begin() as conn:
+                conn.execute(bump, [{"fp": fp, "n": n} for fp, n in sorted(self._bumps.items())])
+            self._bumps = {}
 
     def all(self) -> list[dict[str, Any]]:
         if self.engine is None:
