@@ -46,6 +46,8 @@ class PostgresServer:
         self.port = _free_port()
         self._n = itertools.count()
         self._prefix: list[str] = []
+        # fsync off: a test server that is thrown away; nothing here measures durability
+        self._opts = f"-k {self.root} -h 127.0.0.1 -p {self.port} -c fsync=off -c max_connections=50"
         if os.geteuid() == 0:
             try:
                 ent = pwd.getpwnam("postgres")  # made by Debian's postgresql-common
@@ -63,15 +65,21 @@ class PostgresServer:
     def start(self) -> None:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", PG_USER, "--auth=trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
-        # fsync off: a test server that is thrown away; nothing here measures durability
-        opts = f"-k {self.root} -h 127.0.0.1 -p {self.port} -c fsync=off -c max_connections=50"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts,
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self._opts,
                   "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")  # fmt: skip
 
     def restart(self) -> None:
         """Restart the server (fast shutdown): every open connection is dropped."""
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
                   "-m", "fast", "-w", "restart")  # fmt: skip
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (``start_again`` brings it back)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_again(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self._opts,
+                  "-l", str(self.root / "server.log"), "-w", "start")  # fmt: skip
 
     def stop(self) -> None:
         try:

@@ -10,6 +10,7 @@ never seen in this process.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -29,11 +30,55 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from kubestrata.errors import KubestrataError
 
+log = logging.getLogger("kubestrata.detect.state")
+
 metadata = MetaData()
+
+# While the database is unreachable, writes wait in memory up to this many rows per store; beyond
+# that the oldest are dropped and counted (the in-memory caches still hold them for this process).
+MAX_PENDING = 100_000
+
+
+class StateUnavailable:
+    """Tolerates a database outage (server restart, network) in long-running ingestion: a failed
+    batch is kept for the next flush and the outage logged once, instead of stopping the watch."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.down = False
+        self.dropped = 0
+        self._retry_at = 0.0
+
+    def backing_off(self) -> bool:
+        """Whether to skip this flush: a dead server would otherwise be dialled once per event."""
+        return self.down and time.monotonic() < self._retry_at
+
+    def failed(self, e: OperationalError, pending: int) -> None:
+        if not self.down:
+            # first line only: the driver's message names host and port, never the password
+            log.warning("state database unavailable (%s); %d %s kept for retry: %s",
+                        self.what, pending, self.what, str(e.orig or e).splitlines()[0][:200])  # fmt: skip
+        self.down = True
+        self._retry_at = time.monotonic() + self.RETRY_SECONDS
+
+    def recovered(self) -> None:
+        if self.down:
+            log.warning("state database reachable again (%s)", self.what)
+        self.down = False
+
+    def check_closed(self, pending: int) -> None:
+        if pending or self.dropped:
+            raise KubestrataError(
+                f"state database unavailable: {pending} {self.what} not written"
+                + (f", {self.dropped} dropped while it was down" if self.dropped else "")
+            )
+
 
 first_seen_table = Table(
     "ks_first_seen",
@@ -132,6 +177,7 @@ class FirstSeen:
         self.engine = engine
         self._known: set[tuple[str, str, str]] = set()
         self._pending: list[dict[str, Any]] = []
+        self.outage = StateUnavailable("first-seen keys")
         # Load what is known up front; while everything fits, a cache miss means "new" and the
         # database is only written, never queried, on the hot path.
         self._complete = True
@@ -154,14 +200,18 @@ class FirstSeen:
             self._known.clear()  # bounded memory; the database still remembers
             self._complete = False
         if self.engine is not None and not self._complete:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(first_seen_table.c.key).where(
-                        first_seen_table.c.cluster == k[0],
-                        first_seen_table.c.dimension == k[1],
-                        first_seen_table.c.key == k[2],
-                    )
-                ).first()
+            try:
+                with self.engine.connect() as conn:
+                    row = conn.execute(
+                        select(first_seen_table.c.key).where(
+                            first_seen_table.c.cluster == k[0],
+                            first_seen_table.c.dimension == k[1],
+                            first_seen_table.c.key == k[2],
+                        )
+                    ).first()
+            except OperationalError as e:  # unreachable: treat as new rather than stop ingesting
+                self.outage.failed(e, len(self._pending))
+                row = None
             if row is not None:
                 self._known.add(k)
                 return False
@@ -172,15 +222,29 @@ class FirstSeen:
                 self.flush()
         return True
 
-    def flush(self) -> None:
-        if self.engine is None or not self._pending:
+    def flush(self, force: bool = False) -> None:
+        if self.engine is None or not self._pending or (self.outage.backing_off() and not force):
             return
         stmt = insert_for(self.engine.dialect.name, first_seen_table).on_conflict_do_nothing()
         # key order: concurrent writers then lock rows in one order and cannot deadlock (PostgreSQL)
         rows = sorted(self._pending, key=lambda r: (r["cluster"], r["dimension"], r["key"]))
-        with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(stmt, rows)
+        except OperationalError as e:
+            self.outage.failed(e, len(self._pending))
+            if len(self._pending) > MAX_PENDING:
+                self.outage.dropped += len(self._pending) - MAX_PENDING
+                del self._pending[: len(self._pending) - MAX_PENDING]
+            return
+        self.outage.recovered()
         self._pending = []
+
+    def close(self) -> None:
+        """Final flush; an error if anything could not be written."""
+        self.flush(force=True)
+        if self.engine is not None:
+            self.outage.check_closed(len(self._pending))
 
 
 class FindingsStore:
@@ -201,6 +265,7 @@ class FindingsStore:
         self._bumps: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self.suppressed = 0
+        self.outage = StateUnavailable("findings")
         self._complete = True
         if engine is not None:
             with engine.connect() as conn:
@@ -216,10 +281,14 @@ class FindingsStore:
         fp = finding["fingerprint"]
         last = self._last.get(fp)
         if last is None and self.engine is not None and not self._complete and fp not in self._new:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
-                ).first()
+            try:
+                with self.engine.connect() as conn:
+                    row = conn.execute(
+                        select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
+                    ).first()
+            except OperationalError as e:  # unreachable: emit rather than stop ingesting
+                self.outage.failed(e, len(self._new) + len(self._bumps))
+                row = None
             last = row[0] if row else None
         if last is not None and 0 <= when - last < self.window:
             self.suppressed += 1
@@ -255,32 +324,47 @@ class FindingsStore:
         ):
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, force: bool = False) -> None:
         self._last_flush = time.monotonic()
-        if self.engine is None or not (self._new or self._bumps):
+        if self.engine is None or not (self._new or self._bumps) or (self.outage.backing_off() and not force):
             return
         # One transaction per statement, rows in fingerprint order: concurrent writers then take
         # row locks in the same order and cannot deadlock (PostgreSQL).
-        if self._new:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    findings_upsert(self.engine.dialect.name), [self._new[k] for k in sorted(self._new)]
+        try:
+            if self._new:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        findings_upsert(self.engine.dialect.name), [self._new[k] for k in sorted(self._new)]
+                    )
+                self._new = {}
+            if self._bumps:
+                bump = (
+                    update(findings_table)
+                    .where(findings_table.c.fingerprint == bindparam("fp"))
+                    .values(count=findings_table.c.count + bindparam("n"))
                 )
-            self._new = {}
-        if self._bumps:
-            bump = (
-                update(findings_table)
-                .where(findings_table.c.fingerprint == bindparam("fp"))
-                .values(count=findings_table.c.count + bindparam("n"))
-            )
-            with self.engine.begin() as conn:
-                conn.execute(bump, [{"fp": fp, "n": n} for fp, n in sorted(self._bumps.items())])
-            self._bumps = {}
+                with self.engine.begin() as conn:
+                    conn.execute(bump, [{"fp": fp, "n": n} for fp, n in sorted(self._bumps.items())])
+                self._bumps = {}
+        except OperationalError as e:
+            self.outage.failed(e, len(self._new) + len(self._bumps))
+            for pending in (self._new, self._bumps):
+                while len(pending) > MAX_PENDING:  # dicts keep insertion order: oldest first
+                    del pending[next(iter(pending))]
+                    self.outage.dropped += 1
+            return
+        self.outage.recovered()
+
+    def close(self) -> None:
+        """Final flush; an error if anything could not be written."""
+        self.flush(force=True)
+        if self.engine is not None:
+            self.outage.check_closed(len(self._new) + len(self._bumps))
 
     def all(self) -> list[dict[str, Any]]:
         if self.engine is None:
             return []
-        self.flush()
+        self.flush(force=True)
         with self.engine.connect() as conn:
             rows = conn.execute(select(findings_table).order_by(findings_table.c.first_seen)).mappings().all()
         return [{**orjson.loads(r["finding"]), "count": r["count"]} for r in rows]
