@@ -98,7 +98,8 @@ def test_findings_store_dedup_window(state_url: str) -> None:
 
 
 def test_state_statements_compile_for_postgresql() -> None:
-    """The PostgreSQL path (no server here): the upserts render as ON CONFLICT statements."""
+    """The upserts render as ON CONFLICT statements for PostgreSQL (test_state.py runs them on a
+    real server)."""
     from sqlalchemy.dialects import postgresql
 
     from kubestrata.detect.state import findings_upsert, first_seen_table, insert_for

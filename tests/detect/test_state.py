@@ -188,6 +188,13 @@ def test_unreachable_or_undriven_database_is_a_clear_error() -> None:
         make_engine("nosuchdialect://x/y")
     with pytest.raises(KubestrataError, match="cannot open state database"):
         make_engine("postgresql+pg8000://x@127.0.0.1:1/y")  # a driver that is not installed
+    for bad in (
+        "postgresql+psycopg://u:s3cret@127.0.0.1:notaport/db",
+        "postgresql+psycopg://u:s3cret@[::1/db",
+    ):
+        with pytest.raises(KubestrataError, match="cannot open state database") as e:
+            make_engine(bad)
+        assert "s3cret" not in str(e.value)
 
 
 def test_secret_in_url_is_not_shown(pg_server) -> None:

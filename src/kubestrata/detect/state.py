@@ -126,7 +126,7 @@ def make_engine(url: str) -> Engine:
     try:
         # pre-ping: a long-running watch outlives server restarts and idle-connection timeouts
         engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite:"))
-    except (SQLAlchemyError, ImportError) as e:
+    except (SQLAlchemyError, ImportError, ValueError) as e:  # ValueError: e.g. a port that is no number
         # the message names the dialect or driver, never the URL (it may hold a password)
         raise KubestrataError(f"cannot open state database: {str(e).splitlines()[0][:200]}") from None
     if engine.dialect.name == "sqlite":
