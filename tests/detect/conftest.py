@@ -102,20 +102,28 @@ class PostgresServer:
         return self.url(name)
 
 
+def require_postgres() -> Path:
+    """The PostgreSQL bin directory; skip without it, but fail in CI (CI=true), which installs it."""
+    bindir = _pg_bindir()
+    problem = None
+    if bindir is None:
+        problem = "PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (apt-get install postgresql)"
+    else:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            problem = "psycopg is not installed (pip install 'psycopg[binary]', part of the test extra)"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem + ": CI must run the PostgreSQL state tests")
+        pytest.skip(problem)
+    assert bindir is not None
+    return bindir
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    bindir = _pg_bindir()
-    if bindir is None:
-        msg = "PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + ": CI must run the PostgreSQL state tests")
-        pytest.skip(msg)
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("psycopg is not installed (pip install '.[test]')")
-        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]')")
+    bindir = require_postgres()
     server = PostgresServer(bindir)
     server.start()
     try:

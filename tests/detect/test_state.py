@@ -19,6 +19,7 @@ from kubestrata.detect.state import (
     make_engine,
 )
 from kubestrata.errors import KubestrataError
+from tests.detect import conftest as pg_conftest
 from tests.detect.helpers import event, rule_ids
 
 
@@ -251,3 +252,13 @@ def test_outage_keeps_batches_for_retry(pg_server, pg_url: str, caplog: pytest.L
             p2.close()
     finally:
         pg_server.start_again()
+
+
+def test_missing_postgres_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_conftest, "_pg_bindir", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL binaries not found"):
+        pg_conftest.require_postgres()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the PostgreSQL state tests"):
+        pg_conftest.require_postgres()
