@@ -262,3 +262,32 @@ def test_missing_postgres_skips_locally_and_fails_in_ci(monkeypatch: pytest.Monk
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must run the PostgreSQL state tests"):
         pg_conftest.require_postgres()
+
+
+def test_outage_beyond_the_cache(pg_server, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cache a miss asks the database; while it is down the key counts as new (and the
+    finding as not seen) instead of stopping ingestion, and the dead server is not dialled per event."""
+    monkeypatch.setattr(FirstSeen, "MAX_CACHE", 2)
+    monkeypatch.setattr(FindingsStore, "MAX_CACHE", 2)
+    engine = make_engine(pg_url)
+    seed = FirstSeen(engine)
+    for i in range(5):
+        seed.check("c", "ua", f"k{i}")
+    seed.close()
+    fs, store = FirstSeen(engine), FindingsStore(engine, window=100)
+    assert not fs._complete
+    pg_server.pause()
+    try:
+        stored_not_cached = next(f"k{i}" for i in range(5) if ("c", "ua", f"k{i}") not in fs._known)
+        assert fs.check("c", "ua", stored_not_cached)  # unknown while down: reported again, not lost
+        assert fs.outage.down and fs.outage.backing_off()
+        for _ in range(3):
+            store.admit(_finding("x"), 1.0)
+        store._complete = False
+        assert store.admit(_finding("y"), 1.0)
+    finally:
+        pg_server.start_again()
+    fs.outage._retry_at = 0.0
+    fs.close()
+    assert not fs.outage.down
+    engine.dispose()

@@ -199,7 +199,7 @@ class FirstSeen:
             self.flush()
             self._known.clear()  # bounded memory; the database still remembers
             self._complete = False
-        if self.engine is not None and not self._complete:
+        if self.engine is not None and not self._complete and not self.outage.backing_off():
             try:
                 with self.engine.connect() as conn:
                     row = conn.execute(
@@ -280,7 +280,13 @@ class FindingsStore:
     def admit(self, finding: dict[str, Any], when: float) -> bool:
         fp = finding["fingerprint"]
         last = self._last.get(fp)
-        if last is None and self.engine is not None and not self._complete and fp not in self._new:
+        if (
+            last is None
+            and self.engine is not None
+            and not self._complete
+            and fp not in self._new
+            and not self.outage.backing_off()
+        ):
             try:
                 with self.engine.connect() as conn:
                     row = conn.execute(
