@@ -2,7 +2,8 @@
 rules, and the findings store with its dedup window.
 
 SQLite by default (a file, or ``:memory:``); any SQLAlchemy URL works, e.g.
-``postgresql+psycopg://user@host/db`` (install a driver such as psycopg). Reads go through an
+``postgresql+psycopg://user@host/db`` (``pip install 'kubestrata[postgres]'``; tests/detect runs
+the state tests on a real PostgreSQL server). Reads go through an
 in-memory cache; writes are batched, so the hot path touches the database only for keys it has
 never seen in this process.
 """
