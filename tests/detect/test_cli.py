@@ -100,8 +100,8 @@ def test_allowed_user_extends_falco_list(tmp_path) -> None:
     assert r.exit_code == 0 and "KS-AUD-F01" not in r.stdout
 
 
-def test_findings_command_reads_the_store(tmp_path) -> None:
-    db = str(tmp_path / "s.db")
+def test_findings_command_reads_the_store(tmp_path, state_url: str) -> None:
+    db = state_url
     path = _log(tmp_path, event("delete", "secrets", name="s"), event("delete", "secrets", name="s"))
     assert runner.invoke(app, ["detect", "replay", path, "--state", db, "-f", "none"]).exit_code == 0
     r = runner.invoke(app, ["detect", "findings", "--state", db, "-f", "jsonl"])

@@ -50,8 +50,8 @@ def test_findings_escape_attacker_fields_in_json_and_table() -> None:
     assert "\u202e" not in shown
 
 
-def test_first_seen_state_persists_in_sqlite(tmp_path) -> None:
-    db = str(tmp_path / "state.db")
+def test_first_seen_state_persists(state_url: str) -> None:
+    db = state_url
     ev = lambda: event("get", "secrets", name="db", user="mallory@example.com", ips=["192.0.2.10"])  # noqa: E731
     p1 = Pipeline(DetectConfig(cluster="c1", state_url=db))
     assert "KS-AUD-G40" in rule_ids(p1.process_obj(ev()))
@@ -65,8 +65,8 @@ def test_first_seen_state_persists_in_sqlite(tmp_path) -> None:
     p3.close()
 
 
-def test_learning_mode_records_without_alerting(tmp_path) -> None:
-    db = str(tmp_path / "s.db")
+def test_learning_mode_records_without_alerting(state_url: str) -> None:
+    db = state_url
     learn = Pipeline(DetectConfig(state_url=db, learning=True))
     assert "KS-AUD-G42" not in rule_ids(
         learn.process_obj(
@@ -84,8 +84,8 @@ def test_learning_mode_records_without_alerting(tmp_path) -> None:
     live.close()
 
 
-def test_findings_store_dedup_window(tmp_path) -> None:
-    db = str(tmp_path / "f.db")
+def test_findings_store_dedup_window(state_url: str) -> None:
+    db = state_url
     pipe = Pipeline(DetectConfig(state_url=db, dedup_window=600))
     mk = lambda ts: event("delete", "secrets", name="s", stageTimestamp=ts)  # noqa: E731
     assert "KS-AUD-F49" in rule_ids(pipe.process_obj(mk("2026-11-27T10:00:00Z")))
@@ -98,7 +98,8 @@ def test_findings_store_dedup_window(tmp_path) -> None:
 
 
 def test_state_statements_compile_for_postgresql() -> None:
-    """The PostgreSQL path (no server here): the upserts render as ON CONFLICT statements."""
+    """The upserts render as ON CONFLICT statements for PostgreSQL (test_state.py runs them on a
+    real server)."""
     from sqlalchemy.dialects import postgresql
 
     from kubestrata.detect.state import findings_upsert, first_seen_table, insert_for

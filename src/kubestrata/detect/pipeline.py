@@ -447,9 +447,12 @@ class Pipeline:
         self.store.flush()
 
     def close(self) -> None:
-        self.flush()
-        for s in self.sinks:
-            s.close()
+        try:
+            self._first_seen.close()
+            self.store.close()
+        finally:
+            for s in self.sinks:
+                s.close()
 
 
 _RANKS = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}

@@ -2,13 +2,16 @@
 rules, and the findings store with its dedup window.
 
 SQLite by default (a file, or ``:memory:``); any SQLAlchemy URL works, e.g.
-``postgresql+psycopg://user@host/db`` (install a driver such as psycopg). Reads go through an
+``postgresql+psycopg://user@host/db`` (``pip install 'kubestrata[postgres]'``; tests/detect runs
+the state tests on a real PostgreSQL server). Reads go through an
 in-memory cache; writes are batched, so the hot path touches the database only for keys it has
 never seen in this process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from typing import Any
 
@@ -21,17 +24,62 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     select,
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from kubestrata.errors import KubestrataError
 
+log = logging.getLogger("kubestrata.detect.state")
+
 metadata = MetaData()
+
+# While the database is unreachable, writes wait in memory up to this many rows per store; beyond
+# that the oldest are dropped and counted (the in-memory caches still hold them for this process).
+MAX_PENDING = 100_000
+
+
+class StateUnavailable:
+    """Tolerates a database outage (server restart, network) in long-running ingestion: a failed
+    batch is kept for the next flush and the outage logged once, instead of stopping the watch."""
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.down = False
+        self.dropped = 0
+        self._retry_at = 0.0
+
+    def backing_off(self) -> bool:
+        """Whether to skip this flush: a dead server would otherwise be dialled once per event."""
+        return self.down and time.monotonic() < self._retry_at
+
+    def failed(self, e: OperationalError, pending: int) -> None:
+        if not self.down:
+            # first line only: the driver's message names host and port, never the password
+            log.warning("state database unavailable (%s); %d %s kept for retry: %s",
+                        self.what, pending, self.what, str(e.orig or e).splitlines()[0][:200])  # fmt: skip
+        self.down = True
+        self._retry_at = time.monotonic() + self.RETRY_SECONDS
+
+    def recovered(self) -> None:
+        if self.down:
+            log.warning("state database reachable again (%s)", self.what)
+        self.down = False
+
+    def check_closed(self, pending: int) -> None:
+        if pending or self.dropped:
+            raise KubestrataError(
+                f"state database unavailable: {pending} {self.what} not written"
+                + (f", {self.dropped} dropped while it was down" if self.dropped else "")
+            )
+
 
 first_seen_table = Table(
     "ks_first_seen",
@@ -55,11 +103,33 @@ findings_table = Table(
 )
 
 
+def db_text(value: str, max_bytes: int) -> str:
+    """``value`` as a key column can hold it on every backend. PostgreSQL text cannot contain NUL,
+    and a btree index entry is limited to about 2.7 KB, while audit fields (user names, user agents,
+    images) are attacker-controlled and unbounded. Such values become a readable prefix plus a
+    digest of the whole value, so distinct values stay distinct; every other value is unchanged."""
+    try:
+        raw = value.encode("utf-8")
+        fits = "\x00" not in value and len(raw) <= max_bytes
+    except UnicodeEncodeError:  # lone surrogates: no database text type accepts them
+        raw, fits = value.encode("utf-8", "surrogatepass"), False
+    if fits:
+        return value
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    head = raw[: max_bytes - 48].decode("utf-8", "ignore").replace("\x00", "\ufffd")
+    return f"{head} #sha256:{digest}"
+
+
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for a URL or a plain SQLite file path."""
     if "://" not in url:
         url = "sqlite://" if url == ":memory:" else f"sqlite:///{url}"
-    engine = create_engine(url, future=True)
+    try:
+        # pre-ping: a long-running watch outlives server restarts and idle-connection timeouts
+        engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite:"))
+    except (SQLAlchemyError, ImportError, ValueError) as e:  # ValueError: e.g. a port that is no number
+        # the message names the dialect or driver, never the URL (it may hold a password)
+        raise KubestrataError(f"cannot open state database: {str(e).splitlines()[0][:200]}") from None
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -108,6 +178,7 @@ class FirstSeen:
         self.engine = engine
         self._known: set[tuple[str, str, str]] = set()
         self._pending: list[dict[str, Any]] = []
+        self.outage = StateUnavailable("first-seen keys")
         # Load what is known up front; while everything fits, a cache miss means "new" and the
         # database is only written, never queried, on the hot path.
         self._complete = True
@@ -122,22 +193,26 @@ class FirstSeen:
             self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
 
     def check(self, cluster: str, dimension: str, key: str) -> bool:
-        k = (cluster, dimension, key[:1024])
+        k = (db_text(cluster, 253), dimension, db_text(key, 1024))
         if k in self._known:
             return False
         if len(self._known) >= self.MAX_CACHE:
             self.flush()
             self._known.clear()  # bounded memory; the database still remembers
             self._complete = False
-        if self.engine is not None and not self._complete:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(first_seen_table.c.key).where(
-                        first_seen_table.c.cluster == k[0],
-                        first_seen_table.c.dimension == k[1],
-                        first_seen_table.c.key == k[2],
-                    )
-                ).first()
+        if self.engine is not None and not self._complete and not self.outage.backing_off():
+            try:
+                with self.engine.connect() as conn:
+                    row = conn.execute(
+                        select(first_seen_table.c.key).where(
+                            first_seen_table.c.cluster == k[0],
+                            first_seen_table.c.dimension == k[1],
+                            first_seen_table.c.key == k[2],
+                        )
+                    ).first()
+            except OperationalError as e:  # unreachable: treat as new rather than stop ingesting
+                self.outage.failed(e, len(self._pending))
+                row = None
             if row is not None:
                 self._known.add(k)
                 return False
@@ -148,13 +223,29 @@ class FirstSeen:
                 self.flush()
         return True
 
-    def flush(self) -> None:
-        if self.engine is None or not self._pending:
+    def flush(self, force: bool = False) -> None:
+        if self.engine is None or not self._pending or (self.outage.backing_off() and not force):
             return
         stmt = insert_for(self.engine.dialect.name, first_seen_table).on_conflict_do_nothing()
-        with self.engine.begin() as conn:
-            conn.execute(stmt, self._pending)
+        # key order: concurrent writers then lock rows in one order and cannot deadlock (PostgreSQL)
+        rows = sorted(self._pending, key=lambda r: (r["cluster"], r["dimension"], r["key"]))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(stmt, rows)
+        except OperationalError as e:
+            self.outage.failed(e, len(self._pending))
+            if len(self._pending) > MAX_PENDING:
+                self.outage.dropped += len(self._pending) - MAX_PENDING
+                del self._pending[: len(self._pending) - MAX_PENDING]
+            return
+        self.outage.recovered()
         self._pending = []
+
+    def close(self) -> None:
+        """Final flush; an error if anything could not be written."""
+        self.flush(force=True)
+        if self.engine is not None:
+            self.outage.check_closed(len(self._pending))
 
 
 class FindingsStore:
@@ -175,6 +266,7 @@ class FindingsStore:
         self._bumps: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self.suppressed = 0
+        self.outage = StateUnavailable("findings")
         self._complete = True
         if engine is not None:
             with engine.connect() as conn:
@@ -189,11 +281,21 @@ class FindingsStore:
     def admit(self, finding: dict[str, Any], when: float) -> bool:
         fp = finding["fingerprint"]
         last = self._last.get(fp)
-        if last is None and self.engine is not None and not self._complete and fp not in self._new:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
-                ).first()
+        if (
+            last is None
+            and self.engine is not None
+            and not self._complete
+            and fp not in self._new
+            and not self.outage.backing_off()
+        ):
+            try:
+                with self.engine.connect() as conn:
+                    row = conn.execute(
+                        select(findings_table.c.last_seen).where(findings_table.c.fingerprint == fp)
+                    ).first()
+            except OperationalError as e:  # unreachable: emit rather than stop ingesting
+                self.outage.failed(e, len(self._new) + len(self._bumps))
+                row = None
             last = row[0] if row else None
         if last is not None and 0 <= when - last < self.window:
             self.suppressed += 1
@@ -229,26 +331,47 @@ class FindingsStore:
         ):
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, force: bool = False) -> None:
         self._last_flush = time.monotonic()
-        if self.engine is None or not (self._new or self._bumps):
+        if self.engine is None or not (self._new or self._bumps) or (self.outage.backing_off() and not force):
             return
-        with self.engine.begin() as conn:
+        # One transaction per statement, rows in fingerprint order: concurrent writers then take
+        # row locks in the same order and cannot deadlock (PostgreSQL).
+        try:
             if self._new:
-                conn.execute(findings_upsert(self.engine.dialect.name), list(self._new.values()))
-            for fp, n in self._bumps.items():
-                conn.execute(
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        findings_upsert(self.engine.dialect.name), [self._new[k] for k in sorted(self._new)]
+                    )
+                self._new = {}
+            if self._bumps:
+                bump = (
                     update(findings_table)
-                    .where(findings_table.c.fingerprint == fp)
-                    .values(count=findings_table.c.count + n)
+                    .where(findings_table.c.fingerprint == bindparam("fp"))
+                    .values(count=findings_table.c.count + bindparam("n"))
                 )
-        self._new = {}
-        self._bumps = {}
+                with self.engine.begin() as conn:
+                    conn.execute(bump, [{"fp": fp, "n": n} for fp, n in sorted(self._bumps.items())])
+                self._bumps = {}
+        except OperationalError as e:
+            self.outage.failed(e, len(self._new) + len(self._bumps))
+            for pending in (self._new, self._bumps):
+                while len(pending) > MAX_PENDING:  # dicts keep insertion order: oldest first
+                    del pending[next(iter(pending))]
+                    self.outage.dropped += 1
+            return
+        self.outage.recovered()
+
+    def close(self) -> None:
+        """Final flush; an error if anything could not be written."""
+        self.flush(force=True)
+        if self.engine is not None:
+            self.outage.check_closed(len(self._new) + len(self._bumps))
 
     def all(self) -> list[dict[str, Any]]:
         if self.engine is None:
             return []
-        self.flush()
+        self.flush(force=True)
         with self.engine.connect() as conn:
             rows = conn.execute(select(findings_table).order_by(findings_table.c.first_seen)).mappings().all()
         return [{**orjson.loads(r["finding"]), "count": r["count"]} for r in rows]
