@@ -111,6 +111,9 @@ def build_state(
     state.namespaces = namespaces
 
     state.audit = load_audit(sc.audit, m) if audit is _UNSET else audit
+    flush_loop = getattr(state.audit, "flush_periodically", None)
+    if flush_loop is not None:
+        state.background.append(flush_loop)
     return state
 
 

@@ -4,6 +4,7 @@ wiring to each engine lives here only."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,11 @@ def load_pss(config: Any) -> PSSAdapter | None:
     return PSSAdapter(config)
 
 
+log = logging.getLogger("kubestrata.server")
+
+FLUSH_INTERVAL = 5.0
+
+
 class AuditSinkAdapter:
     """/audit: kubestrata.detect.AuditWebhook (thread-safe, never raises) run in a worker thread, so
     a 400-event batch never delays an authorization decision on the event loop."""
@@ -136,6 +142,18 @@ class AuditSinkAdapter:
             m.audit_events.labels("duplicate").inc(doc.get("duplicates", 0))
             m.audit_findings.inc(doc.get("findings", 0))
         return code, doc
+
+    async def flush_periodically(self, interval: float = FLUSH_INTERVAL) -> None:
+        """Write the detect pipeline's batched first-seen state and findings every few seconds: on a
+        quiet API server a batch would otherwise wait in memory until shutdown (or a crash)."""
+        import asyncio
+
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.hook.pipeline.flush)
+            except Exception as e:  # an unreachable database is retried by the next flush
+                log.warning("audit state flush failed: %s", e, extra={"event": "audit_flush_failed"})
 
     def close(self) -> None:
         self.hook.pipeline.close()
