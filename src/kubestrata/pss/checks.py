@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubestrata.findings import json_pointer
+from kubestrata.findings import json_pointer, pointer_token
 from kubestrata.pss.api import Level
 from kubestrata.pss.view import VOLUME_SOURCES, PodView
 
@@ -132,7 +132,7 @@ def _remove(path: str) -> list[dict[str, Any]]:
 
 
 def _annotation_pointer(meta_path: str, key: str) -> str:
-    return json_pointer(f"{meta_path}.annotations") + "/" + key.replace("~", "~0").replace("/", "~1")
+    return json_pointer(f"{meta_path}.annotations") + "/" + pointer_token(key)
 
 
 _IMAGE_NOTE = "may require an image change: the image must run as a non-root user"
