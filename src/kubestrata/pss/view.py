@@ -125,23 +125,24 @@ def _compile(schema: Any) -> Any:
     subs = {k: _compile(v) for k, v in schema.fields.items() if v not in (bool, str, int)}
     items = tuple((k, prim.get(k), subs.get(k)) for k in schema.fields)
 
+    def by_keys(value: dict[str, Any]) -> bool:
+        for k, v in value.items():
+            if v is None:
+                continue
+            t = prim.get(k)
+            if t is not None:
+                if type(v) is not t:
+                    return False
+                continue
+            f = subs.get(k)
+            if f is not None and not f(v):
+                return False
+        return True
+
     if len(items) > 12:  # wide schemas (volume sources): walk the object's few keys instead
 
         def wide_obj(value: Any) -> bool:
-            if type(value) is not dict:
-                return False
-            for k, v in value.items():
-                if v is None:
-                    continue
-                t = prim.get(k)
-                if t is not None:
-                    if type(v) is not t:
-                        return False
-                    continue
-                f = subs.get(k)
-                if f is not None and not f(v):
-                    return False
-            return True
+            return type(value) is dict and by_keys(value)
 
         return wide_obj
 
@@ -151,18 +152,7 @@ def _compile(schema: Any) -> Any:
         if type(value) is not dict:
             return False
         if len(value) < n_fields:  # fewer keys set than the schema knows: walk the object's
-            for k, v in value.items():
-                if v is None:
-                    continue
-                t = prim.get(k)
-                if t is not None:
-                    if type(v) is not t:
-                        return False
-                    continue
-                f = subs.get(k)
-                if f is not None and not f(v):
-                    return False
-            return True
+            return by_keys(value)
         get = value.get
         for k, t, f in items:
             v = get(k)
