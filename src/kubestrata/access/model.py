@@ -24,7 +24,7 @@ from kubestrata.access.policies import Association
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
-from kubestrata.rbac import Attributes, RBACAuthorizer, UserInfo
+from kubestrata.rbac import Attributes, RBACAuthorizer, UserInfo, service_account_user
 from kubestrata.rbac.evaluator import SUPERUSER_GROUP
 
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
@@ -335,7 +335,7 @@ class AccessModel:
                 elif kind == "ServiceAccount":
                     ns = str(s.get("namespace") or b.namespace)
                     if ns:
-                        allowed_users.setdefault(f"system:serviceaccount:{ns}:{name}", via)
+                        allowed_users.setdefault(service_account_user(ns, name).name, via)
                         rows.append(WhoCanRow(f"ServiceAccount {ns}/{name}", via))
         for ident in self.identities():
             label = f"IAM {ident.arn}"
