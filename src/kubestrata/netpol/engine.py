@@ -508,17 +508,7 @@ class Network:
             for p in nps:
                 for rule in p.rules(direction):
                     for m, ports in self.rule_parts(rule, c, direction):
-                        nxt = []
-                        for am, ap in np_atoms:
-                            inter = am & m
-                            if not inter or (ap | ports) is ap:
-                                nxt.append((am, ap))
-                                continue
-                            rest = am & ~m
-                            if rest:
-                                nxt.append((rest, ap))
-                            nxt.append((inter, ap | ports))
-                        np_atoms = nxt
+                        np_atoms = _union_atoms(np_atoms, m, ports)
             for tm, allow, deny, _ in top:
                 for nm, nport in np_atoms:
                     inter = tm & nm
@@ -537,17 +527,7 @@ class Network:
             # security groups are a second, independent gate at the pod's own ENI
             sg_atoms: list[tuple[int, PortSet]] = [(self.U, NONE)]
             for _g, m, ports in self._sg_rules(c, direction):
-                nxt = []
-                for am, ap in sg_atoms:
-                    inter = am & m
-                    if not inter or (ap | ports) is ap:
-                        nxt.append((am, ap))
-                        continue
-                    rest_m = am & ~m
-                    if rest_m:
-                        nxt.append((rest_m, ap))
-                    nxt.append((inter, ap | ports))
-                sg_atoms = nxt
+                sg_atoms = _union_atoms(sg_atoms, m, ports)
             layered: dict[PortSet, int] = defaultdict(int)
             for p, m in out.items():
                 for sm, sp in sg_atoms:
@@ -802,6 +782,22 @@ def _bits(m: int) -> Iterator[int]:
         low = m & -m
         yield low.bit_length() - 1
         m ^= low
+
+
+def _union_atoms(atoms: list[tuple[int, PortSet]], m: int, ports: PortSet) -> list[tuple[int, PortSet]]:
+    """Allow-union atoms (peer-column mask, ports) refined by one rule: the columns of m gain ports,
+    splitting an atom that m covers only in part."""
+    nxt = []
+    for am, ap in atoms:
+        inter = am & m
+        if not inter or (ap | ports) is ap:
+            nxt.append((am, ap))
+            continue
+        rest = am & ~m
+        if rest:
+            nxt.append((rest, ap))
+        nxt.append((inter, ap | ports))
+    return nxt
 
 
 def _verb(action: str) -> str:
