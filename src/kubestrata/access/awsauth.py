@@ -285,6 +285,10 @@ def _json_type(v: Any) -> str:
     return "string"
 
 
+# a key holding only one of these is read as empty (no entries), not as invalid YAML
+_EMPTY_VALUES = ("", '""', "''", "``")
+
+
 def _decode_key(data: dict[str, Any], key: str, result: AwsAuth) -> list[dict[str, Any]] | None:
     """The list of raw entries under a data key, or None when the whole key is lost."""
     where = f"data.{key}"
@@ -299,7 +303,7 @@ def _decode_key(data: dict[str, Any], key: str, result: AwsAuth) -> list[dict[st
             )
         )
         return None
-    if raw.strip() in ("", '""', "''", "``"):
+    if raw.strip() in _EMPTY_VALUES:
         return []
     try:
         doc = _yaml_to_json(raw)
@@ -437,7 +441,7 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
                     "data.mapAccounts", "must be a string; the API server rejects the ConfigMap", "key", raw
                 )
             )
-        elif raw.strip() not in ("", '""', "''", "``"):
+        elif raw.strip() not in _EMPTY_VALUES:
             try:
                 node = yaml.compose(raw, Loader=_StrictLoader)  # noqa: S506
             except yaml.YAMLError as e:
