@@ -135,6 +135,18 @@ def _annotation_pointer(meta_path: str, key: str) -> str:
     return json_pointer(f"{meta_path}.annotations") + "/" + pointer_token(key)
 
 
+def _host_users_exempt(fn: CheckFn) -> CheckFn:
+    """The v1.35 variants: user-namespaced pods (spec.hostUsers: false) are exempt."""
+
+    def variant(p: PodView, out: list[Violation] | None) -> Result:
+        if p.spec.get("hostUsers") is False:
+            return None
+        return fn(p, out)
+
+    variant.__name__ = fn.__name__.rsplit("_1_", 1)[0] + "_1_35"
+    return variant
+
+
 _IMAGE_NOTE = "may require an image change: the image must run as a non-root user"
 
 # --- baseline ------------------------------------------------------------------------------------
@@ -524,11 +536,8 @@ def proc_mount_1_0(p: PodView, out: list[Violation] | None) -> Result:
     return _proc_mount(p, out, "procMount")
 
 
-def proc_mount_1_35(p: PodView, out: list[Violation] | None) -> Result:
-    # user-namespaced pods (hostUsers: false) may unmask /proc: KEP-127, GA relaxation in policy v1.35
-    if p.spec.get("hostUsers") is False:
-        return None
-    return _proc_mount(p, out, "procMount")
+# user-namespaced pods (hostUsers: false) may unmask /proc: KEP-127, GA relaxation in policy v1.35
+proc_mount_1_35 = _host_users_exempt(proc_mount_1_0)
 
 
 SELINUX_TYPES_1_0 = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
@@ -1105,10 +1114,7 @@ def run_as_non_root_1_0(p: PodView, out: list[Violation] | None) -> Result:
     return None
 
 
-def run_as_non_root_1_35(p: PodView, out: list[Violation] | None) -> Result:
-    if p.spec.get("hostUsers") is False:
-        return None
-    return run_as_non_root_1_0(p, out)
+run_as_non_root_1_35 = _host_users_exempt(run_as_non_root_1_0)
 
 
 def run_as_user_1_23(p: PodView, out: list[Violation] | None) -> Result:
@@ -1152,10 +1158,7 @@ def run_as_user_1_23(p: PodView, out: list[Violation] | None) -> Result:
     return None
 
 
-def run_as_user_1_35(p: PodView, out: list[Violation] | None) -> Result:
-    if p.spec.get("hostUsers") is False:
-        return None
-    return run_as_user_1_23(p, out)
+run_as_user_1_35 = _host_users_exempt(run_as_user_1_23)
 
 
 def seccomp_profile_restricted_1_19(p: PodView, out: list[Violation] | None) -> Result:
