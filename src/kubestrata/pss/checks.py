@@ -260,6 +260,22 @@ CAPABILITIES_ALLOWED_1_0 = frozenset(
 )
 
 
+def _caps_add_violation(
+    check: str, title: str, name: str, cpath: str, bad: list[str], keep: list[Any]
+) -> Violation:
+    """A container adds capabilities the level forbids: keep only the allowed ones (or drop add)."""
+    path = f"{cpath}.securityContext.capabilities.add"
+    return Violation(
+        check,
+        title,
+        f'container "{name}" must not include {join_quote(sorted(set(bad)))} in securityContext.capabilities.add',
+        path,
+        name,
+        [{"op": "replace", "path": json_pointer(path), "value": keep}] if keep else _remove(path),
+        "the process may need one of these capabilities; confirm before removing",
+    )
+
+
 def capabilities_baseline_1_0(p: PodView, out: list[Violation] | None) -> Result:
     bad_containers: list[str] = []
     non_default: set[str] = set()
@@ -276,19 +292,9 @@ def capabilities_baseline_1_0(p: PodView, out: list[Violation] | None) -> Result
             non_default.update(bad)
             if out is not None:
                 keep = [x for x in add if x in CAPABILITIES_ALLOWED_1_0]
-                path = f"{cpath}.securityContext.capabilities.add"
                 out.append(
-                    Violation(
-                        "capabilities_baseline",
-                        "non-default capabilities",
-                        f'container "{name}" must not include {join_quote(sorted(set(bad)))} in '
-                        "securityContext.capabilities.add",
-                        path,
-                        name,
-                        [{"op": "replace", "path": json_pointer(path), "value": keep}]
-                        if keep
-                        else _remove(path),
-                        "the process may need one of these capabilities; confirm before removing",
+                    _caps_add_violation(
+                        "capabilities_baseline", "non-default capabilities", name, cpath, bad, keep
                     )
                 )
     if bad_containers:
@@ -900,19 +906,9 @@ def capabilities_restricted_1_22(p: PodView, out: list[Violation] | None) -> Res
                 forbidden.update(bad)
                 if out is not None:
                     keep = [x for x in add if x == "NET_BIND_SERVICE"]
-                    path = f"{cpath}.securityContext.capabilities.add"
                     out.append(
-                        Violation(
-                            "capabilities_restricted",
-                            "unrestricted capabilities",
-                            f'container "{name}" must not include {join_quote(sorted(set(bad)))} in '
-                            "securityContext.capabilities.add",
-                            path,
-                            name,
-                            [{"op": "replace", "path": json_pointer(path), "value": keep}]
-                            if keep
-                            else _remove(path),
-                            "the process may need one of these capabilities; confirm before removing",
+                        _caps_add_violation(
+                            "capabilities_restricted", "unrestricted capabilities", name, cpath, bad, keep
                         )
                     )
     details = []
