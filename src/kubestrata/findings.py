@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from jsonpointer import escape as pointer_token
+
 from kubestrata.kube.objects import ObjectRef, Source
 
 
@@ -171,5 +173,5 @@ def json_pointer(dotted: str) -> str:
     out = []
     for part in dotted.replace("]", "").replace("[", ".").split("."):
         if part:
-            out.append(part.replace("~", "~0").replace("/", "~1"))
+            out.append(pointer_token(part))
     return "/" + "/".join(out)

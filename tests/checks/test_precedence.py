@@ -178,3 +178,17 @@ def test_host_path_ranking(path, read_only, severity):
     )
     (f,) = scan(text, "KS-WL-003")
     assert f.severity.value == severity
+
+
+# --- fixes on a null securityContext (KS-WL-004, KS-WL-005) ----------------------------------------
+@pytest.mark.parametrize("rule", ["KS-WL-004", "KS-WL-005"])
+def test_fix_applies_to_null_security_context(rule: str) -> None:
+    import jsonpatch
+
+    text = pod("containers: [{name: c, image: a, securityContext: null}]")
+    (finding,) = scan(text, rule)
+    patched = jsonpatch.apply_patch(load_objects(text)[0].raw, finding.fix)
+    assert patched["spec"]["containers"][0]["securityContext"] in (
+        {"readOnlyRootFilesystem": True},
+        {"runAsNonRoot": True},
+    )

@@ -510,3 +510,39 @@ def test_ks_net_001_fires_for_a_deployment_known_by_its_pods() -> None:
     cluster = Cluster(load_text(yaml.safe_dump_all(_live_web()), "live.yaml").objects)
     hits = [f for f in run_scan(cluster, checks=[chk]).findings if f.rule_id == "KS-NET-001"]
     assert [f.object.name for f in hits] == ["web"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        (
+            {"ports": [{"portRange": {"protocol": "TCP", "start": 90, "end": 80}}]},
+            "spec.ingress[0].ports[0].portRange.end",
+        ),
+        (
+            {"protocols": [{"tcp": {"destinationPort": {"range": {"start": 90, "end": 80}}}}]},
+            "spec.ingress[0].protocols[0].tcp.destinationPort.range.end",
+        ),
+    ],
+)
+def test_admin_policy_port_range_end_below_start(rule: dict, field: str) -> None:
+    import json
+
+    from kubestrata.errors import InputError
+    from kubestrata.kube.loader import load_objects
+    from kubestrata.netpol.model import parse_admin_policy
+
+    anp = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
+        "metadata": {"name": "r"},
+        "spec": {
+            "priority": 1,
+            "subject": {"namespaces": {}},
+            "ingress": [{"action": "Allow", "from": [{"namespaces": {}}], **rule}],
+        },
+    }
+    (obj,) = load_objects(json.dumps(anp))
+    with pytest.raises(InputError) as e:
+        parse_admin_policy(obj)
+    assert e.value.field == field and "end 80 is below start 90" in str(e.value)

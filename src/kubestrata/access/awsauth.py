@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,6 +285,10 @@ def _json_type(v: Any) -> str:
     return "string"
 
 
+# a key holding only one of these is read as empty (no entries), not as invalid YAML
+_EMPTY_VALUES = ("", '""', "''", "``")
+
+
 def _decode_key(data: dict[str, Any], key: str, result: AwsAuth) -> list[dict[str, Any]] | None:
     """The list of raw entries under a data key, or None when the whole key is lost."""
     where = f"data.{key}"
@@ -298,7 +303,7 @@ def _decode_key(data: dict[str, Any], key: str, result: AwsAuth) -> list[dict[st
             )
         )
         return None
-    if raw.strip() in ("", '""', "''", "``"):
+    if raw.strip() in _EMPTY_VALUES:
         return []
     try:
         doc = _yaml_to_json(raw)
@@ -330,6 +335,33 @@ def _decode_key(data: dict[str, Any], key: str, result: AwsAuth) -> list[dict[st
     return doc
 
 
+def _map_entries(
+    data: dict[str, Any], key: str, result: AwsAuth
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(index, field path, entry) for each entry of mapUsers or mapRoles that is a mapping; any
+    other entry is a problem and dropped."""
+    for i, e in enumerate(_decode_key(data, key, result) or []):
+        where = f"data.{key}[{i}]"
+        if not isinstance(e, dict):
+            result.problems.append(
+                Problem(where, f"entry is {_json_type(e)}, not a mapping; dropped", "entry", e)
+            )
+            continue
+        yield i, where, e
+
+
+def _field_problems(result: AwsAuth, where: str, errors: list[str]) -> None:
+    """Record the field errors ("field: message") of one entry; the authenticator leaves those fields empty."""
+    for err in errors:
+        result.problems.append(
+            Problem(
+                f"{where}.{err.split(':', 1)[0]}",
+                err.split(": ", 1)[1] + "; the field is left empty",
+                "field",
+            )
+        )
+
+
 def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> AwsAuth:
     """Parse the ``data`` of the aws-auth ConfigMap; never raises, records problems instead."""
     result = AwsAuth()
@@ -337,15 +369,8 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
         data = {}
     result.present_keys = frozenset(k for k in ("mapRoles", "mapUsers", "mapAccounts") if k in data)
     if "mapUsers" in data:
-        entries = _decode_key(data, "mapUsers", result) or []
-        for i, e in enumerate(entries):
+        for i, where, e in _map_entries(data, "mapUsers", result):
             errors: list[str] = []
-            where = f"data.mapUsers[{i}]"
-            if not isinstance(e, dict):
-                result.problems.append(
-                    Problem(where, f"entry is {_json_type(e)}, not a mapping; dropped", "entry", e)
-                )
-                continue
             f = _go_fields(e, ("userarn", "username", "groups"))
             arn = _go_string(f.get("userarn"), "userarn", errors)
             m = Mapping(
@@ -355,14 +380,7 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
                 tuple(_go_string_list(f.get("groups"), "groups", errors)),
                 i,
             )
-            for err in errors:
-                result.problems.append(
-                    Problem(
-                        f"{where}.{err.split(':', 1)[0]}",
-                        err.split(": ", 1)[1] + "; the field is left empty",
-                        "field",
-                    )
-                )
+            _field_problems(result, where, errors)
             if not arn:
                 result.problems.append(
                     Problem(where, "value for userarn must be supplied; entry dropped", "entry", e)
@@ -383,15 +401,8 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
                         )
             result.users[m.key] = m
     if "mapRoles" in data:
-        entries = _decode_key(data, "mapRoles", result) or []
-        for i, e in enumerate(entries):
+        for i, where, e in _map_entries(data, "mapRoles", result):
             errors = []
-            where = f"data.mapRoles[{i}]"
-            if not isinstance(e, dict):
-                result.problems.append(
-                    Problem(where, f"entry is {_json_type(e)}, not a mapping; dropped", "entry", e)
-                )
-                continue
             f = _go_fields(e, ("rolearn", "sso", "username", "groups"))
             arn = _go_string(f.get("rolearn"), "rolearn", errors)
             sso = None
@@ -413,14 +424,7 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
                 i,
                 sso,
             )
-            for err in errors:
-                result.problems.append(
-                    Problem(
-                        f"{where}.{err.split(':', 1)[0]}",
-                        err.split(": ", 1)[1] + "; the field is left empty",
-                        "field",
-                    )
-                )
+            _field_problems(result, where, errors)
             invalid = _validate_role(m)
             if invalid:
                 result.problems.append(Problem(where, invalid + "; entry dropped", "entry", e))
@@ -437,7 +441,7 @@ def parse_aws_auth(data: dict[str, Any] | None, sso_enabled: bool = False) -> Aw
                     "data.mapAccounts", "must be a string; the API server rejects the ConfigMap", "key", raw
                 )
             )
-        elif raw.strip() not in ("", '""', "''", "``"):
+        elif raw.strip() not in _EMPTY_VALUES:
             try:
                 node = yaml.compose(raw, Loader=_StrictLoader)  # noqa: S506
             except yaml.YAMLError as e:

@@ -70,14 +70,7 @@ class AccessEntry:
     @property
     def effective_groups(self) -> tuple[str, ...]:
         # EKS puts node entries in system:nodes itself; kubernetesGroups apply to STANDARD only
-        if self.type in (
-            "EC2_LINUX",
-            "EC2_WINDOWS",
-            "FARGATE_LINUX",
-            "HYBRID_LINUX",
-            "EC2",
-            "HYPERPOD_LINUX",
-        ):
+        if self.type in NODE_ENTRY_TYPES:
             return ("system:nodes",)
         return self.groups
 

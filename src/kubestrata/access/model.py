@@ -24,7 +24,7 @@ from kubestrata.access.policies import Association
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
-from kubestrata.rbac import Attributes, RBACAuthorizer, UserInfo
+from kubestrata.rbac import Attributes, RBACAuthorizer, UserInfo, service_account_user
 from kubestrata.rbac.evaluator import SUPERUSER_GROUP
 
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
@@ -44,6 +44,23 @@ class Identity:
     mapping: Mapping | None = None
     entry_type: str = ""
     shadows: Mapping | None = None  # the aws-auth mapping this access entry overrides
+
+    @classmethod
+    def of_entry(cls, e: AccessEntry) -> Identity:
+        """An access entry's identity; only STANDARD entries carry access policy associations."""
+        return cls(
+            e.principal_arn,
+            "access-entry",
+            e.effective_username,
+            e.effective_groups,
+            tuple(e.associations) if e.type == "STANDARD" else (),
+            entry=e,
+            entry_type=e.type,
+        )
+
+    @classmethod
+    def of_mapping(cls, m: Mapping) -> Identity:
+        return cls(m.arn, "aws-auth", m.username, m.groups, mapping=m)
 
     @property
     def user_info(self) -> UserInfo:
@@ -203,15 +220,7 @@ class AccessModel:
         by_arn: dict[str, Identity] = {}
         if self.entries_active and self.eks is not None:
             for e in self.eks.entries:
-                ident = Identity(
-                    e.principal_arn,
-                    "access-entry",
-                    e.effective_username,
-                    e.effective_groups,
-                    tuple(e.associations) if e.type == "STANDARD" else (),
-                    entry=e,
-                    entry_type=e.type,
-                )
+                ident = Identity.of_entry(e)
                 by_arn[match_key(e.principal_arn)] = ident
                 out.append(ident)
         if self.config_map_active and self.aws_auth is not None:
@@ -224,7 +233,7 @@ class AccessModel:
                     idx = out.index(winner)
                     out[idx] = by_arn[key] = replace(winner, shadows=m)
                     continue
-                out.append(Identity(m.arn, "aws-auth", m.username, m.groups, mapping=m))
+                out.append(Identity.of_mapping(m))
         if (
             self.mode == "CONFIG_MAP"
             and self.eks is not None
@@ -247,25 +256,11 @@ class AccessModel:
             for e in self.eks.entries:
                 # EKS matches the principal; the role ARN in the entry carries its path, the session not
                 if match_key(e.principal_arn) == canonical.lower() or e.principal_arn == arn:
-                    return self._render(
-                        Identity(
-                            e.principal_arn,
-                            "access-entry",
-                            e.effective_username,
-                            e.effective_groups,
-                            tuple(e.associations) if e.type == "STANDARD" else (),
-                            entry=e,
-                            entry_type=e.type,
-                        ),
-                        arn,
-                        session_name,
-                    )
+                    return self._render(Identity.of_entry(e), arn, session_name)
         if self.config_map_active and self.aws_auth is not None:
             m = self.aws_auth.match(canonical, self.sso_enabled)
             if m is not None:
-                return self._render(
-                    Identity(m.arn, "aws-auth", m.username, m.groups, mapping=m), arn, session_name
-                )
+                return self._render(Identity.of_mapping(m), arn, session_name)
             if self.aws_auth.account_allowed(parse_arn(arn).account):
                 return Identity(canonical, "aws-auth-account", canonical, ())
         if self.mode == "CONFIG_MAP" and self.eks is not None and self.eks.creator_arn:
@@ -340,7 +335,7 @@ class AccessModel:
                 elif kind == "ServiceAccount":
                     ns = str(s.get("namespace") or b.namespace)
                     if ns:
-                        allowed_users.setdefault(f"system:serviceaccount:{ns}:{name}", via)
+                        allowed_users.setdefault(service_account_user(ns, name).name, via)
                         rows.append(WhoCanRow(f"ServiceAccount {ns}/{name}", via))
         for ident in self.identities():
             label = f"IAM {ident.arn}"

@@ -23,7 +23,7 @@ from kubestrata.access.model import AccessModel, Identity
 from kubestrata.access.policies import catalog
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import WORKLOAD_KINDS, iter_containers, pod_template, service_account_name
-from kubestrata.rbac import Attributes, PolicyRule, UserInfo
+from kubestrata.rbac import Attributes, PolicyRule, UserInfo, service_account_user
 from kubestrata.rbac.evaluator import SA_PREFIX, SUPERUSER_GROUP
 
 JEWELS = ("cluster-admin", "kube-system-secrets", "node-root")
@@ -236,11 +236,7 @@ class AttackGraph:
         for ns, sas in self._sas_by_ns.items():
             for nid in sas:
                 name = nid.split("/", 1)[1]
-                user = UserInfo(
-                    f"{SA_PREFIX}{ns}:{name}",
-                    ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"),
-                )
-                self._principal(nid, user, None)
+                self._principal(nid, service_account_user(ns, name), None)
         for ident in self.model.identities():
             nid = f"iam:{ident.arn}"
             self.identities[nid] = ident

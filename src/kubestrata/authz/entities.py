@@ -11,6 +11,7 @@ path. Every request is described by plain JSON so no Cedar syntax is ever built 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,9 +163,10 @@ def resource_path(group: str, version: str, namespace: str, resource: str, name:
     return "/".join(parts)
 
 
-def _label_requirements(sel: Any, where: str) -> list[dict[str, Any]]:
+def _requirements(sel: Any, where: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each requirement of a label or field selector in a SubjectAccessReview, with its field path."""
     if sel is None:
-        return []
+        return
     if not isinstance(sel, dict):
         raise InvalidReview(f"{where} must be a mapping")
     reqs = sel.get("requirements") or []
@@ -173,45 +175,37 @@ def _label_requirements(sel: Any, where: str) -> list[dict[str, Any]]:
         raise InvalidReview(f"{where} sets both rawSelector and requirements")
     if not isinstance(reqs, list):
         raise InvalidReview(f"{where}.requirements must be a list")
-    out = []
     for i, r in enumerate(reqs):
         if not isinstance(r, dict):
             raise InvalidReview(f"{where}.requirements[{i}] must be a mapping")
+        yield r, f"{where}.requirements[{i}]"
+
+
+def _label_requirements(sel: Any, where: str) -> list[dict[str, Any]]:
+    out = []
+    for r, at in _requirements(sel, where):
         op = LABEL_OPERATORS.get(str(r.get("operator")))
         if op is None:
             continue  # requirements only narrow a request: dropping an unknown one is safe
         out.append(
             {
-                "key": _str(r, "key", f"{where}.requirements[{i}]"),
+                "key": _str(r, "key", at),
                 "operator": op,
-                "values": sorted(set(_str_list(r, "values", f"{where}.requirements[{i}]"))),
+                "values": sorted(set(_str_list(r, "values", at))),
             }
         )
     return out
 
 
 def _field_requirements(sel: Any, where: str) -> list[dict[str, Any]]:
-    if sel is None:
-        return []
-    if not isinstance(sel, dict):
-        raise InvalidReview(f"{where} must be a mapping")
-    reqs = sel.get("requirements") or []
-    if sel.get("rawSelector") and reqs:
-        raise InvalidReview(f"{where} sets both rawSelector and requirements")
-    if not isinstance(reqs, list):
-        raise InvalidReview(f"{where}.requirements must be a list")
     out = []
-    for i, r in enumerate(reqs):
-        if not isinstance(r, dict):
-            raise InvalidReview(f"{where}.requirements[{i}] must be a mapping")
-        values = _str_list(r, "values", f"{where}.requirements[{i}]")
+    for r, at in _requirements(sel, where):
+        values = _str_list(r, "values", at)
         op = {"In": "=", "NotIn": "!="}.get(str(r.get("operator")))
         # field selectors only support one value per requirement; anything else cannot narrow in Cedar
         if op is None or len(values) != 1:
             continue
-        out.append(
-            {"field": _str(r, "key", f"{where}.requirements[{i}]"), "operator": op, "value": values[0]}
-        )
+        out.append({"field": _str(r, "key", at), "operator": op, "value": values[0]})
     return out
 
 

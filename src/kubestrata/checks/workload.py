@@ -12,6 +12,7 @@ from kubestrata.checks.base import CheckContext, check
 from kubestrata.findings import Evidence, Finding, Layer, Severity, json_pointer
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import WORKLOAD_KINDS, iter_containers, pod_template, service_account_name
+from kubestrata.pss.checks import set_patch
 
 APP = Layer.APPLICATION
 
@@ -253,17 +254,7 @@ def writable_root_filesystem(obj: KubeObject, ctx: CheckContext) -> Iterator[Fin
         if c.security_context.get("readOnlyRootFilesystem") is True:
             continue
         path = f"{c.path}.securityContext.readOnlyRootFilesystem"
-        fix = (
-            [{"op": "add", "path": json_pointer(path), "value": True}]
-            if "securityContext" in c.container
-            else [
-                {
-                    "op": "add",
-                    "path": json_pointer(f"{c.path}.securityContext"),
-                    "value": {"readOnlyRootFilesystem": True},
-                }
-            ]
-        )
+        fix = set_patch(c.path, c.container, ["securityContext", "readOnlyRootFilesystem"], True)
         yield meta.finding(
             obj,
             f"container {c.name!r} has a writable root filesystem",
@@ -329,17 +320,7 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
             where, observed = f"{tpl.spec_path}.securityContext.runAsNonRoot", False
         else:
             where, observed = f"{c.path}.securityContext.runAsNonRoot", None
-        fix = (
-            [{"op": "add", "path": json_pointer(f"{c.path}.securityContext.runAsNonRoot"), "value": True}]
-            if "securityContext" in c.container
-            else [
-                {
-                    "op": "add",
-                    "path": json_pointer(f"{c.path}.securityContext"),
-                    "value": {"runAsNonRoot": True},
-                }
-            ]
-        )
+        fix = set_patch(c.path, c.container, ["securityContext", "runAsNonRoot"], True)
         yield meta.finding(
             obj,
             f"container {c.name!r} may run as root: runAsNonRoot is not true and no non-zero runAsUser is set",

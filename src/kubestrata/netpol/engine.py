@@ -508,17 +508,7 @@ class Network:
             for p in nps:
                 for rule in p.rules(direction):
                     for m, ports in self.rule_parts(rule, c, direction):
-                        nxt = []
-                        for am, ap in np_atoms:
-                            inter = am & m
-                            if not inter or (ap | ports) is ap:
-                                nxt.append((am, ap))
-                                continue
-                            rest = am & ~m
-                            if rest:
-                                nxt.append((rest, ap))
-                            nxt.append((inter, ap | ports))
-                        np_atoms = nxt
+                        np_atoms = _union_atoms(np_atoms, m, ports)
             for tm, allow, deny, _ in top:
                 for nm, nport in np_atoms:
                     inter = tm & nm
@@ -537,17 +527,7 @@ class Network:
             # security groups are a second, independent gate at the pod's own ENI
             sg_atoms: list[tuple[int, PortSet]] = [(self.U, NONE)]
             for _g, m, ports in self._sg_rules(c, direction):
-                nxt = []
-                for am, ap in sg_atoms:
-                    inter = am & m
-                    if not inter or (ap | ports) is ap:
-                        nxt.append((am, ap))
-                        continue
-                    rest_m = am & ~m
-                    if rest_m:
-                        nxt.append((rest_m, ap))
-                    nxt.append((inter, ap | ports))
-                sg_atoms = nxt
+                sg_atoms = _union_atoms(sg_atoms, m, ports)
             layered: dict[PortSet, int] = defaultdict(int)
             for p, m in out.items():
                 for sm, sp in sg_atoms:
@@ -636,32 +616,7 @@ class Network:
         bit = 1 << col
         sel = self.selecting[c]
         reasons: list[Reason] = []
-        decided = NONE
-        allow = deny = NONE
-        for p in (p for p in sel if p.tier == TIER_ADMIN):
-            for rule in p.rules(direction):
-                ports = self._ports_for(rule, c, direction, col, bit)
-                if ports is None:
-                    continue
-                newly = ports - decided
-                if newly.empty:
-                    continue
-                decided = decided | newly
-                if rule.action == ALLOW:
-                    allow = allow | newly
-                elif rule.action == DENY:
-                    deny = deny | newly
-                reasons.append(
-                    Reason(
-                        direction,
-                        TIER_ADMIN,
-                        p.display,
-                        _rule_label(rule),
-                        rule.action,
-                        newly,
-                        f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}",
-                    )
-                )
+        decided, allow, deny = self._explain_tier(TIER_ADMIN, sel, c, direction, col, bit, reasons)
         nps = [p for p in sel if p.tier == TIER_NP and p.affects(direction)]
         if nps:
             np_allowed = NONE
@@ -715,32 +670,7 @@ class Network:
             final = allow | (np_allowed - deny)
         else:
             strict = self.options.aws_strict and self._selectable(self.classes[c])
-            bdecided = NONE
-            bdeny = ballow = NONE
-            for p in (p for p in sel if p.tier == TIER_BASELINE):
-                for rule in p.rules(direction):
-                    ports = self._ports_for(rule, c, direction, col, bit)
-                    if ports is None:
-                        continue
-                    newly = ports - bdecided
-                    if newly.empty:
-                        continue
-                    bdecided = bdecided | newly
-                    if rule.action == DENY:
-                        bdeny = bdeny | newly
-                    elif rule.action == ALLOW:
-                        ballow = ballow | newly
-                    reasons.append(
-                        Reason(
-                            direction,
-                            TIER_BASELINE,
-                            p.display,
-                            _rule_label(rule),
-                            rule.action,
-                            newly,
-                            f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}",
-                        )
-                    )
+            bdecided, ballow, bdeny = self._explain_tier(TIER_BASELINE, sel, c, direction, col, bit, reasons)
             rest = ballow if strict else ALL - bdeny
             final = allow | (rest - deny)
             undecided = ALL - decided - bdecided
@@ -777,6 +707,38 @@ class Network:
                 )
             final = final & sg_allowed
         return Verdict(final, reasons)
+
+    def _explain_tier(
+        self, tier: str, sel: list[Policy], c: int, direction: str, col: int, bit: int, reasons: list[Reason]
+    ) -> tuple[PortSet, PortSet, PortSet]:
+        """The (admin or baseline) tier's first-match walk for one peer column: the ports it decides,
+        allows and denies, with a Reason per rule that decides something."""
+        decided = allow = deny = NONE
+        for p in (p for p in sel if p.tier == tier):
+            for rule in p.rules(direction):
+                ports = self._ports_for(rule, c, direction, col, bit)
+                if ports is None:
+                    continue
+                newly = ports - decided
+                if newly.empty:
+                    continue
+                decided = decided | newly
+                if rule.action == ALLOW:
+                    allow = allow | newly
+                elif rule.action == DENY:
+                    deny = deny | newly
+                reasons.append(
+                    Reason(
+                        direction,
+                        tier,
+                        p.display,
+                        _rule_label(rule),
+                        rule.action,
+                        newly,
+                        f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}",
+                    )
+                )
+        return decided, allow, deny
 
     def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
         if not (self.rule_mask(rule) & bit):
@@ -820,6 +782,22 @@ def _bits(m: int) -> Iterator[int]:
         low = m & -m
         yield low.bit_length() - 1
         m ^= low
+
+
+def _union_atoms(atoms: list[tuple[int, PortSet]], m: int, ports: PortSet) -> list[tuple[int, PortSet]]:
+    """Allow-union atoms (peer-column mask, ports) refined by one rule: the columns of m gain ports,
+    splitting an atom that m covers only in part."""
+    nxt = []
+    for am, ap in atoms:
+        inter = am & m
+        if not inter or (ap | ports) is ap:
+            nxt.append((am, ap))
+            continue
+        rest = am & ~m
+        if rest:
+            nxt.append((rest, ap))
+        nxt.append((inter, ap | ports))
+    return nxt
 
 
 def _verb(action: str) -> str:

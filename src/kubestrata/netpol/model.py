@@ -392,6 +392,15 @@ def _admin_peer(ctx: _Ctx, pol: Policy, p: Any, direction: str, fld: str) -> lis
     return out
 
 
+def _port_range(ctx: _Ctx, rg: dict[str, Any], fld: str) -> tuple[int, int]:
+    """start and end of an (admin or cluster) network policy port range, end not below start."""
+    lo = _port_number(ctx, rg.get("start"), f"{fld}.start")
+    hi = _port_number(ctx, rg.get("end"), f"{fld}.end")
+    if hi < lo:
+        raise ctx.err(f"end {hi} is below start {lo}", f"{fld}.end")
+    return lo, hi
+
+
 def _anp_ports(ctx: _Ctx, raw: Any, fld: str) -> tuple[PortSpec, ...] | None:
     items = _list(ctx, raw, fld)
     out = []
@@ -408,10 +417,7 @@ def _anp_ports(ctx: _Ctx, raw: Any, fld: str) -> tuple[PortSpec, ...] | None:
             out.append(PortSpec(None, name=_port_name(ctx, p["namedPort"], f"{f}.namedPort")))
         elif "portRange" in p:
             pr = _map(ctx, p["portRange"], f"{f}.portRange")
-            lo = _port_number(ctx, pr.get("start"), f"{f}.portRange.start")
-            hi = _port_number(ctx, pr.get("end"), f"{f}.portRange.end")
-            if hi < lo:
-                raise ctx.err(f"end {hi} is below start {lo}", f"{f}.portRange.end")
+            lo, hi = _port_range(ctx, pr, f"{f}.portRange")
             out.append(PortSpec(_proto(ctx, pr.get("protocol"), f"{f}.portRange.protocol"), lo, hi))
         else:
             raise ctx.err("a port needs portNumber, namedPort or portRange", f)
@@ -441,11 +447,8 @@ def _cnp_ports(ctx: _Ctx, raw: Any, fld: str) -> tuple[PortSpec, ...] | None:
                 n = _port_number(ctx, dp["number"], f"{f}.{key}.destinationPort.number")
                 out.append(PortSpec(proto, n, n))
             elif "range" in dp:
-                rg = _map(ctx, dp["range"], f"{f}.{key}.destinationPort.range")
-                lo = _port_number(ctx, rg.get("start"), f"{f}.{key}.destinationPort.range.start")
-                hi = _port_number(ctx, rg.get("end"), f"{f}.{key}.destinationPort.range.end")
-                if hi < lo:
-                    raise ctx.err(f"end {hi} is below start {lo}", f"{f}.{key}.destinationPort.range.end")
+                rg_f = f"{f}.{key}.destinationPort.range"
+                lo, hi = _port_range(ctx, _map(ctx, dp["range"], rg_f), rg_f)
                 out.append(PortSpec(proto, lo, hi))
             else:
                 raise ctx.err("destinationPort needs number or range", f"{f}.{key}.destinationPort")

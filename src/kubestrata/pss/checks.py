@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubestrata.findings import json_pointer
+from kubestrata.findings import json_pointer, pointer_token
 from kubestrata.pss.api import Level
 from kubestrata.pss.view import VOLUME_SOURCES, PodView
 
@@ -132,7 +132,19 @@ def _remove(path: str) -> list[dict[str, Any]]:
 
 
 def _annotation_pointer(meta_path: str, key: str) -> str:
-    return json_pointer(f"{meta_path}.annotations") + "/" + key.replace("~", "~0").replace("/", "~1")
+    return json_pointer(f"{meta_path}.annotations") + "/" + pointer_token(key)
+
+
+def _host_users_exempt(fn: CheckFn) -> CheckFn:
+    """The v1.35 variants: user-namespaced pods (spec.hostUsers: false) are exempt."""
+
+    def variant(p: PodView, out: list[Violation] | None) -> Result:
+        if p.spec.get("hostUsers") is False:
+            return None
+        return fn(p, out)
+
+    variant.__name__ = fn.__name__.rsplit("_1_", 1)[0] + "_1_35"
+    return variant
 
 
 _IMAGE_NOTE = "may require an image change: the image must run as a non-root user"
@@ -248,6 +260,22 @@ CAPABILITIES_ALLOWED_1_0 = frozenset(
 )
 
 
+def _caps_add_violation(
+    check: str, title: str, name: str, cpath: str, bad: list[str], keep: list[Any]
+) -> Violation:
+    """A container adds capabilities the level forbids: keep only the allowed ones (or drop add)."""
+    path = f"{cpath}.securityContext.capabilities.add"
+    return Violation(
+        check,
+        title,
+        f'container "{name}" must not include {join_quote(sorted(set(bad)))} in securityContext.capabilities.add',
+        path,
+        name,
+        [{"op": "replace", "path": json_pointer(path), "value": keep}] if keep else _remove(path),
+        "the process may need one of these capabilities; confirm before removing",
+    )
+
+
 def capabilities_baseline_1_0(p: PodView, out: list[Violation] | None) -> Result:
     bad_containers: list[str] = []
     non_default: set[str] = set()
@@ -264,19 +292,9 @@ def capabilities_baseline_1_0(p: PodView, out: list[Violation] | None) -> Result
             non_default.update(bad)
             if out is not None:
                 keep = [x for x in add if x in CAPABILITIES_ALLOWED_1_0]
-                path = f"{cpath}.securityContext.capabilities.add"
                 out.append(
-                    Violation(
-                        "capabilities_baseline",
-                        "non-default capabilities",
-                        f'container "{name}" must not include {join_quote(sorted(set(bad)))} in '
-                        "securityContext.capabilities.add",
-                        path,
-                        name,
-                        [{"op": "replace", "path": json_pointer(path), "value": keep}]
-                        if keep
-                        else _remove(path),
-                        "the process may need one of these capabilities; confirm before removing",
+                    _caps_add_violation(
+                        "capabilities_baseline", "non-default capabilities", name, cpath, bad, keep
                     )
                 )
     if bad_containers:
@@ -524,11 +542,8 @@ def proc_mount_1_0(p: PodView, out: list[Violation] | None) -> Result:
     return _proc_mount(p, out, "procMount")
 
 
-def proc_mount_1_35(p: PodView, out: list[Violation] | None) -> Result:
-    # user-namespaced pods (hostUsers: false) may unmask /proc: KEP-127, GA relaxation in policy v1.35
-    if p.spec.get("hostUsers") is False:
-        return None
-    return _proc_mount(p, out, "procMount")
+# user-namespaced pods (hostUsers: false) may unmask /proc: KEP-127, GA relaxation in policy v1.35
+proc_mount_1_35 = _host_users_exempt(proc_mount_1_0)
 
 
 SELINUX_TYPES_1_0 = frozenset({"", "container_t", "container_init_t", "container_kvm_t"})
@@ -891,19 +906,9 @@ def capabilities_restricted_1_22(p: PodView, out: list[Violation] | None) -> Res
                 forbidden.update(bad)
                 if out is not None:
                     keep = [x for x in add if x == "NET_BIND_SERVICE"]
-                    path = f"{cpath}.securityContext.capabilities.add"
                     out.append(
-                        Violation(
-                            "capabilities_restricted",
-                            "unrestricted capabilities",
-                            f'container "{name}" must not include {join_quote(sorted(set(bad)))} in '
-                            "securityContext.capabilities.add",
-                            path,
-                            name,
-                            [{"op": "replace", "path": json_pointer(path), "value": keep}]
-                            if keep
-                            else _remove(path),
-                            "the process may need one of these capabilities; confirm before removing",
+                        _caps_add_violation(
+                            "capabilities_restricted", "unrestricted capabilities", name, cpath, bad, keep
                         )
                     )
     details = []
@@ -1105,10 +1110,7 @@ def run_as_non_root_1_0(p: PodView, out: list[Violation] | None) -> Result:
     return None
 
 
-def run_as_non_root_1_35(p: PodView, out: list[Violation] | None) -> Result:
-    if p.spec.get("hostUsers") is False:
-        return None
-    return run_as_non_root_1_0(p, out)
+run_as_non_root_1_35 = _host_users_exempt(run_as_non_root_1_0)
 
 
 def run_as_user_1_23(p: PodView, out: list[Violation] | None) -> Result:
@@ -1152,10 +1154,7 @@ def run_as_user_1_23(p: PodView, out: list[Violation] | None) -> Result:
     return None
 
 
-def run_as_user_1_35(p: PodView, out: list[Violation] | None) -> Result:
-    if p.spec.get("hostUsers") is False:
-        return None
-    return run_as_user_1_23(p, out)
+run_as_user_1_35 = _host_users_exempt(run_as_user_1_23)
 
 
 def seccomp_profile_restricted_1_19(p: PodView, out: list[Violation] | None) -> Result:

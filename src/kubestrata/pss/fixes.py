@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonpatch
 
+from kubestrata.findings import pointer_token
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.checks import Violation
 from kubestrata.pss.evaluate import evaluate_pod
@@ -66,10 +67,6 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
     return Remediation(diff(raw, work), work, unfixed, notes)
 
 
-def _escape(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
 def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
     """A JSON patch from old to new, in document order (jsonpatch.make_patch's order depends on
     hash seeds, and a reviewed patch should read the same on every run). Lists whose length
@@ -77,14 +74,14 @@ def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
     if isinstance(old, dict) and isinstance(new, dict):
         ops: list[dict[str, Any]] = []
         for k, v in old.items():
-            p = f"{pointer}/{_escape(k)}"
+            p = f"{pointer}/{pointer_token(str(k))}"
             if k not in new:
                 ops.append({"op": "remove", "path": p})
             else:
                 ops.extend(diff(v, new[k], p))
         for k, v in new.items():
             if k not in old:
-                ops.append({"op": "add", "path": f"{pointer}/{_escape(k)}", "value": v})
+                ops.append({"op": "add", "path": f"{pointer}/{pointer_token(str(k))}", "value": v})
         return ops
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [

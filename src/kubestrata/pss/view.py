@@ -82,107 +82,10 @@ def _check(value: Any, schema: Any, path: str) -> None:
     raise AssertionError(schema)  # pragma: no cover
 
 
-def _compile(schema: Any) -> Any:
-    """A fast predicate for a schema: no paths, no messages. The slow _check runs only when it
-    fails, to name the field, so valid pods (nearly all of them) pay for type checks alone."""
-    if schema is bool or schema is str or schema is int:
-        return schema
-    if type(schema) is _List:
-        item = _compile(schema.item)
-        if isinstance(item, type):
-
-            def list_of_prim(value: Any, t: type = item) -> bool:
-                if type(value) is not list:
-                    return False
-                for v in value:
-                    if v is not None and type(v) is not t:
-                        return False
-                return True
-
-            return list_of_prim
-
-        def list_of(value: Any, f: Any = item) -> bool:
-            if type(value) is not list:
-                return False
-            for v in value:
-                if v is not None and not f(v):
-                    return False
-            return True
-
-        return list_of
-    if type(schema) is _Map:
-
-        def str_map(value: Any) -> bool:
-            if type(value) is not dict:
-                return False
-            for v in value.values():
-                if type(v) is not str:
-                    return False
-            return True
-
-        return str_map
-    prim = {k: v for k, v in schema.fields.items() if v in (bool, str, int)}
-    subs = {k: _compile(v) for k, v in schema.fields.items() if v not in (bool, str, int)}
-    items = tuple((k, prim.get(k), subs.get(k)) for k in schema.fields)
-
-    if len(items) > 12:  # wide schemas (volume sources): walk the object's few keys instead
-
-        def wide_obj(value: Any) -> bool:
-            if type(value) is not dict:
-                return False
-            for k, v in value.items():
-                if v is None:
-                    continue
-                t = prim.get(k)
-                if t is not None:
-                    if type(v) is not t:
-                        return False
-                    continue
-                f = subs.get(k)
-                if f is not None and not f(v):
-                    return False
-            return True
-
-        return wide_obj
-
-    n_fields = len(items)
-
-    def obj(value: Any) -> bool:
-        if type(value) is not dict:
-            return False
-        if len(value) < n_fields:  # fewer keys set than the schema knows: walk the object's
-            for k, v in value.items():
-                if v is None:
-                    continue
-                t = prim.get(k)
-                if t is not None:
-                    if type(v) is not t:
-                        return False
-                    continue
-                f = subs.get(k)
-                if f is not None and not f(v):
-                    return False
-            return True
-        get = value.get
-        for k, t, f in items:
-            v = get(k)
-            if v is None:
-                continue
-            if t is not None:
-                if type(v) is not t:
-                    return False
-            elif not f(v):
-                return False
-        return True
-
-    return obj
-
-
 def _valid(value: Any, schema: Any, fast: Any, path: str) -> None:
     if value is None:
         return
-    ok = (type(value) is fast) if isinstance(fast, type) else fast(value)
-    if not ok:
+    if not fast(value):
         _check(value, schema, path)
         raise AssertionError(f"validators disagree at {path}")  # pragma: no cover
 
@@ -269,11 +172,11 @@ POD_SPEC_FIELDS = _Obj(
 )
 
 
-def _codegen(schema: _Obj, name: str) -> Any:
-    """Generate one flat Python function that tells whether a value matches the schema.
-
-    Same answer as _compile's closures, without a call per nested object: validating the dozens
-    of fields of a pod is most of the cost of evaluating it, and nested calls dominated that.
+def _codegen(schema: Any, name: str) -> Any:
+    """Generate one flat Python function that tells whether a value matches the schema: no paths,
+    no messages. The slow _check runs only when it fails, to name the field, so valid pods (nearly
+    all of them) pay for type checks alone. Flat, without a call per nested object: validating the
+    dozens of fields of a pod is most of the cost of evaluating it, and nested calls dominated that.
     """
     lines = [f"def {name}(v0):"]
     counter = [0]
@@ -322,7 +225,7 @@ def _codegen(schema: _Obj, name: str) -> Any:
 
 _FAST_POD_SPEC = _codegen(POD_SPEC_FIELDS, "valid_pod_spec")
 _FAST_CONTAINER = _codegen(CONTAINER, "valid_container")
-_FAST_ANNOTATIONS = _compile(_Map())
+_FAST_ANNOTATIONS = _codegen(_Map(), "valid_annotations")
 
 
 class PodView:
