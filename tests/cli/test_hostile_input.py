@@ -1,0 +1,96 @@
+"""Hostile and malformed input found by the QA sweep: every case must end in a named error or a
+coverage gap, never in the CLI's "internal error" catch-all."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kubestrata.cli.main import app
+from tests.conftest import EXAMPLES
+
+runner = CliRunner()
+
+BINARY = b"\x7fELF\x02\x01\x01\x00\xc7\xd0" + bytes(range(256)) * 4
+
+# a binding the API server would reject (roleRef must be a mapping) and a Deployment whose
+# containers are a mapping: before the fix both crashed every RBAC/access check
+BROKEN_RBAC_AND_WORKLOAD = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crb}
+roleRef: cluster-admin
+subjects: [{kind: User, name: mallory}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d1, namespace: ns1}
+spec:
+  template:
+    spec:
+      containers: {name: a, image: nginx}
+"""
+
+
+def _invoke(*args: str):
+    r = runner.invoke(app, list(args))
+    assert "internal error" not in r.output, r.output
+    assert "Traceback" not in r.output, r.output
+    return r
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", str(EXAMPLES / "demo-cluster"), "-q", "-c", "{bad}"],
+        ["scan", str(EXAMPLES / "demo-cluster"), "-q", "--suppressions", "{bad}"],
+        ["pss", "what-if", str(EXAMPLES / "pss" / "cluster.yaml"), "-A", "--config", "{bad}"],
+        [
+            "netpol",
+            "explain",
+            str(EXAMPLES / "netpol" / "demo"),
+            "-s",
+            "shop/web",
+            "-d",
+            "payments/api",
+            "--security-groups",
+            "{bad}",
+        ],
+    ],
+    ids=["scan-config", "scan-suppressions", "pss-config", "netpol-security-groups"],
+)
+def test_binary_side_file_is_a_named_input_error(tmp_path, args):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(BINARY)
+    r = _invoke(*[a.replace("{bad}", str(bad)) for a in args])
+    assert r.exit_code == 2, r.output
+    assert "bad.bin" in r.output and "not UTF-8" in r.output
+
+
+def test_scan_of_broken_binding_and_workload_has_no_internal_errors(tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text(BROKEN_RBAC_AND_WORKLOAD)
+    r = _invoke("scan", str(f), "-o", "json", "-q")
+    report = json.loads(r.stdout)
+    gaps = report["coverage"]["notEvaluated"]
+    assert not [g for g in gaps if g["reason"] == "error"], gaps
+    # the invalid Deployment is still reported, naming its field
+    assert any("spec.template.spec.containers" in g["detail"] for g in gaps), gaps
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["access", "paths", "{f}", "--to", "cluster-admin"],
+        ["access", "identities", "{f}"],
+        ["access", "who-can", "get", "pods", "-m", "{f}"],
+        ["access", "migrate", "{f}", "--dry-run"],
+    ],
+)
+def test_access_commands_survive_broken_binding_and_workload(tmp_path, args):
+    f = tmp_path / "broken.yaml"
+    f.write_text(BROKEN_RBAC_AND_WORKLOAD)
+    r = _invoke(*[a.replace("{f}", str(f)) for a in args])
+    assert r.exit_code == 0, r.output
