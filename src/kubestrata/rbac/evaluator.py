@@ -168,7 +168,10 @@ class RBACAuthorizer:
             elif kind == "ClusterRole":
                 cluster_role_objs[name] = raw
             elif kind in ("RoleBinding", "ClusterRoleBinding"):
-                rr = raw.get("roleRef") or {}
+                rr = raw.get("roleRef")
+                if not isinstance(rr, dict):
+                    # the API server rejects such a binding, so it grants nothing
+                    rr = {}
                 b = _Binding(
                     ref=f"{kind}/{ns}/{name}" if kind == "RoleBinding" else f"{kind}/{name}",
                     namespace=ns if kind == "RoleBinding" else "",
