@@ -94,3 +94,28 @@ def test_access_commands_survive_broken_binding_and_workload(tmp_path, args):
     f.write_text(BROKEN_RBAC_AND_WORKLOAD)
     r = _invoke(*[a.replace("{f}", str(f)) for a in args])
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["netpol", "list", "{p}"],
+        ["netpol", "coverage", "{p}"],
+        ["netpol", "diff", "{p}", "{p}"],
+        ["access", "paths", "{p}", "--to", "cluster-admin"],
+        ["access", "who-can", "get", "pods", "-m", "{p}"],
+        ["access", "can-i", "get", "pods", "--as", "x", "-m", "{p}"],
+        ["access", "migrate", "{p}", "--dry-run"],
+    ],
+)
+@pytest.mark.parametrize("what", ["empty-dir", "missing-file"])
+def test_nothing_to_evaluate_is_exit_2_not_a_clean_answer(tmp_path, args, what):
+    p = tmp_path / "manifests"
+    if what == "empty-dir":
+        p.mkdir()
+    else:
+        p = tmp_path / "missing.yaml"
+    r = _invoke(*[a.replace("{p}", str(p)) for a in args])
+    assert r.exit_code == 2, r.output
+    out = " ".join(r.output.split())  # rich wraps long paths
+    assert "no Kubernetes objects found" in out or "no such file" in out

@@ -59,13 +59,21 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
         raise KubestrataError("give manifest paths (RBAC, aws-auth ConfigMap, workloads) and/or --eks files")
     loaded = load_paths(paths or [])
     aws_json: list[str] = []
+    skipped = []
     for e in loaded.errors:
         # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
         if e.file and e.file.endswith(".json") and e.field == "kind":
             aws_json.append(e.file)
-            continue
-        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+        else:
+            skipped.append(e)
     eks_files = [*eks_files, *aws_json]
+    if paths and not loaded.objects and not eks_files:
+        # nothing to evaluate: answering "0 identities" or "denied" would read as a clean result
+        if skipped:
+            raise skipped[0]
+        raise KubestrataError("no Kubernetes objects found in the input")
+    for e in skipped:
+        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
     snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
