@@ -119,3 +119,28 @@ def test_nothing_to_evaluate_is_exit_2_not_a_clean_answer(tmp_path, args, what):
     assert r.exit_code == 2, r.output
     out = " ".join(r.output.split())  # rich wraps long paths
     assert "no Kubernetes objects found" in out or "no such file" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["cedar", "validate", "{d}"], "no .cedar files or Policy objects found"),
+        (
+            [
+                "cedar",
+                "check",
+                "--policies",
+                "{d}",
+                str(EXAMPLES / "cedar/reviews/list-without-selector.json"),
+            ],
+            "no Cedar policies found",
+        ),
+        (["cedar", "from-rbac", "{d}"], "no Roles, ClusterRoles or bindings found"),
+    ],
+)
+def test_cedar_on_an_empty_directory_is_exit_2(tmp_path, args, message):
+    d = tmp_path / "policies"
+    d.mkdir()
+    r = _invoke(*[a.replace("{d}", str(d)) for a in args])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split())
