@@ -144,3 +144,55 @@ def test_cedar_on_an_empty_directory_is_exit_2(tmp_path, args, message):
     r = _invoke(*[a.replace("{d}", str(d)) for a in args])
     assert r.exit_code == 2, r.output
     assert message in " ".join(r.output.split())
+
+
+ESC = "\x1b[31mEVIL\x1b[0m"
+EVIL_NAME = f"web{ESC}\nINJECTED"
+EVIL_MANIFESTS = "\n---\n".join(
+    json.dumps(d)
+    for d in [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": EVIL_NAME, "namespace": "shop"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "w"}},
+                "template": {
+                    "metadata": {"labels": {"app": "w"}},
+                    "spec": {
+                        "containers": [
+                            {"name": "c" + ESC, "image": "nginx:latest", "securityContext": {"privileged": True}}
+                        ]
+                    },
+                },
+            },
+        },
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "{f}", "-q"],
+        ["pss", "check", "{f}"],
+        ["netpol", "list", "{f}"],
+        ["netpol", "list", "{f}", "-o", "md"],
+        ["netpol", "coverage", "{f}"],
+    ],
+)
+def test_escape_sequences_and_newlines_in_names_never_reach_the_terminal(tmp_path, args):
+    f = tmp_path / "evil.yaml"
+    f.write_text(EVIL_MANIFESTS)
+    r = _invoke(*[a.replace("{f}", str(f)) for a in args])
+    assert "\x1b" not in r.output
+    assert not any(line.startswith("INJECTED") for line in r.output.splitlines()), r.output
+    assert "\\x1b" in r.output  # shown, escaped, not dropped
+
+
+def test_printable_escapes_controls_and_bidi_but_keeps_tabs():
+    from kubestrata.textsafe import printable
+
+    assert printable("a\tb\nc\x1b[1m\u202ed") == "a\tb\\x0ac\\x1b[1m\\u202ed"
+    assert printable("a\nb", keep_lines=True) == "a\nb"

@@ -11,6 +11,7 @@ from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import CONTROLLER_KINDS, pod_template, service_account_name
 from kubestrata.netpol import sets
+from kubestrata.textsafe import printable
 
 
 @dataclass(slots=True)
@@ -30,7 +31,8 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        return f"{self.namespace}/{self.name}[{self.kind}]"
+        # names come from untrusted manifests: a newline or escape sequence must not forge output lines
+        return printable(f"{self.namespace}/{self.name}[{self.kind}]")
 
     @property
     def ref(self) -> str:
