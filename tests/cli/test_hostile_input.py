@@ -162,7 +162,11 @@ EVIL_MANIFESTS = "\n---\n".join(
                     "metadata": {"labels": {"app": "w"}},
                     "spec": {
                         "containers": [
-                            {"name": "c" + ESC, "image": "nginx:latest", "securityContext": {"privileged": True}}
+                            {
+                                "name": "c" + ESC,
+                                "image": "nginx:latest",
+                                "securityContext": {"privileged": True},
+                            }
                         ]
                     },
                 },
