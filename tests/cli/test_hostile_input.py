@@ -200,3 +200,35 @@ def test_printable_escapes_controls_and_bidi_but_keeps_tabs():
 
     assert printable("a\tb\nc\x1b[1m\u202ed") == "a\tb\\x0ac\\x1b[1m\\u202ed"
     assert printable("a\nb", keep_lines=True) == "a\nb"
+
+
+ATTACK_LOG = EXAMPLES / "detect" / "attack.log"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["detect", "replay", str(ATTACK_LOG), "--fail-on", "bogus"], "--fail-on: unknown severity 'bogus'"),
+        (
+            ["detect", "replay", str(ATTACK_LOG), "-f", "none", "--stats", "{tmp}/no/such/dir/s.json"],
+            "cannot write",
+        ),
+        (
+            ["scan", "--cluster", "--kubeconfig", "{tmp}/kubeconfig", "-q"],
+            "cannot load Kubernetes credentials",
+        ),
+        (["certs", "--dns-name", "", "--out", "{tmp}/certs"], "is not a DNS name or IP address"),
+        (["access", "import", "{tmp}/empty"], "no AWS CLI JSON found"),
+        (
+            ["access", "identities", str(EXAMPLES / "demo-cluster"), "--eks", "{tmp}/empty"],
+            "no AWS CLI JSON found",
+        ),
+    ],
+)
+def test_bad_option_values_are_one_line_errors(tmp_path, args, message):
+    (tmp_path / "kubeconfig").write_text("a: [1, 2\nb: {")
+    (tmp_path / "empty").mkdir()
+    r = _invoke(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split())
+    assert not (tmp_path / "certs").exists()  # nothing written before the input is checked

@@ -25,7 +25,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(printable(message))}")
+    # one line: library messages (YAML parser, kubeconfig) span several
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    err_console.print(f"[bold red]error:[/] {escape(printable(one_line))}")
     return typer.Exit(code)
 
 
