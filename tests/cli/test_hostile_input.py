@@ -232,3 +232,84 @@ def test_bad_option_values_are_one_line_errors(tmp_path, args, message):
     assert r.exit_code == 2, r.output
     assert message in " ".join(r.output.split())
     assert not (tmp_path / "certs").exists()  # nothing written before the input is checked
+
+
+def _deployment(pod_labels: object, container_extra: dict) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "a"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "volumes": [{"name": "v", "hostPath": {"path": "/etc"}}],
+                    "containers": [{"name": "c", "image": "nginx:1", **container_extra}],
+                },
+            },
+        },
+    }
+
+
+NP = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "np", "namespace": "a"},
+    "spec": {
+        "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["d"]}]},
+        "policyTypes": ["Ingress"],
+    },
+}
+
+# each found by mutating one field of a valid snapshot; each crashed a whole engine before the fix
+TYPE_CONFUSED = {
+    "namespace-metadata-null": [{"apiVersion": "v1", "kind": "Namespace", "metadata": None}, NP],
+    "label-value-mapping": [_deployment({"app": {}}, {}), NP],
+    "label-value-list": [_deployment({"app": ["d"]}, {}), NP],
+    "role-rules-bool": [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "r", "namespace": "a"},
+            "rules": True,
+        }
+    ],
+    "binding-subjects-int": [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "rb", "namespace": "a"},
+            "roleRef": {"kind": "Role", "name": "r"},
+            "subjects": 5,
+        }
+    ],
+    "volume-mounts-bool": [_deployment({"app": "d"}, {"volumeMounts": True})],
+    "selector-operator-mapping": [
+        _deployment({"app": "d"}, {}),
+        {
+            **NP,
+            "spec": {"podSelector": {"matchExpressions": [{"key": "app", "operator": {}, "values": ["d"]}]}},
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(TYPE_CONFUSED))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "{f}", "-o", "json", "-q"],
+        ["pss", "check", "{f}"],
+        ["netpol", "list", "{f}", "-q"],
+        ["access", "paths", "{f}", "--to", "node-root"],
+    ],
+)
+def test_type_confused_fields_never_crash_an_engine(tmp_path, name, args):
+    f = tmp_path / "doc.yaml"
+    f.write_text("\n---\n".join(json.dumps(d) for d in TYPE_CONFUSED[name]))
+    r = _invoke(*[a.replace("{f}", str(f)) for a in args])
+    assert r.exit_code in (0, 1, 2), r.output
+    if args[0] == "scan":
+        gaps = json.loads(r.stdout)["coverage"]["notEvaluated"]
+        assert not [g for g in gaps if g["reason"] == "error"], gaps

@@ -39,6 +39,14 @@ class Endpoint:
         return f"{self.namespace}/{self.name}"
 
 
+def _labels(labels: dict[str, Any]) -> dict[str, Any]:
+    # a list or mapping label value (the API server rejects it) must not break class keys: as a
+    # string it equals no selector value
+    return {
+        k: v if v is None or isinstance(v, str | int | float | bool) else str(v) for k, v in labels.items()
+    }
+
+
 def _named_ports(
     spec: dict[str, Any], spec_path: str, include_init: bool
 ) -> tuple[tuple[str, str, int], ...]:
@@ -125,7 +133,7 @@ def collect_endpoints(
                     obj.namespace,
                     obj.name,
                     obj.kind,
-                    dict(tpl.labels),
+                    _labels(tpl.labels),
                     ports,
                     (),
                     host_net,
@@ -169,7 +177,7 @@ def collect_endpoints(
                     obj.namespace,
                     obj.name,
                     "Pod",
-                    dict(obj.labels),
+                    _labels(obj.labels),
                     ports,
                     tuple(ips),
                     host_net,
@@ -188,7 +196,7 @@ def collect_endpoints(
                 obj.namespace,
                 owner_name,
                 owner_kind,
-                dict(obj.labels),
+                _labels(obj.labels),
                 ports,
                 tuple(ips),
                 host_net,
