@@ -313,3 +313,23 @@ def test_type_confused_fields_never_crash_an_engine(tmp_path, name, args):
     if args[0] == "scan":
         gaps = json.loads(r.stdout)["coverage"]["notEvaluated"]
         assert not [g for g in gaps if g["reason"] == "error"], gaps
+
+
+def _command_paths(cmd, prefix=()):
+    if getattr(cmd, "commands", None):  # a group (typer vendors its own click)
+        for name, sub in cmd.commands.items():
+            yield from _command_paths(sub, (*prefix, name))
+    else:
+        yield prefix
+
+
+def test_every_command_help_renders():
+    # help texts are rich markup: a literal "[/X]" in a help string crashed `--help`
+    import typer.main
+
+    root = typer.main.get_command(app)
+    paths = list(_command_paths(root))
+    assert len(paths) > 20
+    for path in paths:
+        r = runner.invoke(app, [*path, "--help"])
+        assert r.exit_code == 0, (path, r.output, r.exception)

@@ -156,7 +156,7 @@ def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
 def who_can(
     verb: str = typer.Argument(..., help="get, list, create, update, patch, delete, impersonate, bind, ..."),
     resource: str = typer.Argument(
-        ..., help="TYPE[.GROUP][/SUBRESOURCE] (pods, deployments.apps, pods/exec) or a URL (/metrics)."
+        ..., help="TYPE\\[.GROUP]\\[/SUBRESOURCE] (pods, deployments.apps, pods/exec) or a URL (/metrics)."
     ),
     name: str = typer.Argument(None, help="Object name (matches resourceNames)."),
     namespace: str = typer.Option(
