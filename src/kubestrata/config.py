@@ -102,9 +102,13 @@ def load_yaml_model(path: str | Path, model: type[M], what: str = "config") -> M
     """Read a YAML file into a pydantic model; every problem is an InputError naming file and field."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except OSError as e:
         raise InputError(f"cannot read {what}: {e.strerror or e}", file=str(p)) from None
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"not UTF-8 text (byte {e.start}); expected a YAML {what} file", file=str(p)
+        ) from None
     except yaml.YAMLError as e:
         raise InputError(f"invalid YAML: {e}", file=str(p)) from None
     if not isinstance(data, dict):

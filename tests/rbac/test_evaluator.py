@@ -84,3 +84,18 @@ SA = service_account_user("a", "sa")
 )
 def test_authorize(attrs, want):
     assert R.authorize(attrs).allowed is want
+
+
+def test_binding_with_non_mapping_role_ref_grants_nothing():
+    authz = RBACAuthorizer(
+        [
+            {
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "bad"},
+                "roleRef": "cluster-admin",
+                "subjects": [{"kind": "User", "name": "mallory"}],
+            },
+            {"kind": "ClusterRole", "metadata": {"name": "cluster-admin"}, "rules": [{"verbs": ["*"]}]},
+        ]
+    )
+    assert authz.authorize(Attributes(UserInfo("mallory"), "get", resource="pods")).allowed is False

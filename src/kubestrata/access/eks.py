@@ -837,6 +837,7 @@ def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:
     import os
     import sys
 
+    paths = list(paths)
     docs: list[tuple[str, Any]] = []
     expanded: list[str] = []
     for p in paths:
@@ -859,6 +860,12 @@ def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:
             name = p
         for doc in _json_stream(data, name):
             docs.append((name, doc))
+    if not docs:
+        # an empty snapshot would make every EKS check pass: say the input was wrong instead
+        raise InputError(
+            "no AWS CLI JSON found (expected the .json output of `aws eks describe-cluster` and friends)",
+            file=", ".join(paths),
+        )
     return merge_aws_json(docs)
 
 

@@ -21,8 +21,15 @@ from functools import lru_cache
 
 from kubestrata.access.model import AccessModel, Identity
 from kubestrata.access.policies import catalog
+from kubestrata.errors import InputError
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import WORKLOAD_KINDS, iter_containers, pod_template, service_account_name
+from kubestrata.kube.podspec import (
+    WORKLOAD_KINDS,
+    iter_containers,
+    pod_template,
+    service_account_name,
+    validate_pod_spec,
+)
 from kubestrata.rbac import Attributes, PolicyRule, UserInfo, service_account_user
 from kubestrata.rbac.evaluator import SA_PREFIX, SUPERUSER_GROUP
 
@@ -500,7 +507,14 @@ def is_direct_admin(path: list[Edge]) -> bool:
 def workload_pods(objects: Iterable[KubeObject]) -> Iterator[tuple[KubeObject, dict, str]]:
     for o in objects:
         if o.kind in WORKLOAD_KINDS:
-            tpl = pod_template(o)
+            try:
+                tpl = pod_template(o)
+                if tpl is not None:
+                    validate_pod_spec(tpl.spec, tpl.spec_path)
+            except InputError:
+                # the API server would reject this pod spec, so it runs nothing; the per-object
+                # checks report it as invalid input naming the field
+                continue
             if tpl is not None and isinstance(tpl.spec, dict):
                 yield o, tpl.spec, tpl.spec_path
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
 from kubestrata.checks.base import CheckContext, check
+from kubestrata.errors import InputError
 from kubestrata.findings import Evidence, Finding, Layer, Severity, json_pointer
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import WORKLOAD_KINDS, iter_containers, pod_template, service_account_name
@@ -201,7 +202,12 @@ def host_path_volume(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         vname = vol.get("name")
         writable = []
         for c in containers:
-            for j, m in enumerate(c.container.get("volumeMounts") or []):
+            mounts = c.container.get("volumeMounts") or []
+            if not isinstance(mounts, list):
+                raise InputError(
+                    f"expected a list, got {type(mounts).__name__}", field=f"{c.path}.volumeMounts"
+                )
+            for j, m in enumerate(mounts):
                 if isinstance(m, dict) and m.get("name") == vname and m.get("readOnly") is not True:
                     writable.append((c, j))
         sensitive = _host_path_rank(host_path, ctx.config.sensitive_host_paths)

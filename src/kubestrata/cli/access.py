@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, printable, write_output
 from kubestrata.errors import KubestrataError
 
 app = typer.Typer(
@@ -59,13 +59,21 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
         raise KubestrataError("give manifest paths (RBAC, aws-auth ConfigMap, workloads) and/or --eks files")
     loaded = load_paths(paths or [])
     aws_json: list[str] = []
+    skipped = []
     for e in loaded.errors:
         # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
         if e.file and e.file.endswith(".json") and e.field == "kind":
             aws_json.append(e.file)
-            continue
-        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+        else:
+            skipped.append(e)
     eks_files = [*eks_files, *aws_json]
+    if paths and not loaded.objects and not eks_files:
+        # nothing to evaluate: answering "0 identities" or "denied" would read as a clean result
+        if skipped:
+            raise skipped[0]
+        raise KubestrataError("no Kubernetes objects found in the input")
+    for e in skipped:
+        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
     snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
@@ -138,7 +146,7 @@ def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     for h in headers:
         t.add_column(h, no_wrap=True)
     for r in rows:
-        t.add_row(*(escape(_safe(c)) for c in r))
+        t.add_row(*(escape(printable(c)) for c in r))
     console.print(t)
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
@@ -148,7 +156,7 @@ def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
 def who_can(
     verb: str = typer.Argument(..., help="get, list, create, update, patch, delete, impersonate, bind, ..."),
     resource: str = typer.Argument(
-        ..., help="TYPE[.GROUP][/SUBRESOURCE] (pods, deployments.apps, pods/exec) or a URL (/metrics)."
+        ..., help="TYPE\\[.GROUP]\\[/SUBRESOURCE] (pods, deployments.apps, pods/exec) or a URL (/metrics)."
     ),
     name: str = typer.Argument(None, help="Object name (matches resourceNames)."),
     namespace: str = typer.Option(
@@ -259,12 +267,7 @@ def _print_can_i(result: dict, output: OutFmt) -> None:
         lines.append("  as: " + ", ".join(f"{k}={v}" for k, v in ident.items()))
     lines += [f"  {r}" for r in result.get("reasons", [])]
     lines += [f"  note: {n}" for n in result.get("notes", [])]
-    write_output("\n".join(_safe(s) for s in lines) + "\n", None)
-
-
-def _safe(s: str) -> str:
-    # attacker-controlled names (usernames, group names) must not drive the terminal
-    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in s)
+    write_output("\n".join(printable(s) for s in lines) + "\n", None)
 
 
 @app.command("identities")
@@ -372,7 +375,7 @@ def paths_cmd(
             else " (direct admins omitted; --include-admins shows them)"
         )
     )
-    write_output("\n".join(_safe(x) for x in lines) + "\n", output_file)
+    write_output("\n".join(printable(x) for x in lines) + "\n", output_file)
 
 
 @app.command("migrate")
@@ -423,4 +426,4 @@ def migrate(
 
 
 def _safe_block(text: str) -> str:
-    return "\n".join(_safe(x) for x in text.splitlines()) + "\n"
+    return "\n".join(printable(x) for x in text.splitlines()) + "\n"

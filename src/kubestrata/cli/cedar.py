@@ -31,6 +31,9 @@ def validate(
         s, probs = collect_sources(p)
         sources += s
         problems += probs
+    if not sources:
+        # a wrong directory must not read as "all valid"
+        raise InputError("no .cedar files or Policy objects found", file=" ".join(paths))
     policies, probs = parse_sources(sources)
     problems += probs
     if problems:
@@ -72,7 +75,9 @@ def check(
     if not isinstance(doc, dict):
         raise InputError("expected a SubjectAccessReview or AdmissionReview object", file=review)
     store = PolicyStore([[p] for p in policies])  # one tier each, as `kubestrata serve`
-    store.load()
+    if not len(store.load()):
+        # with no policies every answer is "no opinion": almost surely a wrong --policies path
+        raise InputError("no Cedar policies found", file=" ".join(policies))
     kind = doc.get("kind")
     try:
         if kind == "SubjectAccessReview":
@@ -128,6 +133,8 @@ def from_rbac(
                 err_console.print(f"error: {e}", markup=False, soft_wrap=True)
             raise typer.Exit(2)
         objs = [o for o in res.objects if o.kind in kinds]
+        if not objs:
+            raise KubestrataError("no Roles, ClusterRoles or bindings found in the input")
     conv = convert_rbac(objs)
     for w in conv.warnings:
         err_console.print(f"warning: {w}", markup=False, soft_wrap=True)

@@ -14,8 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from kubestrata.errors import KubestrataError
+from kubestrata.textsafe import printable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+__all__ = ["printable"]  # re-exported for the CLI modules
 
 err_console = Console(stderr=True, highlight=False)
 
@@ -23,7 +25,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    # one line: library messages (YAML parser, kubeconfig) span several
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    err_console.print(f"[bold red]error:[/] {escape(printable(one_line))}")
     return typer.Exit(code)
 
 
@@ -63,5 +67,6 @@ def write_output(text: str, output_file: str | None) -> None:
         except OSError as e:
             raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
     else:
-        sys.stdout.write(text)
+        # the last line of defence for text reports: no escape sequence reaches the terminal
+        sys.stdout.write(printable(text, keep_lines=True))
         sys.stdout.flush()

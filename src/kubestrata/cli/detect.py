@@ -219,6 +219,11 @@ def replay(
     """Run every rule over audit log files (batch). Findings go to stdout as JSON lines."""
     if fmt not in FORMATS:
         raise KubestrataError(f"--format must be one of {', '.join(FORMATS)}")
+    try:
+        # checked before the logs are read: a typo must not cost a long replay
+        floor = Severity.parse(fail_on).rank if fail_on else None
+    except ValueError as e:
+        raise KubestrataError(f"--fail-on: {e}") from None
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
@@ -238,9 +243,11 @@ def replay(
     else:
         err_console.print(escape(stats_line(pipe.stats, sinks)))
     if stats_json:
-        Path(stats_json).write_bytes(orjson.dumps(pipe.stats.to_dict(), option=orjson.OPT_INDENT_2))
-    if fail_on:
-        floor = Severity.parse(fail_on).rank
+        try:
+            Path(stats_json).write_bytes(orjson.dumps(pipe.stats.to_dict(), option=orjson.OPT_INDENT_2))
+        except OSError as e:
+            raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
+    if floor is not None:
         if any(Severity(f["severity"]).rank >= floor for f in findings):
             raise typer.Exit(EXIT_FINDINGS)
     raise typer.Exit(EXIT_OK)

@@ -132,6 +132,9 @@ def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet, sg_file=
                 _warn(f"{e} (document skipped)")
         if not loaded.objects and loaded.errors:
             raise KubestrataError(f"no readable Kubernetes objects: {loaded.errors[0]}")
+        if not loaded.objects:
+            # an empty directory or stdin is almost always a wrong path; an empty map would read as "safe"
+            raise KubestrataError("no Kubernetes objects found in the input")
         snap = Cluster(loaded.objects)
     net = Network(snap, opts, security_groups=groups)
     if not quiet:

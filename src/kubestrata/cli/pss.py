@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any
 
 import orjson
 import typer
 
-from kubestrata.cli.common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.cli.common import (
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    err_console,
+    handle_errors,
+    printable,
+    write_output,
+)
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
@@ -30,14 +37,6 @@ app = typer.Typer(
 class Fmt(StrEnum):
     TABLE = "table"
     JSON = "json"
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def safe(text: Any) -> str:
-    """Escape control characters (terminal escapes) in attacker-controlled names and messages."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def _json(doc: Any) -> str:
@@ -62,7 +61,7 @@ def _load(
     except ImportError as e:  # kubestrata.kube.live may be missing from a partial build
         raise KubestrataError(f"live cluster input is not available in this build ({e.name or e})") from None
     for g in cov.gaps:
-        err_console.print(f"error: {safe(g.detail)}", highlight=False, markup=False, soft_wrap=True)
+        err_console.print(f"error: {printable(g.detail)}", highlight=False, markup=False, soft_wrap=True)
     if len(snap) == 0 and not cluster:
         raise KubestrataError("no Kubernetes objects found in the input")
     return snap, n_errors
@@ -131,8 +130,8 @@ def check(
     invalid = [r for r in results if r.error is not None]
     for r in invalid:
         err_console.print(
-            f"error: {safe(r.obj.source)}: {safe(r.obj.kind)} {safe(r.obj.name)}: invalid pod spec: "
-            f"{safe(r.error)}",
+            f"error: {printable(r.obj.source)}: {printable(r.obj.kind)} {printable(r.obj.name)}: invalid pod spec: "
+            f"{printable(r.error)}",
             highlight=False,
             markup=False,
             soft_wrap=True,
@@ -184,27 +183,27 @@ def render_check_table(results: list[ObjectResult]) -> str:
         if status in ("DENIED", "PODS DENIED", "INVALID"):
             denied += 1
         lines.append(
-            f"{status:<12} {safe(o.kind)}/{safe(o.name)} in {safe(o.namespace)}  [{r.policy.enforce}]  ({safe(o.source)})"
+            f"{status:<12} {printable(o.kind)}/{printable(o.name)} in {printable(o.namespace)}  [{r.policy.enforce}]  ({printable(o.source)})"
         )
         if r.error is not None:
-            lines.append(f"    invalid pod spec: {safe(r.error)}")
+            lines.append(f"    invalid pod spec: {printable(r.error)}")
         elif not r.pods_allowed:
-            lines.append(f"    {safe(r.summary() if r.is_controller else r.message)}")
+            lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
             for v in r.enforce.violations if r.enforce else []:
-                where = f"container {safe(v.container)}: " if v.container else ""
-                lines.append(f"    - {v.check}: {where}{safe(v.path)}")
+                where = f"container {printable(v.container)}: " if v.container else ""
+                lines.append(f"    - {v.check}: {where}{printable(v.path)}")
                 if not v.fix and v.fix_note:
-                    lines.append(f"        no automatic fix: {safe(v.fix_note)}")
+                    lines.append(f"        no automatic fix: {printable(v.fix_note)}")
             rem = r.remediation()
             if rem.patch:
-                lines.append(f"    fix (JSON patch): {safe(orjson.dumps(rem.patch).decode())}")
+                lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem.patch).decode())}")
                 for note in rem.notes:
-                    lines.append(f"        review: {safe(note)}")
+                    lines.append(f"        review: {printable(note)}")
         for w in r.warnings:
             if w != r.message:
-                lines.append(f"    warning: {safe(w)}")
+                lines.append(f"    warning: {printable(w)}")
         for e in r.policy.errors:
-            lines.append(f"    label error: {safe(e)}")
+            lines.append(f"    label error: {printable(e)}")
     lines.append("")
     n = len(results)
     lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
@@ -336,10 +335,10 @@ def what_if(
 def render_what_if(reports: list[Any]) -> str:
     lines = []
     for r in reports:
-        head = f"namespace {safe(r.namespace)} with enforce={r.level_version}: "
+        head = f"namespace {printable(r.namespace)} with enforce={r.level_version}: "
         if r.exempt:
             lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
-            lines.extend(f"    Warning: {safe(w)}" for w in r.psa_warnings)
+            lines.extend(f"    Warning: {printable(w)}" for w in r.psa_warnings)
             lines.append("")
             continue
         lines.append(
@@ -352,16 +351,16 @@ def render_what_if(reports: list[Any]) -> str:
                 what.append(f"{len(g.pods)} pod{'s' if len(g.pods) != 1 else ''}")
             if g.template_denied:
                 what.append("template")
-            lines.append(f"  {safe(g.kind)}/{safe(g.name)}: {', '.join(what)} denied")
+            lines.append(f"  {printable(g.kind)}/{printable(g.name)}: {', '.join(what)} denied")
             for reason, n in g.reasons.items():
-                lines.append(f"      {n} x {safe(reason)}")
-            lines.append(f"      e.g. {safe(g.example)}")
+                lines.append(f"      {n} x {printable(reason)}")
+            lines.append(f"      e.g. {printable(g.example)}")
         for inv in r.invalid:
-            lines.append(f"  invalid: {safe(inv)}")
+            lines.append(f"  invalid: {printable(inv)}")
         if r.psa_warnings:
             lines.append("  kubectl label --dry-run=server would warn (without its 3,000-pod / 1 s limit):")
             for w in r.psa_warnings:
-                lines.append(f"    Warning: {safe(w)}")
+                lines.append(f"    Warning: {printable(w)}")
         lines.append("")
     return "\n".join(lines) + ("\n" if lines and lines[-1] else "")
 
@@ -378,7 +377,7 @@ def render_rollout(rows: list[Any], version: str) -> str:
     )
     table = [hdr] + [
         (
-            safe(r.namespace),
+            printable(r.namespace),
             str(r.current.enforce) + (" (label error)" if r.label_errors else ""),
             str(r.pods),
             str(r.controllers),
@@ -402,10 +401,10 @@ def render_bump(changes: list[Any], old: str, new: str) -> str:
     for c in changes:
         state = "newly DENIED" if c.newly_denied else "already denied, new failures"
         lines.append(
-            f"  {safe(c.kind)}/{safe(c.name)} in {safe(c.namespace)} ({safe(c.owner[0])}/{safe(c.owner[1])}, "
+            f"  {printable(c.kind)}/{printable(c.name)} in {printable(c.namespace)} ({printable(c.owner[0])}/{printable(c.owner[1])}, "
             f"{c.level.value}): {state}: {', '.join(c.new_checks)}"
         )
-        lines.append(f"      {safe(c.message)}")
+        lines.append(f"      {printable(c.message)}")
     return "\n".join(lines) + "\n"
 
 

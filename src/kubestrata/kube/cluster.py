@@ -44,7 +44,9 @@ class Cluster:
 
     def add(self, obj: KubeObject) -> None:
         if obj.kind == "Namespace":
-            meta = obj.raw.setdefault("metadata", {})
+            meta = obj.raw.get("metadata")
+            if not isinstance(meta, dict):  # `metadata: null`
+                meta = obj.raw["metadata"] = {}
             labels = meta.get("labels")
             if not isinstance(labels, dict):
                 labels = meta["labels"] = {}

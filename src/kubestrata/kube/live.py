@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import yaml
 
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Coverage, GapReason
@@ -131,7 +132,7 @@ def _api_client(kubeconfig: str | None, context: str | None) -> Any:
             )
     except ConfigException as e:
         raise KubestrataError(f"cannot load Kubernetes credentials: {e}") from None
-    except (OSError, ValueError) as e:  # unreadable files, malformed YAML, failed exec plugin
+    except (OSError, ValueError, yaml.YAMLError) as e:  # unreadable files, malformed YAML, failed exec plugin
         raise KubestrataError(f"cannot load Kubernetes credentials: {e}") from None
     cfg.retries = 1
     cfg.connection_pool_maxsize = WORKERS

@@ -25,10 +25,11 @@ class Requirement:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         op = self.operator
-        if op == "In":
-            return self.key in labels and labels[self.key] in self.values
-        if op == "NotIn":
-            return self.key not in labels or labels[self.key] not in self.values
+        if op in ("In", "NotIn"):
+            v = labels.get(self.key) if self.key in labels else None
+            # a list or mapping label value (invalid, from a hostile manifest) equals no selector value
+            hit = self.key in labels and isinstance(v, str | int | float | bool) and v in self.values
+            return hit if op == "In" else not hit
         if op == "Exists":
             return self.key in labels
         return self.key not in labels
@@ -62,7 +63,7 @@ class LabelSelector:
                 raise InputError("expression must be a mapping", field=path)
             op = expr.get("operator")
             key = expr.get("key")
-            if op not in _OPERATORS:
+            if not isinstance(op, str) or op not in _OPERATORS:
                 raise InputError(f"unknown operator {op!r}", field=f"{path}.operator")
             if not isinstance(key, str) or not key:
                 raise InputError("key is required", field=f"{path}.key")

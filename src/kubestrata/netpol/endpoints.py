@@ -11,6 +11,7 @@ from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import CONTROLLER_KINDS, pod_template, service_account_name
 from kubestrata.netpol import sets
+from kubestrata.textsafe import printable
 
 
 @dataclass(slots=True)
@@ -30,11 +31,20 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        return f"{self.namespace}/{self.name}[{self.kind}]"
+        # names come from untrusted manifests: a newline or escape sequence must not forge output lines
+        return printable(f"{self.namespace}/{self.name}[{self.kind}]")
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def _labels(labels: dict[str, Any]) -> dict[str, Any]:
+    # a list or mapping label value (the API server rejects it) must not break class keys: as a
+    # string it equals no selector value
+    return {
+        k: v if v is None or isinstance(v, str | int | float | bool) else str(v) for k, v in labels.items()
+    }
 
 
 def _named_ports(
@@ -123,7 +133,7 @@ def collect_endpoints(
                     obj.namespace,
                     obj.name,
                     obj.kind,
-                    dict(tpl.labels),
+                    _labels(tpl.labels),
                     ports,
                     (),
                     host_net,
@@ -167,7 +177,7 @@ def collect_endpoints(
                     obj.namespace,
                     obj.name,
                     "Pod",
-                    dict(obj.labels),
+                    _labels(obj.labels),
                     ports,
                     tuple(ips),
                     host_net,
@@ -186,7 +196,7 @@ def collect_endpoints(
                 obj.namespace,
                 owner_name,
                 owner_kind,
-                dict(obj.labels),
+                _labels(obj.labels),
                 ports,
                 tuple(ips),
                 host_net,

@@ -74,9 +74,11 @@ def _rule(perm: dict, fld: str, file: str) -> SGRule | None:
 def load_security_groups(path: str) -> dict[str, SecurityGroup]:
     """Parse ``aws ec2 describe-security-groups`` JSON (``{"SecurityGroups": [...]}``)."""
     try:
-        doc = json.loads(Path(path).read_text())
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", file=path) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.start}); expected JSON", file=path) from None
     except json.JSONDecodeError as e:
         raise InputError(f"not JSON: {e}", file=path) from None
     groups = doc.get("SecurityGroups") if isinstance(doc, dict) else None

@@ -124,6 +124,8 @@ def load_pod_security_configuration(path: str) -> PodSecurityConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror or e}", file=path) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte {e.start}); expected YAML", file=path) from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -147,6 +147,11 @@ def _subject_key(s: dict[str, Any], binding_ns: str) -> tuple[str, str] | None:
     return None
 
 
+def _list(v: Any) -> list[Any]:
+    """A list field of an untrusted object; any other type (the API server rejects it) is empty."""
+    return v if isinstance(v, list) else []
+
+
 class RBACAuthorizer:
     """Build once from Roles, ClusterRoles and bindings; answer authorize() and enumerate grants."""
 
@@ -163,18 +168,21 @@ class RBACAuthorizer:
             ns = str(meta.get("namespace") or "default")
             if kind == "Role":
                 self.roles[(ns, name)] = [
-                    PolicyRule.from_dict(r) for r in raw.get("rules") or [] if isinstance(r, dict)
+                    PolicyRule.from_dict(r) for r in _list(raw.get("rules")) if isinstance(r, dict)
                 ]
             elif kind == "ClusterRole":
                 cluster_role_objs[name] = raw
             elif kind in ("RoleBinding", "ClusterRoleBinding"):
-                rr = raw.get("roleRef") or {}
+                rr = raw.get("roleRef")
+                if not isinstance(rr, dict):
+                    # the API server rejects such a binding, so it grants nothing
+                    rr = {}
                 b = _Binding(
                     ref=f"{kind}/{ns}/{name}" if kind == "RoleBinding" else f"{kind}/{name}",
                     namespace=ns if kind == "RoleBinding" else "",
                     role_kind=str(rr.get("kind") or ""),
                     role_name=str(rr.get("name") or ""),
-                    subjects=[s for s in raw.get("subjects") or [] if isinstance(s, dict)],
+                    subjects=[s for s in _list(raw.get("subjects")) if isinstance(s, dict)],
                 )
                 self.bindings.append(b)
         self._resolve_cluster_roles(cluster_role_objs)
@@ -189,7 +197,7 @@ class RBACAuthorizer:
     def _resolve_cluster_roles(self, objs: dict[str, dict[str, Any]]) -> None:
         for name, raw in objs.items():
             self.cluster_roles[name] = [
-                PolicyRule.from_dict(r) for r in raw.get("rules") or [] if isinstance(r, dict)
+                PolicyRule.from_dict(r) for r in _list(raw.get("rules")) if isinstance(r, dict)
             ]
         aggregated: dict[str, list[LabelSelector]] = {}
         for name, raw in objs.items():
@@ -197,7 +205,7 @@ class RBACAuthorizer:
             if isinstance(agg, dict):
                 aggregated[name] = [
                     LabelSelector.parse(s)
-                    for s in agg.get("clusterRoleSelectors") or []
+                    for s in _list(agg.get("clusterRoleSelectors"))
                     if isinstance(s, dict)
                 ]
         # the aggregation controller re-runs whenever a source role changes, so nested aggregation

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from kubestrata.findings import Layer, Severity
 from kubestrata.scan import ScanResult
+from kubestrata.textsafe import printable
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -53,10 +54,10 @@ def render(
             table.add_row(
                 f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
                 f.rule_id,
-                escape(str(f.object) if f.object else "-"),
-                escape(f.container or ""),
-                escape(f.message)
-                + (f" [dim](suppressed: {escape(f.suppressed)})[/]" if f.suppressed else ""),
+                escape(printable(f.object) if f.object else "-"),
+                escape(printable(f.container or "")),
+                escape(printable(f.message))
+                + (f" [dim](suppressed: {escape(printable(f.suppressed))})[/]" if f.suppressed else ""),
             )
         console.print(table)
         if hidden:
@@ -77,10 +78,12 @@ def render(
         f"{len(result.findings) - len(active)} suppressed"
     )
     for n in result.notices:
-        console.print(f"[yellow]notice:[/] {escape(n)}")
+        console.print(f"[yellow]notice:[/] {escape(printable(n))}")
     if result.coverage.gaps:
         console.print(f"[yellow]{len(result.coverage.gaps)} not evaluated:[/]")
         for g in result.coverage.gaps[:20]:
-            console.print(f"  [yellow]{g.reason.value}[/] {escape(g.subject)}: {escape(g.detail)}")
+            console.print(
+                f"  [yellow]{g.reason.value}[/] {escape(printable(g.subject))}: {escape(printable(g.detail))}"
+            )
         if len(result.coverage.gaps) > 20:
             console.print(f"  ... and {len(result.coverage.gaps) - 20} more (see -o json)")

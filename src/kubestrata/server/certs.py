@@ -78,6 +78,10 @@ def generate_certs(
     """
     if not dns_names:
         raise KubestrataError("give at least one --dns-name (e.g. kubestrata.kubestrata-system.svc)")
+    for n in dns_names:
+        # checked before anything is written; x509 would otherwise fail late with a misleading message
+        if not n or len(n) > 253 or any(c.isspace() or not c.isprintable() for c in n):
+            raise KubestrataError(f"--dns-name {n!r} is not a DNS name or IP address")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
