@@ -1,21 +1,34 @@
-"""Attacker-controlled text on a terminal: one escaper for every text output."""
+"""Attacker-controlled text (object names, usernames, user agents, exec commands, messages quoting
+them) made safe for terminals, logs and JSON consumers: one escaper for every output.
+
+JSON encoding escapes C0 controls, but a terminal, ``jq -r``, ``less`` or a SIEM viewer would act on
+DEL, C1 controls (0x9b is a one-byte CSI), bidi overrides ("Trojan Source" reordering), invisible
+format characters and line separators. Each such code point becomes a visible ``\\xNN`` /
+``\\uNNNN`` text escape.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-# C0/C1 controls, Unicode line separators and bidi overrides ("Trojan Source" reordering)
-_UNICODE_CONTROL = "\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_UNICODE_CONTROL}]")
-_CONTROL_BUT_LINES = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_UNICODE_CONTROL}]")
+# format and bidi code points: soft hyphen, Arabic letter mark, Mongolian vowel separator, zero-width
+# and directional marks, line/paragraph separators, bidi embeddings/overrides/isolates, BOM, and the
+# interlinear annotation characters
+_UNICODE = "\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb"
+_PATTERNS = {
+    # (keep_lines, keep_tabs) -> the code points to escape
+    (False, True): re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_UNICODE}]"),
+    (True, True): re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_UNICODE}]"),
+    (False, False): re.compile(f"[\x00-\x1f\x7f-\x9f{_UNICODE}]"),
+    (True, False): re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_UNICODE}]"),
+}
 
 
-def printable(text: Any, keep_lines: bool = False) -> str:
-    """Attacker-controlled text (object names, usernames, messages quoting them) made safe for a
-    terminal: control characters, escape sequences and, unless keep_lines, newlines become \\xNN."""
-    pattern = _CONTROL_BUT_LINES if keep_lines else _CONTROL
-    return pattern.sub(_escape_char, str(text))
+def printable(text: Any, keep_lines: bool = False, keep_tabs: bool = True) -> str:
+    """The text with control, format and bidi code points made visible; newlines too unless
+    keep_lines, tabs too unless keep_tabs."""
+    return _PATTERNS[(keep_lines, keep_tabs)].sub(_escape_char, str(text))
 
 
 def _escape_char(m: re.Match[str]) -> str:

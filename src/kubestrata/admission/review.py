@@ -4,11 +4,12 @@ response envelope. A malformed review is a `ReviewError` (the server answers 400
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from kubestrata.textsafe import printable
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
@@ -17,7 +18,6 @@ OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 # may be truncated and past 4 KiB in total they are dropped. Keep ours short and bounded.
 WARNING_MAX = 256
 WARNINGS_TOTAL_MAX = 4000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ReviewError(ValueError):
@@ -150,7 +150,8 @@ def _show(v: Any) -> str:
 
 def clean_warning(text: str) -> str:
     """One warning as the API server will relay it: printable, bounded."""
-    text = _CONTROL.sub(" ", text)
+    # names inside warnings come from the object: control, C1 and bidi code points made visible
+    text = printable(text)
     return text if len(text) <= WARNING_MAX else text[: WARNING_MAX - 3] + "..."
 
 
