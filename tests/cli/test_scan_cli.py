@@ -152,3 +152,14 @@ def test_html_report_shows_network_connectivity(tmp_path):
     cart_col = matrix.split("</tr>")[0].split("<th>").index("shop/cart[Deployment]</th>")
     log_agent_row = matrix[matrix.index("<tr><th>monitoring/log-agent[DaemonSet]</th>") :].split("</tr>")[0]
     assert log_agent_row.split("<td>")[cart_col - 1].startswith("</td>")  # isolated by the policy
+
+
+def test_a_namespace_that_names_nothing_is_an_error():
+    demo = str(EXAMPLES / "demo-cluster")
+    r = runner.invoke(app, ["scan", demo, "-n", "shpo"])
+    assert r.exit_code == 2 and "namespace 'shpo' is not in the input" in r.output and "shop" in r.output
+    r = runner.invoke(app, ["pss", "what-if", demo, "-n", "shpo", "--enforce", "restricted"])
+    assert r.exit_code == 2 and "not in the input" in r.output
+    ok = runner.invoke(app, ["scan", demo, "-n", "shop", "-o", "json", "-q"])
+    namespaces = {f["object"]["namespace"] for f in json.loads(ok.stdout)["findings"] if f["object"]}
+    assert namespaces <= {"shop", None}

@@ -61,6 +61,8 @@ def load_cluster_input(
             coverage=coverage,
             progress=not quiet,
         )
+        if "Namespace" not in getattr(snap, "missing_kinds", set()):
+            _require_namespace(snap, namespace)
         return snap, 0
     if not paths:
         raise KubestrataError("give manifest paths (a file, a directory or - for stdin) or --cluster")
@@ -70,7 +72,20 @@ def load_cluster_input(
     objs = loaded.objects
     if namespace:
         objs = [o for o in objs if o.namespace in ("", namespace)]
-    return Cluster(objs), len(loaded.errors)
+    snap = Cluster(objs)
+    if loaded.objects:
+        _require_namespace(snap, namespace)
+    return snap, len(loaded.errors)
+
+
+def _require_namespace(snap: Cluster, namespace: str | None) -> None:
+    """A --namespace that names nothing in the input is a typo to report, not a clean result."""
+    if namespace and namespace not in snap.namespaces:
+        known = snap.namespaces
+        raise KubestrataError(
+            f"namespace {namespace!r} is not in the input"
+            + (f" (namespaces: {', '.join(known[:10])}{', ...' if len(known) > 10 else ''})" if known else "")
+        )
 
 
 def connectivity_section(snap: Cluster, result: ScanResult) -> str:
