@@ -333,3 +333,12 @@ def test_every_command_help_renders():
     for path in paths:
         r = runner.invoke(app, [*path, "--help"])
         assert r.exit_code == 0, (path, r.output, r.exception)
+
+
+def test_can_i_rejects_a_sub_subresource():
+    from kubestrata.access.model import parse_request
+    from kubestrata.errors import KubestrataError
+
+    assert parse_request("get", "pods/exec").subresource == "exec"
+    with pytest.raises(KubestrataError, match="TYPE\\[.GROUP\\]\\[/SUBRESOURCE\\]"):
+        parse_request("get", "pods/exec/foo")

@@ -154,7 +154,7 @@ def parse_request(verb: str, resource: str, name: str = "") -> Request:
     res, _, sub = resource.partition("/")
     res = _CORE_ALIASES.get(res.lower(), res.lower())
     base, _, group = res.partition(".")
-    if not base:
+    if not base or "/" in sub:  # the API server has no sub-subresources (RBAC would never match one)
         raise KubestrataError(f"cannot parse resource {resource!r}; expected TYPE[.GROUP][/SUBRESOURCE]")
     if not group and base in _WELL_KNOWN_GROUPS:
         group = _WELL_KNOWN_GROUPS[base]
