@@ -1,3 +1,3 @@
-from kubestrata.cli.main import main
+from kubestrata.cli.entry import main
 
 main()

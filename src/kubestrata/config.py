@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -94,8 +95,41 @@ class ScanConfig(BaseModel):
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """The one kubestrata config file. Each command reads its section; `serve` validates its own."""
+
+    model_config = ConfigDict(extra="forbid")
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    serve: dict[str, Any] | None = Field(None, description="`kubestrata serve` settings (see docs/serve.md).")
+
+
+CONFIG_NAME = "kubestrata.yaml"
+
+
+def discover_config() -> Path | None:
+    """./kubestrata.yaml, else $XDG_CONFIG_HOME/kubestrata/kubestrata.yaml (~/.config by default)."""
+    here = Path(CONFIG_NAME)
+    if here.is_file():
+        return here
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    user = Path(base) / "kubestrata" / CONFIG_NAME
+    return user if user.is_file() else None
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the mapping at ``loc`` inside ``model`` (for "unknown key" messages)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        info = current.model_fields.get(str(part))
+        if info is None:
+            return []
+        ann = info.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = ann if isinstance(ann, type) else (args[0] if args else None)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
 
 
 def load_yaml_model(path: str | Path, model: type[M], what: str = "config") -> M:
@@ -117,8 +151,16 @@ def load_yaml_model(path: str | Path, model: type[M], what: str = "config") -> M
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        raise InputError(err["msg"], file=str(p), field=".".join(str(x) for x in err["loc"])) from None
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            valid = _fields_at(model, loc[:-1])
+            msg = f"unknown key {loc[-1]!r}" + (f"; valid keys here: {', '.join(valid)}" if valid else "")
+        raise InputError(msg, file=str(p), field=".".join(str(x) for x in loc)) from None
 
 
-def load_config(path: str | Path | None) -> Config:
+def load_config(path: str | Path | None, *, discover: bool = True) -> Config:
+    """The config file given with -c, else the discovered one (see discover_config), else defaults."""
+    if path is None and discover:
+        path = discover_config()
     return Config() if path is None else load_yaml_model(path, Config)

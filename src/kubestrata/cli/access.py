@@ -12,10 +12,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, printable, write_output
+from kubestrata.cli import options
+from kubestrata.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    exit_with,
+    handle_errors,
+    printable,
+    warning_line,
+    write_output,
+)
 from kubestrata.errors import KubestrataError
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Cluster access: aws-auth and access entries, effective permissions, escalation paths, migration.",
     no_args_is_help=True,
 )
@@ -31,9 +41,9 @@ EKS_OPT = typer.Option(
 )
 
 
-class OutFmt(StrEnum):
-    TABLE = "table"
-    JSON = "json"
+OutFmt = options.TableOrJson
+OUTPUT = options.output(OutFmt.TABLE, "table or json.")
+OUTPUT_FILE = options.output_file()
 
 
 class MigrateFmt(StrEnum):
@@ -73,7 +83,7 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
             raise skipped[0]
         raise KubestrataError("no Kubernetes objects found in the input")
     for e in skipped:
-        err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+        warning_line(f"{e} (skipped)")
     snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
@@ -107,7 +117,7 @@ def import_cmd(
         help="IAM ARN that created the cluster (CloudTrail CreateCluster); in CONFIG_MAP mode it is an "
         "invisible system:masters.",
     ),
-    output_file: str = typer.Option(None, "--output-file", "-f"),
+    output_file: str = OUTPUT_FILE,
 ) -> None:
     """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`."""
     from kubestrata.access.eks import collect_live, read_aws_json_files
@@ -117,8 +127,12 @@ def import_cmd(
             raise KubestrataError("--live needs --cluster-name")
         gaps: list[str] = []
         eks = collect_live(cluster_name, region=region, profile=profile, endpoint_url=endpoint_url, gaps=gaps)
+        failed = next((g for g in gaps if g.startswith("describe-cluster:")), None)
+        if failed is not None:
+            # without the cluster itself the snapshot would be empty and read as "nothing to fix"
+            raise KubestrataError(f"cannot read EKS cluster {cluster_name!r}: {failed.partition(': ')[2]}")
         for g in gaps:
-            err_console.print(f"[yellow]not collected:[/] {escape(g)}")
+            warning_line(f"not collected: {g}")
     else:
         if not files:
             raise KubestrataError("give AWS CLI JSON files (or - for stdin), or --live --cluster-name NAME")
@@ -159,19 +173,18 @@ def who_can(
         ..., help="TYPE\\[.GROUP]\\[/SUBRESOURCE] (pods, deployments.apps, pods/exec) or a URL (/metrics)."
     ),
     name: str = typer.Argument(None, help="Object name (matches resourceNames)."),
-    namespace: str = typer.Option(
-        "", "--namespace", "-n", help="Namespace of the request ('' = cluster-scoped)."
-    ),
+    namespace: str = options.namespace("Namespace of the request (default: cluster-scoped)."),
     paths: list[str] = typer.Option([], "--manifests", "-m", help="Manifest files or directories."),
     eks_files: list[str] = EKS_OPT,
-    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
-    output_file: str = typer.Option(None, "--output-file", "-f"),
+    output: OutFmt = OUTPUT,
+    output_file: str = OUTPUT_FILE,
 ) -> None:
     """Every user, group, ServiceAccount and IAM principal allowed, RBAC and access policies together."""
     from kubestrata.access.model import parse_request
 
     model = _load_model(paths, eks_files)
     req = parse_request(verb, resource, name or "")
+    namespace = namespace or ""
     rows = model.who_can(req, namespace)
     where = f" in namespace {namespace}" if namespace else " (cluster-scoped)"
     if output == OutFmt.JSON:
@@ -207,16 +220,17 @@ def can_i(
     session_name: str = typer.Option(
         "", "--session-name", help="Role session name for {{SessionName}} templates."
     ),
-    namespace: str = typer.Option("", "--namespace", "-n"),
+    namespace: str = options.namespace("Namespace of the request (default: cluster-scoped)."),
     paths: list[str] = typer.Option([], "--manifests", "-m", help="Manifest files or directories."),
     eks_files: list[str] = EKS_OPT,
-    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
+    output: OutFmt = OUTPUT,
 ) -> None:
     """Like `kubectl auth can-i`, but an IAM ARN is mapped through access entries / aws-auth and access
     policy grants count. Exits 0 for yes, 1 for no."""
     from kubestrata.access.model import AUTHENTICATED, parse_request
     from kubestrata.rbac import UserInfo
 
+    namespace = namespace or ""
     model = _load_model(paths, eks_files)
     req = parse_request(verb, resource, name or "")
     if as_.startswith("arn:"):
@@ -228,7 +242,7 @@ def can_i(
                 "reasons": [f"{as_} is not mapped (mode {model.mode}): it cannot authenticate"],
             }
             _print_can_i(result, output)
-            raise typer.Exit(EXIT_FINDINGS)
+            exit_with(EXIT_FINDINGS, "no: the principal is not mapped")
         user = UserInfo(ident.username, (*ident.groups, *as_group, AUTHENTICATED))
         assocs = ident.associations
         who = {
@@ -254,7 +268,9 @@ def can_i(
         "notes": notes,
     }
     _print_can_i(result, output)
-    raise typer.Exit(EXIT_OK if allowed else EXIT_FINDINGS)
+    if not allowed:
+        exit_with(EXIT_FINDINGS, "no: not allowed")
+    raise typer.Exit(EXIT_OK)
 
 
 def _print_can_i(result: dict, output: OutFmt) -> None:
@@ -275,7 +291,7 @@ def _print_can_i(result: dict, output: OutFmt) -> None:
 def identities(
     paths: list[str] = PATHS_ARG,
     eks_files: list[str] = EKS_OPT,
-    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
+    output: OutFmt = OUTPUT,
 ) -> None:
     """Every IAM principal that can authenticate and what Kubernetes sees: username, groups, policies."""
     model = _load_model(paths, eks_files)
@@ -327,8 +343,8 @@ def paths_cmd(
     include_admins: bool = typer.Option(
         False, "--include-admins", help="Also list identities that already are admins."
     ),
-    output: OutFmt = typer.Option(OutFmt.TABLE, "--output", "-o"),
-    output_file: str = typer.Option(None, "--output-file", "-f"),
+    output: OutFmt = OUTPUT,
+    output_file: str = OUTPUT_FILE,
 ) -> None:
     """Shortest escalation paths (BFS) to a crown jewel, with the evidence for every edge."""
     from kubestrata.access.paths import AttackGraph, is_direct_admin
@@ -382,12 +398,12 @@ def paths_cmd(
 @handle_errors
 def migrate(
     paths: list[str] = PATHS_ARG,
-    fmt: MigrateFmt = typer.Option(MigrateFmt.CLI, "--format", help="cli, eksctl, terraform or json."),
+    fmt: MigrateFmt = options.output(MigrateFmt.CLI, "cli (AWS CLI commands), eksctl, terraform or json."),
     cluster_name: str = typer.Option(None, "--cluster-name"),
     region: str = typer.Option(None, "--region"),
     eks_files: list[str] = EKS_OPT,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print only who gains and who loses what."),
-    output_file: str = typer.Option(None, "--output-file", "-f"),
+    output_file: str = OUTPUT_FILE,
 ) -> None:
     """Translate aws-auth into access entries; the diff is printed first (as comments) and to --dry-run."""
     from kubestrata.access import migrate as mig

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import orjson
 import typer
 
-from kubestrata.cli.common import EXIT_FINDINGS, err_console, handle_errors, write_output
+from kubestrata.cli import options
+from kubestrata.cli.common import (
+    EXIT_FINDINGS,
+    err_console,
+    exit_with,
+    handle_errors,
+    warning_line,
+    write_output,
+)
+from kubestrata.cli.inputs import load_input, require_complete
 from kubestrata.errors import InputError, KubestrataError
 
+
+class CedarFormat(StrEnum):
+    CEDAR = "cedar"
+    JSON = "json"
+
+
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Cedar policies for Kubernetes: validate, check reviews offline, convert RBAC.",
     no_args_is_help=True,
 )
@@ -20,6 +37,7 @@ app = typer.Typer(
 @handle_errors
 def validate(
     paths: list[str] = typer.Argument(..., help="Directories or files of .cedar policies / Policy objects."),
+    output: options.TableOrJson = options.output(options.TableOrJson.TABLE, "table or json."),
 ) -> None:
     """Parse and validate policies against kubestrata's Cedar schema (exit 1 if any is rejected)."""
     from kubestrata.authz.store import collect_sources, parse_sources
@@ -36,12 +54,21 @@ def validate(
         raise InputError("no .cedar files or Policy objects found", file=" ".join(paths))
     policies, probs = parse_sources(sources)
     problems += probs
+    if output is options.TableOrJson.JSON:
+        doc = {
+            "valid": not problems,
+            "policies": len(policies),
+            "sources": len(sources),
+            "problems": [str(p) for p in problems],
+        }
+        write_output(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n", None)
     if problems:
-        for prob in problems:
-            err_console.print(prob, markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(problems)} problem(s); these policies would be rejected", markup=False)
-        raise typer.Exit(EXIT_FINDINGS)
-    typer.echo(f"{len(policies)} policies in {len(sources)} source(s) are valid")
+        if output is options.TableOrJson.TABLE:
+            for prob in problems:
+                err_console.print(prob, markup=False, highlight=False)
+        exit_with(EXIT_FINDINGS, f"{len(problems)} problem(s); these policies would be rejected")
+    if output is options.TableOrJson.TABLE:
+        typer.echo(f"{len(policies)} policies in {len(sources)} source(s) are valid")
 
 
 @app.command()
@@ -51,7 +78,10 @@ def check(
         ..., help="A SubjectAccessReview or AdmissionReview JSON/YAML file ('-' for stdin)."
     ),
     policies: list[str] = typer.Option(
-        ..., "--policies", "-p", help="Policy directory or file; repeat for ordered tiers, as the server."
+        ...,
+        "--policies",
+        help="Policy directory or file; repeat for ordered tiers, as the server.",
+        metavar="PATH",
     ),
 ) -> None:
     """Print the webhook's response JSON for a review, evaluated offline."""
@@ -101,44 +131,37 @@ def check(
 @handle_errors
 def from_rbac(
     paths: list[str] = typer.Argument(None, help="Manifests holding Roles, ClusterRoles and their bindings."),
-    output: str = typer.Option("-", "--output", "-o", help="Write the Cedar policies here (default stdout)."),
-    cluster: bool = typer.Option(False, "--cluster", help="Read RBAC from the live cluster instead."),
-    context: str = typer.Option(None, "--context", help="kubeconfig context (with --cluster)."),
-    kubeconfig: str = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster)."),
-    timeout: float = typer.Option(
-        60.0, "--timeout", help="Seconds to wait for the API server (with --cluster)."
-    ),
+    output: CedarFormat = options.output(CedarFormat.CEDAR, "cedar (policy text) or json."),
+    output_file: str = options.output_file("Write the Cedar policies to this file instead of stdout."),
+    cluster: bool = options.cluster("Read RBAC from the live cluster instead."),
+    context: str = options.context(),
+    kubeconfig: str = options.kubeconfig(),
+    timeout: float = options.timeout(),
+    strict: bool = options.strict(),
+    quiet: bool = options.quiet(),
 ) -> None:
-    """Convert RBAC Roles, ClusterRoles and bindings into equivalent Cedar permits."""
+    """Convert RBAC Roles, ClusterRoles and bindings into equivalent Cedar permits.
+
+    Example: kubestrata cedar from-rbac examples/demo-cluster --output-file rbac.cedar"""
     from kubestrata.authz.rbac_convert import convert_rbac
 
     kinds = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
-    if cluster:
-        from kubestrata.cli.scan import load_cluster_input
-        from kubestrata.findings import Coverage
-
-        try:
-            snap, _ = load_cluster_input([], True, context, kubeconfig, None, timeout, Coverage(), quiet=True)
-        except ImportError:
-            raise KubestrataError("live cluster input is not available in this build") from None
-        objs = [o for o in snap.real_objects() if o.kind in kinds]
-    else:
-        from kubestrata.kube.loader import load_paths
-
-        if not paths:
-            raise KubestrataError("give manifest paths (files, directories or - for stdin) or --cluster")
-        res = load_paths(paths)
-        if res.errors:
-            for e in res.errors:
-                err_console.print(f"error: {e}", markup=False, soft_wrap=True)
-            raise typer.Exit(2)
-        objs = [o for o in res.objects if o.kind in kinds]
-        if not objs:
-            raise KubestrataError("no Roles, ClusterRoles or bindings found in the input")
+    inp = load_input(
+        paths, cluster=cluster, context=context, kubeconfig=kubeconfig, timeout=timeout, quiet=quiet
+    )
+    require_complete(inp.coverage, strict)
+    objs = [o for o in inp.cluster.real_objects() if o.kind in kinds]
+    if not objs and not cluster:
+        raise KubestrataError("no Roles, ClusterRoles or bindings found in the input")
     conv = convert_rbac(objs)
-    for w in conv.warnings:
-        err_console.print(f"warning: {w}", markup=False, soft_wrap=True)
-    write_output(conv.text(), output)
+    if not quiet:
+        for w in conv.warnings:
+            warning_line(w)
+    if output is CedarFormat.JSON:
+        doc = {"policies": conv.text(), "warnings": conv.warnings}
+        write_output(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n", output_file)
+        return
+    write_output(conv.text(), output_file)
 
 
 @app.command("schema")

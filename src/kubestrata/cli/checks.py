@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kubestrata.checks import load_builtin_checks
-from kubestrata.cli.common import handle_errors
+from kubestrata.cli import options
+from kubestrata.cli.common import handle_errors, stdout_console
 
-app = typer.Typer(help="List checks and generate their documentation.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="List checks and generate their documentation.", no_args_is_help=True
+)
+
+
+class ChecksFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
 
 
 @app.command("list")
 @handle_errors
-def list_checks(markdown: bool = typer.Option(False, "--markdown", help="Print docs/checks.md.")) -> None:
+def list_checks(
+    output: ChecksFormat = options.output(ChecksFormat.TABLE, "table, json or markdown (docs/checks.md)."),
+) -> None:
     """List every check with its id, severity, layer and title."""
     registry = load_builtin_checks()
-    if markdown:
+    if output is ChecksFormat.JSON:
+        import orjson
+
+        doc = [
+            {
+                "id": c.meta.id,
+                "severity": c.meta.severity.value,
+                "layer": c.meta.layer.value,
+                "kinds": sorted(c.meta.kinds),
+                "title": c.meta.title,
+            }
+            for c in registry
+        ]
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return
+    if output is ChecksFormat.MARKDOWN:
         from kubestrata.report.checks_doc import render_checks_markdown
 
         typer.echo(render_checks_markdown(registry), nl=False)
@@ -30,4 +57,4 @@ def list_checks(markdown: bool = typer.Option(False, "--markdown", help="Print d
         table.add_row(
             c.meta.id, c.meta.severity.value, c.meta.layer.value, kinds or "(cluster)", c.meta.title
         )
-    Console(highlight=False).print(table)
+    stdout_console().print(table)

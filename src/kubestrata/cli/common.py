@@ -1,34 +1,65 @@
-"""Shared CLI plumbing: error handling that never shows a traceback, consoles, exit codes."""
+"""Shared CLI plumbing: error handling that never shows a traceback, consoles, exit codes and the one
+way every command says why it exits non-zero.
+
+Terminal output is done by rich, never after it: attacker-controlled text is escaped (printable, then
+markup-escaped) *before* it enters a renderable, and rich's own colour codes reach the terminal
+untouched. rich honours NO_COLOR, FORCE_COLOR and the terminal's width. Error and warning lines are
+never wrapped (soft_wrap): a path must stay on one line to be copied or grepped.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any, NoReturn, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kubestrata.cli import clickapi as click
 from kubestrata.errors import KubestrataError
 from kubestrata.textsafe import printable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-__all__ = ["printable"]  # re-exported for the CLI modules
+__all__ = ["printable", "escape"]  # re-exported for the CLI modules
 
-err_console = Console(stderr=True, highlight=False)
+# width of text written to pipes and files, where there is no terminal to measure
+PIPE_WIDTH = 160
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def one_line(message: str) -> str:
+    # library messages (YAML parser, kubeconfig) span several lines
+    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def error_line(message: str) -> None:
+    """`error: ...` on stderr, escaped, on one line."""
+    err_console.print(f"[bold red]error:[/] {escape(printable(one_line(message)))}")
+
+
+def warning_line(message: str) -> None:
+    """`warning: ...` on stderr, escaped, on one line."""
+    err_console.print(f"[yellow]warning:[/] {escape(printable(one_line(message)))}")
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    # one line: library messages (YAML parser, kubeconfig) span several
-    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    err_console.print(f"[bold red]error:[/] {escape(printable(one_line))}")
+    error_line(message)
     return typer.Exit(code)
+
+
+def exit_with(code: int, reason: str = "") -> NoReturn:
+    """Exit; a non-zero exit always says why on stderr, in one line."""
+    if code != EXIT_OK and reason:
+        err_console.print(f"[dim]kubestrata:[/] {escape(printable(one_line(reason)))}")
+    raise typer.Exit(code)
 
 
 def handle_errors(fn: F) -> F:
@@ -41,11 +72,15 @@ def handle_errors(fn: F) -> F:
         except KubestrataError as e:
             raise fail(str(e)) from None
         except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+            raise fail("interrupted", 130) from None
         except BrokenPipeError:
-            sys.stderr.close()
+            # the reader went away (`| head`): not an error of ours
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+            except OSError:
+                pass
             raise typer.Exit(EXIT_OK) from None
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        except (typer.Exit, typer.Abort, click.ClickException):
             raise
         except Exception as e:
             # a bug of ours: one line for the user, the traceback only when asked for
@@ -60,6 +95,7 @@ def handle_errors(fn: F) -> F:
 
 
 def write_output(text: str, output_file: str | None) -> None:
+    """A text report (JSON, SARIF, CSV, ...) to the file or stdout."""
     if output_file and output_file != "-":
         try:
             with open(output_file, "w", encoding="utf-8") as fh:
@@ -70,3 +106,28 @@ def write_output(text: str, output_file: str | None) -> None:
         # the last line of defence for text reports: no escape sequence reaches the terminal
         sys.stdout.write(printable(text, keep_lines=True))
         sys.stdout.flush()
+
+
+def stdout_console(file: IO[str] | None = None) -> Console:
+    """The console a rich report is printed on: stdout (colour and width from the terminal and
+    NO_COLOR / FORCE_COLOR), or a file (no colour, a fixed width)."""
+    if file is not None:
+        return Console(file=file, width=PIPE_WIDTH, no_color=True, highlight=False, force_terminal=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console
+
+
+@contextmanager
+def rich_output(output_file: str | None) -> Iterator[Console]:
+    """A console for a rich report going to --output-file or stdout."""
+    if output_file and output_file != "-":
+        try:
+            fh = open(output_file, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+        with fh:
+            yield stdout_console(fh)
+    else:
+        yield stdout_console()

@@ -7,16 +7,25 @@ import os
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors
+from kubestrata.cli import options
+from kubestrata.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    err_console,
+    exit_with,
+    handle_errors,
+    stdout_console,
+    write_output,
+)
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
 from kubestrata.detect.report import print_summary, stats_line
@@ -27,11 +36,23 @@ from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Detect attacks and risky changes in Kubernetes audit logs (GuardDuty- and Falco-equivalent).",
     no_args_is_help=True,
 )
 
-FORMATS = ("jsonl", "table", "none")
+
+class ReplayFormat(StrEnum):
+    JSONL = "jsonl"
+    JSON = "json"
+    TABLE = "table"
+    NONE = "none"
+
+
+class StoredFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
 
 
 def default_state_path() -> str:
@@ -140,7 +161,9 @@ def _feed_file(pipe: Pipeline, path: str) -> None:
 
 
 # Common options (typer has no option groups shared between commands; keep the names identical)
-CLUSTER = typer.Option("", "--cluster", help="Cluster name recorded in findings and first-seen state.")
+CLUSTER = typer.Option(
+    "", "--cluster-name", help="Cluster name recorded in findings and first-seen state.", metavar="NAME"
+)
 STATE = typer.Option(
     None,
     "--state",
@@ -191,10 +214,10 @@ QUEUE = typer.Option(
 @handle_errors
 def replay(
     files: list[str] = typer.Argument(..., help="Audit log files (JSON lines; - for stdin)."),
-    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl (findings on stdout), table or none."),
-    fail_on: str = typer.Option(
-        None, "--fail-on", help="Exit 1 when a finding at or above this severity exists."
+    fmt: ReplayFormat = options.output(
+        ReplayFormat.JSONL, "jsonl (a finding a line, as they come), json (one array), table or none."
     ),
+    fail_on: str = options.fail_on(),
     stats_json: str = typer.Option(None, "--stats", help="Write ingestion statistics as JSON to this file."),
     cluster: str = CLUSTER,
     state: str = STATE,
@@ -216,21 +239,20 @@ def replay(
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
 ) -> None:
-    """Run every rule over audit log files (batch). Findings go to stdout as JSON lines."""
-    if fmt not in FORMATS:
-        raise KubestrataError(f"--format must be one of {', '.join(FORMATS)}")
-    try:
-        # checked before the logs are read: a typo must not cost a long replay
-        floor = Severity.parse(fail_on).rank if fail_on else None
-    except ValueError as e:
-        raise KubestrataError(f"--fail-on: {e}") from None
+    """Run every rule over audit log files (batch). Findings go to stdout as JSON lines.
+
+    Exit 1 when a finding at or above --fail-on (default high) was raised.
+
+    Example: kubestrata detect replay examples/detect/audit.log -o table"""
+    # checked before the logs are read: a typo must not cost a long replay
+    threshold = options.parse_fail_on(fail_on)
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
-    sinks = [collected, *build_sinks(fmt == "jsonl", alert_file, webhook, block=True, queue=queue)]
+    sinks = [collected, *build_sinks(fmt is ReplayFormat.JSONL, alert_file, webhook, block=True, queue=queue)]
     pipe = Pipeline(config, sinks)
     try:
         for f in files:
@@ -238,18 +260,24 @@ def replay(
     finally:
         pipe.close()
     findings = collected.items
-    if fmt == "table":
-        print_summary(Console(highlight=False), findings, pipe.stats, sinks)
+    if fmt is ReplayFormat.TABLE:
+        print_summary(stdout_console(), findings, pipe.stats, sinks)
     else:
+        if fmt is ReplayFormat.JSON:
+            write_output(orjson.dumps(findings, option=orjson.OPT_INDENT_2).decode() + "\n", None)
         err_console.print(escape(stats_line(pipe.stats, sinks)))
     if stats_json:
         try:
             Path(stats_json).write_bytes(orjson.dumps(pipe.stats.to_dict(), option=orjson.OPT_INDENT_2))
         except OSError as e:
             raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
-    if floor is not None:
-        if any(Severity(f["severity"]).rank >= floor for f in findings):
-            raise typer.Exit(EXIT_FINDINGS)
+    if threshold is not None:
+        n = sum(1 for f in findings if Severity(f["severity"]).rank >= threshold.rank)
+        if n:
+            exit_with(
+                EXIT_FINDINGS,
+                f"{n} finding{'s' if n != 1 else ''} at or above {threshold.value} (--fail-on {threshold.value})",
+            )
     raise typer.Exit(EXIT_OK)
 
 
@@ -356,10 +384,10 @@ def watch(
 @app.command("rules")
 @handle_errors
 def list_rules(
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    fmt: options.TableOrJson = options.output(options.TableOrJson.TABLE, "table or json."),
 ) -> None:
     """List the rule catalogue with its GuardDuty / Falco / Sigma / MITRE references."""
-    if fmt == "json":
+    if fmt is options.TableOrJson.JSON:
         out = [
             {
                 "id": r.id,
@@ -374,8 +402,6 @@ def list_rules(
         ]
         sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    if fmt != "table":
-        raise KubestrataError("--format must be table or json")
     t = Table(title=f"{len(CATALOGUE)} audit rules")
     for col in ("Id", "Severity", "Title", "GuardDuty / Falco", "MITRE"):
         t.add_column(col, overflow="fold")
@@ -388,14 +414,14 @@ def list_rules(
             escape(ref),
             ", ".join(r.mitre),
         )
-    Console().print(t)
+    stdout_console().print(t)
 
 
 @app.command("findings")
 @handle_errors
 def stored_findings(
     state: str = typer.Option(..., "--state", help="The state database written by watch/replay."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or jsonl."),
+    fmt: StoredFormat = options.output(StoredFormat.TABLE, "table, json or jsonl."),
     min_severity: str = MINSEV,
 ) -> None:
     """Show the findings store: each finding once, with how often it recurred."""
@@ -408,11 +434,12 @@ def stored_findings(
     except ValueError as e:
         raise KubestrataError(str(e)) from None
     rows = [f for f in FindingsStore(make_engine(state)).all() if Severity(f["severity"]).rank >= floor]
-    if fmt == "jsonl":
-        sys.stdout.write("".join(orjson.dumps(f).decode() + "\n" for f in rows))
+    if fmt is StoredFormat.JSONL:
+        write_output("".join(orjson.dumps(f).decode() + "\n" for f in rows), None)
         return
-    if fmt != "table":
-        raise KubestrataError("--format must be table or jsonl")
+    if fmt is StoredFormat.JSON:
+        write_output(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n", None)
+        return
     t = Table(title=f"{len(rows)} stored findings")
     for col in ("Rule", "Severity", "Count", "First time", "Message"):
         t.add_column(col, overflow="fold")
@@ -424,4 +451,4 @@ def stored_findings(
             escape(f["time"]),
             escape(f["message"]),
         )
-    Console(highlight=False).print(t)
+    stdout_console().print(t)

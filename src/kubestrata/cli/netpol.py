@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 
 import typer
 
-from kubestrata.cli.common import EXIT_OK, handle_errors, write_output
+from kubestrata.cli import options
+from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, exit_with, handle_errors, warning_line, write_output
+from kubestrata.cli.inputs import load_input
 from kubestrata.errors import KubestrataError
-from kubestrata.findings import Coverage
-from kubestrata.kube.cluster import Cluster
-from kubestrata.kube.loader import load_paths
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Network reachability from NetworkPolicy, Admin/Baseline/Cluster network policies and AWS "
     "SecurityGroupPolicy: list, eval, explain, diff, coverage.",
     no_args_is_help=True,
@@ -22,7 +21,8 @@ app = typer.Typer(
 
 
 class ListFormat(StrEnum):
-    TXT = "txt"
+    # table: np-guard's text grammar (SRC => DST : CONN), one connection a line
+    TABLE = "table"
     JSON = "json"
     CSV = "csv"
     MD = "md"
@@ -30,7 +30,7 @@ class ListFormat(StrEnum):
 
 
 class DiffFormat(StrEnum):
-    TXT = "txt"
+    TABLE = "table"
     JSON = "json"
     CSV = "csv"
     MD = "md"
@@ -46,11 +46,11 @@ class HostNetwork(StrEnum):
     POD = "pod"
 
 
-PATHS = typer.Argument(None, help="Manifest files or directories; - reads stdin.")
-CLUSTER = typer.Option(False, "--cluster", help="Read the live cluster of the current kubeconfig context.")
-CONTEXT = typer.Option(None, "--context", help="kubeconfig context (with --cluster).")
-KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster).")
-TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds to wait for the API server (with --cluster).")
+PATHS = typer.Argument(None, help="Manifest files or directories; - reads stdin.", metavar="PATH")
+CLUSTER = options.cluster()
+CONTEXT = options.context()
+KUBECONFIG = options.kubeconfig()
+TIMEOUT = options.timeout()
 COMPAT = typer.Option(
     Compat.NONE,
     "--compat",
@@ -75,13 +75,13 @@ SG_FILE = typer.Option(
     "SecurityGroupPolicies give pods, as a second gate after network policies.",
 )
 INIT_PORTS = typer.Option(False, "--include-init-ports", help="Resolve named ports in init containers too.")
-OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write here instead of stdout.")
-QUIET = typer.Option(False, "--quiet", "-q", help="No warnings on stderr.")
+OUTPUT_FILE = options.output_file()
+QUIET = options.quiet()
+TABLE_OR_JSON = options.output(options.TableOrJson.TABLE, "table or json.")
 
 
-def _warn(msg: str) -> None:
-    # plain stderr: rich would wrap long file/field paths and make them hard to grep
-    sys.stderr.write(f"warning: {msg}\n")
+def _engine_format(output: StrEnum) -> str:
+    return "txt" if output.value == "table" else output.value
 
 
 def _options(
@@ -107,41 +107,15 @@ def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet, sg_file=
 
     groups = load_security_groups(sg_file) if sg_file else None
 
-    if cluster:
-        try:
-            from kubestrata.kube.live import collect_cluster
-        except ImportError:
-            raise KubestrataError(
-                "live cluster collection (kubestrata.kube.live) is not available in this build"
-            ) from None
-
-        snap = collect_cluster(
-            kubeconfig=kubeconfig,
-            context=context,
-            namespace=None,
-            timeout=timeout,
-            coverage=Coverage(),
-            progress=not quiet,
-        )
-    else:
-        if not paths:
-            raise KubestrataError("give manifest paths (a file, a directory or - for stdin) or --cluster")
-        loaded = load_paths(paths)
-        for e in loaded.errors:
-            if not quiet:
-                _warn(f"{e} (document skipped)")
-        if not loaded.objects and loaded.errors:
-            raise KubestrataError(f"no readable Kubernetes objects: {loaded.errors[0]}")
-        if not loaded.objects:
-            # an empty directory or stdin is almost always a wrong path; an empty map would read as "safe"
-            raise KubestrataError("no Kubernetes objects found in the input")
-        snap = Cluster(loaded.objects)
+    snap = load_input(
+        paths, cluster=cluster, context=context, kubeconfig=kubeconfig, timeout=timeout, quiet=quiet
+    ).cluster
     net = Network(snap, opts, security_groups=groups)
     if not quiet:
         for g in net.gaps:
-            _warn(f"{g.detail} (left out of the analysis)")
+            warning_line(f"{g.detail} (left out of the analysis)")
         for w in net.warnings:
-            _warn(w)
+            warning_line(w)
     return net
 
 
@@ -153,7 +127,9 @@ def list_cmd(
     context: str = CONTEXT,
     kubeconfig: str = KUBECONFIG,
     timeout: float = TIMEOUT,
-    output: ListFormat = typer.Option(ListFormat.TXT, "--output", "-o", help="Output format."),
+    output: ListFormat = options.output(
+        ListFormat.TABLE, "table (SRC => DST : CONN lines), json, csv, md or dot."
+    ),
     output_file: str = OUTPUT_FILE,
     compat: Compat = COMPAT,
     ipb: bool = IPB,
@@ -176,7 +152,8 @@ def list_cmd(
         quiet,
         sg_file,
     )
-    write_output(render(connections(net), output.value, net), output_file)
+    # the renderers call the text grammar "txt"
+    write_output(render(connections(net), _engine_format(output), net), output_file)
 
 
 SRC = typer.Option(None, "--source", "-s", help="Source workload or pod: ns/name, name or ns/name[Kind].")
@@ -205,7 +182,7 @@ def eval_cmd(
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
     sg_file: str = SG_FILE,
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    output: options.TableOrJson = TABLE_OR_JSON,
     fail: bool = typer.Option(False, "--fail", help="Exit 1 when the connection is denied."),
     quiet: bool = QUIET,
 ) -> None:
@@ -229,7 +206,7 @@ def eval_cmd(
     s, d = resolve_side(net, source, source_ip), resolve_side(net, destination, destination_ip)
     ok, ports = eval_connection(net, s, d, protocol, port)
     over = f"{protocol.lower()}/{port}" if port is not None else protocol.lower()
-    if as_json:
+    if output is options.TableOrJson.JSON:
         doc = {
             "source": s.label,
             "destination": d.label,
@@ -241,7 +218,9 @@ def eval_cmd(
         write_output(json.dumps(doc) + "\n", None)
     else:
         write_output(f"{s.label} => {d.label} over {over}: {str(ok).lower()}\n", None)
-    raise typer.Exit(1 if fail and not ok else EXIT_OK)
+    if fail and not ok:
+        exit_with(EXIT_FINDINGS, f"{s.label} => {d.label} over {over} is denied (--fail)")
+    raise typer.Exit(EXIT_OK)
 
 
 @app.command("explain")
@@ -289,7 +268,7 @@ def explain_cmd(
 def diff_cmd(
     dir1: str = typer.Argument(..., help="Manifests before the change."),
     dir2: str = typer.Argument(..., help="Manifests after the change."),
-    output: DiffFormat = typer.Option(DiffFormat.TXT, "--output", "-o", help="Output format."),
+    output: DiffFormat = options.output(DiffFormat.TABLE, "table, json, csv or md."),
     output_file: str = OUTPUT_FILE,
     compat: Compat = COMPAT,
     ipb: bool = IPB,
@@ -308,8 +287,10 @@ def diff_cmd(
     a = connections(_network([dir1], False, None, None, 0, opts, quiet, sg_file))
     b = connections(_network([dir2], False, None, None, 0, opts, quiet, sg_file))
     entries = diff(a, b)
-    write_output(render_diff(entries, output.value), output_file)
-    raise typer.Exit(1 if fail and entries else EXIT_OK)
+    write_output(render_diff(entries, _engine_format(output)), output_file)
+    if fail and entries:
+        exit_with(EXIT_FINDINGS, f"{len(entries)} connection(s) changed (--fail)")
+    raise typer.Exit(EXIT_OK)
 
 
 @app.command("coverage")
@@ -326,7 +307,7 @@ def coverage_cmd(
     aws_strict: bool = AWS_STRICT,
     init_ports: bool = INIT_PORTS,
     sg_file: str = SG_FILE,
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    output: options.TableOrJson = TABLE_OR_JSON,
     output_file: str = OUTPUT_FILE,
     quiet: bool = QUIET,
 ) -> None:
@@ -346,7 +327,7 @@ def coverage_cmd(
     )
     rep = coverage(net)
     exp = exposure(net)
-    if as_json:
+    if output is options.TableOrJson.JSON:
         doc = {
             "unrestricted": [e.label for e in rep.unrestricted],
             "ingressOnly": [e.label for e in rep.ingress_only],

@@ -22,6 +22,8 @@ from typing import Any
 
 import typer
 
+from kubestrata.findings import Severity
+
 FAIL_ON_DEFAULT = "high"
 FAIL_ON_CHOICES = ("info", "low", "medium", "high", "critical", "never")
 
@@ -69,7 +71,9 @@ def timeout(default: float = 60.0, help: str = "Seconds to wait for the API serv
     return typer.Option(default, "--timeout", help=help, metavar="SECONDS")
 
 
-def config(help: str = "kubestrata config file (default: ./kubestrata.yaml or $XDG_CONFIG_HOME/kubestrata/kubestrata.yaml).") -> Any:
+def config(
+    help: str = "kubestrata config file (default: ./kubestrata.yaml or $XDG_CONFIG_HOME/kubestrata/kubestrata.yaml).",
+) -> Any:
     return typer.Option(None, "--config", "-c", help=help, metavar="PATH")
 
 
@@ -90,3 +94,22 @@ def fail_on(default: str = FAIL_ON_DEFAULT) -> Any:
         + f" (default {default}; never: findings never fail the run).",
         metavar="SEVERITY",
     )
+
+
+def strict(help: str = "Exit 2 when any input could not be read or evaluated (and say which).") -> Any:
+    return typer.Option(False, "--strict", help=help)
+
+
+def parse_fail_on(value: str | None) -> Severity | None:
+    """The severity threshold of --fail-on; None for `never`. A bad value is a usage error naming the
+    valid ones."""
+    from kubestrata.errors import KubestrataError
+
+    if value is None or value.lower() == "never":
+        return None
+    try:
+        return Severity.parse(value)
+    except ValueError:
+        raise KubestrataError(
+            f"--fail-on: unknown value {value!r}; expected one of {', '.join(FAIL_ON_CHOICES)}"
+        ) from None

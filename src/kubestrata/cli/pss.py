@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import orjson
 import typer
 
+from kubestrata.cli import options
 from kubestrata.cli.common import (
     EXIT_ERROR,
     EXIT_FINDINGS,
     EXIT_OK,
-    err_console,
+    error_line,
+    exit_with,
     handle_errors,
     printable,
     write_output,
 )
+from kubestrata.cli.deprecations import warn
+from kubestrata.cli.inputs import Input, load_input, require_complete
+from kubestrata.cli.progress import stage
+from kubestrata.config import load_config
 from kubestrata.errors import KubestrataError
-from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
@@ -29,6 +35,7 @@ from kubestrata.pss.registry import bulk, checks_for, effective_minor
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Pod Security Standards: PSA's exact decisions and messages at any level and version, offline.",
     no_args_is_help=True,
 )
@@ -50,41 +57,59 @@ def _load(
     kubeconfig: str | None,
     namespace: str | None,
     timeout: float,
-) -> tuple[Cluster, int]:
-    from kubestrata.cli.scan import load_cluster_input
+    quiet: bool = False,
+) -> Input:
+    return load_input(
+        paths, cluster=cluster, context=context, kubeconfig=kubeconfig, namespace=namespace,
+        timeout=timeout, quiet=quiet,
+    )  # fmt: skip
 
-    cov = Coverage()
+
+def _config(config_file: str | None, pss_configuration: str | None) -> PodSecurityConfig:
+    """The PodSecurityConfiguration: --pss-configuration, else the kubestrata config's
+    scan.pss_configuration. A PodSecurityConfiguration given to -c (its meaning before 0.2) is still
+    read, with a deprecation line."""
+    if pss_configuration:
+        return load_pod_security_configuration(pss_configuration)
+    if config_file and _is_pod_security_configuration(config_file):
+        warn("--config PodSecurityConfiguration", "--pss-configuration", "pss")
+        return load_pod_security_configuration(config_file)
+    cfg = load_config(config_file)
+    if cfg.scan.pss_configuration:
+        return load_pod_security_configuration(cfg.scan.pss_configuration)
+    return PodSecurityConfig()
+
+
+def _is_pod_security_configuration(path: str) -> bool:
     try:
-        snap, n_errors = load_cluster_input(
-            paths or [], cluster, context, kubeconfig, namespace, timeout, cov, True
-        )
-    except ImportError as e:  # kubestrata.kube.live may be missing from a partial build
-        raise KubestrataError(f"live cluster input is not available in this build ({e.name or e})") from None
-    for g in cov.gaps:
-        err_console.print(f"error: {printable(g.detail)}", highlight=False, markup=False, soft_wrap=True)
-    if len(snap) == 0 and not cluster:
-        raise KubestrataError("no Kubernetes objects found in the input")
-    return snap, n_errors
-
-
-def _config(path: str | None) -> PodSecurityConfig:
-    return load_pod_security_configuration(path) if path else PodSecurityConfig()
+        head = Path(path).read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return "PodSecurityConfiguration" in head or "AdmissionConfiguration" in head
 
 
 # shared options
-PATHS = typer.Argument(None, help="Manifest files or directories; - reads stdin.")
-CLUSTER = typer.Option(False, "--cluster", help="Read pods and workloads from the live cluster (kubeconfig).")
-CONTEXT = typer.Option(None, "--context", help="kubeconfig context (with --cluster).")
-KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster).")
-TIMEOUT = typer.Option(60.0, "--timeout", help="Seconds to wait for the API server (with --cluster).")
-CONFIG = typer.Option(
+PATHS = typer.Argument(None, help="Manifest files or directories; - reads stdin.", metavar="PATH")
+CLUSTER = options.cluster("Read pods and workloads from the live cluster (kubeconfig).")
+CONTEXT = options.context()
+KUBECONFIG = options.kubeconfig()
+TIMEOUT = options.timeout()
+CONFIG = options.config()
+PSS_CONFIGURATION = typer.Option(
     None,
-    "--config",
-    "-c",
-    help="PodSecurityConfiguration file: defaults and exemptions, as the API server has them.",
+    "--pss-configuration",
+    metavar="PATH",
+    help="PodSecurityConfiguration file: defaults and exemptions, as the API server has them "
+    "(default: scan.pss_configuration of the kubestrata config).",
 )
-OUTPUT = typer.Option(Fmt.TABLE, "--output", "-o", help="table or json.")
-OUTPUT_FILE = typer.Option(None, "--output-file", "-f", help="Write the report here instead of stdout.")
+OUTPUT = options.output(Fmt.TABLE, "table or json.")
+OUTPUT_FILE = options.output_file()
+QUIET = options.quiet()
+STRICT = options.strict()
+
+
+def _policy_version(help: str, default: str | None = None):
+    return typer.Option(default, "--policy-version", help=help, metavar="VERSION")
 
 
 @app.command("check")
@@ -98,30 +123,36 @@ def check(
         help="Evaluate every object at this level (privileged, baseline, restricted, or level:version). "
         "Without it each object gets its namespace's policy from the Namespace labels in the input.",
     ),
-    version: str = typer.Option(None, "--version", "-V", help="Policy version with --level: latest or v1.N."),
-    namespace: str = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    version: str = _policy_version("Policy version with --level: latest or v1.N."),
+    namespace: str = options.namespace("Only this namespace."),
     username: str = typer.Option(None, "--username", help="Requesting user, for the usernames exemption."),
     config_file: str = CONFIG,
+    pss_configuration: str = PSS_CONFIGURATION,
     output: Fmt = OUTPUT,
     output_file: str = OUTPUT_FILE,
     cluster: bool = CLUSTER,
     context: str = CONTEXT,
     kubeconfig: str = KUBECONFIG,
     timeout: float = TIMEOUT,
+    strict: bool = STRICT,
+    quiet: bool = QUIET,
 ) -> None:
     """Evaluate pods and workload controllers as Pod Security Admission would. Exit 1 when a pod is
-    denied or a controller's pods would be, 2 on unreadable or invalid input."""
-    cfg = _config(config_file)
+    denied or a controller's pods would be, 2 on an invalid pod spec (or, with --strict, an unreadable
+    document).
+
+    Example: kubestrata pss check examples/demo-cluster --level restricted"""
+    cfg = _config(config_file, pss_configuration)
     forced: LevelVersion | None = None
     if level is not None:
         forced = LevelVersion.parse(level)
         if version is not None:
             forced = LevelVersion(forced.level, parse_version_strict(version))
     elif version is not None:
-        raise KubestrataError("--version needs --level")
-    snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
-    with bulk():
-        results = _check_all(snap, forced, cfg, username)
+        raise KubestrataError("--policy-version needs --level")
+    inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
+    with stage("evaluating pods", quiet=quiet), bulk():
+        results = _check_all(inp.cluster, forced, cfg, username)
     if output is Fmt.JSON:
         text = _json([r.to_dict() for r in results])
     else:
@@ -129,16 +160,18 @@ def check(
     write_output(text, output_file)
     invalid = [r for r in results if r.error is not None]
     for r in invalid:
-        err_console.print(
-            f"error: {printable(r.obj.source)}: {printable(r.obj.kind)} {printable(r.obj.name)}: invalid pod spec: "
-            f"{printable(r.error)}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+        error_line(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
+    if invalid:
+        exit_with(
+            EXIT_ERROR, f"{len(invalid)} object{'s' if len(invalid) != 1 else ''} with an invalid pod spec"
         )
-    if invalid or load_errors:
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
+    require_complete(inp.coverage, strict)
+    denied = sum(1 for r in results if not r.pods_allowed)
+    if denied:
+        exit_with(
+            EXIT_FINDINGS, f"{denied} object{'s' if denied != 1 else ''} denied (or with pods that would be)"
+        )
+    raise typer.Exit(EXIT_OK)
 
 
 def _check_all(
@@ -216,7 +249,7 @@ def list_checks(
     level: str = typer.Option(
         "restricted", "--level", "-l", help="baseline or restricted (or level:version)."
     ),
-    version: str = typer.Option(None, "--version", "-V", help="latest or v1.N (default latest)."),
+    version: str = _policy_version("latest or v1.N (default latest)."),
     output: Fmt = OUTPUT,
 ) -> None:
     """The checks PSA runs at a level and version, in message order, with the variant chosen."""
@@ -253,14 +286,14 @@ def list_checks(
 @handle_errors
 def what_if(
     paths: list[str] = PATHS,
-    namespace: str = typer.Option(None, "--namespace", "-n", help="The namespace to label."),
-    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
+    namespace: str = options.namespace("The namespace to label."),
+    all_namespaces: bool = options.all_namespaces(),
     enforce: str = typer.Option(
         None,
         "--enforce",
         help="Proposed enforce label: restricted, baseline or level:v1.N (e.g. restricted:v1.30).",
     ),
-    version: str = typer.Option("latest", "--version", "-V", help="Policy version for the rollout view."),
+    version: str = _policy_version("Policy version for the rollout view.", "latest"),
     bump_from: str = typer.Option(None, "--from", help="Version-bump preview: the current version (v1.N)."),
     bump_to: str = typer.Option(None, "--to", help="Version-bump preview: the new version (v1.N or latest)."),
     level: str = typer.Option(
@@ -273,18 +306,23 @@ def what_if(
         False, "--fixes", help="Include fix patches for one denied pod per owner (json)."
     ),
     config_file: str = CONFIG,
+    pss_configuration: str = PSS_CONFIGURATION,
     output: Fmt = OUTPUT,
     output_file: str = OUTPUT_FILE,
     cluster: bool = CLUSTER,
     context: str = CONTEXT,
     kubeconfig: str = KUBECONFIG,
     timeout: float = TIMEOUT,
+    quiet: bool = QUIET,
 ) -> None:
     """What breaks before you label: --namespace NS --enforce L[:V] (or -A --enforce ...) lists the
     pods and workloads that would be denied, grouped by owner; -A alone gives the rollout view
     (denials per namespace at baseline and restricted); --from/--to previews a version bump.
-    Exit 1 when the proposed change would deny something."""
-    cfg = _config(config_file)
+    Exit 1 when the proposed change would deny something.
+
+    Examples: kubestrata pss what-if -A examples/demo-cluster;
+    kubestrata pss what-if examples/demo-cluster -n shop --enforce restricted"""
+    cfg = _config(config_file, pss_configuration)
     if (bump_from is None) != (bump_to is None):
         raise KubestrataError("--from and --to go together")
     if namespace and all_namespaces:
@@ -293,19 +331,22 @@ def what_if(
     if bump_from is not None:
         old, new = parse_version_strict(bump_from), parse_version_strict(bump_to or "")
         lvl = LevelVersion.parse(level).level if level else None
-        snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
+        snap = _load(paths, cluster, context, kubeconfig, scope, timeout, quiet).cluster
         changes = version_bump(snap, old, new, lvl, cfg, scope)
         if output is Fmt.JSON:
             text = _json({"from": str(old), "to": str(new), "changes": [c.to_dict() for c in changes]})
         else:
             text = render_bump(changes, str(old), str(new))
         write_output(text, output_file)
-        raise typer.Exit(EXIT_FINDINGS if any(c.newly_denied for c in changes) else EXIT_OK)
+        newly = sum(1 for c in changes if c.newly_denied)
+        if newly:
+            exit_with(EXIT_FINDINGS, f"{newly} object{'s' if newly != 1 else ''} newly denied at {new}")
+        raise typer.Exit(EXIT_OK)
     if enforce is not None:
         if not namespace and not all_namespaces:
             raise KubestrataError("--enforce needs --namespace NS or --all-namespaces")
         lv = LevelVersion.parse(enforce)
-        snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
+        snap = _load(paths, cluster, context, kubeconfig, scope, timeout, quiet).cluster
         reports = what_if_label(snap, lv, scope, cfg, fixes)
         if output is Fmt.JSON:
             doc: Any = [
@@ -316,13 +357,17 @@ def what_if(
         else:
             text = render_what_if(reports)
         write_output(text, output_file)
-        raise typer.Exit(
-            EXIT_FINDINGS if any(r.pods_denied or r.controllers_denied for r in reports) else EXIT_OK
-        )
+        hit = [r.namespace for r in reports if r.pods_denied or r.controllers_denied]
+        if hit:
+            exit_with(
+                EXIT_FINDINGS,
+                f"enforce={lv} would deny pods or templates in {len(hit)} namespace(s): {', '.join(hit[:5])}",
+            )
+        raise typer.Exit(EXIT_OK)
     if not all_namespaces and not namespace:
         raise KubestrataError("give --namespace NS --enforce LEVEL, --all-namespaces, or --from/--to")
     ver = parse_version_strict(version) if version else LATEST
-    snap, _ = _load(paths, cluster, context, kubeconfig, scope, timeout)
+    snap = _load(paths, cluster, context, kubeconfig, scope, timeout, quiet).cluster
     rows = rollout(snap, ver, cfg, scope)
     if output is Fmt.JSON:
         text = _json({"version": str(ver), "namespaces": [r.to_dict() for r in rows]})

@@ -7,14 +7,23 @@ from pathlib import Path
 
 import orjson
 import typer
-from rich.markup import escape
 
-from kubestrata.cli.common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, write_output
+from kubestrata.cli import options
+from kubestrata.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    exit_with,
+    handle_errors,
+    rich_output,
+    warning_line,
+    write_output,
+)
+from kubestrata.cli.inputs import load_input, require_complete
+from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
-from kubestrata.errors import InputError, KubestrataError
-from kubestrata.findings import Coverage, GapReason, Severity
+from kubestrata.errors import InputError
+from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
-from kubestrata.kube.loader import load_paths
 from kubestrata.report.render import Format, render
 from kubestrata.scan import ScanResult, run_scan, select_checks
 from kubestrata.suppressions import Suppressions
@@ -49,43 +58,14 @@ def load_cluster_input(
     coverage: Coverage,
     quiet: bool = False,
 ) -> tuple[Cluster, int]:
-    """The snapshot from manifests or a live API server; returns it and the number of input errors."""
-    if cluster:
-        from kubestrata.kube.live import collect_cluster
-
-        snap = collect_cluster(
-            kubeconfig=kubeconfig,
-            context=context,
-            namespace=namespace,
-            timeout=timeout,
-            coverage=coverage,
-            progress=not quiet,
-        )
-        if "Namespace" not in getattr(snap, "missing_kinds", set()):
-            _require_namespace(snap, namespace)
-        return snap, 0
-    if not paths:
-        raise KubestrataError("give manifest paths (a file, a directory or - for stdin) or --cluster")
-    loaded = load_paths(paths)
-    for e in loaded.errors:
-        coverage.gap(e.file or "input", GapReason.INVALID, str(e))
-    objs = loaded.objects
-    if namespace:
-        objs = [o for o in objs if o.namespace in ("", namespace)]
-    snap = Cluster(objs)
-    if loaded.objects:
-        _require_namespace(snap, namespace)
-    return snap, len(loaded.errors)
-
-
-def _require_namespace(snap: Cluster, namespace: str | None) -> None:
-    """A --namespace that names nothing in the input is a typo to report, not a clean result."""
-    if namespace and namespace not in snap.namespaces:
-        known = snap.namespaces
-        raise KubestrataError(
-            f"namespace {namespace!r} is not in the input"
-            + (f" (namespaces: {', '.join(known[:10])}{', ...' if len(known) > 10 else ''})" if known else "")
-        )
+    """The snapshot from manifests or a live API server; returns it and the number of input errors.
+    (Kept for callers outside the CLI; commands use cli.inputs.load_input.)"""
+    inp = load_input(
+        paths, cluster=cluster, context=context, kubeconfig=kubeconfig, namespace=namespace,
+        timeout=timeout, quiet=quiet,
+    )  # fmt: skip
+    coverage.merge(inp.coverage)
+    return inp.cluster, len(inp.errors)
 
 
 def connectivity_section(snap: Cluster, result: ScanResult) -> str:
@@ -102,41 +82,43 @@ def connectivity_section(snap: Cluster, result: ScanResult) -> str:
 
 @handle_errors
 def scan(
-    paths: list[str] = typer.Argument(None, help="Manifest files or directories; - reads stdin."),
-    cluster: bool = typer.Option(
-        False, "--cluster", help="Scan the live cluster of the current kubeconfig context."
+    paths: list[str] = typer.Argument(
+        None, help="Manifest files or directories; - reads stdin.", metavar="PATH"
     ),
-    context: str = typer.Option(None, "--context", help="kubeconfig context (with --cluster)."),
-    kubeconfig: str = typer.Option(None, "--kubeconfig", help="kubeconfig file (with --cluster)."),
-    namespace: str = typer.Option(
-        None, "--namespace", "-n", help="Only this namespace (plus cluster-scoped objects)."
+    cluster: bool = options.cluster("Scan the live cluster of the current kubeconfig context."),
+    context: str = options.context(),
+    kubeconfig: str = options.kubeconfig(),
+    namespace: str = options.namespace(),
+    output: Format = options.output(Format.TABLE, "Report format."),
+    output_file: str = options.output_file("Write the report to this file instead of stdout."),
+    fail_on: str = options.fail_on(),
+    config_file: str = options.config(),
+    suppressions_file: str = typer.Option(
+        None, "--suppressions", help="Suppressions file (YAML).", metavar="PATH"
     ),
-    output: Format = typer.Option(Format.TABLE, "--output", "-o", help="Report format."),
-    output_file: str = typer.Option(
-        None, "--output-file", "-f", help="Write the report here instead of stdout."
-    ),
-    fail_on: str = typer.Option(
-        "low", "--fail-on", help="Exit 1 when a finding at or above this severity remains."
-    ),
-    config_file: str = typer.Option(None, "--config", "-c", help="kubestrata config file (YAML)."),
-    suppressions_file: str = typer.Option(None, "--suppressions", help="Suppressions file (YAML)."),
     baseline_file: str = typer.Option(
-        None, "--baseline", help="Report only findings not in this earlier JSON/SARIF report."
+        None, "--baseline", help="Report only findings not in this earlier JSON/SARIF report.", metavar="PATH"
     ),
-    include: list[str] = typer.Option([], "--include", help="Only these checks (id, glob or domain)."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Skip these checks (id, glob or domain)."),
-    strict: bool = typer.Option(
-        False, "--strict", help="Exit 2 if any input could not be read or evaluated."
+    include: list[str] = typer.Option(
+        [], "--include", help="Only these checks (id, glob or domain).", metavar="CHECK"
     ),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", help="Skip these checks (id, glob or domain).", metavar="CHECK"
+    ),
+    strict: bool = options.strict(),
     show_suppressed: bool = typer.Option(
         False, "--show-suppressed", help="List suppressed findings in the table."
     ),
-    timeout: float = typer.Option(
-        60.0, "--timeout", help="Seconds to wait for the API server (with --cluster)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    timeout: float = options.timeout(),
+    quiet: bool = options.quiet(),
 ) -> None:
-    """Scan manifests or a live cluster across the cluster, infrastructure and application layers."""
+    """Scan manifests or a live cluster across the cluster, infrastructure and application layers.
+
+    Exit 0 clean, 1 findings at or above --fail-on (default high), 2 usage or input error.
+
+    Examples: kubestrata scan examples/demo-cluster; helm template ./chart | kubestrata scan -;
+    kubestrata scan --cluster -n shop -o sarif --output-file scan.sarif
+    """
     # A scan builds a few million small objects that live until it ends and hold no reference
     # cycles; the cyclic collector would walk all of them again and again (a third of the run time
     # at 50,000 objects, see docs/performance.md). Reference counting still frees what dies.
@@ -144,24 +126,9 @@ def scan(
     gc.disable()
     try:
         _scan(
-            paths,
-            cluster,
-            context,
-            kubeconfig,
-            namespace,
-            output,
-            output_file,
-            fail_on,
-            config_file,
-            suppressions_file,
-            baseline_file,
-            include,
-            exclude,
-            strict,
-            show_suppressed,
-            timeout,
-            quiet,
-        )
+            paths, cluster, context, kubeconfig, namespace, output, output_file, fail_on, config_file,
+            suppressions_file, baseline_file, include, exclude, strict, show_suppressed, timeout, quiet,
+        )  # fmt: skip
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -186,10 +153,7 @@ def _scan(
     timeout: float,
     quiet: bool,
 ) -> None:
-    try:
-        threshold = Severity.parse(fail_on)
-    except ValueError as e:
-        raise KubestrataError(str(e)) from None
+    threshold = options.parse_fail_on(fail_on)
     cfg = load_config(config_file)
     if cfg.scan.pss_configuration:
         # read it now, so a broken file is a usage error rather than a gap on every workload
@@ -199,35 +163,33 @@ def _scan(
     checks = select_checks(include, exclude)
     sup = Suppressions.load(suppressions_file) if suppressions_file else None
     baseline = load_baseline(baseline_file) if baseline_file else None
-    pre = Coverage()
-    snap, input_errors = load_cluster_input(
-        paths or [], cluster, context, kubeconfig, namespace, timeout, pre, quiet
-    )
-    if len(snap) == 0 and input_errors:
-        for g in pre.gaps:
-            # soft_wrap: a path must stay on one line to be copied
-            err_console.print(f"[bold red]error:[/] {escape(g.detail)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_ERROR)
-    if len(snap) == 0 and not cluster:
-        raise KubestrataError("no Kubernetes objects found in the input")
-    result = run_scan(snap, config=cfg.scan, checks=checks, suppressions=sup, baseline=baseline)
-    result.coverage.merge(pre)
+    with stage("loading the input", quiet=quiet):
+        inp = load_input(
+            paths, cluster=cluster, context=context, kubeconfig=kubeconfig, namespace=namespace,
+            timeout=timeout, quiet=quiet, allow_empty=cluster,
+        )  # fmt: skip
+    snap = inp.cluster
+    with stage(f"evaluating {len(checks)} checks on {len(snap)} objects", quiet=quiet):
+        result = run_scan(snap, config=cfg.scan, checks=checks, suppressions=sup, baseline=baseline)
+    result.coverage.merge(inp.coverage)
     target = "cluster" if cluster else " ".join(paths or [])
-    sections = [connectivity_section(snap, result)] if output is Format.HTML else []
-    text = render(
-        result,
-        output,
-        target=target,
-        color=output is Format.TABLE and output_file is None and err_console.is_terminal,
-        show_suppressed=show_suppressed,
-        html_sections=[s for s in sections if s],
-    )
-    write_output(text, output_file)
+    with stage(f"writing the {output.value} report", quiet=quiet):
+        if output is Format.TABLE:
+            from kubestrata.report import table
+
+            with rich_output(output_file) as console:
+                table.render(result, console, show_suppressed=show_suppressed)
+        else:
+            sections = [connectivity_section(snap, result)] if output is Format.HTML else []
+            text = render(result, output, target=target, html_sections=[s for s in sections if s])
+            write_output(text, output_file)
     if output is not Format.TABLE and result.coverage.gaps and not quiet:
-        err_console.print(
-            f"[yellow]warning:[/] {len(result.coverage.gaps)} inputs not evaluated "
-            "(listed under coverage.notEvaluated)"
+        warning_line(f"{len(result.coverage.gaps)} inputs not evaluated (listed under coverage.notEvaluated)")
+    require_complete(result.coverage, strict)
+    if threshold is not None and result.at_or_above(threshold):
+        n = sum(1 for f in result.active() if f.severity.rank >= threshold.rank)
+        exit_with(
+            EXIT_FINDINGS,
+            f"{n} finding{'s' if n != 1 else ''} at or above {threshold.value} (--fail-on {threshold.value})",
         )
-    if strict and result.coverage.gaps:
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_FINDINGS if result.at_or_above(threshold) else EXIT_OK)
+    raise typer.Exit(EXIT_OK)

@@ -29,14 +29,20 @@ def serve(
     namespaces: Path = typer.Option(
         None, "--namespaces", help="YAML of Namespace objects whose labels select the PSS level."
     ),
-    config: Path = typer.Option(None, "--config", help="kubestrata config file (its serve: section)."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="kubestrata config file (its serve: section).", metavar="PATH"
+    ),
     policies_from_cluster: bool = typer.Option(
         None,
         "--policies-from-cluster",
         help="Also watch cedar.k8s.aws/v1alpha1 Policy objects in the cluster (a tier after --policies).",
     ),
-    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="Kubeconfig for --policies-from-cluster."),
-    context: str = typer.Option(None, "--context", help="Kubeconfig context for --policies-from-cluster."),
+    kubeconfig: Path = typer.Option(
+        None, "--kubeconfig", help="kubeconfig file (for --policies-from-cluster).", metavar="PATH"
+    ),
+    context: str = typer.Option(
+        None, "--context", help="kubeconfig context (for --policies-from-cluster).", metavar="NAME"
+    ),
 ) -> None:
     """Serve /authorize (SubjectAccessReview), /admit, /mutate (AdmissionReview), /audit, /healthz,
     /readyz and /metrics over HTTPS."""

@@ -324,8 +324,14 @@ class RolloutRow:
     def recommendation(self) -> str:
         if self.exempt:
             return "exempt"
+        # advice is about the next step from what the namespace enforces now, never a step back
+        now = self.current.enforce.level
+        if now is Level.RESTRICTED:
+            return "already restricted"
         if self.restricted_denied == 0:
             return "ready for restricted"
+        if now is Level.BASELINE:
+            return "fix workloads for restricted"
         if self.baseline_denied == 0:
             return "ready for baseline"
         return "fix workloads first"
