@@ -4,7 +4,7 @@
     python bench/scan.py --objects 5000 --repeat 5
     python bench/scan.py --checkov /tmp/checkov-venv/bin/checkov   # also time Checkov on the same files
 
-Each run is a fresh process (``python -m kubestrata scan DIR -o json -f OUT -q``), so start-up, loading,
+Each run is a fresh process (``python -m kubestrata scan DIR -o json --output-file OUT -q``), so start-up, loading,
 checks and the report are all counted. Peak RSS is the child's ``ru_maxrss`` from wait4. CPU time
 (user + system) is printed next to wall time because the benchmark machine may be shared: when the
 load average is above the core count, wall time overstates what the scan needs.
@@ -80,7 +80,7 @@ def main() -> None:
         str(manifests),
         "-o",
         args.format,
-        "-f",
+        "--output-file",
         str(out),
         "-q",
     ]

@@ -170,6 +170,6 @@ def test_cli_formats(fmt):
 
     from kubestrata.cli.main import app
 
-    r = CliRunner().invoke(app, ["access", "migrate", DEMO, "--format", fmt, "--cluster-name", "demo"])
+    r = CliRunner().invoke(app, ["access", "migrate", DEMO, "-o", fmt, "--cluster-name", "demo"])
     assert r.exit_code == 0, r.output
     assert "AmazonEKSClusterAdminPolicy" in r.output

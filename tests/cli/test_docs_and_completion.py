@@ -14,7 +14,7 @@ from kubestrata.cli.main import app
 from kubestrata.report.checks_doc import render_checks_markdown
 from tests.conftest import REPO_ROOT
 
-REGEN = "PYTHONPATH=src python -m kubestrata checks list --markdown > docs/checks.md"
+REGEN = "PYTHONPATH=src python -m kubestrata checks list -o markdown > docs/checks.md"
 
 
 def test_docs_checks_md_is_current():
@@ -26,7 +26,7 @@ def test_docs_checks_md_is_current():
 
 
 def test_checks_list_markdown_is_the_doc():
-    r = CliRunner().invoke(app, ["checks", "list", "--markdown"])
+    r = CliRunner().invoke(app, ["checks", "list", "-o", "markdown"])
     assert r.exit_code == 0
     assert r.stdout == render_checks_markdown(load_builtin_checks())
     for chk in load_builtin_checks():

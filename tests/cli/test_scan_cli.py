@@ -38,8 +38,20 @@ def test_fail_on_threshold(tmp_path):
     )
     assert runner.invoke(app, ["scan", str(p), "--fail-on", "critical", "-q"]).exit_code == 0
     assert runner.invoke(app, ["scan", str(p), "--fail-on", "low", "-q"]).exit_code == 1
+    assert runner.invoke(app, ["scan", str(p), "--fail-on", "never", "-q"]).exit_code == 0
     r = runner.invoke(app, ["scan", str(p), "--fail-on", "bogus"])
-    assert r.exit_code == 2 and "unknown severity" in r.output
+    assert r.exit_code == 2 and "unknown value 'bogus'" in r.output and "never" in r.output
+
+
+def test_fail_on_defaults_to_high_and_says_why(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n")
+    r = runner.invoke(app, ["scan", str(p), "-o", "json", "-q"])
+    sev = {f["severity"] for f in json.loads(r.stdout)["findings"]}
+    assert "high" not in sev and "critical" not in sev, sev
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["scan", str(p), "-o", "json", "-q", "--fail-on", "low"])
+    assert r.exit_code == 1 and "at or above low (--fail-on low)" in r.stderr
 
 
 def test_filter_that_matches_nothing_is_an_error():
@@ -54,7 +66,7 @@ def test_bad_input_names_file_and_document_and_goes_on(tmp_path):
     (tmp_path / "bad.yaml").write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec: {containers: {name: c}}\n---\nkind: [\n"
     )
-    r = runner.invoke(app, ["scan", str(tmp_path), "-o", "json"])
+    r = runner.invoke(app, ["scan", str(tmp_path), "-o", "json", "--fail-on", "low"])
     assert r.exit_code == 1
     doc = json.loads(r.stdout)
     gaps = doc["coverage"]["notEvaluated"]
@@ -93,7 +105,7 @@ def test_suppressions_and_expiry(tmp_path):
 def test_baseline_reports_only_new(tmp_path):
     demo = str(EXAMPLES / "demo-cluster")
     base = tmp_path / "base.json"
-    runner.invoke(app, ["scan", demo, "-o", "json", "-f", str(base)])
+    runner.invoke(app, ["scan", demo, "-o", "json", "--output-file", str(base)])
     r = runner.invoke(app, ["scan", demo, "-o", "json", "--baseline", str(base)])
     assert r.exit_code == 0
     assert json.loads(r.stdout)["findings"] == []
@@ -141,7 +153,7 @@ def test_demo_aws_node_is_bound_like_on_eks():
 
 def test_html_report_shows_network_connectivity(tmp_path):
     out = tmp_path / "r.html"
-    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "html", "-f", str(out), "-q"])
+    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "html", "--output-file", str(out), "-q"])
     assert r.exit_code == 1, r.output
     page = out.read_text()
     section = page[page.index('<section class="netpol-connectivity"') :]

@@ -22,20 +22,22 @@ def test_replay_jsonl_and_exit_codes(tmp_path) -> None:
               request_object={"roleRef": {"name": "cluster-admin"}, "subjects": [{"kind": "User", "name": "x"}]}),
         extra=b"{truncated\n",
     )  # fmt: skip
-    r = runner.invoke(app, ["detect", "replay", path])
+    r = runner.invoke(app, ["detect", "replay", path, "--fail-on", "never"])
     assert r.exit_code == 0, r.output
     lines = [orjson.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert "KS-AUD-F18" in {f["ruleId"] for f in lines}
     assert "1 bad" in r.stderr
-    r = runner.invoke(app, ["detect", "replay", path, "--fail-on", "high", "-f", "none"])
-    assert r.exit_code == 1
+    r = runner.invoke(app, ["detect", "replay", path, "-o", "none"])  # --fail-on high is the default
+    assert r.exit_code == 1 and "at or above high" in r.stderr
+    r = runner.invoke(app, ["detect", "replay", path, "--fail-on", "critical", "-o", "json"])
+    assert r.exit_code == 0 and "KS-AUD-F18" in {f["ruleId"] for f in orjson.loads(r.stdout)}
 
 
 def test_replay_table_escapes_markup(tmp_path) -> None:
     path = _log(
         tmp_path, event("delete", "secrets", name="[bold red]boom[/]", user="[link=http://x]u[/link]")
     )
-    r = runner.invoke(app, ["detect", "replay", path, "-f", "table"], env={"COLUMNS": "250"})
+    r = runner.invoke(app, ["detect", "replay", path, "-o", "table"], env={"COLUMNS": "250"})
     assert r.exit_code == 0
     assert "[bold red]boom[/]" in r.stdout and "KS-AUD-F49" in r.stdout
 
@@ -64,8 +66,10 @@ def test_replay_stdin_with_state_and_alert_file(tmp_path) -> None:
             str(tmp_path / "s.db"),
             "--alert-file",
             str(alerts),
-            "-f",
+            "-o",
             "none",
+            "--fail-on",
+            "never",
         ],
         input=data,
     )
@@ -84,7 +88,7 @@ def test_watch_follows_a_file_once(tmp_path) -> None:
 
 
 def test_rules_listing() -> None:
-    r = runner.invoke(app, ["detect", "rules", "-f", "json"])
+    r = runner.invoke(app, ["detect", "rules", "-o", "json"])
     assert r.exit_code == 0
     rules = orjson.loads(r.stdout)
     assert any(
@@ -103,8 +107,8 @@ def test_allowed_user_extends_falco_list(tmp_path) -> None:
 def test_findings_command_reads_the_store(tmp_path, state_url: str) -> None:
     db = state_url
     path = _log(tmp_path, event("delete", "secrets", name="s"), event("delete", "secrets", name="s"))
-    assert runner.invoke(app, ["detect", "replay", path, "--state", db, "-f", "none"]).exit_code == 0
-    r = runner.invoke(app, ["detect", "findings", "--state", db, "-f", "jsonl"])
+    assert runner.invoke(app, ["detect", "replay", path, "--state", db, "-o", "none", "--fail-on", "never"]).exit_code == 0
+    r = runner.invoke(app, ["detect", "findings", "--state", db, "-o", "jsonl"])
     assert r.exit_code == 0
     rows = [orjson.loads(x) for x in r.stdout.splitlines()]
     f49 = [x for x in rows if x["ruleId"] == "KS-AUD-F49"]
@@ -119,9 +123,9 @@ def test_user_guide_example_output_is_real() -> None:
     repo = Path(__file__).resolve().parents[2]
     doc = (repo / "docs/detect.md").read_text(encoding="utf-8")
     args = ["detect", "replay", str(repo / "examples/detect/attack.log"), "--tor-exit-list",
-            str(repo / "examples/detect/tor-exits.txt"), "--cluster", "prod", "--min-severity", "high", "-f", "table"]  # fmt: skip
+            str(repo / "examples/detect/tor-exits.txt"), "--cluster-name", "prod", "--min-severity", "high", "-o", "table"]  # fmt: skip
     r = runner.invoke(app, args, env={"COLUMNS": "120"})
-    assert r.exit_code == 0
+    assert r.exit_code == 1  # high findings: --fail-on high is the default
     table = [line.rstrip() for line in r.stdout.splitlines() if line.strip()]
     start = doc.index("kubestrata detect: findings by rule")
     shown = [line.rstrip() for line in doc[start:].splitlines()[: len(table)]]

@@ -56,7 +56,7 @@ def test_eval_and_fail_flag() -> None:
     )
     r = run("eval", DEMO, "-s", "shop/cart", "-d", "payments/api", "-p", "7443", "--fail", "-q")
     assert r.exit_code == 1 and r.stdout.endswith(": false\n")
-    r = run("eval", DEMO, "--source-ip", "203.0.113.9", "-d", "shop/web", "-p", "8080", "--json", "-q")
+    r = run("eval", DEMO, "--source-ip", "203.0.113.9", "-d", "shop/web", "-p", "8080", "-o", "json", "-q")
     assert json.loads(r.stdout)["allowed"] is False
 
 
@@ -80,7 +80,7 @@ def test_diff_grammar_and_fail() -> None:
 
 
 def test_coverage_json() -> None:
-    r = run("coverage", DEMO, "--json")
+    r = run("coverage", DEMO, "-o", "json")
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["unrestricted"] == ["monitoring/node-exporter[DaemonSet]"]

@@ -107,7 +107,7 @@ def test_check_json_contract_and_exit_codes(tmp_path):
 def test_check_level_flag_and_pod_denial(tmp_path):
     f = write(tmp_path, "d.yaml", DEPLOY % "legacy")
     assert runner.invoke(app, ["pss", "check", f]).exit_code == 0  # unlabelled: privileged
-    r = runner.invoke(app, ["pss", "check", f, "--level", "baseline", "-V", "v1.0"])
+    r = runner.invoke(app, ["pss", "check", f, "--level", "baseline", "--policy-version", "v1.0"])
     assert r.exit_code == 0
     r = runner.invoke(app, ["pss", "check", f, "--level", "restricted:v1.24", "-o", "json"])
     assert r.exit_code == 1 and json.loads(r.stdout)[0]["policy"] == "restricted:v1.24"
@@ -134,7 +134,7 @@ def test_check_bad_input_exits_2_without_traceback(tmp_path):
     assert d["allowed"] is False and "spec.containers[0].securityContext" in d["error"]
     assert "Traceback" not in r.output
     assert runner.invoke(app, ["pss", "check", p, "-l", "extreme"]).exit_code == 2
-    assert runner.invoke(app, ["pss", "check", p, "-l", "baseline", "-V", "1.30"]).exit_code == 2
+    assert runner.invoke(app, ["pss", "check", p, "-l", "baseline", "--policy-version", "1.30"]).exit_code == 2
     y = write(tmp_path, "y.yaml", "a: [\n")
     assert runner.invoke(app, ["pss", "check", y]).exit_code == 2
 
@@ -158,15 +158,15 @@ def test_check_with_config_defaults_and_exemptions(tmp_path):
     )
     a = write(tmp_path, "a.yaml", DEPLOY % "legacy")
     b = write(tmp_path, "b.yaml", DEPLOY % "other")
-    assert runner.invoke(app, ["pss", "check", a, "--config", cfg]).exit_code == 0
-    r = runner.invoke(app, ["pss", "check", b, "--config", cfg, "-o", "json"])
+    assert runner.invoke(app, ["pss", "check", a, "--pss-configuration", cfg]).exit_code == 0
+    r = runner.invoke(app, ["pss", "check", b, "--pss-configuration", cfg, "-o", "json"])
     assert r.exit_code == 1 and json.loads(r.stdout)[0]["policy"] == "restricted:latest"
     bad = write(
         tmp_path,
         "bad.yaml",
         "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: x}\n",
     )
-    r = runner.invoke(app, ["pss", "check", a, "--config", bad])
+    r = runner.invoke(app, ["pss", "check", a, "--pss-configuration", bad])
     assert r.exit_code == 2 and "defaults.enforce" in r.output
 
 
@@ -256,7 +256,7 @@ def test_what_if_on_exempt_namespace(tmp_path):
     )
     f = write(tmp_path, "w.yaml", NS + "".join("---\n" + PODS % i for i in range(2)))
     r = runner.invoke(
-        app, ["pss", "what-if", f, "-n", "shop", "--enforce", "restricted", "--config", cfg, "-o", "json"]
+        app, ["pss", "what-if", f, "-n", "shop", "--enforce", "restricted", "--pss-configuration", cfg, "-o", "json"]
     )
     assert r.exit_code == 0, r.output
     (rep,) = json.loads(r.stdout)
@@ -267,7 +267,7 @@ def test_what_if_on_exempt_namespace(tmp_path):
 
 
 def test_checks_lists_the_table_per_version():
-    r = runner.invoke(app, ["pss", "checks", "-l", "restricted", "-V", "v1.22", "-o", "json"])
+    r = runner.invoke(app, ["pss", "checks", "-l", "restricted", "--policy-version", "v1.22", "-o", "json"])
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     ids = [c["check"] for c in doc["checks"]]
@@ -276,3 +276,18 @@ def test_checks_lists_the_table_per_version():
     doc = json.loads(r.stdout)
     assert doc["evaluatedAs"] == "v1.37"
     assert {c["check"]: c["variant"] for c in doc["checks"]}["sysctls"] == "v1.37"
+
+
+def test_rollout_advice_never_steps_back_to_what_is_enforced(tmp_path):
+    # a namespace already enforcing baseline, whose workload passes baseline but not restricted, was
+    # advised "ready for baseline"
+    ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {pod-security.kubernetes.io/enforce: baseline}\n"
+    f = write(tmp_path, "b.yaml", ns + "---\n" + DEPLOY % "legacy")
+    r = runner.invoke(app, ["pss", "what-if", f, "-A", "-o", "json"])
+    (row,) = [x for x in json.loads(r.stdout)["namespaces"] if x["namespace"] == "legacy"]
+    assert row["baselineDenied"] == 0 and row["restrictedDenied"] == 1
+    assert row["recommendation"] == "fix workloads for restricted"
+    f = write(tmp_path, "r.yaml", NS + "---\n" + GOOD)
+    r = runner.invoke(app, ["pss", "what-if", f, "-A", "-o", "json"])
+    (row,) = [x for x in json.loads(r.stdout)["namespaces"] if x["namespace"] == "shop"]
+    assert row["recommendation"] == "already restricted"

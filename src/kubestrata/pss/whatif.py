@@ -324,14 +324,14 @@ class RolloutRow:
     def recommendation(self) -> str:
         if self.exempt:
             return "exempt"
-        # advice is about the next step from what the namespace enforces now, never a step back
+        # advice is the next step up from what the namespace enforces now, never a step back to it
         now = self.current.enforce.level
         if now is Level.RESTRICTED:
-            return "already restricted"
+            return "already restricted" if self.restricted_denied == 0 else "fix workloads first"
+        if now is Level.BASELINE and self.baseline_denied == 0:
+            return "ready for restricted" if self.restricted_denied == 0 else "fix workloads for restricted"
         if self.restricted_denied == 0:
             return "ready for restricted"
-        if now is Level.BASELINE:
-            return "fix workloads for restricted"
         if self.baseline_denied == 0:
             return "ready for baseline"
         return "fix workloads first"
