@@ -53,7 +53,7 @@ def test_lists_every_kind_paginated_in_wire_format(tmp_path, tls, monkeypatch):
     with FakeAPIServer(DEMO, tls) as srv:
         cov = Coverage()
         snap = live.collect_cluster(
-            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), coverage=cov, progress=False
+            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), coverage=cov, progress=None
         )
     assert cov.gaps == []
     assert Counter(o.kind for o in snap.real_objects()) == Counter(o["kind"] for o in DEMO)
@@ -110,7 +110,7 @@ def test_forbidden_and_absent_kinds_are_coverage_gaps_not_passes(tmp_path, tls):
     with FakeAPIServer(DEMO, tls, forbidden=("rolebindings",), absent=("networkpolicies",)) as srv:
         kc = _kubeconfig(tmp_path, srv, tls)
         cov = Coverage()
-        snap = live.collect_cluster(kubeconfig=str(kc), coverage=cov, progress=False)
+        snap = live.collect_cluster(kubeconfig=str(kc), coverage=cov, progress=None)
         r = runner.invoke(app, ["scan", "--cluster", "--kubeconfig", str(kc), "-o", "json", "-q"])
         strict = runner.invoke(app, ["scan", "--cluster", "--kubeconfig", str(kc), "--strict", "-q"])
     gaps = {g.subject: g for g in cov.gaps}
@@ -130,7 +130,7 @@ def test_forbidden_and_absent_kinds_are_coverage_gaps_not_passes(tmp_path, tls):
 def test_namespace_lists_namespaced_kinds_in_that_namespace_only(tmp_path, tls):
     with FakeAPIServer(DEMO, tls) as srv:
         snap = live.collect_cluster(
-            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), namespace="shop", progress=False
+            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), namespace="shop", progress=None
         )
     assert {o.namespace for o in snap.real_objects()} <= {"shop", ""}
     assert snap.get("Deployment", "shop", "web") is not None
@@ -142,7 +142,7 @@ def test_namespace_lists_namespaced_kinds_in_that_namespace_only(tmp_path, tls):
 def test_exec_credential_plugin(tmp_path, tls):
     with FakeAPIServer(DEMO, tls, tokens=("exec-issued-token",)) as srv:
         kc = _kubeconfig(tmp_path, srv, tls, exec_token="exec-issued-token")
-        snap = live.collect_cluster(kubeconfig=str(kc), context="fake-exec", progress=False)
+        snap = live.collect_cluster(kubeconfig=str(kc), context="fake-exec", progress=None)
     assert len(snap) > 0
     assert {r["auth"].lower() for r in srv.requests} == {"bearer exec-issued-token"}
 
@@ -157,7 +157,7 @@ def test_in_cluster_service_account(tmp_path, tls, monkeypatch, no_ambient_kubec
     with FakeAPIServer(DEMO, tls) as srv:
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
         monkeypatch.setenv("KUBERNETES_SERVICE_PORT", srv.url.rsplit(":", 1)[1])
-        snap = live.collect_cluster(progress=False)
+        snap = live.collect_cluster(progress=None)
     assert snap.get("DaemonSet", "kube-system", "aws-node") is not None
 
 
@@ -165,7 +165,7 @@ def test_rejected_credentials_are_a_clear_error(tmp_path, tls):
     with FakeAPIServer(DEMO, tls) as srv:
         kc = _kubeconfig(tmp_path, srv, tls)
         with pytest.raises(KubestrataError, match="401 Unauthorized"):
-            live.collect_cluster(kubeconfig=str(kc), context="fake-bad", progress=False)
+            live.collect_cluster(kubeconfig=str(kc), context="fake-bad", progress=None)
         r = runner.invoke(app, ["scan", "--cluster", "--kubeconfig", str(kc), "--context", "fake-bad"])
     assert r.exit_code == 2 and "401" in r.output and "Traceback" not in r.output
 
@@ -175,7 +175,7 @@ def test_timeout_is_a_clear_error(tmp_path, tls):
         kc = _kubeconfig(tmp_path, srv, tls)
         start = time.monotonic()
         with pytest.raises(KubestrataError, match=r"timed out after 0.5s .*raise --timeout"):
-            live.collect_cluster(kubeconfig=str(kc), timeout=0.5, progress=False)
+            live.collect_cluster(kubeconfig=str(kc), timeout=0.5, progress=None)
         assert time.monotonic() - start < 5  # not the 3 s the server would have taken per page
 
 
@@ -185,18 +185,18 @@ def test_unreachable_server(tmp_path, tls):
 
     kc = _kubeconfig(tmp_path, Closed, tls)
     with pytest.raises(KubestrataError, match="cannot (reach|talk to) the API server"):
-        live.collect_cluster(kubeconfig=str(kc), timeout=5, progress=False)
+        live.collect_cluster(kubeconfig=str(kc), timeout=5, progress=None)
 
 
 def test_missing_kubeconfig_and_unknown_context(tmp_path, tls, no_ambient_kubeconfig):
     with pytest.raises(KubestrataError, match="does not exist"):
-        live.collect_cluster(kubeconfig=str(tmp_path / "nope"), progress=False)
+        live.collect_cluster(kubeconfig=str(tmp_path / "nope"), progress=None)
     with pytest.raises(KubestrataError, match="no kubeconfig found"):
-        live.collect_cluster(progress=False)
+        live.collect_cluster(progress=None)
     with FakeAPIServer(DEMO, tls) as srv:
         kc = _kubeconfig(tmp_path, srv, tls)
         with pytest.raises(KubestrataError, match="cannot load Kubernetes credentials"):
-            live.collect_cluster(kubeconfig=str(kc), context="no-such-context", progress=False)
+            live.collect_cluster(kubeconfig=str(kc), context="no-such-context", progress=None)
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, tls, capsys):
@@ -207,14 +207,14 @@ def test_progress_bar_goes_to_stderr(tmp_path, tls, capsys):
 
 def test_kubelet_configs_come_from_configz_and_forbidden_is_a_gap(tmp_path, tls):
     with FakeAPIServer(DEMO, tls) as srv:
-        snap = live.collect_cluster(kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), progress=False)
+        snap = live.collect_cluster(kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), progress=None)
     (cfg,) = snap.of_kind("KubeletConfiguration")
     assert cfg.name == snap.of_kind("Node")[0].name and cfg.raw["readOnlyPort"] == 10255
     assert any(r["path"].endswith("/proxy/configz") for r in srv.requests)
     with FakeAPIServer(DEMO, tls, forbidden=("nodes/proxy",)) as srv:
         cov = Coverage()
         snap = live.collect_cluster(
-            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), coverage=cov, progress=False
+            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), coverage=cov, progress=None
         )
     assert not snap.of_kind("KubeletConfiguration")
     (gap,) = [g for g in cov.gaps if g.subject == "KubeletConfiguration"]

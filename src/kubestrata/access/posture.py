@@ -44,7 +44,7 @@ NEEDED_BY = {
     "aws-auth": "aws-auth mappings in a mode that reads them (KS-ACC-005, KS-ACC-007)",
 }
 HOW = {
-    "snapshot": "kubestrata access import <aws-cli-json...> -f eks.yaml (or --live), then scan it with the "
+    "snapshot": "kubestrata access import <aws-cli-json...> --output-file eks.yaml (or --live), then scan it with the "
     "manifests",
     "describe-cluster": "aws eks describe-cluster --name CLUSTER > describe-cluster.json, then access import",
     "kms": "aws kms get-key-rotation-status --key-id KEY_ARN, then access import",

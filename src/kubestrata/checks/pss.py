@@ -3,7 +3,9 @@ namespace's labels, what would fail restricted:latest, and namespace labels PSA 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 from kubestrata.checks.base import CheckContext, check
 from kubestrata.findings import Evidence, Finding, Layer, Severity
@@ -47,8 +49,26 @@ def _evaluate(obj: KubeObject, ctx: CheckContext) -> ObjectResult | None:
     return cache[key]
 
 
-def _evidence(result: PSSResult) -> list[Evidence]:
-    return [Evidence(v.path, v.container, v.detail) for v in result.violations]
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def field_value(doc: Any, path: str) -> Any:
+    """The value at a dotted path with [i] indexes (``spec.containers[0].image``); None when absent."""
+    cur = doc
+    for name, index in _PATH_PART.findall(path):
+        if index:
+            i = int(index)
+            cur = cur[i] if isinstance(cur, list) and i < len(cur) else None
+        else:
+            cur = cur.get(name) if isinstance(cur, dict) else None
+        if cur is None:
+            return None
+    return cur
+
+
+def _evidence(obj: KubeObject, result: PSSResult) -> list[Evidence]:
+    # observed: what the object has at the path (None: not set); expected: PSA's requirement
+    return [Evidence(v.path, field_value(obj.raw, v.path), v.detail) for v in result.violations]
 
 
 @check(
@@ -83,7 +103,7 @@ def denied_by_enforce(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     yield meta.finding(
         obj,
         text,
-        evidence=_evidence(r.enforce),
+        evidence=_evidence(obj, r.enforce),
         fix=rem.patch or None,
         fix_note="; ".join(rem.notes) or None,
     )
@@ -122,7 +142,7 @@ def fails_restricted(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     yield meta.finding(
         obj,
         f"{obj.kind} {obj.name} in namespace {obj.namespace} {res.warning}",
-        evidence=_evidence(res),
+        evidence=_evidence(obj, res),
         fix=rem.patch or None,
         fix_note="; ".join(rem.notes) or None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubestrata.cli.common import EXIT_ERROR, error_line, exit_with, warning_line
+from kubestrata.cli.progress import stage
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.findings import Coverage, GapReason
 from kubestrata.kube.cluster import Cluster
@@ -75,14 +76,15 @@ def _live(
     except ImportError as e:  # a partial build without the kubernetes client
         raise KubestrataError(f"live cluster input is not available in this build ({e.name or e})") from None
     coverage = Coverage()
-    snap = collect_cluster(
-        kubeconfig=kubeconfig,
-        context=context,
-        namespace=namespace,
-        timeout=timeout,
-        coverage=coverage,
-        progress=not quiet,
-    )
+    with stage("listing the cluster", quiet=quiet, delay=0.5) as s:
+        snap = collect_cluster(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=namespace,
+            timeout=timeout,
+            coverage=coverage,
+            progress=lambda done, total, what: s.update(f"listing the cluster: {done}/{total} kinds, {what}"),
+        )
     if "Namespace" not in getattr(snap, "missing_kinds", set()):
         require_namespace(snap, namespace)
     return Input(snap, coverage=coverage, live=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +149,15 @@ def _status_message(body: bytes) -> str:
     return ""
 
 
+def _why(e: Exception) -> str:
+    """The cause of a urllib3 failure in a few words (not its pool, URL and object reprs)."""
+    text = str(getattr(e, "reason", None) or e)
+    for marker in ("Failed to establish a new connection:", "Caused by"):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+    return text.strip(" '\"()") or type(e).__name__
+
+
 def _get(api: Any, path: str, query: list[tuple[str, Any]], deadline: float) -> tuple[int, bytes]:
     """One authenticated GET; returns status and body. Raises TimeoutError past the deadline and
     KubestrataError when the server cannot be reached at all."""
@@ -170,7 +179,7 @@ def _get(api: Any, path: str, query: list[tuple[str, Any]], deadline: float) -> 
     except urllib3.exceptions.HTTPError as e:
         if time.monotonic() >= deadline or "timed out" in str(e).lower():
             raise TimeoutError from None
-        raise KubestrataError(f"cannot reach the API server: {e}") from None
+        raise KubestrataError(f"cannot reach the API server {api.configuration.host}: {_why(e)}") from None
     except Exception as e:  # ApiException(status=0) for TLS errors, and the like
         reason = getattr(e, "reason", None) or str(e)
         raise KubestrataError(f"cannot talk to the API server: {reason}") from None
@@ -280,7 +289,7 @@ def collect_cluster(
     namespace: str | None = None,
     timeout: float = 60.0,
     coverage: Coverage | None = None,
-    progress: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
     resources: Iterable[Resource] = RESOURCES,
     kubelet_configs: bool = True,
 ) -> Cluster:
@@ -288,7 +297,8 @@ def collect_cluster(
 
     Forbidden (403) and unserved (404) kinds are recorded in ``coverage`` as gaps. Raises
     KubestrataError when the credentials cannot be loaded or are rejected, the server cannot be
-    reached, or ``timeout`` seconds pass before every kind is listed.
+    reached, or ``timeout`` seconds pass before every kind is listed. ``progress(done, total, what)`` is
+    called as each kind is listed (the CLI draws it; the collector prints nothing).
     """
     coverage = coverage if coverage is not None else Coverage()
     resources = list(resources)
@@ -300,22 +310,6 @@ def collect_cluster(
     failed: set[Resource] = set()
     lock = threading.Lock()
 
-    bar = None
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(
-            TextColumn("listing {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        task = bar.add_task(server, total=len(resources))
-        bar.start()
-
     def work(res: Resource) -> None:
         try:
             items = _list(api, res, namespace, deadline)
@@ -326,8 +320,9 @@ def collect_cluster(
             items = []
         with lock:
             done[res] = items
-        if bar is not None:
-            bar.update(task, advance=1, description=f"{res.name} ({len(items)})")
+            n_done = len(done)
+        if progress is not None:
+            progress(n_done, len(resources), f"{res.name} ({len(items)})")
 
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubestrata-list")
     futures: list[Future[None]] = [pool.submit(work, r) for r in resources]
@@ -356,8 +351,6 @@ def collect_cluster(
             extra = collect_kubelet_configs(api, [n for n in nodes if n], deadline, coverage)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        if bar is not None:
-            bar.stop()
         api.close()
 
     objects = [KubeObject(raw, source) for r in resources for raw in done.get(r, [])]

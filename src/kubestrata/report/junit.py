@@ -1,7 +1,8 @@
 """JUnit XML: one test suite per check, one test case per object it evaluated, a failure per finding.
 
 CI systems (GitLab, Jenkins, Azure DevOps) show these as test results. A test case whose findings are
-all suppressed is reported as skipped with the reason. Inputs that could not be evaluated form a
+all suppressed is reported as skipped with the reason; so is a case of a check that a coverage gap
+names (it could not judge: missing input), with "not evaluated: ..." as the reason. Inputs that could not be evaluated form a
 ``kubestrata.coverage`` suite of errors, so a gap never reads as a pass.
 """
 
@@ -57,7 +58,27 @@ def _case_name(ref: ObjectRef | None) -> str:
     return str(ref) if ref is not None else CLUSTER_CASE
 
 
-def _suite(name: str, cases: list[tuple[str, list[Finding]]]) -> ET.Element:
+# check ids a coverage gap names: KS-ACC-005, a shorthand "-007" continuing a list, or KS-EKS-*
+_GAP_IDS = re.compile(r"KS-([A-Z]+)-(\d{3}|\*)|(?<=, )-(\d{3})\b")
+
+
+def checks_named(text: str, known: set[str]) -> set[str]:
+    """The check ids a gap's text names (so their cases read "not evaluated", never "passed")."""
+    out: set[str] = set()
+    family = ""
+    for m in _GAP_IDS.finditer(text):
+        if m.group(1):
+            family = m.group(1)
+            if m.group(2) == "*":
+                out.update(i for i in known if i.startswith(f"KS-{family}-"))
+                continue
+            out.add(f"KS-{family}-{m.group(2)}")
+        elif family:
+            out.add(f"KS-{family}-{m.group(3)}")
+    return out & known
+
+
+def _suite(name: str, cases: list[tuple[str, list[Finding]]], not_evaluated: str | None = None) -> ET.Element:
     suite = ET.Element("testsuite", name=name)
     failures = skipped = 0
     for case_name, findings in cases:
@@ -72,6 +93,10 @@ def _suite(name: str, cases: list[tuple[str, list[Finding]]]) -> ET.Element:
             skipped += 1
             reasons = sorted({str(f.suppressed) for f in findings})
             ET.SubElement(case, "skipped", message=_x("suppressed: " + "; ".join(reasons)))
+        elif not_evaluated is not None:
+            # the check could not judge (missing input): a pass here would be a lie
+            skipped += 1
+            ET.SubElement(case, "skipped", message=_x(f"not evaluated: {not_evaluated}"))
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")
@@ -90,7 +115,12 @@ def to_element(result: ScanResult, target: str = "") -> ET.Element:
 
     root = ET.Element("testsuites", name=_x("kubestrata" + (f" {target}" if target else "")))
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for rule_id in sorted(result.coverage.checks_run | set(by_rule_obj)):
+    known = {c.meta.id for c in registry}
+    not_evaluated: dict[str, str] = {}
+    for g in result.coverage.gaps:
+        for rule_id in checks_named(f"{g.subject} {g.detail}", known):
+            not_evaluated.setdefault(rule_id, f"{g.subject}: {g.detail}")
+    for rule_id in sorted(result.coverage.checks_run | set(by_rule_obj) | set(not_evaluated)):
         chk = registry.get(rule_id)
         found = by_rule_obj.get(rule_id, {})
         names: set[str] = set(found)
@@ -99,7 +129,9 @@ def to_element(result: ScanResult, target: str = "") -> ET.Element:
         elif chk is not None:
             for kind in chk.meta.kinds:
                 names.update(evaluated_by_kind.get(kind, ()))
-        suite = _suite(rule_id, [(n, found.get(n, [])) for n in sorted(names)])
+        if not names and rule_id in not_evaluated:
+            names.add(CLUSTER_CASE)
+        suite = _suite(rule_id, [(n, found.get(n, [])) for n in sorted(names)], not_evaluated.get(rule_id))
         if chk is not None:
             suite.set("title", _x(chk.meta.title))
         root.append(suite)
