@@ -199,10 +199,15 @@ def test_missing_kubeconfig_and_unknown_context(tmp_path, tls, no_ambient_kubeco
             live.collect_cluster(kubeconfig=str(kc), context="no-such-context", progress=None)
 
 
-def test_progress_bar_goes_to_stderr(tmp_path, tls, capsys):
+def test_progress_is_a_callback_and_the_collector_prints_nothing(tmp_path, tls, capsys):
+    seen: list[tuple[int, int, str]] = []
     with FakeAPIServer(DEMO, tls) as srv:
-        live.collect_cluster(kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), progress=True)
-    assert capsys.readouterr().out == ""
+        live.collect_cluster(
+            kubeconfig=str(_kubeconfig(tmp_path, srv, tls)), progress=lambda *a: seen.append(a)
+        )
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert seen and seen[-1][0] == seen[-1][1] == len(live.RESOURCES)
 
 
 def test_kubelet_configs_come_from_configz_and_forbidden_is_a_gap(tmp_path, tls):

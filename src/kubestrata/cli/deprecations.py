@@ -35,6 +35,7 @@ ALIASES: tuple[Alias, ...] = (
     Alias(("pss *",), "--version", "--policy-version"),
     Alias(("netpol list", "netpol diff"), "-o", "-o", values=(("txt", "table"),)),
     Alias(("netpol eval", "netpol coverage"), "--json", "-o json", takes_value=False),
+    Alias(("netpol eval",), "--port", "--destination-port"),
     Alias(("access migrate",), "--format", "-o"),
     Alias(("detect *",), "-f", "-o"),
     Alias(("detect *",), "--format", "-o"),

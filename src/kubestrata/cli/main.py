@@ -39,29 +39,34 @@ def load_command(name: str) -> click.BaseCommand:
     if isinstance(obj, typer.Typer):
         cmd = typer.main.get_group(obj)
     else:
-        single = typer.Typer(rich_markup_mode=None)
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)
         single.command(name)(obj)
         cmd = typer.main.get_command(single)
     cmd.name = name
-    _tidy_help(cmd)
+    _tidy_help(cmd, name)
     return cmd
 
 
-def _tidy_help(cmd: click.BaseCommand) -> None:
-    """Help that reads like a command-line tool's: no Python types (`<list[str]>`) beside arguments,
-    and no env-var line under each flag (every flag has one, from auto_envvar_prefix; the root help
+def _tidy_help(cmd: click.BaseCommand, path: str = "") -> None:
+    """Help that reads like a command-line tool's, and one environment variable per flag named after
+    the flag: KUBESTRATA_<COMMAND>_<FLAG> (KUBESTRATA_SCAN_FAIL_ON, KUBESTRATA_DETECT_REPLAY_OUTPUT).
+    No Python types (`<list[str]>`) beside arguments, no env-var line under each flag (the root help
     states the rule once)."""
+    prefix = "_".join(["KUBESTRATA", *path.upper().replace("-", "_").split()])
     for p in cmd.params:
         if isinstance(p, click.Option):
             p.show_envvar = False
+            long = next((o for o in p.opts if o.startswith("--")), None)
+            if long and p.envvar is None and path:
+                p.envvar = f"{prefix}_{long[2:].upper().replace('-', '_')}"
             desc = getattr(p, "type_descriptor", None)
             if p.metavar is None and not p.is_flag and not getattr(desc, "is_choice", False):
                 p.metavar = (p.name or "value").upper().replace("_", "-")
         elif getattr(p, "param_type_name", "") == "argument":
             p.display_type_rich = _no_type  # type: ignore[method-assign]
     if isinstance(cmd, click.Group):
-        for sub in cmd.commands.values():
-            _tidy_help(sub)
+        for name, sub in cmd.commands.items():
+            _tidy_help(sub, f"{path} {name}".strip())
 
 
 def _no_type(ctx: click.Context) -> None:
@@ -111,10 +116,10 @@ app = typer.Typer(
     cls=LazyGroup,
     help="Layered Kubernetes security: scan manifests or clusters, serve webhooks, detect threats.\n\n"
     "Every flag can also be set in the environment as KUBESTRATA_<COMMAND>_<FLAG> "
-    "(e.g. KUBESTRATA_SCAN_FAIL_ON=critical).",
+    "(e.g. KUBESTRATA_SCAN_FAIL_ON=critical). Reference: docs/cli.md.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "KUBESTRATA"},
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 

@@ -170,7 +170,9 @@ def eval_cmd(
     destination: str = DST,
     source_ip: str = SRC_IP,
     destination_ip: str = DST_IP,
-    port: int = typer.Option(None, "--port", "-p", help="Destination port number (default: any)."),
+    port: int = typer.Option(
+        None, "--destination-port", "-p", help="Destination port number (default: any).", metavar="PORT"
+    ),
     protocol: str = typer.Option("TCP", "--protocol", help="TCP, UDP or SCTP."),
     cluster: bool = CLUSTER,
     context: str = CONTEXT,
@@ -192,7 +194,7 @@ def eval_cmd(
     if protocol.upper() not in ("TCP", "UDP", "SCTP"):
         raise KubestrataError(f"--protocol must be TCP, UDP or SCTP, got {protocol!r}")
     if port is not None and not 1 <= port <= 65535:
-        raise KubestrataError(f"--port must be in 1-65535, got {port}")
+        raise KubestrataError(f"--destination-port must be in 1-65535, got {port}")
     net = _network(
         paths,
         cluster,

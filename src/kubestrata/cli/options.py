@@ -1,19 +1,6 @@
 """The command-line vocabulary: every flag that means the same thing in several commands is made here.
-
-One meaning per flag across all commands (kubectl's conventions where kubectl has one):
-
-  -o/--output FORMAT      the report format (table, json; streams also jsonl; scan also sarif, ...)
-  --output-file PATH      where to write the report (default stdout)
-  -n/--namespace NS       one namespace;  -A/--all-namespaces  every namespace
-  --cluster               read the live cluster of the kubeconfig (a switch, never a name)
-  --context NAME          kubeconfig context;  --kubeconfig PATH  kubeconfig file
-  -c/--config PATH        the one kubestrata config file (kubestrata.yaml)
-  -q/--quiet              no progress and no warnings on stderr;  -v/--verbose  more detail
-  --fail-on SEVERITY      exit 1 at or above this severity; `never` to always exit 0 on findings
-
 Each factory returns a fresh typer.Option so commands can use them as parameter defaults. Old
-spellings are kept one release as hidden aliases (see `deprecated_alias`).
-"""
+spellings are rewritten by cli/deprecations.py for one release."""
 
 from __future__ import annotations
 
@@ -23,6 +10,20 @@ from typing import Any
 import typer
 
 from kubestrata.findings import Severity
+
+VOCABULARY = """\
+-o/--output FORMAT      the report format (table and json everywhere; streams also jsonl; scan also sarif,
+                        junit, html)
+--output-file PATH      where to write the report (default stdout)
+-n/--namespace NS       one namespace;  -A/--all-namespaces  every namespace
+--cluster               read the live cluster of the kubeconfig (a switch, never a name; a name recorded
+                        in findings is --cluster-name)
+--context NAME          kubeconfig context;  --kubeconfig PATH  kubeconfig file
+-c/--config PATH        the one kubestrata config file (kubestrata.yaml)
+-q/--quiet              no progress and no warnings on stderr;  -v/--verbose  more detail
+--fail-on SEVERITY      exit 1 at or above this severity (default high); never: findings never fail the run
+--strict                exit 2 when any input could not be read or evaluated, naming it
+"""
 
 FAIL_ON_DEFAULT = "high"
 FAIL_ON_CHOICES = ("info", "low", "medium", "high", "critical", "never")
