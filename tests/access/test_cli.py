@@ -167,7 +167,9 @@ def test_import_creator_then_can_i(tmp_path):
     f = tmp_path / "cluster.json"
     f.write_text(json.dumps({"cluster": {"name": "old"}}))  # no accessConfig: CONFIG_MAP
     out = tmp_path / "snap.yaml"
-    r = run("import", str(f), "--creator-arn", "arn:aws:iam::123456789012:role/creator", "--output-file", str(out))
+    r = run(
+        "import", str(f), "--creator-arn", "arn:aws:iam::123456789012:role/creator", "--output-file", str(out)
+    )
     assert r.exit_code == 0, r.output
     r = run(
         "can-i",

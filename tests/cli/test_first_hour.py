@@ -28,7 +28,9 @@ ENV.pop("NO_COLOR", None)
 REGEN = "python -m kubestrata.cli.reference > docs/cli.md"
 
 
-def _run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:
+def _run(
+    *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "kubestrata", *args],
         env=env or ENV,
@@ -239,7 +241,17 @@ def test_progress_appears_after_the_delay_on_a_terminal(monkeypatch):
 
 # -- start-up --------------------------------------------------------------------------------
 
-HEAVY = ("sqlalchemy", "boto3", "botocore", "kubernetes", "cedarpy", "starlette", "uvicorn", "numpy", "pydantic")
+HEAVY = (
+    "sqlalchemy",
+    "boto3",
+    "botocore",
+    "kubernetes",
+    "cedarpy",
+    "starlette",
+    "uvicorn",
+    "numpy",
+    "pydantic",
+)
 
 
 def _modules_after(code: str) -> set[str]:
@@ -287,7 +299,9 @@ def test_config_is_discovered_in_the_working_directory_and_xdg(tmp_path):
     xdg = tmp_path / "xdg" / "kubestrata"
     xdg.mkdir(parents=True)
     (xdg / "kubestrata.yaml").write_text("scan:\n  extra_allowed_registries: ['*']\n")
-    assert "KS-IMG-003" not in ids(_run("scan", DEMO, "-o", "json", "--fail-on", "never", "-q", env=env, cwd=str(tmp_path)))
+    assert "KS-IMG-003" not in ids(
+        _run("scan", DEMO, "-o", "json", "--fail-on", "never", "-q", env=env, cwd=str(tmp_path))
+    )
 
 
 def test_unknown_config_keys_are_rejected_with_the_valid_ones(tmp_path):

@@ -45,7 +45,9 @@ def test_fail_on_threshold(tmp_path):
 
 def test_fail_on_defaults_to_high_and_says_why(tmp_path):
     p = tmp_path / "p.yaml"
-    p.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n")
+    p.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n"
+    )
     r = runner.invoke(app, ["scan", str(p), "-o", "json", "-q"])
     sev = {f["severity"] for f in json.loads(r.stdout)["findings"]}
     assert "high" not in sev and "critical" not in sev, sev
@@ -153,7 +155,9 @@ def test_demo_aws_node_is_bound_like_on_eks():
 
 def test_html_report_shows_network_connectivity(tmp_path):
     out = tmp_path / "r.html"
-    r = runner.invoke(app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "html", "--output-file", str(out), "-q"])
+    r = runner.invoke(
+        app, ["scan", str(EXAMPLES / "demo-cluster"), "-o", "html", "--output-file", str(out), "-q"]
+    )
     assert r.exit_code == 1, r.output
     page = out.read_text()
     section = page[page.index('<section class="netpol-connectivity"') :]

@@ -107,7 +107,12 @@ def test_allowed_user_extends_falco_list(tmp_path) -> None:
 def test_findings_command_reads_the_store(tmp_path, state_url: str) -> None:
     db = state_url
     path = _log(tmp_path, event("delete", "secrets", name="s"), event("delete", "secrets", name="s"))
-    assert runner.invoke(app, ["detect", "replay", path, "--state", db, "-o", "none", "--fail-on", "never"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["detect", "replay", path, "--state", db, "-o", "none", "--fail-on", "never"]
+        ).exit_code
+        == 0
+    )
     r = runner.invoke(app, ["detect", "findings", "--state", db, "-o", "jsonl"])
     assert r.exit_code == 0
     rows = [orjson.loads(x) for x in r.stdout.splitlines()]

@@ -134,7 +134,9 @@ def test_check_bad_input_exits_2_without_traceback(tmp_path):
     assert d["allowed"] is False and "spec.containers[0].securityContext" in d["error"]
     assert "Traceback" not in r.output
     assert runner.invoke(app, ["pss", "check", p, "-l", "extreme"]).exit_code == 2
-    assert runner.invoke(app, ["pss", "check", p, "-l", "baseline", "--policy-version", "1.30"]).exit_code == 2
+    assert (
+        runner.invoke(app, ["pss", "check", p, "-l", "baseline", "--policy-version", "1.30"]).exit_code == 2
+    )
     y = write(tmp_path, "y.yaml", "a: [\n")
     assert runner.invoke(app, ["pss", "check", y]).exit_code == 2
 
@@ -256,7 +258,20 @@ def test_what_if_on_exempt_namespace(tmp_path):
     )
     f = write(tmp_path, "w.yaml", NS + "".join("---\n" + PODS % i for i in range(2)))
     r = runner.invoke(
-        app, ["pss", "what-if", f, "-n", "shop", "--enforce", "restricted", "--pss-configuration", cfg, "-o", "json"]
+        app,
+        [
+            "pss",
+            "what-if",
+            f,
+            "-n",
+            "shop",
+            "--enforce",
+            "restricted",
+            "--pss-configuration",
+            cfg,
+            "-o",
+            "json",
+        ],
     )
     assert r.exit_code == 0, r.output
     (rep,) = json.loads(r.stdout)
