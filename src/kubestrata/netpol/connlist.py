@@ -12,8 +12,6 @@ import io
 import json
 from dataclasses import dataclass
 
-import numpy as np
-
 from kubestrata.netpol import sets
 from kubestrata.netpol.engine import Network
 from kubestrata.netpol.sets import Intervals, PortSet
@@ -38,6 +36,8 @@ def external_label(block: Intervals) -> str:
 
 def connections(net: Network, *, external: bool = True) -> list[Conn]:
     """Every allowed workload-to-workload and workload-to-address connection, sorted."""
+    import numpy as np  # here, not at the top: `scan` imports this module and must not pay for numpy
+
     out: dict[tuple[str, str], Conn] = {}
     eps = net.endpoints
     cols = [net.endpoint_col(e) for e in eps]
