@@ -34,8 +34,8 @@ spec:
 """
 
 
-def _invoke(*args: str):
-    r = runner.invoke(app, list(args))
+def _invoke(*args: str, env: dict[str, str] | None = None):
+    r = runner.invoke(app, list(args), env=env)
     assert "internal error" not in r.output, r.output
     assert "Traceback" not in r.output, r.output
     return r
@@ -189,7 +189,8 @@ EVIL_MANIFESTS = "\n---\n".join(
 def test_escape_sequences_and_newlines_in_names_never_reach_the_terminal(tmp_path, args):
     f = tmp_path / "evil.yaml"
     f.write_text(EVIL_MANIFESTS)
-    r = _invoke(*[a.replace("{f}", str(f)) for a in args])
+    # wide: this is about escaping; a narrow table would fold the visible "\\x1b" across lines
+    r = _invoke(*[a.replace("{f}", str(f)) for a in args], env={"COLUMNS": "300"})
     assert "\x1b" not in r.output
     assert not any(line.startswith("INJECTED") for line in r.output.splitlines()), r.output
     assert "\\x1b" in r.output  # shown, escaped, not dropped

@@ -77,13 +77,16 @@ def render(
         f"[bold]{len(active)} findings[/] ({counts}) in {objs} objects; "
         f"{len(result.findings) - len(active)} suppressed"
     )
+    # notices and gaps name files and fields: never broken across lines (soft_wrap), so they stay
+    # copyable and greppable at any terminal width
     for n in result.notices:
-        console.print(f"[yellow]notice:[/] {escape(printable(n))}")
+        console.print(f"[yellow]notice:[/] {escape(printable(n))}", soft_wrap=True)
     if result.coverage.gaps:
         console.print(f"[yellow]{len(result.coverage.gaps)} not evaluated:[/]")
         for g in result.coverage.gaps[:20]:
             console.print(
-                f"  [yellow]{g.reason.value}[/] {escape(printable(g.subject))}: {escape(printable(g.detail))}"
+                f"  [yellow]{g.reason.value}[/] {escape(printable(g.subject))}: {escape(printable(g.detail))}",
+                soft_wrap=True,
             )
         if len(result.coverage.gaps) > 20:
             console.print(f"  ... and {len(result.coverage.gaps) - 20} more (see -o json)")
