@@ -325,3 +325,8 @@ def test_top_level_table_lists_every_command():
     r = runner.invoke(app, ["--help"])
     assert all(name in r.stdout for name in COMMANDS)
     assert "<bool>" not in r.stdout and "<list[str]>" not in runner.invoke(app, ["scan", "--help"]).stdout
+
+
+def test_every_command_help_shows_an_example():
+    bare = [p for p, c in walk() if "Example" not in (c.help or "") and p not in ("version", "cedar schema")]
+    assert not bare, bare

@@ -119,7 +119,9 @@ def import_cmd(
     ),
     output_file: str = OUTPUT_FILE,
 ) -> None:
-    """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`."""
+    """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`.
+
+    Example: kubestrata access import examples/access/eks --output-file eks.yaml"""
     from kubestrata.access.eks import collect_live, read_aws_json_files
 
     if live:
@@ -179,7 +181,9 @@ def who_can(
     output: OutFmt = OUTPUT,
     output_file: str = OUTPUT_FILE,
 ) -> None:
-    """Every user, group, ServiceAccount and IAM principal allowed, RBAC and access policies together."""
+    """Every user, group, ServiceAccount and IAM principal allowed, RBAC and access policies together.
+
+    Example: kubestrata access who-can get secrets -n kube-system -m examples/demo-cluster"""
     from kubestrata.access.model import parse_request
 
     model = _load_model(paths, eks_files)
@@ -226,7 +230,10 @@ def can_i(
     output: OutFmt = OUTPUT,
 ) -> None:
     """Like `kubectl auth can-i`, but an IAM ARN is mapped through access entries / aws-auth and access
-    policy grants count. Exits 0 for yes, 1 for no."""
+    policy grants count. Exits 0 for yes, 1 for no.
+
+    Example: kubestrata access can-i get secrets -n kube-system --as system:serviceaccount:shop:web
+    -m examples/demo-cluster"""
     from kubestrata.access.model import AUTHENTICATED, parse_request
     from kubestrata.rbac import UserInfo
 
@@ -293,7 +300,9 @@ def identities(
     eks_files: list[str] = EKS_OPT,
     output: OutFmt = OUTPUT,
 ) -> None:
-    """Every IAM principal that can authenticate and what Kubernetes sees: username, groups, policies."""
+    """Every IAM principal that can authenticate and what Kubernetes sees: username, groups, policies.
+
+    Example: kubestrata access identities examples/demo-cluster examples/access/eks"""
     model = _load_model(paths, eks_files)
     rows = [
         {
@@ -346,7 +355,9 @@ def paths_cmd(
     output: OutFmt = OUTPUT,
     output_file: str = OUTPUT_FILE,
 ) -> None:
-    """Shortest escalation paths (BFS) to a crown jewel, with the evidence for every edge."""
+    """Shortest escalation paths (BFS) to a crown jewel, with the evidence for every edge.
+
+    Example: kubestrata access paths examples/demo-cluster --to cluster-admin"""
     from kubestrata.access.paths import AttackGraph, is_direct_admin
 
     model = _load_model(paths, eks_files)
@@ -405,7 +416,9 @@ def migrate(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print only who gains and who loses what."),
     output_file: str = OUTPUT_FILE,
 ) -> None:
-    """Translate aws-auth into access entries; the diff is printed first (as comments) and to --dry-run."""
+    """Translate aws-auth into access entries; the diff is printed first (as comments) and to --dry-run.
+
+    Example: kubestrata access migrate examples/demo-cluster --cluster-name demo -o terraform"""
     from kubestrata.access import migrate as mig
 
     model = _load_model(paths, eks_files)

@@ -39,7 +39,9 @@ def validate(
     paths: list[str] = typer.Argument(..., help="Directories or files of .cedar policies / Policy objects."),
     output: options.TableOrJson = options.output(options.TableOrJson.TABLE, "table or json."),
 ) -> None:
-    """Parse and validate policies against kubestrata's Cedar schema (exit 1 if any is rejected)."""
+    """Parse and validate policies against kubestrata's Cedar schema (exit 1 if any is rejected).
+
+    Example: kubestrata cedar validate examples/cedar/policies"""
     from kubestrata.authz.store import collect_sources, parse_sources
 
     sources, problems = [], []
@@ -84,7 +86,9 @@ def check(
         metavar="PATH",
     ),
 ) -> None:
-    """Print the webhook's response JSON for a review, evaluated offline."""
+    """Print the webhook's response JSON for a review, evaluated offline.
+
+    Example: kubestrata cedar check --policies examples/cedar/policies examples/cedar/reviews/list-without-selector.json"""
     import sys
 
     import yaml

@@ -27,7 +27,9 @@ class ChecksFormat(StrEnum):
 def list_checks(
     output: ChecksFormat = options.output(ChecksFormat.TABLE, "table, json or markdown (docs/checks.md)."),
 ) -> None:
-    """List every check with its id, severity, layer and title."""
+    """List every check with its id, severity, layer and title.
+
+    Example: kubestrata checks list -o json"""
     registry = load_builtin_checks()
     if output is ChecksFormat.JSON:
         import orjson

@@ -327,7 +327,9 @@ def watch(
     """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
 
     State (first-seen keys, findings) persists in SQLite at $XDG_STATE_HOME/kubestrata/detect.db
-    unless --state names another database (``--state :memory:`` keeps it in memory)."""
+    unless --state names another database (``--state :memory:`` keeps it in memory).
+
+    Example: kubestrata detect watch /var/log/kubernetes/audit.log --cluster-name prod"""
     if bool(file) == cloudwatch:
         raise KubestrataError("give a FILE to follow, or --cloudwatch (not both)")
     if state is None:
@@ -386,7 +388,9 @@ def watch(
 def list_rules(
     fmt: options.TableOrJson = options.output(options.TableOrJson.TABLE, "table or json."),
 ) -> None:
-    """List the rule catalogue with its GuardDuty / Falco / Sigma / MITRE references."""
+    """List the rule catalogue with its GuardDuty / Falco / Sigma / MITRE references.
+
+    Example: kubestrata detect rules -o json"""
     if fmt is options.TableOrJson.JSON:
         out = [
             {
@@ -424,7 +428,9 @@ def stored_findings(
     fmt: StoredFormat = options.output(StoredFormat.TABLE, "table, json or jsonl."),
     min_severity: str = MINSEV,
 ) -> None:
-    """Show the findings store: each finding once, with how often it recurred."""
+    """Show the findings store: each finding once, with how often it recurred.
+
+    Example: kubestrata detect findings --state ~/.local/state/kubestrata/detect.db -o jsonl"""
     from kubestrata.detect.state import FindingsStore, make_engine
 
     if "://" not in state and state != ":memory:" and not os.path.exists(state):

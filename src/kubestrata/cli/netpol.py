@@ -139,7 +139,9 @@ def list_cmd(
     sg_file: str = SG_FILE,
     quiet: bool = QUIET,
 ) -> None:
-    """Every allowed connection between workloads and external address ranges."""
+    """Every allowed connection between workloads and external address ranges.
+
+    Example: kubestrata netpol list examples/netpol/demo -o json"""
     from kubestrata.netpol.connlist import connections, render
 
     net = _network(
@@ -188,7 +190,9 @@ def eval_cmd(
     fail: bool = typer.Option(False, "--fail", help="Exit 1 when the connection is denied."),
     quiet: bool = QUIET,
 ) -> None:
-    """Is one connection allowed? Prints ``SRC => DST over tcp/80: true``."""
+    """Is one connection allowed? Prints ``SRC => DST over tcp/80: true``.
+
+    Example: kubestrata netpol eval examples/netpol/demo -s shop/web -d payments/api -p 7443"""
     from kubestrata.netpol.analysis import eval_connection, resolve_side
 
     if protocol.upper() not in ("TCP", "UDP", "SCTP"):
@@ -246,7 +250,9 @@ def explain_cmd(
     quiet: bool = QUIET,
 ) -> None:
     """Why a connection is allowed or denied: which policies select each side and which rule decides,
-    tier by tier (admin, NetworkPolicy, baseline, default)."""
+    tier by tier (admin, NetworkPolicy, baseline, default).
+
+    Example: kubestrata netpol explain examples/netpol/demo -s monitoring/prometheus -d payments/api"""
     from kubestrata.netpol.analysis import explain, resolve_side
 
     net = _network(
@@ -281,7 +287,9 @@ def diff_cmd(
     fail: bool = typer.Option(False, "--fail", help="Exit 1 when connectivity changed."),
     quiet: bool = QUIET,
 ) -> None:
-    """What a change opens or closes: connections added, removed or changed between two manifest sets."""
+    """What a change opens or closes: connections added, removed or changed between two manifest sets.
+
+    Example: kubestrata netpol diff examples/netpol/demo examples/netpol/demo-change --fail"""
     from kubestrata.netpol.analysis import diff, render_diff
     from kubestrata.netpol.connlist import connections
 
@@ -314,7 +322,9 @@ def coverage_cmd(
     quiet: bool = QUIET,
 ) -> None:
     """Workloads no policy isolates, namespaces without default-deny, exposure to every namespace and
-    to outside addresses, and policies left out as invalid."""
+    to outside addresses, and policies left out as invalid.
+
+    Example: kubestrata netpol coverage examples/netpol/demo -o json"""
     from kubestrata.netpol.analysis import coverage, exposure
 
     net = _network(

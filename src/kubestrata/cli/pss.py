@@ -252,7 +252,9 @@ def list_checks(
     version: str = _policy_version("latest or v1.N (default latest)."),
     output: Fmt = OUTPUT,
 ) -> None:
-    """The checks PSA runs at a level and version, in message order, with the variant chosen."""
+    """The checks PSA runs at a level and version, in message order, with the variant chosen.
+
+    Example: kubestrata pss checks --level baseline --policy-version v1.30"""
     lv = LevelVersion.parse(level)
     if version is not None:
         lv = LevelVersion(lv.level, parse_version_strict(version))

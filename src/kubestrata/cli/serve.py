@@ -45,7 +45,9 @@ def serve(
     ),
 ) -> None:
     """Serve /authorize (SubjectAccessReview), /admit, /mutate (AdmissionReview), /audit, /healthz,
-    /readyz and /metrics over HTTPS."""
+    /readyz and /metrics over HTTPS.
+
+    Example: kubestrata serve --tls-cert tls/tls.crt --tls-key tls/tls.key --policies deploy/policies"""
     from kubestrata.server.app import create_app
     from kubestrata.server.assemble import build_state
     from kubestrata.server.config import load_serve_config
@@ -112,7 +114,9 @@ def certs(
     days: int = typer.Option(365, "--days", min=1, help="Serving certificate lifetime."),
     new_ca: bool = typer.Option(False, "--new-ca", help="Make a new CA even if DIR has one."),
 ) -> None:
-    """Make a CA (kept if DIR already has one) and a serving certificate; print the caBundle."""
+    """Make a CA (kept if DIR already has one) and a serving certificate; print the caBundle.
+
+    Example: kubestrata certs --dns-name kubestrata.kubestrata-system.svc --out ./tls"""
     from kubestrata.server.certs import generate_certs
 
     paths = generate_certs(out, dns_name, days=days, reuse_ca=not new_ca)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kubestrata.config import ScanConfig, load_yaml_model
+from kubestrata.config import ScanConfig, discover_config, load_yaml_model
 
 
 class _Model(BaseModel):
@@ -152,12 +152,16 @@ class ServeConfig(_Model):
 
 
 class FileConfig(BaseModel):
-    """The whole kubestrata config file as `serve` reads it (other sections are ignored here)."""
+    """The whole kubestrata config file as `serve` reads it; an unknown section is an error, as for
+    every command (a misspelt section must not be ignored silently)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
     serve: ServeConfig = Field(default_factory=ServeConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
 
 
 def load_serve_config(path: str | Path | None) -> FileConfig:
+    """The config file given with -c, else the discovered kubestrata.yaml, else defaults."""
+    if path is None:
+        path = discover_config()
     return FileConfig() if path is None else load_yaml_model(path, FileConfig)
