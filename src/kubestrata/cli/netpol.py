@@ -10,6 +10,7 @@ import typer
 from kubestrata.cli import options
 from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, exit_with, handle_errors, warning_line, write_output
 from kubestrata.cli.inputs import load_input
+from kubestrata.cli.progress import stage
 from kubestrata.errors import KubestrataError
 
 app = typer.Typer(
@@ -110,7 +111,8 @@ def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet, sg_file=
     snap = load_input(
         paths, cluster=cluster, context=context, kubeconfig=kubeconfig, timeout=timeout, quiet=quiet
     ).cluster
-    net = Network(snap, opts, security_groups=groups)
+    with stage(f"computing reachability for {len(snap)} objects", quiet=quiet):
+        net = Network(snap, opts, security_groups=groups)
     if not quiet:
         for g in net.gaps:
             warning_line(f"{g.detail} (left out of the analysis)")
