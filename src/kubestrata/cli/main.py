@@ -59,8 +59,7 @@ def _tidy_help(cmd: click.BaseCommand, path: str = "") -> None:
             long = next((o for o in p.opts if o.startswith("--")), None)
             if long and p.envvar is None and path:
                 p.envvar = f"{prefix}_{long[2:].upper().replace('-', '_')}"
-            desc = getattr(p, "type_descriptor", None)
-            if p.metavar is None and not p.is_flag and not getattr(desc, "is_choice", False):
+            if p.metavar is None and not p.is_flag and not click.choices_of(p):
                 p.metavar = (p.name or "value").upper().replace("_", "-")
         elif getattr(p, "param_type_name", "") == "argument":
             p.display_type_rich = _no_type  # type: ignore[method-assign]
@@ -90,6 +89,15 @@ class LazyGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         _tidy_help(self)
         return super().parse_args(ctx, deprecations.rewrite(args, quiet=ctx.resilient_parsing))
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        # sub-command names from the table: completing `kubestrata sc<TAB>` imports nothing
+        items = [
+            click.CompletionItem(name, help=text)
+            for name, (_, _, text) in COMMANDS.items()
+            if name.startswith(incomplete)
+        ]
+        return items + click.BaseCommand.shell_complete(self, ctx, incomplete)
 
     def format_help(self, ctx: click.Context, formatter: Any) -> None:
         ctx.meta["kubestrata.listing"] = True

@@ -32,10 +32,8 @@ def flag_spellings(param: Any) -> list[str]:
 def _value(param: Any) -> str:
     if param.is_flag:
         return ""
-    desc = getattr(param, "type_descriptor", None)
-    if getattr(desc, "is_choice", False):
-        return "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
-    return str(param.metavar or "")
+    choices = click.choices_of(param)
+    return "|".join(choices) if choices else str(param.metavar or "")
 
 
 def render() -> str:
