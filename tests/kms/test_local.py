@@ -10,13 +10,16 @@ import time
 
 import grpc
 import pytest
+from typer.testing import CliRunner
 
+from kubestrata.cli.main import app
 from kubestrata.kms import keyring as kr
 from kubestrata.kms.apis.v2 import api_pb2
 from kubestrata.kms.backends import LocalBackend
 from kubestrata.kms.service import KeyManagementService
 from tests.kms.conftest import Plugin, rpc_error
 
+runner = CliRunner()
 SEED = os.urandom(32)  # what the API server wraps: a 32-byte DEK seed
 
 
@@ -145,6 +148,17 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+class _Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def _run(*args: str) -> _Result:
+    """The command in-process (for commands that exit before serving)."""
+    r = runner.invoke(app, ["kms", *args])
+    return _Result(r.exit_code, r.stdout, r.stderr)
+
+
 def _cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "kubestrata", "kms", *args], capture_output=True, text=True, timeout=timeout
@@ -164,7 +178,7 @@ def _corruptions(path):
 
 def test_missing_or_corrupt_keyring_refuses_to_start(tmp_path, sock_dir):
     sock = f"unix://{sock_dir}/s.sock"
-    r = _cli("serve", "--socket", sock, "--keyring", str(tmp_path / "nope.json"))
+    r = _run("serve", "--socket", sock, "--keyring", str(tmp_path / "nope.json"))
     assert r.returncode == 2 and "kms init" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "nope.json").exists()  # never generated
     path = tmp_path / "k.json"
@@ -173,18 +187,18 @@ def test_missing_or_corrupt_keyring_refuses_to_start(tmp_path, sock_dir):
         bad = tmp_path / f"{name}.json"
         bad.write_text(text)
         bad.chmod(0o600)
-        r = _cli("serve", "--socket", sock, "--keyring", str(bad))
+        r = _run("serve", "--socket", sock, "--keyring", str(bad))
         assert r.returncode == 2, name
         assert message in _flat(r.stderr) and "refuses to start" in _flat(r.stderr), r.stderr
         assert bad.read_text() == text  # left as it was
     path.chmod(0o644)
-    r = _cli("serve", "--socket", sock, "--keyring", str(path))
+    r = _run("serve", "--socket", sock, "--keyring", str(path))
     assert r.returncode == 2 and "chmod 600" in _flat(r.stderr)
 
 
 def test_init_never_overwrites(keyring):
     before = keyring.read_bytes()
-    r = _cli("init", "--keyring", str(keyring))
+    r = _run("init", "--keyring", str(keyring))
     assert r.returncode == 2 and "never overwritten" in _flat(r.stderr)
     assert keyring.read_bytes() == before
     assert stat.S_IMODE(os.stat(keyring).st_mode) == 0o600
