@@ -200,3 +200,56 @@ def status(
         )
     if not healthy:
         raise typer.Exit(EXIT_ERROR)
+
+
+@app.command("rewrap")
+@handle_errors
+def rewrap(
+    cluster: bool = options.cluster("Rewrite the Secrets of the live cluster (required: this writes)."),
+    context: str | None = options.context(),
+    kubeconfig: str | None = options.kubeconfig(),
+    namespace: str | None = options.namespace("Only this namespace's Secrets."),
+    all_namespaces: bool = options.all_namespaces("Every namespace (the default)."),
+    output: TableOrJson = options.output(TableOrJson.TABLE),
+    output_file: str | None = options.output_file(),
+    quiet: bool = options.quiet(),
+) -> None:
+    """Re-write every Secret so it is stored under the current key (the documented `kubectl get
+    secrets -A -o json | kubectl replace -f -`); reports progress and what is left. Run it after
+    `kms rotate` once the API server reports the new key_id."""
+    from kubestrata.kms.rewrap import rewrap_secrets
+    from kubestrata.kube.live import _api_client
+
+    if not cluster:
+        raise KubestrataError("rewrap writes to a live cluster: give --cluster (with --context/--kubeconfig)")
+    if namespace and all_namespaces:
+        raise KubestrataError("give -n/--namespace or -A/--all-namespaces, not both")
+    api = _api_client(kubeconfig, context)
+    step = {"next": 0.0}
+
+    def progress(done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if quiet or (now < step["next"] and done != total):
+            return
+        step["next"] = now + 1.0
+        err_console.print(f"rewrap: {done}/{total} Secrets, {total - done} to go")
+
+    report = rewrap_secrets(api, namespace, progress)
+    if output == TableOrJson.JSON:
+        write_output(_json(report.to_doc()), output_file)
+    else:
+        lines = [
+            f"Secrets: {report.total}; rewritten {report.rewritten}, replaced by another writer meanwhile "
+            f"{report.changed_meanwhile}, deleted meanwhile {report.gone}; left {len(report.left)} "
+            f"({report.seconds:.1f}s)"
+        ]
+        lines += [f"  left: {printable(ref)}: {printable(why)}" for ref, why in report.left]
+        if report.left:
+            lines.append(
+                "Run `kubestrata kms rewrap --cluster` again after fixing the cause; it is safe to repeat."
+            )
+        write_output("\n".join(lines) + "\n", output_file)
+    if report.left:
+        raise typer.Exit(1)
