@@ -37,6 +37,8 @@ API = {
     "Service": ("", "v1", "services", True),
     "ConfigMap": ("", "v1", "configmaps", True),
     "Secret": ("", "v1", "secrets", True),
+    "PersistentVolume": ("", "v1", "persistentvolumes", False),
+    "StorageClass": ("storage.k8s.io", "v1", "storageclasses", False),
     "Deployment": ("apps", "v1", "deployments", True),
     "ReplicaSet": ("apps", "v1", "replicasets", True),
     "StatefulSet": ("apps", "v1", "statefulsets", True),
