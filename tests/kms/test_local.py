@@ -244,3 +244,31 @@ def test_second_plugin_instance_shares_keys(keyring, sock_dir):
     ):
         enc = a.encrypt(SEED)
         assert b.decrypt(enc.ciphertext, enc.key_id) == SEED
+
+
+def test_staged_rotation_across_two_nodes(tmp_path, sock_dir):
+    # two control-plane nodes, each with its own copy of the keyring
+    a_ring, b_ring = tmp_path / "a.json", tmp_path / "b.json"
+    kr.init(a_ring)
+    b_ring.write_bytes(a_ring.read_bytes())
+    b_ring.chmod(0o600)
+    a = LocalBackend(a_ring, recheck_seconds=0.0)
+    b = LocalBackend(b_ring, recheck_seconds=0.0)
+    with (
+        Plugin(KeyManagementService(a), sock_dir / "a.sock") as pa,
+        Plugin(KeyManagementService(b), sock_dir / "b.sock") as pb,
+    ):
+        old_id = pa.status().key_id
+        r = _run("rotate", "--stage", "--keyring", str(a_ring))
+        assert r.returncode == 0, r.stderr
+        new_id = r.stdout.strip()
+        assert pa.status().key_id == old_id  # staged: still encrypting with the old key
+        b_ring.write_bytes(a_ring.read_bytes())  # "copy the keyring to every node"
+        assert _run("promote", "--key-id", new_id, "--keyring", str(a_ring)).returncode == 0
+        assert pa.status().key_id == new_id and pb.status().key_id == old_id
+        enc = pa.encrypt(SEED)  # node A already writes with the new key ...
+        assert pb.decrypt(enc.ciphertext, enc.key_id) == SEED  # ... and node B can read it
+        assert _run("promote", "--key-id", new_id, "--keyring", str(b_ring)).returncode == 0
+        assert pb.status().key_id == new_id
+    r = _run("promote", "--key-id", "local:nope", "--keyring", str(a_ring))
+    assert r.returncode == 2 and "no key local:nope" in _flat(r.stderr)

@@ -47,17 +47,44 @@ def init(keyring: Path = _keyring_opt()) -> None:
 
 @app.command("rotate")
 @handle_errors
-def rotate(keyring: Path = _keyring_opt()) -> None:
+def rotate(
+    keyring: Path = _keyring_opt(),
+    stage: bool = typer.Option(
+        False,
+        "--stage",
+        help="Add the key for decryption only; make it primary later with `kms promote` (several "
+        "control-plane nodes: stage, copy the keyring to every node, then promote).",
+    ),
+) -> None:
     """Add a new key and make it primary. Older keys still decrypt; a running plugin picks the change
     up within a second and reports the new key_id, which makes the API server re-encrypt on write."""
     from kubestrata.kms import keyring as kr
 
-    ring, key = kr.rotate(keyring)
-    err_console.print(
-        f"new primary key {key.id}; {len(ring.keys)} keys in the keyring. Next: `kubestrata kms rewrap "
-        "--cluster` once the API server reports the new key_id (about 3 minutes)."
-    )
+    ring, key = kr.rotate(keyring, primary=not stage)
+    if stage:
+        err_console.print(
+            f"staged key {key.id} (decrypt only); {len(ring.keys)} keys. Next: copy {printable(str(keyring))} "
+            f"to every control-plane node, then `kubestrata kms promote --key-id {key.id}` on each."
+        )
+    else:
+        err_console.print(
+            f"new primary key {key.id}; {len(ring.keys)} keys in the keyring. Next: `kubestrata kms rewrap "
+            "--cluster` once the API server reports the new key_id (about 3 minutes)."
+        )
     typer.echo(key.id)
+
+
+@app.command("promote")
+@handle_errors
+def promote(
+    key_id: str = typer.Option(..., "--key-id", help="A staged key to make primary."),
+    keyring: Path = _keyring_opt(),
+) -> None:
+    """Make a staged key primary (new writes are encrypted with it)."""
+    from kubestrata.kms import keyring as kr
+
+    kr.promote(keyring, key_id)
+    err_console.print(f"{printable(key_id)} is the primary key")
 
 
 @app.command("retire")

@@ -224,8 +224,10 @@ def init(path: str | Path) -> Keyring:
     return ring
 
 
-def rotate(path: str | Path) -> tuple[Keyring, Key]:
-    """Add a fresh key and make it primary; every older key stays for decryption."""
+def rotate(path: str | Path, *, primary: bool = True) -> tuple[Keyring, Key]:
+    """Add a fresh key and make it primary (or, with primary=False, only stage it for decryption so
+    that every control-plane node can have it before any node encrypts with it); every older key
+    stays for decryption."""
     p = Path(path)
     with _locked(p):
         ring = load(p)
@@ -234,9 +236,23 @@ def rotate(path: str | Path) -> tuple[Keyring, Key]:
         if key.id in ring.by_id or key.id in ring.retired:
             raise KeyringError(f"{p}: generated key id {key.id} was used before; run rotate again")
         ring.keys.append(key)
-        ring.primary_id = key.id
+        if primary:
+            ring.primary_id = key.id
         _write(ring)
     return ring, key
+
+
+def promote(path: str | Path, key_id: str) -> Keyring:
+    """Make a staged key the primary (the second half of a rotation across several nodes)."""
+    p = Path(path)
+    with _locked(p):
+        ring = load(p)
+        if key_id not in ring.by_id:
+            raise KeyringError(f"{p}: no key {key_id} in the keyring (copy the staged keyring here first)")
+        if ring.primary_id != key_id:
+            ring.primary_id = key_id
+            _write(ring)
+    return ring
 
 
 def retire(path: str | Path, key_id: str) -> Keyring:
