@@ -142,3 +142,15 @@ def test_efs_parse_bool_like_the_driver():
         False,
         False,
     ]
+
+
+def test_shipped_encryption_config_only_flags_the_migration_identity():
+    from pathlib import Path
+
+    from kubestrata.kube.loader import load_paths
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "apiserver" / "encryption-config.yaml"
+    loaded = load_paths([path])
+    assert not loaded.errors
+    res = run_scan(Cluster(loaded.objects), checks=[c for c in REGISTRY if c.meta.id.startswith("KS-ENC")])
+    assert [f.rule_id for f in res.findings] == ["KS-ENC-005"]  # identity until the rewrap, as documented
