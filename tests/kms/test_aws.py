@@ -144,3 +144,11 @@ def test_asymmetric_key_is_refused(moto_endpoint, kms):
     arn = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["Arn"]
     with pytest.raises(KubestrataError, match="not a symmetric"):
         _backend(moto_endpoint, [arn])
+
+
+def test_no_region_is_a_clear_error(monkeypatch):
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(KubestrataError, match="--region"):
+        AWSBackend(["alias/x"])

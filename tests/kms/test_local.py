@@ -272,3 +272,35 @@ def test_staged_rotation_across_two_nodes(tmp_path, sock_dir):
         assert pb.status().key_id == new_id
     r = _run("promote", "--key-id", "local:nope", "--keyring", str(a_ring))
     assert r.returncode == 2 and "no key local:nope" in _flat(r.stderr)
+
+
+def test_status_of_nothing_is_a_clear_error(sock_dir):
+    r = _run("status", "--socket", f"unix://{sock_dir}/none.sock", "--timeout", "2")
+    assert r.returncode == 2 and "Status failed: UNAVAILABLE" in _flat(r.stderr)
+    r = _run("status", "--socket", "tcp://127.0.0.1:1")
+    assert r.returncode == 2 and "unix:///PATH" in _flat(r.stderr)
+
+
+def test_abstract_socket(keyring):
+    import asyncio
+
+    from kubestrata.kms.service import start_server
+
+    name = f"@kubestrata-test-{os.getpid()}"
+    service = KeyManagementService(LocalBackend(keyring))
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(start_server(service, name))
+    import threading
+
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    try:
+        with grpc.insecure_channel(f"unix-abstract:{name[1:]}") as ch:
+            from kubestrata.kms.apis.v2 import api_pb2_grpc
+
+            st = api_pb2_grpc.KeyManagementServiceStub(ch).Status(api_pb2.StatusRequest(), timeout=10)
+        assert (st.version, st.healthz) == ("v2", "ok")
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)

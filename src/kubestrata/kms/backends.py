@@ -77,8 +77,8 @@ class LocalBackend:
         self.path = Path(path)
         self._ring = kr.load(self.path)
         self._stamp = kr.fingerprint(self.path)
-        self._ciphers = {k.id: AESGCM(k.material) for k in self._ring.keys}
-        self._primary = self._ring.primary_id
+        # (ciphers by key id, primary key id), replaced as one value so a reload is atomic
+        self._keys = self._cipher_map(self._ring)
         self._recheck = recheck_seconds
         self._next_check = 0.0
         self._reload_error: str | None = None
@@ -104,8 +104,11 @@ class LocalBackend:
                 self._reload_error = f"keyring reload failed, still serving the previous keys: {e}"
                 return
             self._ring, self._stamp, self._reload_error = ring, stamp, None
-            self._ciphers = {k.id: AESGCM(k.material) for k in ring.keys}
-            self._primary = ring.primary_id
+            self._keys = self._cipher_map(ring)
+
+    @staticmethod
+    def _cipher_map(ring: kr.Keyring) -> tuple[dict[str, AESGCM], str]:
+        return {k.id: AESGCM(k.material) for k in ring.keys}, ring.primary_id
 
     def reload_now(self) -> None:
         self._next_check = 0.0
@@ -117,11 +120,11 @@ class LocalBackend:
 
     def current_key_id(self) -> str:
         self._maybe_reload()
-        return self._primary
+        return self._keys[1]
 
     @property
     def key_ids(self) -> list[str]:
-        return list(self._ciphers)
+        return list(self._keys[0])
 
     @staticmethod
     def _aad(key_id: str) -> bytes:
@@ -129,14 +132,14 @@ class LocalBackend:
 
     def encrypt(self, plaintext: bytes) -> Encrypted:
         self._maybe_reload()
-        kid = self._primary
+        ciphers, kid = self._keys
         nonce = os.urandom(NONCE_BYTES)
-        ct = self._ciphers[kid].encrypt(nonce, plaintext, self._aad(kid))
+        ct = ciphers[kid].encrypt(nonce, plaintext, self._aad(kid))
         return Encrypted(FORMAT_V1 + nonce + ct, kid)
 
     def decrypt(self, ciphertext: bytes, key_id: str, annotations: dict[str, bytes]) -> bytes:
         self._maybe_reload()
-        cipher = self._ciphers.get(key_id)
+        cipher = self._keys[0].get(key_id)
         if cipher is None:
             raise unknown_key(key_id, f"keyring {self.path}")
         if len(ciphertext) < 1 + NONCE_BYTES + TAG_BYTES:
@@ -215,12 +218,15 @@ class AWSBackend:
 
         if not keys:
             raise KubestrataError("the aws backend needs at least one --key-id (a KMS key ARN or alias)")
-        self._client = client or boto3.client(
-            "kms",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"}),
-        )
+        try:
+            self._client = client or boto3.client(
+                "kms",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"}),
+            )
+        except BotoCoreError as e:  # no region, bad endpoint URL
+            raise KubestrataError(f"AWS KMS client: {e} (give --region or set AWS_REGION)") from None
         self.context = dict(encryption_context or {})
         self.arns: list[str] = []
         for given in keys:
