@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from kubestrata.checks import load_builtin_checks
@@ -154,3 +155,80 @@ def test_shipped_encryption_config_only_flags_the_migration_identity():
     assert not loaded.errors
     res = run_scan(Cluster(loaded.objects), checks=[c for c in REGISTRY if c.meta.id.startswith("KS-ENC")])
     assert [f.rule_id for f in res.findings] == ["KS-ENC-005"]  # identity until the rewrap, as documented
+
+
+def test_pv_volumes_come_from_describe_volumes_through_access_import(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kubestrata.cli.main import app
+    from kubestrata.kube.loader import load_paths
+
+    (tmp_path / "volumes.json").write_text(
+        json.dumps(
+            {
+                "Volumes": [
+                    {"VolumeId": "vol-1", "Encrypted": False, "State": "in-use", "Size": 8},
+                    {"VolumeId": "vol-2", "Encrypted": True, "KmsKeyId": "arn:aws:kms:eu-west-1:1:key/k"},
+                ]
+            }
+        )
+    )
+    (tmp_path / "cluster.json").write_text(
+        json.dumps(
+            {
+                "cluster": {
+                    "name": "c",
+                    "arn": "arn:aws:eks:eu-west-1:111122223333:cluster/c",
+                    "version": "1.33",
+                }
+            }
+        )
+    )
+    snap = tmp_path / "snap.yaml"
+    r = CliRunner().invoke(
+        app,
+        [
+            "access",
+            "import",
+            str(tmp_path / "cluster.json"),
+            str(tmp_path / "volumes.json"),
+            "--output-file",
+            str(snap),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    doc = yaml.safe_load(snap.read_text())
+    assert doc["ebsVolumes"][0] == {"volumeId": "vol-1", "encrypted": False}
+
+    def pv(name, vid):
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {"csi": {"driver": "ebs.csi.aws.com", "volumeHandle": vid}},
+        }
+
+    objs = load_paths([snap]).objects + [
+        KubeObject(pv("a", "vol-1")),
+        KubeObject(pv("b", "vol-2")),
+        KubeObject(pv("c", "vol-3")),
+    ]
+    res = run_scan(Cluster(objs), checks=[REGISTRY.get("KS-ENC-011")])
+    assert [f.object.name for f in res.findings] == ["a"]
+    assert [g.subject for g in res.coverage.gaps] == ["PersistentVolume/c volume vol-3"]
+    # without describe-volumes: one gap, never a pass
+    res = run_scan(
+        Cluster([KubeObject(pv("a", "vol-1")), KubeObject(pv("b", "vol-2"))]),
+        checks=[REGISTRY.get("KS-ENC-011")],
+    )
+    assert not res.findings and [g.subject for g in res.coverage.gaps] == ["EBS volumes of PersistentVolumes"]
+
+
+def test_describe_volumes_bad_input_names_the_field(tmp_path):
+    from kubestrata.access.eks import merge_aws_json
+    from kubestrata.errors import InputError
+
+    with pytest.raises(InputError, match=r"Volumes\[0\]\.Encrypted"):
+        merge_aws_json([("v.json", {"Volumes": [{"VolumeId": "vol-1", "Encrypted": "no"}]})])

@@ -262,11 +262,20 @@ def ebs_unencrypted(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         )
 
 
-def _cluster_account(ctx: CheckContext) -> str | None:
-    def build() -> str | None:
+def _eks(ctx: CheckContext) -> Any:
+    """The EKS snapshot (kubestrata access import), if the input has one; its errors are KS-ACC-018's."""
+
+    def build() -> Any:
         from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
 
-        eks, _ = from_objects(ctx.cluster.of_kind(SNAPSHOT_KIND))
+        return from_objects(ctx.cluster.of_kind(SNAPSHOT_KIND))[0]
+
+    return ctx.memo("encryption.eks", build)
+
+
+def _cluster_account(ctx: CheckContext) -> str | None:
+    def build() -> str | None:
+        eks = _eks(ctx)
         arn = getattr(eks, "cluster_arn", "") if eks else ""
         parts = arn.split(":")
         return parts[4] if len(parts) > 5 and parts[4] else None
@@ -421,3 +430,70 @@ def malformed(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
                     f"resources[{i}].providers[{j}] is not a known provider",
                     evidence=[Evidence(_where(i, j), p, "one of " + ", ".join(PROVIDER_TYPES))],
                 )
+
+
+def _ebs_volume_id(obj: KubeObject) -> tuple[str, str] | None:
+    """The EBS volume behind a PersistentVolume: CSI volumeHandle or in-tree awsElasticBlockStore
+    volumeID (``vol-...`` or ``aws://ZONE/vol-...``)."""
+    spec = obj.raw.get("spec") if isinstance(obj.raw.get("spec"), dict) else {}
+    csi = spec.get("csi") if isinstance(spec.get("csi"), dict) else {}
+    if csi.get("driver") == "ebs.csi.aws.com":
+        handle = csi.get("volumeHandle")
+        return (str(handle), "spec.csi.volumeHandle") if handle else None
+    tree = spec.get("awsElasticBlockStore") if isinstance(spec.get("awsElasticBlockStore"), dict) else {}
+    vid = tree.get("volumeID")
+    return (str(vid).rsplit("/", 1)[-1], "spec.awsElasticBlockStore.volumeID") if vid else None
+
+
+@check(
+    "KS-ENC-011",
+    "PersistentVolume is bound to an unencrypted EBS volume",
+    severity=Severity.MEDIUM,
+    layer=Layer.INFRASTRUCTURE,
+    kinds=["PersistentVolume"],
+    rationale="Whatever its StorageClass says today, a PersistentVolume may sit on a volume created before "
+    "encryption was required, imported statically, or made by a class that was later fixed: the volume "
+    "itself (aws ec2 describe-volumes .Encrypted) is what decides whether its data and snapshots are "
+    "encrypted. EBS cannot encrypt a volume in place.",
+    remediation="Snapshot the volume, copy the snapshot with encryption (aws ec2 copy-snapshot --encrypted "
+    "--kms-key-id KEY), create a volume from it and a PersistentVolume for that volume, then move the "
+    "claim; or migrate the data to a claim of an encrypted StorageClass.",
+    references=VOLUME_REFS,
+)
+def pv_unencrypted_ebs(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
+    found = _ebs_volume_id(obj)
+    if not found:
+        return
+    vid, path = found
+    eks = _eks(ctx)
+    volumes = getattr(eks, "ebs_volumes", None) if eks else None
+    if volumes is None:
+
+        def once() -> bool:
+            ctx.gap(
+                "EBS volumes of PersistentVolumes",
+                GapReason.MISSING_INPUT,
+                "not evaluated: whether EBS volumes are encrypted. Provide: aws ec2 describe-volumes "
+                "--volume-ids ... > volumes.json; kubestrata access import volumes.json (with the "
+                "cluster's other JSON)",
+            )
+            return True
+
+        ctx.memo("encryption.volumes-gap", once)
+        return
+    vol = volumes.get(vid)
+    if vol is None:
+        ctx.gap(
+            f"PersistentVolume/{obj.name} volume {vid}",
+            GapReason.MISSING_INPUT,
+            f"{vid} is not in the describe-volumes output of the EKS snapshot",
+        )
+        return
+    if not vol.encrypted:
+        yield pv_unencrypted_ebs.meta.finding(
+            obj,
+            f"PersistentVolume {obj.name} is bound to EBS volume {vid}, which is not encrypted",
+            evidence=[
+                Evidence(path, f"{vid} (describe-volumes Encrypted: false)", "an encrypted EBS volume")
+            ],
+        )
