@@ -223,7 +223,9 @@ class AWSBackend:
                 "kms",
                 region_name=region,
                 endpoint_url=endpoint_url,
-                config=botocore.config.Config(retries={"max_attempts": 3, "mode": "standard"}),
+                config=botocore.config.Config(
+                    retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32
+                ),
             )
         except BotoCoreError as e:  # no region, bad endpoint URL
             raise KubestrataError(f"AWS KMS client: {e} (give --region or set AWS_REGION)") from None

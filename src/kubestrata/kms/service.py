@@ -38,6 +38,7 @@ MAX_PLAINTEXT = 1024
 # annotations; grpc refuses anything beyond this before it is parsed (RESOURCE_EXHAUSTED)
 MAX_MESSAGE = 64 * 1024
 HEALTH_PROBE = b"kubestrata kms v2 healthz probe"
+BLOCKING_WORKERS = 32  # KMS calls in flight at once for a network backend (boto3 pool sized to match)
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _FQDN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})+$")
@@ -153,10 +154,17 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
         self.health = health or Health(backend)
         self.blocking = backend.name != "local" if blocking is None else blocking
         self._health_lock = asyncio.Lock()
+        self._pool: Any = None  # worker threads for a blocking (network) backend
         self.counts = {"Status": 0, "Encrypt": 0, "Decrypt": 0, "errors": 0}
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args) if self.blocking else fn(*args)
+        if not self.blocking:
+            return fn(*args)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=BLOCKING_WORKERS, thread_name_prefix="kms-backend")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def _fail(self, context: grpc.aio.ServicerContext, method: str, uid: str, e: KMSError) -> None:
         self.counts["errors"] += 1
