@@ -36,6 +36,9 @@ API = {
     "ServiceAccount": ("", "v1", "serviceaccounts", True),
     "Service": ("", "v1", "services", True),
     "ConfigMap": ("", "v1", "configmaps", True),
+    "Secret": ("", "v1", "secrets", True),
+    "PersistentVolume": ("", "v1", "persistentvolumes", False),
+    "StorageClass": ("storage.k8s.io", "v1", "storageclasses", False),
     "Deployment": ("apps", "v1", "deployments", True),
     "ReplicaSet": ("apps", "v1", "replicasets", True),
     "StatefulSet": ("apps", "v1", "statefulsets", True),
@@ -64,6 +67,10 @@ API = {
 BY_ROUTE = {(g, v, p): (k, ns) for k, (g, v, p, ns) in API.items()}
 CORE = re.compile(r"^/api/(?P<v>v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
 GROUP = re.compile(r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
+# one namespaced object, for PUT (replace)
+OBJECT = re.compile(
+    r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[^/]+)/(?P<v>[^/]+))/namespaces/(?P<ns>[^/]+)/(?P<p>[a-z]+)/(?P<name>[^/]+)$"
+)
 CONFIGZ = re.compile(r"^/api/v1/nodes/(?P<node>[^/]+)/proxy/configz$")
 
 
@@ -146,6 +153,11 @@ class FakeAPIServer:
         self.delay = delay
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        # PUT (replace) support: called as put_hook(namespace, name) before each PUT is handled, so a
+        # test can play a concurrent writer or a deletion; put_forbidden holds "namespace/name"s
+        self.put_hook: Any = None
+        self.put_forbidden: set[str] = set()
+        self._rv = 5000
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -156,6 +168,17 @@ class FakeAPIServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 code, body = server.handle(self.path, self.headers.get("Authorization", ""))
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                code, body = server.handle_put(self.path, self.headers.get("Authorization", ""), raw)
                 data = json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -231,6 +254,83 @@ class FakeAPIServer:
             meta["remainingItemCount"] = len(items) - offset - limit
         list_version = f"{group}/{version}" if group else version
         return 200, {"kind": f"{kind}List", "apiVersion": list_version, "metadata": meta, "items": page}
+
+    def handle_put(self, raw_path: str, auth: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Replace one namespaced object, with the API server's optimistic concurrency: the body's
+        metadata.resourceVersion must be the stored one (409 Conflict otherwise)."""
+        url = urlsplit(raw_path)
+        with self._lock:
+            self.requests.append({"path": url.path, "method": "PUT", "auth": auth})
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or token not in self.tokens:
+            return 401, _status(401, "Unauthorized", "Unauthorized")
+        m = OBJECT.match(url.path)
+        route = BY_ROUTE.get((m.group("g") or "", m.group("cv") or m.group("v"), m.group("p"))) if m else None
+        if not m or route is None:
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+        kind, plural = route[0], m.group("p")
+        ns, name = unquote(m.group("ns")), unquote(m.group("name"))
+        if self.put_hook is not None:
+            self.put_hook(ns, name)
+        if f"{ns}/{name}" in self.put_forbidden:
+            return 403, _status(
+                403,
+                "Forbidden",
+                f'{plural} "{name}" is forbidden: User "system:serviceaccount:scan:kubestrata" cannot update '
+                f'resource "{plural}" in API group "" in the namespace "{ns}"',
+            )
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError:
+            return 400, _status(400, "BadRequest", "the body of the request was not valid JSON")
+        meta = body.get("metadata") or {}
+        if meta.get("name") != name or meta.get("namespace", ns) != ns:
+            return 400, _status(400, "BadRequest", "the name of the object does not match the URL")
+        with self._lock:
+            objs = self.store.get(kind, [])
+            i = next(
+                (
+                    j
+                    for j, o in enumerate(objs)
+                    if (o.get("metadata") or {}).get("name") == name
+                    and (o.get("metadata") or {}).get("namespace", "default") == ns
+                ),
+                None,
+            )
+            if i is None:
+                return 404, _status(404, "NotFound", f'{plural} "{name}" not found')
+            om = objs[i].get("metadata") or {}
+            if meta.get("resourceVersion") and meta["resourceVersion"] != om.get("resourceVersion"):
+                return 409, _status(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
+                    "please apply your changes to the latest version and try again",
+                )
+            self._rv += 1
+            new = {**body, "metadata": {**meta, "resourceVersion": str(self._rv)}}
+            objs[i] = new
+        return 200, new
+
+    def bump(self, kind: str, namespace: str, name: str) -> None:
+        """Another writer updated the object (a new resourceVersion)."""
+        with self._lock:
+            for o in self.store.get(kind, []):
+                m = o.get("metadata") or {}
+                if m.get("name") == name and m.get("namespace", "default") == namespace:
+                    self._rv += 1
+                    m["resourceVersion"] = str(self._rv)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        with self._lock:
+            self.store[kind] = [
+                o
+                for o in self.store.get(kind, [])
+                if not (
+                    (o.get("metadata") or {}).get("name") == name
+                    and (o.get("metadata") or {}).get("namespace", "default") == namespace
+                )
+            ]
 
     def _configz(self, node: str) -> tuple[int, dict[str, Any]]:
         """The kubelet's /configz through the node proxy: the KubeletConfiguration named after the node."""

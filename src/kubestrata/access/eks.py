@@ -14,6 +14,7 @@ The scan reads it from a snapshot document any loader understands::
     creatorArn: arn...             # optional: who created the cluster (CloudTrail), for CONFIG_MAP clusters
     kmsKeys: [{keyArn, keyRotationEnabled, keyManager, origin, keyState}]  # optional `aws kms` JSON
     guardDuty: {status, features: [{name, status, additionalConfiguration}]}  # optional `aws guardduty get-detector`
+    ebsVolumes: [{volumeId, encrypted, kmsKeyId}]  # optional `aws ec2 describe-volumes` (KS-ENC-011)
 
 Cluster posture (version, encryptionConfig, logging, resourcesVpcConfig) rides along in ``cluster``
 exactly as describe-cluster prints it; see kubestrata.access.posture.
@@ -128,6 +129,16 @@ class KMSKey:
 
 
 @dataclass
+class EBSVolume:
+    """One volume of `aws ec2 describe-volumes` (for PersistentVolumes backed by EBS)."""
+
+    volume_id: str
+    encrypted: bool
+    kms_key_id: str = ""
+    field: str = ""
+
+
+@dataclass
 class GuardDuty:
     """`aws guardduty get-detector` for the cluster's account and region."""
 
@@ -168,6 +179,7 @@ class EKSAccess:
     kms_keys: dict[str, KMSKey] = field(default_factory=dict)  # by key ARN
     guardduty: GuardDuty | None = None
     version_dates: dict[str, VersionDates] = field(default_factory=dict)  # describe-cluster-versions
+    ebs_volumes: dict[str, EBSVolume] | None = None  # by volume id; None: describe-volumes not given
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
 
     @property
@@ -296,6 +308,15 @@ class EKSAccess:
                     **({"keyState": k.key_state} if k.key_state else {}),
                 }
                 for k in self.kms_keys.values()
+            ]
+        if self.ebs_volumes is not None:
+            doc["ebsVolumes"] = [
+                {
+                    "volumeId": v.volume_id,
+                    "encrypted": v.encrypted,
+                    **({"kmsKeyId": v.kms_key_id} if v.kms_key_id else {}),
+                }
+                for v in self.ebs_volumes.values()
             ]
         if self.version_dates:
             doc["clusterVersions"] = [
@@ -750,6 +771,9 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     r, r.obj(d["KeyMetadata"], pre + "KeyMetadata"), out, pre + "KeyMetadata", False
                 )
                 matched = True
+            if "Volumes" in d:
+                _apply_volumes(r, r.lst(d["Volumes"], pre + "Volumes"), out, pre + "Volumes", camel=False)
+                matched = True
             if "Features" in d or ("ServiceRole" in d and "Status" in d):
                 _apply_guardduty(r, d, out, pre.rstrip(".") or "(document)", camel=False)
                 matched = True
@@ -770,8 +794,8 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     f"not a recognised AWS CLI output (top-level keys: {keys}); expected describe-cluster, "
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
                     "pod identity, nodegroup, fargate profile, iam get-role/get-user, kms "
-                    "get-key-rotation-status/describe-key, describe-cluster-versions or guardduty "
-                    "get-detector JSON",
+                    "get-key-rotation-status/describe-key, describe-cluster-versions, guardduty "
+                    "get-detector or ec2 describe-volumes JSON",
                 )
     for arn in listed:
         if out.entry_for(arn) is None:
@@ -830,6 +854,23 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
         _apply_versions(r, d, out, "")
     if d.get("guardDuty") is not None:
         _apply_guardduty(r, r.obj(d["guardDuty"], "guardDuty"), out, "guardDuty", camel=True)
+    if d.get("ebsVolumes") is not None:
+        _apply_volumes(r, r.lst(d["ebsVolumes"], "ebsVolumes"), out, "ebsVolumes", camel=True)
+
+
+def _apply_volumes(r: _Reader, vols: list[Any], out: EKSAccess, where: str, camel: bool) -> None:
+    """`aws ec2 describe-volumes` .Volumes (or the snapshot's camelCase copy)."""
+    vid, enc, key = ("volumeId", "encrypted", "kmsKeyId") if camel else ("VolumeId", "Encrypted", "KmsKeyId")
+    if out.ebs_volumes is None:
+        out.ebs_volumes = {}
+    for i, v in enumerate(vols):
+        w = f"{where}[{i}]"
+        v = r.obj(v, w)
+        volume_id = r.s(v, vid, w, required=True)
+        encrypted = r.b(v, enc, w)
+        if encrypted is None:
+            raise r.err(f"{w}.{enc}", "missing; describe-volumes always prints it")
+        out.ebs_volumes[volume_id] = EBSVolume(volume_id, encrypted, r.s(v, key, w), f"ebsVolumes[{i}]")
 
 
 def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:

@@ -95,6 +95,9 @@ RESOURCES: tuple[Resource, ...] = (
         "MutatingWebhookConfiguration",
         False,
     ),
+    # volume encryption posture (checks/encryption.py)
+    Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
+    Resource("", "v1", "persistentvolumes", "PersistentVolume", False),
 )
 
 

@@ -37,6 +37,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "ClusterPolicy",
         "ClusterPolicyReport",
         "KubeletConfiguration",  # a kubelet config file or configz, not an API object
+        "EncryptionConfiguration",  # an API server config file, not an API object
     }
 )
 
