@@ -62,13 +62,14 @@ class FakeNode:
     def write_config(self, cfg: dict[str, Any], mode: int = 0o644, uid: int = 0, gid: int = 0) -> Path:
         return self.write(CONFIG, json.dumps(cfg), mode, uid, gid)
 
-    def start(self, *flags: str) -> int:
+    def start(self, *flags: str, env: dict[str, str] | None = None) -> int:
         """Run the kubelet with ``--config`` and ``--kubeconfig`` plus ``flags``."""
         self.stop()
         self.proc = subprocess.Popen(
             [str(self.kubelet), f"--config={CONFIG}", "--kubeconfig", KUBECONFIG, *flags],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
         comm = Path(f"/proc/{self.proc.pid}/comm")
         for _ in range(100):  # until the exec is visible in /proc

@@ -26,6 +26,7 @@ from kubestrata.nodes.kbformat import (
     Check,
     Controls,
     ControlsResult,
+    generate_default_env_audit,
     load_controls_file,
     run_controls,
 )
@@ -187,7 +188,7 @@ def audit_host(
         )
     if kube_bench_cfg is not None:
         ctrls = load_kube_bench_cfg(kube_bench_cfg, name)
-        auditor: Any = ShellAuditor(host.variables())
+        auditor: Any = ShellAuditor(host.variables(local=True))
     else:
         ctrls = [benchmarks.controls(name)]
         auditor = NativeAuditor(host)
@@ -198,7 +199,7 @@ def audit_host(
         res = run_controls(c, auditor)
         for g in res.groups:
             for r in g.results:
-                _show_commands(r, host)
+                _show_commands(r, host, local=kube_bench_cfg is not None)
         if kube_bench_cfg is None:
             _apply_duplicates(res, dups)
         results.append(res)
@@ -208,10 +209,10 @@ def audit_host(
     return report
 
 
-def _show_commands(r: Any, host: Host) -> None:
+def _show_commands(r: Any, host: Host, local: bool) -> None:
     from kubestrata.nodes.host import substitute
 
-    v = host.variables()
+    v = host.variables(local)
     r.audit = substitute(r.check.audit, v).strip()
     r.audit_config = substitute(r.check.audit_config, v).strip()
     r.audit_env = substitute(r.check.audit_env, v).strip()
@@ -240,6 +241,7 @@ def load_kube_bench_cfg(cfg_dir: Path, benchmark: str) -> list[Controls]:
         if f.name == "config.yaml":
             continue
         c = load_controls_file(f)
+        generate_default_env_audit(c, "kubelet")
         if c.type == "node":
             out.append(c)
     if not out:

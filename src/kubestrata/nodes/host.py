@@ -211,10 +211,11 @@ class Host:
         assert hf.uid is not None and hf.gid is not None
         return f"{self.users.get(hf.uid, 'UNKNOWN')}:{self.groups.get(hf.gid, 'UNKNOWN')}"
 
-    def variables(self) -> dict[str, str]:
-        """kube-bench's node variables, filled from what was found on this host."""
+    def variables(self, local: bool = False) -> dict[str, str]:
+        """kube-bench's node variables, filled from what was found on this host (``local``: file paths
+        as this process sees them, under ``root``, for commands that run here)."""
         svc = next((c for c in SERVICE_CANDIDATES if self.local(c).exists()), SERVICE_CANDIDATES[0])
-        return {
+        v = {
             "kubeletbin": "kubelet",
             "kubeletconf": self.config.host_path or CONFIG_CANDIDATES[0],
             "kubeletkubeconfig": self.kubeconfig.host_path or KUBECONFIG_CANDIDATES[0],
@@ -225,6 +226,9 @@ class Host:
             "proxyconf": "/var/lib/kube-proxy/config",
             "proxybin": "kube-proxy",
         }
+        if local and self.root != Path("/"):
+            v = {k: (str(self.local(p)) if p.startswith("/") else p) for k, p in v.items()}
+        return v
 
     def kube_version(self) -> str | None:
         """The kubelet's Kubernetes version (``kubelet --version``, as kube-bench asks it)."""
@@ -343,8 +347,16 @@ class ShellAuditor:
         if not cmd:
             return AuditRun()
         try:
+            # a wide COLUMNS so that `ps -f` does not cut the kubelet's command line at 80 columns
+            env = {**os.environ, "COLUMNS": "65535"}
             p = subprocess.run(
-                ["/bin/sh"], input=cmd, capture_output=True, text=True, timeout=self.timeout, check=False
+                ["/bin/sh"],
+                input=cmd,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             return AuditRun(error=f"failed to run: {cmd!r}: timed out after {self.timeout:g}s")

@@ -77,6 +77,7 @@ class Check:
     remediation: str = ""
     scored: bool = False
     use_multiple_values: bool = False
+    disable_env_testing: bool = False
     # kubestrata's built-in checks: what the native auditor reads instead of running a command
     native: dict[str, str] = field(default_factory=dict)
 
@@ -175,6 +176,9 @@ def parse_check(doc: Any, where: str, file: str) -> Check:
         remediation=_str(d.get("remediation"), f"{where}.remediation", file),
         scored=_bool(d.get("scored", False), f"{where}.scored", file),
         use_multiple_values=_bool(d.get("use_multiple_values", False), f"{where}.use_multiple_values", file),
+        disable_env_testing=_bool(
+            d.get("disableEnvTesting", d.get("disableenvtesting", False)), f"{where}.disableEnvTesting", file
+        ),
     )
 
 
@@ -203,6 +207,19 @@ def parse_controls(doc: Any, file: str = "<controls>") -> Controls:
         type=_str(d.get("type"), "type", file),
         groups=groups,
     )
+
+
+def generate_default_env_audit(controls: Controls, binary: str) -> None:
+    """kube-bench cmd/common.go generateDefaultEnvAudit: a check with an ``env`` test item and no
+    ``audit_env`` reads the environment of the process named ``binary``."""
+    for g in controls.groups:
+        for c in g.checks:
+            if c.tests is None or c.disable_env_testing or c.audit_env:
+                continue
+            if any(t.env for t in c.tests.items):
+                c.audit_env = (
+                    f"cat \"/proc/$(/bin/ps -C {binary} -o pid= | tr -d ' ')/environ\" | tr '\\0' '\\n'"
+                )
 
 
 def load_controls_file(path: Path) -> Controls:
@@ -561,36 +578,61 @@ def run_check(check: Check, auditor: Auditor, skip: bool = False) -> CheckResult
                 res.reason = cfg.error
                 return res
 
+    out = execute(check, cmd.output, cfg.output, env.output)
+    res.used = out.used
+    res.expected_result = out.expected
+    res.actual_value = out.actual
+    if out.error:
+        res.reason = out.error
+        return res
+    res.state = PASS if out.passed else fail_state
+    return res
+
+
+@dataclass(slots=True)
+class Executed:
+    passed: bool
+    expected: str = ""
+    actual: str = ""
+    used: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def execute(check: Check, audit_out: str, config_out: str, env_out: str) -> Executed:
+    """kube-bench's Check.execute: every test item over the three outputs, combined by bin_op."""
+    assert check.tests is not None
+    has_config = bool(check.audit_config or check.native.get("audit_config"))
     results: list[ItemResult] = []
+    used_list: list[str] = []
     for item in check.tests.items:
-        r = evaluate_item(item, "flag", cmd.output, check.use_multiple_values)
+        r = evaluate_item(item, "flag", audit_out, check.use_multiple_values)
         used = "flag"
-        if not r.found and (check.audit_config or check.native.get("audit_config")) and cfg.output:
-            r = evaluate_item(item, "path", cfg.output, check.use_multiple_values)
+        if not r.found and has_config and config_out:
+            r = evaluate_item(item, "path", config_out, check.use_multiple_values)
             used = "path"
             if not r.found and item.env:
-                r = evaluate_item(item, "env", env.output, check.use_multiple_values)
+                r = evaluate_item(item, "env", env_out, check.use_multiple_values)
                 used = "env"
         if not r.found and item.env:
-            r = evaluate_item(item, "env", env.output, check.use_multiple_values)
+            r = evaluate_item(item, "env", env_out, check.use_multiple_values)
             used = "env"
         results.append(r)
-        res.used.append(used)
-
+        used_list.append(used)
     op = check.tests.bin_op
     if op in ("", "and"):
         ok = all(r.passed for r in results)
-        res.expected_result = " AND ".join(r.expected for r in results)
+        expected = " AND ".join(r.expected for r in results)
     elif op == "or":
         ok = any(r.passed for r in results)
-        res.expected_result = " OR ".join(r.expected for r in results)
+        expected = " OR ".join(r.expected for r in results)
     else:
-        res.actual_value = f"unknown binary operator for tests {op}\n"
-        res.reason = f"unknown binary operator for tests {op}"
-        return res
-    res.state = PASS if ok else fail_state
-    res.actual_value = results[0].actual if results else ""
-    return res
+        return Executed(
+            False,
+            actual=f"unknown binary operator for tests {op}\n",
+            used=used_list,
+            error=f"unknown binary operator for tests {op}",
+        )
+    return Executed(ok, expected, results[0].actual if results else "", used_list)
 
 
 @dataclass(slots=True)
