@@ -137,3 +137,119 @@ def audit(
 
 def _warn(msg: str) -> None:
     err_console.print(f"[yellow]warning:[/] {printable(msg)}", markup=True)
+
+
+class RotateFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _offline_state(paths: list[str]) -> Any:
+    from kubestrata.kube.loader import load_paths
+    from kubestrata.nodes.rotate import ClusterState
+
+    loaded = load_paths([Path(p) for p in paths])
+    raws = [o.raw for o in loaded.objects]
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for r in raws:
+        kinds.setdefault(str(r.get("kind")), []).append(r)
+    if not kinds.get("Node"):
+        raise KubestrataError(f"no Node objects in {', '.join(paths)}")
+    return ClusterState(
+        kinds.get("Node", []),
+        kinds.get("Pod", []),
+        kinds.get("PodDisruptionBudget", []),
+        kinds.get("NodePool", []),
+        [],
+    )
+
+
+def _min_healthy(values: list[str] | None) -> dict[str, int]:
+    out = {}
+    for v in values or []:
+        g, sep, n = v.rpartition("=")
+        if not sep or not g or not n.isdigit():
+            raise KubestrataError(f"--min-healthy {v!r}: expected GROUP=N (e.g. eks:workers=3)")
+        out[g] = int(n)
+    return out
+
+
+@app.command("rotate")
+@handle_errors
+def rotate(
+    paths: list[str] = typer.Argument(
+        None, help="Manifests (nodes, pods, PDBs) to plan from, without --cluster."
+    ),
+    max_age: str = typer.Option("21d", "--max-age", help="Rotate nodes older than this (21d, 36h, 1d12h)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print exactly what would happen; change nothing."),
+    min_healthy: list[str] = typer.Option(
+        None,
+        "--min-healthy",
+        help="GROUP=N: keep at least N Ready nodes in a group (default: its Ready count minus one). "
+        "Groups are named as the plan shows them (eks:NAME, karpenter:NAME, alpha:NAME).",
+        metavar="GROUP=N",
+    ),
+    poll: float = typer.Option(2.0, "--poll", help="Seconds between retries and checks.", metavar="SECONDS"),
+    eviction_timeout: float = typer.Option(
+        600.0,
+        "--eviction-timeout",
+        help="Stop when one pod cannot be evicted for this long.",
+        metavar="SECONDS",
+    ),
+    replacement_timeout: float = typer.Option(
+        1200.0,
+        "--replacement-timeout",
+        help="Stop when no replacement node is Ready after this long.",
+        metavar="SECONDS",
+    ),
+    cluster: bool = options.cluster("Plan from (and, without --dry-run, rotate) the live cluster."),
+    context: str = options.context(),
+    kubeconfig: str = options.kubeconfig(),
+    output: RotateFormat = options.output(RotateFormat.TABLE, "table or json (the plan)."),
+    output_file: str = options.output_file(),
+    quiet: bool = options.quiet(),
+) -> None:
+    """Replace nodes older than --max-age: cordon, evict through PodDisruptionBudgets, delete, wait for
+    the replacement; one node group and zone at a time. Resumes from node annotations."""
+    import datetime as dt
+    import sys
+
+    from kubestrata.nodes import rotate as rot
+
+    age = rot.parse_age(max_age)
+    mins = _min_healthy(min_healthy)
+    api = None
+    if cluster:
+        req, api = rot.api_requester(kubeconfig, context)
+        state = rot.read_state(req)
+    else:
+        if not paths:
+            raise KubestrataError("give manifests to plan from, or --cluster")
+        state = _offline_state(paths)
+    try:
+        p = rot.plan(state.nodes, state.pods, state.pdbs, age, dt.datetime.now(dt.UTC), state.nodepools, mins)
+        p.notes.extend(state.notes)
+        text = json.dumps(p.to_dict(), indent=2) + "\n" if output is RotateFormat.JSON else p.render()
+        write_output(text, output_file)
+        if not cluster or dry_run or not p.steps:
+            if cluster and not dry_run and not p.steps:
+                err_console.print("nothing to rotate")
+            raise typer.Exit(EXIT_OK)
+
+        def log(msg: str) -> None:
+            if not quiet:
+                stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
+                sys.stderr.write(f"{stamp} {printable(msg)}\n")
+                sys.stderr.flush()
+
+        timing = rot.Timing(
+            poll=poll,
+            eviction_timeout=eviction_timeout,
+            drain_timeout=max(eviction_timeout, 60.0),
+            replacement_timeout=replacement_timeout,
+        )
+        done = rot.Rotator(req, log, timing).run(p)
+        log(f"rotated {len(done)} node(s)")
+    finally:
+        if api is not None:
+            api.close()
