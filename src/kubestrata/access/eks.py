@@ -168,6 +168,10 @@ class EKSAccess:
     kms_keys: dict[str, KMSKey] = field(default_factory=dict)  # by key ARN
     guardduty: GuardDuty | None = None
     version_dates: dict[str, VersionDates] = field(default_factory=dict)  # describe-cluster-versions
+    # node posture: describe-nodegroup .nodegroup objects and ec2 describe-launch-template-versions items,
+    # as AWS prints them (kubestrata.checks.nodeos reads them)
+    nodegroups: list[dict[str, Any]] = field(default_factory=list)
+    launch_template_versions: list[dict[str, Any]] = field(default_factory=list)
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
 
     @property
@@ -307,6 +311,10 @@ class EKSAccess:
                 }
                 for v in self.version_dates.values()
             ]
+        if self.nodegroups:
+            doc["nodegroups"] = self.nodegroups
+        if self.launch_template_versions:
+            doc["launchTemplateVersions"] = self.launch_template_versions
         if self.guardduty is not None:
             g = self.guardduty
             doc["guardDuty"] = {
@@ -728,6 +736,11 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                         "EC2_WINDOWS" if ami.startswith("WINDOWS") else "EC2_LINUX",
                     )
                 )
+                out.nodegroups.append(ng)
+                matched = True
+            if "LaunchTemplateVersions" in d:
+                for i, v in enumerate(r.lst(d["LaunchTemplateVersions"], pre + "LaunchTemplateVersions")):
+                    out.launch_template_versions.append(r.obj(v, f"{pre}LaunchTemplateVersions[{i}]"))
                 matched = True
             if "fargateProfile" in d:
                 fp = r.obj(d["fargateProfile"], pre + "fargateProfile")
@@ -769,7 +782,7 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     pre.rstrip(".") or "(document)",
                     f"not a recognised AWS CLI output (top-level keys: {keys}); expected describe-cluster, "
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
-                    "pod identity, nodegroup, fargate profile, iam get-role/get-user, kms "
+                    "pod identity, nodegroup, ec2 describe-launch-template-versions, fargate profile, iam get-role/get-user, kms "
                     "get-key-rotation-status/describe-key, describe-cluster-versions or guardduty "
                     "get-detector JSON",
                 )
@@ -830,6 +843,10 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
         _apply_versions(r, d, out, "")
     if d.get("guardDuty") is not None:
         _apply_guardduty(r, r.obj(d["guardDuty"], "guardDuty"), out, "guardDuty", camel=True)
+    for i, ng in enumerate(r.lst(d.get("nodegroups"), "nodegroups")):
+        out.nodegroups.append(r.obj(ng, f"nodegroups[{i}]"))
+    for i, v in enumerate(r.lst(d.get("launchTemplateVersions"), "launchTemplateVersions")):
+        out.launch_template_versions.append(r.obj(v, f"launchTemplateVersions[{i}]"))
 
 
 def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:
@@ -1000,6 +1017,18 @@ def collect_live(
         got = call("describe-nodegroup", eks.describe_nodegroup, clusterName=cluster_name, nodegroupName=ng)
         if got is not None:
             docs.append(("describe-nodegroup", got))
+            lt = (got.get("nodegroup") or {}).get("launchTemplate") or {}
+            if lt.get("id") or lt.get("name"):
+                ec2 = session.client("ec2", endpoint_url=endpoint_url)
+                ref = {"LaunchTemplateId": lt["id"]} if lt.get("id") else {"LaunchTemplateName": lt["name"]}
+                got = call(
+                    "ec2 describe-launch-template-versions",
+                    ec2.describe_launch_template_versions,
+                    Versions=[str(lt.get("version") or "$Default")],
+                    **ref,
+                )
+                if got is not None:
+                    docs.append(("ec2 describe-launch-template-versions", got))
     for fp in (
         pages(
             "list-fargate-profiles", "list_fargate_profiles", "fargateProfileNames", clusterName=cluster_name
