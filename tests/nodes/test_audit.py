@@ -254,3 +254,36 @@ def test_zero_duration_spelled_0s_fails_streaming_timeout():
     assert {r.check.id for g in res.groups for r in g.results if r.state != "PASS"} == {"3.2.5"}
     res = audit_configz({**GOOD_CONFIG, "streamingConnectionIdleTimeout": "4h0m0s"})
     assert all(r.state == "PASS" for g in res.groups for r in g.results)
+
+
+def test_every_repeats_with_one_json_line_per_run(node):
+    import subprocess
+    import sys
+
+    node.start()
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubestrata",
+            "nodes",
+            "audit",
+            "--root",
+            str(node.root),
+            "-o",
+            "json",
+            "--every",
+            "0.2",
+            "--fail-on",
+            "never",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [p.stdout.readline() for _ in range(2)]
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    docs = [json.loads(line) for line in lines]
+    assert [d["benchmark"] for d in docs] == ["eks-1.8.0", "eks-1.8.0"]

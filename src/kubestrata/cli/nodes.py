@@ -99,8 +99,56 @@ def audit(
     output: AuditFormat = options.output(AuditFormat.TABLE, "table, json or kube-bench-json."),
     output_file: str = options.output_file(),
     fail_on: str = options.fail_on(),
+    every: float = typer.Option(
+        0.0,
+        "--every",
+        help="Repeat the audit every SECONDS, one report per run (JSON: one line each), for a DaemonSet.",
+        metavar="SECONDS",
+    ),
 ) -> None:
     """CIS EKS worker-node checks (3.1 files, 3.2 kubelet) on this node, or over configz with --cluster."""
+    import time
+
+    if every < 0:
+        raise KubestrataError("--every must be positive")
+    while True:
+        code = _audit_once(
+            root,
+            proc,
+            benchmark,
+            kube_version,
+            kube_bench_cfg,
+            node_name,
+            cluster,
+            context,
+            kubeconfig,
+            timeout,
+            output,
+            output_file,
+            fail_on,
+            compact=every > 0,
+        )
+        if not every:
+            raise typer.Exit(code)
+        time.sleep(every)
+
+
+def _audit_once(
+    root: Path,
+    proc: Path,
+    benchmark: str,
+    kube_version: str | None,
+    kube_bench_cfg: Path | None,
+    node_name: str | None,
+    cluster: bool,
+    context: str | None,
+    kubeconfig: str | None,
+    timeout: float,
+    output: AuditFormat,
+    output_file: str | None,
+    fail_on: str,
+    compact: bool,
+) -> int:
     import os
 
     from kubestrata.nodes.audit import audit_host
@@ -124,19 +172,16 @@ def audit(
             )
         ]
     findings = [f for r in reports for f in r.findings]
+    indent = None if compact else 2
     if output is AuditFormat.KUBE_BENCH_JSON:
-        text = json.dumps(kube_bench_json([res for r in reports for res in r.results]), indent=2) + "\n"
+        text = json.dumps(kube_bench_json([res for r in reports for res in r.results]), indent=indent) + "\n"
     elif output is AuditFormat.JSON:
         doc: Any = reports[0].to_dict() if not cluster else {"nodes": [r.to_dict() for r in reports]}
-        text = json.dumps(doc, indent=2) + "\n"
+        text = json.dumps(doc, indent=indent) + "\n"
     else:
         text = _table(reports)
     write_output(text, output_file)
-    raise typer.Exit(_exit(findings, fail_on))
-
-
-def _warn(msg: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {printable(msg)}", markup=True)
+    return _exit(findings, fail_on)
 
 
 class RotateFormat(StrEnum):
