@@ -247,6 +247,17 @@ def rotate(
         help="Stop when no replacement node is Ready after this long.",
         metavar="SECONDS",
     ),
+    terminate_instances: bool = typer.Option(
+        False,
+        "--terminate-instances",
+        help="Before deleting each drained node (not Karpenter's), terminate its EC2 instance in its Auto "
+        "Scaling group without decrementing the desired capacity (managed node groups, self-managed ASGs).",
+    ),
+    region: str = typer.Option(None, "--region", help="AWS region (with --terminate-instances)."),
+    profile: str = typer.Option(None, "--profile", help="AWS profile (with --terminate-instances)."),
+    endpoint_url: str = typer.Option(
+        None, "--endpoint-url", help="Auto Scaling endpoint override (with --terminate-instances)."
+    ),
     cluster: bool = options.cluster("Plan from (and, without --dry-run, rotate) the live cluster."),
     context: str = options.context(),
     kubeconfig: str = options.kubeconfig(),
@@ -293,7 +304,8 @@ def rotate(
             drain_timeout=max(eviction_timeout, 60.0),
             replacement_timeout=replacement_timeout,
         )
-        done = rot.Rotator(req, log, timing).run(p)
+        terminate = rot.asg_terminator(region, profile, endpoint_url) if terminate_instances else None
+        done = rot.Rotator(req, log, timing, terminate=terminate).run(p)
         log(f"rotated {len(done)} node(s)")
     finally:
         if api is not None:

@@ -205,6 +205,13 @@ class NodeStep:
     waits: list[str] = field(default_factory=list)  # budgets that will make evictions wait
     blocked: list[str] = field(default_factory=list)  # budgets that never allow an eviction
     resume: str | None = None  # phase found in the node's annotation
+    provider_id: str = ""  # spec.providerID (aws:///ZONE/i-...)
+    karpenter: bool = False  # Karpenter terminates the instance itself when the Node is deleted
+
+    @property
+    def instance_id(self) -> str | None:
+        m = re.match(r"^aws:///[^/]*/(i-[0-9a-f]+)$", self.provider_id)
+        return m.group(1) if m else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -247,7 +254,8 @@ class Plan:
         for n in self.notes:
             lines.append(f"  note: {n}")
         for i, s in enumerate(self.steps, 1):
-            head = f"{i}. node {s.node} (group {s.group}, zone {s.zone}, {s.age_days:.0f} days old)"
+            inst = f", instance {s.instance_id}" if s.instance_id else ""
+            head = f"{i}. node {s.node} (group {s.group}, zone {s.zone}{inst}, {s.age_days:.0f} days old)"
             if s.resume:
                 head += f" -- resuming: already {s.resume}"
             lines.append(head)
@@ -356,6 +364,8 @@ def plan(
             (now - created).total_seconds() / 86400,
             created.isoformat().replace("+00:00", "Z"),
             resume=phase,
+            provider_id=str((n.get("spec") or {}).get("providerID") or ""),
+            karpenter="karpenter.sh/nodepool" in lab,
         )
         per_budget: dict[str, int] = defaultdict(int)
         seen: dict[str, Budget] = {}
@@ -484,6 +494,7 @@ class Rotator:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         run_id: str | None = None,
+        terminate: Callable[[str], str] | None = None,
     ) -> None:
         self.req = req
         self.log = log
@@ -491,6 +502,7 @@ class Rotator:
         self.clock = clock
         self.sleep = sleep
         self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.terminate = terminate  # instance id -> what happened; for Auto Scaling group nodes
 
     # -- node operations
     def _annotate(self, node: str, phase: str, cordon: bool | None = None) -> None:
@@ -595,6 +607,14 @@ class Rotator:
             )
             self._annotate(node, "drained")
             self.log(f"drained node {node}")
+        if self.terminate is not None and not step.karpenter:
+            iid = step.instance_id
+            if iid is None:
+                raise RotationError(
+                    f"stopped at node {node}: no EC2 instance id in its providerID {step.provider_id!r} "
+                    "to terminate; the node stays cordoned and drained"
+                )
+            self.log(f"terminating instance {iid} of node {node}: {self.terminate(iid)}")
         r = self.req("DELETE", f"/api/v1/nodes/{node}", None, None)
         if r.status not in (200, 202, 404):
             raise RotationError(f"cannot delete node {node} (HTTP {r.status}: {_status_message(r)})")
@@ -660,3 +680,28 @@ def api_requester(
         return Response(resp.status, doc)
 
     return req, api
+
+
+def asg_terminator(region: str | None, profile: str | None, endpoint_url: str | None) -> Callable[[str], str]:
+    """Terminate an instance in its Auto Scaling group without decrementing the desired capacity, so the
+    group launches a replacement (what a managed node group does on its own updates)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.Session(profile_name=profile, region_name=region).client(
+        "autoscaling", endpoint_url=endpoint_url
+    )
+
+    def terminate(instance_id: str) -> str:
+        try:
+            r = client.terminate_instance_in_auto_scaling_group(
+                InstanceId=instance_id, ShouldDecrementDesiredCapacity=False
+            )
+        except (BotoCoreError, ClientError) as e:
+            raise RotationError(
+                f"cannot terminate instance {instance_id} in its Auto Scaling group: {e}"
+            ) from None
+        act = r.get("Activity") or {}
+        return str(act.get("Description") or act.get("StatusCode") or "terminating")
+
+    return terminate
