@@ -287,3 +287,24 @@ def test_every_repeats_with_one_json_line_per_run(node):
         p.wait(timeout=10)
     docs = [json.loads(line) for line in lines]
     assert [d["benchmark"] for d in docs] == ["eks-1.8.0", "eks-1.8.0"]
+
+
+def test_asff_output_as_kube_bench_builds_it(node):
+    node.start("--anonymous-auth=true")
+    base = ["nodes", "audit", "--root", str(node.root), "--node-name", "ip-10-0-1-5", "-o", "asff"]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 2 and "-o asff needs --aws-account, --aws-region, --cluster-arn" in " ".join(
+        r.output.split()
+    )
+    arn = "arn:aws:eks:us-east-1:111122223333:cluster/prod"
+    r = runner.invoke(
+        app, [*base, "--aws-account", "111122223333", "--aws-region", "us-east-1", "--cluster-arn", arn]
+    )
+    assert r.exit_code == 1, r.output
+    (f,) = json.loads(r.output)["Findings"]
+    product = "arn:aws:securityhub:us-east-1::product/aqua-security/kube-bench"
+    assert f["Id"] == f"{product}111122223333EKSnodeID+3.2.1+{arn}+ip-10-0-1-5"
+    assert f["GeneratorId"] == f"{product}/cis-kubernetes-benchmark/eks-1.8.0/3.2.1"
+    assert f["SchemaVersion"] == "2018-10-08" and f["Severity"] == {"Label": "HIGH"}
+    assert f["Resources"] == [{"Id": arn, "Type": f["Types"][0]}]
+    assert set(f["ProductFields"]) == {"Reason", "Actual result", "Expected result", "Section", "Subsection"}

@@ -24,6 +24,7 @@ class AuditFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
     KUBE_BENCH_JSON = "kube-bench-json"
+    ASFF = "asff"
 
 
 def _exit(findings: list[Any], fail_on: str) -> int:
@@ -96,7 +97,18 @@ def audit(
     context: str = options.context(),
     kubeconfig: str = options.kubeconfig(),
     timeout: float = options.timeout(),
-    output: AuditFormat = options.output(AuditFormat.TABLE, "table, json or kube-bench-json."),
+    output: AuditFormat = options.output(
+        AuditFormat.TABLE,
+        "table, json, kube-bench-json, or asff (AWS Security Hub findings, with --aws-account, --aws-region, "
+        "--cluster-arn).",
+    ),
+    aws_account: str = typer.Option(
+        None, "--aws-account", help="AWS account id (with -o asff).", metavar="ID"
+    ),
+    aws_region: str = typer.Option(None, "--aws-region", help="AWS region (with -o asff).", metavar="REGION"),
+    cluster_arn: str = typer.Option(
+        None, "--cluster-arn", help="EKS cluster ARN (with -o asff).", metavar="ARN"
+    ),
     output_file: str = options.output_file(),
     fail_on: str = options.fail_on(),
     every: float = typer.Option(
@@ -111,6 +123,20 @@ def audit(
 
     if every < 0:
         raise KubestrataError("--every must be positive")
+    asff_cfg = None
+    if output is AuditFormat.ASFF:
+        missing = [
+            n
+            for n, v in (
+                ("--aws-account", aws_account),
+                ("--aws-region", aws_region),
+                ("--cluster-arn", cluster_arn),
+            )
+            if not v
+        ]
+        if missing:
+            raise KubestrataError(f"-o asff needs {', '.join(missing)}")
+        asff_cfg = (aws_account, aws_region, cluster_arn)
     while True:
         code = _audit_once(
             root,
@@ -127,6 +153,7 @@ def audit(
             output_file,
             fail_on,
             compact=every > 0,
+            asff_cfg=asff_cfg,
         )
         if not every:
             raise typer.Exit(code)
@@ -148,6 +175,7 @@ def _audit_once(
     output_file: str | None,
     fail_on: str,
     compact: bool,
+    asff_cfg: tuple[str, str, str] | None = None,
 ) -> int:
     import os
 
@@ -173,7 +201,11 @@ def _audit_once(
         ]
     findings = [f for r in reports for f in r.findings]
     indent = None if compact else 2
-    if output is AuditFormat.KUBE_BENCH_JSON:
+    if output is AuditFormat.ASFF and asff_cfg is not None:
+        from kubestrata.nodes.audit import asff
+
+        text = json.dumps(asff(reports, *asff_cfg), indent=indent) + "\n"
+    elif output is AuditFormat.KUBE_BENCH_JSON:
         text = json.dumps(kube_bench_json([res for r in reports for res in r.results]), indent=indent) + "\n"
     elif output is AuditFormat.JSON:
         doc: Any = reports[0].to_dict() if not cluster else {"nodes": [r.to_dict() for r in reports]}

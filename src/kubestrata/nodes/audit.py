@@ -319,3 +319,68 @@ def audit_cluster(
     if cov.gaps:
         reports[0].coverage.gaps.extend(cov.gaps)
     return reports
+
+
+# --- AWS Security Hub (ASFF), as kube-bench's --asff builds it (check/controls.go ASFF) ------------------
+ASFF_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/CIS Kubernetes Benchmark"
+ASFF_SEVERITY = {
+    Severity.INFO: "INFORMATIONAL",
+    Severity.LOW: "LOW",
+    Severity.MEDIUM: "MEDIUM",
+    Severity.HIGH: "HIGH",
+    Severity.CRITICAL: "CRITICAL",
+}
+
+
+def asff(
+    reports: list[AuditReport], account: str, region: str, cluster_arn: str, now: str | None = None
+) -> dict[str, Any]:
+    """``{"Findings": [...]}`` for ``aws securityhub batch-import-findings --cli-input-json``: one finding
+    per FAIL or WARN result, with kube-bench's ids, generator ids, product ARN, types and product fields.
+    Severity is the finding's (kube-bench labels every one HIGH)."""
+    import datetime as dt
+
+    product = f"arn:aws:securityhub:{region}::product/aqua-security/kube-bench"
+    ts = now or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    by_rule: dict[tuple[str, str], Finding] = {
+        (f.object.name if f.object else "", f.rule_id): f for r in reports for f in r.findings
+    }
+    out = []
+    for rep in reports:
+        for res in rep.results:
+            ctl = res.controls
+            for g in res.groups:
+                for r in g.results:
+                    if r.state not in (FAIL, WARN) or r.check.type == "manual":
+                        continue
+                    c = r.check
+                    f = by_rule.get((rep.node, f"CIS-EKS-{c.id}"))
+                    sev = ASFF_SEVERITY[f.severity] if f else "LOW"
+                    out.append(
+                        {
+                            "SchemaVersion": "2018-10-08",
+                            "Id": f"{product}{account}EKSnodeID+{c.id}+{cluster_arn}+{rep.node}",
+                            "ProductArn": product,
+                            "GeneratorId": f"{product}/cis-kubernetes-benchmark/{ctl.version}/{c.id}",
+                            "AwsAccountId": account,
+                            "Types": [ASFF_TYPE],
+                            "CreatedAt": ts,
+                            "UpdatedAt": ts,
+                            "Severity": {"Label": sev},
+                            "Confidence": 100,
+                            "Title": f"{c.id} {c.text}",
+                            "Description": c.text,
+                            "Remediation": {
+                                "Recommendation": {"Text": (r.remediation or c.remediation)[:511]}
+                            },
+                            "ProductFields": {
+                                "Reason": r.reason[:1023],
+                                "Actual result": r.actual_value[:1023],
+                                "Expected result": r.expected_result,
+                                "Section": f"{ctl.id} {ctl.text}",
+                                "Subsection": f"{g.group.id} {g.group.text}",
+                            },
+                            "Resources": [{"Id": cluster_arn, "Type": ASFF_TYPE}],
+                        }
+                    )
+    return {"Findings": out}
