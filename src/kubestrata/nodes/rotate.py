@@ -26,8 +26,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-from kubestrata.errors import KubestrataError
+from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.selectors import LabelSelector
 
 ANNOTATION = "kubestrata.io/rotation"
@@ -158,7 +159,7 @@ def budgets(
         sel = spec.get("selector")
         try:
             parsed = LabelSelector.parse(sel)
-        except Exception:  # a malformed selector matches nothing, as the API server would reject it
+        except InputError:  # a malformed selector matches nothing, as the API server would reject it
             parsed = LabelSelector.parse(None)
         b = Budget(
             str(meta.get("namespace") or "default"),
@@ -510,7 +511,7 @@ class Rotator:
         patch: dict[str, Any] = {"metadata": {"annotations": {ANNOTATION: value}}}
         if cordon is not None:
             patch["spec"] = {"unschedulable": cordon}
-        r = self.req("PATCH", f"/api/v1/nodes/{node}", None, patch)
+        r = self.req("PATCH", f"/api/v1/nodes/{quote(node, safe='')}", None, patch)
         if r.status != 200:
             raise RotationError(f"cannot mark node {node} {phase} (HTTP {r.status}: {_status_message(r)})")
 
@@ -533,7 +534,12 @@ class Rotator:
         }
         while True:
             attempts += 1
-            r = self.req("POST", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", None, body)
+            r = self.req(
+                "POST",
+                f"/api/v1/namespaces/{quote(ns, safe='')}/pods/{quote(name, safe='')}/eviction",
+                None,
+                body,
+            )
             if r.status in (200, 201):
                 self.log(f"evicted pod {ns}/{name} from {node}")
                 return
@@ -615,7 +621,7 @@ class Rotator:
                     "to terminate; the node stays cordoned and drained"
                 )
             self.log(f"terminating instance {iid} of node {node}: {self.terminate(iid)}")
-        r = self.req("DELETE", f"/api/v1/nodes/{node}", None, None)
+        r = self.req("DELETE", f"/api/v1/nodes/{quote(node, safe='')}", None, None)
         if r.status not in (200, 202, 404):
             raise RotationError(f"cannot delete node {node} (HTTP {r.status}: {_status_message(r)})")
         self.log(f"deleted node {node}")
