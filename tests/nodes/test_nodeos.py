@@ -85,3 +85,50 @@ def test_eol_depends_on_the_date():
     assert before.findings == [] and len(after.findings) == 1
     al2023 = KubeObject({**node.raw, "status": {"nodeInfo": {"osImage": "Amazon Linux 2023.7.20250512"}}})
     assert run_scan(Cluster([al2023]), checks=[REG["KS-NODE-004"]], now=CLOCK).findings == []
+
+
+def test_live_collection_fetches_the_nodegroups_launch_template_versions(monkeypatch):
+    import socket
+
+    import boto3
+    import pytest
+
+    moto_server = pytest.importorskip("moto.server")
+    from kubestrata.access.eks import collect_live
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        ec2 = boto3.client("ec2", endpoint_url=url, region_name="eu-west-1")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="workers",
+            LaunchTemplateData={"MetadataOptions": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 2}},
+        )["LaunchTemplate"]
+        eks = boto3.client("eks", endpoint_url=url, region_name="eu-west-1")
+        eks.create_cluster(
+            name="demo",
+            roleArn="arn:aws:iam::123456789012:role/eks-cluster",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        )
+        eks.create_nodegroup(
+            clusterName="demo",
+            nodegroupName="workers",
+            nodeRole="arn:aws:iam::123456789012:role/eks-node",
+            subnets=["subnet-1"],
+            launchTemplate={"id": lt["LaunchTemplateId"], "version": "1"},
+        )
+        got = collect_live("demo", region="eu-west-1", endpoint_url=url, gaps=[])
+    finally:
+        server.stop()
+    assert [ng["nodegroupName"] for ng in got.nodegroups] == ["workers"]
+    (v,) = got.launch_template_versions
+    assert v["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "optional"
+    res = run_scan(Cluster([KubeObject(got.to_document())]), checks=[REG["KS-NODE-006"]], now=CLOCK)
+    assert [f.rule_id for f in res.findings] == ["KS-NODE-006"]
