@@ -308,3 +308,20 @@ def test_asff_output_as_kube_bench_builds_it(node):
     assert f["SchemaVersion"] == "2018-10-08" and f["Severity"] == {"Label": "HIGH"}
     assert f["Resources"] == [{"Id": arn, "Type": f["Types"][0]}]
     assert set(f["ProductFields"]) == {"Reason", "Actual result", "Expected result", "Section", "Subsection"}
+
+
+def test_config_dir_drop_ins_override_the_config_file(node):
+    # EKS AL2023 (nodeadm) runs the kubelet with --config-dir; drop-ins win over the main file
+    d = "/etc/kubernetes/kubelet/config.json.d"
+    node.write(f"{d}/00-nodeadm.conf", json.dumps({"readOnlyPort": 10255, "featureGates": {"Other": True}}))
+    node.write(f"{d}/10-fix.conf", "readOnlyPort: 0\nauthentication:\n  anonymous:\n    enabled: true\n")
+    node.write(f"{d}/ignored.json", json.dumps({"authorization": {"mode": "AlwaysAllow"}}))
+    node.start(f"--config-dir={d}")
+    s = states(audit_host(root=node.root))
+    assert s["3.2.4"] == "PASS"  # 10255 from 00-, then 0 from 10-
+    assert s["3.2.1"] == "FAIL"  # the drop-in enables anonymous auth
+    assert s["3.2.2"] == "PASS"  # only *.conf files count
+    assert s["3.2.9"] == "PASS"  # featureGates merged key by key, the file's gate kept
+    node.write(f"{d}/20-bad.conf", "- not\n- a mapping\n")
+    r = result(audit_host(root=node.root), "3.2.4")
+    assert r.state == "FAIL" and "20-bad.conf" in r.reason

@@ -16,6 +16,7 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -329,7 +330,48 @@ class NativeAuditor:
                 error=f"the kubelet config file {hf.host_path} is not a KubeletConfiguration mapping "
                 f"(got {type(doc).__name__})"
             )
-        return AuditRun(text)
+        drop_dir = self.host.kubelet.flag("--config-dir") if self.host.kubelet else None
+        if not drop_dir:
+            return AuditRun(text)
+        return self._merge_drop_ins(doc, drop_dir)
+
+    def _merge_drop_ins(self, doc: dict[str, Any], drop_dir: str) -> AuditRun:
+        """The kubelet's --config-dir (EKS AL2023's nodeadm uses it): every ``*.conf`` in lexical order
+        overrides the config file, field by field (mappings merge, other values replace). kube-bench
+        reads the main file only; the merged result is what the kubelet runs with."""
+        local = self.host.local(drop_dir)
+        try:
+            files = sorted(p for p in local.iterdir() if p.name.endswith(".conf") and p.is_file())
+        except FileNotFoundError:
+            files = []  # the kubelet accepts a --config-dir that does not exist yet
+        except OSError as e:
+            return AuditRun(error=f"cannot list the kubelet --config-dir {drop_dir}: {e.strerror or e}")
+        merged: dict[str, Any] = doc
+        for f in files:
+            host_path = f"{drop_dir.rstrip('/')}/{f.name}"
+            try:
+                text = f.read_text(encoding="utf-8")
+                try:
+                    part = json.loads(text)
+                except ValueError:
+                    part = yaml.safe_load(text)
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+                return AuditRun(
+                    error=f"cannot read the kubelet drop-in {host_path}: {' '.join(str(e).split())}"
+                )
+            if not isinstance(part, dict):
+                return AuditRun(
+                    error=f"the kubelet drop-in {host_path} is not a KubeletConfiguration mapping"
+                )
+            merged = _deep_merge(merged, part)
+        return AuditRun(json.dumps(merged))
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 class ShellAuditor:
