@@ -180,7 +180,7 @@ def audit_host(
     cov = Coverage()
     if host.kubelet is None:
         cov.gap("kubelet", GapReason.MISSING_INPUT, f"no kubelet process in {proc}: every 3.2 check fails")
-    if host.config.host_path is None:
+    elif host.config.host_path is None:
         cov.gap(
             "kubelet config",
             GapReason.MISSING_INPUT,
