@@ -209,3 +209,12 @@ def test_plan_offline_from_manifests(tmp_path):
     assert "1. node workers-b1" in r.output and "evict pod shop/" in r.output
     r = runner.invoke(app, ["nodes", "rotate", "--max-age", "soon"])
     assert r.exit_code == 2 and "expected a duration" in " ".join(r.output.split())
+
+
+def test_offline_plan_refuses_broken_input(tmp_path):
+    f = tmp_path / "cluster.yaml"
+    f.write_text("kind: Node\nmetadata: {name: a}\n---\nkind: [broken\n")
+    r = runner.invoke(app, ["nodes", "rotate", str(f)])
+    assert r.exit_code == 2 and "cluster.yaml" in " ".join(r.output.split()) and "Traceback" not in r.output
+    r = runner.invoke(app, ["nodes", "rotate", str(tmp_path / "missing.yaml")])
+    assert r.exit_code == 2 and "no such file" in " ".join(r.output.split())

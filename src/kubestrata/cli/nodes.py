@@ -226,6 +226,8 @@ def _offline_state(paths: list[str]) -> Any:
     from kubestrata.nodes.rotate import ClusterState
 
     loaded = load_paths([Path(p) for p in paths])
+    if loaded.errors:  # a plan from a partial input could rotate into a budget it never saw
+        raise loaded.errors[0]
     raws = [o.raw for o in loaded.objects]
     kinds: dict[str, list[dict[str, Any]]] = {}
     for r in raws:
