@@ -218,3 +218,39 @@ def test_offline_plan_refuses_broken_input(tmp_path):
     assert r.exit_code == 2 and "cluster.yaml" in " ".join(r.output.split()) and "Traceback" not in r.output
     r = runner.invoke(app, ["nodes", "rotate", str(tmp_path / "missing.yaml")])
     assert r.exit_code == 2 and "no such file" in " ".join(r.output.split())
+
+
+def test_a_budget_that_stays_exhausted_stops_the_run_on_429s(tmp_path, tls):
+    # replacement pods never become Ready: the second web pod's eviction is refused (429) until the timeout
+    objs = [
+        node("w-a0", "w", "a", OLDEST),
+        node("w-b0", "w", "b", OLD),
+        node("w-c0", "w", "c", YOUNG),
+        pod("web-0", "shop", "web", "w-a0"),
+        pod("web-1", "shop", "web", "w-a0"),
+        pod("web-2", "shop", "web", "w-b0"),
+        pdb("web", "shop", "web", maxUnavailable=1),
+    ]
+    with FakeCluster(objs, tls, pod_ready_after=3600) as srv:
+        r = _run(tmp_path, srv, tls, "--max-age", "21d", "--poll", "0.03", "--eviction-timeout", "0.5")
+        flat = " ".join(r.output.split())
+        assert r.exit_code == 2 and "stopped at node w-a0: pod shop/web-1 could not be evicted" in flat
+        assert "HTTP 429" in flat and srv.evictions_429 >= 2
+        assert "w-b0" in srv.nodes and not any("w-b0" in e for e in srv.events)  # never skipped ahead
+        assert srv.violations == []
+
+
+def test_the_fake_catches_a_rotation_that_breaks_a_budget(tmp_path, tls):
+    """The invariant check is not vacuous: deleting a node with its pods (no drain) is caught."""
+    objs = [node("w-a0", "w", "a", OLD), node("w-b0", "w", "b", OLD)]
+    objs += [pod(f"web-{i}", "shop", "web", "w-a0") for i in range(2)] + [pod("web-2", "shop", "web", "w-b0")]
+    objs.append(pdb("web", "shop", "web", minAvailable=2))
+    with FakeCluster(objs, tls) as srv:
+        req, api = rot.api_requester(str(write_kubeconfig(tmp_path / "kc", srv.url, tls)), None)
+        try:
+            assert req("DELETE", "/api/v1/nodes/w-a0", None, None).status == 200
+            assert req("DELETE", "/api/v1/namespaces/shop/pods/web-2", None, None).status == 403
+        finally:
+            api.close()
+    assert any("PDB shop/web has 1 healthy, wants 2" in v for v in srv.violations)
+    assert "pod shop/web-2 deleted directly" in srv.violations
