@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kubestrata import __version__
-from kubestrata.cli import access, cedar, checks, detect, netpol, nodes, pss, serve
+from kubestrata.cli import access, cedar, checks, detect, netpol, pss, serve
 from kubestrata.cli.scan import scan
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app.add_typer(cedar.app, name="cedar")
 app.add_typer(detect.app, name="detect")
 app.add_typer(netpol.app, name="netpol")
 app.add_typer(access.app, name="access")
-app.add_typer(nodes.app, name="nodes")
+app.add_typer(__import__("kubestrata.cli.nodes", fromlist=["app"]).app, name="nodes")
 serve.register(app)
 
 
