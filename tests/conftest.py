@@ -30,3 +30,16 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def conformance(shared: Path) -> Path:
     return shared / "conformance"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_moto_state():
+    """moto's servers share one in-process state: a cluster one test creates would still exist in the
+    next test's server (409 on create). Every test starts from an empty AWS."""
+    yield
+    import sys
+
+    if "moto.server" in sys.modules:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()

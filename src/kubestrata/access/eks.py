@@ -180,6 +180,10 @@ class EKSAccess:
     guardduty: GuardDuty | None = None
     version_dates: dict[str, VersionDates] = field(default_factory=dict)  # describe-cluster-versions
     ebs_volumes: dict[str, EBSVolume] | None = None  # by volume id; None: describe-volumes not given
+    # node posture: describe-nodegroup .nodegroup objects and ec2 describe-launch-template-versions items,
+    # as AWS prints them (kubestrata.checks.nodeos reads them)
+    nodegroups: list[dict[str, Any]] = field(default_factory=list)
+    launch_template_versions: list[dict[str, Any]] = field(default_factory=list)
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
 
     @property
@@ -328,6 +332,10 @@ class EKSAccess:
                 }
                 for v in self.version_dates.values()
             ]
+        if self.nodegroups:
+            doc["nodegroups"] = self.nodegroups
+        if self.launch_template_versions:
+            doc["launchTemplateVersions"] = self.launch_template_versions
         if self.guardduty is not None:
             g = self.guardduty
             doc["guardDuty"] = {
@@ -749,6 +757,11 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                         "EC2_WINDOWS" if ami.startswith("WINDOWS") else "EC2_LINUX",
                     )
                 )
+                out.nodegroups.append(ng)
+                matched = True
+            if "LaunchTemplateVersions" in d:
+                for i, v in enumerate(r.lst(d["LaunchTemplateVersions"], pre + "LaunchTemplateVersions")):
+                    out.launch_template_versions.append(r.obj(v, f"{pre}LaunchTemplateVersions[{i}]"))
                 matched = True
             if "fargateProfile" in d:
                 fp = r.obj(d["fargateProfile"], pre + "fargateProfile")
@@ -793,9 +806,9 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     pre.rstrip(".") or "(document)",
                     f"not a recognised AWS CLI output (top-level keys: {keys}); expected describe-cluster, "
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
-                    "pod identity, nodegroup, fargate profile, iam get-role/get-user, kms "
-                    "get-key-rotation-status/describe-key, describe-cluster-versions, guardduty "
-                    "get-detector or ec2 describe-volumes JSON",
+                    "pod identity, nodegroup, ec2 describe-launch-template-versions, fargate profile, iam "
+                    "get-role/get-user, kms get-key-rotation-status/describe-key, describe-cluster-versions, "
+                    "guardduty get-detector or ec2 describe-volumes JSON",
                 )
     for arn in listed:
         if out.entry_for(arn) is None:
@@ -856,6 +869,10 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
         _apply_guardduty(r, r.obj(d["guardDuty"], "guardDuty"), out, "guardDuty", camel=True)
     if d.get("ebsVolumes") is not None:
         _apply_volumes(r, r.lst(d["ebsVolumes"], "ebsVolumes"), out, "ebsVolumes", camel=True)
+    for i, ng in enumerate(r.lst(d.get("nodegroups"), "nodegroups")):
+        out.nodegroups.append(r.obj(ng, f"nodegroups[{i}]"))
+    for i, v in enumerate(r.lst(d.get("launchTemplateVersions"), "launchTemplateVersions")):
+        out.launch_template_versions.append(r.obj(v, f"launchTemplateVersions[{i}]"))
 
 
 def _apply_volumes(r: _Reader, vols: list[Any], out: EKSAccess, where: str, camel: bool) -> None:
@@ -1041,6 +1058,18 @@ def collect_live(
         got = call("describe-nodegroup", eks.describe_nodegroup, clusterName=cluster_name, nodegroupName=ng)
         if got is not None:
             docs.append(("describe-nodegroup", got))
+            lt = (got.get("nodegroup") or {}).get("launchTemplate") or {}
+            if lt.get("id") or lt.get("name"):
+                ec2 = session.client("ec2", endpoint_url=endpoint_url)
+                ref = {"LaunchTemplateId": lt["id"]} if lt.get("id") else {"LaunchTemplateName": lt["name"]}
+                got = call(
+                    "ec2 describe-launch-template-versions",
+                    ec2.describe_launch_template_versions,
+                    Versions=[str(lt.get("version") or "$Default")],
+                    **ref,
+                )
+                if got is not None:
+                    docs.append(("ec2 describe-launch-template-versions", got))
     for fp in (
         pages(
             "list-fargate-profiles", "list_fargate_profiles", "fargateProfileNames", clusterName=cluster_name

@@ -9,7 +9,7 @@ in /etc/kubernetes/kubelet/kubelet-config.json on EKS nodes or returned by the A
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,14 +73,13 @@ def node_age(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
 
 @dataclass(frozen=True)
 class KubeletRule:
-    """One CIS item: a JSON path in the kubelet config, a test, and whether an unset value passes."""
+    """One CIS item (eks-1.8.0 numbering): its JSON path in the kubelet config, how to say it, its
+    severity. Pass or fail is decided by kubestrata.nodes (kube-bench's tests), not here."""
 
     cis: str
     path: tuple[str, ...]
     text: str
-    test: Callable[[Any], bool]
     expected: str
-    unset_passes: bool
     severity: Severity
 
 
@@ -89,81 +88,63 @@ KUBELET_RULES: tuple[KubeletRule, ...] = (
         "3.2.1",
         ("authentication", "anonymous", "enabled"),
         "anonymous authentication is disabled",
-        lambda v: v is False,
         "false",
-        False,
         Severity.HIGH,
     ),
     KubeletRule(
         "3.2.2",
         ("authorization", "mode"),
         "authorization mode is not AlwaysAllow",
-        lambda v: isinstance(v, str) and "AlwaysAllow" not in v,
         "Webhook",
-        False,
         Severity.HIGH,
     ),
     KubeletRule(
         "3.2.3",
         ("authentication", "x509", "clientCAFile"),
         "a client CA file is configured",
-        lambda v: isinstance(v, str) and bool(v),
         "a CA file path",
-        False,
         Severity.MEDIUM,
     ),
     KubeletRule(
         "3.2.4",
         ("readOnlyPort",),
         "the read-only port is disabled",
-        lambda v: v == 0,
         "0",
-        False,
         Severity.HIGH,
     ),
     KubeletRule(
         "3.2.5",
         ("streamingConnectionIdleTimeout",),
         "streaming connections time out when idle",
-        lambda v: v not in (0, "0", "0s", "0m", "0h"),
         "a non-zero duration (default 4h)",
-        True,
         Severity.LOW,
     ),
     KubeletRule(
         "3.2.6",
         ("makeIPTablesUtilChains",),
         "the kubelet manages iptables utility chains",
-        lambda v: v is True,
         "true",
-        True,
         Severity.LOW,
     ),
     KubeletRule(
         "3.2.7",
         ("eventRecordQPS",),
         "event capture is not disabled",
-        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0,
         ">= 0",
-        True,
         Severity.LOW,
     ),
     KubeletRule(
         "3.2.8",
         ("rotateCertificates",),
         "client certificate rotation is on",
-        lambda v: v is True,
         "true",
-        True,
         Severity.MEDIUM,
     ),
     KubeletRule(
         "3.2.9",
         ("featureGates", "RotateKubeletServerCertificate"),
         "server certificate rotation is on",
-        lambda v: v is True,
         "true",
-        False,
         Severity.MEDIUM,
     ),
 )
@@ -201,32 +182,36 @@ def _lookup(cfg: dict[str, Any], path: tuple[str, ...]) -> Any:
     },
 )
 def kubelet_cis(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
+    """The eks-1.8.0 kubelet checks, decided by the same engine as `kubestrata nodes audit` (a config
+    file or configz has no command line, so every item is read from the config)."""
+    from kubestrata.nodes.audit import audit_configz
+    from kubestrata.nodes.kbformat import PASS
+
     meta = kubelet_cis.meta  # type: ignore[attr-defined]
     cfg = kubelet_config(obj.raw)
     prefix = "kubeletconfig." if cfg is not obj.raw else ""
-    for rule in KUBELET_RULES:
-        value = _lookup(cfg, rule.path)
-        if value is _UNSET:
-            if rule.unset_passes:
+    body = {k: v for k, v in cfg.items() if k not in ("apiVersion", "kind", "metadata")}
+    by_id = {r.cis: r for r in KUBELET_RULES}
+    result = audit_configz(body)
+    for group in result.groups:
+        for res in group.results:
+            rule = by_id.get(res.check.id)
+            if res.state == PASS or rule is None:
                 continue
-            ok = False
-        else:
-            ok = rule.test(value)
-        if ok:
-            continue
-        path = prefix + ".".join(rule.path)
-        observed = None if value is _UNSET else value
-        yield meta.finding(
-            obj,
-            f"CIS EKS {rule.cis}: {rule.text} is not ensured ({path} is "
-            + ("unset" if value is _UNSET else repr(value))
-            + f", expected {rule.expected})",
-            severity=rule.severity,
-            evidence=[Evidence(path, observed, rule.expected)],
-            fix=None
-            if rule.path[-1] in ("clientCAFile", "mode")
-            else [{"op": "add", "path": json_pointer(path), "value": _fix_value(rule)}],
-        )
+            value = _lookup(cfg, rule.path)
+            path = prefix + ".".join(rule.path)
+            observed = None if value is _UNSET else value
+            yield meta.finding(
+                obj,
+                f"CIS EKS {rule.cis}: {rule.text} is not ensured ({path} is "
+                + ("unset" if value is _UNSET else repr(value))
+                + f", expected {rule.expected})",
+                severity=rule.severity,
+                evidence=[Evidence(path, observed, rule.expected)],
+                fix=None
+                if rule.path[-1] in ("clientCAFile", "mode")
+                else [{"op": "add", "path": json_pointer(path), "value": _fix_value(rule)}],
+            )
 
 
 def _fix_value(rule: KubeletRule) -> Any:

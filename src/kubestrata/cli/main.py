@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "netpol": ("kubestrata.cli.netpol", "app", "Network reachability: list, eval, explain, diff, coverage."),
     "access": ("kubestrata.cli.access", "app", "Who can do what: aws-auth, access entries, RBAC, paths."),
     "kms": ("kubestrata.cli.kms", "app", "KMS v2 plugin for Secrets encryption; key rotation and rewrap."),
+    "nodes": ("kubestrata.cli.nodes", "app", "CIS EKS node audit, node OS posture and safe node rotation."),
     "checks": ("kubestrata.cli.checks", "app", "List the posture checks and generate their reference."),
     "version": ("kubestrata.cli.main", "version", "Print the kubestrata version."),
 }
