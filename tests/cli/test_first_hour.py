@@ -294,7 +294,10 @@ def test_config_is_discovered_in_the_working_directory_and_xdg(tmp_path):
     env = {**ENV, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     found = _run("scan", DEMO, "-o", "json", "--fail-on", "never", "-q", env=env, cwd=str(cwd))
     plain = _run("scan", DEMO, "-o", "json", "--fail-on", "never", "-q", env=env, cwd=str(tmp_path))
-    ids = lambda r: [f["ruleId"] for f in json.loads(r.stdout)["findings"]]  # noqa: E731
+    def ids(r: subprocess.CompletedProcess) -> list[str]:
+        assert r.returncode == 0 and r.stdout, r.stderr
+        return [f["ruleId"] for f in json.loads(r.stdout)["findings"]]
+
     assert "KS-IMG-003" in ids(plain) and "KS-IMG-003" not in ids(found)
     xdg = tmp_path / "xdg" / "kubestrata"
     xdg.mkdir(parents=True)
