@@ -304,3 +304,22 @@ def test_abstract_socket(keyring):
         asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         t.join(5)
+
+
+def test_static_pod_args_are_what_serve_accepts(tmp_path):
+    import yaml
+
+    from tests.conftest import EXAMPLES
+
+    manifest = EXAMPLES.parent / "deploy" / "apiserver" / "kms-plugin.yaml"
+    pod = yaml.safe_load(manifest.read_text())
+    args = pod["spec"]["containers"][0]["args"]
+    assert args[:2] == ["kms", "serve"]
+    keyring_arg = next(a for a in args if a.startswith("--keyring="))
+    assert keyring_arg.split("=", 1)[1].startswith(
+        pod["spec"]["containers"][0]["volumeMounts"][1]["mountPath"]
+    )
+    # the flags parse; the plugin stops only because this machine has no keyring at that path
+    ring = tmp_path / "keyring.json"
+    r = _run(*[f"--keyring={ring}" if a == keyring_arg else a for a in args[1:]])
+    assert r.returncode == 2 and f"{ring}: no keyring" in _flat(r.stderr)
