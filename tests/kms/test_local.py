@@ -106,22 +106,30 @@ def test_request_limits(plugin):
         (lambda: plugin.encrypt(b"x" * 1025), "plaintext is 1025 bytes"),
         (lambda: plugin.encrypt(b"x" * 1000), "ciphertext; the API server accepts under 1024"),
         (lambda: plugin.decrypt(b"", enc.key_id), "ciphertext is empty"),
-        (lambda: plugin.decrypt(b"\x01" * 1024, enc.key_id), "a KMS v2 ciphertext is under 1024"),
+        (lambda: plugin.decrypt(b"\x01" * 1025, enc.key_id), "over the KMS v2 limit of 1024"),
         (lambda: plugin.decrypt(enc.ciphertext, ""), "key_id is empty"),
-        (lambda: plugin.decrypt(enc.ciphertext, "k" * 1024), "key_id is 1024 bytes"),
+        (lambda: plugin.decrypt(enc.ciphertext, "k" * 1025), "key_id is 1025 bytes"),
         (lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"Not_A_Domain": b"x"}), "fully qualified"),
         (lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"singlelabel": b"x"}), "fully qualified"),
         (
-            lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"a.example.com": b"x" * 32 * 1024}),
-            "keys plus values must be under 32768",
+            lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"a.example.com": b"x" * (32 * 1024 - 12)}),
+            "32769 bytes (keys plus values), over the KMS v2 limit of 32768",
         ),
     ]
     for call, message in cases:
         e = rpc_error(call)
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, message
         assert message in e.details()
-    # FQDN annotations under the limit are accepted (the plugin ignores what it did not write)
+    # what the API server itself accepts is accepted (the plugin ignores annotations it did not write):
+    # FQDN keys (a trailing dot too), exactly 32 kB of annotations; a 1024-byte ciphertext or key_id
+    # is judged as a ciphertext or key, not refused for its size
     assert plugin.decrypt(enc.ciphertext, enc.key_id, {"kms.example.com": b"v"}) == SEED
+    assert plugin.decrypt(enc.ciphertext, enc.key_id, {"kms.example.com.": b"v"}) == SEED
+    assert plugin.decrypt(enc.ciphertext, enc.key_id, {"a.example.com": b"x" * (32 * 1024 - 13)}) == SEED
+    e = rpc_error(plugin.decrypt, b"\x01" * 1024, enc.key_id)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "failed authentication" in e.details()
+    e = rpc_error(plugin.decrypt, enc.ciphertext, "k" * 1024)
+    assert e.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_oversize_message_is_refused_before_parsing(plugin):
