@@ -232,3 +232,43 @@ def test_describe_volumes_bad_input_names_the_field(tmp_path):
 
     with pytest.raises(InputError, match=r"Volumes\[0\]\.Encrypted"):
         merge_aws_json([("v.json", {"Volumes": [{"VolumeId": "vol-1", "Encrypted": "no"}]})])
+
+
+def test_live_scan_collects_storage_classes_and_persistent_volumes(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kubestrata.cli.main import app
+    from tests.kube.fake_apiserver import FakeAPIServer, TLSFiles, write_kubeconfig
+
+    sc = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": "gp2", "resourceVersion": "1"},
+        "provisioner": "kubernetes.io/aws-ebs",
+        "parameters": {"type": "gp2"},
+    }
+    pv = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": "nfs-plain", "resourceVersion": "2"},
+        "spec": {
+            "csi": {
+                "driver": "efs.csi.aws.com",
+                "volumeHandle": "fs-1",
+                "volumeAttributes": {"encryptInTransit": "false"},
+            }
+        },
+    }
+    tls = TLSFiles()
+    try:
+        with FakeAPIServer([sc, pv], tls) as srv:
+            kc = write_kubeconfig(tmp_path / "kc", srv.url, tls)
+            r = CliRunner().invoke(app, ["scan", "--cluster", "--kubeconfig", str(kc), "-o", "json", "-q"])
+            paths = {req["path"] for req in srv.requests}
+    finally:
+        tls.dir.cleanup()
+    assert {"/apis/storage.k8s.io/v1/storageclasses", "/api/v1/persistentvolumes"} <= paths
+    rules = {(f["ruleId"], f["object"]["name"]) for f in json.loads(r.stdout)["findings"]}
+    assert {("KS-ENC-006", "gp2"), ("KS-ENC-008", "nfs-plain")} <= rules

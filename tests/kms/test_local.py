@@ -106,22 +106,30 @@ def test_request_limits(plugin):
         (lambda: plugin.encrypt(b"x" * 1025), "plaintext is 1025 bytes"),
         (lambda: plugin.encrypt(b"x" * 1000), "ciphertext; the API server accepts under 1024"),
         (lambda: plugin.decrypt(b"", enc.key_id), "ciphertext is empty"),
-        (lambda: plugin.decrypt(b"\x01" * 1024, enc.key_id), "a KMS v2 ciphertext is under 1024"),
+        (lambda: plugin.decrypt(b"\x01" * 1025, enc.key_id), "over the KMS v2 limit of 1024"),
         (lambda: plugin.decrypt(enc.ciphertext, ""), "key_id is empty"),
-        (lambda: plugin.decrypt(enc.ciphertext, "k" * 1024), "key_id is 1024 bytes"),
+        (lambda: plugin.decrypt(enc.ciphertext, "k" * 1025), "key_id is 1025 bytes"),
         (lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"Not_A_Domain": b"x"}), "fully qualified"),
         (lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"singlelabel": b"x"}), "fully qualified"),
         (
-            lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"a.example.com": b"x" * 32 * 1024}),
-            "keys plus values must be under 32768",
+            lambda: plugin.decrypt(enc.ciphertext, enc.key_id, {"a.example.com": b"x" * (32 * 1024 - 12)}),
+            "32769 bytes (keys plus values), over the KMS v2 limit of 32768",
         ),
     ]
     for call, message in cases:
         e = rpc_error(call)
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, message
         assert message in e.details()
-    # FQDN annotations under the limit are accepted (the plugin ignores what it did not write)
+    # what the API server itself accepts is accepted (the plugin ignores annotations it did not write):
+    # FQDN keys (a trailing dot too), exactly 32 kB of annotations; a 1024-byte ciphertext or key_id
+    # is judged as a ciphertext or key, not refused for its size
     assert plugin.decrypt(enc.ciphertext, enc.key_id, {"kms.example.com": b"v"}) == SEED
+    assert plugin.decrypt(enc.ciphertext, enc.key_id, {"kms.example.com.": b"v"}) == SEED
+    assert plugin.decrypt(enc.ciphertext, enc.key_id, {"a.example.com": b"x" * (32 * 1024 - 13)}) == SEED
+    e = rpc_error(plugin.decrypt, b"\x01" * 1024, enc.key_id)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "failed authentication" in e.details()
+    e = rpc_error(plugin.decrypt, enc.ciphertext, "k" * 1024)
+    assert e.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_oversize_message_is_refused_before_parsing(plugin):
@@ -304,3 +312,22 @@ def test_abstract_socket(keyring):
         asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         t.join(5)
+
+
+def test_static_pod_args_are_what_serve_accepts(tmp_path):
+    import yaml
+
+    from tests.conftest import EXAMPLES
+
+    manifest = EXAMPLES.parent / "deploy" / "apiserver" / "kms-plugin.yaml"
+    pod = yaml.safe_load(manifest.read_text())
+    args = pod["spec"]["containers"][0]["args"]
+    assert args[:2] == ["kms", "serve"]
+    keyring_arg = next(a for a in args if a.startswith("--keyring="))
+    assert keyring_arg.split("=", 1)[1].startswith(
+        pod["spec"]["containers"][0]["volumeMounts"][1]["mountPath"]
+    )
+    # the flags parse; the plugin stops only because this machine has no keyring at that path
+    ring = tmp_path / "keyring.json"
+    r = _run(*[f"--keyring={ring}" if a == keyring_arg else a for a in args[1:]])
+    assert r.returncode == 2 and f"{ring}: no keyring" in _flat(r.stderr)

@@ -8,6 +8,7 @@ they raise KMSError with the gRPC status code name to answer with, and the servi
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kubestrata.kms import keyring as kr
+
+log = logging.getLogger("kubestrata.kms")
 
 FORMAT_V1 = b"\x01"  # first byte of every ciphertext this plugin writes (storage format version)
 NONCE_BYTES = 12
@@ -101,10 +104,19 @@ class LocalBackend:
             try:
                 ring = kr.load(self.path)
             except kr.KeyringError as e:
+                if self._reload_error is None:
+                    log.error("keyring reload failed, still serving the previous keys: %s", e)
                 self._reload_error = f"keyring reload failed, still serving the previous keys: {e}"
                 return
+            before = self._keys[1]
             self._ring, self._stamp, self._reload_error = ring, stamp, None
             self._keys = self._cipher_map(ring)
+            log.warning(
+                "keyring reloaded: %d keys, primary %s%s",
+                len(ring.keys),
+                ring.primary_id,
+                f" (was {before})" if before != ring.primary_id else "",
+            )
 
     @staticmethod
     def _cipher_map(ring: kr.Keyring) -> tuple[dict[str, AESGCM], str]:

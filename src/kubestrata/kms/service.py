@@ -3,9 +3,15 @@
 What the API server requires of a plugin (k8s.io/kms apis/v2/api.proto and the KMS provider guide):
 Status answers ``version: v2``, ``healthz: ok`` (anything else is failing and shown in the API
 server's /healthz/kms-providers) and the current write ``key_id``; key_id and ciphertext are
-non-empty and shorter than 1 kB; annotation keys are fully qualified domain names and keys plus
+non-empty and "less than 1 kB"; annotation keys are fully qualified domain names and keys plus
 values stay under 32 kB. The plugin must refuse an unknown key_id. Every refusal here is a gRPC
 error whose message says what was wrong; nothing the API server sends is echoed unescaped.
+
+Two readings of the limits: what this plugin *returns* keeps the proto's strict "less than";
+what it *accepts* mirrors the API server's own check (k8s.io/apiserver envelope/kmsv2
+validateEncryptedObject: rejected only when the size *exceeds* 1 kB / 32 kB, and
+IsFullyQualifiedDomainName allows a trailing dot), so nothing the API server would store is
+refused here for its size alone.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ from kubestrata.textsafe import printable
 log = logging.getLogger("kubestrata.kms")
 
 API_VERSION = "v2"
-MAX_KEY_ID = 1024  # bytes, exclusive
-MAX_CIPHERTEXT = 1024  # bytes, exclusive
-MAX_ANNOTATIONS = 32 * 1024  # bytes of keys + values, exclusive
+MAX_KEY_ID = 1024  # bytes: returned < this, accepted <= this (the API server's check)
+MAX_CIPHERTEXT = 1024  # bytes: returned < this, accepted <= this
+MAX_ANNOTATIONS = 32 * 1024  # bytes of keys + values: returned < this, accepted <= this
 # the API server sends a 32-byte DEK seed; anything near 1 kB cannot produce a ciphertext under 1 kB
 MAX_PLAINTEXT = 1024
 # the largest well-formed request is a Decrypt with < 1 kB ciphertext and key_id and < 32 kB of
@@ -49,24 +55,35 @@ class RequestError(KMSError):
         super().__init__("INVALID_ARGUMENT", message)
 
 
-def check_key_id(key_id: str, what: str = "key_id") -> None:
+def check_key_id(key_id: str, what: str = "key_id", returned: bool = False) -> None:
     if not key_id:
         raise RequestError(f"{what} is empty")
     n = len(key_id.encode())
-    if n >= MAX_KEY_ID:
-        raise RequestError(f"{what} is {n} bytes; it must be shorter than {MAX_KEY_ID}")
+    if n > MAX_KEY_ID or (returned and n == MAX_KEY_ID):
+        raise RequestError(f"{what} is {n} bytes, over the KMS v2 limit of {MAX_KEY_ID}")
 
 
-def check_annotations(annotations: dict[str, bytes], what: str = "annotations") -> None:
-    """Keys are fully qualified domain names (RFC 1123, at least two labels, at most 253
-    characters); keys plus values total less than 32 kB."""
+def _fqdn(key: str) -> bool:
+    """apimachinery IsFullyQualifiedDomainName: a DNS-1123 subdomain (one trailing dot allowed) of at
+    least two labels."""
+    name = key[:-1] if key.endswith(".") else key
+    return len(name) <= 253 and bool(_FQDN.match(name)) and all(len(x) <= 63 for x in name.split("."))
+
+
+def check_annotations(
+    annotations: dict[str, bytes], what: str = "annotations", returned: bool = False
+) -> None:
+    """Keys are fully qualified domain names; keys plus values total at most 32 kB (under 32 kB for
+    what the plugin returns)."""
     total = 0
     for k, v in annotations.items():
-        if len(k) > 253 or not _FQDN.match(k) or any(len(label) > 63 for label in k.split(".")):
+        if not _fqdn(k):
             raise RequestError(f"{what} key {printable(k[:100])!r} is not a fully qualified domain name")
         total += len(k.encode()) + len(v)
-    if total >= MAX_ANNOTATIONS:
-        raise RequestError(f"{what} total {total} bytes; keys plus values must be under {MAX_ANNOTATIONS}")
+    if total > MAX_ANNOTATIONS or (returned and total == MAX_ANNOTATIONS):
+        raise RequestError(
+            f"{what} total {total} bytes (keys plus values), over the KMS v2 limit of {MAX_ANNOTATIONS}"
+        )
 
 
 def check_encrypt_request(plaintext: bytes) -> None:
@@ -82,9 +99,9 @@ def check_encrypt_request(plaintext: bytes) -> None:
 def check_decrypt_request(ciphertext: bytes, key_id: str, annotations: dict[str, bytes]) -> None:
     if not ciphertext:
         raise RequestError("ciphertext is empty")
-    if len(ciphertext) >= MAX_CIPHERTEXT:
+    if len(ciphertext) > MAX_CIPHERTEXT:
         raise RequestError(
-            f"ciphertext is {len(ciphertext)} bytes; a KMS v2 ciphertext is under {MAX_CIPHERTEXT}"
+            f"ciphertext is {len(ciphertext)} bytes, over the KMS v2 limit of {MAX_CIPHERTEXT}"
         )
     check_key_id(key_id)
     check_annotations(annotations)
@@ -188,8 +205,8 @@ class KeyManagementService(api_pb2_grpc.KeyManagementServiceServicer):
                     f"plaintext of {len(request.plaintext)} bytes gives a {len(enc.ciphertext)}-byte "
                     f"ciphertext; the API server accepts under {MAX_CIPHERTEXT}"
                 )
-            check_key_id(enc.key_id, "backend key_id")
-            check_annotations(enc.annotations, "backend annotations")
+            check_key_id(enc.key_id, "backend key_id", returned=True)
+            check_annotations(enc.annotations, "backend annotations", returned=True)
         except KMSError as e:
             await self._fail(context, "Encrypt", request.uid, e)
             raise AssertionError("unreachable") from None  # context.abort raises
