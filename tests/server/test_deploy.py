@@ -37,6 +37,7 @@ def test_webhooks_target_real_routes_with_documented_failure_modes():
     from kubestrata.server.config import ServeConfig
 
     routes = {r.path for r in create_app(ServerState(ServeConfig())).routes}
+    routes |= {"/healthz", "/readyz", "/metrics"}
     objs = _objects()
     v = objs[("ValidatingWebhookConfiguration", "kubestrata")]["webhooks"][0]
     m = objs[("MutatingWebhookConfiguration", "kubestrata")]["webhooks"][0]
@@ -58,12 +59,20 @@ def test_webhooks_target_real_routes_with_documented_failure_modes():
         doc = yaml.safe_load((DEPLOY / "apiserver" / kc).read_text())
         server = doc["clusters"][0]["cluster"]["server"]
         assert server.startswith("https://") and server.endswith(route) and route in routes
+        user = doc["users"][0]["user"]  # the API server authenticates with a client certificate
+        assert user["client-certificate"].endswith("client.crt") and user["client-key"].endswith("client.key")
+    cfg = load_serve_config(DEPLOY / "kubestrata.yaml").serve
+    assert (
+        cfg.tls.client_ca
+        and cfg.tls.client_names == ["kube-apiserver"]
+        and not cfg.tls.insecure_no_client_auth
+    )
 
 
 def test_deployment_probes_and_hardening():
     dep = _objects()[("Deployment", "kubestrata")]
     c = dep["spec"]["template"]["spec"]["containers"][0]
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert dep["spec"]["replicas"] >= 2
