@@ -74,3 +74,41 @@ def test_bad_namespaces_file_names_the_problem(tmp_path):
     f.write_text("apiVersion: v1\nkind: Namespace\nmetadata: [\n")
     with pytest.raises(InputError, match="ns.yaml"):
         StaticNamespaces.from_file(f)
+
+
+class SlowCoreV1(FakeCoreV1):
+    def read_namespace(self, name: str, _request_timeout: float) -> object:
+        import time
+
+        time.sleep(0.2)  # an API server under load: every review in the burst arrives meanwhile
+        return super().read_namespace(name, _request_timeout)
+
+
+def test_live_lookup_one_get_in_flight_per_namespace_and_bounded_cache():
+    api = SlowCoreV1({"team-a": {"x": "1"}, "team-b": {}})
+    live = LiveNamespaces(api=api, cache_ttl=60, max_entries=3)
+
+    async def burst():
+        return await asyncio.gather(*[live.labels("team-a") for _ in range(50)], live.labels("team-b"))
+
+    out = run(burst())
+    assert all(o == out[0] for o in out[:50]) and out[0]["x"] == "1"
+    assert api.calls == 2  # one GET per namespace, not 51
+
+    for ns in ("c", "d", "e"):  # 404s are cached too; the cache keeps 3 namespaces
+        run(live.labels(ns))
+    assert len(live._cache) == 3 and "team-a" not in live._cache
+    calls = api.calls
+    run(live.labels("team-a"))
+    assert api.calls == calls + 1  # evicted, so read again
+
+
+def test_live_lookup_failure_reaches_every_waiter():
+    api = FakeCoreV1({}, fail=ConnectionRefusedError())
+    live = LiveNamespaces(api=api)
+
+    async def burst():
+        return await asyncio.gather(*[live.labels("x") for _ in range(5)], return_exceptions=True)
+
+    out = run(burst())
+    assert all(isinstance(o, NamespaceLookupError) for o in out) and api.calls == 1

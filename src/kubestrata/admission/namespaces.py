@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,7 +58,9 @@ class StaticNamespaces:
 
 
 class LiveNamespaces:
-    """Reads namespaces through the kubernetes client in a worker thread, with a TTL cache."""
+    """Reads namespaces through the kubernetes client in a worker thread, with a TTL cache bounded to
+    ``max_entries`` (least recently used dropped first) and at most one GET in flight per namespace:
+    concurrent reviews in one namespace share the answer, so a burst costs the API server one call."""
 
     def __init__(
         self,
@@ -66,11 +69,15 @@ class LiveNamespaces:
         context: str | None = None,
         cache_ttl: float = 30.0,
         timeout: float = 2.0,
+        max_entries: int = 4096,
         api: Any = None,
     ) -> None:
         self._ttl = cache_ttl
         self._timeout = timeout
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._max = max_entries
+        self._cache: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self.gets = 0
         self._api = api if api is not None else self._client(kubeconfig, context)
 
     @staticmethod
@@ -94,6 +101,7 @@ class LiveNamespaces:
     def _read(self, namespace: str) -> dict[str, str] | None:
         from kubernetes.client.exceptions import ApiException
 
+        self.gets += 1
         try:
             ns = self._api.read_namespace(namespace, _request_timeout=self._timeout)
         except ApiException as e:
@@ -109,11 +117,28 @@ class LiveNamespaces:
         now = time.monotonic()
         hit = self._cache.get(namespace)
         if hit and now - hit[0] < self._ttl:
+            self._cache.move_to_end(namespace)
             return hit[1]
-        found = await asyncio.wait_for(asyncio.to_thread(self._read, namespace), self._timeout + 1)
-        labels = {NAMESPACE_NAME_LABEL: namespace, **(found or {})}
-        self._cache[namespace] = (now, labels)
-        return labels
+        pending = self._inflight.get(namespace)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self._inflight[namespace] = fut
+        try:
+            found = await asyncio.wait_for(asyncio.to_thread(self._read, namespace), self._timeout + 1)
+            labels = {NAMESPACE_NAME_LABEL: namespace, **(found or {})}
+            self._cache[namespace] = (now, labels)
+            self._cache.move_to_end(namespace)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+            fut.set_result(labels)
+            return labels
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved: waiters get it, nobody else needs to
+            raise
+        finally:
+            del self._inflight[namespace]
 
 
 class CombinedNamespaces:
