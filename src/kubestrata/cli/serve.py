@@ -10,9 +10,15 @@ from kubestrata.cli import options
 from kubestrata.cli.common import err_console, handle_errors
 from kubestrata.errors import KubestrataError
 
+serve_app = typer.Typer(
+    help="Serve the webhooks (no subcommand), or generate their cluster configuration (manifests).",
+    no_args_is_help=False,
+)
+
 
 @handle_errors
 def serve(
+    ctx: typer.Context,
     tls_cert: Path = typer.Option(
         None, "--tls-cert", metavar="FILE", help="PEM serving certificate (reloaded when it changes)."
     ),
@@ -69,6 +75,8 @@ def serve(
 ) -> None:
     """Serve /authorize (SubjectAccessReview), /admit, /mutate (AdmissionReview) and /audit over
     HTTPS with client certificates, and /healthz, /readyz, /metrics on a plain-HTTP ops port."""
+    if ctx.invoked_subcommand is not None:
+        return
     from kubestrata.server.app import create_app
     from kubestrata.server.assemble import build_state
     from kubestrata.server.config import load_serve_config, require_caller_auth
@@ -176,7 +184,71 @@ def certs(
     typer.echo(paths.ca_bundle)
 
 
+@handle_errors
+def manifests(
+    config: Path = options.config("kubestrata config file, or the ConfigMap manifest carrying it."),
+    policies: list[Path] = typer.Option(
+        None,
+        "--policies",
+        metavar="DIR",
+        help="Policy directories to read (instead of the config's in-pod paths); repeat for tiers.",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        metavar="DIR",
+        help="Write DIR/webhooks.yaml and DIR/networkpolicy.yaml (default: both to stdout).",
+    ),
+) -> None:
+    """Generate the admission webhook configurations (only the resources and operations the loaded
+    policies and checks act on) and the NetworkPolicies from the configuration."""
+    from kubestrata.admission.namespaces import StaticNamespaces
+    from kubestrata.server.assemble import build_state
+    from kubestrata.server.config import load_serve_config
+    from kubestrata.server.manifests import HEADER, network_policies, render, webhook_configurations
+
+    cfg = load_serve_config(config)
+    sc = cfg.serve
+    if policies:
+        sc.policies.dirs = list(policies)
+    for d in sc.policies.dirs:
+        if not d.exists():
+            raise KubestrataError(f"policy directory {d} does not exist (give --policies DIR)")
+    if not sc.manifests.apiserver_cidrs:
+        raise KubestrataError(
+            "serve.manifests.apiserver_cidrs is empty: the NetworkPolicy must name the API server's addresses"
+        )
+    cluster_policies = sc.policies.cluster.enabled
+    sc.policies.cluster.enabled = False  # the cluster's Policy objects are unknown here: see below
+    state = build_state(cfg, audit=None, namespaces=StaticNamespaces())
+    if cluster_policies and state.authorizer is None:
+        raise KubestrataError("policies.cluster needs at least one --policies directory here")
+    args = []
+    if config is not None:
+        args += ["-c", str(config)]
+    args += [a for d in policies or [] for a in ("--policies", str(d))]
+    args += ["--out", "DIR"] if out is not None else []
+    header = HEADER.format(args=(" " + " ".join(args)) if args else "")
+    hooks = webhook_configurations(state, any_cedar_forbid=cluster_policies)
+    files = {
+        "webhooks.yaml": render(hooks, header),
+        "networkpolicy.yaml": render(network_policies(state), header),
+    }
+    if out is None:
+        typer.echo("---\n".join(files.values()), nl=False)
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise KubestrataError(f"cannot write {out}: {e.strerror or e}") from None
+    err_console.print(f"wrote {', '.join(str(out / n) for n in files)}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the server's top-level commands to the main app."""
-    app.command("serve")(serve)
+    """Add the server's commands to the main app: `serve` (and `serve manifests`) and `certs`."""
+    serve_app.callback(invoke_without_command=True)(serve)
+    serve_app.command("manifests")(manifests)
+    app.add_typer(serve_app, name="serve")
     app.command("certs")(certs)

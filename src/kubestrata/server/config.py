@@ -194,6 +194,29 @@ class OpsConfig(_Model):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class ManifestsConfig(_Model):
+    """What `kubestrata serve manifests` needs beyond the server's own settings."""
+
+    namespace: str = Field("kubestrata-system", description="Namespace of the Deployment and Service.")
+    service: str = Field("kubestrata", description="Service (and webhook configuration) name.")
+    timeout_seconds: int = Field(
+        5,
+        ge=1,
+        le=30,
+        description="Admission webhook timeout: the API server waits this long, then applies the "
+        "failure policy (the authorization webhook's timeout is in its AuthorizationConfiguration).",
+    )
+    apiserver_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Addresses the API server connects from (and listens on): the NetworkPolicy admits "
+        "only these to the webhook port and lets the server reach only these.",
+    )
+    apiserver_ports: list[int] = Field(default_factory=lambda: [443, 6443])
+    metrics_namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces (Prometheus) admitted to the ops port."
+    )
+
+
 class LoggingConfig(_Model):
     level: str = "info"
 
@@ -205,6 +228,7 @@ class ServeConfig(_Model):
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
+    manifests: ManifestsConfig = Field(default_factory=ManifestsConfig)
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
@@ -242,5 +266,34 @@ class FileConfig(BaseModel):
     scan: ScanConfig = Field(default_factory=ScanConfig)
 
 
+CONFIGMAP_KEY = "kubestrata.yaml"
+
+
 def load_serve_config(path: str | Path | None) -> FileConfig:
-    return FileConfig() if path is None else load_yaml_model(path, FileConfig)
+    """The config file, or the ConfigMap manifest that carries it under ``data["kubestrata.yaml"]``
+    (deploy/config.yaml: what the pods mount is what `serve manifests` generates from)."""
+    if path is None:
+        return FileConfig()
+    import tempfile
+
+    import yaml
+
+    from kubestrata.errors import InputError
+
+    p = Path(path)
+    try:
+        head = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        head = None  # load_yaml_model reports it, naming the file
+    if isinstance(head, dict) and head.get("kind") == "ConfigMap":
+        text = (head.get("data") or {}).get(CONFIGMAP_KEY)
+        if not isinstance(text, str):
+            raise InputError(f"a ConfigMap config needs data.{CONFIGMAP_KEY}", file=str(p), field="data")
+        with tempfile.TemporaryDirectory() as d:
+            inner = Path(d) / CONFIGMAP_KEY
+            inner.write_text(text, encoding="utf-8")
+            try:
+                return load_yaml_model(inner, FileConfig)
+            except InputError as e:
+                raise InputError(e.detail, file=f"{p} (data.{CONFIGMAP_KEY})", field=e.field) from None
+    return load_yaml_model(p, FileConfig)
