@@ -484,3 +484,36 @@ def test_forged_audit_events_change_no_state(live_server_factory, tmp_path, cert
     assert 'kubestrata_audit_events_total{result="accepted"}' not in srv2.get("/metrics").text
     srv2.stop()
     assert not findings2.exists() or findings2.read_text() == ""
+
+
+def test_deny_on_error_makes_an_erroring_forbid_deny(live_server_factory, tmp_path):
+    from kubestrata.server.engines import load_cedar
+
+    pol = tmp_path / "p"
+    pol.mkdir()
+    # valid against the schema, but it reads an entity the request does not carry (a group the
+    # caller is not in): an evaluation error whenever the resource has a name
+    (pol / "guard.cedar").write_text(
+        '@id("no-loopback-names")\nforbid (principal, action, resource is k8s::Resource)\n'
+        'when { resource has name && k8s::Group::"ghosts".name == resource.name };\n'
+        'permit (principal, action == k8s::Action::"get", resource);\n'
+    )
+    sar = _sar("get")
+    sar["spec"]["resourceAttributes"]["name"] = "not-an-ip"
+    default = build_state(config(), cedar=load_cedar([pol]), pss=None, audit=None)
+    strict = build_state(
+        config(policies={"deny_on_error": True}),
+        cedar=load_cedar([pol], deny_on_error=True),
+        pss=None,
+        audit=None,
+    )
+    with live_server_factory(default).client() as c:
+        st = c.post("/authorize", json=sar).json()["status"]
+    # default: no opinion with the error (RBAC decides): an erroring forbid never allows
+    assert st["allowed"] is False and "denied" not in st and "no-loopback-names" not in st.get("reason", "")
+    assert st["evaluationError"]
+    with live_server_factory(strict).client() as c:
+        st = c.post("/authorize", json=sar).json()["status"]
+        ok = c.post("/authorize", json=_sar("get")).json()["status"]  # no name: the forbid does not error
+    assert st["denied"] is True and 'guard.cedar#0 (@id "no-loopback-names")' in st["reason"]
+    assert "could not be evaluated" in st["reason"] and ok["allowed"] is True

@@ -39,7 +39,12 @@ FORBID_GET = '@id("no-get")\nforbid (principal, action == k8s::Action::"get", re
 def test_policy_reload_applied_and_rejected(live_server_factory, tmp_path):
     pol = tmp_path / "policies"
     shutil.copytree(DEMO, pol)
-    state = build_state(config(policies={"dirs": [str(pol)]}), cedar=load_cedar([pol]), pss=None, audit=None)
+    state = build_state(
+        config(policies={"dirs": [str(pol)], "settle_seconds": 0}),
+        cedar=load_cedar([pol]),
+        pss=None,
+        audit=None,
+    )
     srv = live_server_factory(state)
     with srv.client() as c:
         assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
@@ -197,3 +202,42 @@ def test_serve_refuses_to_start_without_client_auth(certs):
     err = " ".join(r.stderr.split())
     assert r.returncode == 2 and "refusing to serve without client authentication" in err
     assert "--client-ca" in err and "--insecure-no-client-auth" in err and "Traceback" not in err
+
+
+def test_half_written_policy_file_is_not_applied_until_it_settles(live_server_factory, tmp_path):
+    """A file written in place in two steps: the first half parses (it ends at a policy boundary)
+    but must not be served until the writer is done."""
+    import os
+    import time
+
+    pol = tmp_path / "policies"
+    shutil.copytree(DEMO, pol)
+    state = build_state(
+        config(policies={"dirs": [str(pol)], "settle_seconds": 1.0}),
+        cedar=load_cedar([pol]),
+        pss=None,
+        audit=None,
+    )
+    srv = live_server_factory(state)
+    w = state.policy_watcher
+    forbid_list = '@id("no-list")\nforbid (principal, action == k8s::Action::"list", resource);\n'
+    target = pol / "zz-guards.cedar"
+    with srv.client() as c:
+        target.write_text(FORBID_GET)  # half: only the first of two forbids so far
+        assert w.check() is None  # still settling: nothing applied
+        assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
+        time.sleep(0.5)
+        target.write_text(FORBID_GET + forbid_list)  # the writer finishes
+        assert w.check() is None  # changed again: the clock restarts
+        time.sleep(1.1)
+        assert w.check() is True  # quiet for settle seconds: the complete file is loaded
+        assert 'zz-guards.cedar#0 (@id "no-get")' in c.post("/authorize", json=SAR).json()["status"]["reason"]
+        assert state.metrics.policies_loaded._value.get() == 7
+
+        # rename into place: complete at once, and loaded as soon as its (old) mtime says so
+        staged = tmp_path / "staged.cedar"
+        staged.write_text(FORBID_GET)
+        old = time.time() - 60
+        os.utime(staged, (old, old))
+        os.replace(staged, pol / "zz-guards.cedar")
+        assert w.check() is True and state.metrics.policies_loaded._value.get() == 6

@@ -41,6 +41,10 @@ def validate(
             err_console.print(prob, markup=False, highlight=False, soft_wrap=True)
         err_console.print(f"{len(problems)} problem(s); these policies would be rejected", markup=False)
         raise typer.Exit(EXIT_FINDINGS)
+    from kubestrata.authz.lint import lint_policies
+
+    for lint in lint_policies(policies):  # warnings: the set is valid, but likely not what was meant
+        err_console.print(str(lint), markup=False, highlight=False, soft_wrap=True)
     typer.echo(f"{len(policies)} policies in {len(sources)} source(s) are valid")
 
 

@@ -39,12 +39,16 @@ def build_state(
     cl = sc.policies.cluster
     if cedar is _UNSET:
         cluster_tier = (0 if cl.tier == "first" else len(sc.policies.dirs)) if cl.enabled else None
-        cedar = load_cedar(sc.policies.dirs, cluster_tier) if sc.policies.dirs or cl.enabled else None
+        cedar = (
+            load_cedar(sc.policies.dirs, cluster_tier, sc.policies.deny_on_error)
+            if sc.policies.dirs or cl.enabled
+            else None
+        )
     if cedar is not None:
         state.authorizer = cedar.authorizer
         m.policies_loaded.set(cedar.count)
         if sc.policies.dirs and cedar.store is not None:
-            watcher = PolicyWatcher(sc.policies.dirs, cedar.reload, m)
+            watcher = PolicyWatcher(sc.policies.dirs, cedar.reload, m, settle=sc.policies.settle_seconds)
             state.background.append(lambda: watcher.watch(sc.policies.reload_interval))
             state.policy_watcher = watcher
     # Ready once the initial set is loaded: an invalid initial set is an error before we listen.

@@ -65,6 +65,12 @@ class PoliciesConfig(_Model):
         description="Directories of .cedar files and cedar.k8s.aws/v1alpha1 Policy YAML, in tier order.",
     )
     reload_interval: float = Field(10.0, gt=0, description="Seconds between checks for changed policies.")
+    settle_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="A change is loaded once the files have not changed for this long (so a file "
+        "caught half-written is never applied). Renaming complete files into place is the safe way.",
+    )
     deny_on_error: bool = Field(
         False,
         description="/authorize: a forbid that errors denies the request (naming it) instead of giving "
