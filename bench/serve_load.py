@@ -99,7 +99,7 @@ def admission_reviews() -> list[dict]:
 class Server:
     """`kubestrata serve` in a subprocess on a loopback port."""
 
-    def __init__(self, workdir: Path, name: str, policies: Path, config: dict) -> None:
+    def __init__(self, workdir: Path, name: str, policies: Path, config: dict, mtls: bool = True) -> None:
         self.port = _free_port()
         self.ops_port = _free_port()
         self.certs = generate_certs(workdir / "certs", ["127.0.0.1", "localhost"])
@@ -124,8 +124,7 @@ class Server:
                 str(self.port),
                 "--ops-port",
                 str(self.ops_port),
-                "--client-ca",
-                str(self.certs.ca_cert),
+                *(["--client-ca", str(self.certs.ca_cert)] if mtls else ["--insecure-no-client-auth"]),
                 "--config",
                 str(cfg),
             ],
@@ -136,7 +135,8 @@ class Server:
         self.url = f"https://127.0.0.1:{self.port}"
         self.ops = f"http://127.0.0.1:{self.ops_port}"
         self.ssl = ssl.create_default_context(cafile=str(self.certs.ca_cert))
-        self.ssl.load_cert_chain(str(self.certs.client_cert), str(self.certs.client_key))
+        if mtls:
+            self.ssl.load_cert_chain(str(self.certs.client_cert), str(self.certs.client_key))
         deadline = time.monotonic() + 180  # a 1,000-policy set validates slowly on a busy box
         while True:
             try:
@@ -299,6 +299,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=8, help="keep-alive connections (API server pool)")
     ap.add_argument("--only", default="", help="run only the runs whose name contains this text")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each scenario (the box may be shared)")
+    ap.add_argument("--no-mtls", action="store_true", help="serve without client certificates (comparison)")
     args = ap.parse_args()
     if args.rate <= 0 or args.rate > 5000 or args.seconds > 120:
         ap.error("rate must be in (0, 5000] and seconds at most 120: this is a bounded benchmark")
@@ -351,7 +352,7 @@ def main() -> int:
                 "-control" if policies is None else "-estate" if policies == "estate" else ""
             )
             dirs = {None: empty, "estate": estate}.get(policies, policies)  # type: ignore[arg-type]
-            srv = Server(work, tag, dirs, cfg)
+            srv = Server(work, tag, dirs, cfg, mtls=not args.no_mtls)
             try:
                 cpu0 = srv.cpu_seconds()
                 res = asyncio.run(
@@ -385,6 +386,7 @@ def main() -> int:
         "machine": f"{os.cpu_count()} cores, {platform.machine()}",
         "policies": len(list(DEMO_POLICIES.glob("*.cedar"))),
         "nice": os.nice(0),
+        "mtls": not args.no_mtls,
     }
     (OUT / "serve_load.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(

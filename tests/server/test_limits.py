@@ -291,3 +291,37 @@ def test_drain_closes_idle_connections_and_readyz_fails(live_server_factory):
         assert r.status_code == 200 and r.headers["connection"] == "close"
     srv.thread.join(10)
     assert not srv.thread.is_alive()
+
+
+def test_servers_on_two_loops_in_one_process_never_mix_reads(live_server_factory):
+    """The TLS read buffer is shared per event loop; two loops in two threads must not share it
+    (a mix-up shows as TLS record errors or wrong answers)."""
+    import threading
+
+    servers = []
+    for _ in range(2):
+        st = build_state(config(), cedar=None, pss=None, audit=None)
+        st.authorizer = RecordingAuthorizer()
+        servers.append(live_server_factory(st, max_connections=100))
+    errors: list[BaseException] = []
+    big = json.loads(json.dumps(SAR))
+    big["spec"]["extra"] = {"k": ["v" * 300] * 60}  # ~18 KB: several TLS records per request
+
+    def hammer(srv: Any, verb: str) -> None:
+        body = json.loads(json.dumps(big))
+        body["spec"]["resourceAttributes"]["verb"] = verb
+        want = verb == "delete"
+        try:
+            with srv.client() as c:
+                for _ in range(60):
+                    st = c.post("/authorize", json=body).json()["status"]
+                    assert st.get("denied", False) is want
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=hammer, args=(s, v)) for s in servers for v in ("get", "delete")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]

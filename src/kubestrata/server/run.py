@@ -129,25 +129,28 @@ def _close(e: _Entry) -> None:
 
 
 class FrugalSSLProtocol(sslproto.SSLProtocol):
-    """asyncio's TLS protocol with one receive buffer shared by every connection of the loop, and an
-    entry in the loop's ConnectionTable."""
+    """asyncio's TLS protocol with one receive buffer shared by every connection of its event loop
+    (one per loop, never across threads), and an entry in the loop's ConnectionTable."""
 
     max_size = 64 * 1024  # bytes read from the TLS object per call
-    _shared = bytearray(256 * 1024)
-    _shared_view = memoryview(_shared)
     kentry: _Entry | None = None
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *args: Any, **kw: Any) -> None:
         self.max_size = 0  # the base class allocates bytearray(max_size) per connection: nothing
-        super().__init__(*args, **kw)
+        super().__init__(loop, *args, **kw)
         del self.max_size
-        self._ssl_buffer = FrugalSSLProtocol._shared
-        self._ssl_buffer_view = FrugalSSLProtocol._shared_view
+        view = getattr(loop, "kubestrata_read_buffer", None)
+        if view is None:
+            view = memoryview(bytearray(256 * 1024))
+            loop.kubestrata_read_buffer = view  # type: ignore[attr-defined]
+        self._ssl_buffer_view = view
+        self._ssl_buffer = view.obj  # type: ignore[assignment]
 
     def get_buffer(self, n: int) -> memoryview:
         # the socket is read into this buffer and buffer_updated() copies it into the TLS object's
-        # memory BIO before the loop does anything else, so one buffer serves every connection
-        return FrugalSSLProtocol._shared_view
+        # memory BIO before the loop runs anything else, so one buffer serves every connection of
+        # the loop (the loop is single-threaded; each loop has its own)
+        return self._ssl_buffer_view
 
     def connection_lost(self, exc: Exception | None) -> None:
         e, table = self.kentry, getattr(self._loop, "kubestrata_connections", None)
