@@ -118,6 +118,11 @@ def test_rbac_lets_the_server_list_and_watch_policies_and_crd_matches_the_watche
             Attributes(user=user, verb=verb, resource_request=True, api_group=GROUP, resource=PLURAL)
         )
         assert d.allowed is allowed, verb
+    for verb in ("get", "list", "watch"):  # the namespace label mirror (list + watch) and its fallback
+        d = authz.authorize(
+            Attributes(user=user, verb=verb, resource_request=True, api_group="", resource="namespaces")
+        )
+        assert d.allowed, verb
     crd = yaml.safe_load((DEPLOY / "policy-crd.yaml").read_text())
     assert crd["spec"]["group"] == GROUP and crd["spec"]["scope"] == "Cluster"
     assert crd["spec"]["names"] == {

@@ -6,7 +6,12 @@ import logging
 from typing import Any
 
 from kubestrata.admission.builtin import add_cedar, add_checks, add_mutations, add_pss, add_pss_fixes
-from kubestrata.admission.namespaces import CombinedNamespaces, LiveNamespaces, StaticNamespaces
+from kubestrata.admission.namespaces import (
+    CombinedNamespaces,
+    LiveNamespaces,
+    NamespaceWatch,
+    StaticNamespaces,
+)
 from kubestrata.admission.registry import AdmissionRegistry
 from kubestrata.errors import KubestrataError
 from kubestrata.scan import select_checks
@@ -107,10 +112,14 @@ def build_state(
                 context=nc.context,
                 cache_ttl=nc.cache_ttl,
                 timeout=nc.lookup_timeout,
+                max_entries=nc.max_entries,
             )
             if nc.live
             else None
         )
+        if live is not None and nc.watch:
+            ns_watch = NamespaceWatch(live)
+            state.background.append(ns_watch.serve)
         namespaces = CombinedNamespaces(static, live)
     state.namespaces = namespaces
 

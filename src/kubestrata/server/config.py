@@ -133,6 +133,12 @@ class NamespacesConfig(_Model):
     kubeconfig: Path | None = None
     context: str | None = None
     cache_ttl: float = Field(30.0, ge=0, description="Seconds a live lookup is cached.")
+    watch: bool = Field(
+        True,
+        description="With live: mirror every namespace's labels with a list + watch (no API call per "
+        "review); while the watch is down, single GETs with the TTL cache.",
+    )
+    max_entries: int = Field(4096, gt=0, description="Namespaces kept in memory (watch or cache).")
     lookup_timeout: float = Field(2.0, gt=0)
 
 
