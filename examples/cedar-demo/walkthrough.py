@@ -231,9 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True)
     ap.add_argument("--ca", required=True, help="CA certificate that signed the server's certificate")
+    ap.add_argument("--cert", help="client certificate to present (the server's --client-ca signed it)")
+    ap.add_argument("--key", help="its private key")
     ap.add_argument("--check", action="store_true", help="compare with README.md instead of printing")
     args = ap.parse_args(argv)
-    with httpx.Client(base_url=args.url, verify=ssl.create_default_context(cafile=args.ca), timeout=10) as c:
+    ctx = ssl.create_default_context(cafile=args.ca)
+    if args.cert:
+        ctx.load_cert_chain(args.cert, args.key)
+    with httpx.Client(base_url=args.url, verify=ctx, timeout=10) as c:
         results = run(c)
     text = render(results)
     bad = [s.title for s, r in results if outcome(s.route, r) != s.expect]

@@ -35,8 +35,14 @@ def policy(name: str, content: str) -> dict[str, Any]:
 
 
 class FakePolicyAPI:
-    def __init__(self, tls: TLSFiles, token: str = "test-token") -> None:
+    """``path``/``list_kind`` serve another cluster-scoped kind the same way (namespaces:
+    ``/api/v1/namespaces``, ``NamespaceList``)."""
+
+    def __init__(
+        self, tls: TLSFiles, token: str = "test-token", path: str = PATH, list_kind: str = "PolicyList"
+    ) -> None:
         self.token = token
+        self.path, self.list_kind = path, list_kind
         self.objects: dict[str, dict[str, Any]] = {}
         self.rv = 100
         self.events: list[tuple[int, str, dict[str, Any]]] = []
@@ -68,7 +74,7 @@ class FakePolicyAPI:
                     api.requests.append({"path": url.path, **q})
                 if self.headers.get("Authorization", "") != f"Bearer {api.token}":
                     return self._send_json(401, _status(401, "Unauthorized", "Unauthorized"))
-                if url.path != PATH:
+                if url.path != api.path:
                     return self._send_json(
                         404, _status(404, "NotFound", "the server could not find the requested resource")
                     )
@@ -85,8 +91,8 @@ class FakePolicyAPI:
                 return self._send_json(
                     200,
                     {
-                        "apiVersion": "cedar.k8s.aws/v1alpha1",
-                        "kind": "PolicyList",
+                        "apiVersion": "cedar.k8s.aws/v1alpha1" if api.list_kind == "PolicyList" else "v1",
+                        "kind": api.list_kind,
                         "metadata": {"resourceVersion": rv},
                         "items": items,
                     },

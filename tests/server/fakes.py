@@ -45,5 +45,13 @@ class ForbidNamedProd:
         return Decision(True)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def config(**serve: Any) -> FileConfig:
     return FileConfig(serve=ServeConfig.model_validate(serve))

@@ -137,7 +137,7 @@ def test_namespace_lookup_failure_fails_closed_by_default():
     with c:
         r = c.post("/admit", json=review(POD)).json()["response"]
         assert r["allowed"] is False and "pss could not evaluate" in r["status"]["message"]
-        metrics = c.get("/metrics").text
+        metrics = state.metrics.render()[0].decode()
     assert 'kubestrata_evaluation_errors_total{engine="namespaces",webhook="admit"} 1.0' in metrics
 
 

@@ -4,7 +4,6 @@ names its policy, and the README shows exactly what the server answers."""
 from __future__ import annotations
 
 import importlib.util
-import ssl
 import sys
 from pathlib import Path
 
@@ -32,9 +31,7 @@ def results(live_server_factory):
     wt = _walkthrough()
     state = build_state(config(), cedar=load_cedar([DEMO / "policies"]), audit=None)
     srv = live_server_factory(state)
-    with httpx.Client(
-        base_url=srv.url, verify=ssl.create_default_context(cafile=str(srv.ca)), timeout=10
-    ) as c:
+    with httpx.Client(base_url=srv.url, verify=srv.ssl_context(), timeout=10) as c:
         return wt, wt.run(c), srv
 
 
@@ -71,7 +68,18 @@ def test_readme_shows_the_real_responses(results):
 
 def test_walkthrough_cli_check_mode(results):
     wt, _, srv = results
-    assert wt.main(["--url", srv.url, "--ca", str(srv.ca), "--check"]) == 0
+    certs = srv.certs
+    args = [
+        "--url",
+        srv.url,
+        "--ca",
+        str(srv.ca),
+        "--cert",
+        str(certs.client_cert),
+        "--key",
+        str(certs.client_key),
+    ]
+    assert wt.main([*args, "--check"]) == 0
 
 
 def test_policy_files_load_with_our_schema():

@@ -15,7 +15,7 @@ import pytest
 from kubestrata.server.assemble import build_state
 from tests.conftest import REPO_ROOT
 from tests.server.fake_policy_api import FakePolicyAPI, TLSFiles, policy, write_kubeconfig
-from tests.server.fakes import config
+from tests.server.fakes import config, free_port
 
 DEMO = REPO_ROOT / "examples" / "cedar-demo" / "policies"
 SAR = {
@@ -96,8 +96,8 @@ def _status(c: Any) -> dict[str, Any]:
     return c.post("/authorize", json=SAR).json()["status"]
 
 
-def _metric(c: Any, line: str) -> float:
-    for ln in c.get("/metrics").text.splitlines():
+def _metric(srv: Any, line: str) -> float:
+    for ln in srv.get("/metrics").text.splitlines():
         if ln.startswith(line + " "):
             return float(ln.rsplit(" ", 1)[1])
     return 0.0
@@ -114,14 +114,14 @@ def test_not_ready_until_first_list_then_forbids_apply_reject_and_delete(
     srv = live_server_factory(state)
     with srv.client() as c:
         try:
-            assert c.get("/readyz").status_code == 503
+            assert srv.get("/readyz").status_code == 503
             assert c.post("/authorize", json=SAR).status_code == 503
             adm = c.post("/admit", json=CM).json()["response"]
             assert adm["allowed"] is False  # Cedar forbids unknown yet: on_error deny
         finally:
             api.cond.release()
-        wait_until(lambda: c.get("/readyz").status_code == 200)
-        assert w.ready and _metric(c, 'kubestrata_policy_watch_restarts_total{reason="error"}') >= 3
+        wait_until(lambda: srv.get("/readyz").status_code == 200)
+        assert w.ready and _metric(srv, 'kubestrata_policy_watch_restarts_total{reason="error"}') >= 3
 
         # initial load: the cluster tier (first) forbids get; the reason names object and index
         st = _status(c)
@@ -135,7 +135,7 @@ def test_not_ready_until_first_list_then_forbids_apply_reject_and_delete(
         api.put(policy("no-alice", FORBID_ALICE))
         wait_until(lambda: _status(c).get("denied") is True)
         assert "Policy/no-alice#0" in _status(c)["reason"]
-        applied = _metric(c, 'kubestrata_policy_reloads_total{result="applied"}')
+        applied = _metric(srv, 'kubestrata_policy_reloads_total{result="applied"}')
 
         # an edit that does not validate is rejected, naming object and index; the previous version
         # of the forbid keeps deciding (never fail open)
@@ -147,7 +147,7 @@ def test_not_ready_until_first_list_then_forbids_apply_reject_and_delete(
         )
         st = _status(c)
         assert st["denied"] is True and "Policy/no-alice#0" in st["reason"]
-        assert _metric(c, 'kubestrata_policy_reloads_total{result="rejected"}') >= 1
+        assert _metric(srv, 'kubestrata_policy_reloads_total{result="rejected"}') >= 1
 
         # a new object that does not parse is rejected and never served; other changes still apply
         api.put(policy("broken", "forbid (principal, action, resource"))
@@ -155,14 +155,14 @@ def test_not_ready_until_first_list_then_forbids_apply_reject_and_delete(
         assert "parse error" in w.rejected["broken"][0] and "Policy/broken" in w.rejected["broken"][0]
         api.delete("no-alice")
         wait_until(lambda: _status(c).get("allowed") is True)
-        assert _metric(c, 'kubestrata_policy_reloads_total{result="applied"}') > applied
+        assert _metric(srv, 'kubestrata_policy_reloads_total{result="applied"}') > applied
         assert all(
             not p.id.startswith("Policy/broken")
             for t in state.authorizer._authz.store.snapshot.tiers
             for p in t.policies.values()
         )
-        assert c.get("/readyz").status_code == 200
-        assert _metric(c, 'kubestrata_policy_watch_events_total{type="DELETED"}') >= 1
+        assert srv.get("/readyz").status_code == 200
+        assert _metric(srv, 'kubestrata_policy_watch_events_total{type="DELETED"}') >= 1
 
 
 def test_watch_recovers_from_dropped_connection_and_410(api, tls, tmp_path, live_server_factory):
@@ -170,7 +170,7 @@ def test_watch_recovers_from_dropped_connection_and_410(api, tls, tmp_path, live
     w = state.cluster_policy_watcher
     srv = live_server_factory(state)
     with srv.client() as c:
-        wait_until(lambda: c.get("/readyz").status_code == 200)
+        wait_until(lambda: srv.get("/readyz").status_code == 200)
         assert _status(c)["allowed"] is True
         lists = api.count()  # every request so far
 
@@ -179,7 +179,7 @@ def test_watch_recovers_from_dropped_connection_and_410(api, tls, tmp_path, live
         api.drop_watches()
         api.put(policy("no-get", FORBID_GET))
         wait_until(lambda: _status(c).get("denied") is True)
-        assert _metric(c, 'kubestrata_policy_watch_restarts_total{reason="error"}') >= 1
+        assert _metric(srv, 'kubestrata_policy_watch_restarts_total{reason="error"}') >= 1
         # resumed from the list's resourceVersion, without listing again
         watches = [r for r in api.requests if r.get("watch") == "true"]
         assert len(watches) >= 2 and all(r["resourceVersion"] == "100" for r in watches[:2])
@@ -189,7 +189,7 @@ def test_watch_recovers_from_dropped_connection_and_410(api, tls, tmp_path, live
         before_lists = sum(1 for r in api.requests if "watch" not in r)
         api.compact()
         api.drop_watches()
-        wait_until(lambda: _metric(c, 'kubestrata_policy_watch_restarts_total{reason="gone"}') >= 1)
+        wait_until(lambda: _metric(srv, 'kubestrata_policy_watch_restarts_total{reason="gone"}') >= 1)
         wait_until(lambda: sum(1 for r in api.requests if "watch" not in r) > before_lists)
         api.delete("no-get")
         wait_until(lambda: _status(c).get("allowed") is True)
@@ -201,7 +201,7 @@ def test_tier_last_files_decide_first(api, tls, tmp_path, live_server_factory):
     state = _state(api, tls, tmp_path, tier="last")
     srv = live_server_factory(state)
     with srv.client() as c:
-        wait_until(lambda: c.get("/readyz").status_code == 200)
+        wait_until(lambda: srv.get("/readyz").status_code == 200)
         # the demo files' permit is an explicit decision in the earlier tier: it wins
         assert _status(c)["allowed"] is True
         # a request the files say nothing about reaches the cluster tier
@@ -226,7 +226,7 @@ def test_cluster_only_and_stop(api, tls, tmp_path):
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubestrata", "serve", *args],
+        [sys.executable, "-m", "kubestrata", "serve", *args, "--insecure-no-client-auth", "--ops-port", "0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -250,21 +250,19 @@ def test_serve_process_policies_from_cluster(api, tls, certs, tmp_path):
     ready after the first list, a Policy object added later denies, SIGTERM ends the watch."""
     import json
     import signal
-    import socket
     import ssl
 
     import httpx
 
     api.put(policy("no-get", FORBID_GET))
     kc = write_kubeconfig(tmp_path / "kubeconfig", api.url, tls)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port, ops_port = free_port(), free_port()
     err = tmp_path / "stderr.log"
     with err.open("wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kubestrata", "serve", "--tls-cert", str(certs.cert),
              "--tls-key", str(certs.key), "--host", "127.0.0.1", "--port", str(port),
+             "--client-ca", str(certs.ca_cert), "--ops-port", str(ops_port),
              "--policies-from-cluster", "--kubeconfig", str(kc), "--context", "fake"],
             env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
             stdout=subprocess.DEVNULL,
@@ -272,12 +270,13 @@ def test_serve_process_policies_from_cluster(api, tls, certs, tmp_path):
         )  # fmt: skip
         try:
             ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+            ctx.load_cert_chain(str(certs.client_cert), str(certs.client_key))
             with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=5) as c:
 
                 def ready() -> bool:
                     assert proc.poll() is None, err.read_text()
                     try:
-                        return c.get("/readyz").status_code == 200
+                        return httpx.get(f"http://127.0.0.1:{ops_port}/readyz").status_code == 200
                     except httpx.HTTPError:
                         return False
 

@@ -157,6 +157,5 @@ def test_admission_with_one_field_replaced(client, path, value, route):
 
 
 def test_still_serving_after_fuzz(client):
-    assert client.get("/healthz").status_code == 200
     r = client.post("/authorize", json=SAR).json()
     assert r["status"]["allowed"] is True

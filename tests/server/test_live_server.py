@@ -46,21 +46,25 @@ def server(live_server_factory):
     return live_server_factory(state)
 
 
-def test_health_ready_metrics_over_https(server):
-    with server.client() as c:
-        assert c.get("/healthz").text == "ok"
-        assert c.get("/readyz").status_code == 200
-        c.post("/authorize", json=_sar("get"))
-        body = c.get("/metrics").text
+def test_health_ready_metrics_on_the_ops_port(server):
+    with server.ops() as o:
+        assert o.get("/healthz").text == "ok"
+        assert o.get("/readyz").status_code == 200
+        with server.client() as c:
+            c.post("/authorize", json=_sar("get"))
+            assert c.get("/healthz").status_code == 404  # not on the webhook port
+        body = o.get("/metrics").text
+        assert o.post("/metrics").status_code == 405 and o.get("/nope").status_code == 404
     assert 'kubestrata_http_requests_total{code="200",route="authorize"} 1.0' in body
     assert 'kubestrata_decisions_total{outcome="allowed",webhook="authorize"} 1.0' in body
     assert "kubestrata_http_request_duration_seconds_bucket" in body
+    assert 'kubestrata_http_requests_total{code="404",route="other"} 1.0' in body
 
 
 def test_plain_http_is_not_served(server):
     # HTTPS only: a plaintext request gets no HTTP response (the TLS layer rejects it)
     with pytest.raises(httpx.HTTPError):
-        httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=3)
+        httpx.get(f"http://127.0.0.1:{server.port}/authorize", timeout=3)
 
 
 def test_authorize_decisions(server):
@@ -149,8 +153,10 @@ def test_oversized_body_is_413(live_server_factory):
         assert c.post("/authorize", json=_sar("get")).status_code == 200
 
 
-def _tls_socket(port: int, ca: Path) -> ssl.SSLSocket:
+def _tls_socket(port: int, ca: Path, client_cert: bool = True) -> ssl.SSLSocket:
     ctx = ssl.create_default_context(cafile=str(ca))
+    if client_cert:  # `kubestrata certs` writes the client pair beside the CA
+        ctx.load_cert_chain(str(ca.parent / "client.crt"), str(ca.parent / "client.key"))
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     return ctx.wrap_socket(raw, server_hostname="localhost")
 
@@ -181,9 +187,9 @@ def test_slow_headers_are_cut_off(live_server_factory, certs):
     assert s.recv(4096) == b""  # closed
     s.close()
     with srv.client() as c:  # keep-alive connections that finish their headers in time are fine
-        assert c.get("/healthz").status_code == 200
+        assert c.get("/authorize").status_code == 405
         time.sleep(0.8)
-        assert c.get("/healthz").status_code == 200
+        assert c.get("/authorize").status_code == 405
 
 
 def _peer_serial(port: int, ca: Path) -> int:
@@ -217,7 +223,7 @@ def test_certificate_rotation_without_dropping_requests(live_server_factory, cer
     for t in threads:
         t.start()
     with srv.client() as keep:  # a keep-alive connection opened before the rotation
-        assert keep.get("/healthz").status_code == 200
+        assert keep.post("/authorize", json=_sar("get")).status_code == 200
         # rotate: same CA, new serving certificate (cert-manager style)
         fresh = generate_certs(certs.ca_cert.parent, ["localhost", "127.0.0.1"])
         shutil.copy(fresh.key, key)
@@ -226,7 +232,7 @@ def test_certificate_rotation_without_dropping_requests(live_server_factory, cer
         after = _peer_serial(srv.port, certs.ca_cert)
         assert after != before
         assert after == x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
-        assert keep.get("/healthz").status_code == 200  # the old connection still works
+        assert keep.post("/authorize", json=_sar("get")).status_code == 200  # old connection works
 
         # a broken rotation (a key that does not match) is rejected; the current cert keeps serving
         key.write_bytes(certs.ca_key.read_bytes())
@@ -236,8 +242,7 @@ def test_certificate_rotation_without_dropping_requests(live_server_factory, cer
     for t in threads:
         t.join()
     assert not errors
-    with srv.client() as c:
-        metrics = c.get("/metrics").text
+    metrics = srv.get("/metrics").text
     assert 'kubestrata_tls_reloads_total{result="applied"} 1.0' in metrics
     assert 'kubestrata_tls_reloads_total{result="rejected"} 1.0' in metrics
 
@@ -350,7 +355,7 @@ def test_audit_webhook_backend_runs_detection(live_server_factory, tmp_path):
         assert again["duplicates"] == 1 and again["findings"] == 0
         bad = c.post("/audit", json={"kind": "Pod"})
         assert bad.status_code == 400 and "EventList" in bad.json()["error"]
-        metrics = c.get("/metrics").text
+        metrics = srv.get("/metrics").text
     assert 'kubestrata_audit_events_total{result="duplicate"} 1.0' in metrics
     assert 'kubestrata_audit_events_total{result="bad"} 2.0' in metrics
     srv.stop()  # lifespan shutdown flushes the findings sink
@@ -391,7 +396,7 @@ def test_real_server_survives_garbage(server, body):
         for route in ("/authorize", "/admit", "/mutate"):
             r = c.post(route, content=body)
             assert r.status_code in (400, 413) and r.json()["message"]
-        assert c.get("/healthz").status_code == 200
+        assert server.get("/healthz").status_code == 200
 
 
 def test_not_ready_until_policies_are_loaded(live_server_factory):
@@ -400,10 +405,115 @@ def test_not_ready_until_policies_are_loaded(live_server_factory):
     state.policies_loaded = False
     srv = live_server_factory(state)
     with srv.client() as c:
-        assert c.get("/readyz").status_code == 503 and c.get("/healthz").status_code == 200
+        assert srv.get("/readyz").status_code == 503 and srv.get("/healthz").status_code == 200
         r = c.post("/authorize", json=_sar("get"))
         # 503, not a guess: the AuthorizationConfiguration's failurePolicy decides meanwhile
         assert r.status_code == 503 and "not loaded" in r.json()["message"]
         state.policies_loaded = True
-        assert c.get("/readyz").status_code == 200
+        assert srv.get("/readyz").status_code == 200
         assert c.post("/authorize", json=_sar("get")).status_code == 200
+
+
+# --- caller authentication (mutual TLS) -------------------------------------------------------
+
+
+def test_callers_without_a_valid_client_certificate_are_refused(server, certs, tmp_path):
+    # no certificate: the handshake fails before any route is reached
+    with server.client(client_cert=False) as c, pytest.raises(httpx.HTTPError):
+        c.post("/authorize", json=_sar("get"))
+    # a certificate from another CA: refused the same way
+    other = generate_certs(tmp_path / "other", ["localhost"])
+    ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+    ctx.load_cert_chain(str(other.client_cert), str(other.client_key))
+    with httpx.Client(base_url=server.url, verify=ctx, timeout=10) as c, pytest.raises(httpx.HTTPError):
+        c.post("/authorize", json=_sar("get"))
+    # the serving certificate (same CA, but serverAuth only) is not a client certificate
+    ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+    ctx.load_cert_chain(str(certs.cert), str(certs.key))
+    with httpx.Client(base_url=server.url, verify=ctx, timeout=10) as c, pytest.raises(httpx.HTTPError):
+        c.post("/authorize", json=_sar("get"))
+    with server.client() as c:
+        assert c.post("/authorize", json=_sar("get")).status_code == 200
+    assert server.state.authorizer.seen and len(server.state.authorizer.seen) == 1
+
+
+def test_client_names_restrict_which_certificates_may_call(live_server_factory, certs, tmp_path):
+    state = build_state(config(), cedar=None, pss=None, audit=None)
+    state.authorizer = RecordingAuthorizer()
+    srv = live_server_factory(state, client_names=["kube-apiserver"])
+    with srv.client() as c:
+        assert c.post("/authorize", json=_sar("get")).status_code == 200
+    # a certificate the same CA signed for someone else
+    intruder = tmp_path / "intruder"
+    intruder.mkdir()
+    shutil.copy(certs.ca_cert, intruder / "ca.crt")
+    shutil.copy(certs.ca_key, intruder / "ca.key")
+    other = generate_certs(intruder, ["localhost"], client_name="some-pod")
+    ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+    ctx.load_cert_chain(str(other.client_cert), str(other.client_key))
+    with httpx.Client(base_url=srv.url, verify=ctx, timeout=10) as c:
+        for route in ("/authorize", "/admit", "/mutate", "/audit"):
+            r = c.post(route, json=_sar("get"))
+            assert r.status_code == 403 and "not allowed" in r.json()["message"], route
+    assert len(state.authorizer.seen) == 1
+    metrics = srv.get("/metrics").text
+    assert 'kubestrata_http_requests_total{code="403",route="authorize"} 1.0' in metrics
+    assert 'kubestrata_bad_requests_total{reason="unauthenticated",route="audit"} 1.0' in metrics
+
+
+def test_forged_audit_events_change_no_state(live_server_factory, tmp_path, certs):
+    findings = tmp_path / "findings.jsonl"
+    state = build_state(config(audit={"findings_file": str(findings)}), cedar=None, pss=None)
+    srv = live_server_factory(state)
+    batch = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [EXEC_EVENT]}
+    # an unauthenticated forger cannot even complete the handshake
+    with srv.client(client_cert=False) as c, pytest.raises(httpx.HTTPError):
+        c.post("/audit", json=batch)
+    # the authenticated API server's copy of the same event is new: the forgery seeded nothing
+    with srv.client() as c:
+        r = c.post("/audit", json=batch).json()
+    assert r["accepted"] == 1 and r["duplicates"] == 0 and r["findings"] >= 1
+
+    # without client authentication (--insecure-no-client-auth) /audit refuses everyone
+    findings2 = tmp_path / "findings2.jsonl"
+    state2 = build_state(config(audit={"findings_file": str(findings2)}), cedar=None, pss=None)
+    srv2 = live_server_factory(state2, mtls=False)
+    with srv2.client(client_cert=False) as c:
+        r = c.post("/audit", json=batch)
+        assert r.status_code == 403 and "authenticated caller" in r.json()["message"]
+    assert 'kubestrata_audit_events_total{result="accepted"}' not in srv2.get("/metrics").text
+    srv2.stop()
+    assert not findings2.exists() or findings2.read_text() == ""
+
+
+def test_deny_on_error_makes_an_erroring_forbid_deny(live_server_factory, tmp_path):
+    from kubestrata.server.engines import load_cedar
+
+    pol = tmp_path / "p"
+    pol.mkdir()
+    # valid against the schema, but it reads an entity the request does not carry (a group the
+    # caller is not in): an evaluation error whenever the resource has a name
+    (pol / "guard.cedar").write_text(
+        '@id("no-loopback-names")\nforbid (principal, action, resource is k8s::Resource)\n'
+        'when { resource has name && k8s::Group::"ghosts".name == resource.name };\n'
+        'permit (principal, action == k8s::Action::"get", resource);\n'
+    )
+    sar = _sar("get")
+    sar["spec"]["resourceAttributes"]["name"] = "not-an-ip"
+    default = build_state(config(), cedar=load_cedar([pol]), pss=None, audit=None)
+    strict = build_state(
+        config(policies={"deny_on_error": True}),
+        cedar=load_cedar([pol], deny_on_error=True),
+        pss=None,
+        audit=None,
+    )
+    with live_server_factory(default).client() as c:
+        st = c.post("/authorize", json=sar).json()["status"]
+    # default: no opinion with the error (RBAC decides): an erroring forbid never allows
+    assert st["allowed"] is False and "denied" not in st and "no-loopback-names" not in st.get("reason", "")
+    assert st["evaluationError"]
+    with live_server_factory(strict).client() as c:
+        st = c.post("/authorize", json=sar).json()["status"]
+        ok = c.post("/authorize", json=_sar("get")).json()["status"]  # no name: the forbid does not error
+    assert st["denied"] is True and 'guard.cedar#0 (@id "no-loopback-names")' in st["reason"]
+    assert "could not be evaluated" in st["reason"] and ok["allowed"] is True

@@ -39,7 +39,12 @@ FORBID_GET = '@id("no-get")\nforbid (principal, action == k8s::Action::"get", re
 def test_policy_reload_applied_and_rejected(live_server_factory, tmp_path):
     pol = tmp_path / "policies"
     shutil.copytree(DEMO, pol)
-    state = build_state(config(policies={"dirs": [str(pol)]}), cedar=load_cedar([pol]), pss=None, audit=None)
+    state = build_state(
+        config(policies={"dirs": [str(pol)], "settle_seconds": 0}),
+        cedar=load_cedar([pol]),
+        pss=None,
+        audit=None,
+    )
     srv = live_server_factory(state)
     with srv.client() as c:
         assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
@@ -56,12 +61,12 @@ def test_policy_reload_applied_and_rejected(live_server_factory, tmp_path):
         )
         assert state.policy_watcher.check() is False
         assert c.post("/authorize", json=SAR).json()["status"]["denied"] is True
-        assert c.get("/readyz").status_code == 200
+        assert srv.get("/readyz").status_code == 200
 
         (pol / "zz-no-get.cedar").unlink()
         assert state.policy_watcher.check() is True
         assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
-        metrics = c.get("/metrics").text
+        metrics = srv.get("/metrics").text
     assert 'kubestrata_policy_reloads_total{result="applied"} 2.0' in metrics
     assert 'kubestrata_policy_reloads_total{result="rejected"} 1.0' in metrics
     assert "kubestrata_policies_loaded 5.0" in metrics
@@ -87,7 +92,7 @@ def test_certs_command_prints_ca_bundle(tmp_path):
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubestrata", "serve", *args],
+        [sys.executable, "-m", "kubestrata", "serve", *args, "--insecure-no-client-auth", "--ops-port", "0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -121,59 +126,63 @@ def test_serve_bad_config_names_field(tmp_path, certs):
     assert r.returncode == 2 and "serve.limits.max_body_bytes" in r.stderr
 
 
-def test_serve_process_end_to_end_and_sigterm(certs, tmp_path):
-    """The real `kubestrata serve` process: ready, answers the demo over HTTPS, exits on SIGTERM,
-    and every stderr line is a JSON log record."""
+def test_serve_process_end_to_end_mtls_and_draining_sigterm(certs, tmp_path):
+    """The real `kubestrata serve` process: ready on the ops port, answers the demo over mutual TLS
+    only, refuses callers without a client certificate, and on SIGTERM answers /readyz 503 while it
+    drains, says Connection: close, then exits; every stderr line is a JSON log record."""
     import json
     import signal
-    import socket
     import ssl
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.server.fakes import free_port
+
+    port, ops = free_port(), free_port()
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text("serve:\n  drain_seconds: 2\n")
     err = tmp_path / "stderr.log"
     with err.open("wb") as fh:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kubestrata",
-                "serve",
-                "--tls-cert",
-                str(certs.cert),
-                "--tls-key",
-                str(certs.key),
-                "--policies",
-                str(DEMO),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "kubestrata", "serve", "-c", str(cfg),
+             "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--client-ca", str(certs.ca_cert),
+             "--client-name", "kube-apiserver", "--policies", str(DEMO),
+             "--host", "127.0.0.1", "--port", str(port), "--ops-port", str(ops)],
             env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"},
             stdout=subprocess.DEVNULL,
             stderr=fh,
-        )
+        )  # fmt: skip
         try:
+            anon = ssl.create_default_context(cafile=str(certs.ca_cert))
             ctx = ssl.create_default_context(cafile=str(certs.ca_cert))
+            ctx.load_cert_chain(str(certs.client_cert), str(certs.client_key))
             deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{ops}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+                time.sleep(0.1)
+            with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=anon, timeout=5) as c:
+                try:
+                    r = c.post("/authorize", json=SAR)
+                    raise AssertionError(f"served without a client certificate: {r.status_code}")
+                except httpx.HTTPError:
+                    pass  # the TLS handshake fails: no certificate
             with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=ctx, timeout=5) as c:
-                while True:
-                    try:
-                        if c.get("/readyz").status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
-                    time.sleep(0.1)
                 st = c.post("/authorize", json=SAR).json()["status"]
                 assert st["allowed"] is True and "configmaps.cedar#0" in st["reason"]
+                proc.send_signal(signal.SIGTERM)
+                time.sleep(0.5)
+                assert httpx.get(f"http://127.0.0.1:{ops}/readyz").status_code == 503
+                r = c.post("/authorize", json=SAR)  # still served while draining, but no keep-alive
+                assert r.status_code == 200 and r.headers["connection"] == "close"
         finally:
-            proc.send_signal(signal.SIGTERM)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
             rc = proc.wait(30)
     # uvicorn re-raises the signal after its graceful shutdown, as a process manager expects
     assert rc in (0, -signal.SIGTERM)
@@ -181,3 +190,54 @@ def test_serve_process_end_to_end_and_sigterm(certs, tmp_path):
     records = [json.loads(line) for line in lines]  # every line is JSON
     assert any(r.get("event") == "authorize" and r.get("decision") == "allowed" for r in records)
     assert any("Finished server process" in r["msg"] for r in records)
+
+
+def test_serve_refuses_to_start_without_client_auth(certs):
+    r = subprocess.run(
+        [sys.executable, "-m", "kubestrata", "serve", "--tls-cert", str(certs.cert), "--tls-key",
+         str(certs.key), "--policies", str(DEMO)],
+        capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "refusing to serve without client authentication" in err
+    assert "--client-ca" in err and "--insecure-no-client-auth" in err and "Traceback" not in err
+
+
+def test_half_written_policy_file_is_not_applied_until_it_settles(live_server_factory, tmp_path):
+    """A file written in place in two steps: the first half parses (it ends at a policy boundary)
+    but must not be served until the writer is done."""
+    import os
+    import time
+
+    pol = tmp_path / "policies"
+    shutil.copytree(DEMO, pol)
+    state = build_state(
+        config(policies={"dirs": [str(pol)], "settle_seconds": 1.0}),
+        cedar=load_cedar([pol]),
+        pss=None,
+        audit=None,
+    )
+    srv = live_server_factory(state)
+    w = state.policy_watcher
+    forbid_list = '@id("no-list")\nforbid (principal, action == k8s::Action::"list", resource);\n'
+    target = pol / "zz-guards.cedar"
+    with srv.client() as c:
+        target.write_text(FORBID_GET)  # half: only the first of two forbids so far
+        assert w.check() is None  # still settling: nothing applied
+        assert c.post("/authorize", json=SAR).json()["status"]["allowed"] is True
+        time.sleep(0.5)
+        target.write_text(FORBID_GET + forbid_list)  # the writer finishes
+        assert w.check() is None  # changed again: the clock restarts
+        time.sleep(1.1)
+        assert w.check() is True  # quiet for settle seconds: the complete file is loaded
+        assert 'zz-guards.cedar#0 (@id "no-get")' in c.post("/authorize", json=SAR).json()["status"]["reason"]
+        assert state.metrics.policies_loaded._value.get() == 7
+
+        # rename into place: complete at once, and loaded as soon as its (old) mtime says so
+        staged = tmp_path / "staged.cedar"
+        staged.write_text(FORBID_GET)
+        old = time.time() - 60
+        os.utime(staged, (old, old))
+        os.replace(staged, pol / "zz-guards.cedar")
+        assert w.check() is True and state.metrics.policies_loaded._value.get() == 6

@@ -11,13 +11,21 @@ the configured defaults apply); a live lookup that fails is an error, never "no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import NAMESPACE_NAME_LABEL
 from kubestrata.kube.loader import load_paths
+
+log = logging.getLogger("kubestrata.admission.namespaces")
 
 
 class NamespaceLookupError(RuntimeError):
@@ -57,7 +65,9 @@ class StaticNamespaces:
 
 
 class LiveNamespaces:
-    """Reads namespaces through the kubernetes client in a worker thread, with a TTL cache."""
+    """Reads namespaces through the kubernetes client in a worker thread, with a TTL cache bounded to
+    ``max_entries`` (least recently used dropped first) and at most one GET in flight per namespace:
+    concurrent reviews in one namespace share the answer, so a burst costs the API server one call."""
 
     def __init__(
         self,
@@ -66,11 +76,18 @@ class LiveNamespaces:
         context: str | None = None,
         cache_ttl: float = 30.0,
         timeout: float = 2.0,
+        max_entries: int = 4096,
         api: Any = None,
     ) -> None:
         self._ttl = cache_ttl
         self._timeout = timeout
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._max = max_entries
+        self._cache: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self.gets = 0
+        # filled by a NamespaceWatch: every namespace's labels, current while ``synced``
+        self.watched: dict[str, dict[str, str]] = {}
+        self.synced = False
         self._api = api if api is not None else self._client(kubeconfig, context)
 
     @staticmethod
@@ -94,6 +111,7 @@ class LiveNamespaces:
     def _read(self, namespace: str) -> dict[str, str] | None:
         from kubernetes.client.exceptions import ApiException
 
+        self.gets += 1
         try:
             ns = self._api.read_namespace(namespace, _request_timeout=self._timeout)
         except ApiException as e:
@@ -106,14 +124,33 @@ class LiveNamespaces:
         return {str(k): str(v) for k, v in labels.items()}
 
     async def labels(self, namespace: str) -> dict[str, str]:
+        if self.synced:  # the watch holds every namespace: no API call at all
+            return {NAMESPACE_NAME_LABEL: namespace, **self.watched.get(namespace, {})}
         now = time.monotonic()
         hit = self._cache.get(namespace)
         if hit and now - hit[0] < self._ttl:
+            self._cache.move_to_end(namespace)
             return hit[1]
-        found = await asyncio.wait_for(asyncio.to_thread(self._read, namespace), self._timeout + 1)
-        labels = {NAMESPACE_NAME_LABEL: namespace, **(found or {})}
-        self._cache[namespace] = (now, labels)
-        return labels
+        pending = self._inflight.get(namespace)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self._inflight[namespace] = fut
+        try:
+            found = await asyncio.wait_for(asyncio.to_thread(self._read, namespace), self._timeout + 1)
+            labels = {NAMESPACE_NAME_LABEL: namespace, **(found or {})}
+            self._cache[namespace] = (now, labels)
+            self._cache.move_to_end(namespace)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+            fut.set_result(labels)
+            return labels
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # retrieved: waiters get it, nobody else needs to
+            raise
+        finally:
+            del self._inflight[namespace]
 
 
 class CombinedNamespaces:
@@ -129,3 +166,152 @@ class CombinedNamespaces:
         if self.live is not None:
             return await self.live.labels(namespace)
         return {NAMESPACE_NAME_LABEL: namespace}
+
+
+class NamespaceWatch:
+    """Keeps ``LiveNamespaces.watched`` current with a list + watch of namespaces (labels only), so
+    admission reads labels from memory. While the watch is healthy (``synced``) lookups make no API
+    call; when it fails, lookups fall back to the bounded TTL cache and single GETs until a new list
+    succeeds. A cluster with more namespaces than ``max_entries`` is not mirrored (the memory bound
+    holds): the TTL cache serves it."""
+
+    def __init__(
+        self, live: LiveNamespaces, *, watch_timeout: int = 300, backoff: tuple[float, float] = (0.5, 30)
+    ):
+        self.live = live
+        self.watch_timeout = watch_timeout
+        self.backoff = backoff
+        self.resource_version: str | None = None
+        self.events = 0
+        self._stop = threading.Event()
+        self._resp: Any = None
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _labels(obj: Any) -> tuple[str | None, dict[str, str]]:
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if not isinstance(meta, dict):
+            return None, {}
+        labels = meta.get("labels") or {}
+        return meta.get("name"), {str(k): str(v) for k, v in labels.items()} if isinstance(
+            labels, dict
+        ) else {}
+
+    def list_once(self) -> None:
+        resp = self.live._api.list_namespace(_preload_content=False, _request_timeout=(10, 60))
+        try:
+            doc = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        items = doc.get("items") or []
+        if len(items) > self.live._max:
+            self.live.synced = False
+            raise RuntimeError(f"{len(items)} namespaces: over max_entries, not mirrored")
+        watched = {}
+        for it in items:
+            name, labels = self._labels(it)
+            if name:
+                watched[name] = labels
+        self.live.watched = watched
+        self.resource_version = str((doc.get("metadata") or {}).get("resourceVersion") or "") or None
+        self.live.synced = True
+
+    def watch_once(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch.watch import iter_resp_lines
+
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": self.watch_timeout,
+            "_request_timeout": (10, self.watch_timeout + 30),
+            "_preload_content": False,
+        }
+        if self.resource_version:
+            kwargs["resource_version"] = self.resource_version
+        resp = self.live._api.list_namespace(**kwargs)
+        self._resp = resp
+        try:
+            if self._stop.is_set():
+                return
+            if not 200 <= resp.status <= 299:
+                raise ApiException(status=resp.status, reason=resp.data[:500].decode("utf-8", "replace"))
+            for line in iter_resp_lines(resp):
+                if self._stop.is_set():
+                    return
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                typ, obj = ev.get("type"), ev.get("object")
+                if typ == "ERROR":
+                    st = obj if isinstance(obj, dict) else {}
+                    raise ApiException(status=int(st.get("code") or 500), reason=str(st.get("message") or st))
+                name, labels = self._labels(obj)
+                self.events += 1
+                if name and typ in ("ADDED", "MODIFIED"):
+                    if name not in self.live.watched and len(self.live.watched) >= self.live._max:
+                        self.live.synced = False  # over the bound: back to GETs after a relist
+                        raise RuntimeError("namespaces over max_entries")
+                    self.live.watched[name] = labels
+                elif name and typ == "DELETED":
+                    self.live.watched.pop(name, None)
+                rv = (
+                    ((obj or {}).get("metadata") or {}).get("resourceVersion")
+                    if isinstance(obj, dict)
+                    else None
+                )
+                if rv:
+                    self.resource_version = str(rv)
+        finally:
+            self._resp = None
+            resp.release_conn()
+
+    def run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            try:
+                if self.resource_version is None or not self.live.synced:
+                    self.list_once()
+                self.watch_once()
+                delay = self.backoff[0]
+                continue
+            except ApiException as e:
+                if e.status == 410:  # history compacted: list again
+                    self.resource_version = None
+                    continue
+                self.live.synced = False
+                log.warning(
+                    "namespace watch failed", extra={"event": "namespace_watch_error", "status": e.status}
+                )
+            except Exception as e:  # noqa: BLE001 - connection drops, credentials: fall back, retry
+                self.live.synced = False
+                log.warning(
+                    "namespace watch failed",
+                    extra={"event": "namespace_watch_error", "error_type": type(e).__name__},
+                )
+            self._stop.wait(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.backoff[1])
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="kubestrata-namespace-watch", daemon=True)
+        self._thread.start()
+
+    async def serve(self) -> None:
+        """Background task for the server's lifespan."""
+        self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.stop(timeout=0.5)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self.live.synced = False
+        resp = self._resp
+        if resp is not None:
+            with contextlib.suppress(Exception):
+                resp.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout)

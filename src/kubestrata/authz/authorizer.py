@@ -102,12 +102,21 @@ class Authorizer:
     ``system_users_no_opinion=False`` evaluates system users too (used by the RBAC-equivalence proof,
     where the converted policies, not the webhook's gate, are under test). ``sliced=False`` evaluates
     the whole policy set (the benchmark's control and the slicing-equivalence test).
+    ``deny_on_error=True`` answers ``denied`` (naming the forbid) instead of no opinion when a forbid,
+    or an error that cannot be attributed, failed to evaluate: the forbid fails closed, at the price
+    of denying every request it could match until it is fixed.
     """
 
     def __init__(
-        self, store: PolicyStore, *, system_users_no_opinion: bool = True, sliced: bool = True
+        self,
+        store: PolicyStore,
+        *,
+        system_users_no_opinion: bool = True,
+        sliced: bool = True,
+        deny_on_error: bool = False,
     ) -> None:
         self.store = store
+        self.deny_on_error = deny_on_error
         self.system_users_no_opinion = system_users_no_opinion
         self.sliced = sliced
         self.stats = AuthzStats()
@@ -150,6 +159,17 @@ class Authorizer:
         if res is None:
             return Verdict("no_opinion")
         err = "; ".join(res.errors)
+        if res.errors and self.deny_on_error and not (res.decision == "Deny" and res.reasons):
+            erroring, complete = erroring_policies(snap, res.errors)
+            forbids = [p for p in erroring if p.effect == "forbid"]
+            if forbids or not complete:
+                named = _describe(snap, tuple(p.id for p in forbids)) if forbids else "(unattributed error)"
+                return Verdict(
+                    "denied",
+                    f"denied: Cedar policy {named} could not be evaluated (deny_on_error)",
+                    err,
+                    tuple(p.id for p in forbids),
+                )
         if res.decision == "Allow":
             # an Allow stands only if every error is a permit's: an erroring forbid, or an error we
             # cannot attribute, might have denied, and must never fail open

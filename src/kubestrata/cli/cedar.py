@@ -69,6 +69,10 @@ def validate(
             for prob in problems:
                 err_console.print(prob, markup=False, highlight=False)
         exit_with(EXIT_FINDINGS, f"{len(problems)} problem(s); these policies would be rejected")
+    from kubestrata.authz.lint import lint_policies
+
+    for lint in lint_policies(policies):  # warnings: the set is valid, but likely not what was meant
+        err_console.print(str(lint), markup=False, highlight=False)
     if output is options.TableOrJson.TABLE:
         typer.echo(f"{len(policies)} policies in {len(sources)} source(s) are valid")
 

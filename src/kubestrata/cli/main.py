@@ -21,7 +21,7 @@ from kubestrata.cli import deprecations
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("kubestrata.cli.scan", "scan", "Scan manifests or a live cluster across all three layers."),
     "pss": ("kubestrata.cli.pss", "app", "Pod Security Standards: PSA's exact decisions, offline; what-if."),
-    "serve": ("kubestrata.cli.serve", "serve", "Serve the authorization, admission and audit webhooks."),
+    "serve": ("kubestrata.cli.serve", "serve_app", "Serve the authorization, admission and audit webhooks."),
     "certs": ("kubestrata.cli.serve", "certs", "Make a CA and serving certificate for `serve`."),
     "cedar": ("kubestrata.cli.cedar", "app", "Cedar policies for Kubernetes: validate, check, from-rbac."),
     "detect": ("kubestrata.cli.detect", "app", "Detect attacks in audit logs (GuardDuty/Falco-equivalent)."),

@@ -19,6 +19,8 @@ def walk() -> Iterator[tuple[str, Any]]:
 
 def _walk(cmd: Any, path: str) -> Iterator[tuple[str, Any]]:
     if isinstance(cmd, click.Group):
+        if any(isinstance(p, click.Option) for p in cmd.params):
+            yield path, cmd  # a group that also runs by itself (serve)
         for sub_name in cmd.list_commands(None):  # type: ignore[arg-type]
             yield from _walk(cmd.commands[sub_name], f"{path} {sub_name}")
     else:

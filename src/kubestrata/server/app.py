@@ -1,8 +1,18 @@
-"""The ASGI app: /authorize, /admit, /mutate, /audit, /healthz, /readyz, /metrics.
+"""The ASGI app of the webhook port: /authorize, /admit, /mutate, /audit (/healthz, /readyz and
+/metrics are on the operations port, kubestrata.server.ops).
+
+Callers: with ``tls.client_ca`` the TLS layer has verified a client certificate before a request
+arrives, and every route here also requires its CN or a SAN to be in ``tls.client_names`` (when
+given): 403 otherwise. Without client certificates (``insecure_no_client_auth``) the decision routes
+answer anyone who reaches the port, and /audit refuses every caller: forged events must never seed
+the detection state.
 
 Failure modes (each route's answer when something goes wrong; docs/serve.md has the cluster side):
 - any route, malformed JSON / wrong apiVersion or kind / missing uid: 400 with the reason;
   body over ``limits.max_body_bytes``: 413; body not received within ``limits.body_timeout``: 408.
+- a field over ``limits.fields`` (user, groups, extra, names, labels, selectors): /admit and
+  /mutate 400; /authorize 200 denied with the reason (fails closed, as the API server's failure
+  policy would, and the API server does not cache it for long: unauthorizedTTL).
 - /authorize, engine error: 200 with no opinion and ``evaluationError`` (the next authorizer decides;
   the API server caches it for the unauthorized TTL only); policies not loaded: 503 so the
   AuthorizationConfiguration's ``failurePolicy`` applies.
@@ -34,7 +44,13 @@ from kubestrata.admission.registry import AdmissionContext, AdmissionRegistry
 from kubestrata.admission.review import ReviewError, parse_admission_review
 from kubestrata.server.config import ServeConfig
 from kubestrata.server.metrics import Metrics
-from kubestrata.server.reviews import check_sar, outcome_of, sar_response
+from kubestrata.server.reviews import (
+    check_sar,
+    outcome_of,
+    oversized_admission_field,
+    oversized_sar_field,
+    sar_response,
+)
 
 log = logging.getLogger("kubestrata.server")
 
@@ -125,6 +141,27 @@ async def read_json(request: Request, state: ServerState) -> Any:
         raise HTTPError(400, f"request body is not valid JSON: {e}", "json") from None
 
 
+def check_caller(request: Request, state: ServerState, route: str) -> None:
+    """Raise 403 unless the caller is authenticated as the configuration requires (module docstring)."""
+    tls = state.config.tls
+    st = request.scope.get("state") or {}
+    if tls.client_ca is not None:
+        if not st.get("peer"):
+            raise HTTPError(403, "a client certificate is required", "unauthenticated")
+        if not st.get("peer_allowed"):
+            raise HTTPError(
+                403,
+                "client certificate not allowed: its CN and SANs name none of serve.tls.client_names",
+                "unauthenticated",
+            )
+    elif route == "audit":
+        raise HTTPError(
+            403,
+            "/audit accepts events only from an authenticated caller: start the server with --client-ca",
+            "unauthenticated",
+        )
+
+
 def _instrument(
     state: ServerState, route: str, fn: Callable[[Request], Awaitable[Response]]
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -134,6 +171,7 @@ def _instrument(
     async def endpoint(request: Request) -> Response:
         t0 = time.perf_counter()
         try:
+            check_caller(request, state, route)
             resp = await fn(request)
         except ReviewError as e:
             m.bad_requests.labels(route, "envelope").inc()
@@ -162,10 +200,40 @@ def _instrument(
             )
             resp = _error(HTTPError(500, f"internal error ({type(e).__name__})", "internal"))
         latency.observe(time.perf_counter() - t0)
-        m.requests.labels(route, str(resp.status_code)).inc()
         return resp
 
     return endpoint
+
+
+ROUTES = {"/authorize": "authorize", "/admit": "admit", "/mutate": "mutate", "/audit": "audit"}
+
+
+class CountResponses:
+    """Counts every response by route and status code, the router's own 404/405 included, and says
+    ``Connection: close`` while the server drains (the API server then opens its next connection to
+    another replica)."""
+
+    def __init__(self, app: Any, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = ROUTES.get(scope["path"], "other")
+        m = self.state.metrics
+
+        async def counted(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                m.requests.labels(route, str(message["status"])).inc()
+                if message["status"] in (404, 405):
+                    m.bad_requests.labels(route, "not_found").inc()
+                if self.state.shutting_down:
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, counted)
 
 
 def create_app(state: ServerState) -> Starlette:
@@ -173,6 +241,19 @@ def create_app(state: ServerState) -> Starlette:
 
     async def authorize(request: Request) -> Response:
         doc = check_sar(await read_json(request, state))
+        too_big = oversized_sar_field(doc, state.config.limits.fields)
+        if too_big:
+            # fail closed with the reason (a no-opinion would let RBAC allow what a forbid denies);
+            # the value itself never reaches Cedar, the logs or a cache
+            m.bad_requests.labels("authorize", "field_too_large").inc()
+            m.decisions.labels("authorize", "denied").inc()
+            log.info(
+                "request refused",
+                extra={"event": "bad_request", "route": "authorize", "code": 200, "detail": too_big},
+            )
+            return _json(
+                sar_response(doc, {"allowed": False, "denied": True, "reason": f"kubestrata: {too_big}"})
+            )
         if state.authorizer is None:
             raise HTTPError(
                 503, "authorization is not configured: start the server with --policies", "not_ready"
@@ -213,6 +294,9 @@ def create_app(state: ServerState) -> Starlette:
     async def _admission(request: Request, mutating: bool) -> Response:
         webhook = "mutate" if mutating else "admit"
         req = parse_admission_review(await read_json(request, state))
+        too_big = oversized_admission_field(req, state.config.limits.fields)
+        if too_big:
+            raise HTTPError(400, too_big, "field_too_large")
         reg = state.registry
         handlers = reg.selected(req, mutating)
         ctx = AdmissionContext(req)
@@ -275,27 +359,11 @@ def create_app(state: ServerState) -> Starlette:
         code, result = await state.audit(await read_body(request, state))
         return _json(result, code)
 
-    async def healthz(request: Request) -> Response:
-        return Response("ok", media_type="text/plain")
-
-    async def readyz(request: Request) -> Response:
-        if state.ready:
-            return Response("ok", media_type="text/plain")
-        why = "shutting down" if state.shutting_down else "policies not loaded"
-        return Response(why, status_code=503, media_type="text/plain")
-
-    async def metrics(request: Request) -> Response:
-        body, ctype = m.render()
-        return Response(body, headers={"Content-Type": ctype})
-
     routes = [
         Route("/authorize", _instrument(state, "authorize", authorize), methods=["POST"]),
         Route("/admit", _instrument(state, "admit", admit), methods=["POST"]),
         Route("/mutate", _instrument(state, "mutate", mutate), methods=["POST"]),
         Route("/audit", _instrument(state, "audit", audit), methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager
@@ -316,4 +384,6 @@ def create_app(state: ServerState) -> Starlette:
             if close is not None:
                 close()  # flush the detect pipeline's sinks
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(CountResponses, state=state)
+    return app

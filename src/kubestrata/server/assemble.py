@@ -6,7 +6,12 @@ import logging
 from typing import Any
 
 from kubestrata.admission.builtin import add_cedar, add_checks, add_mutations, add_pss, add_pss_fixes
-from kubestrata.admission.namespaces import CombinedNamespaces, LiveNamespaces, StaticNamespaces
+from kubestrata.admission.namespaces import (
+    CombinedNamespaces,
+    LiveNamespaces,
+    NamespaceWatch,
+    StaticNamespaces,
+)
 from kubestrata.admission.registry import AdmissionRegistry
 from kubestrata.errors import KubestrataError
 from kubestrata.scan import select_checks
@@ -39,12 +44,16 @@ def build_state(
     cl = sc.policies.cluster
     if cedar is _UNSET:
         cluster_tier = (0 if cl.tier == "first" else len(sc.policies.dirs)) if cl.enabled else None
-        cedar = load_cedar(sc.policies.dirs, cluster_tier) if sc.policies.dirs or cl.enabled else None
+        cedar = (
+            load_cedar(sc.policies.dirs, cluster_tier, sc.policies.deny_on_error)
+            if sc.policies.dirs or cl.enabled
+            else None
+        )
     if cedar is not None:
         state.authorizer = cedar.authorizer
         m.policies_loaded.set(cedar.count)
         if sc.policies.dirs and cedar.store is not None:
-            watcher = PolicyWatcher(sc.policies.dirs, cedar.reload, m)
+            watcher = PolicyWatcher(sc.policies.dirs, cedar.reload, m, settle=sc.policies.settle_seconds)
             state.background.append(lambda: watcher.watch(sc.policies.reload_interval))
             state.policy_watcher = watcher
     # Ready once the initial set is loaded: an invalid initial set is an error before we listen.
@@ -103,10 +112,14 @@ def build_state(
                 context=nc.context,
                 cache_ttl=nc.cache_ttl,
                 timeout=nc.lookup_timeout,
+                max_entries=nc.max_entries,
             )
             if nc.live
             else None
         )
+        if live is not None and nc.watch:
+            ns_watch = NamespaceWatch(live)
+            state.background.append(ns_watch.serve)
         namespaces = CombinedNamespaces(static, live)
     state.namespaces = namespaces
 

@@ -21,6 +21,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubestrata.errors import KubestrataError
 
+DEFAULT_CLIENT_NAME = "kube-apiserver"
+
 
 @dataclass(frozen=True)
 class CertPaths:
@@ -28,6 +30,8 @@ class CertPaths:
     ca_key: Path
     cert: Path
     key: Path
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     @property
     def ca_bundle(self) -> str:
@@ -71,11 +75,19 @@ def generate_certs(
     days: int = 365,
     ca_days: int = 3650,
     reuse_ca: bool = True,
+    client_name: str | None = DEFAULT_CLIENT_NAME,
 ) -> CertPaths:
     """Create (or reuse) ``ca.crt``/``ca.key`` in ``out_dir`` and issue ``tls.crt``/``tls.key`` for the names.
 
-    ``dns_names`` may hold DNS names and IP addresses (IP SANs); the first is the subject CN.
+    ``dns_names`` may hold DNS names and IP addresses (IP SANs); the first is the subject CN. With a
+    ``client_name``, also ``client.crt``/``client.key``: a client certificate (extended key usage
+    clientAuth only, subject CN ``client_name``) for the API server to present to the webhook. The
+    same CA signs both; the serving certificate cannot act as a client one (serverAuth only).
     """
+    if client_name is not None and (
+        not client_name or len(client_name) > 64 or any(not c.isprintable() for c in client_name)
+    ):
+        raise KubestrataError(f"--client-name {client_name!r}: 1 to 64 printable characters")
     if not dns_names:
         raise KubestrataError("give at least one --dns-name (e.g. kubestrata.kubestrata-system.svc)")
     for n in dns_names:
@@ -148,6 +160,29 @@ def generate_certs(
         # key first: a watcher that sees the new certificate then always finds its key
         _write_private(paths.key, _pem_key(key))
         _write_public(paths.cert, cert.public_bytes(serialization.Encoding.PEM))
+        if client_name is not None:
+            ckey = ec.generate_private_key(ec.SECP256R1())
+            ccert = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, client_name)]))
+                .issuer_name(ca_cert.subject)
+                .public_key(ckey.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=days))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+                    critical=False,
+                )
+                .sign(ca_key, hashes.SHA256())
+            )
+            paths = CertPaths(
+                paths.ca_cert, paths.ca_key, paths.cert, paths.key, out / "client.crt", out / "client.key"
+            )
+            _write_private(out / "client.key", _pem_key(ckey))
+            _write_public(out / "client.crt", ccert.public_bytes(serialization.Encoding.PEM))
     except OSError as e:
         raise KubestrataError(f"cannot write certificates in {out}: {e.strerror or e}") from None
     except ValueError as e:

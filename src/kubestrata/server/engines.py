@@ -66,15 +66,19 @@ class CedarEngines:
         return self.count
 
 
-def cedar_from_store(store: Any) -> CedarEngines:
+def cedar_from_store(store: Any, deny_on_error: bool = False) -> CedarEngines:
     from kubestrata.authz import AdmissionPolicyEvaluator, Authorizer
 
     return CedarEngines(
-        store, CedarAuthorizer(Authorizer(store)), CedarAdmission(AdmissionPolicyEvaluator(store))
+        store,
+        CedarAuthorizer(Authorizer(store, deny_on_error=deny_on_error)),
+        CedarAdmission(AdmissionPolicyEvaluator(store)),
     )
 
 
-def load_cedar(dirs: list[Path], cluster_tier: int | None = None) -> CedarEngines:
+def load_cedar(
+    dirs: list[Path], cluster_tier: int | None = None, deny_on_error: bool = False
+) -> CedarEngines:
     """Each directory is one tier, in order; ``cluster_tier`` places the cluster's Policy objects
     among them (filled later by the watcher). Raises PolicyLoadError (exit 2) when the initial files
     are invalid: the server never starts serving a partial or unvalidated policy set."""
@@ -82,7 +86,7 @@ def load_cedar(dirs: list[Path], cluster_tier: int | None = None) -> CedarEngine
 
     store = PolicyStore([[d] for d in dirs], cluster_tier=cluster_tier)
     store.load()
-    return cedar_from_store(store)
+    return cedar_from_store(store, deny_on_error)
 
 
 class PSSAdapter:

@@ -65,8 +65,23 @@ class Metrics:
         )
         self.bad_requests = Counter(
             "kubestrata_bad_requests",
-            "Requests refused before evaluation, by reason (json, envelope, too_large, timeout).",
+            "Requests refused before evaluation, by reason (json, envelope, too_large, timeout, not_ready, "
+            "unauthenticated, field_too_large, http, not_found).",
             ["route", "reason"],
+            registry=r,
+        )
+
+        self.connections_closed = Counter(
+            "kubestrata_connections_closed",
+            "Webhook-port connections closed or refused by the server's connection limit, by reason "
+            "(evicted_idle: oldest idle closed to make room; refused: every connection busy; "
+            "handshake_failed: TLS handshake failed, timed out or the client left before finishing).",
+            ["reason"],
+            registry=r,
+        )
+        self.open_connections = Gauge(
+            "kubestrata_open_connections",
+            "Open webhook-port connections (TLS handshakes included).",
             registry=r,
         )
 

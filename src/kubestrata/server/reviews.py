@@ -68,3 +68,102 @@ def outcome_of(status: dict[str, Any]) -> str:
     if status.get("allowed"):
         return "allowed"
     return "no_opinion"
+
+
+def _over(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and len(value) > limit
+
+
+def _user_fields(user: Any, groups: Any, extra: Any, uid: Any, lim: Any, where: str) -> str | None:
+    if _over(user, lim.user):
+        return f"{where}user is over {lim.user} characters"
+    if _over(uid, lim.user):
+        return f"{where}uid is over {lim.user} characters"
+    if isinstance(groups, list):
+        if len(groups) > lim.groups:
+            return f"{where}groups has more than {lim.groups} entries"
+        if any(_over(g, lim.user) for g in groups):
+            return f"{where}groups has a group name over {lim.user} characters"
+    if isinstance(extra, dict):
+        if len(extra) > lim.extra_keys:
+            return f"{where}extra has more than {lim.extra_keys} keys"
+        for k, vs in extra.items():
+            if _over(k, lim.extra_value):
+                return f"{where}extra has a key over {lim.extra_value} characters"
+            if isinstance(vs, list):
+                if len(vs) > lim.extra_values:
+                    return f"{where}extra has a key with more than {lim.extra_values} values"
+                if any(_over(v, lim.extra_value) for v in vs):
+                    return f"{where}extra has a value over {lim.extra_value} characters"
+    return None
+
+
+def _selector(sel: Any, lim: Any, where: str) -> str | None:
+    if not isinstance(sel, dict):
+        return None
+    if _over(sel.get("rawSelector"), lim.label):
+        return f"{where}.rawSelector is over {lim.label} characters"
+    reqs = sel.get("requirements")
+    if isinstance(reqs, list):
+        if len(reqs) > lim.selector_requirements:
+            return f"{where}.requirements has more than {lim.selector_requirements} entries"
+        for r in reqs:
+            if not isinstance(r, dict):
+                continue
+            if _over(r.get("key"), lim.label):
+                return f"{where} has a key over {lim.label} characters"
+            vals = r.get("values")
+            if isinstance(vals, list):
+                if len(vals) > lim.selector_requirements:
+                    return f"{where} has a requirement with more than {lim.selector_requirements} values"
+                if any(_over(v, lim.label) for v in vals):
+                    return f"{where} has a value over {lim.label} characters"
+    return None
+
+
+def oversized_sar_field(doc: dict[str, Any], lim: Any) -> str | None:
+    """The first field of a checked review over its limit (``limits.fields``), described without its
+    value, or None. Kubernetes' own limits are far smaller; an oversized field is an attack or a bug."""
+    spec = doc["spec"]
+    groups = spec.get("groups") if doc["apiVersion"].endswith("/v1") else spec.get("group")
+    msg = _user_fields(spec.get("user"), groups, spec.get("extra"), spec.get("uid"), lim, "spec.")
+    if msg:
+        return msg
+    for name in ("resourceAttributes", "nonResourceAttributes"):
+        attrs = spec.get(name)
+        if not isinstance(attrs, dict):
+            continue
+        for k, v in attrs.items():
+            if k in ("labelSelector", "fieldSelector"):
+                msg = _selector(v, lim, f"spec.{name}.{k}")
+                if msg:
+                    return msg
+            elif _over(v, lim.name):
+                return f"spec.{name}.{k} is over {lim.name} characters"
+    return None
+
+
+def oversized_admission_field(req: Any, lim: Any) -> str | None:
+    """As ``oversized_sar_field`` for a parsed AdmissionRequest: userInfo, names, the object's labels."""
+    u = req.user
+    msg = _user_fields(u.username, list(u.groups), u.extra, u.uid, lim, "request.userInfo.")
+    if msg:
+        return msg
+    for key, v in (("name", req.name), ("namespace", req.namespace), ("subResource", req.sub_resource)):
+        if _over(v, lim.name):
+            return f"request.{key} is over {lim.name} characters"
+    for which, obj in (("object", req.object), ("oldObject", req.old_object)):
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if not isinstance(meta, dict):
+            continue
+        for key in ("name", "namespace", "generateName"):
+            if _over(meta.get(key), lim.name):
+                return f"request.{which}.metadata.{key} is over {lim.name} characters"
+        labels = meta.get("labels")
+        if isinstance(labels, dict):
+            if len(labels) > lim.selector_requirements * 4:
+                return f"request.{which}.metadata.labels has more than {lim.selector_requirements * 4} labels"
+            for k, v in labels.items():
+                if _over(k, lim.label) or _over(v, lim.label):
+                    return f"request.{which}.metadata.labels has a key or value over {lim.label} characters"
+    return None

@@ -27,10 +27,15 @@ log = logging.getLogger("kubestrata.server.tls")
 MIN_VERSION = ssl.TLSVersion.TLSv1_2
 
 
-def _build(cert: Path, key: Path) -> ssl.SSLContext:
+def _build(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = MIN_VERSION
     ctx.load_cert_chain(str(cert), str(key))
+    if client_ca is not None:
+        # mutual TLS: a caller without a certificate this CA signed fails the handshake (OpenSSL also
+        # checks the certificate's extended key usage allows client authentication)
+        ctx.load_verify_locations(cafile=str(client_ca))
+        ctx.verify_mode = ssl.CERT_REQUIRED
     # The API server speaks HTTP/1.1 to webhooks unless told otherwise; advertise it explicitly.
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
@@ -55,21 +60,30 @@ class ReloadingTLS:
         cert_file: str | os.PathLike[str],
         key_file: str | os.PathLike[str],
         *,
+        client_ca: str | os.PathLike[str] | None = None,
         on_reload: Callable[[bool], None] | None = None,
     ) -> None:
         self.cert_file = Path(cert_file)
         self.key_file = Path(key_file)
+        self.client_ca = Path(client_ca) if client_ca is not None else None
         self._on_reload = on_reload
         try:
-            self._current = _build(self.cert_file, self.key_file)
+            self._current = self._build()
         except (OSError, ssl.SSLError) as e:
-            raise KubestrataError(
-                f"cannot load TLS certificate {self.cert_file} and key {self.key_file}: {_describe(e)}"
-            ) from None
-        self._sig = _signature((self.cert_file, self.key_file))
+            what = f"TLS certificate {self.cert_file} and key {self.key_file}"
+            if self.client_ca is not None:
+                what += f" (client CA {self.client_ca})"
+            raise KubestrataError(f"cannot load {what}: {_describe(e)}") from None
+        self._sig = _signature(self._files())
         self._rejected_sig: tuple[tuple[int, int, int], ...] | None = None
-        self.listening = _build(self.cert_file, self.key_file)
+        self.listening = self._build()
         self.listening.sni_callback = self._sni
+
+    def _files(self) -> tuple[Path, ...]:
+        return (self.cert_file, self.key_file) + ((self.client_ca,) if self.client_ca else ())
+
+    def _build(self) -> ssl.SSLContext:
+        return _build(self.cert_file, self.key_file, self.client_ca)
 
     @property
     def current(self) -> ssl.SSLContext:
@@ -81,11 +95,11 @@ class ReloadingTLS:
 
     def check(self) -> bool | None:
         """Reload if the files changed: True reloaded, False rejected (previous kept), None unchanged."""
-        sig = _signature((self.cert_file, self.key_file))
+        sig = _signature(self._files())
         if sig == self._sig:
             return None
         try:
-            new = _build(self.cert_file, self.key_file)
+            new = self._build()
         except (OSError, ssl.SSLError) as e:
             if sig != self._rejected_sig:  # report each bad state once, keep retrying quietly
                 self._rejected_sig = sig
