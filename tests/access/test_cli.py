@@ -183,3 +183,50 @@ def test_import_creator_then_can_i(tmp_path):
     assert r.exit_code == 0 and "source=creator" in r.output
     r = run("import", str(f), "--creator-arn", "nope")
     assert r.exit_code == 2 and "--creator-arn" in r.output
+
+
+def test_can_i_service_account_has_its_implicit_groups(tmp_path):
+    # issue 11: `--as system:serviceaccount:NS:NAME` must carry system:serviceaccounts,
+    # system:serviceaccounts:NS and system:authenticated, as who-can already assumes
+    docs = []
+    for i, group in enumerate(
+        ["system:serviceaccounts:app", "system:serviceaccounts", "system:authenticated"]
+    ):
+        docs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"b{i}", "namespace": "app"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": f"r{i}"},
+                "subjects": [{"kind": "Group", "name": group}],
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": f"r{i}", "namespace": "app"},
+                "rules": [
+                    {"apiGroups": [""], "resources": [["secrets", "configmaps", "pods"][i]], "verbs": ["get"]}
+                ],
+            }
+        )
+    p = tmp_path / "rbac.yaml"
+    import yaml
+
+    p.write_text(yaml.safe_dump_all(docs))
+    for res in ("secrets", "configmaps", "pods"):
+        who = run("who-can", "get", res, "-n", "app", "-m", str(p), "-o", "json")
+        assert who.exit_code == 0 and len(json.loads(who.output)["allowed"]) == 2
+        r = run("can-i", "get", res, "-n", "app", "--as", "system:serviceaccount:app:web", "-m", str(p))
+        assert r.exit_code == 0, (res, r.output)
+    # another namespace's ServiceAccount is not in system:serviceaccounts:app
+    r = run("can-i", "get", "secrets", "-n", "app", "--as", "system:serviceaccount:other:web", "-m", str(p))
+    assert r.exit_code == 1
+    # a plain user is authenticated, but no ServiceAccount
+    r = run("can-i", "get", "pods", "-n", "app", "--as", "alice", "-m", str(p))
+    assert r.exit_code == 0
+    r = run("can-i", "get", "configmaps", "-n", "app", "--as", "alice", "-m", str(p))
+    assert r.exit_code == 1
+    r = run("can-i", "get", "pods", "-n", "app", "--as", "system:serviceaccount:app", "-m", str(p))
+    assert r.exit_code == 2 and "system:serviceaccount:NAMESPACE:NAME" in r.output

@@ -14,7 +14,7 @@ from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, rul
 from kubestrata.access.policies import catalog
 from kubestrata.access.posture import described, missing, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
-from kubestrata.findings import Evidence, Finding, Layer, Severity
+from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 from kubestrata.rbac.evaluator import SUPERUSER_GROUP
 
@@ -41,7 +41,22 @@ def _model(ctx: CheckContext) -> AccessModel:
 
 
 def _graph(ctx: CheckContext) -> AttackGraph:
-    return ctx.memo("access.graph", lambda: AttackGraph(_model(ctx)))
+    return ctx.memo("access.graph", lambda: AttackGraph(_rbac_model(ctx)))
+
+
+def _rbac_model(ctx: CheckContext) -> AccessModel:
+    """The model for a check that judges RBAC grants: a binding whose role is neither in the input nor
+    a built-in role is recorded (once per scan) as "not evaluated", never read as granting nothing."""
+
+    def record() -> bool:
+        for b, detail in _model(ctx).rbac.unresolved_bindings():
+            obj = _binding_obj(ctx, b.ref)
+            where = f" ({obj.source})" if obj is not None and obj.source else ""
+            ctx.gap(f"{b.ref}{where}", GapReason.MISSING_INPUT, detail)
+        return True
+
+    ctx.memo("access.rbac.unresolved", record)
+    return _model(ctx)
 
 
 def _eks(ctx: CheckContext):  # -> EKSAccess | None
@@ -543,7 +558,7 @@ def _system_subject(kind: str, name: str, ns: str) -> bool:
     references=RBAC_REFS,
 )
 def aws_auth_writers(ctx: CheckContext) -> Iterator[Finding]:
-    model = _model(ctx)
+    model = _rbac_model(ctx)
     for b in model.rbac.bindings:
         if b.namespace not in ("", "kube-system"):
             continue
@@ -844,7 +859,7 @@ def irsa_bad_arn(ctx: CheckContext) -> Iterator[Finding]:
     references=RBAC_REFS,
 )
 def cluster_admin_subjects(ctx: CheckContext) -> Iterator[Finding]:
-    model = _model(ctx)
+    model = _rbac_model(ctx)
     for b in model.rbac.bindings:
         if b.namespace:
             continue

@@ -135,6 +135,12 @@ def import_cmd(
     write_output(text + yaml.safe_dump(eks.to_document(), sort_keys=False), output_file)
 
 
+def _warn_not_evaluated(model) -> None:
+    """Bindings whose role is unknown (not in the input, not built in): the answer may be incomplete."""
+    for n in model.not_evaluated():
+        err_console.print(f"[yellow]not evaluated:[/] {escape(printable(n))}")
+
+
 def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     import io
 
@@ -173,11 +179,17 @@ def who_can(
     model = _load_model(paths, eks_files)
     req = parse_request(verb, resource, name or "")
     rows = model.who_can(req, namespace)
+    _warn_not_evaluated(model)
     where = f" in namespace {namespace}" if namespace else " (cluster-scoped)"
     if output == OutFmt.JSON:
         write_output(
             json.dumps(
-                {"request": str(req), "namespace": namespace or None, "allowed": [r.__dict__ for r in rows]},
+                {
+                    "request": str(req),
+                    "namespace": namespace or None,
+                    "allowed": [r.__dict__ for r in rows],
+                    "notEvaluated": model.not_evaluated(),
+                },
                 indent=2,
             )
             + "\n",
@@ -214,7 +226,7 @@ def can_i(
 ) -> None:
     """Like `kubectl auth can-i`, but an IAM ARN is mapped through access entries / aws-auth and access
     policy grants count. Exits 0 for yes, 1 for no."""
-    from kubestrata.access.model import AUTHENTICATED, parse_request
+    from kubestrata.access.model import AUTHENTICATED, kubernetes_user, parse_request
     from kubestrata.rbac import UserInfo
 
     model = _load_model(paths, eks_files)
@@ -238,13 +250,14 @@ def can_i(
             "groups": list(user.groups),
         }
     else:
-        user = UserInfo(as_, (*as_group, AUTHENTICATED))
+        user = kubernetes_user(as_, as_group)
         assocs = ()
         for ident in model.identities():
             if ident.username == as_:
                 assocs = ident.associations
         who = {"username": as_, "groups": list(user.groups)}
     allowed, grants, notes = model.check(req, user, namespace, assocs)
+    notes = [*notes, *(f"not evaluated: {n}" for n in model.not_evaluated(user))]
     result = {
         "allowed": allowed,
         "request": str(req),
@@ -335,6 +348,7 @@ def paths_cmd(
 
     model = _load_model(paths, eks_files)
     graph = AttackGraph(model)
+    _warn_not_evaluated(model)
     nxt = graph.shortest_to(to.value)
     sources = [from_] if from_ else graph.sources()
     found = []
