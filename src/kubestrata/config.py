@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,6 +52,11 @@ class ScanConfig(BaseModel):
                 "*-csi-node",
             )
         ]
+    )
+    system_components: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More system components and what they are known to need (the shape of "
+        "kubestrata/checks/data/system-components.yaml); checked before the shipped list.",
     )
     allow_annotation_suppressions: bool = True
     pss_configuration: str | None = Field(
