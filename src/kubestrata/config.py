@@ -58,6 +58,11 @@ class ScanConfig(BaseModel):
         description="More system components and what they are known to need (the shape of "
         "kubestrata/checks/data/system-components.yaml); checked before the shipped list.",
     )
+    require_cpu_limits: bool = Field(
+        False,
+        description="KS-WL-006 also requires resources.limits.cpu (off by default: CPU limits throttle a "
+        "container even when the node is idle; requests and the memory limit are always required).",
+    )
     allow_annotation_suppressions: bool = True
     pss_configuration: str | None = Field(
         None,

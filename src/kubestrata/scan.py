@@ -14,6 +14,7 @@ from kubestrata.findings import Coverage, Finding, GapReason, Severity
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject, ObjectRef
 from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
+from kubestrata.pss.evaluate import pod_view
 from kubestrata.suppressions import Suppressions
 
 SUPPRESS_ANNOTATION = "kubestrata.io/suppress"
@@ -102,6 +103,10 @@ def run_scan(
                 tpl = pod_template(obj)
                 if tpl is not None:
                     validate_pod_spec(tpl.spec, tpl.spec_path)
+                    # every field Pod Security reads, typed as the API server types it: an object the
+                    # API server would reject (privileged: "true") is invalid input for every check,
+                    # never judged by some checks and silently passed by others
+                    pod_view(obj)
             except InputError as e:
                 cov.gap(
                     f"{obj} ({obj.source})",

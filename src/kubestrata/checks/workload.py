@@ -296,7 +296,9 @@ def writable_root_filesystem(obj: KubeObject, ctx: CheckContext) -> Iterator[Fin
     layer=APP,
     kinds=WORKLOAD_KINDS,
     rationale="A process running as UID 0 in the container is root on the node if it escapes. "
-    "runAsNonRoot and runAsUser on the container override the pod's.",
+    "runAsNonRoot and runAsUser on the container override the pod's. A pod with hostUsers: false runs "
+    "in a user namespace (container UID 0 is not root on the node) and is not reported, as Pod Security "
+    "restricted admits it from v1.35.",
     remediation="Set runAsNonRoot: true (and a non-zero runAsUser) in the pod or container securityContext, "
     "and build the image with a non-root USER.",
     references={
@@ -311,6 +313,10 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     if tpl is None:
         return
     meta = runs_as_root.meta  # type: ignore[attr-defined]
+    if tpl.spec.get("hostUsers") is False:
+        # a user namespace: UID 0 in the container maps to an unprivileged UID on the node (PSA
+        # restricted admits such pods from v1.35 on); nothing here is root on the node
+        return
     pod_sc = tpl.spec.get("securityContext") or {}
     pod_non_root = _bool(pod_sc.get("runAsNonRoot"))
     pod_user = pod_sc.get("runAsUser")
@@ -371,10 +377,12 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     severity=Severity.LOW,
     layer=APP,
     kinds=WORKLOAD_KINDS,
-    rationale="Without requests the scheduler cannot place pods sensibly; without limits one container can "
-    "starve the node (a denial of service on its neighbours).",
+    rationale="Without requests the scheduler cannot place pods sensibly; without a memory limit one "
+    "container can starve the node (a denial of service on its neighbours). limits.cpu is only required "
+    "when scan.require_cpu_limits is true (default false: CPU is compressible, and a CPU limit throttles "
+    "a container even on an idle node).",
     remediation="Set resources.requests.cpu, resources.requests.memory and resources.limits.memory (and "
-    "limits.cpu where your policy wants it) on every container.",
+    "limits.cpu where your policy wants it: scan.require_cpu_limits) on every container.",
     references={
         "cis-eks": ["5.x"],
         "nsa-cisa": ["Pod security: resource policies"],
@@ -394,6 +402,8 @@ def missing_resources(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         for section in ("requests", "limits"):
             sec = res.get(section) if isinstance(res, dict) else None
             for r in ("cpu", "memory"):
+                if section == "limits" and r == "cpu" and not ctx.config.require_cpu_limits:
+                    continue
                 if not (isinstance(sec, dict) and sec.get(r) not in (None, "")):
                     missing.append(f"{section}.{r}")
         if missing:
