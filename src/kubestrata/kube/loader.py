@@ -21,9 +21,23 @@ from kubestrata.errors import InputError
 from kubestrata.kube.objects import KubeObject, Source
 
 try:  # the C loader is an order of magnitude faster; fall back where libyaml is missing
-    _YamlLoader: Any = yaml.CSafeLoader
+    _BaseLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _YamlLoader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _YamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader, except that a plain ``=`` or ``<<`` used as a value is the string it spells (as
+    Kubernetes' YAML decoder reads it); PyYAML resolves them to the YAML 1.1 value and merge tags and
+    then has no constructor for them, rejecting valid manifests. Merge keys (``<<: *a``) still merge."""
+
+
+def _plain_string(loader: Any, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:value", _plain_string)
+_YamlLoader.add_constructor("tag:yaml.org,2002:merge", _plain_string)
 
 try:  # rapidyaml parses ~10x faster than PyYAML; used only where the result is provably the same
     import ryml as _ryml
@@ -243,6 +257,10 @@ def _fast_yaml(chunk: str) -> Any:
     if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
         return _SLOW
     if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
+        return _SLOW
+    if not chunk.endswith("\n") and ("|" in chunk or ">" in chunk):
+        # a block scalar that ends the stream without a line break: PyYAML's clip and fold chomping
+        # keep no final newline there, rapidyaml adds one
         return _SLOW
     try:
         out = _ryml.emit_json(_ryml.parse_in_arena(chunk.encode()))
