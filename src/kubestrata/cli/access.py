@@ -50,7 +50,7 @@ class Target(StrEnum):
 
 
 def _load_model(paths: list[str] | None, eks_files: list[str]):
-    from kubestrata.access.eks import read_aws_json_files
+    from kubestrata.access.eks import is_aws_cli_json, read_aws_json_files
     from kubestrata.access.model import AccessModel
     from kubestrata.kube.cluster import Cluster
     from kubestrata.kube.loader import load_paths
@@ -62,7 +62,7 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
     skipped = []
     for e in loaded.errors:
         # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
-        if e.file and e.file.endswith(".json") and e.field == "kind":
+        if e.file and e.file.endswith(".json") and e.field == "kind" and is_aws_cli_json(e.file):
             aws_json.append(e.file)
         else:
             skipped.append(e)
@@ -74,6 +74,8 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
         raise KubestrataError("no Kubernetes objects found in the input")
     for e in skipped:
         err_console.print(f"[yellow]warning:[/] skipped {escape(str(e))}")
+    for subject, detail in loaded.not_evaluated:  # kustomizations not rendered, Helm charts
+        err_console.print(f"[yellow]not evaluated:[/] {escape(printable(subject + ': ' + detail))}")
     snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)

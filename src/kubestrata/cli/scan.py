@@ -69,13 +69,15 @@ def load_cluster_input(
     loaded = load_paths(paths)
     for e in loaded.errors:
         coverage.gap(e.file or "input", GapReason.INVALID, str(e))
+    for subject, detail in loaded.not_evaluated:  # kustomizations not rendered, Helm charts
+        coverage.gap(subject, GapReason.MISSING_INPUT, f"{subject}: {detail}")
     objs = loaded.objects
     if namespace:
         objs = [o for o in objs if o.namespace in ("", namespace)]
     snap = Cluster(objs)
     if loaded.objects:
         _require_namespace(snap, namespace)
-    return snap, len(loaded.errors)
+    return snap, len(loaded.errors) + len(loaded.not_evaluated)
 
 
 def _require_namespace(snap: Cluster, namespace: str | None) -> None:

@@ -18,6 +18,7 @@ import orjson
 import yaml
 
 from kubestrata.errors import InputError
+from kubestrata.kube import render as render_mod
 from kubestrata.kube.objects import KubeObject, Source
 
 try:  # the C loader is an order of magnitude faster; fall back where libyaml is missing
@@ -70,6 +71,10 @@ class LoadResult:
     objects: list[KubeObject] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     files: int = 0
+    # (subject, detail): input deliberately not evaluated as manifests (a kustomization that could not
+    # be rendered, a Helm chart); callers record them as "not evaluated" coverage gaps
+    not_evaluated: list[tuple[str, str]] = field(default_factory=list)
+    rendered: list[str] = field(default_factory=list)  # directories rendered (kustomize)
 
 
 def iter_manifest_files(path: Path) -> Iterator[Path]:
@@ -84,8 +89,11 @@ def iter_manifest_files(path: Path) -> Iterator[Path]:
         yield path
 
 
-def load_paths(paths: Iterable[str | Path], *, stdin: Any = None) -> LoadResult:
-    """Load every object from the given paths ("-" reads stdin). Never raises for bad content."""
+def load_paths(paths: Iterable[str | Path], *, stdin: Any = None, render: bool = True) -> LoadResult:
+    """Load every object from the given paths ("-" reads stdin). Never raises for bad content.
+
+    In a directory, a kustomization is rendered (kube.render) and a Helm chart is reported in
+    ``not_evaluated``; their own files are never read as manifests."""
     result = LoadResult()
     for p in paths:
         if str(p) == "-":
@@ -99,7 +107,16 @@ def load_paths(paths: Iterable[str | Path], *, stdin: Any = None) -> LoadResult:
         if not path.exists():
             result.errors.append(InputError("no such file or directory", file=str(p)))
             continue
+        if render and path.is_file() and path.name in render_mod.KUSTOMIZATION_FILES:
+            path = path.parent  # "scan kustomization.yaml" means the kustomization
+        rplan = render_mod.plan(path) if render and path.is_dir() else None
+        if rplan is not None:
+            _render_tree(rplan, result)
         for f in iter_manifest_files(path):
+            if rplan is not None and render_mod.skipped(f, rplan):
+                continue
+            if f.name in render_mod.KUSTOMIZATION_FILES:
+                continue  # a build file, not an object (rendering is off)
             result.files += 1
             try:
                 size = f.stat().st_size
@@ -114,6 +131,25 @@ def load_paths(paths: Iterable[str | Path], *, stdin: Any = None) -> LoadResult:
                 continue
             _load_bytes(data, str(f), result)
     return result
+
+
+def _render_tree(rplan: render_mod.RenderPlan, result: LoadResult) -> None:
+    for chart in rplan.helm_charts:
+        result.not_evaluated.append((str(chart), render_mod.helm_gap_detail(chart)))
+    for d in rplan.kustomize_roots:
+        out, how = render_mod.render_kustomization(d)
+        kfile = render_mod.kustomization_file(d)
+        if out is None:
+            result.not_evaluated.append(
+                (
+                    str(d),
+                    f"kustomization not rendered, so none of its files (patches included) was evaluated: {how}",
+                )
+            )
+            continue
+        result.files += 1
+        result.rendered.append(str(d))
+        _load_bytes(out, f"{kfile} ({how})", result)
 
 
 def load_text(text: str | bytes, name: str = "<memory>") -> LoadResult:
