@@ -549,10 +549,11 @@ def _system_subject(kind: str, name: str, ns: str) -> bool:
 @cluster_check(
     "KS-ACC-014",
     "RBAC lets a subject rewrite aws-auth",
-    severity=Severity.HIGH,
+    severity=Severity.CRITICAL,
     layer=L,
     rationale="Whoever can update or patch kube-system/aws-auth can map their own IAM identity to "
-    "system:masters: a direct path to cluster-admin (trivy KSV-0115).",
+    "system:masters: a direct path to cluster-admin (trivy KSV-0115). This is the one report of that "
+    "permission: KS-RBAC-002 leaves escalation paths that start with it to this check.",
     remediation="Grant configmaps write in kube-system to no one but administrators; move to access entries "
     "(managed through the EKS API and IAM).",
     references=RBAC_REFS,
@@ -908,6 +909,8 @@ def _path_findings(ctx: CheckContext, meta, target: str, skip_admin_reachers: bo
         path = graph.path_from(src, nxt)
         if target == "cluster-admin" and is_direct_admin(path):
             continue  # a direct admin, not an escalation
+        if target == "cluster-admin" and path[0].kind == "write-aws-auth":
+            continue  # one fact, one finding: KS-ACC-014 names the binding that grants the write
         if skip_admin_reachers and src in admin:
             continue
         yield meta.finding(
