@@ -134,6 +134,7 @@ def run_scan(
             except Exception as e:
                 cov.gap(chk.meta.id, GapReason.ERROR, f"internal error: {e!r}")
     cov.merge(ctx.coverage)
+    _name_every_source(result, cluster)
     _apply_suppressions(result, cluster, config, suppressions)
     if baseline is not None:
         result.findings = [f for f in result.findings if f.fingerprint not in baseline]
@@ -147,6 +148,18 @@ def run_scan(
         )
     )
     return result
+
+
+def _name_every_source(result: ScanResult, cluster: Cluster) -> None:
+    """A finding on an object defined identically in several files is one finding naming them all."""
+    if not cluster.duplicates:
+        return
+    for f in result.findings:
+        if f.object is None:
+            continue
+        srcs = cluster.sources_of(f.object.kind, f.object.namespace, f.object.name)
+        if len(srcs) > 1:
+            f.message += f" (defined identically in {len(srcs)} places: {', '.join(str(s) for s in srcs)})"
 
 
 def _apply_suppressions(
