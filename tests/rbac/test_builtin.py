@@ -155,3 +155,32 @@ def test_can_i_notes_unknown_role_of_the_user(tmp_path):
     )
     r = RUN.invoke(app, ["access", "can-i", "get", "pods", "-n", "app", "--as", "bob", "-m", str(p)])
     assert r.exit_code == 1 and "not evaluated: RoleBinding/app/custom" in r.output
+
+
+def test_cluster_admin_to_a_population_is_critical_not_a_system_identity():
+    # system:authenticated starts with "system:" but is everyone: no prefix may exempt it
+    for kind, name in [
+        ("Group", "system:authenticated"),
+        ("Group", "system:unauthenticated"),
+        ("User", "system:anonymous"),
+        ("Group", "system:serviceaccounts"),
+        ("Group", "system:serviceaccounts:build"),
+    ]:
+        res = run_scan(_cluster(crb("everyone", "cluster-admin", {"kind": kind, "name": name})))
+        hits = [f for f in res.findings if f.rule_id == "KS-RBAC-001"]
+        assert hits and hits[0].severity.value == "critical", (kind, name)
+    # the bootstrap binding of system:masters is the platform's own
+    res = run_scan(
+        _cluster(crb("cluster-admin", "cluster-admin", {"kind": "Group", "name": "system:masters"}))
+    )
+    assert not [f for f in res.findings if f.rule_id == "KS-RBAC-001"]
+
+
+def test_escalation_from_a_population_is_a_path():
+    docs = [
+        crb("sa-admin", "cluster-admin", {"kind": "ServiceAccount", "name": "boss", "namespace": "ops"}),
+        crb("edit-all", "edit", {"kind": "Group", "name": "system:authenticated"}, "RoleBinding", "ops"),
+    ]
+    res = run_scan(_cluster(*docs))
+    paths = [f for f in res.findings if f.rule_id == "KS-RBAC-002"]
+    assert any(f.message.startswith("group:system:authenticated") for f in paths), [f.message for f in paths]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from kubestrata.access.arn import ArnError, has_path, parse_arn, strip_path
 from kubestrata.access.awsauth import NODE_GROUPS, SESSION_TEMPLATES, template_pattern
 from kubestrata.access.model import AccessModel, Identity
-from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, rule_caps
+from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, is_public, rule_caps
 from kubestrata.access.policies import catalog
 from kubestrata.access.posture import described, missing, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
@@ -540,8 +540,16 @@ def _binding_obj(ctx: CheckContext, ref: str) -> KubeObject | None:
     return None
 
 
+def _public_subject(kind: str, name: str) -> bool:
+    """system:authenticated, system:unauthenticated, system:anonymous, system:serviceaccounts[:NS]:
+    populations, not platform components, whatever their prefix."""
+    return is_public(f"{kind.lower()}:{name}")
+
+
 def _system_subject(kind: str, name: str, ns: str) -> bool:
     if kind in ("User", "Group"):
+        if _public_subject(kind, name):
+            return False
         return name.startswith("system:") or name.startswith("eks:")
     return ns == "kube-system"
 
@@ -872,9 +880,12 @@ def cluster_admin_subjects(ctx: CheckContext) -> Iterator[Finding]:
             if _system_subject(kind, name, ns):
                 continue
             who = f"{kind} {ns + '/' if kind == 'ServiceAccount' else ''}{name}"
+            public = _public_subject(kind, name)
             yield cluster_admin_subjects.meta.finding(
                 _binding_obj(ctx, b.ref),
-                f"{who} holds cluster-admin-equivalent rights through {b.ref} ({b.role_kind}/{b.role_name})",
+                f"{who} holds cluster-admin-equivalent rights through {b.ref} ({b.role_kind}/{b.role_name})"
+                + (": that is everyone in the group, not one identity" if public else ""),
+                severity=Severity.CRITICAL if public else None,
                 evidence=[Evidence(f"subjects[{i}]", who, "no cluster-wide * rule")],
             )
 
