@@ -128,3 +128,20 @@ def test_access_commands_render_too(tmp_path):
     )
     r = RUN.invoke(app, ["access", "can-i", "list", "pods", "-n", "ops", "--as", "ann", "-m", str(tmp_path)])
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.skipif(render.renderer() is None, reason="needs kubectl or kustomize")
+def test_files_beside_a_kustomization_it_does_not_reference_are_read(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [cm.yaml]\nconfigMapGenerator: [{name: cfg, files: [conf=settings.yaml]}]\n"
+    )
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    (tmp_path / "settings.yaml").write_text("not: a manifest\n")
+    (tmp_path / "crd.yaml").write_text(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: applied-apart}\n"
+    )
+    res = load_paths([tmp_path])
+    assert not res.errors, res.errors  # settings.yaml is generator input, not a broken manifest
+    names = sorted((o.kind, o.name) for o in res.objects)
+    assert ("ServiceAccount", "applied-apart") in names and ("ConfigMap", "c") in names
+    assert sum(1 for o in res.objects if o.name == "c") == 1

@@ -1,8 +1,9 @@
 """Directories that are not manifests but sources of manifests: Kustomize and Helm.
 
 - A directory with a kustomization file is what ``kubectl apply -k`` would apply: it is rendered with
-  ``kustomize build`` (when on PATH) or ``kubectl kustomize``, and its own files (patches, bases it
-  references) are never judged raw (a strategic-merge patch is not an object). A kustomization another
+  ``kustomize build`` (when on PATH) or ``kubectl kustomize``, and the files it references (resources,
+  patches, and through a referenced base that base's files) are never judged raw (a strategic-merge
+  patch is not an object); files beside it that no kustomization references are read as manifests. A kustomization another
   one in the same tree references (a base of an overlay) is rendered through that overlay only.
   Without a renderer, or when rendering fails (a remote base offline), the directory is a named
   coverage gap, never findings.
@@ -59,6 +60,12 @@ def _referenced(kfile: Path) -> list[Path]:
     for key in ("resources", "bases", "components", "crds", "patchesStrategicMerge", "configurations"):
         for v in doc.get(key) or []:
             add(v)
+    for key in ("configMapGenerator", "secretGenerator"):
+        for g in doc.get(key) or []:
+            if isinstance(g, dict):
+                for f in [*(g.get("files") or []), *(g.get("envs") or []), g.get("env")]:
+                    if isinstance(f, str):
+                        add(f.split("=", 1)[-1])  # "key=path" names the key
     for key in ("patches", "patchesJson6902"):
         for p in doc.get(key) or []:
             if isinstance(p, dict):
@@ -80,17 +87,18 @@ def plan(root: Path) -> RenderPlan:
             out.skip_dirs.add(d.resolve())
             dirs[:] = []
             continue
-        if kustomization_file(d) is not None:
+        kfile = kustomization_file(d)
+        if kfile is not None:
             kroots.append(d)
-            out.skip_dirs.add(d.resolve())
+            out.skip_files.add(kfile.resolve())
     referenced: set[Path] = set()
     for d in kroots:
         for ref in _referenced(kustomization_file(d)):  # type: ignore[arg-type]
             referenced.add(ref)
-            if ref.is_dir():
-                out.skip_dirs.add(ref)
-            else:
-                out.skip_files.add(ref)
+            if ref.is_file():
+                out.skip_files.add(ref)  # rendered through the kustomization, never judged raw
+    # a file in a kustomization's directory that no kustomization references is not applied by -k:
+    # it is loaded like any other manifest (it may be applied on its own)
     out.kustomize_roots = [d for d in kroots if d.resolve() not in referenced]
     return out
 
