@@ -6,15 +6,17 @@ default), what would fail restricted:latest, and namespace labels PSA cannot par
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 
 from kubestrata.checks.base import CheckContext, check
 from kubestrata.checks.needs import known_needs_for
 from kubestrata.findings import Evidence, Finding, Layer, Severity
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import WORKLOAD_KINDS
+from kubestrata.kube.podspec import WORKLOAD_KINDS, ContainerRef, iter_containers, pod_template
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy
+from kubestrata.pss.checks import CAPABILITIES_ALLOWED_1_0, Violation
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
-from kubestrata.pss.controls import control_name
+from kubestrata.pss.controls import check_ids, control_name
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
 from kubestrata.pss.registry import PSSResult
 
@@ -207,7 +209,7 @@ def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         if failure.check in BASELINE_ELSEWHERE:
             continue
         vs = [v for v in res.violations if v.check == failure.check]
-        vs = [v for v in vs if not needs.covers_violation(v)]
+        vs = [v for v in vs if not needs.covers_violation(v) and not _excluded(v, obj, ctx)]
         if not vs:
             continue  # every offending field is what this system component is known to need
         containers = sorted({v.container for v in vs if v.container})
@@ -222,3 +224,45 @@ def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
             fix=fixes or None,
             fix_note="; ".join(sorted({v.fix_note for v in vs if v.fix_note})) or None,
         )
+
+
+def _offending_values(v: Violation, obj: KubeObject) -> set[str] | None:
+    """The values a violation is about, for an exclusion's allowed list (None: not value-based)."""
+    if v.check == "hostPorts":
+        return {v.detail.rsplit(" ", 1)[-1]}
+    if v.check == "sysctls":
+        return {v.detail}
+    if v.check in ("capabilities_baseline", "capabilities_restricted") and v.container:
+        for c in _containers(obj):
+            if c.name == v.container:
+                add = (c.security_context.get("capabilities") or {}).get("add") or []
+                return {str(x) for x in add} - CAPABILITIES_ALLOWED_1_0
+    return None
+
+
+def _containers(obj: KubeObject) -> list[ContainerRef]:
+    tpl = pod_template(obj)
+    return list(iter_containers(tpl.spec, tpl.spec_path)) if tpl is not None else []
+
+
+def _excluded(v: Violation, obj: KubeObject, ctx: CheckContext) -> bool:
+    """Whether a scan.pss_exclusions entry (Kyverno's podSecurity.exclude) covers this violation."""
+    for e in ctx.config.pss_exclusions:
+        if v.check not in check_ids(e.control):
+            continue
+        if e.namespaces and not any(fnmatchcase(obj.namespace, p) for p in e.namespaces):
+            continue
+        if e.images:
+            if v.container is None:
+                continue  # a pod-level field: only an entry without images excludes it
+            image = next(
+                (str(c.container.get("image") or "") for c in _containers(obj) if c.name == v.container), ""
+            )
+            if not any(fnmatchcase(image, p) for p in e.images):
+                continue
+        if e.values:
+            offending = _offending_values(v, obj)
+            if offending is None or not offending <= set(e.values):
+                continue
+        return True
+    return False
