@@ -87,6 +87,7 @@ def run_scan(
     ctx = CheckContext(cluster, config, now=now)
     result = ScanResult()
     cov = result.coverage
+    views = ctx.memo("pss.views", dict)
     by_kind: dict[str, list[Check]] = {}
     for chk in checks:
         for k in chk.meta.kinds:
@@ -106,7 +107,7 @@ def run_scan(
                     # every field Pod Security reads, typed as the API server types it: an object the
                     # API server would reject (privileged: "true") is invalid input for every check,
                     # never judged by some checks and silently passed by others
-                    pod_view(obj)
+                    views[id(obj)] = pod_view(obj)  # decoded once, reused by the KS-PSS checks
             except InputError as e:
                 cov.gap(
                     f"{obj} ({obj.source})",

@@ -19,6 +19,7 @@ from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configura
 from kubestrata.pss.controls import check_ids, control_name
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
 from kubestrata.pss.registry import PSSResult
+from kubestrata.pss.view import PodView
 
 APP = Layer.APPLICATION
 RESTRICTED_LATEST = LevelVersion(Level.RESTRICTED, LATEST)
@@ -46,11 +47,21 @@ def _evaluate(obj: KubeObject, ctx: CheckContext) -> ObjectResult | None:
     key = id(obj)
     if key not in cache:
         cfg = _admission_config(ctx)
-        r = evaluate_object(obj, _policy(ctx, obj.namespace), exemptions=cfg.exemptions if cfg else None)
+        r = evaluate_object(
+            obj,
+            _policy(ctx, obj.namespace),
+            exemptions=cfg.exemptions if cfg else None,
+            view=_view(obj, ctx),
+        )
         if r is not None and r.error is not None:
             raise r.error
         cache[key] = r
     return cache[key]
+
+
+def _view(obj: KubeObject, ctx: CheckContext) -> PodView | None:
+    """The pod view the scan decoded while validating the object, if any."""
+    return ctx.memo("pss.views", dict).get(id(obj))
 
 
 def _evidence(result: PSSResult) -> list[Evidence]:
@@ -120,7 +131,7 @@ def fails_restricted(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     from kubestrata.pss.evaluate import evaluate_pod
     from kubestrata.pss.fixes import remediate
 
-    res = evaluate_pod(obj, Level.RESTRICTED, LATEST)
+    res = evaluate_pod(_view(obj, ctx) or obj, Level.RESTRICTED, LATEST)
     if res.allowed:
         return
     meta = fails_restricted.meta  # type: ignore[attr-defined]
@@ -200,7 +211,7 @@ def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         return  # denied already (KS-PSS-001, which names every violation) or exempted by the API server
     from kubestrata.pss.evaluate import evaluate_pod
 
-    res = evaluate_pod(obj, Level.BASELINE, LATEST)
+    res = evaluate_pod(_view(obj, ctx) or obj, Level.BASELINE, LATEST)
     if res.allowed:
         return
     meta = violates_baseline.meta  # type: ignore[attr-defined]
