@@ -80,3 +80,11 @@ def test_string_privileged_is_invalid_input_never_a_pass(tmp_path):
     r = CliRunner().invoke(app, ["scan", str(p), "--strict", "--include", "KS-WL-001"])
     assert r.exit_code == 2, r.output
     assert "securityContext.privileged" in r.output
+
+
+def test_container_fields_of_the_wrong_type_are_invalid_whatever_the_other_fields():
+    # volumeMounts was only type-checked when a hostPath volume made KS-WL-003 read it
+    spec = {"containers": [{"name": "c", "image": "busybox:1.36", "volumeMounts": 1}]}
+    res = _scan(_pod(spec))
+    (gap,) = [g for g in res.coverage.gaps if g.reason == GapReason.INVALID]
+    assert "spec.containers[0].volumeMounts: expected array, got integer" in gap.detail

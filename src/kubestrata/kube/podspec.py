@@ -174,8 +174,14 @@ def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
             raise InputError(
                 f"expected {json_type(typ)}, got {json_type(type(v))}", field=f"{spec_path}.{fld}"
             )
-    for _ in iter_containers(spec, spec_path):
-        pass
+    for c in iter_containers(spec, spec_path):
+        # container fields the checks read; the API server rejects any other type
+        for fld, typ in (("image", str), ("volumeMounts", list), ("ports", list), ("resources", dict)):
+            v = c.container.get(fld)
+            if v is not None and not isinstance(v, typ):
+                raise InputError(
+                    f"expected {json_type(typ)}, got {json_type(type(v))}", field=f"{c.path}.{fld}"
+                )
     for i, v in enumerate(spec.get("volumes") or []):
         if not isinstance(v, dict):
             raise InputError("expected a volume mapping", field=f"{spec_path}.volumes[{i}]")
