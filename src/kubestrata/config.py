@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kubestrata.errors import InputError
 
@@ -24,6 +24,52 @@ class PrivilegedAllowEntry(BaseModel):
     name: str = "*"
     kind: str = "*"
     container: str = "*"
+
+
+class PSSExclusion(BaseModel):
+    """A Kyverno-style exclusion from KS-PSS-004 (podSecurity.exclude): one Pod Security control,
+    optionally only for some images, namespaces and offending values."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    control: str = Field(
+        alias="controlName",
+        description='PSS control name as the standard names it ("Capabilities", "Host Ports") or a '
+        "Pod Security Admission check id (capabilities_baseline, hostPorts).",
+    )
+    images: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of container images; empty = every container. A pod-level field "
+        "(host namespaces, sysctls...) is only excluded by an entry without images.",
+    )
+    namespaces: list[str] = Field(default_factory=list, description="Glob patterns; empty = every namespace.")
+    values: list[str] = Field(
+        default_factory=list,
+        description="Allowed values (capabilities, host ports, sysctl names): only violations whose every "
+        "offending value is listed are excluded; empty = any value.",
+    )
+    reason: str = ""
+
+    @field_validator("control")
+    @classmethod
+    def _known_control(cls, v: str) -> str:
+        from kubestrata.pss.controls import check_ids
+
+        if not check_ids(v):
+            raise ValueError(
+                f"unknown Pod Security control {v!r} (see docs/scan.md, Pod Security exclusions)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _values_only_where_listed(self) -> PSSExclusion:
+        from kubestrata.pss.controls import check_ids
+
+        if self.values and not check_ids(self.control) <= VALUE_CONTROLS:
+            raise ValueError("values apply only to Capabilities, Host Ports and Sysctls")
+        return self
+
+
+VALUE_CONTROLS = frozenset({"capabilities_baseline", "capabilities_restricted", "hostPorts", "sysctls"})
 
 
 class ScanConfig(BaseModel):
@@ -53,6 +99,20 @@ class ScanConfig(BaseModel):
                 "*-csi-node",
             )
         ]
+    )
+    system_components: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More system components and what they are known to need (the shape of "
+        "kubestrata/checks/data/system-components.yaml); checked before the shipped list.",
+    )
+    require_cpu_limits: bool = Field(
+        False,
+        description="KS-WL-006 also requires resources.limits.cpu (off by default: CPU limits throttle a "
+        "container even when the node is idle; requests and the memory limit are always required).",
+    )
+    pss_exclusions: list[PSSExclusion] = Field(
+        default_factory=list,
+        description="Kyverno-style exclusions from KS-PSS-004 per control, image, namespace and value.",
     )
     allow_annotation_suppressions: bool = True
     pss_configuration: str | None = Field(

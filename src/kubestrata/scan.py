@@ -14,6 +14,7 @@ from kubestrata.findings import Coverage, Finding, GapReason, Severity
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject, ObjectRef
 from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
+from kubestrata.pss.evaluate import pod_view
 from kubestrata.suppressions import Suppressions
 
 SUPPRESS_ANNOTATION = "kubestrata.io/suppress"
@@ -86,6 +87,7 @@ def run_scan(
     ctx = CheckContext(cluster, config, now=now)
     result = ScanResult()
     cov = result.coverage
+    views = ctx.memo("pss.views", dict)
     by_kind: dict[str, list[Check]] = {}
     for chk in checks:
         for k in chk.meta.kinds:
@@ -102,6 +104,10 @@ def run_scan(
                 tpl = pod_template(obj)
                 if tpl is not None:
                     validate_pod_spec(tpl.spec, tpl.spec_path)
+                    # every field Pod Security reads, typed as the API server types it: an object the
+                    # API server would reject (privileged: "true") is invalid input for every check,
+                    # never judged by some checks and silently passed by others
+                    views[id(obj)] = pod_view(obj)  # decoded once, reused by the KS-PSS checks
             except InputError as e:
                 cov.gap(
                     f"{obj} ({obj.source})",
@@ -129,6 +135,7 @@ def run_scan(
             except Exception as e:
                 cov.gap(chk.meta.id, GapReason.ERROR, f"internal error: {e!r}")
     cov.merge(ctx.coverage)
+    _name_every_source(result, cluster)
     _apply_suppressions(result, cluster, config, suppressions)
     if baseline is not None:
         result.findings = [f for f in result.findings if f.fingerprint not in baseline]
@@ -142,6 +149,18 @@ def run_scan(
         )
     )
     return result
+
+
+def _name_every_source(result: ScanResult, cluster: Cluster) -> None:
+    """A finding on an object defined identically in several files is one finding naming them all."""
+    if not cluster.duplicates:
+        return
+    for f in result.findings:
+        if f.object is None:
+            continue
+        srcs = cluster.sources_of(f.object.kind, f.object.namespace, f.object.name)
+        if len(srcs) > 1:
+            f.message += f" (defined identically in {len(srcs)} places: {', '.join(str(s) for s in srcs)})"
 
 
 def _apply_suppressions(

@@ -185,3 +185,71 @@ def test_import_creator_then_can_i(tmp_path):
     assert r.exit_code == 0 and "source=creator" in r.output
     r = run("import", str(f), "--creator-arn", "nope")
     assert r.exit_code == 2 and "--creator-arn" in r.output
+
+
+def test_can_i_service_account_has_its_implicit_groups(tmp_path):
+    # issue 11: `--as system:serviceaccount:NS:NAME` must carry system:serviceaccounts,
+    # system:serviceaccounts:NS and system:authenticated, as who-can already assumes
+    docs = []
+    for i, group in enumerate(
+        ["system:serviceaccounts:app", "system:serviceaccounts", "system:authenticated"]
+    ):
+        docs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"b{i}", "namespace": "app"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": f"r{i}"},
+                "subjects": [{"kind": "Group", "name": group}],
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": f"r{i}", "namespace": "app"},
+                "rules": [
+                    {"apiGroups": [""], "resources": [["secrets", "configmaps", "pods"][i]], "verbs": ["get"]}
+                ],
+            }
+        )
+    p = tmp_path / "rbac.yaml"
+    import yaml
+
+    p.write_text(yaml.safe_dump_all(docs))
+    for res in ("secrets", "configmaps", "pods"):
+        who = run("who-can", "get", res, "-n", "app", "-m", str(p), "-o", "json")
+        assert who.exit_code == 0 and len(json.loads(who.output)["allowed"]) == 2
+        r = run("can-i", "get", res, "-n", "app", "--as", "system:serviceaccount:app:web", "-m", str(p))
+        assert r.exit_code == 0, (res, r.output)
+    # another namespace's ServiceAccount is not in system:serviceaccounts:app
+    r = run("can-i", "get", "secrets", "-n", "app", "--as", "system:serviceaccount:other:web", "-m", str(p))
+    assert r.exit_code == 1
+    # a plain user is authenticated, but no ServiceAccount
+    r = run("can-i", "get", "pods", "-n", "app", "--as", "alice", "-m", str(p))
+    assert r.exit_code == 0
+    r = run("can-i", "get", "configmaps", "-n", "app", "--as", "alice", "-m", str(p))
+    assert r.exit_code == 1
+    r = run("can-i", "get", "pods", "-n", "app", "--as", "system:serviceaccount:app", "-m", str(p))
+    assert r.exit_code == 2 and "system:serviceaccount:NAMESPACE:NAME" in r.output
+
+
+def test_access_commands_skip_non_kubernetes_json(tmp_path):
+    # issue 11: IAM policy documents and package.json among the manifests are skipped, as scan does
+    (tmp_path / "package.json").write_text('{"name": "x", "version": "1.0.0"}')
+    (tmp_path / "iam.json").write_text('{"Version": "2012-10-17", "Statement": []}')
+    (tmp_path / "crb.yaml").write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\n"
+        "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n"
+        "subjects: [{kind: ServiceAccount, name: ci, namespace: build}]\n"
+    )
+    r = run("who-can", "delete", "nodes", "-m", str(tmp_path))
+    assert r.exit_code == 0 and "ServiceAccount build/ci" in r.output, r.output
+    r = run("can-i", "delete", "nodes", "--as", "system:serviceaccount:build:ci", "-m", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    r = run("paths", str(tmp_path), "--include-admins")
+    assert r.exit_code == 0 and "sa:build/ci" in r.output, r.output
+    # AWS CLI output among the manifests is still read (and its errors still name the field)
+    (tmp_path / "entries.json").write_text('{"accessEntries": 5}')
+    r = run("who-can", "delete", "nodes", "-m", str(tmp_path))
+    assert r.exit_code == 2 and "entries.json" in r.output

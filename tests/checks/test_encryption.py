@@ -150,7 +150,7 @@ def test_shipped_encryption_config_only_flags_the_migration_identity():
 
     from kubestrata.kube.loader import load_paths
 
-    path = Path(__file__).resolve().parents[2] / "deploy" / "apiserver" / "encryption-config.yaml"
+    path = Path(__file__).resolve().parents[2] / "deploy-host" / "kms" / "encryption-config.yaml"
     loaded = load_paths([path])
     assert not loaded.errors
     res = run_scan(Cluster(loaded.objects), checks=[c for c in REGISTRY if c.meta.id.startswith("KS-ENC")])

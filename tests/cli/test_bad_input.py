@@ -28,7 +28,7 @@ CASES = {
     ),
     "string-pod-security-context": (
         b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {securityContext: root, containers: []}\n",
-        ["Pod/default/p", "spec.securityContext", "expected dict"],
+        ["Pod/default/p", "spec.securityContext", "expected object"],
     ),
     "labels-list": (
         b"apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: [a]}\n",

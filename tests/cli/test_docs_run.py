@@ -103,6 +103,10 @@ def _rewrite(name: str, command_line: str, old: list[str], new: list[str]) -> No
 def test_examples_hold_what_the_readme_reads():
     for rel in ("examples/demo-cluster", "examples/access/eks", "examples/detect/real-audit.log"):
         assert Path(REPO_ROOT, rel).exists(), rel
-    assert "../shared" not in (REPO_ROOT / "README.md").read_text(encoding="utf-8").split("## Layout")[0].split(
-        "Conformance tests"
-    )[0]
+    assert (
+        "../shared"
+        not in (REPO_ROOT / "README.md")
+        .read_text(encoding="utf-8")
+        .split("## Layout")[0]
+        .split("Conformance tests")[0]
+    )

@@ -294,6 +294,7 @@ def test_config_is_discovered_in_the_working_directory_and_xdg(tmp_path):
     env = {**ENV, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     found = _run("scan", DEMO, "-o", "json", "--fail-on", "never", "-q", env=env, cwd=str(cwd))
     plain = _run("scan", DEMO, "-o", "json", "--fail-on", "never", "-q", env=env, cwd=str(tmp_path))
+
     def ids(r: subprocess.CompletedProcess) -> list[str]:
         assert r.returncode == 0 and r.stdout, r.stderr
         return [f["ruleId"] for f in json.loads(r.stdout)["findings"]]

@@ -319,7 +319,7 @@ def test_static_pod_args_are_what_serve_accepts(tmp_path):
 
     from tests.conftest import EXAMPLES
 
-    manifest = EXAMPLES.parent / "deploy" / "apiserver" / "kms-plugin.yaml"
+    manifest = EXAMPLES.parent / "deploy-host" / "kms" / "kms-plugin.yaml"
     pod = yaml.safe_load(manifest.read_text())
     args = pod["spec"]["containers"][0]["args"]
     assert args[:2] == ["kms", "serve"]

@@ -33,7 +33,7 @@ def same(a, b) -> bool:
 
 
 def pyyaml(chunk: str):
-    return yaml.load(chunk, Loader=yaml.CSafeLoader)
+    return yaml.load(chunk, Loader=loader._YamlLoader)  # noqa: S506 - the safe loader the slow path uses
 
 
 def check(chunk: str) -> bool:
@@ -121,7 +121,37 @@ TRAPS = [
     "# just a comment\n",
     "plain scalar document\n",
     "- 1\n- '1'\n- 1.0\n",
+    # a block scalar that ends the stream without a line break keeps no final newline (issue 11)
+    "a: |\n  x",
+    "a: >\n  folded\n  text",
+    "a:\n  - |\n    x\n    y",
+    "a: |\n  x\nb: |\n  y",
+    "a: |-\n  x",
+    "a: |+\n  x",
 ]
+
+
+def test_final_block_scalar_without_line_break_matches_pyyaml():
+    # the reproduction: the last document of a file that does not end in a newline
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  script: |\n    echo hi"
+    assert loader.load_text(text).objects[0].raw["data"]["script"] == "echo hi"
+    text2 = "a: 1\n---\n" + text
+    assert loader.load_text(text2).objects[0].raw["data"]["script"] == "echo hi"
+    assert loader.load_text(text + "\n").objects[0].raw["data"]["script"] == "echo hi\n"
+
+
+def test_bare_equals_and_merge_scalars_are_strings():
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {op: =, shift: <<}\n"
+    r = loader.load_text(text)
+    assert not r.errors and r.objects[0].raw["data"] == {"op": "=", "shift": "<<"}
+    merged = (
+        loader.load_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\nbase: &b {x: 1}\nd:\n  <<: *b\n  y: 2\n"
+        )
+        .objects[0]
+        .raw["d"]
+    )
+    assert merged == {"x": 1, "y": 2}
 
 
 @pytest.mark.parametrize("chunk", TRAPS)

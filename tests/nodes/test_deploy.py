@@ -1,4 +1,4 @@
-"""deploy/nodes manifests against our own Pod Security evaluation."""
+"""deploy-host/nodes manifests against our own Pod Security evaluation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from kubestrata.cli.main import app
 from tests.conftest import REPO_ROOT
 
 runner = CliRunner()
-DS = str(REPO_ROOT / "deploy/nodes/audit-daemonset.yaml")
-CRON = str(REPO_ROOT / "deploy/nodes/audit-configz-cronjob.yaml")
+DS = str(REPO_ROOT / "deploy-host/nodes/audit-daemonset.yaml")
+CRON = str(REPO_ROOT / "deploy-host/nodes/audit-configz-cronjob.yaml")
 
 
 def test_configz_cronjob_passes_restricted():

@@ -890,6 +890,23 @@ def _apply_volumes(r: _Reader, vols: list[Any], out: EKSAccess, where: str, came
         out.ebs_volumes[volume_id] = EBSVolume(volume_id, encrypted, r.s(v, key, w), f"ebsVolumes[{i}]")
 
 
+def is_aws_cli_json(path: str) -> bool:
+    """Whether a file is AWS CLI output kubestrata reads (describe-cluster, list-access-entries...),
+    as opposed to other JSON found among manifests (an IAM policy document, package.json, a
+    dashboard), which callers skip like any non-Kubernetes file."""
+    try:
+        with open(path, "rb") as fh:
+            docs = _json_stream(fh.read(), path)
+    except (OSError, InputError):
+        return False
+    try:
+        merge_aws_json([(path, d) for d in docs])
+    except InputError as e:
+        # AWS CLI output with a broken field is still AWS CLI output: its reader names the field
+        return not e.detail.startswith("not a recognised AWS CLI output")
+    return True
+
+
 def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:
     """Read AWS CLI JSON files ("-" = stdin, which may hold several concatenated documents)."""
     import os

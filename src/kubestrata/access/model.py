@@ -25,10 +25,11 @@ from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.rbac import Attributes, RBACAuthorizer, UserInfo, service_account_user
-from kubestrata.rbac.evaluator import SUPERUSER_GROUP
+from kubestrata.rbac.evaluator import SA_PREFIX, SUPERUSER_GROUP
 
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 AUTHENTICATED = "system:authenticated"
+ANONYMOUS = "system:anonymous"
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,17 @@ class AccessModel:
             **{**ident.__dict__, "username": r(ident.username), "groups": tuple(r(g) for g in ident.groups)}
         )
 
+    def not_evaluated(self, user: UserInfo | None = None) -> list[str]:
+        """Bindings whose role is neither in the input nor a built-in role (only those naming ``user`` or
+        one of its groups when given): what they grant is unknown, so an answer that depends on them is
+        incomplete (said next to the answer, never dropped)."""
+        mine = None if user is None else {id(b) for b in self.rbac.bindings_for(user)}
+        return [
+            f"{b.ref}: {detail}"
+            for b, detail in self.rbac.unresolved_bindings()
+            if mine is None or id(b) in mine
+        ]
+
     # -- decisions --------------------------------------------------------------------------------------
 
     def check(
@@ -376,6 +388,22 @@ class AccessModel:
                 seen.add(k)
                 out.append(r)
         return out
+
+
+def kubernetes_user(name: str, extra_groups: Iterable[str] = ()) -> UserInfo:
+    """The groups the API server's authenticators add to a Kubernetes username, as `kubectl auth can-i
+    --as` would need them spelled out: a ServiceAccount (system:serviceaccount:NS:NAME) is in
+    system:serviceaccounts, system:serviceaccounts:NS and system:authenticated; system:anonymous is in
+    system:unauthenticated; every other user is in system:authenticated. ``extra_groups`` are added."""
+    extra = tuple(extra_groups)
+    if name.startswith(SA_PREFIX):
+        ns, sep, sa = name.removeprefix(SA_PREFIX).partition(":")
+        if not (ns and sep and sa) or ":" in sa:
+            raise KubestrataError(f"--as {name!r}: expected system:serviceaccount:NAMESPACE:NAME")
+        base = service_account_user(ns, sa)
+        return UserInfo(base.name, (*extra, *(g for g in base.groups if g not in extra)))
+    implied = "system:unauthenticated" if name == ANONYMOUS else AUTHENTICATED
+    return UserInfo(name, (*extra, *((implied,) if implied not in extra else ())))
 
 
 def match_key(principal_arn: str) -> str:

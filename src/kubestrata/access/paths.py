@@ -36,6 +36,21 @@ from kubestrata.rbac.evaluator import SA_PREFIX, SUPERUSER_GROUP
 JEWELS = ("cluster-admin", "kube-system-secrets", "node-root")
 # users and groups of Kubernetes itself and of EKS (eks:node-manager, eks:addon-manager, ...): powerful by design
 PLATFORM_PREFIXES = ("system:", "eks:")
+# Groups and users whose names look like platform identities but stand for whole populations: a grant
+# to one of them is a grant to everyone in it, never a platform component's own permission.
+PUBLIC_SUBJECTS = {
+    "group:system:authenticated": "every authenticated identity (every mapped IAM principal, every ServiceAccount)",
+    "group:system:unauthenticated": "anonymous requests",
+    "user:system:anonymous": "anonymous requests",
+    "group:system:serviceaccounts": "every ServiceAccount in every namespace",
+}
+
+
+def is_public(node_id: str) -> bool:
+    """A node that stands for a population (system:authenticated, system:serviceaccounts[:NS]...)."""
+    return node_id in PUBLIC_SUBJECTS or node_id.startswith("group:system:serviceaccounts:")
+
+
 RBAC_GROUP = "rbac.authorization.k8s.io"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 ALL = "*"
@@ -486,6 +501,8 @@ class AttackGraph:
         out = []
         for nid in self.labels:
             if nid.startswith("iam:") and nid in self.identities:
+                out.append(nid)
+            elif is_public(nid):
                 out.append(nid)
             elif nid.startswith("user:") and not nid[5:].startswith(PLATFORM_PREFIXES):
                 out.append(nid)

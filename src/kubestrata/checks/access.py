@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from kubestrata.access.arn import ArnError, has_path, parse_arn, strip_path
 from kubestrata.access.awsauth import NODE_GROUPS, SESSION_TEMPLATES, template_pattern
 from kubestrata.access.model import AccessModel, Identity
-from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, rule_caps
+from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, is_public, rule_caps
 from kubestrata.access.policies import catalog
 from kubestrata.access.posture import described, missing, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
-from kubestrata.findings import Evidence, Finding, Layer, Severity
+from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 from kubestrata.rbac.evaluator import SUPERUSER_GROUP
 
@@ -41,7 +41,22 @@ def _model(ctx: CheckContext) -> AccessModel:
 
 
 def _graph(ctx: CheckContext) -> AttackGraph:
-    return ctx.memo("access.graph", lambda: AttackGraph(_model(ctx)))
+    return ctx.memo("access.graph", lambda: AttackGraph(_rbac_model(ctx)))
+
+
+def _rbac_model(ctx: CheckContext) -> AccessModel:
+    """The model for a check that judges RBAC grants: a binding whose role is neither in the input nor
+    a built-in role is recorded (once per scan) as "not evaluated", never read as granting nothing."""
+
+    def record() -> bool:
+        for b, detail in _model(ctx).rbac.unresolved_bindings():
+            obj = _binding_obj(ctx, b.ref)
+            where = f" ({obj.source})" if obj is not None and obj.source else ""
+            ctx.gap(f"{b.ref}{where}", GapReason.MISSING_INPUT, detail)
+        return True
+
+    ctx.memo("access.rbac.unresolved", record)
+    return _model(ctx)
 
 
 def _eks(ctx: CheckContext):  # -> EKSAccess | None
@@ -525,8 +540,16 @@ def _binding_obj(ctx: CheckContext, ref: str) -> KubeObject | None:
     return None
 
 
+def _public_subject(kind: str, name: str) -> bool:
+    """system:authenticated, system:unauthenticated, system:anonymous, system:serviceaccounts[:NS]:
+    populations, not platform components, whatever their prefix."""
+    return is_public(f"{kind.lower()}:{name}")
+
+
 def _system_subject(kind: str, name: str, ns: str) -> bool:
     if kind in ("User", "Group"):
+        if _public_subject(kind, name):
+            return False
         return name.startswith("system:") or name.startswith("eks:")
     return ns == "kube-system"
 
@@ -534,16 +557,17 @@ def _system_subject(kind: str, name: str, ns: str) -> bool:
 @cluster_check(
     "KS-ACC-014",
     "RBAC lets a subject rewrite aws-auth",
-    severity=Severity.HIGH,
+    severity=Severity.CRITICAL,
     layer=L,
     rationale="Whoever can update or patch kube-system/aws-auth can map their own IAM identity to "
-    "system:masters: a direct path to cluster-admin (trivy KSV-0115).",
+    "system:masters: a direct path to cluster-admin (trivy KSV-0115). This is the one report of that "
+    "permission: KS-RBAC-002 leaves escalation paths that start with it to this check.",
     remediation="Grant configmaps write in kube-system to no one but administrators; move to access entries "
     "(managed through the EKS API and IAM).",
     references=RBAC_REFS,
 )
 def aws_auth_writers(ctx: CheckContext) -> Iterator[Finding]:
-    model = _model(ctx)
+    model = _rbac_model(ctx)
     for b in model.rbac.bindings:
         if b.namespace not in ("", "kube-system"):
             continue
@@ -844,7 +868,7 @@ def irsa_bad_arn(ctx: CheckContext) -> Iterator[Finding]:
     references=RBAC_REFS,
 )
 def cluster_admin_subjects(ctx: CheckContext) -> Iterator[Finding]:
-    model = _model(ctx)
+    model = _rbac_model(ctx)
     for b in model.rbac.bindings:
         if b.namespace:
             continue
@@ -856,9 +880,12 @@ def cluster_admin_subjects(ctx: CheckContext) -> Iterator[Finding]:
             if _system_subject(kind, name, ns):
                 continue
             who = f"{kind} {ns + '/' if kind == 'ServiceAccount' else ''}{name}"
+            public = _public_subject(kind, name)
             yield cluster_admin_subjects.meta.finding(
                 _binding_obj(ctx, b.ref),
-                f"{who} holds cluster-admin-equivalent rights through {b.ref} ({b.role_kind}/{b.role_name})",
+                f"{who} holds cluster-admin-equivalent rights through {b.ref} ({b.role_kind}/{b.role_name})"
+                + (": that is everyone in the group, not one identity" if public else ""),
+                severity=Severity.CRITICAL if public else None,
                 evidence=[Evidence(f"subjects[{i}]", who, "no cluster-wide * rule")],
             )
 
@@ -893,6 +920,8 @@ def _path_findings(ctx: CheckContext, meta, target: str, skip_admin_reachers: bo
         path = graph.path_from(src, nxt)
         if target == "cluster-admin" and is_direct_admin(path):
             continue  # a direct admin, not an escalation
+        if target == "cluster-admin" and path[0].kind == "write-aws-auth":
+            continue  # one fact, one finding: KS-ACC-014 names the binding that grants the write
         if skip_admin_reachers and src in admin:
             continue
         yield meta.finding(

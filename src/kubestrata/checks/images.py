@@ -43,7 +43,10 @@ def latest_tag(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
             yield meta.finding(
                 obj,
                 f"container {c.name!r} image {image!r} "
-                + ("has no tag" if ref.tag is None else "uses :latest"),
+                + ("has no tag" if ref.tag is None else "uses :latest")
+                + (
+                    f" and {ref.bad_digest!r} after '@' is not a digest" if ref.bad_digest is not None else ""
+                ),
                 container=c.name,
                 evidence=[Evidence(f"{c.path}.image", image, "a version tag or digest")],
             )
@@ -63,10 +66,17 @@ def latest_tag(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
 def not_pinned(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     meta = not_pinned.meta  # type: ignore[attr-defined]
     for c, image in _images(obj):
-        if parse_image(image).digest is None:
+        ref = parse_image(image)
+        if ref.digest is None:
+            why = (
+                f": {ref.bad_digest!r} after '@' is not a valid digest (sha256:<64 hex>); "
+                "the runtime refuses the reference"
+                if ref.bad_digest is not None
+                else ""
+            )
             yield meta.finding(
                 obj,
-                f"container {c.name!r} image {image!r} is not pinned by digest",
+                f"container {c.name!r} image {image!r} is not pinned by digest{why}",
                 container=c.name,
                 evidence=[Evidence(f"{c.path}.image", image, "@sha256:<digest>")],
             )

@@ -1,20 +1,27 @@
 """Pod Security Standards in `kubestrata scan`: what Pod Security Admission would deny under each
-namespace's labels, what would fail restricted:latest, and namespace labels PSA cannot parse."""
+namespace's labels, every baseline violation whatever the namespace enforces (KS-PSS-004: a pod with
+hostPID and SYS_ADMIN is a real risk in a namespace with no Pod Security labels, which is the EKS
+default), what would fail restricted:latest, and namespace labels PSA cannot parse."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from typing import Any
 
 from kubestrata.checks.base import CheckContext, check
+from kubestrata.checks.needs import known_needs_for
 from kubestrata.findings import Evidence, Finding, Layer, Severity
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import WORKLOAD_KINDS
+from kubestrata.kube.podspec import WORKLOAD_KINDS, ContainerRef, iter_containers, pod_template
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy
+from kubestrata.pss.checks import CAPABILITIES_ALLOWED_1_0, Violation
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
+from kubestrata.pss.controls import check_ids, control_name
 from kubestrata.pss.evaluate import ObjectResult, evaluate_object
 from kubestrata.pss.registry import PSSResult
+from kubestrata.pss.view import PodView
 
 APP = Layer.APPLICATION
 RESTRICTED_LATEST = LevelVersion(Level.RESTRICTED, LATEST)
@@ -42,11 +49,21 @@ def _evaluate(obj: KubeObject, ctx: CheckContext) -> ObjectResult | None:
     key = id(obj)
     if key not in cache:
         cfg = _admission_config(ctx)
-        r = evaluate_object(obj, _policy(ctx, obj.namespace), exemptions=cfg.exemptions if cfg else None)
+        r = evaluate_object(
+            obj,
+            _policy(ctx, obj.namespace),
+            exemptions=cfg.exemptions if cfg else None,
+            view=_view(obj, ctx),
+        )
         if r is not None and r.error is not None:
             raise r.error
         cache[key] = r
     return cache[key]
+
+
+def _view(obj: KubeObject, ctx: CheckContext) -> PodView | None:
+    """The pod view the scan decoded while validating the object, if any."""
+    return ctx.memo("pss.views", dict).get(id(obj))
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -134,7 +151,7 @@ def fails_restricted(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     from kubestrata.pss.evaluate import evaluate_pod
     from kubestrata.pss.fixes import remediate
 
-    res = evaluate_pod(obj, Level.RESTRICTED, LATEST)
+    res = evaluate_pod(_view(obj, ctx) or obj, Level.RESTRICTED, LATEST)
     if res.allowed:
         return
     meta = fails_restricted.meta  # type: ignore[attr-defined]
@@ -177,3 +194,106 @@ def invalid_labels(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         f"PSA evaluates {pol.policy}",
         evidence=[Evidence(f"metadata.labels[{e.label}]", e.value, e.message) for e in pol.errors],
     )
+
+
+# Baseline controls with a dedicated workload check of their own: KS-PSS-004 leaves them to it, so one
+# field gives one finding (privileged -> KS-WL-001, hostPath volumes -> KS-WL-003).
+BASELINE_ELSEWHERE = {"privileged": "KS-WL-001", "hostPathVolumes": "KS-WL-003"}
+# A baseline control that exposes rather than escapes ranks medium; every other one is high.
+BASELINE_MEDIUM = frozenset({"hostPorts", "hostProbesAndHostLifecycle"})
+
+
+@check(
+    "KS-PSS-004",
+    "Violates the baseline Pod Security Standard",
+    severity=Severity.HIGH,
+    layer=APP,
+    kinds=WORKLOAD_KINDS,
+    rationale="baseline is the minimum Pod Security Standard: what it forbids (host namespaces, added "
+    "capabilities such as SYS_ADMIN, Unmasked /proc, custom SELinux types, unsafe sysctls, unconfined "
+    "AppArmor or seccomp, Windows HostProcess, host ports) breaks the isolation between the container "
+    "and its node. It is a risk whatever the namespace enforces: a namespace without Pod Security labels "
+    "(the EKS default) admits all of it. One finding per control; host ports and host probes rank medium "
+    "(exposure, not escape); privileged and hostPath volumes are KS-WL-001 and KS-WL-003.",
+    remediation="Remove the field named in the evidence (the JSON patch does it where that is safe), then "
+    "label the namespace pod-security.kubernetes.io/enforce=baseline (preview with `kubestrata pss "
+    "what-if`); a system component that truly needs it belongs in the known-needs data or the allow-list.",
+    references={
+        "pss": ["baseline"],
+        "cis-eks": ["4.2 Pod Security Standards"],
+        "nsa-cisa": ["Pod security"],
+        "mitre": ["T1611 Escape to Host"],
+    },
+)
+def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
+    r = _evaluate(obj, ctx)
+    if r is None or not r.pods_allowed or r.exempt:
+        return  # denied already (KS-PSS-001, which names every violation) or exempted by the API server
+    from kubestrata.pss.evaluate import evaluate_pod
+
+    res = evaluate_pod(_view(obj, ctx) or obj, Level.BASELINE, LATEST)
+    if res.allowed:
+        return
+    meta = violates_baseline.meta  # type: ignore[attr-defined]
+    needs = known_needs_for(obj, ctx)
+    for failure in res.failures:
+        if failure.check in BASELINE_ELSEWHERE:
+            continue
+        vs = [v for v in res.violations if v.check == failure.check]
+        vs = [v for v in vs if not needs.covers_violation(v) and not _excluded(v, obj, ctx)]
+        if not vs:
+            continue  # every offending field is what this system component is known to need
+        containers = sorted({v.container for v in vs if v.container})
+        fixes = [op for v in vs for op in (v.fix or [])]
+        yield meta.finding(
+            obj,
+            f"{obj.kind} {obj.name} in namespace {obj.namespace} violates baseline control "
+            f"{control_name(failure.check)!r} ({failure.check}): " + "; ".join(v.detail for v in vs),
+            severity=Severity.MEDIUM if failure.check in BASELINE_MEDIUM else None,
+            container=containers[0] if len(containers) == 1 else None,
+            evidence=[Evidence(v.path, field_value(obj.raw, v.path), v.detail) for v in vs],
+            fix=fixes or None,
+            fix_note="; ".join(sorted({v.fix_note for v in vs if v.fix_note})) or None,
+        )
+
+
+def _offending_values(v: Violation, obj: KubeObject) -> set[str] | None:
+    """The values a violation is about, for an exclusion's allowed list (None: not value-based)."""
+    if v.check == "hostPorts":
+        return {v.detail.rsplit(" ", 1)[-1]}
+    if v.check == "sysctls":
+        return {v.detail}
+    if v.check in ("capabilities_baseline", "capabilities_restricted") and v.container:
+        for c in _containers(obj):
+            if c.name == v.container:
+                add = (c.security_context.get("capabilities") or {}).get("add") or []
+                return {str(x) for x in add} - CAPABILITIES_ALLOWED_1_0
+    return None
+
+
+def _containers(obj: KubeObject) -> list[ContainerRef]:
+    tpl = pod_template(obj)
+    return list(iter_containers(tpl.spec, tpl.spec_path)) if tpl is not None else []
+
+
+def _excluded(v: Violation, obj: KubeObject, ctx: CheckContext) -> bool:
+    """Whether a scan.pss_exclusions entry (Kyverno's podSecurity.exclude) covers this violation."""
+    for e in ctx.config.pss_exclusions:
+        if v.check not in check_ids(e.control):
+            continue
+        if e.namespaces and not any(fnmatchcase(obj.namespace, p) for p in e.namespaces):
+            continue
+        if e.images:
+            if v.container is None:
+                continue  # a pod-level field: only an entry without images excludes it
+            image = next(
+                (str(c.container.get("image") or "") for c in _containers(obj) if c.name == v.container), ""
+            )
+            if not any(fnmatchcase(image, p) for p in e.images):
+                continue
+        if e.values:
+            offending = _offending_values(v, obj)
+            if offending is None or not offending <= set(e.values):
+                continue
+        return True
+    return False

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
 from kubestrata.checks.base import CheckContext, check
+from kubestrata.checks.needs import known_needs_for
 from kubestrata.errors import InputError
 from kubestrata.findings import Evidence, Finding, Layer, Severity, json_pointer
 from kubestrata.kube.objects import KubeObject
@@ -48,7 +49,9 @@ def privileged_container(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding
     for c in iter_containers(tpl.spec, tpl.spec_path):
         if c.security_context.get("privileged") is not True:
             continue
-        allowed = any(
+        needs = known_needs_for(obj, ctx)
+        needed = needs.container(c.name).privileged
+        allowed = needed or any(
             fnmatchcase(obj.namespace, e.namespace)
             and fnmatchcase(obj.name, e.name)
             and fnmatchcase(obj.kind, e.kind)
@@ -58,7 +61,12 @@ def privileged_container(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding
         path = f"{c.path}.securityContext.privileged"
         yield meta.finding(
             obj,
-            f"container {c.name!r} runs privileged" + (" (allow-listed system component)" if allowed else ""),
+            f"container {c.name!r} runs privileged"
+            + (
+                f": a known need of {needs.component}"
+                if needed
+                else (" (allow-listed system component)" if allowed else "")
+            ),
             severity=Severity.INFO if allowed else None,
             container=c.name,
             evidence=[Evidence(path, True, False)],
@@ -211,6 +219,16 @@ def host_path_volume(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
                 if isinstance(m, dict) and m.get("name") == vname and m.get("readOnly") is not True:
                     writable.append((c, j))
         sensitive = _host_path_rank(host_path, ctx.config.sensitive_host_paths)
+        needs = known_needs_for(obj, ctx)
+        if needs and needs.host_path(host_path):
+            vpath = f"{tpl.spec_path}.volumes[{i}].hostPath.path"
+            yield meta.finding(
+                obj,
+                f"volume {vname!r} mounts host path {host_path!r}: a known need of {needs.component}",
+                severity=Severity.INFO,
+                evidence=[Evidence(vpath, host_path, f"the paths {needs.component} is known to need")],
+            )
+            continue
         if sensitive and writable:
             sev = Severity.CRITICAL
         elif sensitive or writable:
@@ -278,7 +296,9 @@ def writable_root_filesystem(obj: KubeObject, ctx: CheckContext) -> Iterator[Fin
     layer=APP,
     kinds=WORKLOAD_KINDS,
     rationale="A process running as UID 0 in the container is root on the node if it escapes. "
-    "runAsNonRoot and runAsUser on the container override the pod's.",
+    "runAsNonRoot and runAsUser on the container override the pod's. A pod with hostUsers: false runs "
+    "in a user namespace (container UID 0 is not root on the node) and is not reported, as Pod Security "
+    "restricted admits it from v1.35.",
     remediation="Set runAsNonRoot: true (and a non-zero runAsUser) in the pod or container securityContext, "
     "and build the image with a non-root USER.",
     references={
@@ -293,6 +313,10 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     if tpl is None:
         return
     meta = runs_as_root.meta  # type: ignore[attr-defined]
+    if tpl.spec.get("hostUsers") is False:
+        # a user namespace: UID 0 in the container maps to an unprivileged UID on the node (PSA
+        # restricted admits such pods from v1.35 on); nothing here is root on the node
+        return
     pod_sc = tpl.spec.get("securityContext") or {}
     pod_non_root = _bool(pod_sc.get("runAsNonRoot"))
     pod_user = pod_sc.get("runAsUser")
@@ -302,6 +326,16 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         user = sc.get("runAsUser")
         eff_non_root = non_root if non_root is not None else pod_non_root
         eff_user = user if user is not None else pod_user
+        needs = known_needs_for(obj, ctx)
+        if needs and needs.container(c.name).root and (eff_user == 0 or eff_non_root is not True):
+            yield meta.finding(
+                obj,
+                f"container {c.name!r} may run as root: a known need of {needs.component}",
+                severity=Severity.INFO,
+                container=c.name,
+                evidence=[Evidence(f"{c.path}.securityContext.runAsUser", eff_user, "non-zero UID")],
+            )
+            continue
         if eff_user == 0:
             where = (
                 f"{c.path}.securityContext.runAsUser"
@@ -343,10 +377,12 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     severity=Severity.LOW,
     layer=APP,
     kinds=WORKLOAD_KINDS,
-    rationale="Without requests the scheduler cannot place pods sensibly; without limits one container can "
-    "starve the node (a denial of service on its neighbours).",
+    rationale="Without requests the scheduler cannot place pods sensibly; without a memory limit one "
+    "container can starve the node (a denial of service on its neighbours). limits.cpu is only required "
+    "when scan.require_cpu_limits is true (default false: CPU is compressible, and a CPU limit throttles "
+    "a container even on an idle node).",
     remediation="Set resources.requests.cpu, resources.requests.memory and resources.limits.memory (and "
-    "limits.cpu where your policy wants it) on every container.",
+    "limits.cpu where your policy wants it: scan.require_cpu_limits) on every container.",
     references={
         "cis-eks": ["5.x"],
         "nsa-cisa": ["Pod security: resource policies"],
@@ -366,6 +402,8 @@ def missing_resources(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         for section in ("requests", "limits"):
             sec = res.get(section) if isinstance(res, dict) else None
             for r in ("cpu", "memory"):
+                if section == "limits" and r == "cpu" and not ctx.config.require_cpu_limits:
+                    continue
                 if not (isinstance(sec, dict) and sec.get(r) not in (None, "")):
                     missing.append(f"{section}.{r}")
         if missing:

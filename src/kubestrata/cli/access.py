@@ -60,7 +60,7 @@ class Target(StrEnum):
 
 
 def _load_model(paths: list[str] | None, eks_files: list[str]):
-    from kubestrata.access.eks import read_aws_json_files
+    from kubestrata.access.eks import is_aws_cli_json, read_aws_json_files
     from kubestrata.access.model import AccessModel
     from kubestrata.kube.cluster import Cluster
     from kubestrata.kube.loader import load_paths
@@ -72,7 +72,7 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
     skipped = []
     for e in loaded.errors:
         # AWS CLI output among the manifests (no kind): read it as EKS data instead of skipping it
-        if e.file and e.file.endswith(".json") and e.field == "kind":
+        if e.file and e.file.endswith(".json") and e.field == "kind" and is_aws_cli_json(e.file):
             aws_json.append(e.file)
         else:
             skipped.append(e)
@@ -84,6 +84,8 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
         raise KubestrataError("no Kubernetes objects found in the input")
     for e in skipped:
         warning_line(f"{e} (skipped)")
+    for subject, detail in loaded.not_evaluated:  # kustomizations not rendered, Helm charts
+        warning_line(f"not evaluated: {subject}: {detail}")
     snap = Cluster(loaded.objects)
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
@@ -151,6 +153,12 @@ def import_cmd(
     write_output(text + yaml.safe_dump(eks.to_document(), sort_keys=False), output_file)
 
 
+def _warn_not_evaluated(model) -> None:
+    """Bindings whose role is unknown (not in the input, not built in): the answer may be incomplete."""
+    for n in model.not_evaluated():
+        warning_line(f"not evaluated: {n}")
+
+
 def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     import io
 
@@ -190,11 +198,17 @@ def who_can(
     req = parse_request(verb, resource, name or "")
     namespace = namespace or ""
     rows = model.who_can(req, namespace)
+    _warn_not_evaluated(model)
     where = f" in namespace {namespace}" if namespace else " (cluster-scoped)"
     if output == OutFmt.JSON:
         write_output(
             json.dumps(
-                {"request": str(req), "namespace": namespace or None, "allowed": [r.__dict__ for r in rows]},
+                {
+                    "request": str(req),
+                    "namespace": namespace or None,
+                    "allowed": [r.__dict__ for r in rows],
+                    "notEvaluated": model.not_evaluated(),
+                },
                 indent=2,
             )
             + "\n",
@@ -234,7 +248,7 @@ def can_i(
 
     Example: kubestrata access can-i get secrets -n kube-system --as system:serviceaccount:shop:web
     -m examples/demo-cluster"""
-    from kubestrata.access.model import AUTHENTICATED, parse_request
+    from kubestrata.access.model import AUTHENTICATED, kubernetes_user, parse_request
     from kubestrata.rbac import UserInfo
 
     namespace = namespace or ""
@@ -259,13 +273,14 @@ def can_i(
             "groups": list(user.groups),
         }
     else:
-        user = UserInfo(as_, (*as_group, AUTHENTICATED))
+        user = kubernetes_user(as_, as_group)
         assocs = ()
         for ident in model.identities():
             if ident.username == as_:
                 assocs = ident.associations
         who = {"username": as_, "groups": list(user.groups)}
     allowed, grants, notes = model.check(req, user, namespace, assocs)
+    notes = [*notes, *(f"not evaluated: {n}" for n in model.not_evaluated(user))]
     result = {
         "allowed": allowed,
         "request": str(req),
@@ -362,6 +377,7 @@ def paths_cmd(
 
     model = _load_model(paths, eks_files)
     graph = AttackGraph(model)
+    _warn_not_evaluated(model)
     nxt = graph.shortest_to(to.value)
     sources = [from_] if from_ else graph.sources()
     found = []

@@ -49,16 +49,23 @@ def load_input(
     inp = Input(Cluster([]), errors=list(loaded.errors))
     for e in loaded.errors:
         inp.coverage.gap(e.file or "input", GapReason.INVALID, str(e))
+    # kustomizations that could not be rendered and Helm charts: named, never read as manifests
+    for subject, detail in loaded.not_evaluated:
+        inp.coverage.gap(subject, GapReason.MISSING_INPUT, f"{subject}: {detail}")
     if not loaded.objects:
-        if loaded.errors:
+        if loaded.errors or loaded.not_evaluated:
             for e in loaded.errors:
                 error_line(str(e))
+            for subject, detail in loaded.not_evaluated:
+                error_line(f"{subject}: {detail}")
             exit_with(EXIT_ERROR, f"nothing readable in {' '.join(paths)}")
         if not allow_empty:
             raise KubestrataError("no Kubernetes objects found in the input")
     if not quiet:
         for e in loaded.errors:
             warning_line(f"{e} (skipped)")
+        for subject, detail in loaded.not_evaluated:
+            warning_line(f"not evaluated: {subject}: {detail}")
     objs = loaded.objects
     if namespace:
         objs = [o for o in objs if o.namespace in ("", namespace)]

@@ -204,7 +204,9 @@ def manifests(
     ),
 ) -> None:
     """Generate the admission webhook configurations (only the resources and operations the loaded
-    policies and checks act on) and the NetworkPolicies from the configuration."""
+    policies and checks act on) and the NetworkPolicies from the configuration.
+
+    Example: kubestrata serve manifests -c deploy/config.yaml --policies deploy/policies --out deploy"""
     from kubestrata.admission.namespaces import StaticNamespaces
     from kubestrata.server.assemble import build_state
     from kubestrata.server.config import load_serve_config

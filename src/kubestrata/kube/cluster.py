@@ -28,6 +28,10 @@ class Cluster:
     # kinds the source could not provide (a live API server answered 403 or 404): engines must not
     # read their absence as "there are none"
     missing_kinds: set[str] = field(default_factory=set)
+    # the same object (kind, namespace, name) read more than once: identical copies are merged into the
+    # first one (their sources listed here), conflicting ones are all kept and listed in ``conflicts``
+    duplicates: dict[tuple[str, str, str], list[Source]] = field(default_factory=dict)
+    conflicts: dict[tuple[str, str, str], list[KubeObject]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_kind: dict[str, list[KubeObject]] = defaultdict(list)
@@ -51,11 +55,22 @@ class Cluster:
             if not isinstance(labels, dict):
                 labels = meta["labels"] = {}
             labels.setdefault(NAMESPACE_NAME_LABEL, obj.name)
-        self.objects.append(obj)
         kind, ns = obj.kind, obj.namespace
+        key = (kind, ns, obj.name)
+        first = self._by_ref.get(key)
+        if first is not None and obj.name:
+            if first.raw == obj.raw:
+                # one object in several files: judged once, every source named
+                self.duplicates.setdefault(key, []).append(obj.source)
+                return
+            # different definitions of one object: each is judged; lookups keep the first read, and
+            # the conflict itself is reported (which one the cluster holds depends on apply order)
+            self.conflicts.setdefault(key, [first]).append(obj)
+        self.objects.append(obj)
         self._by_kind[kind].append(obj)
         self._by_kind_ns[(kind, ns)].append(obj)
-        self._by_ref[(kind, ns, obj.name)] = obj
+        if first is None:
+            self._by_ref[key] = obj
 
     def _synthesize_namespaces(self) -> None:
         present = {o.name for o in self._by_kind.get("Namespace", [])}
@@ -100,7 +115,7 @@ class Cluster:
 
     @property
     def namespaces(self) -> list[str]:
-        return sorted(o.name for o in self._by_kind.get("Namespace", []))
+        return sorted({o.name for o in self._by_kind.get("Namespace", [])})
 
     @property
     def kinds(self) -> list[str]:
@@ -121,6 +136,13 @@ class Cluster:
         for o in self.objects:
             if not (o.kind == "Namespace" and o.name in self.synthesized_namespaces):
                 yield o
+
+    def sources_of(self, kind: str, namespace: str, name: str) -> list[Source]:
+        """Every place the object was read from (one unless it was defined in several files)."""
+        first = self.get(kind, namespace, name)
+        if first is None:
+            return []
+        return [first.source, *self.duplicates.get((kind, namespace, name), [])]
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [o.raw for o in self.real_objects()]

@@ -18,12 +18,27 @@ import orjson
 import yaml
 
 from kubestrata.errors import InputError
+from kubestrata.kube import render as render_mod
 from kubestrata.kube.objects import KubeObject, Source
 
 try:  # the C loader is an order of magnitude faster; fall back where libyaml is missing
-    _YamlLoader: Any = yaml.CSafeLoader
+    _BaseLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _YamlLoader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _YamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader, except that a plain ``=`` or ``<<`` used as a value is the string it spells (as
+    Kubernetes' YAML decoder reads it); PyYAML resolves them to the YAML 1.1 value and merge tags and
+    then has no constructor for them, rejecting valid manifests. Merge keys (``<<: *a``) still merge."""
+
+
+def _plain_string(loader: Any, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:value", _plain_string)
+_YamlLoader.add_constructor("tag:yaml.org,2002:merge", _plain_string)
 
 try:  # rapidyaml parses ~10x faster than PyYAML; used only where the result is provably the same
     import ryml as _ryml
@@ -56,6 +71,10 @@ class LoadResult:
     objects: list[KubeObject] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     files: int = 0
+    # (subject, detail): input deliberately not evaluated as manifests (a kustomization that could not
+    # be rendered, a Helm chart); callers record them as "not evaluated" coverage gaps
+    not_evaluated: list[tuple[str, str]] = field(default_factory=list)
+    rendered: list[str] = field(default_factory=list)  # directories rendered (kustomize)
 
 
 def iter_manifest_files(path: Path) -> Iterator[Path]:
@@ -70,8 +89,11 @@ def iter_manifest_files(path: Path) -> Iterator[Path]:
         yield path
 
 
-def load_paths(paths: Iterable[str | Path], *, stdin: Any = None) -> LoadResult:
-    """Load every object from the given paths ("-" reads stdin). Never raises for bad content."""
+def load_paths(paths: Iterable[str | Path], *, stdin: Any = None, render: bool = True) -> LoadResult:
+    """Load every object from the given paths ("-" reads stdin). Never raises for bad content.
+
+    In a directory, a kustomization is rendered (kube.render) and a Helm chart is reported in
+    ``not_evaluated``; their own files are never read as manifests."""
     result = LoadResult()
     for p in paths:
         if str(p) == "-":
@@ -85,7 +107,16 @@ def load_paths(paths: Iterable[str | Path], *, stdin: Any = None) -> LoadResult:
         if not path.exists():
             result.errors.append(InputError("no such file or directory", file=str(p)))
             continue
+        if render and path.is_file() and path.name in render_mod.KUSTOMIZATION_FILES:
+            path = path.parent  # "scan kustomization.yaml" means the kustomization
+        rplan = render_mod.plan(path) if render and path.is_dir() else None
+        if rplan is not None:
+            _render_tree(rplan, result)
         for f in iter_manifest_files(path):
+            if rplan is not None and render_mod.skipped(f, rplan):
+                continue
+            if f.name in render_mod.KUSTOMIZATION_FILES:
+                continue  # a build file, not an object (rendering is off)
             result.files += 1
             try:
                 size = f.stat().st_size
@@ -100,6 +131,25 @@ def load_paths(paths: Iterable[str | Path], *, stdin: Any = None) -> LoadResult:
                 continue
             _load_bytes(data, str(f), result)
     return result
+
+
+def _render_tree(rplan: render_mod.RenderPlan, result: LoadResult) -> None:
+    for chart in rplan.helm_charts:
+        result.not_evaluated.append((str(chart), render_mod.helm_gap_detail(chart)))
+    for d in rplan.kustomize_roots:
+        out, how = render_mod.render_kustomization(d)
+        kfile = render_mod.kustomization_file(d)
+        if out is None:
+            result.not_evaluated.append(
+                (
+                    str(d),
+                    f"kustomization not rendered, so none of its files (patches included) was evaluated: {how}",
+                )
+            )
+            continue
+        result.files += 1
+        result.rendered.append(str(d))
+        _load_bytes(out, f"{kfile} ({how})", result)
 
 
 def load_text(text: str | bytes, name: str = "<memory>") -> LoadResult:
@@ -243,6 +293,10 @@ def _fast_yaml(chunk: str) -> Any:
     if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
         return _SLOW
     if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
+        return _SLOW
+    if not chunk.endswith("\n") and ("|" in chunk or ">" in chunk):
+        # a block scalar that ends the stream without a line break: PyYAML's clip and fold chomping
+        # keep no final newline there, rapidyaml adds one
         return _SLOW
     try:
         out = _ryml.emit_json(_ryml.parse_in_arena(chunk.encode()))

@@ -147,6 +147,18 @@ def iter_containers(spec: dict[str, Any], spec_path: str = "spec") -> Iterator[C
             yield ContainerRef(c, list_field, i, path)
 
 
+def json_type(t: type) -> str:
+    """The JSON name of a Python type, as the API server's validation messages spell types."""
+    return {
+        bool: "boolean",
+        str: "string",
+        int: "integer",
+        float: "number",
+        dict: "object",
+        list: "array",
+    }.get(t, t.__name__)
+
+
 def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
     """Type-check the fields checks rely on; raise InputError naming the first bad field."""
     for fld, typ in (
@@ -159,9 +171,17 @@ def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
     ):
         v = spec.get(fld)
         if v is not None and not isinstance(v, typ):
-            raise InputError(f"expected {typ.__name__}, got {type(v).__name__}", field=f"{spec_path}.{fld}")
-    for _ in iter_containers(spec, spec_path):
-        pass
+            raise InputError(
+                f"expected {json_type(typ)}, got {json_type(type(v))}", field=f"{spec_path}.{fld}"
+            )
+    for c in iter_containers(spec, spec_path):
+        # container fields the checks read; the API server rejects any other type
+        for fld, typ in (("image", str), ("volumeMounts", list), ("ports", list), ("resources", dict)):
+            v = c.container.get(fld)
+            if v is not None and not isinstance(v, typ):
+                raise InputError(
+                    f"expected {json_type(typ)}, got {json_type(type(v))}", field=f"{c.path}.{fld}"
+                )
     for i, v in enumerate(spec.get("volumes") or []):
         if not isinstance(v, dict):
             raise InputError("expected a volume mapping", field=f"{spec_path}.volumes[{i}]")

@@ -136,6 +136,7 @@ def evaluate_object(
     *,
     exemptions: Exemptions | None = None,
     username: str | None = None,
+    view: PodView | None = None,
 ) -> ObjectResult | None:
     """Evaluate a Pod or one of the eight controller kinds under a namespace policy (None for other
     kinds). A bare LevelVersion means enforce, audit and warn all at that level-version."""
@@ -150,7 +151,7 @@ def evaluate_object(
     ex = exemptions or Exemptions()
     is_pod = obj.kind == "Pod"
     try:
-        view = pod_view(obj)
+        view = view if view is not None else pod_view(obj)  # a caller that decoded it already
     except InputError as e:
         return ObjectResult(obj, policy, not is_pod, False, error=e)
     if ex.namespace(obj.namespace):

@@ -9,7 +9,11 @@ pkg/apis/rbac/v1/evaluation_helpers.go):
   RoleBinding included); ClusterRoleBindings grant everywhere;
 - subjects: User, Group, ServiceAccount (namespace defaults to the binding's);
 - aggregated ClusterRoles: rules are the union of the ClusterRoles matched by aggregationRule selectors
-  (as the aggregation controller writes them), computed here when the input holds only the selectors.
+  (as the aggregation controller writes them), computed here when the input holds only the selectors;
+- the API server's bootstrap ClusterRoles (cluster-admin, admin, edit, view, system:*) exist on every
+  cluster: a name the input does not define resolves to the known role (kubestrata.rbac.builtin, package
+  data with its upstream source); a role neither in the input nor known is reported by
+  ``unresolved_bindings()`` ("not evaluated"), never treated as a silent "grants nothing".
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.selectors import LabelSelector
+from kubestrata.rbac.builtin import builtin_cluster_roles, unknown_role_detail
 
 SA_PREFIX = "system:serviceaccount:"
 SUPERUSER_GROUP = "system:masters"
@@ -153,9 +158,18 @@ def _list(v: Any) -> list[Any]:
 
 
 class RBACAuthorizer:
-    """Build once from Roles, ClusterRoles and bindings; answer authorize() and enumerate grants."""
+    """Build once from Roles, ClusterRoles and bindings; answer authorize() and enumerate grants.
 
-    def __init__(self, objects: Iterable[KubeObject | dict[str, Any]]) -> None:
+    ``builtin`` adds the bootstrap ClusterRoles the input does not define (as an API server has them);
+    ``version`` picks the Kubernetes minor whose table is used ("latest" by default)."""
+
+    def __init__(
+        self,
+        objects: Iterable[KubeObject | dict[str, Any]],
+        *,
+        builtin: bool = True,
+        version: str = "latest",
+    ) -> None:
         self.roles: dict[tuple[str, str], list[PolicyRule]] = {}  # (ns, name) -> rules
         self.cluster_roles: dict[str, list[PolicyRule]] = {}
         self.bindings: list[_Binding] = []
@@ -185,6 +199,12 @@ class RBACAuthorizer:
                     subjects=[s for s in _list(raw.get("subjects")) if isinstance(s, dict)],
                 )
                 self.bindings.append(b)
+        self.builtin_roles: set[str] = set()
+        if builtin:
+            for name, raw in builtin_cluster_roles(version).items():
+                if name not in cluster_role_objs:
+                    cluster_role_objs[name] = raw
+                    self.builtin_roles.add(name)
         self._resolve_cluster_roles(cluster_role_objs)
         # index: subject key -> bindings naming it
         self._by_subject: dict[tuple[str, str], list[_Binding]] = defaultdict(list)
@@ -230,6 +250,33 @@ class RBACAuthorizer:
         """Bindings naming a subject: kind "user" (ServiceAccounts as system:serviceaccount:ns:name) or
         "group". An index lookup, for who-can style queries."""
         return self._by_subject.get((kind, name), [])
+
+    def role_source(self, b: _Binding) -> str:
+        """Where a binding's role comes from: "input", "built-in", or "" when it is unresolved."""
+        if b.role_kind == "ClusterRole" and b.role_name in self.cluster_roles:
+            return "built-in" if b.role_name in self.builtin_roles else "input"
+        if b.role_kind == "Role" and b.namespace and (b.namespace, b.role_name) in self.roles:
+            return "input"
+        return ""
+
+    def unresolved_bindings(self) -> list[tuple[_Binding, str]]:
+        """Bindings whose role is neither in the input nor a known built-in role, with why: what they
+        grant is unknown, so it is "not evaluated" (a Role missing from the input, an EKS-managed
+        eks:* ClusterRole, a controller or feature-gated system: role, a custom role not supplied)."""
+        out: list[tuple[_Binding, str]] = []
+        for b in self.bindings:
+            if self.role_source(b):
+                continue
+            if b.role_kind == "ClusterRole":
+                detail = unknown_role_detail(b.role_name)
+            elif b.role_kind == "Role" and b.namespace:
+                detail = f"Role {b.namespace}/{b.role_name} is not in the input"
+            else:
+                detail = (
+                    f"roleRef kind {b.role_kind!r} is not Role or ClusterRole (the API server rejects it)"
+                )
+            out.append((b, detail))
+        return out
 
     def role_rules(self, b: _Binding) -> list[PolicyRule]:
         """The rules a binding grants (its role's, aggregation resolved); empty if the role is missing."""

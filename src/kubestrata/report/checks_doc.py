@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubestrata.checks import CheckRegistry
+from kubestrata.checks.limits import check_limits
 
 
 def render_checks_markdown(registry: CheckRegistry) -> str:
@@ -23,6 +24,9 @@ def render_checks_markdown(registry: CheckRegistry) -> str:
         lines += ["", f"## {m.id}", "", f"**{m.title}** ({m.severity.value}, {m.layer.value} layer)", ""]
         lines.append(f"Applies to: {', '.join(sorted(m.kinds)) if m.kinds else 'the whole cluster'}")
         lines += ["", m.rationale, "", f"Remediation: {m.remediation}"]
+        limits = check_limits().get(m.id)
+        if limits:
+            lines += ["", f"Does not cover: {limits}"]
         if m.references:
             lines.append("")
             lines.append(
