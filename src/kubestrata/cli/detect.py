@@ -68,6 +68,7 @@ def build_config(
     dedup_window: float,
     max_event_bytes: int,
     learn: bool,
+    control_plane_identities: str | None = None,
 ) -> DetectConfig:
     for rid in [*(disable or []), *(only or [])]:
         if rid not in CATALOGUE:
@@ -78,7 +79,13 @@ def build_config(
         raise KubestrataError(str(e)) from None
     if max_event_bytes < 1024:
         raise KubestrataError("--max-event-bytes must be at least 1024")
+    extra: dict[str, Any] = {}
+    if control_plane_identities:
+        from kubestrata.detect.identities import load
+
+        extra["control_plane"] = load(control_plane_identities, set(CATALOGUE))
     return DetectConfig(
+        **extra,
         cluster=cluster,
         state_url=state,
         ip_lists=IPLists(
@@ -182,6 +189,12 @@ LEARN = typer.Option(
 )
 ALERT_FILE = typer.Option(None, "--alert-file", help="Also append findings (JSON lines) to this file.")
 WEBHOOK = typer.Option(None, "--webhook", help="Also POST each finding as JSON to this http(s) URL.")
+CONTROL_PLANE = typer.Option(
+    None,
+    "--control-plane-identities",
+    help="YAML file of identities exempt from the actor rules, by name (added to the built-in list; "
+    "'replace: true' replaces it). See docs/detect.md.",
+)
 QUEUE = typer.Option(
     10_000, "--queue", help="Per-sink queue length; when full, alerts are dropped and counted."
 )
@@ -215,6 +228,7 @@ def replay(
     alert_file: str = ALERT_FILE,
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
+    control_plane_identities: str = CONTROL_PLANE,
 ) -> None:
     """Run every rule over audit log files (batch). Findings go to stdout as JSON lines."""
     if fmt not in FORMATS:
@@ -227,6 +241,7 @@ def replay(
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        control_plane_identities,
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
@@ -295,6 +310,7 @@ def watch(
     alert_file: str = ALERT_FILE,
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
+    control_plane_identities: str = CONTROL_PLANE,
 ) -> None:
     """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
 
@@ -307,6 +323,7 @@ def watch(
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        control_plane_identities,
     )  # fmt: skip
     sinks = build_sinks(True, alert_file, webhook, block=False, queue=queue)
     pipe = Pipeline(config, sinks)

@@ -412,7 +412,15 @@ def binding_subjects(ev: AuditEvent) -> list[dict[str, Any]]:
 
 
 def is_system(username: str) -> bool:
+    """Falco's ``non_system_user`` macro negated (``ka.user.name startswith "system:"``). Used ONLY
+    by the Falco parity rules, which keep Falco's condition; every other rule asks ``exempt``."""
     return username.startswith("system:")
+
+
+def exempt(ev: AuditEvent, ctx: Any, rule_id: str) -> bool:
+    """The request was made by one of the control plane's own identities, named in the exemption
+    list (detect/data/control_plane_identities.yaml or --control-plane-identities), for this rule."""
+    return ctx.config.control_plane.exempt(ev.user, ev.groups, rule_id)
 
 
 def is_system_principal(username: str) -> bool:
@@ -421,6 +429,11 @@ def is_system_principal(username: str) -> bool:
         "system:anonymous",
         "system:unauthenticated",
     )
+
+
+def is_node(ev: AuditEvent) -> bool:
+    """A kubelet, as the Node authorizer recognises one: group system:nodes and user system:node:<name>."""
+    return "system:nodes" in ev.groups and ev.user.startswith("system:node:")
 
 
 def exec_ok(ev: AuditEvent) -> bool:
@@ -894,7 +907,7 @@ def _anomaly(rid: str, ev: AuditEvent, ctx: Any, message: str, *ev_fields, sever
 
 @detector("KS-AUD-G40", on="get,list,watch secrets")
 def anomalous_secrets(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-G40"):
         yield from _anomaly("KS-AUD-G40", ev, ctx, f"unusual {ev.verb} of secrets", ("verb", ev.verb))
 
 
@@ -902,7 +915,11 @@ def anomalous_secrets(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 def anomalous_binding(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     role = binding_role(ev)
     sensitive_ns = ev.namespace in SYSTEM_NAMESPACES
-    if ev.success and not is_system(ev.user) and (role in PRIVILEGED_CLUSTER_ROLES or sensitive_ns):
+    if (
+        ev.success
+        and not exempt(ev, ctx, "KS-AUD-G41")
+        and (role in PRIVILEGED_CLUSTER_ROLES or sensitive_ns)
+    ):
         sev = Severity.HIGH if role in ADMIN_ROLES else None
         yield from _anomaly("KS-AUD-G41", ev, ctx, f"unusual binding to {role!r}",
                             ("requestObject.roleRef.name", role), severity=sev)  # fmt: skip
@@ -910,7 +927,7 @@ def anomalous_binding(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-G42", on="create,get pods/exec", stages=STARTED)
 def anomalous_exec(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if exec_ok(ev) and not is_system(ev.user):
+    if exec_ok(ev) and not exempt(ev, ctx, "KS-AUD-G42"):
         yield from _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
                             ("requestURI?command", ev.exec_command()))  # fmt: skip
 
@@ -924,7 +941,7 @@ def _suspicious_command(c: dict[str, Any]) -> str | None:
 @detector("KS-AUD-G43", "KS-AUD-G44", "KS-AUD-G45", on=WORKLOAD_ON)
 def anomalous_workload(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     ps = pod_spec(ev)
-    if ps is None or not ev.success or is_system(ev.user):
+    if ps is None or not ev.success or exempt(ev, ctx, "KS-AUD-G45"):
         return
     spec, path = ps
     priv, sens = _privileged_and_mounts(spec, path)
@@ -968,7 +985,7 @@ def excessive_permissions(rules: list[dict[str, Any]]) -> list[str]:
 @detector("KS-AUD-G46", on="create roles,clusterroles")
 def anomalous_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     why = excessive_permissions(role_rules(ev))
-    if why and ev.success and not is_system(ev.user):
+    if why and ev.success and not exempt(ev, ctx, "KS-AUD-G46"):
         yield from _anomaly("KS-AUD-G46", ev, ctx, f"unusual {ev.resource[:-1]} {ev.name!r} ({', '.join(why)})",
                             ("requestObject.rules", role_rules(ev)))  # fmt: skip
 
@@ -1011,7 +1028,7 @@ def admission_webhook(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 @detector("KS-AUD-N02", on="create certificatesigningrequests")
 def client_csr(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     spec = ev.request_object.get("spec")
-    if not ev.success or is_system(ev.user) or not isinstance(spec, dict):
+    if not ev.success or exempt(ev, ctx, "KS-AUD-N02") or not isinstance(spec, dict):
         return
     usages = spec.get("usages") if isinstance(spec.get("usages"), list) else []
     if spec.get("signerName") == "kubernetes.io/kube-apiserver-client" and "client auth" in usages:
@@ -1023,20 +1040,20 @@ def client_csr(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 @detector("KS-AUD-N03", on="create clusterrolebindings")
 def privileged_crb(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     role = binding_role(ev)
-    if ev.success and role in PRIVILEGED_CLUSTER_ROLES:
+    if ev.success and role in PRIVILEGED_CLUSTER_ROLES and not exempt(ev, ctx, "KS-AUD-N03"):
         yield hit("KS-AUD-N03", f"ClusterRoleBinding {ev.name!r} to {role!r}",
                   ("requestObject.roleRef.name", role), ("requestObject.subjects", binding_subjects(ev)))  # fmt: skip
 
 
 @detector("KS-AUD-N04", on="create,update,patch cronjobs")
 def cronjob_change(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N04"):
         yield hit("KS-AUD-N04", f"CronJob {ev.namespace}/{ev.name} {ev.verb}d", ("verb", ev.verb))
 
 
 @detector("KS-AUD-N05", on="create daemonsets")
 def daemonset_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N05"):
         yield hit("KS-AUD-N05", f"DaemonSet {ev.namespace}/{ev.name} created", ("objectRef.name", ev.name))
 
 
@@ -1063,11 +1080,11 @@ def exec_command_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     if not cmd:
         return
     text = " ".join(cmd)
-    sys_actor = is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES
+    sys_ns = ev.namespace in SYSTEM_NAMESPACES
     ev_cmd = ("requestURI?command", cmd)
-    if _is_tar_to_stdout(cmd) and not sys_actor:
+    if _is_tar_to_stdout(cmd) and not (sys_ns and exempt(ev, ctx, "KS-AUD-N06")):
         yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ev_cmd)
-    if SA_TOKEN.search(text) and not sys_actor:
+    if SA_TOKEN.search(text) and not (sys_ns and exempt(ev, ctx, "KS-AUD-N07")):
         yield hit("KS-AUD-N07", f"service account token read in {ev.namespace}/{ev.name}", ev_cmd)
     reasons = [
         why
@@ -1102,12 +1119,12 @@ def native_pod_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
                 caps.append((f"{p}.securityContext.capabilities.add[{j}]", cap))
     if caps:
         yield hit("KS-AUD-N09", f"pod {ev.namespace}/{ev.name} adds {', '.join(c for _, c in caps)}", *caps)
-    sys_actor = is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES
+    sys_ns = ev.namespace in SYSTEM_NAMESPACES
     hps = host_paths(spec, path)
-    if hps and not sys_actor:
+    if hps and not (sys_ns and exempt(ev, ctx, "KS-AUD-N10")):
         yield hit("KS-AUD-N10", f"pod {ev.namespace}/{ev.name} mounts host paths",
                   *[(fp, hp) for _, hp, fp in hps])  # fmt: skip
-    if ev.namespace in SYSTEM_NAMESPACES and not is_system(ev.user):
+    if sys_ns and not exempt(ev, ctx, "KS-AUD-N11"):
         yield hit("KS-AUD-N11", f"pod {ev.name} created in {ev.namespace} by {ev.user}",
                   ("objectRef.namespace", ev.namespace))  # fmt: skip
 
@@ -1116,14 +1133,14 @@ def native_pod_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 def node_proxy_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     res = rule_values(role_rules(ev), "resources")
     bad = [r for r in res if r in ("nodes/proxy", "nodes/*", "*")]
-    if bad and ev.success and not is_system(ev.user):
+    if bad and ev.success and not exempt(ev, ctx, "KS-AUD-N12"):
         yield hit("KS-AUD-N12", f"{ev.resource[:-1]} {ev.name!r} grants {', '.join(bad)}",
                   ("requestObject.rules[*].resources", bad))  # fmt: skip
 
 
 @detector("KS-AUD-N13", on="get secrets")
 def denied_secret_reads(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.code is not None and not ev.success and not is_system(ev.user):
+    if ev.code is not None and not ev.success and not exempt(ev, ctx, "KS-AUD-N13"):
         n = ctx.count("KS-AUD-N13", ev.user, ev)
         if n is not None:
             yield hit("KS-AUD-N13", f"{n} denied secret reads by {ev.user}", ("responseStatus.code", ev.code))
@@ -1131,7 +1148,7 @@ def denied_secret_reads(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-N14", on="get,list,watch secrets")
 def bulk_secret_access(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N14"):
         n = ctx.count("KS-AUD-N14", ev.user, ev, distinct=f"{ev.verb}:{ev.namespace}/{ev.name or '*'}")
         if n is not None:
             yield hit("KS-AUD-N14", f"{ev.user} read {n} distinct secrets", ("user.username", ev.user))
@@ -1139,15 +1156,15 @@ def bulk_secret_access(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-N15", on="list,watch secrets")
 def all_secrets(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if not ev.namespace and ev.success and not is_system(ev.user):
+    if not ev.namespace and ev.success and not exempt(ev, ctx, "KS-AUD-N15"):
         yield hit("KS-AUD-N15", f"{ev.user} listed secrets in all namespaces", ("requestURI", ev.uri))
 
 
 @detector("KS-AUD-N16", on="create serviceaccounts/token")
 def token_request(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if not ev.success or "system:nodes" in ev.groups or ev.user.startswith("system:node:"):
+    if not ev.success:
         return
-    if is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES:
+    if exempt(ev, ctx, "KS-AUD-N16") and (ev.namespace in SYSTEM_NAMESPACES or is_node(ev)):
         return
     yield hit("KS-AUD-N16", f"token minted for {ev.namespace}/{ev.name} by {ev.user}",
               ("objectRef.subresource", "token"))  # fmt: skip
@@ -1183,18 +1200,19 @@ def anonymous_public(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-N20", on="delete,deletecollection events")
 def events_deleted(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N20"):
         yield hit("KS-AUD-N20", f"events deleted in {ev.namespace or 'all namespaces'}", ("verb", ev.verb))
 
 
 @detector("KS-AUD-N21", "KS-AUD-N22", on="create pods")
 def pod_security_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     ps = _pod_create_spec(ev)
-    if ps is None or (is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES):
+    if ps is None:
         return
     spec, path = ps
+    sys_ns = ev.namespace in SYSTEM_NAMESPACES
     shared = [(f"{path}.{f}", True) for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f) is True]
-    if shared:
+    if shared and not (sys_ns and exempt(ev, ctx, "KS-AUD-N21")):
         yield hit("KS-AUD-N21", f"pod {ev.namespace}/{ev.name} shares host namespaces", *shared)
     pod_sc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
     bad = []
@@ -1208,14 +1226,14 @@ def pod_security_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
                 p + ".securityContext.runAsUser" if "runAsUser" in sc else path + ".securityContext.runAsUser"
             )
             bad.append((where, 0))
-    if bad:
+    if bad and not (sys_ns and exempt(ev, ctx, "KS-AUD-N22")):
         yield hit("KS-AUD-N22", f"pod {ev.namespace}/{ev.name} runs privileged or as root", *bad)
 
 
 @detector("KS-AUD-N23", on="create roles,clusterroles")
 def excessive_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     why = excessive_permissions(role_rules(ev))
-    if why and ev.success and not is_system(ev.user):
+    if why and ev.success and not exempt(ev, ctx, "KS-AUD-N23"):
         yield hit("KS-AUD-N23", f"{ev.resource[:-1]} {ev.name!r} created ({', '.join(why)})",
                   ("requestObject.rules", role_rules(ev)))  # fmt: skip
 

