@@ -248,3 +248,141 @@ def test_bad_exemption_file_names_file_and_entry(tmp_path: Path, text: str, msg:
     with pytest.raises(KubestrataError, match=msg) as ei:
         load(str(f), set(CATALOGUE))
     assert str(f) in str(ei.value)
+
+
+# --- 2. patch and server-side apply -----------------------------------------------------------
+
+DEPLOY = {
+    "kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}, {"name": "log", "image": "fluent-bit:3"}]}}},
+}  # fmt: skip
+PRIV_PATCH = {"spec": {"template": {"spec": {"containers": [
+    {"name": "web", "securityContext": {"privileged": True}}]}}}}  # fmt: skip
+
+
+def kubectl_patch(resource: str, name: str, body, namespace: str | None = "shop", *, code: int = 200,
+                  manager: str = "kubectl-patch", group: str = "apps", **kw):  # fmt: skip
+    """An audit event as the API server writes it for `kubectl patch` (Request level: the
+    requestObject is the patch document as sent, audit.LogRequestPatch) or `kubectl apply
+    --server-side` (manager kubectl, 201 when it created the object)."""
+    base = f"/apis/{group}/v1" if group else "/api/v1"
+    path = base + (f"/namespaces/{namespace}" if namespace else "") + f"/{resource}/{name}"
+    ev = event("patch", resource, name=name, namespace=namespace, code=code, request_object=body,
+               uri=f"{path}?fieldManager={manager}", **kw)  # fmt: skip
+    ev["objectRef"]["apiGroup"] = group
+    return ev
+
+
+def test_kubectl_patch_privileged_container_is_seen() -> None:
+    """Before: rules on create/update only; a privileged container added by kubectl patch was
+    seen only when the ReplicaSet controller created the pods (and exempt in kube-system)."""
+    ids = run(kubectl_patch("deployments", "web", PRIV_PATCH))
+    assert "KS-AUD-N22" in ids
+    # in kube-system, patching a system DaemonSet
+    ids = run(kubectl_patch("daemonsets", "aws-node", PRIV_PATCH, namespace="kube-system"))
+    assert "KS-AUD-N22" in ids
+
+
+def test_json_patch_event_is_parsed_and_evaluated() -> None:
+    """Before: a JSON patch's requestObject is a list (the operations) and the whole event was
+    dropped as bad input, so even the metadata rules never saw it."""
+    ops = [{"op": "add", "path": "/spec/template/spec/volumes/-",
+            "value": {"name": "host", "hostPath": {"path": "/"}}},
+           {"op": "add", "path": "/spec/template/spec/hostPID", "value": True}]  # fmt: skip
+    pipe = Pipeline(DetectConfig())
+    found = pipe.process_obj(kubectl_patch("daemonsets", "aws-node", ops, namespace="kube-system"))
+    assert pipe.stats.bad_total == 0
+    by_rule = {f["ruleId"]: f for f in found}
+    assert {"KS-AUD-N10", "KS-AUD-N21"} <= set(by_rule)
+    assert by_rule["KS-AUD-N21"]["evidence"][0]["path"] == "patchedObject.spec.template.spec.hostPID"
+
+
+def test_response_object_is_the_produced_object() -> None:
+    produced_obj = {**DEPLOY, "spec": {**DEPLOY["spec"], "template": {"metadata": {}, "spec": {
+        "containers": [{"name": "web", "image": "nginx", "securityContext": {"privileged": True}}]}}}}  # fmt: skip
+    ev = kubectl_patch(
+        "deployments", "web", {"metadata": {"labels": {"x": "y"}}}, response_object=produced_obj
+    )
+    pipe = Pipeline(DetectConfig())
+    f = [x for x in pipe.process_obj(ev) if x["ruleId"] == "KS-AUD-N22"]
+    assert f and f[0]["evidence"][0]["path"].startswith("responseObject.spec.template.spec.containers[0]")
+
+
+def test_patch_applies_to_the_known_object_and_reports_only_what_it_introduced() -> None:
+    pipe = Pipeline(DetectConfig())
+    create = event("create", "deployments", name="web", namespace="shop", code=201, request_object=DEPLOY)
+    create["objectRef"]["apiGroup"] = "apps"
+    assert "KS-AUD-N22" not in rule_ids(pipe.process_obj(create))
+    f = [
+        x
+        for x in pipe.process_obj(kubectl_patch("deployments", "web", PRIV_PATCH))
+        if x["ruleId"] == "KS-AUD-N22"
+    ]
+    assert f[0]["evidence"] == [
+        {"path": "patchedObject.spec.template.spec.containers[0].securityContext.privileged", "value": True}
+    ]
+    # strategic merge by name: the second container is still there
+    assert (
+        pipe.objects.get(("", "deployments", "shop", "web"))["spec"]["template"]["spec"]["containers"][1][
+            "name"
+        ]
+        == "log"
+    )
+    # a later label patch of the (still privileged) Deployment introduces nothing
+    assert "KS-AUD-N22" not in rule_ids(
+        pipe.process_obj(kubectl_patch("deployments", "web", {"metadata": {"labels": {"tier": "1"}}}))
+    )
+
+
+def test_server_side_apply_creating_objects() -> None:
+    """`kubectl apply --server-side` creates with verb patch, answered 201."""
+    assert "KS-AUD-N05" in run(kubectl_patch("daemonsets", "agent", DAEMONSET, code=201, manager="kubectl"))
+    # a later apply that changes the DaemonSet is not a creation
+    assert "KS-AUD-N05" not in run(
+        kubectl_patch("daemonsets", "agent", DAEMONSET, code=200, manager="kubectl")
+    )
+    assert "KS-AUD-N02" in run(
+        kubectl_patch(
+            "certificatesigningrequests",
+            "me",
+            CSR,
+            namespace=None,
+            code=201,
+            group="certificates.k8s.io",
+            manager="kubectl",
+            user=SA,
+            groups=SA_GROUPS,
+        )  # fmt: skip
+    )
+
+
+def test_binding_and_role_changes() -> None:
+    pipe = Pipeline(DetectConfig())
+    crb = {"kind": "ClusterRoleBinding", "metadata": {"name": "ops"},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+           "subjects": [{"kind": "Group", "name": "ops", "apiGroup": "rbac.authorization.k8s.io"}]}  # fmt: skip
+    create = event("create", "clusterrolebindings", name="ops", namespace=None, code=201, request_object=crb)
+    assert "KS-AUD-N03" in rule_ids(pipe.process_obj(create))
+    add_sa = [{"op": "add", "path": "/subjects/-", "value": {"kind": "ServiceAccount", "name": "default",
+                                                            "namespace": "web"}}]  # fmt: skip
+    ids = rule_ids(pipe.process_obj(kubectl_patch("clusterrolebindings", "ops", add_sa, namespace=None,
+                                                  group="rbac.authorization.k8s.io", user=SA, groups=SA_GROUPS)))  # fmt: skip
+    assert {"KS-AUD-N03", "KS-AUD-G03"} <= ids
+    # anonymous bound through an update of a RoleBinding
+    rb = {"kind": "RoleBinding", "roleRef": {"kind": "ClusterRole", "name": "view"},
+          "subjects": [{"kind": "User", "name": "system:anonymous"}]}  # fmt: skip
+    upd = event("update", "rolebindings", name="rb", namespace="web", code=200, request_object=rb)
+    assert "KS-AUD-G02" in run(upd)
+    # nodes/proxy added to an existing role by a merge patch
+    role_patch = {"rules": [{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}]}
+    assert "KS-AUD-N12" in run(
+        kubectl_patch(
+            "clusterroles", "monitoring", role_patch, namespace=None, group="rbac.authorization.k8s.io"
+        )
+    )
+
+
+def test_failed_patch_produces_nothing() -> None:
+    assert "KS-AUD-N22" not in run(kubectl_patch("deployments", "web", PRIV_PATCH, code=422))

@@ -21,6 +21,7 @@ from kubestrata.detect.decode import NotAudit, decode_cloudwatch_payload, iter_e
 from kubestrata.detect.escape import clean, clean_any
 from kubestrata.detect.event import AuditEvent, BadEvent
 from kubestrata.detect.identities import ControlPlane, builtin
+from kubestrata.detect.objects import ObjectMemory
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, Detector, Hit, parse_ip, safe_call
 from kubestrata.detect.state import FindingsStore, FirstSeen, make_engine
 from kubestrata.errors import KubestrataError
@@ -253,6 +254,7 @@ class Pipeline:
         self._seen_order: deque[tuple[str, str]] = deque()
         self._windows: dict[tuple[str, str], _Window] = {}
         self._now: float = 0.0
+        self.objects = ObjectMemory()  # last produced state per object: the base of later patches
 
     # -- rule context API (used by rules.py) --
 
