@@ -386,3 +386,82 @@ def test_binding_and_role_changes() -> None:
 
 def test_failed_patch_produces_nothing() -> None:
     assert "KS-AUD-N22" not in run(kubectl_patch("deployments", "web", PRIV_PATCH, code=422))
+
+
+# --- 3. providers' log shapes, token paths, dedup order ---------------------------------------
+
+
+def gke_entry(method: str, resource_name: str, *, caller_ip: str, key: str = "callerIp", user: str) -> dict:
+    """A GKE Cloud Audit Log entry as Cloud Logging exports it (LogEntry JSON: protoPayload is a
+    google.cloud.audit.AuditLog; requestMetadata.callerIp is lowerCamelCase)."""
+    return {
+        "insertId": "x1", "logName": "projects/p/logs/cloudaudit.googleapis.com%2Factivity",
+        "operation": {"id": "0f6c2d3e-aaaa-bbbb-cccc-000000000001", "producer": "k8s.io", "first": True, "last": True},
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "authenticationInfo": {"principalEmail": user},
+            "authorizationInfo": [{"granted": True, "permission": "io.k8s.core.v1.secrets.list",
+                                   "resource": "core/v1/secrets"}],
+            "methodName": method, "resourceName": resource_name, "serviceName": "k8s.io",
+            "requestMetadata": {key: caller_ip, "callerSuppliedUserAgent": "kubectl/v1.30.1"},
+            "status": {},
+        },
+        "receiveTimestamp": "2026-11-27T10:00:01.0Z",
+        "resource": {"type": "k8s_cluster", "labels": {"cluster_name": "prod", "location": "europe-west1"}},
+        "timestamp": "2026-11-27T10:00:00.0Z",
+    }  # fmt: skip
+
+
+def test_gke_caller_ip_spelling_of_cloud_logging() -> None:
+    """Before: the adapter read callerIP; Cloud Logging writes callerIp, so no source-IP rule fired."""
+    sa = "system:serviceaccount:kube-system:coredns"
+    for key in ("callerIp", "callerIP"):
+        ev = gke_entry(
+            "io.k8s.core.v1.secrets.list", "core/v1/secrets", caller_ip="185.220.101.7", key=key, user=sa
+        )
+        pipe = Pipeline(DetectConfig())
+        found = pipe.process_obj(ev)
+        assert "KS-AUD-N17" in rule_ids(found), key
+        assert found[0]["sourceIPs"] == ["185.220.101.7"]
+
+
+@pytest.mark.parametrize(
+    "command, rule",
+    [
+        # EKS Pod Identity: the projected token and the agent (IPv4 and IPv6)
+        ("cat /var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token", "KS-AUD-N07"),
+        ("sh -c cat $AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "KS-AUD-N07"),
+        ("curl -H Authorization:x http://169.254.170.23/v1/credentials", "KS-AUD-N08"),
+        ("curl http://[fd00:ec2::23]/v1/credentials", "KS-AUD-N08"),
+        # AKS workload identity
+        ("cat /var/run/secrets/azure/tokens/azure-identity-token", "KS-AUD-N07"),
+        ("sh -c cat $AZURE_FEDERATED_TOKEN_FILE", "KS-AUD-N07"),
+        ("curl http://168.63.129.16/machine?comp=goalstate", "KS-AUD-N08"),
+        # the ones that always worked
+        ("cat /var/run/secrets/eks.amazonaws.com/serviceaccount/token", "KS-AUD-N07"),
+        ("curl http://169.254.169.254/latest/meta-data/iam/security-credentials/", "KS-AUD-N08"),
+    ],
+)
+def test_token_theft_and_metadata_cover_pod_identity_and_workload_identity(command: str, rule: str) -> None:
+    from urllib.parse import quote
+
+    q = "&".join(
+        "command=" + quote(part, safe="") for part in command.split(" ", 2 if command.startswith("sh") else 1)
+    )
+    ev = event("create", "pods", subresource="exec", name="app-1", namespace="shop", stage="ResponseStarted",
+               code=101, uri=f"/api/v1/namespaces/shop/pods/app-1/exec?{q}&container=app&stdout=true")  # fmt: skip
+    assert rule in run(ev)
+
+
+def test_dedup_window_does_not_re_emit_on_out_of_order_events() -> None:
+    """Before: an event older than the last emission (late delivery) re-emitted the finding."""
+
+    def secret_get(ts: str) -> dict:
+        return event("get", "secrets", name="db", stageTimestamp=ts, requestReceivedTimestamp=ts)
+
+    pipe = Pipeline(DetectConfig(only=frozenset({"KS-AUD-F50"})))
+    assert pipe.process_obj(secret_get("2026-11-27T10:30:00.000000Z"))
+    assert not pipe.process_obj(secret_get("2026-11-27T10:05:00.000000Z"))  # late, older
+    assert not pipe.process_obj(secret_get("2026-11-27T11:00:00.000000Z"))  # 30 min after
+    assert pipe.process_obj(secret_get("2026-11-27T11:31:00.000000Z"))  # a window after the emission
+    assert pipe.stats.suppressed == 2

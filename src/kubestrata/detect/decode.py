@@ -156,8 +156,11 @@ def gke_to_event(obj: dict[str, Any]) -> dict[str, Any]:
     if type(auth.get("principalEmail")) is str:
         event["user"] = {"username": auth["principalEmail"]}
     meta = pp.get("requestMetadata") if type(pp.get("requestMetadata")) is dict else {}
-    if type(meta.get("callerIP")) is str:
-        event["sourceIPs"] = [meta["callerIP"]]
+    # Cloud Logging's JSON spells it callerIp (google.cloud.audit.RequestMetadata, field
+    # caller_ip, lowerCamelCase in JSON); callerIP is accepted from older exports and normalisers
+    caller_ip = meta.get("callerIp", meta.get("callerIP"))
+    if type(caller_ip) is str:
+        event["sourceIPs"] = [caller_ip]
     if type(meta.get("callerSuppliedUserAgent")) is str:
         event["userAgent"] = meta["callerSuppliedUserAgent"]
     status = pp.get("status")

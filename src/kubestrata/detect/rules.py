@@ -249,11 +249,24 @@ REVERSE_SHELL = re.compile(
     re.IGNORECASE,
 )
 DOWNLOAD_AND_RUN = re.compile(r"\b(?:curl|wget)\b[^|;]*\|\s*(?:ba|z|da)?sh\b", re.IGNORECASE)
-METADATA_SERVICE = re.compile(r"169\.254\.169\.254|metadata\.google\.internal|fd00:ec2::254")
+# Instance metadata (AWS, Azure, GCP, OpenStack: 169.254.169.254; AWS IPv6 fd00:ec2::254), the EKS
+# Pod Identity agent (169.254.170.23, fd00:ec2::23), Azure's WireServer (168.63.129.16) and GCP's
+# metadata host names
+METADATA_SERVICE = re.compile(
+    r"169\.254\.169\.254|169\.254\.170\.23\b|fd00:ec2::(?:254|23)\b|168\.63\.129\.16\b"
+    r"|metadata\.google\.internal|\bmetadata\.goog\b",
+    re.IGNORECASE,
+)
 HOST_SECRETS = re.compile(r"/etc/shadow\b|/root/\.ssh|/\.aws/credentials|/etc/kubernetes/(?:pki|admin\.conf)")
+# Projected tokens: the Kubernetes ServiceAccount token, EKS IRSA (eks.amazonaws.com) and EKS Pod
+# Identity (pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token), AKS workload identity
+# (/var/run/secrets/azure/tokens/azure-identity-token), custom projections under
+# /var/run/secrets/tokens; and the environment variables that name them
+# (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AZURE_FEDERATED_TOKEN_FILE)
 SA_TOKEN = re.compile(
-    r"/var/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com/serviceaccount|tokens)"
-    r"|/run/secrets/kubernetes\.io/serviceaccount"
+    r"(?:/var)?/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com/serviceaccount"
+    r"|pods\.eks\.amazonaws\.com/serviceaccount|azure/tokens|tokens)"
+    r"|\b(?:AWS_WEB_IDENTITY_TOKEN_FILE|AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE|AZURE_FEDERATED_TOKEN_FILE)\b"
 )
 
 

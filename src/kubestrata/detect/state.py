@@ -297,7 +297,10 @@ class FindingsStore:
                 self.outage.failed(e, len(self._new) + len(self._bumps))
                 row = None
             last = row[0] if row else None
-        if last is not None and 0 <= when - last < self.window:
+        # Audit delivery is out of order (EKS: best effort, minutes late): an event older than the
+        # last emission of this finding is a late copy of something already reported, never a new
+        # finding; only an event at least ``window`` after the last emission re-emits.
+        if last is not None and self.window > 0 and when - last < self.window:
             self.suppressed += 1
             if self.engine is not None:
                 self._bumps[fp] = self._bumps.get(fp, 0) + 1
@@ -307,10 +310,11 @@ class FindingsStore:
             self.flush()
             self._last.clear()  # bounded memory; the database still remembers
             self._complete = False
-        self._last[fp] = when
+        newest = when if last is None else max(last, when)  # (admitted: when >= last + window)
+        self._last[fp] = newest
         if self.engine is not None and fp in self._new:
             row = self._new[fp]  # re-admitted before the last one was written
-            row.update(last_seen=when, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
+            row.update(last_seen=newest, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
             self._maybe_flush()
         elif self.engine is not None:
             self._new[fp] = {
@@ -318,7 +322,7 @@ class FindingsStore:
                 "rule_id": finding["ruleId"],
                 "severity": finding["severity"],
                 "first_seen": when,
-                "last_seen": when,
+                "last_seen": newest,
                 "count": 1,
                 "finding": orjson.dumps(finding).decode(),
             }
