@@ -22,7 +22,7 @@ from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IP
 from kubestrata.detect.report import print_summary, stats_line
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
-from kubestrata.detect.sources import Oversize, follow_lines, read_lines
+from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
 
@@ -352,22 +352,57 @@ def watch(
         elif file == "-":
             _feed_file(pipe, "-")
         else:
-            for n, line in enumerate(
-                follow_lines(file, config.max_event_bytes, stop, from_start=from_start), 1
-            ):
-                if line is None:  # idle: persist batched state, then wait for more
-                    pipe.flush()
-                    if once:
-                        break
-                    continue
-                if isinstance(line, Oversize):
-                    pipe.stats.lines += 1
-                    pipe.bad("oversize", f"{file}:{n}", f"{line.length} bytes")
-                else:
-                    pipe.process_line(line, f"{file}:{n}")
+            _follow_file(pipe, file, cluster, stop, from_start, once)
     finally:
         pipe.close()
         err_console.print(escape(stats_line(pipe.stats, sinks)))
+
+
+def _follow_file(
+    pipe: Pipeline, file: str, cluster: str, stop: threading.Event, from_start: bool, once: bool
+) -> None:
+    """Follow FILE, keeping the read position (device, inode, offset) in the state database:
+    saved after each batch's findings are written, resumed from on the next start."""
+    import time
+
+    from kubestrata.detect.sources import FileFollower, FilePosition
+    from kubestrata.detect.state import WatchPositions
+
+    positions = WatchPositions(pipe.engine) if pipe.engine is not None else None
+    source = f"{cluster}|{os.path.abspath(file)}"
+    saved = positions.load(source) if positions is not None else None
+    follower = FileFollower(
+        file, pipe.config.max_event_bytes, stop, from_start=from_start,
+        resume=FilePosition(*saved) if saved else None,
+    )  # fmt: skip
+    last_save, unsaved = time.monotonic(), 0
+
+    def checkpoint() -> None:
+        nonlocal last_save, unsaved
+        pipe.flush()  # findings and first-seen keys first: the position never runs ahead of them
+        stores_down = pipe.store.outage.down or pipe._first_seen.outage.down
+        pos = follower.saved_position() if positions is not None and not stores_down else None
+        if positions is not None and pos is not None:
+            positions.save(source, pos.device, pos.inode, pos.offset, pos.head)
+        last_save, unsaved = time.monotonic(), 0
+
+    try:
+        for n, line in enumerate(follower, 1):
+            if line is None:  # idle: persist batched state and the position, then wait for more
+                checkpoint()
+                if once:
+                    break
+                continue
+            if isinstance(line, Oversize):
+                pipe.stats.lines += 1
+                pipe.bad("oversize", f"{file}:{n}", f"{line.length} bytes")
+            else:
+                pipe.process_line(line, f"{file}:{n}")
+            unsaved += 1
+            if unsaved >= 2000 or time.monotonic() - last_save > 1.0:
+                checkpoint()
+    finally:
+        checkpoint()
 
 
 @app.command("rules")
