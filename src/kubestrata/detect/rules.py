@@ -369,7 +369,7 @@ def pod_spec(
     with its field path."""
     ro = ev.request_object if obj is None else obj
     kind = WORKLOAD_RESOURCES.get(ev.resource)
-    if not ro or kind is None or ev.subresource:
+    if not ro or kind is None or ev.subresource not in ("", "ephemeralcontainers"):
         return None
     ro = ro if ro.get("kind") == kind else {**ro, "kind": kind}
     tpl = pod_template(ro)
@@ -395,7 +395,9 @@ class Produced:
 
 
 def _compute_produced(ev: AuditEvent, ctx: Any) -> Produced | None:
-    if ev.verb not in MODIFY or ev.subresource or not ev.success:
+    if ev.verb not in MODIFY or not ev.success:
+        return None
+    if ev.subresource and not (ev.resource == "pods" and ev.subresource == "ephemeralcontainers"):
         return None
     memory = getattr(ctx, "objects", None)
     name = ev.name
@@ -422,7 +424,8 @@ def _compute_produced(ev: AuditEvent, ctx: Any) -> Produced | None:
         return None
     if memory is not None and name and ev.resource in REMEMBERED:
         memory.put(key, obj)
-    return Produced(obj, prefix, prior, ev.verb == "create" or ev.code == 201)
+    created = (ev.verb == "create" or ev.code == 201) and not ev.subresource
+    return Produced(obj, prefix, prior, created)
 
 
 def produced(ev: AuditEvent, ctx: Any) -> Produced | None:
@@ -791,6 +794,18 @@ def exec_in_kube_system(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
                   ("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command()))  # fmt: skip
 
 
+ANONYMOUS_SUBJECTS = frozenset({"system:anonymous", "system:unauthenticated"})
+
+
+def _all_sa_group(s: dict[str, Any]) -> bool:
+    """Group system:serviceaccounts (every ServiceAccount) or system:serviceaccounts:<ns> (every
+    one of a namespace): both include the default ServiceAccounts."""
+    name = str(s.get("name") or "")
+    return s.get("kind") == "Group" and (
+        name == "system:serviceaccounts" or name.startswith("system:serviceaccounts:")
+    )
+
+
 def _sa_subject(s: dict[str, Any], binding_ns: str) -> tuple[str, str] | None:
     """(namespace, name) when the subject is a ServiceAccount, in either spelling."""
     if s.get("kind") == "ServiceAccount":
@@ -809,15 +824,17 @@ def gd_binding(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         subs = binding_subjects(ev, obj)
         role = binding_role(ev, obj)
         for i, s in enumerate(subs):
-            if s.get("name") == "system:anonymous":
+            # the anonymous user, or the group every unauthenticated request has
+            if s.get("name") in ANONYMOUS_SUBJECTS:
                 yield hit("KS-AUD-G02", f"{ev.resource[:-1]} {ev.name!r} binds system:anonymous to {role!r}",
                           (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
                 break
         if role in ADMIN_ROLES:
             for i, s in enumerate(subs):
                 sa = _sa_subject(s, ev.namespace)
-                if sa and sa[1] == "default":
-                    yield hit("KS-AUD-G03", f"default ServiceAccount of {sa[0]} bound to {role}",
+                if (sa and sa[1] == "default") or _all_sa_group(s):
+                    who = f"default ServiceAccount of {sa[0]}" if sa else f"group {s.get('name')}"
+                    yield hit("KS-AUD-G03", f"{who} bound to {role}",
                               (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
                     break
 
@@ -1046,10 +1063,14 @@ def anomalous_exec(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
                             ("requestURI?command", ev.exec_command()))  # fmt: skip
 
 
-def _suspicious_command(c: dict[str, Any]) -> str | None:
+def _command_text(c: dict[str, Any]) -> str:
     parts = [x for k in ("command", "args") for x in (c.get(k) or []) if isinstance(x, str)]
-    text = " ".join(parts)
-    return text if text and REVERSE_SHELL.search(text) else None
+    return " ".join(parts)
+
+
+def _suspicious_command(c: dict[str, Any]) -> str | None:
+    text = _command_text(c)
+    return text if text and (REVERSE_SHELL.search(text) or DOWNLOAD_AND_RUN.search(text)) else None
 
 
 @detector("KS-AUD-G43", "KS-AUD-G44", "KS-AUD-G45", on=WORKLOAD_ON)
@@ -1291,12 +1312,14 @@ def _pod_content(ev: AuditEvent, ctx: Any, obj: dict[str, Any], prefix: str, cre
 
 
 WORKLOAD_MODIFY_ON = "create,update,patch " + ",".join(sorted(WORKLOAD_RESOURCES))
+# kubectl debug adds (possibly privileged: --profile=sysadmin) ephemeral containers to a running pod
+EPHEMERAL_ON = "create,update,patch pods/ephemeralcontainers"
 
 
 @detector("KS-AUD-N09", "KS-AUD-N10", "KS-AUD-N11", "KS-AUD-N21", "KS-AUD-N22", on=WORKLOAD_MODIFY_ON)
 def workload_content_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     """Pods and pod templates of workloads, in whatever object create, update, patch or
-    server-side apply produced."""
+    server-side apply produced (ephemeral containers added to a pod: see ephemeral_content_rules)."""
     p = produced(ev, ctx)
     if p is None:
         return
@@ -1309,6 +1332,60 @@ def workload_content_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     ):
         yield hit("KS-AUD-N11", f"pod {ev.name} created in {ev.namespace} by {ev.user}",
                   ("objectRef.namespace", ev.namespace))  # fmt: skip
+
+
+@detector("KS-AUD-N09", "KS-AUD-N10", "KS-AUD-N21", "KS-AUD-N22", "KS-AUD-N24", on=EPHEMERAL_ON)
+def ephemeral_content_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """The pod after ephemeral containers were added (kubectl debug): a privileged debug
+    container is a privileged container."""
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        yield from _pod_content(ev, ctx, obj, prefix, False)
+        yield from _suspicious_workload(ev, ctx, obj, prefix)
+
+    yield from introduced(ev, ctx, check)
+
+
+def _suspicious_workload(ev: AuditEvent, ctx: Any, obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+    ps = pod_spec(ev, obj, prefix)
+    if ps is None or exempt(ev, ctx, "KS-AUD-N24"):
+        return
+    found = []
+    for c, p in containers(*ps):
+        text = _command_text(c)
+        reasons = [why for rx, why in ((REVERSE_SHELL, "reverse shell"), (DOWNLOAD_AND_RUN, "download and run"))
+                   if rx.search(text)]  # fmt: skip
+        if reasons:
+            found.append((p, text, reasons))
+    if found:
+        why = sorted({r for _, _, rs in found for r in rs})
+        yield hit("KS-AUD-N24", f"{ev.resource[:-1]} {ev.namespace}/{ev.name} runs a {' / '.join(why)} command",
+                  *[(f"{p}.command+args", t) for p, t, _ in found])  # fmt: skip
+
+
+@detector("KS-AUD-N24", on=WORKLOAD_MODIFY_ON)
+def suspicious_workload_command(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """A container command or args that download and run code or open a reverse shell, in any
+    pod or workload template (a `curl | sh` CronJob): the exec rules only see kubectl exec.
+    Controllers creating pods from a template are exempt: the template's author was judged."""
+    yield from introduced(ev, ctx, lambda obj, prefix: _suspicious_workload(ev, ctx, obj, prefix))
+
+
+@detector("KS-AUD-N10", on="create,update,patch persistentvolumes")
+def host_path_volume(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """A hostPath PersistentVolume: any pod that claims it mounts the host path, and the pod spec
+    only names the claim."""
+    if exempt(ev, ctx, "KS-AUD-N10"):
+        return
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        spec = obj.get("spec")
+        hp = spec.get("hostPath") if isinstance(spec, dict) else None
+        if isinstance(hp, dict) and isinstance(hp.get("path"), str):
+            yield hit("KS-AUD-N10", f"PersistentVolume {ev.name} maps host path {hp['path']}",
+                      (f"{prefix}.spec.hostPath.path", hp["path"]))  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
 
 
 @detector("KS-AUD-N12", on="create,update,patch roles,clusterroles")
