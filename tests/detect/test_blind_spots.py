@@ -537,3 +537,19 @@ def test_host_path_persistent_volume() -> None:
           "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/"}}}  # fmt: skip
     assert "KS-AUD-N10" in run(sa_event("create", "persistentvolumes", name="root", namespace=None, code=201,
                                         request_object=pv))  # fmt: skip
+
+
+def test_a_control_plane_name_is_not_an_exemption_for_impersonators_or_iam_users() -> None:
+    listing = dict(namespace=None, uri="/api/v1/secrets")
+    # kubectl --as=system:kube-controller-manager: the audit user is the impersonator
+    ev = event("list", "secrets", user="mallory@example.com", impersonatedUser={"username": KCM}, **listing)
+    assert "KS-AUD-N15" in run(ev)
+    # an IAM role mapped to a control-plane user name in aws-auth (EKS): user.extra carries the ARN
+    iam = event("list", "secrets", user=KCM, **listing)
+    iam["user"]["uid"] = "aws-iam-authenticator:111122223333:AROAEXAMPLE"
+    iam["user"]["extra"] = {
+        "arn": ["arn:aws:sts::111122223333:assumed-role/ci/i-0abc"],
+        "sessionName": ["i-0abc"],
+    }
+    assert "KS-AUD-N15" in run(iam)
+    assert "KS-AUD-N15" not in run(event("list", "secrets", user=KCM, **listing))

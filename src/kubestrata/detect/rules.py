@@ -520,10 +520,28 @@ def is_system(username: str) -> bool:
     return username.startswith("system:")
 
 
+# user.extra keys and uid prefixes of people and workloads authenticated by a cloud IAM (EKS's
+# aws-iam-authenticator / access entries): such a user is never the control plane, whatever name
+# aws-auth or an access entry maps it to
+_IAM_EXTRA_KEYS = ("arn", "canonicalArn", "accessKeyId", "sessionName", "principalId")
+_IAM_UID_PREFIXES = ("aws-iam-authenticator:", "heptio-authenticator-aws:")
+
+
+def cloud_iam_user(ev: AuditEvent) -> bool:
+    extra = ev.user_extra
+    if extra and any(k in extra for k in _IAM_EXTRA_KEYS):
+        return True
+    user = ev.raw.get("user")
+    uid = user.get("uid") if isinstance(user, dict) else None
+    return isinstance(uid, str) and uid.startswith(_IAM_UID_PREFIXES)
+
+
 def exempt(ev: AuditEvent, ctx: Any, rule_id: str) -> bool:
     """The request was made by one of the control plane's own identities, named in the exemption
-    list (detect/data/control_plane_identities.yaml or --control-plane-identities), for this rule."""
-    return ctx.config.control_plane.exempt(ev.user, ev.groups, rule_id)
+    list (detect/data/control_plane_identities.yaml or --control-plane-identities), for this rule.
+    The name is the authenticated user's, never an impersonated one's; and a user authenticated
+    by a cloud IAM is not the control plane even when mapped to a control-plane name."""
+    return ctx.config.control_plane.exempt(ev.user, ev.groups, rule_id) and not cloud_iam_user(ev)
 
 
 def is_system_principal(username: str) -> bool:
