@@ -553,3 +553,40 @@ def test_a_control_plane_name_is_not_an_exemption_for_impersonators_or_iam_users
     }
     assert "KS-AUD-N15" in run(iam)
     assert "KS-AUD-N15" not in run(event("list", "secrets", user=KCM, **listing))
+
+
+def test_gke_shapes_seen_in_public_samples() -> None:
+    """Shapes from elastic/integrations packages/kubernetes audit_logs pipeline tests: a
+    non-resource health check logs resourceName "readyz" with methodName io.k8s.get, and the
+    audit annotations travel in the LogEntry's labels."""
+    from kubestrata.detect.decode import gke_to_event
+
+    entry = gke_entry("io.k8s.get", "readyz", caller_ip="35.1.2.3", user="system:anonymous")
+    entry["labels"] = {"authorization.k8s.io/decision": "allow",
+                       "authorization.k8s.io/reason": 'RBAC: allowed by ClusterRoleBinding "system:public-info-viewer"'}  # fmt: skip
+    ev = gke_to_event(entry)
+    assert ev["requestURI"] == "/readyz" and ev["verb"] == "get" and "objectRef" not in ev
+    assert ev["annotations"]["authorization.k8s.io/reason"].startswith("RBAC: allowed by")
+    # a health check is not "anonymous request allowed" nor successful anonymous discovery
+    assert not {"KS-AUD-F10", "KS-AUD-G21"} & run(entry)
+    # a real anonymous API read is
+    entry = gke_entry(
+        "io.k8s.core.v1.pods.list", "core/v1/pods", caller_ip="35.1.2.3", user="system:anonymous"
+    )
+    assert {"KS-AUD-G21", "KS-AUD-N19"} <= run(entry)
+
+
+def test_aks_control_plane_in_a_kube_audit_admin_record() -> None:
+    """AKS diagnostic record (category kube-audit-admin, properties.log an object): the managed
+    control plane's user aksService is exempt by name; another user in system:masters is not."""
+
+    def record(user: str) -> dict:
+        inner = event("create", "daemonsets", name="agent", namespace="kube-system", code=201,
+                      request_object=DAEMONSET, user=user, groups=["system:masters", "system:authenticated"])  # fmt: skip
+        return {"category": "kube-audit-admin", "operationName": "Microsoft.ContainerService/managedClusters/"
+                "diagnosticLogs/Read", "properties": {"log": inner, "pod": "kube-apiserver-x", "stream": "stdout"},
+                "resourceId": "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.CONTAINERSERVICE/"
+                "MANAGEDCLUSTERS/C", "time": "2026-11-27T10:00:00.1Z"}  # fmt: skip
+
+    assert "KS-AUD-N05" not in run(record("aksService"))
+    assert "KS-AUD-N05" in run(record("masterclient"))
