@@ -590,3 +590,14 @@ def test_aks_control_plane_in_a_kube_audit_admin_record() -> None:
 
     assert "KS-AUD-N05" not in run(record("aksService"))
     assert "KS-AUD-N05" in run(record("masterclient"))
+
+
+def test_service_account_anomalies_ignore_pod_address_churn_but_not_public_addresses() -> None:
+    pipe = Pipeline(DetectConfig())
+
+    def read(ip: str, name: str) -> set[str]:  # another secret each time: no dedup-window folding
+        return rule_ids(pipe.process_obj(sa_event("get", "secrets", name=name, ips=[ip])))
+
+    assert "KS-AUD-G40" in read("10.0.1.7", "db")  # first read of secrets by this ServiceAccount
+    assert "KS-AUD-G40" not in read("10.0.9.31", "cache")  # rescheduled pod, another node's subnet
+    assert "KS-AUD-G40" in read("185.220.101.7", "api")  # its token used from the internet

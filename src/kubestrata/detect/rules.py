@@ -1037,12 +1037,31 @@ def _novelty(ev: AuditEvent, ctx: Any) -> list[str]:
     ua = ev.user_agent.split(" ", 1)[0].split("/", 1)[0]
     if ua and ctx.first_seen("user-agent", f"{ev.user}|{ua}"):
         new.append(f"first user agent {ua!r} for {ev.user}")
-    ip = parse_ip(ev.remote_ip)
-    if ip is not None:
-        net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
-        if ctx.first_seen("source-network", f"{ev.user}|{net}"):
-            new.append(f"first request from {net} for {ev.user}")
+    net = _source_network(ev.remote_ip)
+    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
+    # one (its token used from outside the cluster network) is a new location.
+    if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups):
+        if ctx.first_seen("source-network", f"{ev.user}|{net[0]}"):
+            new.append(f"first request from {net[0]} for {ev.user}")
     return new
+
+
+_net_cache: dict[str, tuple[str, bool] | None] = {}
+
+
+def _source_network(addr: str) -> tuple[str, bool] | None:
+    """(the /24 or /64 network of an address, whether it is public), cached."""
+    r = _net_cache.get(addr, False)
+    if r is False:
+        ip = parse_ip(addr)
+        r = None
+        if ip is not None:
+            net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
+            r = (str(net), ip.is_global)
+        if len(_net_cache) > 65536:
+            _net_cache.clear()
+        _net_cache[addr] = r
+    return r  # type: ignore[return-value]
 
 
 def _anomaly(rid: str, ev: AuditEvent, ctx: Any, message: str, *ev_fields, severity=None) -> Iterator[Hit]:
