@@ -272,7 +272,9 @@ def replay(
 @handle_errors
 def watch(
     file: str = typer.Argument(None, help="Audit log file to follow (- for stdin); omit with --cloudwatch."),
-    from_start: bool = typer.Option(False, "--from-start", help="Read the file from its start, not its end."),
+    from_start: bool = typer.Option(
+        False, "--from-start", help="Read the file from its start, not its end (when no position is saved)."
+    ),
     cloudwatch: bool = typer.Option(
         False, "--cloudwatch", help="Poll CloudWatch Logs (EKS control-plane audit)."
     ),
@@ -314,8 +316,9 @@ def watch(
 ) -> None:
     """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
 
-    State (first-seen keys, findings) persists in SQLite at $XDG_STATE_HOME/kubestrata/detect.db
-    unless --state names another database (``--state :memory:`` keeps it in memory)."""
+    State (first-seen keys, findings, and FILE's read position, from which a restart resumes)
+    persists in SQLite at $XDG_STATE_HOME/kubestrata/detect.db unless --state names another
+    database (``--state :memory:`` keeps it in memory)."""
     if bool(file) == cloudwatch:
         raise KubestrataError("give a FILE to follow, or --cloudwatch (not both)")
     if state is None:
