@@ -601,3 +601,11 @@ def test_service_account_anomalies_ignore_pod_address_churn_but_not_public_addre
     assert "KS-AUD-G40" in read("10.0.1.7", "db")  # first read of secrets by this ServiceAccount
     assert "KS-AUD-G40" not in read("10.0.9.31", "cache")  # rescheduled pod, another node's subnet
     assert "KS-AUD-G40" in read("185.220.101.7", "api")  # its token used from the internet
+
+
+def test_rules_catalogue_dispatch_lists_every_detector_of_a_rule() -> None:
+    from kubestrata.detect.rules import dispatch_of
+
+    d = dispatch_of("KS-AUD-N10")
+    assert {"persistentvolumes", "pods", "deployments"} <= set(d["resources"])
+    assert set(d["verbs"]) == {"create", "update", "patch"} and "ephemeralcontainers" in d["subresources"]

@@ -335,17 +335,23 @@ def detector(
 
 def dispatch_of(rule_id: str) -> dict[str, Any]:
     """The dispatch key of a catalogue rule: verbs, resources, subresources and stages it can
-    match (None = any; "" in subresources = requests without one)."""
-    for d in DETECTORS:
-        if rule_id in d.ids:
-            return {
-                "verbs": sorted(d.verbs) if d.verbs is not None else None,
-                "resources": sorted(d.resources) if d.resources is not None else None,
-                "subresources": sorted(d.subresources) if d.subresources is not None else None,
-                "stages": sorted(d.stages) if d.stages is not None else None,
-                "function": d.name,
-            }
-    raise KeyError(rule_id)
+    match (None = any; "" in subresources = requests without one), over every detector that can
+    raise it."""
+    ds = [d for d in DETECTORS if rule_id in d.ids]
+    if not ds:
+        raise KeyError(rule_id)
+
+    def union(field: str) -> list[str] | None:
+        values = [getattr(d, field) for d in ds]
+        return None if any(v is None for v in values) else sorted(set().union(*values))
+
+    return {
+        "verbs": union("verbs"),
+        "resources": union("resources"),
+        "subresources": union("subresources"),
+        "stages": union("stages"),
+        "function": ", ".join(d.name for d in ds),
+    }
 
 
 def hit(rule_id: str, message: str, *evidence: tuple[str, Any], severity: Severity | None = None) -> Hit:
