@@ -83,11 +83,14 @@ def test_panther_every_rule_is_mapped(conformance: Path) -> None:
     assert rules <= set(PANTHER_MAP), sorted(rules - set(PANTHER_MAP))
 
 
-def test_panther_agreement_eks_at_least_90_percent(conformance: Path) -> None:
+def test_panther_agreement_eks_at_least_85_percent(conformance: Path) -> None:
+    # 90% before issue 11; 7 of Panther's EKS labels exempt any kube-system ServiceAccount by
+    # prefix and 3 expect role updates to be ignored, which we deliberately no longer do
+    # (docs/detect.md lists each one).
     res = [r for r in panther_results() if r["shape"] == "EKS"]
     agree = sum(r["expected"] == r["fired"] for r in res)
     assert len(res) >= 100
-    assert agree / len(res) >= 0.90, f"{agree}/{len(res)}"
+    assert agree / len(res) >= 0.85, f"{agree}/{len(res)}"
 
 
 def test_panther_every_disagreement_is_explained_in_docs(conformance: Path) -> None:

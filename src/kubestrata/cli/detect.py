@@ -31,7 +31,7 @@ from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IP
 from kubestrata.detect.report import print_summary, stats_line
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
-from kubestrata.detect.sources import Oversize, follow_lines, read_lines
+from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
 
@@ -89,6 +89,7 @@ def build_config(
     dedup_window: float,
     max_event_bytes: int,
     learn: bool,
+    control_plane_identities: str | None = None,
 ) -> DetectConfig:
     for rid in [*(disable or []), *(only or [])]:
         if rid not in CATALOGUE:
@@ -99,7 +100,13 @@ def build_config(
         raise KubestrataError(str(e)) from None
     if max_event_bytes < 1024:
         raise KubestrataError("--max-event-bytes must be at least 1024")
+    extra: dict[str, Any] = {}
+    if control_plane_identities:
+        from kubestrata.detect.identities import load
+
+        extra["control_plane"] = load(control_plane_identities, set(CATALOGUE))
     return DetectConfig(
+        **extra,
         cluster=cluster,
         state_url=state,
         ip_lists=IPLists(
@@ -205,6 +212,12 @@ LEARN = typer.Option(
 )
 ALERT_FILE = typer.Option(None, "--alert-file", help="Also append findings (JSON lines) to this file.")
 WEBHOOK = typer.Option(None, "--webhook", help="Also POST each finding as JSON to this http(s) URL.")
+CONTROL_PLANE = typer.Option(
+    None,
+    "--control-plane-identities",
+    help="YAML file of identities exempt from the actor rules, by name (added to the built-in list; "
+    "'replace: true' replaces it). See docs/detect.md.",
+)
 QUEUE = typer.Option(
     10_000, "--queue", help="Per-sink queue length; when full, alerts are dropped and counted."
 )
@@ -238,6 +251,7 @@ def replay(
     alert_file: str = ALERT_FILE,
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
+    control_plane_identities: str = CONTROL_PLANE,
 ) -> None:
     """Run every rule over audit log files (batch). Findings go to stdout as JSON lines.
 
@@ -249,6 +263,7 @@ def replay(
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        control_plane_identities,
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
@@ -285,7 +300,9 @@ def replay(
 @handle_errors
 def watch(
     file: str = typer.Argument(None, help="Audit log file to follow (- for stdin); omit with --cloudwatch."),
-    from_start: bool = typer.Option(False, "--from-start", help="Read the file from its start, not its end."),
+    from_start: bool = typer.Option(
+        False, "--from-start", help="Read the file from its start, not its end (when no position is saved)."
+    ),
     cloudwatch: bool = typer.Option(
         False, "--cloudwatch", help="Poll CloudWatch Logs (EKS control-plane audit)."
     ),
@@ -323,11 +340,13 @@ def watch(
     alert_file: str = ALERT_FILE,
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
+    control_plane_identities: str = CONTROL_PLANE,
 ) -> None:
     """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
 
-    State (first-seen keys, findings) persists in SQLite at $XDG_STATE_HOME/kubestrata/detect.db
-    unless --state names another database (``--state :memory:`` keeps it in memory).
+    State (first-seen keys, findings, and FILE's read position, from which a restart resumes)
+    persists in SQLite at $XDG_STATE_HOME/kubestrata/detect.db unless --state names another
+    database (``--state :memory:`` keeps it in memory).
 
     Example: kubestrata detect watch /var/log/kubernetes/audit.log --cluster-name prod"""
     if bool(file) == cloudwatch:
@@ -337,6 +356,7 @@ def watch(
     config = build_config(
         cluster, state, tor_exit_list, malicious_ip_list, custom_threat_list, cloud_ranges, min_severity,
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
+        control_plane_identities,
     )  # fmt: skip
     sinks = build_sinks(True, alert_file, webhook, block=False, queue=queue)
     pipe = Pipeline(config, sinks)
@@ -365,22 +385,57 @@ def watch(
         elif file == "-":
             _feed_file(pipe, "-")
         else:
-            for n, line in enumerate(
-                follow_lines(file, config.max_event_bytes, stop, from_start=from_start), 1
-            ):
-                if line is None:  # idle: persist batched state, then wait for more
-                    pipe.flush()
-                    if once:
-                        break
-                    continue
-                if isinstance(line, Oversize):
-                    pipe.stats.lines += 1
-                    pipe.bad("oversize", f"{file}:{n}", f"{line.length} bytes")
-                else:
-                    pipe.process_line(line, f"{file}:{n}")
+            _follow_file(pipe, file, cluster, stop, from_start, once)
     finally:
         pipe.close()
         err_console.print(escape(stats_line(pipe.stats, sinks)))
+
+
+def _follow_file(
+    pipe: Pipeline, file: str, cluster: str, stop: threading.Event, from_start: bool, once: bool
+) -> None:
+    """Follow FILE, keeping the read position (device, inode, offset) in the state database:
+    saved after each batch's findings are written, resumed from on the next start."""
+    import time
+
+    from kubestrata.detect.sources import FileFollower, FilePosition
+    from kubestrata.detect.state import WatchPositions
+
+    positions = WatchPositions(pipe.engine) if pipe.engine is not None else None
+    source = f"{cluster}|{os.path.abspath(file)}"
+    saved = positions.load(source) if positions is not None else None
+    follower = FileFollower(
+        file, pipe.config.max_event_bytes, stop, from_start=from_start,
+        resume=FilePosition(*saved) if saved else None,
+    )  # fmt: skip
+    last_save, unsaved = time.monotonic(), 0
+
+    def checkpoint() -> None:
+        nonlocal last_save, unsaved
+        pipe.flush()  # findings and first-seen keys first: the position never runs ahead of them
+        stores_down = pipe.store.outage.down or pipe._first_seen.outage.down
+        pos = follower.saved_position() if positions is not None and not stores_down else None
+        if positions is not None and pos is not None:
+            positions.save(source, pos.device, pos.inode, pos.offset, pos.head)
+        last_save, unsaved = time.monotonic(), 0
+
+    try:
+        for n, line in enumerate(follower, 1):
+            if line is None:  # idle: persist batched state and the position, then wait for more
+                checkpoint()
+                if once:
+                    break
+                continue
+            if isinstance(line, Oversize):
+                pipe.stats.lines += 1
+                pipe.bad("oversize", f"{file}:{n}", f"{line.length} bytes")
+            else:
+                pipe.process_line(line, f"{file}:{n}")
+            unsaved += 1
+            if unsaved >= 2000 or time.monotonic() - last_save > 1.0:
+                checkpoint()
+    finally:
+        checkpoint()
 
 
 @app.command("rules")

@@ -291,10 +291,12 @@ GUARDDUTY_RULES: list[RuleSpec] = [
              "pods/exec into a pod in kube-system.", ("T1609",),
              guardduty=("Execution:Kubernetes/ExecInKubeSystemPod",)),
     RuleSpec("KS-AUD-G02", "Anonymous access granted by a binding", Severity.HIGH,
-             "A RoleBinding or ClusterRoleBinding binding system:anonymous was created successfully.",
+             "A RoleBinding or ClusterRoleBinding binding system:anonymous or the group "
+             "system:unauthenticated was created, or changed to, successfully.",
              ("T1098.006",), guardduty=("Policy:Kubernetes/AnonymousAccessGranted",)),
     RuleSpec("KS-AUD-G03", "Admin access given to a default ServiceAccount", Severity.HIGH,
-             "A binding gave the default ServiceAccount of a namespace admin or cluster-admin.",
+             "A binding gave the default ServiceAccount of a namespace (or a group that includes it, "
+             "system:serviceaccounts[:<ns>]) admin or cluster-admin.",
              ("T1098.006",), guardduty=("Policy:Kubernetes/AdminAccessToDefaultServiceAccount",)),
     RuleSpec("KS-AUD-G04", "Kubernetes dashboard exposed to the internet", Severity.MEDIUM,
              "The Kubernetes dashboard Service was made an internet-facing LoadBalancer.", ("T1133",),
@@ -358,20 +360,23 @@ ELASTIC = "elastic/detection-rules:rules/integrations/kubernetes/"
 
 NATIVE_RULES: list[RuleSpec] = [
     RuleSpec("KS-AUD-N01", "Admission webhook configuration created", Severity.MEDIUM,
-             "A Mutating/ValidatingWebhookConfiguration was created: it can read or rewrite every "
-             "matching API request.", ("T1546", "T1554"), elastic=(ELASTIC + "persistence_kubernetes_admission_webhook_created_or_modified.toml",),
+             "A Mutating/ValidatingWebhookConfiguration was created, or its targets or rules changed "
+             "(create, update, patch, server-side apply): it can read or rewrite every matching API request.", ("T1546", "T1554"), elastic=(ELASTIC + "persistence_kubernetes_admission_webhook_created_or_modified.toml",),
              sigma=(SIGMA + "kubernetes_audit_change_admission_controller.yml",)),
     RuleSpec("KS-AUD-N02", "Client certificate signing request created", Severity.LOW,
-             "A non-system user requested a kube-apiserver client certificate: long-lived credentials.",
+             "A user (control-plane identities excepted, by name) requested a kube-apiserver client "
+             "certificate: long-lived credentials.",
              ("T1098.001",), elastic=(ELASTIC + "persistence_kubernetes_client_certificate_signing_request_created_or_approved.toml",)),
     RuleSpec("KS-AUD-N03", "ClusterRoleBinding to a privileged role", Severity.MEDIUM,
-             "A ClusterRoleBinding to cluster-admin, admin, edit or a control-plane role was created.",
+             "A ClusterRoleBinding to cluster-admin, admin, edit or a control-plane role was created, "
+             "or its subjects changed (the API server's bootstrap bindings excepted).",
              ("T1098.006",), sigma=(SIGMA + "kubernetes_audit_rolebinding_modification.yml",)),
     RuleSpec("KS-AUD-N04", "CronJob created or modified", Severity.LOW,
              "A CronJob was created or modified: scheduled code execution.", ("T1053.007",),
              sigma=(SIGMA + "kubernetes_audit_cronjob_modification.yml",)),
     RuleSpec("KS-AUD-N05", "DaemonSet created", Severity.LOW,
-             "A non-system user created a DaemonSet: code on every node.", ("T1610",)),
+             "A user (control-plane identities excepted) created a DaemonSet, also by server-side apply: "
+             "code on every node.", ("T1610",)),
     RuleSpec("KS-AUD-N06", "Files copied out of a pod (kubectl cp)", Severity.MEDIUM,
              "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.", ("T1041",)),
     RuleSpec("KS-AUD-N07", "Service account token read through exec", Severity.HIGH,
@@ -383,18 +388,19 @@ NATIVE_RULES: list[RuleSpec] = [
              elastic=(ELASTIC + "execution_kubernetes_pod_exec_potential_reverse_shell.toml",
                       ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml")),
     RuleSpec("KS-AUD-N09", "Pod with dangerous capabilities", Severity.HIGH,
-             "A pod was created whose containers add SYS_ADMIN, NET_ADMIN, BPF, SYS_PTRACE, SYS_MODULE "
-             "or ALL.", ("T1611",),
+             "A pod or workload template whose containers add SYS_ADMIN, NET_ADMIN, BPF, SYS_PTRACE, "
+             "SYS_MODULE or ALL was created or changed to.", ("T1611",),
              elastic=(ELASTIC + "privilege_escalation_container_created_with_excessive_linux_capabilities.toml",)),
     RuleSpec("KS-AUD-N10", "Pod with a hostPath volume", Severity.MEDIUM,
-             "A pod with any hostPath volume was created (system controllers in system namespaces "
-             "excepted).", ("T1611",), sigma=(SIGMA + "kubernetes_audit_hostpath_mount.yml",)),
+             "A pod or workload template with any hostPath volume was created or changed to "
+             "(control-plane identities in system namespaces excepted).", ("T1611",), sigma=(SIGMA + "kubernetes_audit_hostpath_mount.yml",)),
     RuleSpec("KS-AUD-N11", "Pod created directly in a system namespace", Severity.MEDIUM,
-             "A non-system user created a pod in kube-system, kube-public, kube-node-lease or a "
-             "provider system namespace.", ("T1610", "T1036.005"),
+             "A user (control-plane identities excepted) created a pod in kube-system, kube-public, "
+             "kube-node-lease or a provider system namespace.", ("T1610", "T1036.005"),
              sigma=(SIGMA + "kubernetes_audit_pod_in_system_namespace.yml",)),
     RuleSpec("KS-AUD-N12", "Role with node proxy permissions created", Severity.HIGH,
-             "A Role/ClusterRole granting nodes/proxy (or nodes/* or *) was created: kubelet API access.",
+             "A Role/ClusterRole granting nodes/proxy (or nodes/* or *) was created or changed to: "
+             "kubelet API access.",
              ("T1098.006", "T1611")),
     RuleSpec("KS-AUD-N13", "Repeated denied secret reads", Severity.MEDIUM,
              "A user had --threshold (default 20) secret gets denied or missing within the window.",
@@ -403,7 +409,7 @@ NATIVE_RULES: list[RuleSpec] = [
              "A user read many distinct secrets (default 15) within the window.", ("T1552.007",),
              sigma=(SIGMA + "kubernetes_audit_secrets_enumeration.yml",)),
     RuleSpec("KS-AUD-N15", "All secrets listed across namespaces", Severity.HIGH,
-             "A non-system user listed secrets cluster-wide (GET /api/v1/secrets).", ("T1552.007",),
+             "A user (control-plane identities excepted) listed secrets cluster-wide (GET /api/v1/secrets).", ("T1552.007",),
              elastic=(ELASTIC + "credential_access_kubernetes_secrets_list_cluster_and_sensitive_namespaces.toml",)),
     RuleSpec("KS-AUD-N16", "Service account token requested", Severity.LOW,
              "A token was minted through serviceaccounts/token by a user (kubelets and system "
@@ -422,17 +428,23 @@ NATIVE_RULES: list[RuleSpec] = [
              "Kubernetes Events were deleted, which hides activity.", ("T1070",),
              sigma=(SIGMA + "kubernetes_audit_events_deleted.yml",)),
     RuleSpec("KS-AUD-N21", "Pod sharing a host namespace created", Severity.MEDIUM,
-             "A pod using hostNetwork, hostPID or hostIPC was created successfully (system controllers "
-             "in system namespaces excepted). Falco's KS-AUD-F05..F07 also report failed attempts.",
+             "A pod or workload template using hostNetwork, hostPID or hostIPC was created or changed to "
+             "(control-plane identities in system namespaces excepted). Falco's KS-AUD-F05..F07 also "
+             "report failed pod creations.",
              ("T1611",)),
     RuleSpec("KS-AUD-N22", "Privileged or root container created", Severity.HIGH,
-             "A pod with a privileged container or one running as UID 0 was created successfully "
-             "(system controllers in system namespaces excepted).", ("T1610", "T1611"),
+             "A pod or workload template with a privileged container or one running as UID 0 was "
+             "created or changed to (control-plane identities in system namespaces excepted).", ("T1610", "T1611"),
              sigma=(SIGMA + "kubernetes_audit_privileged_pod_creation.yml",)),
     RuleSpec("KS-AUD-N23", "Role with excessive permissions created", Severity.MEDIUM,
-             "A user (not a system component) created a Role/ClusterRole with wildcards, "
-             "escalate/bind/impersonate, secret reads, pods/exec or nodes/proxy.", ("T1098.006",),
+             "A user (control-plane identities excepted) created a Role/ClusterRole, or changed one to "
+             "have, wildcards, escalate/bind/impersonate, secret reads, pods/exec or nodes/proxy.", ("T1098.006",),
              elastic=(ELASTIC + "persistence_sensitive_role_creation_or_modification.toml",)),
+    RuleSpec("KS-AUD-N24", "Workload with a download-and-run or reverse-shell command", Severity.HIGH,
+             "A pod, workload template or ephemeral container was created or changed to run a command "
+             "that pipes curl/wget into a shell or opens a reverse shell (a `curl | sh` CronJob); "
+             "controllers creating pods from a template are exempt, the template's author was judged.",
+             ("T1610", "T1059", "T1053.007")),
 ]  # fmt: skip
 
 CATALOGUE: dict[str, RuleSpec] = {r.id: r for r in [*FALCO_RULES, *GUARDDUTY_RULES, *NATIVE_RULES]}

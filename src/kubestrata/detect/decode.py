@@ -156,8 +156,11 @@ def gke_to_event(obj: dict[str, Any]) -> dict[str, Any]:
     if type(auth.get("principalEmail")) is str:
         event["user"] = {"username": auth["principalEmail"]}
     meta = pp.get("requestMetadata") if type(pp.get("requestMetadata")) is dict else {}
-    if type(meta.get("callerIP")) is str:
-        event["sourceIPs"] = [meta["callerIP"]]
+    # Cloud Logging's JSON spells it callerIp (google.cloud.audit.RequestMetadata, field
+    # caller_ip, lowerCamelCase in JSON); callerIP is accepted from older exports and normalisers
+    caller_ip = meta.get("callerIp", meta.get("callerIP"))
+    if type(caller_ip) is str:
+        event["sourceIPs"] = [caller_ip]
     if type(meta.get("callerSuppliedUserAgent")) is str:
         event["userAgent"] = meta["callerSuppliedUserAgent"]
     status = pp.get("status")
@@ -167,8 +170,21 @@ def gke_to_event(obj: dict[str, Any]) -> dict[str, Any]:
     if type(authz) is list and authz:
         granted = all(type(a) is dict and a.get("granted") is True for a in authz)
         event["annotations"] = {"authorization.k8s.io/decision": "allow" if granted else "forbid"}
+    # GKE copies the API server's audit annotations into the LogEntry's labels
+    # (authorization.k8s.io/decision and /reason, pod-security.kubernetes.io/*, ...)
+    labels = obj.get("labels")
+    if type(labels) is dict:
+        ann = {
+            k: v
+            for k, v in labels.items()
+            if type(v) is str and k.partition("/")[0].endswith(("k8s.io", "kubernetes.io")) and "/" in k
+        }
+        if ann:
+            event["annotations"] = {**event.get("annotations", {}), **ann}
     rname = pp.get("resourceName") if type(pp.get("resourceName")) is str else ""
     ref: dict[str, str] = {}
+    if rname and "/" not in rname and not method.startswith("io.k8s.core") and len(mparts) == 3:
+        rname = "/" + rname  # a non-resource URL without its slash: resourceName "readyz", method io.k8s.get
     if rname and not rname.startswith("/"):
         parts = rname.split("/")
         if len(parts) >= 3:

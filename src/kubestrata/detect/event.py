@@ -91,6 +91,7 @@ class AuditEvent:
         "timestamp",
         "cluster",
         "_query",
+        "produced",
     )
 
     def __init__(self, raw: dict[str, Any], cluster: str = "") -> None:
@@ -166,11 +167,16 @@ class AuditEvent:
         if ts is not None and type(ts) is not str:
             raise BadEvent(f"expected a timestamp string, got {type(ts).__name__}", "stageTimestamp")
         self.timestamp = ts or ""
-        for key in ("requestObject", "responseObject"):
-            v = get(key)
-            if v is not None and type(v) is not dict:
-                raise BadEvent(f"expected an object, got {type(v).__name__}", key)
+        v = get("responseObject")
+        if v is not None and type(v) is not dict:
+            raise BadEvent(f"expected an object, got {type(v).__name__}", "responseObject")
+        v = get("requestObject")
+        # a patch request logs the patch document as sent (apiserver audit.LogRequestPatch): an
+        # object for strategic-merge, merge and apply patches, a list of operations for a JSON patch
+        if v is not None and type(v) is not dict and not (type(v) is list and self.verb == "patch"):
+            raise BadEvent(f"expected an object, got {type(v).__name__}", "requestObject")
         self._query: dict[str, list[str]] | None = None
+        self.produced: Any = None  # rules.produced_object's cache: (object, evidence prefix) or False
 
     # -- derived fields (computed on demand; most events never need them) --
 
@@ -191,7 +197,15 @@ class AuditEvent:
 
     @property
     def request_object(self) -> dict[str, Any]:
-        return self.raw.get("requestObject") or _EMPTY
+        """The request body as an object; empty for a JSON patch (see ``json_patch``)."""
+        v = self.raw.get("requestObject")
+        return v if type(v) is dict else _EMPTY
+
+    @property
+    def json_patch(self) -> list[Any] | None:
+        """The operations of a JSON patch (RFC 6902) request, else None."""
+        v = self.raw.get("requestObject")
+        return v if type(v) is list else None
 
     @property
     def response_object(self) -> dict[str, Any]:

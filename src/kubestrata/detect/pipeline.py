@@ -20,6 +20,8 @@ from kubestrata.detect.catalogue import CATALOGUE, RuleSpec
 from kubestrata.detect.decode import NotAudit, decode_cloudwatch_payload, iter_event_dicts, loads
 from kubestrata.detect.escape import clean, clean_any
 from kubestrata.detect.event import AuditEvent, BadEvent
+from kubestrata.detect.identities import ControlPlane, builtin
+from kubestrata.detect.objects import ObjectMemory
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, Detector, Hit, parse_ip, safe_call
 from kubestrata.detect.state import FindingsStore, FirstSeen, make_engine
 from kubestrata.errors import KubestrataError
@@ -145,6 +147,7 @@ class DetectConfig:
     allowed_images: frozenset[str] = frozenset()  # enables KS-AUD-F02 when non-empty
     full_admin_users: frozenset[str] = frozenset()  # enables KS-AUD-F52 when non-empty
     allowed_nodes: frozenset[str] | None = None  # enables KS-AUD-F54/F55 when set
+    control_plane: ControlPlane = field(default_factory=builtin)  # exempt from actor rules, by name
     ip_lists: IPLists = field(default_factory=IPLists)
     thresholds: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     windows: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WINDOWS))
@@ -251,6 +254,7 @@ class Pipeline:
         self._seen_order: deque[tuple[str, str]] = deque()
         self._windows: dict[tuple[str, str], _Window] = {}
         self._now: float = 0.0
+        self.objects = ObjectMemory()  # last produced state per object: the base of later patches
 
     # -- rule context API (used by rules.py) --
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from kubestrata.detect.event import RESPONSE_COMPLETE, RESPONSE_STARTED, AuditEvent
+from kubestrata.detect.objects import apply_json_patch, merge
 from kubestrata.errors import InputError
 from kubestrata.findings import Severity
 from kubestrata.kube.podspec import iter_containers, pod_template
@@ -248,11 +249,24 @@ REVERSE_SHELL = re.compile(
     re.IGNORECASE,
 )
 DOWNLOAD_AND_RUN = re.compile(r"\b(?:curl|wget)\b[^|;]*\|\s*(?:ba|z|da)?sh\b", re.IGNORECASE)
-METADATA_SERVICE = re.compile(r"169\.254\.169\.254|metadata\.google\.internal|fd00:ec2::254")
+# Instance metadata (AWS, Azure, GCP, OpenStack: 169.254.169.254; AWS IPv6 fd00:ec2::254), the EKS
+# Pod Identity agent (169.254.170.23, fd00:ec2::23), Azure's WireServer (168.63.129.16) and GCP's
+# metadata host names
+METADATA_SERVICE = re.compile(
+    r"169\.254\.169\.254|169\.254\.170\.23\b|fd00:ec2::(?:254|23)\b|168\.63\.129\.16\b"
+    r"|metadata\.google\.internal|\bmetadata\.goog\b",
+    re.IGNORECASE,
+)
 HOST_SECRETS = re.compile(r"/etc/shadow\b|/root/\.ssh|/\.aws/credentials|/etc/kubernetes/(?:pki|admin\.conf)")
+# Projected tokens: the Kubernetes ServiceAccount token, EKS IRSA (eks.amazonaws.com) and EKS Pod
+# Identity (pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token), AKS workload identity
+# (/var/run/secrets/azure/tokens/azure-identity-token), custom projections under
+# /var/run/secrets/tokens; and the environment variables that name them
+# (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE, AZURE_FEDERATED_TOKEN_FILE)
 SA_TOKEN = re.compile(
-    r"/var/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com/serviceaccount|tokens)"
-    r"|/run/secrets/kubernetes\.io/serviceaccount"
+    r"(?:/var)?/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com/serviceaccount"
+    r"|pods\.eks\.amazonaws\.com/serviceaccount|azure/tokens|tokens)"
+    r"|\b(?:AWS_WEB_IDENTITY_TOKEN_FILE|AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE|AZURE_FEDERATED_TOKEN_FILE)\b"
 )
 
 
@@ -321,17 +335,23 @@ def detector(
 
 def dispatch_of(rule_id: str) -> dict[str, Any]:
     """The dispatch key of a catalogue rule: verbs, resources, subresources and stages it can
-    match (None = any; "" in subresources = requests without one)."""
-    for d in DETECTORS:
-        if rule_id in d.ids:
-            return {
-                "verbs": sorted(d.verbs) if d.verbs is not None else None,
-                "resources": sorted(d.resources) if d.resources is not None else None,
-                "subresources": sorted(d.subresources) if d.subresources is not None else None,
-                "stages": sorted(d.stages) if d.stages is not None else None,
-                "function": d.name,
-            }
-    raise KeyError(rule_id)
+    match (None = any; "" in subresources = requests without one), over every detector that can
+    raise it."""
+    ds = [d for d in DETECTORS if rule_id in d.ids]
+    if not ds:
+        raise KeyError(rule_id)
+
+    def union(field: str) -> list[str] | None:
+        values = [getattr(d, field) for d in ds]
+        return None if any(v is None for v in values) else sorted(set().union(*values))
+
+    return {
+        "verbs": union("verbs"),
+        "resources": union("resources"),
+        "subresources": union("subresources"),
+        "stages": union("stages"),
+        "function": ", ".join(d.name for d in ds),
+    }
 
 
 def hit(rule_id: str, message: str, *evidence: tuple[str, Any], severity: Severity | None = None) -> Hit:
@@ -348,17 +368,106 @@ def image_repository(image: str) -> str:
     return s[:colon] if colon > s.rfind("/") else s
 
 
-def pod_spec(ev: AuditEvent) -> tuple[dict[str, Any], str] | None:
-    """The pod spec of a create/update request for a pod or workload, with its field path."""
-    ro = ev.request_object
+def pod_spec(
+    ev: AuditEvent, obj: dict[str, Any] | None = None, prefix: str = "requestObject"
+) -> tuple[dict[str, Any], str] | None:
+    """The pod spec of a pod or workload object (the request object unless ``obj`` is given),
+    with its field path."""
+    ro = ev.request_object if obj is None else obj
     kind = WORKLOAD_RESOURCES.get(ev.resource)
-    if not ro or kind is None or ev.subresource:
+    if not ro or kind is None or ev.subresource not in ("", "ephemeralcontainers"):
         return None
-    obj = ro if ro.get("kind") == kind else {**ro, "kind": kind}
-    tpl = pod_template(obj)
+    ro = ro if ro.get("kind") == kind else {**ro, "kind": kind}
+    tpl = pod_template(ro)
     if tpl is None:
         return None
-    return tpl.spec, "requestObject." + tpl.spec_path
+    return tpl.spec, f"{prefix}.{tpl.spec_path}"
+
+
+# --- the object a request produced (issue 11: patch and server-side apply) -------------------
+
+REMEMBERED = frozenset(WORKLOAD_RESOURCES) | {
+    "roles", "clusterroles", "rolebindings", "clusterrolebindings", "services",
+    "mutatingwebhookconfigurations", "validatingwebhookconfigurations",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    obj: dict[str, Any]
+    prefix: str  # evidence path root: responseObject, requestObject or patchedObject
+    prior: dict[str, Any] | None  # the last state seen in this stream, when known
+    created: bool  # the request created the object (create, or an apply/patch answered 201)
+
+
+def _compute_produced(ev: AuditEvent, ctx: Any) -> Produced | None:
+    if ev.verb not in MODIFY or not ev.success:
+        return None
+    if ev.subresource and not (ev.resource == "pods" and ev.subresource == "ephemeralcontainers"):
+        return None
+    memory = getattr(ctx, "objects", None)
+    name = ev.name
+    if not name:
+        meta = ev.request_object.get("metadata")
+        name = str(meta.get("name") or "") if isinstance(meta, dict) else ""
+    # no API group in the key: some normalisers drop it, and a resource name is one object in
+    # every group it is served from (extensions/apps Deployments)
+    key = (ev.cluster, ev.resource, ev.namespace, name)
+    prior = memory.get(key) if memory is not None and name and ev.verb != "create" else None
+    resp = ev.response_object
+    obj: dict[str, Any] | None
+    if resp and resp.get("kind") != "Status":
+        obj, prefix = resp, "responseObject"
+    elif ev.verb != "patch":
+        obj, prefix = ev.request_object or None, "requestObject"
+    elif (ops := ev.json_patch) is not None:
+        obj, prefix = apply_json_patch(prior, ops), "patchedObject"
+    elif prior is not None:
+        obj, prefix = merge(prior, ev.request_object), "patchedObject"
+    else:
+        obj, prefix = ev.request_object or None, "requestObject"
+    if not obj:
+        return None
+    if memory is not None and name and ev.resource in REMEMBERED:
+        memory.put(key, obj)
+    created = (ev.verb == "create" or ev.code == 201) and not ev.subresource
+    return Produced(obj, prefix, prior, created)
+
+
+def produced(ev: AuditEvent, ctx: Any) -> Produced | None:
+    """The object a successful create/update/patch produced (computed once per event): the
+    responseObject where the audit level has it, else the request object, else the patch applied
+    to what this stream last saw of the object (detect/objects.py)."""
+    p = ev.produced
+    if p is None:
+        p = ev.produced = _compute_produced(ev, ctx) or False
+    return p or None
+
+
+def _strip(evidence: list[tuple[str, Any]]) -> set[str]:
+    return {p.split(".", 1)[-1] + "=" + orjson.dumps(v, default=str).decode() for p, v in evidence}
+
+
+def introduced(
+    ev: AuditEvent, ctx: Any, check: Callable[[dict[str, Any], str], Iterable[Hit]]
+) -> Iterator[Hit]:
+    """``check(object, prefix)`` on the produced object; for a change of an object whose prior
+    state is known, only the hits whose evidence the change introduced (an already privileged
+    Deployment whose labels are patched is not reported again)."""
+    p = produced(ev, ctx)
+    if p is None:
+        return
+    hits = list(check(p.obj, p.prefix))
+    if not hits:
+        return
+    before: dict[str, set[str]] = {}
+    if p.prior is not None and not p.created:
+        for h in check(p.prior, p.prefix):
+            before.setdefault(h.rule_id, set()).update(_strip(h.evidence))
+    for h in hits:
+        old = before.get(h.rule_id)
+        if old is None or not _strip(h.evidence) <= old:
+            yield h
 
 
 def containers(spec: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
@@ -387,8 +496,8 @@ def host_paths(spec: dict[str, Any], path: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def role_rules(ev: AuditEvent) -> list[dict[str, Any]]:
-    rules = ev.request_object.get("rules")
+def role_rules(ev: AuditEvent, obj: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    rules = (ev.request_object if obj is None else obj).get("rules")
     return [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
 
 
@@ -401,18 +510,44 @@ def rule_values(rules: list[dict[str, Any]], key: str) -> list[str]:
     return out
 
 
-def binding_role(ev: AuditEvent) -> str:
-    ref = ev.request_object.get("roleRef")
+def binding_role(ev: AuditEvent, obj: dict[str, Any] | None = None) -> str:
+    ref = (ev.request_object if obj is None else obj).get("roleRef")
     return str(ref.get("name") or "") if isinstance(ref, dict) else ""
 
 
-def binding_subjects(ev: AuditEvent) -> list[dict[str, Any]]:
-    subs = ev.request_object.get("subjects")
+def binding_subjects(ev: AuditEvent, obj: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    subs = (ev.request_object if obj is None else obj).get("subjects")
     return [s for s in subs if isinstance(s, dict)] if isinstance(subs, list) else []
 
 
 def is_system(username: str) -> bool:
+    """Falco's ``non_system_user`` macro negated (``ka.user.name startswith "system:"``). Used ONLY
+    by the Falco parity rules, which keep Falco's condition; every other rule asks ``exempt``."""
     return username.startswith("system:")
+
+
+# user.extra keys and uid prefixes of people and workloads authenticated by a cloud IAM (EKS's
+# aws-iam-authenticator / access entries): such a user is never the control plane, whatever name
+# aws-auth or an access entry maps it to
+_IAM_EXTRA_KEYS = ("arn", "canonicalArn", "accessKeyId", "sessionName", "principalId")
+_IAM_UID_PREFIXES = ("aws-iam-authenticator:", "heptio-authenticator-aws:")
+
+
+def cloud_iam_user(ev: AuditEvent) -> bool:
+    extra = ev.user_extra
+    if extra and any(k in extra for k in _IAM_EXTRA_KEYS):
+        return True
+    user = ev.raw.get("user")
+    uid = user.get("uid") if isinstance(user, dict) else None
+    return isinstance(uid, str) and uid.startswith(_IAM_UID_PREFIXES)
+
+
+def exempt(ev: AuditEvent, ctx: Any, rule_id: str) -> bool:
+    """The request was made by one of the control plane's own identities, named in the exemption
+    list (detect/data/control_plane_identities.yaml or --control-plane-identities), for this rule.
+    The name is the authenticated user's, never an impersonated one's; and a user authenticated
+    by a cloud IAM is not the control plane even when mapped to a control-plane name."""
+    return ctx.config.control_plane.exempt(ev.user, ev.groups, rule_id) and not cloud_iam_user(ev)
 
 
 def is_system_principal(username: str) -> bool:
@@ -421,6 +556,11 @@ def is_system_principal(username: str) -> bool:
         "system:anonymous",
         "system:unauthenticated",
     )
+
+
+def is_node(ev: AuditEvent) -> bool:
+    """A kubelet, as the Node authorizer recognises one: group system:nodes and user system:node:<name>."""
+    return "system:nodes" in ev.groups and ev.user.startswith("system:node:")
 
 
 def exec_ok(ev: AuditEvent) -> bool:
@@ -678,6 +818,18 @@ def exec_in_kube_system(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
                   ("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command()))  # fmt: skip
 
 
+ANONYMOUS_SUBJECTS = frozenset({"system:anonymous", "system:unauthenticated"})
+
+
+def _all_sa_group(s: dict[str, Any]) -> bool:
+    """Group system:serviceaccounts (every ServiceAccount) or system:serviceaccounts:<ns> (every
+    one of a namespace): both include the default ServiceAccounts."""
+    name = str(s.get("name") or "")
+    return s.get("kind") == "Group" and (
+        name == "system:serviceaccounts" or name.startswith("system:serviceaccounts:")
+    )
+
+
 def _sa_subject(s: dict[str, Any], binding_ns: str) -> tuple[str, str] | None:
     """(namespace, name) when the subject is a ServiceAccount, in either spelling."""
     if s.get("kind") == "ServiceAccount":
@@ -690,24 +842,27 @@ def _sa_subject(s: dict[str, Any], binding_ns: str) -> tuple[str, str] | None:
     return None
 
 
-@detector("KS-AUD-G02", "KS-AUD-G03", on="create rolebindings,clusterrolebindings")
+@detector("KS-AUD-G02", "KS-AUD-G03", on="create,update,patch rolebindings,clusterrolebindings")
 def gd_binding(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if not ev.success:
-        return
-    subs = binding_subjects(ev)
-    for i, s in enumerate(subs):
-        if s.get("name") == "system:anonymous":
-            yield hit("KS-AUD-G02", f"{ev.resource[:-1]} {ev.name!r} binds system:anonymous to {binding_role(ev)!r}",
-                      (f"requestObject.subjects[{i}]", s), ("requestObject.roleRef.name", binding_role(ev)))  # fmt: skip
-            break
-    role = binding_role(ev)
-    if role in ADMIN_ROLES:
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        subs = binding_subjects(ev, obj)
+        role = binding_role(ev, obj)
         for i, s in enumerate(subs):
-            sa = _sa_subject(s, ev.namespace)
-            if sa and sa[1] == "default":
-                yield hit("KS-AUD-G03", f"default ServiceAccount of {sa[0]} bound to {role}",
-                          (f"requestObject.subjects[{i}]", s), ("requestObject.roleRef.name", role))  # fmt: skip
+            # the anonymous user, or the group every unauthenticated request has
+            if s.get("name") in ANONYMOUS_SUBJECTS:
+                yield hit("KS-AUD-G02", f"{ev.resource[:-1]} {ev.name!r} binds system:anonymous to {role!r}",
+                          (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
                 break
+        if role in ADMIN_ROLES:
+            for i, s in enumerate(subs):
+                sa = _sa_subject(s, ev.namespace)
+                if (sa and sa[1] == "default") or _all_sa_group(s):
+                    who = f"default ServiceAccount of {sa[0]}" if sa else f"group {s.get('name')}"
+                    yield hit("KS-AUD-G03", f"{who} bound to {role}",
+                              (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
+                    break
+
+    yield from introduced(ev, ctx, check)
 
 
 _DASHBOARD_NAMES = ("kubernetes-dashboard",)
@@ -732,22 +887,22 @@ def _internet_lb(spec: dict[str, Any], meta: dict[str, Any]) -> bool:
     return True
 
 
-@detector("KS-AUD-G04", "KS-AUD-G05", on="create,update services")
+@detector("KS-AUD-G04", "KS-AUD-G05", on="create,update,patch services")
 def exposed_dashboard(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    ro = ev.request_object
-    spec, meta = ro.get("spec"), ro.get("metadata") or {}
-    if not ev.success or not isinstance(spec, dict) or not isinstance(meta, dict):
-        return
-    if not _internet_lb(spec, meta):
-        return
-    sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
-    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-    words = {ev.name, str(meta.get("name") or ""), *map(str, sel.values()), *map(str, labels.values())}
-    for rid, names, what in (("KS-AUD-G04", _DASHBOARD_NAMES, "Kubernetes dashboard"),
-                             ("KS-AUD-G05", _KUBEFLOW_NAMES, "Kubeflow dashboard")):  # fmt: skip
-        if any(n in w for w in words for n in names):
-            yield hit(rid, f"{what} Service {ev.namespace}/{ev.name} exposed by an internet LoadBalancer",
-                      ("requestObject.spec.type", "LoadBalancer"), ("requestObject.spec.selector", sel))  # fmt: skip
+    def check(ro: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        spec, meta = ro.get("spec"), ro.get("metadata") or {}
+        if not isinstance(spec, dict) or not isinstance(meta, dict) or not _internet_lb(spec, meta):
+            return
+        sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+        words = {ev.name, str(meta.get("name") or ""), *map(str, sel.values()), *map(str, labels.values())}
+        for rid, names, what in (("KS-AUD-G04", _DASHBOARD_NAMES, "Kubernetes dashboard"),
+                                 ("KS-AUD-G05", _KUBEFLOW_NAMES, "Kubeflow dashboard")):  # fmt: skip
+            if any(n in w for w in words for n in names):
+                yield hit(rid, f"{what} Service {ev.namespace}/{ev.name} exposed by an internet LoadBalancer",
+                          (f"{prefix}.spec.type", "LoadBalancer"), (f"{prefix}.spec.selector", sel))  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
 
 
 def _privileged_and_mounts(spec: dict[str, Any], path: str):
@@ -765,22 +920,32 @@ def _privileged_and_mounts(spec: dict[str, Any], path: str):
     return priv, sens
 
 
-WORKLOAD_ON = "create,update " + ",".join(sorted(WORKLOAD_RESOURCES))
+WORKLOAD_ON = "create,update,patch " + ",".join(sorted(WORKLOAD_RESOURCES))
+
+
+def _produced_spec(ev: AuditEvent, ctx: Any) -> tuple[dict[str, Any], str] | None:
+    p = produced(ev, ctx)
+    return pod_spec(ev, p.obj, p.prefix) if p is not None else None
 
 
 @detector("KS-AUD-G06", "KS-AUD-G07", on=WORKLOAD_ON)
 def gd_workload_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    ps = pod_spec(ev)
-    if ps is None or not ev.success:
+    ps = _produced_spec(ev, ctx)
+    if ps is None:
         return
-    priv, sens = _privileged_and_mounts(*ps)
+    priv, _ = _privileged_and_mounts(*ps)
     for img, p in priv:
         if ctx.first_seen("privileged-image", img or "<none>") and not ctx.learning:
             yield hit("KS-AUD-G06", f"privileged container from image {img!r}, new to privileged use",
                       (p + ".securityContext.privileged", True), (p + ".image", img))  # fmt: skip
-    for img, p, hp in sens:
-        yield hit("KS-AUD-G07", f"container mounts host path {hp} writable", (p, hp), (p + ".image", img))
-        break
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        ps = pod_spec(ev, obj, prefix)
+        for img, p, hp in _privileged_and_mounts(*ps)[1] if ps else []:
+            yield hit("KS-AUD-G07", f"container mounts host path {hp} writable", (p, hp), (p + ".image", img))
+            break
+
+    yield from introduced(ev, ctx, check)
 
 
 # --- GuardDuty tactic x source ---------------------------------------------------------------
@@ -878,12 +1043,31 @@ def _novelty(ev: AuditEvent, ctx: Any) -> list[str]:
     ua = ev.user_agent.split(" ", 1)[0].split("/", 1)[0]
     if ua and ctx.first_seen("user-agent", f"{ev.user}|{ua}"):
         new.append(f"first user agent {ua!r} for {ev.user}")
-    ip = parse_ip(ev.remote_ip)
-    if ip is not None:
-        net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
-        if ctx.first_seen("source-network", f"{ev.user}|{net}"):
-            new.append(f"first request from {net} for {ev.user}")
+    net = _source_network(ev.remote_ip)
+    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
+    # one (its token used from outside the cluster network) is a new location.
+    if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups):
+        if ctx.first_seen("source-network", f"{ev.user}|{net[0]}"):
+            new.append(f"first request from {net[0]} for {ev.user}")
     return new
+
+
+_net_cache: dict[str, tuple[str, bool] | None] = {}
+
+
+def _source_network(addr: str) -> tuple[str, bool] | None:
+    """(the /24 or /64 network of an address, whether it is public), cached."""
+    r = _net_cache.get(addr, False)
+    if r is False:
+        ip = parse_ip(addr)
+        r = None
+        if ip is not None:
+            net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
+            r = (str(net), ip.is_global)
+        if len(_net_cache) > 65536:
+            _net_cache.clear()
+        _net_cache[addr] = r
+    return r  # type: ignore[return-value]
 
 
 def _anomaly(rid: str, ev: AuditEvent, ctx: Any, message: str, *ev_fields, severity=None) -> Iterator[Hit]:
@@ -894,37 +1078,48 @@ def _anomaly(rid: str, ev: AuditEvent, ctx: Any, message: str, *ev_fields, sever
 
 @detector("KS-AUD-G40", on="get,list,watch secrets")
 def anomalous_secrets(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-G40"):
         yield from _anomaly("KS-AUD-G40", ev, ctx, f"unusual {ev.verb} of secrets", ("verb", ev.verb))
 
 
-@detector("KS-AUD-G41", on="create rolebindings,clusterrolebindings")
+@detector("KS-AUD-G41", on="create,update,patch rolebindings,clusterrolebindings")
 def anomalous_binding(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    role = binding_role(ev)
+    p = produced(ev, ctx)
+    if p is None:
+        return
+    role = binding_role(ev, p.obj)
     sensitive_ns = ev.namespace in SYSTEM_NAMESPACES
-    if ev.success and not is_system(ev.user) and (role in PRIVILEGED_CLUSTER_ROLES or sensitive_ns):
+    if (
+        ev.success
+        and not exempt(ev, ctx, "KS-AUD-G41")
+        and (role in PRIVILEGED_CLUSTER_ROLES or sensitive_ns)
+    ):
         sev = Severity.HIGH if role in ADMIN_ROLES else None
         yield from _anomaly("KS-AUD-G41", ev, ctx, f"unusual binding to {role!r}",
-                            ("requestObject.roleRef.name", role), severity=sev)  # fmt: skip
+                            (f"{p.prefix}.roleRef.name", role), severity=sev)  # fmt: skip
 
 
 @detector("KS-AUD-G42", on="create,get pods/exec", stages=STARTED)
 def anomalous_exec(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if exec_ok(ev) and not is_system(ev.user):
+    if exec_ok(ev) and not exempt(ev, ctx, "KS-AUD-G42"):
         yield from _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
                             ("requestURI?command", ev.exec_command()))  # fmt: skip
 
 
-def _suspicious_command(c: dict[str, Any]) -> str | None:
+def _command_text(c: dict[str, Any]) -> str:
     parts = [x for k in ("command", "args") for x in (c.get(k) or []) if isinstance(x, str)]
-    text = " ".join(parts)
-    return text if text and REVERSE_SHELL.search(text) else None
+    return " ".join(parts)
+
+
+def _suspicious_command(c: dict[str, Any]) -> str | None:
+    text = _command_text(c)
+    return text if text and (REVERSE_SHELL.search(text) or DOWNLOAD_AND_RUN.search(text)) else None
 
 
 @detector("KS-AUD-G43", "KS-AUD-G44", "KS-AUD-G45", on=WORKLOAD_ON)
 def anomalous_workload(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    ps = pod_spec(ev)
-    if ps is None or not ev.success or is_system(ev.user):
+    ps = _produced_spec(ev, ctx)
+    if ps is None or exempt(ev, ctx, "KS-AUD-G45"):
         return
     spec, path = ps
     priv, sens = _privileged_and_mounts(spec, path)
@@ -965,12 +1160,16 @@ def excessive_permissions(rules: list[dict[str, Any]]) -> list[str]:
     return sorted(set(why))
 
 
-@detector("KS-AUD-G46", on="create roles,clusterroles")
+@detector("KS-AUD-G46", on="create,update,patch roles,clusterroles")
 def anomalous_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    why = excessive_permissions(role_rules(ev))
-    if why and ev.success and not is_system(ev.user):
+    p = produced(ev, ctx)
+    if p is None:
+        return
+    rules = role_rules(ev, p.obj)
+    why = excessive_permissions(rules)
+    if why and not exempt(ev, ctx, "KS-AUD-G46"):
         yield from _anomaly("KS-AUD-G46", ev, ctx, f"unusual {ev.resource[:-1]} {ev.name!r} ({', '.join(why)})",
-                            ("requestObject.rules", role_rules(ev)))  # fmt: skip
+                            (f"{p.prefix}.rules", rules))  # fmt: skip
 
 
 POWERFUL_VERBS = frozenset({"*", "create", "escalate", "bind", "impersonate", "delete", "patch", "update"})
@@ -1000,18 +1199,37 @@ def anomalous_permission_check(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 # --- native rules ----------------------------------------------------------------------------
 
 
-@detector("KS-AUD-N01", on="create mutatingwebhookconfigurations,validatingwebhookconfigurations")
+def _webhook_summary(hooks: Any) -> list[dict[str, Any]] | None:
+    """What a webhook configuration does (name, target, rules, failure policy), without the
+    caBundle that cert injectors rewrite on every rotation."""
+    if not isinstance(hooks, list):
+        return None
+    out = []
+    for h in hooks:
+        if isinstance(h, dict):
+            cc = h.get("clientConfig") if isinstance(h.get("clientConfig"), dict) else {}
+            out.append({"name": h.get("name"), "url": cc.get("url"), "service": cc.get("service"),
+                        "rules": h.get("rules"), "failurePolicy": h.get("failurePolicy")})  # fmt: skip
+    return out
+
+
+@detector(
+    "KS-AUD-N01", on="create,update,patch mutatingwebhookconfigurations,validatingwebhookconfigurations"
+)
 def admission_webhook(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success:
-        hooks = ev.request_object.get("webhooks")
-        yield hit("KS-AUD-N01", f"{ev.resource[:-1]} {ev.name!r} created",
-                  ("requestObject.webhooks", hooks if isinstance(hooks, list) else None))  # fmt: skip
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        what = "created" if ev.verb == "create" or ev.code == 201 else "changed"
+        yield hit("KS-AUD-N01", f"{ev.resource[:-1]} {ev.name!r} {what}",
+                  (f"{prefix}.webhooks", _webhook_summary(obj.get("webhooks"))))  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
 
 
-@detector("KS-AUD-N02", on="create certificatesigningrequests")
+@detector("KS-AUD-N02", on="create,patch certificatesigningrequests")
 def client_csr(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    spec = ev.request_object.get("spec")
-    if not ev.success or is_system(ev.user) or not isinstance(spec, dict):
+    p = produced(ev, ctx)
+    spec = p.obj.get("spec") if p is not None and p.created else None
+    if not ev.success or exempt(ev, ctx, "KS-AUD-N02") or not isinstance(spec, dict):
         return
     usages = spec.get("usages") if isinstance(spec.get("usages"), list) else []
     if spec.get("signerName") == "kubernetes.io/kube-apiserver-client" and "client auth" in usages:
@@ -1020,23 +1238,30 @@ def client_csr(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
                   ("requestObject.spec.groups", spec.get("groups")))  # fmt: skip
 
 
-@detector("KS-AUD-N03", on="create clusterrolebindings")
+@detector("KS-AUD-N03", on="create,update,patch clusterrolebindings")
 def privileged_crb(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    role = binding_role(ev)
-    if ev.success and role in PRIVILEGED_CLUSTER_ROLES:
-        yield hit("KS-AUD-N03", f"ClusterRoleBinding {ev.name!r} to {role!r}",
-                  ("requestObject.roleRef.name", role), ("requestObject.subjects", binding_subjects(ev)))  # fmt: skip
+    if exempt(ev, ctx, "KS-AUD-N03"):
+        return
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        role = binding_role(ev, obj)
+        if role in PRIVILEGED_CLUSTER_ROLES:
+            yield hit("KS-AUD-N03", f"ClusterRoleBinding {ev.name!r} to {role!r} ({ev.verb})",
+                      (f"{prefix}.roleRef.name", role), (f"{prefix}.subjects", binding_subjects(ev, obj)))  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
 
 
 @detector("KS-AUD-N04", on="create,update,patch cronjobs")
 def cronjob_change(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N04"):
         yield hit("KS-AUD-N04", f"CronJob {ev.namespace}/{ev.name} {ev.verb}d", ("verb", ev.verb))
 
 
-@detector("KS-AUD-N05", on="create daemonsets")
+@detector("KS-AUD-N05", on="create,patch daemonsets")
 def daemonset_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    created = ev.verb == "create" or ev.code == 201  # server-side apply creates with patch, 201
+    if ev.success and created and not exempt(ev, ctx, "KS-AUD-N05"):
         yield hit("KS-AUD-N05", f"DaemonSet {ev.namespace}/{ev.name} created", ("objectRef.name", ev.name))
 
 
@@ -1063,11 +1288,11 @@ def exec_command_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
     if not cmd:
         return
     text = " ".join(cmd)
-    sys_actor = is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES
+    sys_ns = ev.namespace in SYSTEM_NAMESPACES
     ev_cmd = ("requestURI?command", cmd)
-    if _is_tar_to_stdout(cmd) and not sys_actor:
+    if _is_tar_to_stdout(cmd) and not (sys_ns and exempt(ev, ctx, "KS-AUD-N06")):
         yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ev_cmd)
-    if SA_TOKEN.search(text) and not sys_actor:
+    if SA_TOKEN.search(text) and not (sys_ns and exempt(ev, ctx, "KS-AUD-N07")):
         yield hit("KS-AUD-N07", f"service account token read in {ev.namespace}/{ev.name}", ev_cmd)
     reasons = [
         why
@@ -1083,16 +1308,21 @@ def exec_command_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         yield hit("KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ev_cmd)
 
 
-def _pod_create_spec(ev: AuditEvent) -> tuple[dict[str, Any], str] | None:
-    return pod_spec(ev) if ev.success else None
+def _content_exempt(ev: AuditEvent, ctx: Any, rule_id: str, created: bool) -> bool:
+    """Pod-content rules: control-plane identities creating pods in system namespaces (DaemonSet
+    pods of CNI and storage drivers), and any change they make to an existing object (controllers
+    update annotations and replicas of workloads whose author was judged at create)."""
+    if not exempt(ev, ctx, rule_id):
+        return False
+    return ev.namespace in SYSTEM_NAMESPACES or not created
 
 
-@detector("KS-AUD-N09", "KS-AUD-N10", "KS-AUD-N11", on="create pods")
-def native_pod_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    ps = _pod_create_spec(ev)
+def _pod_content(ev: AuditEvent, ctx: Any, obj: dict[str, Any], prefix: str, created: bool) -> Iterator[Hit]:
+    ps = pod_spec(ev, obj, prefix)
     if ps is None:
         return
     spec, path = ps
+    what = f"{ev.resource[:-1]} {ev.namespace}/{ev.name}"
     caps = []
     for c, p in containers(spec, path):
         sc = c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
@@ -1100,30 +1330,125 @@ def native_pod_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
         for j, cap in enumerate(add or []):
             if isinstance(cap, str) and cap.upper().removeprefix("CAP_") in DANGEROUS_CAPABILITIES:
                 caps.append((f"{p}.securityContext.capabilities.add[{j}]", cap))
-    if caps:
-        yield hit("KS-AUD-N09", f"pod {ev.namespace}/{ev.name} adds {', '.join(c for _, c in caps)}", *caps)
-    sys_actor = is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES
+    if caps and not _content_exempt(ev, ctx, "KS-AUD-N09", created):
+        yield hit("KS-AUD-N09", f"{what} adds {', '.join(c for _, c in caps)}", *caps)
     hps = host_paths(spec, path)
-    if hps and not sys_actor:
-        yield hit("KS-AUD-N10", f"pod {ev.namespace}/{ev.name} mounts host paths",
-                  *[(fp, hp) for _, hp, fp in hps])  # fmt: skip
-    if ev.namespace in SYSTEM_NAMESPACES and not is_system(ev.user):
+    if hps and not _content_exempt(ev, ctx, "KS-AUD-N10", created):
+        yield hit("KS-AUD-N10", f"{what} mounts host paths", *[(fp, hp) for _, hp, fp in hps])
+    shared = [(f"{path}.{f}", True) for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f) is True]
+    if shared and not _content_exempt(ev, ctx, "KS-AUD-N21", created):
+        yield hit("KS-AUD-N21", f"{what} shares host namespaces", *shared)
+    pod_sc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
+    bad = []
+    for c, p in containers(spec, path):
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged") is True:
+            bad.append((p + ".securityContext.privileged", True))
+        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+        if uid == 0 and type(uid) is int:
+            where = (
+                p + ".securityContext.runAsUser" if "runAsUser" in sc else path + ".securityContext.runAsUser"
+            )
+            bad.append((where, 0))
+    if bad and not _content_exempt(ev, ctx, "KS-AUD-N22", created):
+        yield hit("KS-AUD-N22", f"{what} runs privileged or as root", *bad)
+
+
+WORKLOAD_MODIFY_ON = "create,update,patch " + ",".join(sorted(WORKLOAD_RESOURCES))
+# kubectl debug adds (possibly privileged: --profile=sysadmin) ephemeral containers to a running pod
+EPHEMERAL_ON = "create,update,patch pods/ephemeralcontainers"
+
+
+@detector("KS-AUD-N09", "KS-AUD-N10", "KS-AUD-N11", "KS-AUD-N21", "KS-AUD-N22", on=WORKLOAD_MODIFY_ON)
+def workload_content_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """Pods and pod templates of workloads, in whatever object create, update, patch or
+    server-side apply produced (ephemeral containers added to a pod: see ephemeral_content_rules)."""
+    p = produced(ev, ctx)
+    if p is None:
+        return
+    yield from introduced(ev, ctx, lambda obj, prefix: _pod_content(ev, ctx, obj, prefix, p.created))
+    if (
+        p.created
+        and ev.resource == "pods"
+        and ev.namespace in SYSTEM_NAMESPACES
+        and not exempt(ev, ctx, "KS-AUD-N11")
+    ):
         yield hit("KS-AUD-N11", f"pod {ev.name} created in {ev.namespace} by {ev.user}",
                   ("objectRef.namespace", ev.namespace))  # fmt: skip
 
 
-@detector("KS-AUD-N12", on="create roles,clusterroles")
+@detector("KS-AUD-N09", "KS-AUD-N10", "KS-AUD-N21", "KS-AUD-N22", "KS-AUD-N24", on=EPHEMERAL_ON)
+def ephemeral_content_rules(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """The pod after ephemeral containers were added (kubectl debug): a privileged debug
+    container is a privileged container."""
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        yield from _pod_content(ev, ctx, obj, prefix, False)
+        yield from _suspicious_workload(ev, ctx, obj, prefix)
+
+    yield from introduced(ev, ctx, check)
+
+
+def _suspicious_workload(ev: AuditEvent, ctx: Any, obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+    ps = pod_spec(ev, obj, prefix)
+    if ps is None or exempt(ev, ctx, "KS-AUD-N24"):
+        return
+    found = []
+    for c, p in containers(*ps):
+        text = _command_text(c)
+        reasons = [why for rx, why in ((REVERSE_SHELL, "reverse shell"), (DOWNLOAD_AND_RUN, "download and run"))
+                   if rx.search(text)]  # fmt: skip
+        if reasons:
+            found.append((p, text, reasons))
+    if found:
+        why = sorted({r for _, _, rs in found for r in rs})
+        yield hit("KS-AUD-N24", f"{ev.resource[:-1]} {ev.namespace}/{ev.name} runs a {' / '.join(why)} command",
+                  *[(f"{p}.command+args", t) for p, t, _ in found])  # fmt: skip
+
+
+@detector("KS-AUD-N24", on=WORKLOAD_MODIFY_ON)
+def suspicious_workload_command(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """A container command or args that download and run code or open a reverse shell, in any
+    pod or workload template (a `curl | sh` CronJob): the exec rules only see kubectl exec.
+    Controllers creating pods from a template are exempt: the template's author was judged."""
+    yield from introduced(ev, ctx, lambda obj, prefix: _suspicious_workload(ev, ctx, obj, prefix))
+
+
+@detector("KS-AUD-N10", on="create,update,patch persistentvolumes")
+def host_path_volume(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
+    """A hostPath PersistentVolume: any pod that claims it mounts the host path, and the pod spec
+    only names the claim."""
+    if exempt(ev, ctx, "KS-AUD-N10"):
+        return
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        spec = obj.get("spec")
+        hp = spec.get("hostPath") if isinstance(spec, dict) else None
+        if isinstance(hp, dict) and isinstance(hp.get("path"), str):
+            yield hit("KS-AUD-N10", f"PersistentVolume {ev.name} maps host path {hp['path']}",
+                      (f"{prefix}.spec.hostPath.path", hp["path"]))  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
+
+
+@detector("KS-AUD-N12", on="create,update,patch roles,clusterroles")
 def node_proxy_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    res = rule_values(role_rules(ev), "resources")
-    bad = [r for r in res if r in ("nodes/proxy", "nodes/*", "*")]
-    if bad and ev.success and not is_system(ev.user):
-        yield hit("KS-AUD-N12", f"{ev.resource[:-1]} {ev.name!r} grants {', '.join(bad)}",
-                  ("requestObject.rules[*].resources", bad))  # fmt: skip
+    if exempt(ev, ctx, "KS-AUD-N12"):
+        return
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        res = rule_values(role_rules(ev, obj), "resources")
+        bad = [r for r in res if r in ("nodes/proxy", "nodes/*", "*")]
+        if bad:
+            yield hit("KS-AUD-N12", f"{ev.resource[:-1]} {ev.name!r} grants {', '.join(bad)} ({ev.verb})",
+                      (f"{prefix}.rules[*].resources", bad))  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
 
 
 @detector("KS-AUD-N13", on="get secrets")
 def denied_secret_reads(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.code is not None and not ev.success and not is_system(ev.user):
+    if ev.code is not None and not ev.success and not exempt(ev, ctx, "KS-AUD-N13"):
         n = ctx.count("KS-AUD-N13", ev.user, ev)
         if n is not None:
             yield hit("KS-AUD-N13", f"{n} denied secret reads by {ev.user}", ("responseStatus.code", ev.code))
@@ -1131,7 +1456,7 @@ def denied_secret_reads(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-N14", on="get,list,watch secrets")
 def bulk_secret_access(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N14"):
         n = ctx.count("KS-AUD-N14", ev.user, ev, distinct=f"{ev.verb}:{ev.namespace}/{ev.name or '*'}")
         if n is not None:
             yield hit("KS-AUD-N14", f"{ev.user} read {n} distinct secrets", ("user.username", ev.user))
@@ -1139,15 +1464,15 @@ def bulk_secret_access(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-N15", on="list,watch secrets")
 def all_secrets(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if not ev.namespace and ev.success and not is_system(ev.user):
+    if not ev.namespace and ev.success and not exempt(ev, ctx, "KS-AUD-N15"):
         yield hit("KS-AUD-N15", f"{ev.user} listed secrets in all namespaces", ("requestURI", ev.uri))
 
 
 @detector("KS-AUD-N16", on="create serviceaccounts/token")
 def token_request(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if not ev.success or "system:nodes" in ev.groups or ev.user.startswith("system:node:"):
+    if not ev.success:
         return
-    if is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES:
+    if exempt(ev, ctx, "KS-AUD-N16") and (ev.namespace in SYSTEM_NAMESPACES or is_node(ev)):
         return
     yield hit("KS-AUD-N16", f"token minted for {ev.namespace}/{ev.name} by {ev.user}",
               ("objectRef.subresource", "token"))  # fmt: skip
@@ -1183,41 +1508,25 @@ def anonymous_public(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
 
 @detector("KS-AUD-N20", on="delete,deletecollection events")
 def events_deleted(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    if ev.success and not is_system(ev.user):
+    if ev.success and not exempt(ev, ctx, "KS-AUD-N20"):
         yield hit("KS-AUD-N20", f"events deleted in {ev.namespace or 'all namespaces'}", ("verb", ev.verb))
 
 
-@detector("KS-AUD-N21", "KS-AUD-N22", on="create pods")
-def pod_security_created(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    ps = _pod_create_spec(ev)
-    if ps is None or (is_system(ev.user) and ev.namespace in SYSTEM_NAMESPACES):
-        return
-    spec, path = ps
-    shared = [(f"{path}.{f}", True) for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f) is True]
-    if shared:
-        yield hit("KS-AUD-N21", f"pod {ev.namespace}/{ev.name} shares host namespaces", *shared)
-    pod_sc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
-    bad = []
-    for c, p in containers(spec, path):
-        sc = c.get("securityContext") or {}
-        if sc.get("privileged") is True:
-            bad.append((p + ".securityContext.privileged", True))
-        uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
-        if uid == 0 and type(uid) is int:
-            where = (
-                p + ".securityContext.runAsUser" if "runAsUser" in sc else path + ".securityContext.runAsUser"
-            )
-            bad.append((where, 0))
-    if bad:
-        yield hit("KS-AUD-N22", f"pod {ev.namespace}/{ev.name} runs privileged or as root", *bad)
-
-
-@detector("KS-AUD-N23", on="create roles,clusterroles")
+@detector("KS-AUD-N23", on="create,update,patch roles,clusterroles")
 def excessive_role(ev: AuditEvent, ctx: Any) -> Iterator[Hit]:
-    why = excessive_permissions(role_rules(ev))
-    if why and ev.success and not is_system(ev.user):
-        yield hit("KS-AUD-N23", f"{ev.resource[:-1]} {ev.name!r} created ({', '.join(why)})",
-                  ("requestObject.rules", role_rules(ev)))  # fmt: skip
+    if exempt(ev, ctx, "KS-AUD-N23"):
+        return
+
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        rules = role_rules(ev, obj)
+        why = excessive_permissions(rules)
+        if why:
+            what = "created" if ev.verb == "create" or ev.code == 201 else "changed"
+            yield hit("KS-AUD-N23", f"{ev.resource[:-1]} {ev.name!r} {what} ({', '.join(why)})",
+                      *[(f"{prefix}.rules[{i}]", r) for i, r in enumerate(rules)
+                        if excessive_permissions([r])])  # fmt: skip
+
+    yield from introduced(ev, ctx, check)
 
 
 def safe_call(d: Detector, ev: AuditEvent, ctx: Any) -> list[Hit]:

@@ -52,6 +52,214 @@ def read_lines(fh: IO[bytes], max_bytes: int) -> Iterator[bytes | Oversize]:
         yield line.rstrip(b"\r\n")
 
 
+@dataclass(frozen=True, slots=True)
+class FilePosition:
+    """Where a follower stands: the file (device, inode) and the offset just after the last line
+    it handed out."""
+
+    device: int
+    inode: int
+    offset: int
+    head: str = ""  # digest of the file's first bytes (up to HEAD_BYTES, never past offset)
+
+
+HEAD_BYTES = 256
+
+
+def head_digest(fd: int, offset: int) -> str:
+    """Identifies a file beyond its inode (which a filesystem reuses once a rotated file is
+    deleted): the bytes before a read position of an append-only log never change."""
+    return hashlib.sha256(os.pread(fd, min(offset, HEAD_BYTES), 0)).hexdigest()[:32]
+
+
+def find_by_inode(path: str, device: int, inode: int) -> str | None:
+    """The file in ``path``'s directory with this (device, inode): where a rotation moved it
+    (audit.log.1 for logrotate, audit-<time>.log for the API server's own rotation)."""
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        with os.scandir(d) as it:
+            for entry in it:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_ino == inode and st.st_dev == device and entry.is_file(follow_symlinks=False):
+                    return entry.path
+    except OSError:
+        return None
+    return None
+
+
+class FileFollower:
+    """``tail -F`` with a position: iterate for lines as they are appended (None when idle, so
+    the caller can flush and save ``position``); reopens when the file is rotated (new inode) or
+    truncated; stops when ``stop`` is set.
+
+    ``resume``: a saved FilePosition. Same inode: continue at its offset (from 0 if the file is
+    now shorter: truncated). Another inode: the file was rotated while we were stopped; the rest
+    of the old file is read first if it is still in the directory, else the new file is read
+    from 0. Each case is logged, because the last one can lose the old file's tail."""
+
+    def __init__(
+        self,
+        path: str,
+        max_bytes: int,
+        stop: threading.Event | None = None,
+        poll: float = 0.25,
+        from_start: bool = True,
+        resume: FilePosition | None = None,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.stop = stop or threading.Event()
+        self.poll = poll
+        self.from_start = from_start
+        self.resume = resume
+        self.position: FilePosition | None = None
+        self._fh: IO[bytes] | None = None
+        self._head: tuple[tuple[int, int], str] | None = None  # the full-length head digest, once known
+        self.notes: list[str] = []  # what resuming did, for the caller to report
+
+    def _at(self, fh: IO[bytes], dev: Any, ino: Any) -> None:
+        self._fh = fh
+        self.position = FilePosition(dev, ino, fh.tell())
+
+    def saved_position(self) -> FilePosition | None:
+        """The position with the digest of the file's head, for saving (one small pread)."""
+        p, fh = self.position, self._fh
+        if p is None:
+            return None
+        cached = self._head
+        if cached is not None and cached[0] == (p.device, p.inode) and p.offset >= HEAD_BYTES:
+            return FilePosition(p.device, p.inode, p.offset, cached[1])
+        if fh is None or fh.closed:
+            return p
+        try:
+            digest = head_digest(fh.fileno(), p.offset)
+        except OSError:
+            return p
+        if p.offset >= HEAD_BYTES:
+            self._head = ((p.device, p.inode), digest)
+        return FilePosition(p.device, p.inode, p.offset, digest)
+
+    def _note(self, msg: str) -> None:
+        self.notes.append(msg)
+        log.warning("%s", msg)
+
+    def _open_resumed(self) -> tuple[IO[bytes] | None, bool]:
+        """(file to read first, whether it is a rotated old file), following ``resume``."""
+        r, self.resume = self.resume, None
+        assert r is not None
+        self.from_start = True  # with a saved position, every file opened later is new: read it all
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and (st.st_dev, st.st_ino) == (r.device, r.inode):
+            fh = open(self.path, "rb")  # noqa: SIM115 - kept open across iterations
+            if os.fstat(fh.fileno()).st_size < r.offset:
+                self._note(
+                    f"{self.path} is shorter than the saved position {r.offset} (truncated): reading from 0"
+                )
+            elif r.head and head_digest(fh.fileno(), r.offset) != r.head:
+                self._note(
+                    f"{self.path} is not the file the saved position belongs to (same inode, other content: "
+                    f"the old file was rotated away and deleted): reading it from 0; lines written to the "
+                    f"old file after byte {r.offset} are not read"
+                )
+            else:
+                fh.seek(r.offset)
+                self._note(f"resuming {self.path} at byte {r.offset}")
+            return fh, False
+        old = find_by_inode(self.path, r.device, r.inode)
+        if old is not None and r.head:
+            with open(old, "rb") as probe:
+                if head_digest(probe.fileno(), r.offset) != r.head:
+                    old = None
+        if old is not None:
+            fh = open(old, "rb")  # noqa: SIM115
+            fh.seek(min(r.offset, os.fstat(fh.fileno()).st_size))
+            self._note(
+                f"{self.path} was rotated while stopped: reading the rest of {old} from byte {r.offset} first"
+            )
+            return fh, True
+        self._note(
+            f"{self.path} was rotated while stopped and the old file (inode {r.inode}) is gone: reading the "
+            f"new file from 0; lines written to the old file after byte {r.offset} are not read"
+        )
+        return None, False
+
+    def __iter__(self) -> Iterator[bytes | Oversize | None]:
+        stop, poll, max_bytes, path = self.stop, self.poll, self.max_bytes, self.path
+        fh: IO[bytes] | None = None
+        draining_old = False  # reading a rotated file found at resume: move on at its EOF
+        ino = dev = None
+        pending = b""
+        if self.resume is not None:
+            fh, draining_old = self._open_resumed()
+            if fh is not None:
+                st = os.fstat(fh.fileno())
+                dev, ino = st.st_dev, st.st_ino
+                self._at(fh, dev, ino)
+        while not stop.is_set():
+            if fh is None:
+                try:
+                    fh = open(path, "rb")  # noqa: SIM115 - kept open across iterations
+                except FileNotFoundError:
+                    stop.wait(poll)
+                    continue
+                except OSError as e:
+                    raise KubestrataError(f"cannot read {path}: {e.strerror or e}") from None
+                st = os.fstat(fh.fileno())
+                dev, ino = st.st_dev, st.st_ino
+                if not self.from_start:
+                    fh.seek(0, os.SEEK_END)
+                self.from_start = True  # a rotated file is read from its start
+                self._at(fh, dev, ino)
+            chunk = fh.readline(max_bytes + 1 - len(pending))
+            if chunk:
+                pending += chunk
+                if pending.endswith(b"\n"):
+                    self._at(fh, dev, ino)
+                    yield pending.rstrip(b"\r\n")
+                    pending = b""
+                elif len(pending) > max_bytes:
+                    n = len(pending)
+                    pending = b""
+                    while True:  # discard the rest of the oversize line as it arrives
+                        c = fh.readline(READ_CHUNK)
+                        n += len(c)
+                        if c.endswith(b"\n"):
+                            break
+                        if not c:
+                            if stop.wait(poll):
+                                return
+                    self._at(fh, dev, ino)
+                    yield Oversize(n)
+                continue
+            # at EOF: rotated or truncated?
+            if draining_old:
+                rotated = True
+            else:
+                try:
+                    st = os.stat(path)
+                    rotated = st.st_ino != ino or st.st_size < fh.tell()
+                except FileNotFoundError:
+                    rotated = False
+            if rotated:
+                if pending:
+                    yield pending
+                    pending = b""
+                fh.close()
+                fh = None
+                draining_old = False
+                continue
+            yield None
+            stop.wait(poll)
+        if fh is not None:
+            fh.close()
+
+
 def follow_lines(
     path: str,
     max_bytes: int,
@@ -59,61 +267,8 @@ def follow_lines(
     poll: float = 0.25,
     from_start: bool = True,
 ) -> Iterator[bytes | Oversize | None]:
-    """``tail -F``: yield lines as they are appended; reopen when the file is rotated (new inode)
-    or truncated. Yields None when idle so the caller can flush; stops when ``stop`` is set."""
-    stop = stop or threading.Event()
-    fh: IO[bytes] | None = None
-    ino = None
-    pending = b""
-    while not stop.is_set():
-        if fh is None:
-            try:
-                fh = open(path, "rb")  # noqa: SIM115 - kept open across iterations
-            except FileNotFoundError:
-                stop.wait(poll)
-                continue
-            except OSError as e:
-                raise KubestrataError(f"cannot read {path}: {e.strerror or e}") from None
-            ino = os.fstat(fh.fileno()).st_ino
-            if not from_start:
-                fh.seek(0, os.SEEK_END)
-            from_start = True  # a rotated file is read from its start
-        chunk = fh.readline(max_bytes + 1 - len(pending))
-        if chunk:
-            pending += chunk
-            if pending.endswith(b"\n"):
-                yield pending.rstrip(b"\r\n")
-                pending = b""
-            elif len(pending) > max_bytes:
-                n = len(pending)
-                pending = b""
-                while True:  # discard the rest of the oversize line as it arrives
-                    c = fh.readline(READ_CHUNK)
-                    n += len(c)
-                    if c.endswith(b"\n"):
-                        break
-                    if not c:
-                        if stop.wait(poll):
-                            return
-                yield Oversize(n)
-            continue
-        # at EOF: rotated or truncated?
-        try:
-            st = os.stat(path)
-            rotated = st.st_ino != ino or st.st_size < fh.tell()
-        except FileNotFoundError:
-            rotated = False
-        if rotated:
-            if pending:
-                yield pending
-                pending = b""
-            fh.close()
-            fh = None
-            continue
-        yield None
-        stop.wait(poll)
-    if fh is not None:
-        fh.close()
+    """``tail -F`` without a saved position (see FileFollower)."""
+    return iter(FileFollower(path, max_bytes, stop, poll, from_start))
 
 
 # --- CloudWatch Logs -------------------------------------------------------------------------

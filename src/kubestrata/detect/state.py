@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     Integer,
@@ -100,6 +101,18 @@ findings_table = Table(
     Column("last_seen", Float, nullable=False),
     Column("count", Integer, nullable=False),
     Column("finding", Text, nullable=False),
+)
+
+
+watch_position_table = Table(
+    "ks_watch_position",
+    metadata,
+    Column("source", String(1024), primary_key=True),  # cluster + absolute path of the watched file
+    Column("device", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("byte_offset", BigInteger, nullable=False),
+    Column("head", String(64), nullable=False),  # digest of the first bytes: inode reuse
+    Column("updated", Float, nullable=False),
 )
 
 
@@ -297,7 +310,10 @@ class FindingsStore:
                 self.outage.failed(e, len(self._new) + len(self._bumps))
                 row = None
             last = row[0] if row else None
-        if last is not None and 0 <= when - last < self.window:
+        # Audit delivery is out of order (EKS: best effort, minutes late): an event older than the
+        # last emission of this finding is a late copy of something already reported, never a new
+        # finding; only an event at least ``window`` after the last emission re-emits.
+        if last is not None and self.window > 0 and when - last < self.window:
             self.suppressed += 1
             if self.engine is not None:
                 self._bumps[fp] = self._bumps.get(fp, 0) + 1
@@ -307,10 +323,11 @@ class FindingsStore:
             self.flush()
             self._last.clear()  # bounded memory; the database still remembers
             self._complete = False
-        self._last[fp] = when
+        newest = when if last is None else max(last, when)  # (admitted: when >= last + window)
+        self._last[fp] = newest
         if self.engine is not None and fp in self._new:
             row = self._new[fp]  # re-admitted before the last one was written
-            row.update(last_seen=when, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
+            row.update(last_seen=newest, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
             self._maybe_flush()
         elif self.engine is not None:
             self._new[fp] = {
@@ -318,7 +335,7 @@ class FindingsStore:
                 "rule_id": finding["ruleId"],
                 "severity": finding["severity"],
                 "first_seen": when,
-                "last_seen": when,
+                "last_seen": newest,
                 "count": 1,
                 "finding": orjson.dumps(finding).decode(),
             }
@@ -375,3 +392,54 @@ class FindingsStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(findings_table).order_by(findings_table.c.first_seen)).mappings().all()
         return [{**orjson.loads(r["finding"]), "count": r["count"]} for r in rows]
+
+
+class WatchPositions:
+    """Read positions of followed files (``detect watch FILE``): (device, inode, offset) per
+    source, saved after the findings of the lines before it are written, so a restart resumes
+    where the last run stopped (at least once: lines after the last save are read again, and
+    their findings are folded by the findings store). A save that fails while the database is
+    down is retried at the next save; the position only moves forward in the file."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.outage = StateUnavailable("watch positions")
+
+    def load(self, source: str) -> tuple[int, int, int, str] | None:
+        key = db_text(source, 1024)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    watch_position_table.c.device,
+                    watch_position_table.c.inode,
+                    watch_position_table.c.byte_offset,
+                    watch_position_table.c.head,
+                ).where(watch_position_table.c.source == key)
+            ).first()
+        return (int(row[0]), int(row[1]), int(row[2]), str(row[3])) if row else None
+
+    def save(self, source: str, device: int, inode: int, offset: int, head: str = "") -> bool:
+        if self.outage.backing_off():
+            return False
+        key = db_text(source, 1024)
+        stmt = insert_for(self.engine.dialect.name, watch_position_table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[watch_position_table.c.source],
+            set_={
+                "device": stmt.excluded.device,
+                "inode": stmt.excluded.inode,
+                "byte_offset": stmt.excluded.byte_offset,
+                "head": stmt.excluded.head,
+                "updated": stmt.excluded.updated,
+            },
+        )
+        row = {"source": key, "device": device, "inode": inode, "byte_offset": offset, "head": head,
+               "updated": time.time()}  # fmt: skip
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(stmt, [row])
+        except OperationalError as e:
+            self.outage.failed(e, 1)
+            return False
+        self.outage.recovered()
+        return True
