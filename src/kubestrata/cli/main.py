@@ -22,6 +22,7 @@ app.add_typer(cedar.app, name="cedar")
 app.add_typer(detect.app, name="detect")
 app.add_typer(netpol.app, name="netpol")
 app.add_typer(access.app, name="access")
+app.add_typer(__import__("kubestrata.cli.identity", fromlist=["app"]).app, name="identity")
 serve.register(app)
 
 

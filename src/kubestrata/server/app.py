@@ -1,4 +1,4 @@
-"""The ASGI app: /authorize, /admit, /mutate, /audit, /healthz, /readyz, /metrics.
+"""The ASGI app: /authorize, /authenticate, /admit, /mutate, /audit, /healthz, /readyz, /metrics.
 
 Failure modes (each route's answer when something goes wrong; docs/serve.md has the cluster side):
 - any route, malformed JSON / wrong apiVersion or kind / missing uid: 400 with the reason;
@@ -10,6 +10,8 @@ Failure modes (each route's answer when something goes wrong; docs/serve.md has 
   warns when it fails open (checks); any other internal error: 500 so ``failurePolicy`` applies.
 - /mutate: a fix that errors or does not apply is skipped; the request proceeds unpatched.
 - /audit without the detect engine: 501.
+- /authenticate (TokenReview, kubestrata.identity.authenticator): 403 + authenticated=false with the
+  reason for a bad token, an STS error or an unmapped identity, 429 when STS throttles; 501 when off.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -69,6 +72,7 @@ class ServerState:
     policy_watcher: Any = None
     cluster_policy_watcher: Any = None
     tls: Any = None
+    authenticator: Any = None  # kubestrata.identity.authenticator.Authenticator
 
     @property
     def ready(self) -> bool:
@@ -275,6 +279,13 @@ def create_app(state: ServerState) -> Starlette:
         code, result = await state.audit(await read_body(request, state))
         return _json(result, code)
 
+    async def authenticate(request: Request) -> Response:
+        if state.authenticator is None:
+            raise HTTPError(501, "authentication off: set serve.authenticate.cluster_id", "not_implemented")
+        doc = await read_json(request, state)
+        code, body = await run_in_threadpool(state.authenticator.review, doc)  # STS is a blocking call
+        return _json(body, code)
+
     async def healthz(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
 
@@ -290,6 +301,7 @@ def create_app(state: ServerState) -> Starlette:
 
     routes = [
         Route("/authorize", _instrument(state, "authorize", authorize), methods=["POST"]),
+        Route("/authenticate", _instrument(state, "authenticate", authenticate), methods=["POST"]),
         Route("/admit", _instrument(state, "admit", admit), methods=["POST"]),
         Route("/mutate", _instrument(state, "mutate", mutate), methods=["POST"]),
         Route("/audit", _instrument(state, "audit", audit), methods=["POST"]),

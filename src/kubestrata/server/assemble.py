@@ -110,6 +110,9 @@ def build_state(
         namespaces = CombinedNamespaces(static, live)
     state.namespaces = namespaces
 
+    from kubestrata.identity.config import build_authenticator
+
+    state.authenticator = build_authenticator(sc.authenticate)
     state.audit = load_audit(sc.audit, m) if audit is _UNSET else audit
     flush_loop = getattr(state.audit, "flush_periodically", None)
     if flush_loop is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubestrata.config import ScanConfig, load_yaml_model
+from kubestrata.identity.config import AuthenticateConfig
 
 
 class _Model(BaseModel):
@@ -148,6 +149,7 @@ class ServeConfig(_Model):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    authenticate: AuthenticateConfig = Field(default_factory=AuthenticateConfig)
     shutdown_timeout: float = Field(15.0, ge=0, description="Seconds in-flight requests get on SIGTERM.")
 
 
