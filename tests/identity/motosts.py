@@ -55,10 +55,29 @@ class QueryAuthSTS:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.fail_with: tuple[str, str, str] | None = None  # (status, code, message) to simulate outages
+        self.fail_actions: dict[str, tuple[str, str, str]] = {}  # the same for form-encoded POST actions
         self.calls = 0
+        self.posts: list[dict[str, str]] = []  # form parameters of every POST action, as sent on the wire
+
+    def _post(self, environ: dict[str, Any], start_response: Any) -> Any:
+        import io
+
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size) if size else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        if "Action" in params:
+            self.posts.append(params)
+            if params["Action"] in self.fail_actions:
+                status, code, message = self.fail_actions[params["Action"]]
+                return _error(start_response, code, message, status)
+        return self.app(environ, start_response)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         qs = environ.get("QUERY_STRING", "")
+        ctype = environ.get("CONTENT_TYPE", "")
+        if environ.get("REQUEST_METHOD") == "POST" and ctype.startswith("application/x-www-form-urlencoded"):
+            return self._post(environ, start_response)
         if "X-Amz-Credential=" not in qs or environ.get("HTTP_AUTHORIZATION"):
             return self.app(environ, start_response)
         self.calls += 1

@@ -93,10 +93,12 @@ def served(tmp_path_factory, moto):
             "host": "127.0.0.1",
             "port": port,
             "tls": {"cert": str(certs.cert), "key": str(certs.key)},
-            "authenticate": {
-                "cluster_id": "demo",
-                "sts_endpoint": moto.url,
-                "manifests": [str(d / "aws-auth.yaml"), str(d / "eks.json")],
+            "identity": {
+                "authenticate": {
+                    "cluster_id": "demo",
+                    "sts_endpoint": moto.url,
+                    "manifests": [str(d / "aws-auth.yaml"), str(d / "eks.json")],
+                }
             },
         }
     }

@@ -83,6 +83,8 @@ class PodIdentityAssociation:
     association_id: str = ""
     target_role_arn: str = ""
     field: str = ""
+    disable_session_tags: bool = False
+    external_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -652,6 +654,8 @@ def _pod_identity(r: _Reader, d: dict[str, Any], where: str) -> PodIdentityAssoc
         association_id=r.s(d, "associationId", where),
         target_role_arn=r.arn(d, "targetRoleArn", where, required=False),
         field=where,
+        disable_session_tags=bool(r.b(d, "disableSessionTags", where)),
+        external_id=r.s(d, "externalId", where),
     )
 
 

@@ -52,3 +52,126 @@ def token(
         raise KubestrataError(f"cannot sign the token: {e}") from None
     text = tok if output == TokenFmt.TOKEN else json.dumps(exec_credential(tok, expires))
     write_output(text + "\n", output_file)
+
+
+@app.command("agent")
+@handle_errors
+def agent(
+    cluster_name: str = typer.Option(
+        ..., "--cluster-name", help="Cluster name (session tag eks-cluster-name)."
+    ),
+    cluster_arn: str = typer.Option(
+        None, "--cluster-arn", help="Session tag eks-cluster-arn (default: built from region, account, name)."
+    ),
+    associations: list[str] = typer.Option(
+        [],
+        "--associations",
+        metavar="PATH",
+        help="PodIdentityAssociation YAML or EKS pod identity JSON (file or directory); repeatable.",
+    ),
+    cluster: bool = options.cluster("Also read PodIdentityAssociation objects from the live cluster."),
+    jwks: str = typer.Option(
+        None, "--jwks", metavar="FILE", help="The issuer's JWKS to verify tokens offline."
+    ),
+    signing_key: list[str] = typer.Option(
+        [],
+        "--signing-key",
+        metavar="PEM",
+        help="Service-account signing public key (or the apiserver's key file); repeatable.",
+    ),
+    token_review: bool = typer.Option(
+        False, "--token-review", help="Verify tokens with TokenReview against the cluster instead."
+    ),
+    issuer: str = typer.Option(None, "--issuer", help="Required iss claim (offline verification)."),
+    kubeconfig: str = options.kubeconfig("kubeconfig (with --cluster or --token-review)."),
+    context: str = options.context("kubeconfig context (with --cluster or --token-review)."),
+    host: str = typer.Option("169.254.170.23", "--host", help="Listen address (the agent's link-local IP)."),
+    port: int = typer.Option(80, "--port", help="Listen port."),
+    allowed_host: list[str] = typer.Option(
+        [], "--allowed-host", help="Host header values accepted (default 169.254.170.23 and fd00:ec2::23)."
+    ),
+    sts_endpoint: str = typer.Option(None, "--sts-endpoint", help="STS endpoint URL (default: regional)."),
+    region: str = typer.Option(None, "--region", help="AWS region for STS (default: the AWS config's)."),
+    session_duration: int = typer.Option(3600, "--session-duration", min=900, max=43200, help="Seconds."),
+    refresh_before: float = typer.Option(
+        300.0, "--refresh-before", min=15, help="Renew cached credentials this many seconds before expiry."
+    ),
+    pod_tags: bool = typer.Option(
+        True,
+        "--pod-tags/--no-pod-tags",
+        help="Send kubernetes-pod-name/-uid session tags (one STS session per pod, as EKS); "
+        "--no-pod-tags shares one session per association.",
+    ),
+    rate_limit: float = typer.Option(1000.0, "--rate-limit", min=0, help="Requests per second (0: none)."),
+) -> None:
+    """Serve GET /v1/credentials, the EKS Pod Identity agent protocol, for any cluster."""
+    from pathlib import Path
+
+    from kubestrata.identity import agent as ag
+    from kubestrata.identity.associations import Associations, load_cluster, load_files
+    from kubestrata.identity.jwt import JWTError, KeySet, load_public_key
+
+    if not associations and not cluster:
+        raise KubestrataError(
+            "give --associations PATH and/or --cluster to read PodIdentityAssociation objects"
+        )
+    assoc = load_files(associations) if associations else Associations([])
+    if cluster:
+        assoc = Associations([*assoc, *load_cluster(kubeconfig, context)])
+    if not len(assoc):
+        raise KubestrataError("no Pod Identity associations found")
+    verifier: ag.TokenVerifier
+    if token_review:
+        from kubestrata.kube.live import _api_client
+
+        verifier = ag.TokenReviewVerifier(_api_client(kubeconfig, context))
+    else:
+        keys: dict = {}
+        try:
+            if jwks:
+                keys.update(KeySet.from_jwks(json.loads(Path(jwks).read_text())).keys)
+            if signing_key:
+                keys.update(
+                    KeySet.from_public_keys(load_public_key(Path(p).read_bytes()) for p in signing_key).keys
+                )
+        except OSError as e:
+            raise KubestrataError(f"cannot read {e.filename}: {e.strerror}") from None
+        except (JWTError, ValueError) as e:
+            raise KubestrataError(f"{jwks or ', '.join(signing_key)}: {e}") from None
+        if not keys:
+            raise KubestrataError("give --jwks or --signing-key (offline verification) or --token-review")
+        verifier = ag.JWKSVerifier(KeySet(keys), issuer=issuer)
+    if not cluster_arn:
+        import boto3
+
+        first = next(iter(assoc))
+        from kubestrata.access.arn import parse_arn
+
+        role = parse_arn(first.role_arn)
+        reg = region or boto3.session.Session().region_name or "us-east-1"
+        cluster_arn = f"arn:{role.partition}:eks:{reg}:{role.account}:cluster/{cluster_name}"
+    assumer = ag.STSAssumer(
+        cluster_name, cluster_arn, endpoint_url=sts_endpoint, region=region, duration=session_duration
+    )
+    agent_ = ag.Agent(
+        assoc,
+        verifier,
+        assumer,
+        allowed_hosts=tuple(allowed_host) or ag.DEFAULT_HOSTS,
+        pod_tags=pod_tags,
+        cache=ag.CredentialCache(refresh_before=refresh_before),
+        rate_limit=rate_limit or None,
+    )
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise KubestrataError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    from kubestrata.cli.common import err_console
+
+    err_console.print(f"kubestrata identity agent: {len(assoc)} association(s), listening on {host}:{port}")
+    ag.build_server(ag.create_agent_app(agent_), host, port).run(sockets=[sock])

@@ -1,4 +1,5 @@
-"""``serve.authenticate``: the TokenReview webhook for IAM tokens (off until ``cluster_id`` is set)."""
+"""``serve.identity``: the TokenReview webhook for IAM tokens (``authenticate``, off until ``cluster_id`` is
+set) and the Pod Identity pod mutation on /mutate (``pod_identity``, off until associations are given)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,46 @@ class AuthenticateConfig(BaseModel):
     )
 
 
+class PodIdentityWebhookConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    associations: list[Path] = Field(
+        default_factory=list,
+        description="PodIdentityAssociation objects or EKS pod identity JSON (files or directories); "
+        "pods of those service accounts get the Pod Identity environment.",
+    )
+    from_cluster: bool = Field(
+        False, description="Also read PodIdentityAssociation objects from the cluster."
+    )
+    kubeconfig: Path | None = None
+    context: str | None = None
+    credentials_uri: str = Field(
+        "http://169.254.170.23/v1/credentials", description="AWS_CONTAINER_CREDENTIALS_FULL_URI to inject."
+    )
+
+
+class IdentityConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    authenticate: AuthenticateConfig = Field(default_factory=AuthenticateConfig)
+    pod_identity: PodIdentityWebhookConfig = Field(default_factory=PodIdentityWebhookConfig)
+
+
+def attach_identity(state: Any, cfg: IdentityConfig, *, add_handlers: bool = True) -> None:
+    """Give a ServerState its authenticator and register the Pod Identity mutation."""
+    state.authenticator = build_authenticator(cfg.authenticate)
+    pi = cfg.pod_identity
+    if add_handlers and (pi.associations or pi.from_cluster):
+        from kubestrata.identity.associations import Associations, load_cluster, load_files
+        from kubestrata.identity.webhook import add_pod_identity
+
+        assoc = load_files(pi.associations) if pi.associations else Associations([])
+        if pi.from_cluster:
+            live = load_cluster(str(pi.kubeconfig) if pi.kubeconfig else None, pi.context)
+            assoc = Associations([*assoc, *live])
+        add_pod_identity(state.registry, assoc, uri=pi.credentials_uri)
+
+
 def build_authenticator(cfg: AuthenticateConfig) -> Any:
     """The Authenticator for a config, or None when ``cluster_id`` is empty."""
     if not cfg.cluster_id:
@@ -49,7 +90,7 @@ def build_authenticator(cfg: AuthenticateConfig) -> Any:
 
     if not cfg.manifests and not cfg.eks:
         raise KubestrataError(
-            "serve.authenticate: give manifests (the aws-auth ConfigMap, an EKSClusterAccess snapshot) "
+            "serve.identity.authenticate: give manifests (the aws-auth ConfigMap, an EKSClusterAccess snapshot) "
             "and/or eks (AWS CLI JSON) to map IAM identities"
         )
     model = load_access_model([str(p) for p in cfg.manifests], [str(p) for p in cfg.eks])

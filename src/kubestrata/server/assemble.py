@@ -93,6 +93,9 @@ def build_state(
         if adm.mutations.pss_level:
             add_pss_fixes(reg, adm.mutations.pss_level, include_flagged=adm.mutations.pss_include_flagged)
     state.registry = reg
+    from kubestrata.identity.config import attach_identity
+
+    attach_identity(state, sc.identity, add_handlers=registry is None)
 
     if namespaces is None:
         nc = adm.namespaces
@@ -110,9 +113,6 @@ def build_state(
         namespaces = CombinedNamespaces(static, live)
     state.namespaces = namespaces
 
-    from kubestrata.identity.config import build_authenticator
-
-    state.authenticator = build_authenticator(sc.authenticate)
     state.audit = load_audit(sc.audit, m) if audit is _UNSET else audit
     flush_loop = getattr(state.audit, "flush_periodically", None)
     if flush_loop is not None:

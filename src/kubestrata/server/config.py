@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubestrata.config import ScanConfig, load_yaml_model
-from kubestrata.identity.config import AuthenticateConfig
+from kubestrata.identity.config import IdentityConfig
 
 
 class _Model(BaseModel):
@@ -149,7 +149,7 @@ class ServeConfig(_Model):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    authenticate: AuthenticateConfig = Field(default_factory=AuthenticateConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
     shutdown_timeout: float = Field(15.0, ge=0, description="Seconds in-flight requests get on SIGTERM.")
 
 
