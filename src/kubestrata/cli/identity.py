@@ -175,3 +175,56 @@ def agent(
 
     err_console.print(f"kubestrata identity agent: {len(assoc)} association(s), listening on {host}:{port}")
     ag.build_server(ag.create_agent_app(agent_), host, port).run(sockets=[sock])
+
+
+@app.command("oidc")
+@handle_errors
+def oidc(
+    issuer: str = typer.Option(..., "--issuer", help="The apiserver's --service-account-issuer (https URL)."),
+    signing_key: list[str] = typer.Option(
+        ...,
+        "--signing-key",
+        metavar="PEM",
+        help="Service-account signing key (public, or the apiserver's private key file); repeat during rotation.",
+    ),
+    write: str = typer.Option(None, "--write", metavar="DIR", help="Write the documents for static hosting."),
+    host: str = typer.Option("0.0.0.0", "--host", help="Listen address."),
+    port: int = typer.Option(8443, "--port", help="Listen port."),
+    tls_cert: str = typer.Option(
+        None, "--tls-cert", metavar="PEM", help="Serving certificate (IAM needs HTTPS)."
+    ),
+    tls_key: str = typer.Option(None, "--tls-key", metavar="PEM", help="Key of --tls-cert."),
+) -> None:
+    """Serve (or --write) the OIDC discovery document and JWKS for a cluster's service-account signing key."""
+    from pathlib import Path
+
+    from kubestrata.identity.jwt import JWTError, KeySet, load_public_key
+    from kubestrata.identity.oidc import check_issuer, create_oidc_app, write_static
+
+    try:
+        check_issuer(issuer)
+    except ValueError as e:
+        raise KubestrataError(f"--issuer: {e}") from None
+    try:
+        keys = KeySet.from_public_keys(load_public_key(Path(p).read_bytes()) for p in signing_key)
+    except OSError as e:
+        raise KubestrataError(f"cannot read {e.filename}: {e.strerror}") from None
+    except (JWTError, ValueError, TypeError) as e:
+        raise KubestrataError(f"--signing-key: not a PEM RSA or EC key ({e})") from None
+    if write:
+        for p in write_static(Path(write), issuer, keys):
+            typer.echo(str(p))
+        return
+    if bool(tls_cert) != bool(tls_key):
+        raise KubestrataError("give both --tls-cert and --tls-key")
+    import uvicorn
+
+    uvicorn.run(
+        create_oidc_app(issuer, keys),
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        lifespan="off",
+    )

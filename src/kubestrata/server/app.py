@@ -281,7 +281,9 @@ def create_app(state: ServerState) -> Starlette:
 
     async def authenticate(request: Request) -> Response:
         if state.authenticator is None:
-            raise HTTPError(501, "authentication off: set serve.identity.authenticate.cluster_id", "not_implemented")
+            raise HTTPError(
+                501, "authentication off: set serve.identity.authenticate.cluster_id", "not_implemented"
+            )
         doc = await read_json(request, state)
         code, body = await run_in_threadpool(state.authenticator.review, doc)  # STS is a blocking call
         return _json(body, code)
