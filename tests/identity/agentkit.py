@@ -68,7 +68,9 @@ class Running:
 def run_app(app: Any) -> Running:
     from kubestrata.identity.agent import build_server
 
-    sock = socket.socket()
+    sock = socket.socket(
+        socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = build_server(app, "127.0.0.1", port)

@@ -36,6 +36,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from starlette.concurrency import run_in_threadpool
+
 from kubestrata.access.arn import parse_arn
 from kubestrata.access.eks import PodIdentityAssociation
 from kubestrata.identity.associations import Associations
@@ -137,6 +139,10 @@ class TokenVerifier(Protocol):
 
     def verify(self, token: str) -> PodSubject: ...
 
+    def cached(self, token: str) -> PodSubject | None:
+        """The subject of a token verified before and not expired since (no parsing), else None."""
+        ...
+
 
 class JWKSVerifier:
     """Offline: the token's signature against the issuer's keys, its audience and issuer."""
@@ -155,6 +161,10 @@ class JWKSVerifier:
         self.keys, self.issuer, self.audience, self.clock = keys, issuer, audience, clock
         self.cache_size = cache_size
         self._cache: OrderedDict[str, PodSubject] = OrderedDict()
+
+    def cached(self, token: str) -> PodSubject | None:
+        hit = self._cache.get(token)
+        return hit if hit is not None and self.clock() <= hit.expires else None
 
     def verify(self, token: str) -> PodSubject:
         now = self.clock()
@@ -186,6 +196,11 @@ class TokenReviewVerifier:
         self.api_client, self.audience, self.clock = api_client, audience, clock
         self._cache: dict[str, PodSubject] = {}
         self._lock = threading.Lock()
+
+    def cached(self, token: str) -> PodSubject | None:
+        with self._lock:
+            hit = self._cache.get(token)
+        return hit if hit is not None and self.clock() <= hit.expires else None
 
     def verify(self, token: str) -> PodSubject:
         from kubernetes import client
@@ -443,16 +458,16 @@ class Agent:
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
 
     async def credentials(self, host: str, authorization: str) -> Credentials:
-        from starlette.concurrency import run_in_threadpool
-
         if self.limiter is not None and not self.limiter.allow():
             raise AgentError(429, "Too Many Requests")
         check_host(host, self.allowed_hosts)
-        basic_validation(authorization)
-        if self.verifier.blocking:
-            subject = await run_in_threadpool(self.verifier.verify, authorization)
-        else:
-            subject = self.verifier.verify(authorization)
+        subject = self.verifier.cached(authorization)  # a pod asks again: nothing to parse
+        if subject is None:
+            basic_validation(authorization)
+            if self.verifier.blocking:
+                subject = await run_in_threadpool(self.verifier.verify, authorization)
+            else:
+                subject = self.verifier.verify(authorization)
         assoc = self.associations.get(subject.namespace, subject.service_account)
         if assoc is None:
             raise AgentError(

@@ -132,14 +132,15 @@ class Authenticator:
     def verify(self, token: str) -> CallerIdentity:
         """The caller a token proves, or TokenError / STSError. Cached until the token expires."""
         now = self.clock()
-        p = parse_token(token, partition=self.partition, region=self.region, now=now)
         with self._lock:
             hit = self._cache.get(token)
             if hit is not None:
+                # the same string passed every rule before; only the clock can have changed its verdict
                 if now <= hit[1]:
                     self._cache.move_to_end(token)
                     return hit[0]
                 del self._cache[token]
+        p = parse_token(token, partition=self.partition, region=self.region, now=now)
         ident = self._sts(p)
         with self._lock:
             self._cache[token] = (ident, p.expires_at)
