@@ -65,20 +65,54 @@ class Running:
         self.thread.join(10)
 
 
-def run_app(app: Any) -> Running:
-    from kubestrata.identity.agent import build_server
-
+def _socket() -> tuple[socket.socket, int]:
     sock = socket.socket(
         socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = build_server(app, "127.0.0.1", port)
-    t = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    return sock, sock.getsockname()[1]
+
+
+class _AgentServer:
+    """The agent's own HTTP server on a thread's event loop (stop() ends it)."""
+
+    def __init__(self, agent: Any, sock: socket.socket) -> None:
+        from kubestrata.identity.agent import AgentHTTP
+
+        self.http, self.sock = AgentHTTP(agent), sock
+        self.started = False
+        self.should_exit = False
+
+    async def serve(self) -> None:
+        server = await asyncio.start_server(self.http.handle, sock=self.sock, limit=16 * 1024)
+        self.started = True
+        async with server:
+            while not self.should_exit:
+                await asyncio.sleep(0.05)
+
+
+def _start(server: Any, target: Any, port: int) -> Running:
+    t = threading.Thread(target=target, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline:
-            raise RuntimeError("agent did not start")
+            raise RuntimeError("server did not start")
         time.sleep(0.02)
     return Running(server, t, port)
+
+
+def run_agent(agent: Any) -> Running:
+    """The Pod Identity agent's HTTP server on loopback."""
+    sock, port = _socket()
+    server = _AgentServer(agent, sock)
+    return _start(server, lambda: asyncio.run(server.serve()), port)
+
+
+def run_app(app: Any) -> Running:
+    """An ASGI app (the OIDC documents) on uvicorn on loopback."""
+    import uvicorn
+
+    sock, port = _socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    return _start(server, lambda: asyncio.run(server.serve(sockets=[sock])), port)

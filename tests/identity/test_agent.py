@@ -20,10 +20,9 @@ from kubestrata.identity.agent import (
     CredentialCache,
     JWKSVerifier,
     STSAssumer,
-    create_agent_app,
 )
 from kubestrata.identity.jwt import KeySet
-from tests.identity.agentkit import ISSUER, run_app, sa_token, signing_key
+from tests.identity.agentkit import ISSUER, run_agent, sa_token, signing_key
 from tests.identity.conftest import ACCOUNT
 
 CLUSTER = "demo"
@@ -103,7 +102,7 @@ def make_agent(moto, key, assoc_file, **kw):
 @pytest.fixture
 def agent(moto, key, assoc_file, roles):
     a = make_agent(moto, key, assoc_file)
-    srv = run_app(create_agent_app(a))
+    srv = run_agent(a)
     yield a, srv
     srv.stop()
 
@@ -245,7 +244,7 @@ def test_sts_failures_map_to_upstream_codes(agent, key, moto, fail, status, text
 def test_concurrent_pods_coalesce_into_one_sts_call_per_association(moto, key, assoc_file, roles):
     # pod-level session tags off: one session serves every pod of the association
     a = make_agent(moto, key, assoc_file, pod_tags=False, rate_limit=None)
-    srv = run_app(create_agent_app(a))
+    srv = run_agent(a)
     try:
         tokens = [sa_token(key, "shop", "billing", f"web-{i}") for i in range(150)]
         tokens += [sa_token(key, "ops", "deployer", f"ci-{i}") for i in range(150)]
@@ -350,3 +349,44 @@ def test_two_associations_for_one_service_account_is_an_error(tmp_path):
     p.write_text(yaml.safe_dump_all([ASSOCIATIONS[0], ASSOCIATIONS[0]]))
     with pytest.raises(InputError, match="has two associations"):
         assoc_mod.load_files([p])
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize(
+    "request_bytes,status",
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+        (b"POST /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"405"),
+        (b"GET /v2/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"404"),
+        (b"GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello", b"400"),
+        (b"GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1\r\n\r\n", b"400"),
+        (b"GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\n folded\r\n\r\n", b"400"),
+    ],
+)
+def test_malformed_http_is_answered_never_crashes(agent, request_bytes, status):
+    _, srv = agent
+    out = _raw(srv.port, request_bytes)
+    assert out.split(b" ", 2)[1] == status, out[:200]
+    assert b"AccessKeyId" not in out
+    assert httpx.get(f"{srv.url}/healthz").text == "ok"  # still serving
+
+
+def test_keep_alive_pipelining_and_http10(agent, key):
+    _, srv = agent
+    t = sa_token(key, "shop", "billing", "pipelined").encode()
+    req = b"GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + t + b"\r\n\r\n"
+    out = _raw(srv.port, req + req + b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    assert out.count(b"HTTP/1.1 200 OK") == 3 and out.count(b'"AccessKeyId"') == 2
+    assert out.endswith(b"ok")  # HTTP/1.0 without keep-alive: answered, then closed

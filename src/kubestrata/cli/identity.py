@@ -178,7 +178,9 @@ def agent(
     from kubestrata.cli.common import err_console
 
     err_console.print(f"kubestrata identity agent: {len(assoc)} association(s), listening on {host}:{port}")
-    ag.build_server(ag.create_agent_app(agent_), host, port).run(sockets=[sock])
+    import asyncio
+
+    asyncio.run(ag.AgentHTTP(agent_).serve(sock))
 
 
 @app.command("oidc")

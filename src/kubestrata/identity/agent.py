@@ -482,45 +482,102 @@ class Agent:
         )
 
 
-def create_agent_app(agent: Agent) -> Any:
-    import orjson
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import PlainTextResponse, Response
-    from starlette.routing import Route
-
-    async def credentials(request: Request) -> Response:
-        try:
-            creds = await agent.credentials(
-                request.headers.get("host", ""), request.headers.get("authorization", "")
-            )
-        except AgentError as e:
-            return PlainTextResponse(e.body + "\n", status_code=e.status)
-        return Response(orjson.dumps(creds.reply()), media_type="application/json")
-
-    async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    return Starlette(
-        routes=[
-            Route("/v1/credentials", credentials, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            408: "Request Timeout", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+MAX_HEAD = 16 * 1024
+IDLE_TIMEOUT = 30.0  # upstream's read/write timeout
 
 
-def build_server(app: Any, host: str, port: int) -> Any:
-    """A uvicorn server for the agent (plain HTTP on the link-local address, as the upstream agent)."""
-    import uvicorn
-
-    return uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=30,
+def _response(status: int, body: bytes, ctype: bytes, close: bool) -> bytes:
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "Error").encode()),
+            b"Content-Type: " + ctype + b"\r\n",
+            b"Content-Length: %d\r\n" % len(body),
+            b"X-Content-Type-Options: nosniff\r\n",
+            b"Connection: close\r\n" if close else b"",
+            b"\r\n",
+            body,
         )
     )
+
+
+class AgentHTTP:
+    """The agent's HTTP/1.1 server: GET /v1/credentials and GET /healthz on keep-alive connections.
+
+    A small asyncio server rather than an ASGI stack: the endpoint is two GETs without bodies, and the
+    general-purpose stack cost ~4x the CPU per cached answer (docs/performance.md). Requests on one
+    connection are answered in order; heads over 16 KiB get 431, bodies 400, idle connections close
+    after 30 s (upstream's timeouts)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                    return
+                except asyncio.LimitOverrunError:
+                    writer.write(
+                        _response(431, b"request header too large\n", b"text/plain; charset=utf-8", True)
+                    )
+                    return
+                out, close = await self.respond(head)
+                writer.write(out)
+                await writer.drain()
+                if close:
+                    return
+        except ConnectionError:
+            return
+        finally:
+            writer.close()
+
+    async def respond(self, head: bytes) -> tuple[bytes, bool]:
+        text = b"text/plain; charset=utf-8"
+        lines = head[:-4].split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            return _response(400, b"malformed request line\n", text, True), True
+        method, target, version = parts
+        headers: dict[bytes, bytes] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+                return _response(400, b"malformed header\n", text, True), True
+            key = name.lower()
+            if key in headers and key in (b"host", b"authorization", b"content-length"):
+                return _response(400, b"duplicate " + key + b" header\n", text, True), True
+            headers[key] = value.strip()
+        conn = headers.get(b"connection", b"").lower()
+        close = conn == b"close" or (version == b"HTTP/1.0" and conn != b"keep-alive")
+        if headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers:
+            return _response(400, b"request body not supported\n", text, True), True
+        path = target.split(b"?", 1)[0]
+        if path == b"/healthz":
+            return _response(200, b"ok", text, close), close
+        if path != b"/v1/credentials":
+            return _response(404, b"404 page not found\n", text, close), close
+        if method != b"GET":
+            return _response(405, b"Method Not Allowed\n", text, close), close
+        try:
+            creds = await self.agent.credentials(
+                headers.get(b"host", b"").decode("latin-1"),
+                headers.get(b"authorization", b"").decode("latin-1"),
+            )
+        except AgentError as e:
+            return _response(e.status, (e.body + "\n").encode(), text, close), close
+        except Exception as e:  # noqa: BLE001 - one request's bug is a 500, never a dead agent
+            msg = f"(InternalServerException): {type(e).__name__}, fault: server\n".encode()
+            return _response(500, msg, text, close), close
+        import orjson
+
+        return _response(200, orjson.dumps(creds.reply()), b"application/json", close), close
+
+    async def serve(self, sock: Any) -> None:
+        server = await asyncio.start_server(self.handle, sock=sock, limit=MAX_HEAD)
+        async with server:
+            await server.serve_forever()
