@@ -70,6 +70,10 @@ def agent(
         help="PodIdentityAssociation YAML or EKS pod identity JSON (file or directory); repeatable.",
     ),
     cluster: bool = options.cluster("Also read PodIdentityAssociation objects from the live cluster."),
+    from_eks: bool = typer.Option(
+        False, "--from-eks", help="Also read the associations of EKS cluster --cluster-name from the EKS API."
+    ),
+    eks_endpoint: str = typer.Option(None, "--eks-endpoint", help="EKS endpoint URL (with --from-eks)."),
     jwks: str = typer.Option(
         None, "--jwks", metavar="FILE", help="The issuer's JWKS to verify tokens offline."
     ),

@@ -180,3 +180,28 @@ def load_cluster(kubeconfig: str | None = None, context: str | None = None) -> A
     return Associations(
         from_object(o, f"items[{i}]", "<cluster>") for i, o in enumerate(listed.get("items") or [])
     )
+
+
+def load_eks(
+    cluster_name: str, *, region: str | None = None, endpoint_url: str | None = None, session: Any = None
+) -> Associations:
+    """The cluster's associations from the EKS API: list-pod-identity-associations, then
+    describe-pod-identity-association for each (the list prints no role ARN)."""
+    import boto3
+    import botocore.exceptions
+
+    from kubestrata.errors import KubestrataError
+
+    session = session or boto3.session.Session()
+    eks = session.client("eks", region_name=region or session.region_name, endpoint_url=endpoint_url)
+    docs: list[tuple[str, int, Any]] = []
+    try:
+        for page in eks.get_paginator("list_pod_identity_associations").paginate(clusterName=cluster_name):
+            for summary in page.get("associations") or []:
+                d = eks.describe_pod_identity_association(
+                    clusterName=cluster_name, associationId=summary["associationId"]
+                )
+                docs.append((f"eks:{cluster_name}", len(docs), {"association": d["association"]}))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise KubestrataError(f"EKS list/describe-pod-identity-association for {cluster_name}: {e}") from None
+    return Associations(from_documents(docs))

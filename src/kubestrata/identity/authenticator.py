@@ -16,6 +16,7 @@ its token, and STS failures are never cached.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from kubestrata.identity.token import (
     parse_token,
 )
 
+log = logging.getLogger("kubestrata.identity")
 TOKENREVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
 UID_PREFIX = "aws-iam-authenticator"
 
@@ -179,6 +181,17 @@ class Authenticator:
         """A TokenReview in, (HTTP status, TokenReview out); ReviewError (400) for a malformed review."""
         api_version, token = check_token_review(doc)
         r = self.authenticate(token)
+        # who and why, never the token (it is a bearer credential for 15 minutes)
+        log.info(
+            "authentication",
+            extra={
+                "event": "authenticate",
+                "authenticated": r.authenticated,
+                "rule": r.rule or None,
+                "arn": r.identity.arn if r.identity else None,
+                "user": (r.status.get("user") or {}).get("username"),
+            },
+        )
         return r.code, {"apiVersion": api_version, "kind": "TokenReview", "status": r.status}
 
 
