@@ -111,6 +111,7 @@ def test_bad_token_vector_rejected_with_its_rule(vector, authenticator, dev_sess
     assert not r.authenticated
     assert r.rule == vector["rule"], r.status
     assert vector["reason"] in r.status["error"]
+    assert r.status["error"].endswith(f"[rule: {vector['rule']}]")
     assert r.code == 403
 
 

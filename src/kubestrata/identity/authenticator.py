@@ -168,13 +168,13 @@ class Authenticator:
         try:
             ident = self.verify(token)
         except TokenError as e:
-            return Review(403, {"authenticated": False, "error": str(e)}, e.rule)
+            return Review(403, _denied(e, e.rule), e.rule)
         except STSError as e:
-            return Review(429 if e.throttled else 403, {"authenticated": False, "error": str(e)}, e.rule)
+            return Review(429 if e.throttled else 403, _denied(e, e.rule), e.rule)
         try:
             m = self._map(ident)
         except MappingError as e:
-            return Review(403, {"authenticated": False, "error": str(e)}, e.rule, ident)
+            return Review(403, _denied(e, e.rule), e.rule, ident)
         return Review(200, {"authenticated": True, "user": user_info(ident, m)}, "", ident)
 
     def review(self, doc: Any) -> tuple[int, dict[str, Any]]:
@@ -193,6 +193,11 @@ class Authenticator:
             },
         )
         return r.code, {"apiVersion": api_version, "kind": "TokenReview", "status": r.status}
+
+
+def _denied(e: Exception, rule: str) -> dict[str, Any]:
+    """authenticated=false with upstream's message, then the rule that decided (docs/identity.md)."""
+    return {"authenticated": False, "error": f"{e} [rule: {rule}]"}
 
 
 def user_info(ident: CallerIdentity, m: Mapped) -> dict[str, Any]:
