@@ -32,14 +32,10 @@ def conformance(shared: Path) -> Path:
     return shared / "conformance"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_moto_state():
+def reset_moto() -> None:
     """moto's servers share one in-process state: a cluster one test creates would still exist in the
-    next test's server (409 on create). Every test starts from an empty AWS."""
-    yield
-    import sys
+    next test's server (409 on create). Fixtures that stop a moto server call this, so the next one
+    starts from an empty AWS (a module-scoped server keeps its state for its own tests)."""
+    from moto.moto_api._internal.models import moto_api_backend
 
-    if "moto.server" in sys.modules:
-        from moto.moto_api._internal.models import moto_api_backend
-
-        moto_api_backend.reset()
+    moto_api_backend.reset()

@@ -14,6 +14,7 @@ import pytest
 
 from kubestrata.access.eks import collect_live
 from kubestrata.errors import InputError
+from tests.conftest import reset_moto
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
 
@@ -27,6 +28,7 @@ def endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+    reset_moto()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from kubestrata.checks import load_builtin_checks
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.scan import run_scan
+from tests.conftest import reset_moto
 
 REG = {c.meta.id: c for c in load_builtin_checks()}
 CLOCK = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
@@ -127,6 +128,7 @@ def test_live_collection_fetches_the_nodegroups_launch_template_versions(monkeyp
         got = collect_live("demo", region="eu-west-1", endpoint_url=url, gaps=[])
     finally:
         server.stop()
+        reset_moto()
     assert [ng["nodegroupName"] for ng in got.nodegroups] == ["workers"]
     (v,) = got.launch_template_versions
     assert v["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "optional"

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
+from tests.conftest import reset_moto
 from tests.kube.fake_apiserver import TLSFiles, write_kubeconfig
 from tests.nodes.fake_cluster import FakeCluster, node, pdb, pod
 from tests.nodes.test_rotate import OLD
@@ -27,6 +28,7 @@ def endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+    reset_moto()
 
 
 @pytest.fixture(autouse=True)

@@ -84,6 +84,8 @@ class PodIdentityAssociation:
     association_id: str = ""
     target_role_arn: str = ""
     field: str = ""
+    disable_session_tags: bool = False
+    external_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class IAMPrincipal:
     arn: str
     principal_id: str = ""
     create_date: str = ""
+    trust_policy: dict[str, Any] | None = None  # a role's AssumeRolePolicyDocument (`aws iam get-role`)
+    field: str = ""
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,7 @@ class EKSAccess:
                     "Arn": p.arn,
                     "PrincipalId": p.principal_id,
                     **({"CreateDate": p.create_date} if p.create_date else {}),
+                    **({"AssumeRolePolicyDocument": p.trust_policy} if p.trust_policy is not None else {}),
                 }
                 for p in self.iam_principals.values()
             ]
@@ -681,6 +686,8 @@ def _pod_identity(r: _Reader, d: dict[str, Any], where: str) -> PodIdentityAssoc
         association_id=r.s(d, "associationId", where),
         target_role_arn=r.arn(d, "targetRoleArn", where, required=False),
         field=where,
+        disable_session_tags=bool(r.b(d, "disableSessionTags", where)),
+        external_id=r.s(d, "externalId", where),
     )
 
 
@@ -797,7 +804,11 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                         out.iam_principals = {}
                     arn = r.arn(p, "Arn", pre + key)
                     out.iam_principals[arn] = IAMPrincipal(
-                        arn, r.s(p, id_key, pre + key), str(p.get("CreateDate") or "")
+                        arn,
+                        r.s(p, id_key, pre + key),
+                        str(p.get("CreateDate") or ""),
+                        _trust_policy(r, p, pre + key),
+                        pre + key,
                     )
                     matched = True
             if not matched:
@@ -855,7 +866,9 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
             p = r.obj(p, w)
             arn = r.arn(p, "Arn", w)
             pid = r.s(p, "PrincipalId", w) or r.s(p, "RoleId", w) or r.s(p, "UserId", w)
-            out.iam_principals[arn] = IAMPrincipal(arn, pid, str(p.get("CreateDate") or ""))
+            out.iam_principals[arn] = IAMPrincipal(
+                arn, pid, str(p.get("CreateDate") or ""), _trust_policy(r, p, w), w
+            )
     if d.get("creatorArn") is not None:
         out.creator_arn = r.arn(d, "creatorArn", "(document)")
     for i, k in enumerate(r.lst(d.get("kmsKeys"), "kmsKeys")):
@@ -905,6 +918,24 @@ def is_aws_cli_json(path: str) -> bool:
         # AWS CLI output with a broken field is still AWS CLI output: its reader names the field
         return not e.detail.startswith("not a recognised AWS CLI output")
     return True
+
+
+def _trust_policy(r: _Reader, p: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """AssumeRolePolicyDocument as the CLI prints it (an object) or as the API returns it (URL-encoded JSON)."""
+    doc = p.get("AssumeRolePolicyDocument")
+    if doc is None:
+        return None
+    if isinstance(doc, str):
+        import json
+        import urllib.parse
+
+        try:
+            doc = json.loads(urllib.parse.unquote(doc))
+        except ValueError as e:
+            raise r.err(f"{where}.AssumeRolePolicyDocument", f"not a JSON policy: {e}") from None
+    if not isinstance(doc, dict):
+        raise r.err(f"{where}.AssumeRolePolicyDocument", f"expected an object, got {_tname(doc)}")
+    return doc
 
 
 def read_aws_json_files(paths: Iterable[str], stdin: Any = None) -> EKSAccess:

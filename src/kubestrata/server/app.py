@@ -1,4 +1,4 @@
-"""The ASGI app of the webhook port: /authorize, /admit, /mutate, /audit (/healthz, /readyz and
+"""The ASGI app of the webhook port: /authorize, /authenticate, /admit, /mutate, /audit (/healthz, /readyz and
 /metrics are on the operations port, kubestrata.server.ops).
 
 Callers: with ``tls.client_ca`` the TLS layer has verified a client certificate before a request
@@ -20,6 +20,8 @@ Failure modes (each route's answer when something goes wrong; docs/serve.md has 
   warns when it fails open (checks); any other internal error: 500 so ``failurePolicy`` applies.
 - /mutate: a fix that errors or does not apply is skipped; the request proceeds unpatched.
 - /audit without the detect engine: 501.
+- /authenticate (TokenReview, kubestrata.identity.authenticator): 403 + authenticated=false with the
+  reason for a bad token, an STS error or an unmapped identity, 429 when STS throttles; 501 when off.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -85,6 +88,7 @@ class ServerState:
     policy_watcher: Any = None
     cluster_policy_watcher: Any = None
     tls: Any = None
+    authenticator: Any = None  # kubestrata.identity.authenticator.Authenticator
 
     @property
     def ready(self) -> bool:
@@ -359,8 +363,18 @@ def create_app(state: ServerState) -> Starlette:
         code, result = await state.audit(await read_body(request, state))
         return _json(result, code)
 
+    async def authenticate(request: Request) -> Response:
+        if state.authenticator is None:
+            raise HTTPError(
+                501, "authentication off: set serve.identity.authenticate.cluster_id", "not_implemented"
+            )
+        doc = await read_json(request, state)
+        code, body = await run_in_threadpool(state.authenticator.review, doc)  # STS is a blocking call
+        return _json(body, code)
+
     routes = [
         Route("/authorize", _instrument(state, "authorize", authorize), methods=["POST"]),
+        Route("/authenticate", _instrument(state, "authenticate", authenticate), methods=["POST"]),
         Route("/admit", _instrument(state, "admit", admit), methods=["POST"]),
         Route("/mutate", _instrument(state, "mutate", mutate), methods=["POST"]),
         Route("/audit", _instrument(state, "audit", audit), methods=["POST"]),

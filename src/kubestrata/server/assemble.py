@@ -102,6 +102,9 @@ def build_state(
         if adm.mutations.pss_level:
             add_pss_fixes(reg, adm.mutations.pss_level, include_flagged=adm.mutations.pss_include_flagged)
     state.registry = reg
+    from kubestrata.identity.config import attach_identity
+
+    attach_identity(state, sc.identity, add_handlers=registry is None)
 
     if namespaces is None:
         nc = adm.namespaces

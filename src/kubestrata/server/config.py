@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubestrata.config import ScanConfig, discover_config, load_yaml_model
+from kubestrata.identity.config import IdentityConfig
 
 
 class _Model(BaseModel):
@@ -244,6 +245,7 @@ class ServeConfig(_Model):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
     shutdown_timeout: float = Field(15.0, ge=0, description="Seconds in-flight requests get on SIGTERM.")
     drain_seconds: float = Field(
         5.0,
