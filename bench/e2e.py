@@ -66,24 +66,28 @@ def manifests(n: int) -> Path:
 
 
 def pods(n: int) -> Path:
-    """`kubectl get pods -A -o json` of n pods: bench/pss.py's typical application pods, 20 replicas per
-    ReplicaSet in 50 namespaces (replicas differ in name, uid and pod IP, as real ones do)."""
-    out = INPUTS / f"pods-{n}.json"
-    if not out.exists():
+    """`kubectl get pods -A -o json` of n pods, 10,000 pods a file (the loader caps a file at 64 MiB):
+    bench/pss.py's typical application pods, 20 replicas per ReplicaSet in 50 namespaces (replicas differ
+    in name, uid and pod IP, as real ones do)."""
+    out = INPUTS / f"pods-{n}"
+    if not (out / ".done").exists():
         import pss as pss_bench
 
-        items = []
-        replicas = 20
-        for i in range(n):
-            ns = f"team-{i // replicas % 50}"
-            owner = f"app-{i // replicas}-5d8f"
-            pod = pss_bench.typical_pod(i, ns, owner, variant=i // replicas)
-            pod["metadata"]["name"] = f"{owner}-{i:06d}"
-            pod["metadata"]["uid"] = str(uuid.UUID(int=i + 1))
-            pod["status"] = {"phase": "Running", "podIP": f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"}
-            items.append(pod)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+        out.mkdir(parents=True, exist_ok=True)
+        replicas, per_file = 20, 10_000
+        for start in range(0, n, per_file):
+            items = []
+            for i in range(start, min(n, start + per_file)):
+                ns = f"team-{i // replicas % 50}"
+                owner = f"app-{i // replicas}-5d8f"
+                pod = pss_bench.typical_pod(i, ns, owner, variant=i // replicas)
+                pod["metadata"]["name"] = f"{owner}-{i:06d}"
+                pod["metadata"]["uid"] = str(uuid.UUID(int=i + 1))
+                pod["status"] = {"phase": "Running", "podIP": f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"}
+                items.append(pod)
+            doc = {"apiVersion": "v1", "kind": "List", "items": items}
+            (out / f"pods-{start // per_file:03d}.json").write_bytes(orjson.dumps(doc))
+        (out / ".done").write_text("")
     return out
 
 

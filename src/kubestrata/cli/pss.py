@@ -24,7 +24,7 @@ from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
 from kubestrata.pss.checks import CHECKS
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
-from kubestrata.pss.evaluate import ObjectResult, evaluate_object
+from kubestrata.pss.evaluate import Memo, ObjectResult, evaluate_object
 from kubestrata.pss.registry import bulk, checks_for, effective_minor
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
@@ -101,6 +101,13 @@ def check(
     version: str = typer.Option(None, "--version", "-V", help="Policy version with --level: latest or v1.N."),
     namespace: str = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
     username: str = typer.Option(None, "--username", help="Requesting user, for the usernames exemption."),
+    fixes: bool = typer.Option(
+        False,
+        "--fixes",
+        "--fix",
+        help="Also give each denied object's combined fix patch (verified by re-evaluation; computed "
+        "once per distinct pod template). Each violation's own fix is always given.",
+    ),
     config_file: str = CONFIG,
     output: Fmt = OUTPUT,
     output_file: str = OUTPUT_FILE,
@@ -119,13 +126,13 @@ def check(
             forced = LevelVersion(forced.level, parse_version_strict(version))
     elif version is not None:
         raise KubestrataError("--version needs --level")
-    snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
-    with bulk():
+    with bulk():  # loading and evaluating allocate only acyclic objects: no GC passes over them
+        snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
         results = _check_all(snap, forced, cfg, username)
-    if output is Fmt.JSON:
-        text = _json([r.to_dict() for r in results])
-    else:
-        text = render_check_table(results)
+        if output is Fmt.JSON:
+            text = _json([r.to_dict(fixes) for r in results])
+        else:
+            text = render_check_table(results, fixes)
     write_output(text, output_file)
     invalid = [r for r in results if r.error is not None]
     for r in invalid:
@@ -146,6 +153,7 @@ def _check_all(
 ) -> list[ObjectResult]:
     results: list[ObjectResult] = []
     policies: dict[str, NamespacePolicy] = {}
+    memo = Memo()  # replicas of one pod template are evaluated once
     for obj in snap.real_objects():
         if obj.kind not in WORKLOAD_KINDS:
             continue
@@ -157,13 +165,13 @@ def _check_all(
                 pol = policies[obj.namespace] = NamespacePolicy.from_labels(
                     snap.namespace_labels(obj.namespace), cfg.defaults
                 )
-        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username)
+        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username, memo=memo)
         if r is not None:
             results.append(r)
     return results
 
 
-def render_check_table(results: list[ObjectResult]) -> str:
+def render_check_table(results: list[ObjectResult], fixes: bool = True) -> str:
     if not results:
         return "no pods or workload controllers in the input\n"
     lines = []
@@ -194,10 +202,10 @@ def render_check_table(results: list[ObjectResult]) -> str:
                 lines.append(f"    - {v.check}: {where}{printable(v.path)}")
                 if not v.fix and v.fix_note:
                     lines.append(f"        no automatic fix: {printable(v.fix_note)}")
-            rem = r.remediation()
-            if rem.patch:
-                lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem.patch).decode())}")
-                for note in rem.notes:
+            rem = r._fix_dict() if fixes else None
+            if rem and rem["patch"]:
+                lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem['patch']).decode())}")
+                for note in rem["notes"]:
                     lines.append(f"        review: {printable(note)}")
         for w in r.warnings:
             if w != r.message:
