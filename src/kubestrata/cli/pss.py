@@ -130,22 +130,82 @@ def check(
         snap, load_errors = _load(paths, cluster, context, kubeconfig, namespace, timeout)
         results = _check_all(snap, forced, cfg, username)
         if output is Fmt.JSON:
-            text = _json([r.to_dict(fixes) for r in results])
+            _write_pieces(_json_list(results, fixes), output_file)
         else:
-            text = render_check_table(results, fixes)
-    write_output(text, output_file)
-    invalid = [r for r in results if r.error is not None]
-    for r in invalid:
-        err_console.print(
-            f"error: {printable(r.obj.source)}: {printable(r.obj.kind)} {printable(r.obj.name)}: invalid pod spec: "
-            f"{printable(r.error)}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+            write_output(render_check_table(results, fixes), output_file)
+        invalid = [r for r in results if r.error is not None]
+        for r in invalid:
+            err_console.print(
+                f"error: {printable(r.obj.source)}: {printable(r.obj.kind)} {printable(r.obj.name)}: "
+                f"invalid pod spec: {printable(r.error)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        code = (
+            EXIT_ERROR
+            if invalid or load_errors
+            else EXIT_FINDINGS
+            if any(not r.pods_allowed for r in results)
+            else EXIT_OK
         )
-    if invalid or load_errors:
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_FINDINGS if any(not r.pods_allowed for r in results) else EXIT_OK)
+        # free the snapshot while the collector is off: re-enabled over it, its first pass would walk
+        # every object of the input once more
+        del snap, results, invalid
+    raise typer.Exit(code)
+
+
+_IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
+
+
+def _json_list(results: list[ObjectResult], fixes: bool) -> Any:
+    """The text of _json([r.to_dict(fixes) for r in results]), produced a batch at a time (the report
+    is never one string). Replicas of one template under one policy differ only in the identity
+    fields, so the rest of their entry is serialised once."""
+    first = True
+    batch: list[str] = []
+    rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
+
+    def s(v: str) -> str:
+        return orjson.dumps(v).decode()
+
+    for r in results:
+        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        got = rests.get(key) if key is not None else None
+        if got is None:
+            doc = r.to_dict(fixes)
+            for k in _IDENTITY:
+                doc.pop(k)
+            # '{\n  "allowed": ...\n}' -> the members, one level deeper
+            body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
+            got = (r.shared, r.policy), body  # the objects are held so their ids stay theirs
+            if key is not None:
+                rests[key] = got
+        o = r.obj
+        batch.append(
+            ("[\n  " if first else ",\n  ")
+            + f'{{\n    "source": {s(str(o.source))},\n    "kind": {s(o.kind)},\n    "namespace": '
+            f'{s(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
+        )
+        first = False
+        if len(batch) >= 512:
+            yield "".join(batch)
+            batch = []
+    batch.append("[]\n" if first else "\n]\n")
+    yield "".join(batch)
+
+
+def _write_pieces(pieces: Any, output_file: str | None) -> None:
+    if output_file and output_file != "-":
+        try:
+            with open(output_file, "w", encoding="utf-8") as fh:
+                for piece in pieces:
+                    fh.write(piece)
+        except OSError as e:
+            raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+        return
+    for piece in pieces:
+        write_output(piece, None)
 
 
 def _check_all(
@@ -154,11 +214,12 @@ def _check_all(
     results: list[ObjectResult] = []
     policies: dict[str, NamespacePolicy] = {}
     memo = Memo()  # replicas of one pod template are evaluated once
+    forced_policy = NamespacePolicy(Policy(forced, forced, forced)) if forced is not None else None
     for obj in snap.real_objects():
         if obj.kind not in WORKLOAD_KINDS:
             continue
         if forced is not None:
-            pol = NamespacePolicy(Policy(forced, forced, forced))
+            pol = forced_policy
         else:
             pol = policies.get(obj.namespace)
             if pol is None:
