@@ -113,8 +113,8 @@ def audit_real(n: int) -> Path:
 
 
 def audit_heavy(n: int) -> Path:
-    """A finding-heavy audit log: every event an interactive exec by a person into a distinct pod, with
-    a hostile-looking user agent (escaping work), so every event is one finding the dedup window keeps."""
+    """A finding-heavy audit log: every event an interactive exec by a person into a distinct pod (1% with
+    a terminal escape in the user agent), so every event gives a finding the dedup window keeps."""
     out = INPUTS / f"audit-heavy-{n}.jsonl"
     if not out.exists():
         import detect as detect_bench
@@ -132,7 +132,8 @@ def audit_heavy(n: int) -> Path:
                 ev["requestURI"] += (
                     "/exec?command=sh&command=-c&command=id%0A&container=app&stdin=true&tty=true"
                 )
-                ev["userAgent"] = "kubectl/v1.29.2 (linux/amd64) \x1b[31mred\x1b[0m"
+                if i % 100 == 0:  # now and then a hostile user agent: escaping work
+                    ev["userAgent"] = "kubectl/v1.29.2 (linux/amd64) \x1b[31mred\x1b[0m"
                 ev["auditID"] = str(uuid.UUID(int=rng.getrandbits(128)))
                 fh.write(orjson.dumps(ev) + b"\n")
     return out
