@@ -12,8 +12,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonpatch
-
 from kubestrata.findings import pointer_token
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.checks import Violation
@@ -41,8 +39,81 @@ class Remediation:
         }
 
 
+class _PatchError(Exception):
+    pass
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _list_index(node: list[Any], token: str, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return len(node)
+    if not token.isdigit() or (token != "0" and token.startswith("0")):
+        raise _PatchError(token)
+    i = int(token)
+    if i > len(node) or (i == len(node) and not allow_end):
+        raise _PatchError(token)
+    return i
+
+
+def _apply(root: dict[str, Any], patch: list[dict[str, Any]], owned: set[int]) -> None:
+    """RFC 6902 add / replace / remove, in place, copying on write: a container is copied the first
+    time a patch goes through it (``owned`` holds the ids of the copies), so the input object is
+    never touched and the parts no fix reaches stay shared with it."""
+    for op in patch:
+        kind, path = op.get("op"), op.get("path")
+        if kind not in ("add", "replace", "remove") or not isinstance(path, str) or not path.startswith("/"):
+            raise _PatchError(str(op))
+        tokens = [_unescape(t) for t in path[1:].split("/")]
+        node: Any = root
+        for t in tokens[:-1]:
+            if isinstance(node, dict):
+                if t not in node:
+                    raise _PatchError(path)
+                key: Any = t
+            elif isinstance(node, list):
+                key = _list_index(node, t, False)
+            else:
+                raise _PatchError(path)
+            child = node[key]
+            if id(child) not in owned:
+                if isinstance(child, dict):
+                    child = dict(child)
+                elif isinstance(child, list):
+                    child = list(child)
+                else:
+                    raise _PatchError(path)
+                node[key] = child
+                owned.add(id(child))
+            node = child
+        last = tokens[-1]
+        value = copy.deepcopy(op.get("value"))
+        if isinstance(node, dict):
+            if kind == "add":
+                node[last] = value
+            elif last not in node:
+                raise _PatchError(path)
+            elif kind == "replace":
+                node[last] = value
+            else:
+                del node[last]
+        elif isinstance(node, list):
+            i = _list_index(node, last, kind == "add")
+            if kind == "add":
+                node.insert(i, value)
+            elif kind == "replace":
+                node[i] = value
+            else:
+                del node[i]
+        else:
+            raise _PatchError(path)
+
+
 def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
-    work = copy.deepcopy(raw)
+    work = dict(raw)  # copied on write by _apply: the input is never modified
+    owned = {id(work)}
     notes: list[str] = []
     unfixed: list[Violation] = []
     for _ in range(MAX_ROUNDS):
@@ -56,8 +127,8 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
             break
         v = fixable[0]
         try:
-            jsonpatch.apply_patch(work, v.fix, in_place=True)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):  # pragma: no cover
+            _apply(work, v.fix, owned)
+        except _PatchError:  # pragma: no cover - the checks' fixes are valid on the object they saw
             unfixed.append(v)
             break
         if v.fix_note:
@@ -71,6 +142,8 @@ def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
     """A JSON patch from old to new, in document order (jsonpatch.make_patch's order depends on
     hash seeds, and a reviewed patch should read the same on every run). Lists whose length
     changed are replaced whole."""
+    if old is new:  # a part no fix reached (shared with the input)
+        return []
     if isinstance(old, dict) and isinstance(new, dict):
         ops: list[dict[str, Any]] = []
         for k, v in old.items():
