@@ -16,6 +16,7 @@ from kubestrata.findings import pointer_token
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.checks import Violation
 from kubestrata.pss.evaluate import evaluate_pod
+from kubestrata.pss.registry import PSSResult, checks_for
 
 MAX_ROUNDS = 128
 
@@ -121,21 +122,39 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
         if r.allowed or r.error is not None:
             unfixed = []
             break
-        fixable = [v for v in r.violations if v.fix]
-        unfixed = [v for v in r.violations if not v.fix]
-        if not fixable:
+        v = _first_fixable(r)
+        if v is None:
+            unfixed = [v for v in r.violations if not v.fix]
             break
-        v = fixable[0]
         try:
             _apply(work, v.fix, owned)
         except _PatchError:  # pragma: no cover - the checks' fixes are valid on the object they saw
-            unfixed.append(v)
+            unfixed = [u for u in r.violations if not u.fix] + [v]
             break
         if v.fix_note:
             note = f"{v.check}: {v.fix_note}"
             if note not in notes:
                 notes.append(note)
+    else:  # MAX_ROUNDS without converging: what the last round left without a fix
+        unfixed = [u for u in r.violations if not u.fix]
     return Remediation(diff(raw, work), work, unfixed, notes)
+
+
+def _first_fixable(r: PSSResult) -> Violation | None:
+    """The first violation with a fix, in PSSResult.violations order, without computing the
+    violations (and their patches) of the checks after it: a round applies only that one."""
+    if "violations" in r.__dict__ or r.view is None:  # already computed (or nothing to compute)
+        return next((v for v in r.violations if v.fix), None)
+    failing = {f.check for f in r.failures}
+    out: list[Violation] = []  # one list, as PSSResult.violations passes it from check to check
+    for cid, fn in checks_for(r.level_version.level, r.level_version.version):
+        if cid in failing:
+            start = len(out)
+            fn(r.view, out)
+            for v in out[start:]:
+                if v.fix:
+                    return v
+    return None
 
 
 def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
