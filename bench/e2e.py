@@ -286,6 +286,56 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join("  ".join(c.ljust(w[i]) for i, c in enumerate(x)).rstrip() for x in lines)
 
 
+# what the engine alone does on the same kind of input (the other sections of docs/performance.md), to
+# set beside each command's end-to-end figure
+ENGINE = {
+    "scan": "engine (in-process load + checks + report, GC off, earlier 9-check commit): 50,000 objects "
+    "in 3.4 s CPU",
+    "pss check": "evaluate_pod: 67,300 distinct pods/s on one core (bench/pss.py)",
+    "netpol list": "class map of 10,000 pods: build 0.98 s + full map 0.73 s after a 3.07 s YAML load "
+    "(bench/netpol.py)",
+    "detect replay": "Pipeline over a JSONL file: 109,712 events/s per core on 842-byte synthetic events "
+    "with 7% findings (bench/detect.py)",
+}
+
+
+def engine_figure(case: str) -> str:
+    return next((v for k, v in ENGINE.items() if case.startswith(k)), "")
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """docs/performance.md's end-to-end tables, from a results JSON."""
+    rows = doc["rows"]
+    m = doc["machine"]
+    out = [
+        f"Measured {doc['date']} with `python bench/e2e.py` on {m['cores']} cores, {m['mem_mib'] // 1024} GiB, "
+        f"{m['python']}, {m['platform']}; calibration loop {doc['calibration_cpu_s']:.3f} s CPU; load average "
+        f"{doc.get('load_average_start', '?')} at the start and {doc['load_average_end']} at the end (the "
+        "machine was shared: CPU seconds are the figures to compare, wall time mostly measures waiting).",
+        "",
+        "| command | input | CPU s | µs CPU per item | items per CPU-s | peak RSS MiB | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    cases: list[str] = []
+    for r in rows:
+        if r["case"] not in cases:
+            cases.append(r["case"])
+    for case in cases:
+        for r in (x for x in rows if x["case"] == case):
+            failed = "" if r["exit"] in (0, 1) else f" (exit {r['exit']})"
+            out.append(
+                f"| `{case}` | {r['size']}: {r['items']:,} {r['unit']} | {r['cpu_s']:.2f}{failed} | "
+                f"{r['cpu_per_item_us']:.1f} | {r['items_per_cpu_s'] or 0:,} | {r['rss_mib']:.0f} | {r['wall_s']:.1f} |"
+            )
+    out += ["", "Engine figures beside them, and the growth from the smallest to the largest input:", ""]
+    out += ["| command | engine alone | µs per item, small -> large |", "|---|---|---|"]
+    for case in cases:
+        rs = [x for x in rows if x["case"] == case]
+        growth = " -> ".join(f"{x['cpu_per_item_us']:.0f}" for x in rs)
+        out.append(f"| `{case}` | {engine_figure(case)} | {growth} |")
+    return "\n".join(out) + "\n"
+
+
 def machine() -> dict[str, Any]:
     mem = 0
     try:
@@ -332,12 +382,24 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per case and size (best CPU is kept)")
     ap.add_argument("--json", type=Path, default=OUT / "e2e.json", help="where to write the results")
     ap.add_argument("--checkov", default=None, help="a checkov executable to run on the scan inputs")
+    ap.add_argument(
+        "--checkov-sizes",
+        nargs="+",
+        default=["small", "medium"],
+        choices=list(SIZES),
+        help="sizes to run Checkov at (it took > 40 CPU-minutes at 50,000 objects)",
+    )
     ap.add_argument("--guard", type=Path, default=None, help="baseline JSON: fail on > --max-ratio growth")
     ap.add_argument("--max-ratio", type=float, default=2.0)
     ap.add_argument("--write-baseline", type=Path, default=None, help="write these results as the baseline")
+    ap.add_argument("--markdown", type=Path, default=None, help="only print the tables of this results JSON")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())), end="")
+        return 0
 
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    load_start = round(os.getloadavg()[0], 2)
     calib = calibrate()
     info = machine()
     print(
@@ -358,12 +420,17 @@ def main() -> int:
                 )
                 if row["stderr_tail"]:
                     print("    " + row["stderr_tail"].strip().replace("\n", "\n    "))
-            if args.checkov:
+            if args.checkov and size in args.checkov_sizes:
                 rows.append(checkov_row(args.checkov, size, env))
+                r = rows[-1]
+                print(
+                    f"  checkov [{size}]: CPU {r['cpu_s']:.2f} s, RSS {r['rss_mib']:.0f} MiB, exit {r['exit']}"
+                )
     print()
     print(table(rows))
     doc = {
         "machine": info,
+        "load_average_start": load_start,
         "load_average_end": round(os.getloadavg()[0], 2),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "calibration_cpu_s": round(calib, 4),
