@@ -237,6 +237,8 @@ def render_check_table(results: list[ObjectResult], fixes: bool = True) -> str:
         return "no pods or workload controllers in the input\n"
     lines = []
     denied = 0
+    bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
+    keep: list[Any] = []
     for r in results:
         o = r.obj
         if r.error is not None:
@@ -258,25 +260,40 @@ def render_check_table(results: list[ObjectResult], fixes: bool = True) -> str:
             lines.append(f"    invalid pod spec: {printable(r.error)}")
         elif not r.pods_allowed:
             lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
-            for v in r.enforce.violations if r.enforce else []:
-                where = f"container {printable(v.container)}: " if v.container else ""
-                lines.append(f"    - {v.check}: {where}{printable(v.path)}")
-                if not v.fix and v.fix_note:
-                    lines.append(f"        no automatic fix: {printable(v.fix_note)}")
-            rem = r._fix_dict() if fixes else None
-            if rem and rem["patch"]:
-                lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem['patch']).decode())}")
-                for note in rem["notes"]:
-                    lines.append(f"        review: {printable(note)}")
-        for w in r.warnings:
-            if w != r.message:
-                lines.append(f"    warning: {printable(w)}")
-        for e in r.policy.errors:
-            lines.append(f"    label error: {printable(e)}")
+        # the rest depends only on the template and the policy: replicas share it
+        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        body = bodies.get(key) if key is not None else None
+        if body is None:
+            body = _table_body(r, fixes)
+            if key is not None:
+                bodies[key] = body
+                keep.append((r.shared, r.policy))  # their ids stay theirs while cached
+        lines.extend(body)
     lines.append("")
     n = len(results)
     lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
     return "\n".join(lines) + "\n"
+
+
+def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
+    lines: list[str] = []
+    if r.error is None and not r.pods_allowed:
+        for v in r.enforce.violations if r.enforce else []:
+            where = f"container {printable(v.container)}: " if v.container else ""
+            lines.append(f"    - {v.check}: {where}{printable(v.path)}")
+            if not v.fix and v.fix_note:
+                lines.append(f"        no automatic fix: {printable(v.fix_note)}")
+        rem = r._fix_dict() if fixes else None
+        if rem and rem["patch"]:
+            lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem['patch']).decode())}")
+            for note in rem["notes"]:
+                lines.append(f"        review: {printable(note)}")
+    for w in r.warnings:
+        if w != r.message:
+            lines.append(f"    warning: {printable(w)}")
+    for e in r.policy.errors:
+        lines.append(f"    label error: {printable(e)}")
+    return lines
 
 
 @app.command("checks")
