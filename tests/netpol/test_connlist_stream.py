@@ -131,3 +131,10 @@ def test_html_view_is_bounded_and_counts_from_the_class_map() -> None:
     out = connectivity_html(net, max_edges=10)
     assert f"{total} allowed connections" in out and "Too many connections to draw" in out
     assert "<svg" not in out and "most exposed workloads" in out
+
+
+def test_html_view_past_the_class_bound_points_to_netpol_list() -> None:
+    net = network_from_docs(_docs())
+    out = connectivity_html(net, max_classes=2)
+    assert f"fall into {net.nclasses} equivalence classes" in out and "netpol list --max-pairs" in out
+    assert "<svg" not in out

@@ -45,7 +45,9 @@ def to_dot(conns: list[Conn], net: Network | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def connectivity_html(net: Network, *, max_edges: int = 400, include_external: bool = True) -> str:
+def connectivity_html(
+    net: Network, *, max_edges: int = 400, include_external: bool = True, max_classes: int = 4000
+) -> str:
     """An HTML fragment (``<section class="netpol-connectivity">`` with an inline SVG) for the HTML scan
     report: namespaces as labelled groups, workloads as boxes, allowed connections as arrows labelled
     with their ports. Self-contained (no scripts, no external assets); all text is escaped.
@@ -58,8 +60,21 @@ def connectivity_html(net: Network, *, max_edges: int = 400, include_external: b
 
     Beyond ``max_edges`` connections the fragment lists the count instead of drawing an unreadable
     hairball: the counts and the most exposed workloads, read from the class map without listing
-    pairs (so its cost does not grow with the number of allowed pairs)."""
+    pairs (so its cost does not grow with the number of allowed pairs); beyond ``max_classes`` pod
+    classes it says how to list them instead of building the class map."""
     esc = html.escape
+    if net.nclasses > max_classes:
+        # the class map is nclasses^2 ids (plus two verdict matrices): past this size it would cost
+        # the report more memory than everything else in it
+        namespaces = len({ep.namespace for ep in net.endpoints})
+        workloads = len({ep.label for ep in net.endpoints})
+        return (
+            f'<section class="netpol-connectivity"><h2>Network connectivity</h2>'
+            f"<p>{workloads} workloads in {namespaces} namespaces fall into {net.nclasses} equivalence "
+            f"classes, more than this report summarises ({max_classes}); use "
+            "<code>kubestrata netpol list --max-pairs N</code> or <code>kubestrata netpol list -o dot</code>."
+            "</p></section>"
+        )
     summ = summary(net, external=include_external)
     total = summ["workload_pairs"] + summ["external_pairs"]
     if total > max_edges:
