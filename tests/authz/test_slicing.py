@@ -120,3 +120,33 @@ def test_unrecognised_condition_stops_indexing() -> None:
     )["staticPolicies"]["policy0"]
     c = constraints_of(est)
     assert c.k8s_resources is None and c.resource_types == frozenset(["k8s::Resource"])
+
+
+def test_two_level_slice_equals_filtering_every_policy() -> None:
+    """The slice of a request (its principal-independent candidates, shared by every principal, then
+    filtered by principal) is exactly the policies whose action and constraints admit it, for principals seen
+    before and never seen, impersonation of one's own group included."""
+    from kubestrata.authz.slicing import SliceIndex, ekey
+
+    tier = STORE.snapshot.tiers[0]
+    fresh = SliceIndex(tier.index.constraints.items())
+    rnd = random.Random(11)
+    reqs = []
+    for i in range(400):
+        sar = review(rnd)
+        if i % 3 == 0:
+            sar["spec"]["user"] = f"never-seen-{i}"
+        if i % 50 == 0:
+            sar["spec"] = {
+                "user": "user-1",
+                "groups": ["team-2"],
+                "resourceAttributes": {"verb": "impersonate", "resource": "groups", "name": "team-2"},
+            }
+        reqs.append(sar_to_request(sar))
+    for req in reqs + reqs:  # the second pass hits the memos
+        want = tuple(
+            p
+            for p, c in fresh.constraints.items()
+            if (c.actions is None or ekey(req.action) in c.actions) and c.admits(req, ekey(req.resource))
+        )
+        assert fresh.slice(req) == want

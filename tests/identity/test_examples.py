@@ -56,7 +56,15 @@ def shown_after(command_start: str) -> list[str]:
 
 def test_step1_trust_lint_findings():
     r = kubestrata(
-        "scan", "examples/identity/cluster", "--include", "KS-IDN-*", "-o", "json", "--fail-on", "low", env=env()
+        "scan",
+        "examples/identity/cluster",
+        "--include",
+        "KS-IDN-*",
+        "-o",
+        "json",
+        "--fail-on",
+        "low",
+        env=env(),
     )
     assert r.returncode == 1, r.stderr
     got = [f"{f['ruleId']} {f['severity']}" for f in json.loads(r.stdout)["findings"]]

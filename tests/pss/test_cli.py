@@ -119,7 +119,13 @@ def test_check_level_flag_and_pod_denial(tmp_path):
     r = runner.invoke(app, ["pss", "check", p, "-l", "baseline"])
     assert r.exit_code == 1
     assert 'violates PodSecurity "baseline:latest": host namespaces (hostPID=true)' in r.stdout
-    assert "DENIED" in r.stdout and "fix (JSON patch)" in r.stdout
+    assert "DENIED" in r.stdout and "fix (JSON patch)" not in r.stdout
+    r = runner.invoke(app, ["pss", "check", p, "-l", "baseline", "--fixes"])
+    assert r.exit_code == 1 and 'fix (JSON patch): [{"op":"remove","path":"/spec/hostPID"}]' in r.stdout
+    r = runner.invoke(app, ["pss", "check", p, "-l", "baseline", "-o", "json"])
+    assert "fix" not in json.loads(r.stdout)[0]
+    r = runner.invoke(app, ["pss", "check", p, "-l", "baseline", "-o", "json", "--fix"])
+    assert json.loads(r.stdout)[0]["fix"]["patch"] == [{"op": "remove", "path": "/spec/hostPID"}]
 
 
 def test_check_bad_input_exits_2_without_traceback(tmp_path):

@@ -46,7 +46,17 @@ def test_doc_json_example_is_current():
     shown = json.loads(DOC[start : DOC.index("```", start)])
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "src"))
     p = subprocess.run(
-        [sys.executable, "-m", "kubestrata", "pss", "check", "examples/pss/cluster.yaml", "-o", "json"],
+        [
+            sys.executable,
+            "-m",
+            "kubestrata",
+            "pss",
+            "check",
+            "examples/pss/cluster.yaml",
+            "-o",
+            "json",
+            "--fixes",
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -79,6 +79,40 @@ class Constraints:
             return False
         return self.api_groups is None or r.api_group in self.api_groups
 
+    # admits() split in two, so a slice's principal-independent part is shared by every principal:
+    # admits(r, k) == resource_part(r, k) is not False and principal_part(r, ekey(r.principal), k, ...)
+
+    def resource_part(self, r: CedarRequest, resource_key: str) -> bool | None:
+        """False: cannot apply to this resource and action. True: the resource constraints hold.
+        None: they hold except resource_eq, which an impersonation target may still meet through the
+        principal's groups (principal_part decides)."""
+        if self.resource_types is not None and r.resource_type not in self.resource_types:
+            return False
+        if self.k8s_resources is not None and r.k8s_resource not in self.k8s_resources:
+            return False
+        if self.namespaces is not None and r.namespace not in self.namespaces:
+            return False
+        if self.api_groups is not None and r.api_group not in self.api_groups:
+            return False
+        return True if self.resource_eq is None or self.resource_eq == resource_key else None
+
+    def principal_part(
+        self, r: CedarRequest, principal_key: str, resource_key: str, eq_pending: bool
+    ) -> bool:
+        if self.principal_types is not None and r.principal_type not in self.principal_types:
+            return False
+        if self.principal_eq is not None and self.principal_eq != principal_key:
+            return False
+        for e in self.principal_in:
+            if e != principal_key and not (e.startswith('k8s::Group::"') and e[13:-1] in r.groups):
+                return False
+        if self.principal_name is not None and r.principal_name != self.principal_name:
+            return False
+        if eq_pending:
+            e = self.resource_eq or ""
+            return resource_key == principal_key and e.startswith('k8s::Group::"') and e[13:-1] in r.groups
+        return True
+
 
 def _entity(v: Any) -> str | None:
     if isinstance(v, dict) and "type" in v and "id" in v:
@@ -245,6 +279,9 @@ class SliceIndex:
             self._uses_resource_entity |= cons.resource_eq is not None
         self.order = {pid: i for i, pid in enumerate(self.constraints)}
         self._memo: OrderedDict[tuple[Any, ...], tuple[str, ...]] = OrderedDict()
+        self._rmemo: OrderedDict[tuple[Any, ...], tuple[tuple[str, Constraints | None, bool], ...]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
@@ -268,19 +305,55 @@ class SliceIndex:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        action = ekey(r.action)
         resource_key = ekey(r.resource)
-        seen: set[str] = set()
-        out: list[str] = []
-        for bucket in ((action, r.k8s_resource), (action, None), (None, r.k8s_resource), (None, None)):
-            for pid in self._buckets.get(bucket, ()):
-                if pid not in seen and self.constraints[pid].admits(r, resource_key):
-                    seen.add(pid)
-                    out.append(pid)
-        out.sort(key=self.order.__getitem__)
-        result = tuple(out)
+        # the candidates for this action and resource, whoever asks: shared by every principal, so
+        # a principal never seen before costs a filter over them, not a walk over the buckets
+        rkey = key[4:]  # shape() minus the principal's four fields (the resource key is in it when
+        # some policy names a resource entity: only resource_eq reads it)
+        cands = self._rmemo.get(rkey)
+        if cands is None:
+            cands = self._candidates(r, resource_key)
+            with self._lock:
+                self._rmemo[rkey] = cands
+                if len(self._rmemo) > self._cache_size:
+                    self._rmemo.popitem(last=False)
+        principal_key = ekey(r.principal)
+        result = tuple(
+            pid
+            for pid, cons, eq_pending in cands
+            if cons is None or cons.principal_part(r, principal_key, resource_key, eq_pending)
+        )
         with self._lock:  # server threads share the index; reads above need no lock
             self._memo[key] = result
             if len(self._memo) > self._cache_size:
                 self._memo.popitem(last=False)  # oldest first: a FIFO bound is enough here
         return result
+
+    def _candidates(
+        self, r: CedarRequest, resource_key: str
+    ) -> tuple[tuple[str, Constraints | None, bool], ...]:
+        """(policy id, its constraints or None when nothing about the principal is left to check,
+        whether resource_eq is still open) of the policies whose resource constraints hold, in
+        policy order."""
+        action = ekey(r.action)
+        seen: set[str] = set()
+        out: list[str] = []
+        for bucket in ((action, r.k8s_resource), (action, None), (None, r.k8s_resource), (None, None)):
+            for pid in self._buckets.get(bucket, ()):
+                if pid not in seen and self.constraints[pid].resource_part(r, resource_key) is not False:
+                    seen.add(pid)
+                    out.append(pid)
+        out.sort(key=self.order.__getitem__)
+        res = []
+        for pid in out:
+            c = self.constraints[pid]
+            pending = c.resource_part(r, resource_key) is None
+            free = (
+                not pending
+                and c.principal_types is None
+                and c.principal_eq is None
+                and not c.principal_in
+                and c.principal_name is None
+            )
+            res.append((pid, None if free else c, pending))
+        return tuple(res)

@@ -29,7 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "access": ("kubestrata.cli.access", "app", "Who can do what: aws-auth, access entries, RBAC, paths."),
     "kms": ("kubestrata.cli.kms", "app", "KMS v2 plugin for Secrets encryption; key rotation and rewrap."),
     "nodes": ("kubestrata.cli.nodes", "app", "CIS EKS node audit, node OS posture and safe node rotation."),
-    "identity": ("kubestrata.cli.identity", "app", "IAM authentication tokens, Pod Identity agent, IRSA OIDC."),
+    "identity": (
+        "kubestrata.cli.identity",
+        "app",
+        "IAM authentication tokens, Pod Identity agent, IRSA OIDC.",
+    ),
     "checks": ("kubestrata.cli.checks", "app", "List the posture checks and generate their reference."),
     "version": ("kubestrata.cli.main", "version", "Print the kubestrata version."),
 }

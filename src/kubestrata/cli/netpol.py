@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 
 import typer
@@ -140,12 +141,23 @@ def list_cmd(
     init_ports: bool = INIT_PORTS,
     sg_file: str = SG_FILE,
     quiet: bool = QUIET,
+    max_pairs: int = typer.Option(
+        None,
+        "--max-pairs",
+        min=0,
+        metavar="N",
+        help="Stop after N connections (the output stays well-formed; a note on stderr says so).",
+    ),
 ) -> None:
     """Every allowed connection between workloads and external address ranges.
 
     Example: kubestrata netpol list examples/netpol/demo -o json"""
-    from kubestrata.netpol.connlist import connections, render
+    import gc
+    import itertools
 
+    from kubestrata.netpol.connlist import iter_connections, render_iter
+
+    gc.disable()  # millions of acyclic objects while loading: collections would only re-walk them
     net = _network(
         paths,
         cluster,
@@ -156,8 +168,30 @@ def list_cmd(
         quiet,
         sg_file,
     )
-    # the renderers call the text grammar "txt"
-    write_output(render(connections(net), _engine_format(output), net), output_file)
+    conns = iter_connections(net)
+    if max_pairs is None:
+        _stream(render_iter(conns, _engine_format(output), net), output_file)
+        return
+    _stream(render_iter(itertools.islice(conns, max_pairs), _engine_format(output), net), output_file)
+    if next(conns, None) is not None and not quiet:
+        warning_line(f"output stopped at {max_pairs} connections (--max-pairs)")
+
+
+def _stream(pieces, output_file: str | None) -> None:
+    """Write text pieces as they come (the pairwise list is never held whole)."""
+    from kubestrata.cli.common import printable
+
+    if output_file and output_file != "-":
+        try:
+            with open(output_file, "w", encoding="utf-8") as fh:
+                for piece in pieces:
+                    fh.write(piece)
+        except OSError as e:
+            raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+    else:
+        for piece in pieces:
+            sys.stdout.write(printable(piece, keep_lines=True))
+        sys.stdout.flush()
 
 
 SRC = typer.Option(None, "--source", "-s", help="Source workload or pod: ns/name, name or ns/name[Kind].")

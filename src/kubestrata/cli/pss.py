@@ -30,7 +30,7 @@ from kubestrata.kube.podspec import WORKLOAD_KINDS
 from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy, Policy, parse_version_strict
 from kubestrata.pss.checks import CHECKS
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
-from kubestrata.pss.evaluate import ObjectResult, evaluate_object
+from kubestrata.pss.evaluate import Memo, ObjectResult, evaluate_object
 from kubestrata.pss.registry import bulk, checks_for, effective_minor
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
 
@@ -126,6 +126,12 @@ def check(
     version: str = _policy_version("Policy version with --level: latest or v1.N."),
     namespace: str = options.namespace("Only this namespace."),
     username: str = typer.Option(None, "--username", help="Requesting user, for the usernames exemption."),
+    fixes: bool = typer.Option(
+        False,
+        "--fixes",
+        help="Also give each denied object's combined fix patch (verified by re-evaluation; computed "
+        "once per distinct pod template). Each violation's own fix is always given.",
+    ),
     config_file: str = CONFIG,
     pss_configuration: str = PSS_CONFIGURATION,
     output: Fmt = OUTPUT,
@@ -150,23 +156,26 @@ def check(
             forced = LevelVersion(forced.level, parse_version_strict(version))
     elif version is not None:
         raise KubestrataError("--policy-version needs --level")
-    inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
-    with stage("evaluating pods", quiet=quiet), bulk():
-        results = _check_all(inp.cluster, forced, cfg, username)
-    if output is Fmt.JSON:
-        text = _json([r.to_dict() for r in results])
-    else:
-        text = render_check_table(results)
-    write_output(text, output_file)
-    invalid = [r for r in results if r.error is not None]
-    for r in invalid:
-        error_line(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
-    if invalid:
-        exit_with(
-            EXIT_ERROR, f"{len(invalid)} object{'s' if len(invalid) != 1 else ''} with an invalid pod spec"
-        )
-    require_complete(inp.coverage, strict)
-    denied = sum(1 for r in results if not r.pods_allowed)
+    with bulk():  # loading and evaluating allocate only acyclic objects: no GC passes over them
+        inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
+        with stage("evaluating pods", quiet=quiet):
+            results = _check_all(inp.cluster, forced, cfg, username)
+        if output is Fmt.JSON:
+            _write_pieces(_json_list(results, fixes), output_file)
+        else:
+            write_output(render_check_table(results, fixes), output_file)
+        invalid = [r for r in results if r.error is not None]
+        for r in invalid:
+            error_line(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
+        n_invalid = len(invalid)
+        denied = sum(1 for r in results if not r.pods_allowed)
+        coverage = inp.coverage
+        # free the snapshot while the collector is off: re-enabled over it, its first pass would walk
+        # every object of the input once more
+        del inp, results, invalid
+    if n_invalid:
+        exit_with(EXIT_ERROR, f"{n_invalid} object{'s' if n_invalid != 1 else ''} with an invalid pod spec")
+    require_complete(coverage, strict)
     if denied:
         exit_with(
             EXIT_FINDINGS, f"{denied} object{'s' if denied != 1 else ''} denied (or with pods that would be)"
@@ -174,33 +183,90 @@ def check(
     raise typer.Exit(EXIT_OK)
 
 
+_IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
+
+
+def _json_list(results: list[ObjectResult], fixes: bool) -> Any:
+    """The text of _json([r.to_dict(fixes) for r in results]), produced a batch at a time (the report
+    is never one string). Replicas of one template under one policy differ only in the identity
+    fields, so the rest of their entry is serialised once."""
+    first = True
+    batch: list[str] = []
+    rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
+
+    def s(v: str) -> str:
+        return orjson.dumps(v).decode()
+
+    for r in results:
+        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        got = rests.get(key) if key is not None else None
+        if got is None:
+            doc = r.to_dict(fixes)
+            for k in _IDENTITY:
+                doc.pop(k)
+            # '{\n  "allowed": ...\n}' -> the members, one level deeper
+            body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
+            got = (r.shared, r.policy), body  # the objects are held so their ids stay theirs
+            if key is not None:
+                rests[key] = got
+        o = r.obj
+        batch.append(
+            ("[\n  " if first else ",\n  ")
+            + f'{{\n    "source": {s(str(o.source))},\n    "kind": {s(o.kind)},\n    "namespace": '
+            f'{s(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
+        )
+        first = False
+        if len(batch) >= 512:
+            yield "".join(batch)
+            batch = []
+    batch.append("[]\n" if first else "\n]\n")
+    yield "".join(batch)
+
+
+def _write_pieces(pieces: Any, output_file: str | None) -> None:
+    if output_file and output_file != "-":
+        try:
+            with open(output_file, "w", encoding="utf-8") as fh:
+                for piece in pieces:
+                    fh.write(piece)
+        except OSError as e:
+            raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+        return
+    for piece in pieces:
+        write_output(piece, None)
+
+
 def _check_all(
     snap: Cluster, forced: LevelVersion | None, cfg: PodSecurityConfig, username: str | None
 ) -> list[ObjectResult]:
     results: list[ObjectResult] = []
     policies: dict[str, NamespacePolicy] = {}
+    memo = Memo()  # replicas of one pod template are evaluated once
+    forced_policy = NamespacePolicy(Policy(forced, forced, forced)) if forced is not None else None
     for obj in snap.real_objects():
         if obj.kind not in WORKLOAD_KINDS:
             continue
         if forced is not None:
-            pol = NamespacePolicy(Policy(forced, forced, forced))
+            pol = forced_policy
         else:
             pol = policies.get(obj.namespace)
             if pol is None:
                 pol = policies[obj.namespace] = NamespacePolicy.from_labels(
                     snap.namespace_labels(obj.namespace), cfg.defaults
                 )
-        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username)
+        r = evaluate_object(obj, pol, exemptions=cfg.exemptions, username=username, memo=memo)
         if r is not None:
             results.append(r)
     return results
 
 
-def render_check_table(results: list[ObjectResult]) -> str:
+def render_check_table(results: list[ObjectResult], fixes: bool = True) -> str:
     if not results:
         return "no pods or workload controllers in the input\n"
     lines = []
     denied = 0
+    bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
+    keep: list[Any] = []
     for r in results:
         o = r.obj
         if r.error is not None:
@@ -222,25 +288,40 @@ def render_check_table(results: list[ObjectResult]) -> str:
             lines.append(f"    invalid pod spec: {printable(r.error)}")
         elif not r.pods_allowed:
             lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
-            for v in r.enforce.violations if r.enforce else []:
-                where = f"container {printable(v.container)}: " if v.container else ""
-                lines.append(f"    - {v.check}: {where}{printable(v.path)}")
-                if not v.fix and v.fix_note:
-                    lines.append(f"        no automatic fix: {printable(v.fix_note)}")
-            rem = r.remediation()
-            if rem.patch:
-                lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem.patch).decode())}")
-                for note in rem.notes:
-                    lines.append(f"        review: {printable(note)}")
-        for w in r.warnings:
-            if w != r.message:
-                lines.append(f"    warning: {printable(w)}")
-        for e in r.policy.errors:
-            lines.append(f"    label error: {printable(e)}")
+        # the rest depends only on the template and the policy: replicas share it
+        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        body = bodies.get(key) if key is not None else None
+        if body is None:
+            body = _table_body(r, fixes)
+            if key is not None:
+                bodies[key] = body
+                keep.append((r.shared, r.policy))  # their ids stay theirs while cached
+        lines.extend(body)
     lines.append("")
     n = len(results)
     lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
     return "\n".join(lines) + "\n"
+
+
+def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
+    lines: list[str] = []
+    if r.error is None and not r.pods_allowed:
+        for v in r.enforce.violations if r.enforce else []:
+            where = f"container {printable(v.container)}: " if v.container else ""
+            lines.append(f"    - {v.check}: {where}{printable(v.path)}")
+            if not v.fix and v.fix_note:
+                lines.append(f"        no automatic fix: {printable(v.fix_note)}")
+        rem = r._fix_dict() if fixes else None
+        if rem and rem["patch"]:
+            lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem['patch']).decode())}")
+            for note in rem["notes"]:
+                lines.append(f"        review: {printable(note)}")
+    for w in r.warnings:
+        if w != r.message:
+            lines.append(f"    warning: {printable(w)}")
+    for e in r.policy.errors:
+        lines.append(f"    label error: {printable(e)}")
+    return lines
 
 
 @app.command("checks")

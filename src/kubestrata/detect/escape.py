@@ -15,6 +15,8 @@ def clean(value: str, limit: int = MAX_VALUE_CHARS) -> str:
     """The string with every control / format / bidi code point made visible, capped at limit."""
     if len(value) > limit:
         value = value[:limit] + "…[truncated]"
+    elif value.isascii() and value.isprintable():  # the usual case: nothing to escape (C speed)
+        return value
     return printable(value, keep_tabs=False)
 
 
@@ -23,7 +25,15 @@ def clean_any(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
     if isinstance(value, str):
         return clean(value, limit)
     if isinstance(value, list | tuple):
-        return [clean_any(v, limit) for v in value[:64]]
+        head = value[:64]
+        try:  # a list of short plain strings (an exec command, a list of names): one check for all
+            joined = "".join(head)
+        except TypeError:
+            joined = None
+        if joined is not None and joined.isascii() and joined.isprintable():
+            if all(len(v) <= limit for v in head):
+                return list(head)
+        return [clean_any(v, limit) for v in head]
     if isinstance(value, dict):
         return {clean(str(k), 128): clean_any(v, limit) for k, v in list(value.items())[:64]}
     return value

@@ -29,16 +29,25 @@ class Sink:
 
     name = "sink"
 
+    # a local writer (memory, stream, file) in blocking mode writes in the caller's thread: the
+    # queue and thread hand-off would only add a lock round trip and a GIL switch per finding
+    inline_when_blocking = False
+
     def __init__(self, capacity: int = 10_000, block: bool = False) -> None:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
         self.block = block
         self.dropped = 0
         self.delivered = 0
         self.failed = 0
+        self.inline = block and self.inline_when_blocking
         self._thread = threading.Thread(target=self._run, name=f"kubestrata-{self.name}", daemon=True)
-        self._thread.start()
+        if not self.inline:
+            self._thread.start()
 
     def submit(self, finding: dict[str, Any]) -> None:
+        if self.inline:
+            self._deliver(finding)
+            return
         if self.block:
             self.queue.put(finding)
             return
@@ -55,13 +64,16 @@ class Sink:
             if item is _STOP:
                 self.flush()
                 return
-            try:
-                self.write(item)
-                self.delivered += 1
-            except Exception as e:  # a broken sink must not kill its thread
-                self.failed += 1
-                if self.failed <= 3:
-                    log.warning("%s sink: delivery failed: %s", self.name, e)
+            self._deliver(item)
+
+    def _deliver(self, item: dict[str, Any]) -> None:
+        try:
+            self.write(item)
+            self.delivered += 1
+        except Exception as e:  # a broken sink must not kill its thread
+            self.failed += 1
+            if self.failed <= 3:
+                log.warning("%s sink: delivery failed: %s", self.name, e)
 
     def write(self, finding: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -70,6 +82,9 @@ class Sink:
         pass
 
     def close(self, timeout: float = 30.0) -> None:
+        if self.inline:
+            self.flush()
+            return
         try:
             self.queue.put(_STOP, timeout=timeout)
         except queue.Full:
@@ -84,6 +99,7 @@ class StreamSink(Sink):
     """JSON lines to a stream (stdout by default). Values are already escaped by the pipeline."""
 
     name = "stdout"
+    inline_when_blocking = True
 
     def __init__(self, stream: IO[bytes] | None = None, **kw: Any) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
@@ -152,6 +168,7 @@ class MemorySink(Sink):
     """Collects findings (tests, the summary table)."""
 
     name = "memory"
+    inline_when_blocking = True
 
     def __init__(self, **kw: Any) -> None:
         self.items: list[dict[str, Any]] = []

@@ -4,14 +4,17 @@ not covered, and what changed between two manifest sets (diff)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kubestrata.errors import InputError
 from kubestrata.netpol import sets
-from kubestrata.netpol.connlist import Conn
 from kubestrata.netpol.endpoints import Endpoint
 from kubestrata.netpol.engine import Network
 from kubestrata.netpol.model import EGRESS, INGRESS, NP_KIND, TIER_NP
 from kubestrata.netpol.sets import ALL, NONE, PortSet
+
+if TYPE_CHECKING:  # connlist imports numpy, which `scan` (through the network checks) must not pay for
+    from kubestrata.netpol.connlist import Conn
 
 _TIER_NAMES = {
     "admin": "admin tier",

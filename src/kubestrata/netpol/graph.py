@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 
-from kubestrata.netpol.connlist import Conn, connections
+from kubestrata.netpol.connlist import Conn, connections, summary
 from kubestrata.netpol.engine import Network
 
 EXTERNAL = "external"
@@ -45,7 +45,9 @@ def to_dot(conns: list[Conn], net: Network | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def connectivity_html(net: Network, *, max_edges: int = 400, include_external: bool = True) -> str:
+def connectivity_html(
+    net: Network, *, max_edges: int = 400, include_external: bool = True, max_classes: int = 4000
+) -> str:
     """An HTML fragment (``<section class="netpol-connectivity">`` with an inline SVG) for the HTML scan
     report: namespaces as labelled groups, workloads as boxes, allowed connections as arrows labelled
     with their ports. Self-contained (no scripts, no external assets); all text is escaped.
@@ -57,7 +59,42 @@ def connectivity_html(net: Network, *, max_edges: int = 400, include_external: b
         fragment = connectivity_html(Network(cluster))
 
     Beyond ``max_edges`` connections the fragment lists the count instead of drawing an unreadable
-    hairball."""
+    hairball: the counts and the most exposed workloads, read from the class map without listing
+    pairs (so its cost does not grow with the number of allowed pairs); beyond ``max_classes`` pod
+    classes it says how to list them instead of building the class map."""
+    esc = html.escape
+    if net.nclasses > max_classes:
+        # the class map is nclasses^2 ids (plus two verdict matrices): past this size it would cost
+        # the report more memory than everything else in it
+        namespaces = len({ep.namespace for ep in net.endpoints})
+        workloads = len({ep.label for ep in net.endpoints})
+        return (
+            f'<section class="netpol-connectivity"><h2>Network connectivity</h2>'
+            f"<p>{workloads} workloads in {namespaces} namespaces fall into {net.nclasses} equivalence "
+            f"classes, more than this report summarises ({max_classes}); use "
+            "<code>kubestrata netpol list --max-pairs N</code> or <code>kubestrata netpol list -o dot</code>."
+            "</p></section>"
+        )
+    summ = summary(net, external=include_external)
+    total = summ["workload_pairs"] + summ["external_pairs"]
+    if total > max_edges:
+        rows = "".join(f"<tr><td>{esc(lab)}</td><td>{n}</td></tr>" for lab, n in summ["top_exposed"])
+        return (
+            f'<section class="netpol-connectivity"><h2>Network connectivity</h2>'
+            f"<p>{total} allowed connections between {summ['workloads']} workloads in "
+            f"{summ['namespaces']} namespaces: {summ['workload_pairs']} between workloads, "
+            f"{summ['external_pairs']} with external address ranges; {summ['reachable_from_outside']} "
+            "workloads reachable from outside the cluster.</p>"
+            f"<p>Too many connections to draw ({total} &gt; {max_edges}); use "
+            "<code>kubestrata netpol list -o dot</code>.</p>"
+            + (
+                '<table class="netpol-exposed"><tr><th>most exposed workloads</th>'
+                f"<th>sources that may connect</th></tr>{rows}</table>"
+                if rows
+                else ""
+            )
+            + "</section>"
+        )
     conns = connections(net, external=include_external)
     groups: dict[str, list[str]] = defaultdict(list)
     for ep in net.endpoints:
@@ -67,17 +104,11 @@ def connectivity_html(net: Network, *, max_edges: int = 400, include_external: b
         for ns, lab in ((c.src_ns, c.src), (c.dst_ns, c.dst)):
             if not ns and lab not in groups[EXTERNAL]:
                 groups[EXTERNAL].append(lab)
-    esc = html.escape
     head = (
         f'<section class="netpol-connectivity"><h2>Network connectivity</h2>'
         f"<p>{len(conns)} allowed connections between {len(net.endpoints)} workloads in "
         f"{len([g for g in groups if g != EXTERNAL])} namespaces.</p>"
     )
-    if len(conns) > max_edges:
-        return (
-            head + f"<p>Too many connections to draw ({len(conns)} &gt; {max_edges}); use "
-            "<code>kubestrata netpol list -o dot</code>.</p></section>"
-        )
     box_w, box_h, gap, col_w = 220, 26, 10, 300
     pos: dict[str, tuple[int, int]] = {}
     svg: list[str] = []

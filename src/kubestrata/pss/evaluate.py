@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from kubestrata.errors import InputError
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import WORKLOAD_KINDS, template_node
@@ -22,6 +24,36 @@ from kubestrata.pss.view import PodView, build_view
 ENFORCE_POLICY_ANNOTATION = "pod-security.kubernetes.io/enforce-policy"
 AUDIT_VIOLATIONS_ANNOTATION = "pod-security.kubernetes.io/audit-violations"
 EXEMPT_ANNOTATION = "pod-security.kubernetes.io/exempt"
+
+
+def content_key(raw: dict[str, Any]) -> bytes | None:
+    """What PSA's checks (and the fix patches' paths) can depend on in a workload object: the pod
+    template's place in the kind, its annotations and its spec, serialised with types exact (1 and
+    1.0 and True differ) and key order kept. Replicas of one template share it; None when the
+    object is not plain JSON data (then nothing is shared)."""
+    try:
+        found = template_node(raw)
+    except InputError:
+        return None
+    if found is None:
+        return None
+    node, prefix = found
+    meta = node.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else meta
+    try:
+        return orjson.dumps([prefix, meta is None, annotations, node.get("spec")])
+    except TypeError:  # a YAML timestamp key or another non-JSON value: evaluate on its own
+        return None
+
+
+class Memo:
+    """Results shared by objects with the same content_key during one bulk run (replicas of one
+    template are evaluated, rendered and remediated once). Hold one per run, not per process."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, dict[str, Any]] = {}
 
 
 def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> PodView:
@@ -74,6 +106,7 @@ class ObjectResult:
     audit_annotations: dict[str, str] = field(default_factory=dict)
     exempt: str | None = None  # namespace, user or runtimeClass
     error: InputError | None = None
+    shared: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # Memo entry
 
     @property
     def is_controller(self) -> bool:
@@ -109,9 +142,35 @@ class ObjectResult:
         lv = self.enforce.level_version if self.enforce else self.policy.enforce
         return remediate(self.obj.raw, lv)
 
-    def to_dict(self) -> dict[str, Any]:
+    def _violation_dicts(self) -> list[dict[str, Any]]:
+        if self.enforce is None:
+            return []
+        sh = self.shared
+        key = ("violations", self.enforce.level_version)
+        if sh is not None and key in sh:
+            return sh[key]
+        out = [v.to_dict() for v in self.enforce.violations]
+        if sh is not None:
+            sh[key] = out
+        return out
+
+    def _fix_dict(self) -> dict[str, Any] | None:
+        if not self.enforce or self.enforce.allowed:
+            return None
+        sh = self.shared
+        key = ("fix", self.enforce.level_version)
+        if sh is not None and key in sh:
+            return sh[key]
+        out = self.remediation().to_dict()
+        if sh is not None:
+            sh[key] = out
+        return out
+
+    def to_dict(self, fixes: bool = True) -> dict[str, Any]:
+        """The JSON form. ``fix`` (the combined patch of fixes.remediate) costs a re-evaluation per
+        violation: fixes=False leaves it out (each violation still carries its own ``fix``)."""
         o = self.obj
-        return {
+        doc = {
             "source": str(o.source),
             "kind": o.kind,
             "namespace": o.namespace,
@@ -120,14 +179,17 @@ class ObjectResult:
             "podsAllowed": self.pods_allowed,
             "policy": str(self.policy.enforce),
             "message": self.message,
-            "violations": [v.to_dict() for v in self.enforce.violations] if self.enforce else [],
-            "fix": self.remediation().to_dict() if self.enforce and not self.enforce.allowed else None,
+            "violations": self._violation_dicts(),
+            "fix": self._fix_dict() if fixes else None,
             "warnings": self.warnings,
             "auditAnnotations": self.audit_annotations,
             "exempt": self.exempt,
             "error": str(self.error) if self.error is not None else None,
             "labelErrors": [str(e) for e in self.policy.errors],
         }
+        if not fixes:
+            del doc["fix"]
+        return doc
 
 
 def evaluate_object(
@@ -137,9 +199,11 @@ def evaluate_object(
     exemptions: Exemptions | None = None,
     username: str | None = None,
     view: PodView | None = None,
+    memo: Memo | None = None,
 ) -> ObjectResult | None:
     """Evaluate a Pod or one of the eight controller kinds under a namespace policy (None for other
-    kinds). A bare LevelVersion means enforce, audit and warn all at that level-version."""
+    kinds). A bare LevelVersion means enforce, audit and warn all at that level-version. With a
+    memo, objects whose pod templates are equal (content_key) share the decoded view and results."""
     if not isinstance(obj, KubeObject):
         obj = KubeObject(obj)
     if obj.kind not in WORKLOAD_KINDS:
@@ -150,10 +214,19 @@ def evaluate_object(
         policy = NamespacePolicy(policy)
     ex = exemptions or Exemptions()
     is_pod = obj.kind == "Pod"
-    try:
-        view = view if view is not None else pod_view(obj)  # a caller that decoded it already
-    except InputError as e:
-        return ObjectResult(obj, policy, not is_pod, False, error=e)
+    shared: dict[str, Any] | None = None
+    ckey = content_key(obj.raw) if memo is not None else None
+    if ckey is not None and memo is not None:
+        shared = memo.entries.get(ckey)
+    if shared is not None:
+        view = shared["view"]
+    else:
+        try:
+            view = view if view is not None else pod_view(obj)  # a caller that decoded it already
+        except InputError as e:
+            return ObjectResult(obj, policy, not is_pod, False, error=e)
+        if ckey is not None and memo is not None:
+            shared = memo.entries[ckey] = {"view": view, "results": {}}
     if ex.namespace(obj.namespace):
         return ObjectResult(obj, policy, True, True, exempt="namespace")
     if ex.user(username):
@@ -171,7 +244,7 @@ def evaluate_object(
         return ObjectResult(obj, policy, True, True)
     if ex.runtime_class(view.runtime_class):
         return ObjectResult(obj, policy, True, True, exempt="runtimeClass")
-    cache: dict[tuple[Level, int], PSSResult] = {}
+    cache: dict[tuple[Level, int], PSSResult] = shared["results"] if shared is not None else {}
 
     def result(lv: LevelVersion) -> PSSResult:
         key = (lv.level, effective_minor(lv.version))
@@ -196,4 +269,4 @@ def evaluate_object(
         warn = result(p.warn)
         if not warn.allowed:
             warnings.append(warn.warning)
-    return ObjectResult(obj, policy, allowed, enforce.allowed, enforce, warnings, annotations)
+    return ObjectResult(obj, policy, allowed, enforce.allowed, enforce, warnings, annotations, shared=shared)

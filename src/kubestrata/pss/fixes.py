@@ -12,12 +12,11 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonpatch
-
 from kubestrata.findings import pointer_token
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.checks import Violation
 from kubestrata.pss.evaluate import evaluate_pod
+from kubestrata.pss.registry import PSSResult, checks_for
 
 MAX_ROUNDS = 128
 
@@ -41,8 +40,81 @@ class Remediation:
         }
 
 
+class _PatchError(Exception):
+    pass
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _list_index(node: list[Any], token: str, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return len(node)
+    if not token.isdigit() or (token != "0" and token.startswith("0")):
+        raise _PatchError(token)
+    i = int(token)
+    if i > len(node) or (i == len(node) and not allow_end):
+        raise _PatchError(token)
+    return i
+
+
+def _apply(root: dict[str, Any], patch: list[dict[str, Any]], owned: set[int]) -> None:
+    """RFC 6902 add / replace / remove, in place, copying on write: a container is copied the first
+    time a patch goes through it (``owned`` holds the ids of the copies), so the input object is
+    never touched and the parts no fix reaches stay shared with it."""
+    for op in patch:
+        kind, path = op.get("op"), op.get("path")
+        if kind not in ("add", "replace", "remove") or not isinstance(path, str) or not path.startswith("/"):
+            raise _PatchError(str(op))
+        tokens = [_unescape(t) for t in path[1:].split("/")]
+        node: Any = root
+        for t in tokens[:-1]:
+            if isinstance(node, dict):
+                if t not in node:
+                    raise _PatchError(path)
+                key: Any = t
+            elif isinstance(node, list):
+                key = _list_index(node, t, False)
+            else:
+                raise _PatchError(path)
+            child = node[key]
+            if id(child) not in owned:
+                if isinstance(child, dict):
+                    child = dict(child)
+                elif isinstance(child, list):
+                    child = list(child)
+                else:
+                    raise _PatchError(path)
+                node[key] = child
+                owned.add(id(child))
+            node = child
+        last = tokens[-1]
+        value = copy.deepcopy(op.get("value"))
+        if isinstance(node, dict):
+            if kind == "add":
+                node[last] = value
+            elif last not in node:
+                raise _PatchError(path)
+            elif kind == "replace":
+                node[last] = value
+            else:
+                del node[last]
+        elif isinstance(node, list):
+            i = _list_index(node, last, kind == "add")
+            if kind == "add":
+                node.insert(i, value)
+            elif kind == "replace":
+                node[i] = value
+            else:
+                del node[i]
+        else:
+            raise _PatchError(path)
+
+
 def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
-    work = copy.deepcopy(raw)
+    work = dict(raw)  # copied on write by _apply: the input is never modified
+    owned = {id(work)}
     notes: list[str] = []
     unfixed: list[Violation] = []
     for _ in range(MAX_ROUNDS):
@@ -50,27 +122,47 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
         if r.allowed or r.error is not None:
             unfixed = []
             break
-        fixable = [v for v in r.violations if v.fix]
-        unfixed = [v for v in r.violations if not v.fix]
-        if not fixable:
+        v = _first_fixable(r)
+        if v is None:
+            unfixed = [v for v in r.violations if not v.fix]
             break
-        v = fixable[0]
         try:
-            jsonpatch.apply_patch(work, v.fix, in_place=True)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):  # pragma: no cover
-            unfixed.append(v)
+            _apply(work, v.fix, owned)
+        except _PatchError:  # pragma: no cover - the checks' fixes are valid on the object they saw
+            unfixed = [u for u in r.violations if not u.fix] + [v]
             break
         if v.fix_note:
             note = f"{v.check}: {v.fix_note}"
             if note not in notes:
                 notes.append(note)
+    else:  # MAX_ROUNDS without converging: what the last round left without a fix
+        unfixed = [u for u in r.violations if not u.fix]
     return Remediation(diff(raw, work), work, unfixed, notes)
+
+
+def _first_fixable(r: PSSResult) -> Violation | None:
+    """The first violation with a fix, in PSSResult.violations order, without computing the
+    violations (and their patches) of the checks after it: a round applies only that one."""
+    if "violations" in r.__dict__ or r.view is None:  # already computed (or nothing to compute)
+        return next((v for v in r.violations if v.fix), None)
+    failing = {f.check for f in r.failures}
+    out: list[Violation] = []  # one list, as PSSResult.violations passes it from check to check
+    for cid, fn in checks_for(r.level_version.level, r.level_version.version):
+        if cid in failing:
+            start = len(out)
+            fn(r.view, out)
+            for v in out[start:]:
+                if v.fix:
+                    return v
+    return None
 
 
 def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
     """A JSON patch from old to new, in document order (jsonpatch.make_patch's order depends on
     hash seeds, and a reviewed patch should read the same on every run). Lists whose length
     changed are replaced whole."""
+    if old is new:  # a part no fix reached (shared with the input)
+        return []
     if isinstance(old, dict) and isinstance(new, dict):
         ops: list[dict[str, Any]] = []
         for k, v in old.items():

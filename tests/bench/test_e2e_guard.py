@@ -1,0 +1,56 @@
+"""The CI performance guard of bench/e2e.py: CPU per item against the committed baseline, in units of
+the calibration loop, fails at more than 2x."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+from tests.conftest import REPO_ROOT
+
+_spec = importlib.util.spec_from_file_location("kubestrata_bench_e2e", REPO_ROOT / "bench" / "e2e.py")
+assert _spec and _spec.loader
+e2e = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = e2e  # dataclasses look their module up
+_spec.loader.exec_module(e2e)
+
+BASE = {
+    "calibration_cpu_s": 0.2,
+    "rows": [{"case": "scan -o json", "size": "small", "items": 1000, "cpu_s": 2.0, "rss_mib": 80}],
+}
+
+
+def _row(cpu: float, items: int = 1000, code: int = 1) -> dict:
+    return {
+        "case": "scan -o json",
+        "size": "small",
+        "items": items,
+        "cpu_s": cpu,
+        "exit": code,
+        "stderr_tail": "",
+    }
+
+
+def test_guard_normalises_by_the_calibration_loop() -> None:
+    assert e2e.guard([_row(3.9)], 0.2, BASE, 2.0) == []  # 1.95x
+    fails = e2e.guard([_row(4.2)], 0.2, BASE, 2.0)  # 2.1x
+    assert len(fails) == 1 and "2.10x the baseline" in fails[0]
+    # a machine twice as slow (calibration 0.4 s) may take twice the CPU
+    assert e2e.guard([_row(7.8)], 0.4, BASE, 2.0) == []
+    # other sizes of input are not compared; a crash always fails
+    assert e2e.guard([_row(9.0, items=500)], 0.2, BASE, 2.0) == []
+    assert e2e.guard([_row(1.0, code=2)], 0.2, BASE, 2.0)
+
+
+def test_committed_baseline_covers_every_case_at_the_small_size() -> None:
+    base = json.loads((REPO_ROOT / "bench" / "e2e-baseline.json").read_text())
+    have = {(r["case"], r["size"]) for r in base["rows"]}
+    assert {(c.name, "small") for c in e2e.CASES} <= have
+    assert all(
+        r["items"] == e2e.SIZES["small"][c.family]
+        for c in e2e.CASES
+        for r in base["rows"]
+        if r["case"] == c.name
+    )
+    assert base["calibration_cpu_s"] > 0

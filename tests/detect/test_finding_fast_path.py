@@ -1,0 +1,67 @@
+"""The per-finding fast paths (one printable-ASCII check for an event's fields or a list of strings,
+event fields built once per event, blocking sinks written inline) give exactly what escaping every
+field one by one gives."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kubestrata.detect.escape import clean, clean_any
+from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.pipeline import Pipeline
+from kubestrata.detect.sinks import MemorySink, StreamSink
+
+TEXT = st.text(alphabet=st.sampled_from(list("abc-/:. \t\n\x1b\x7f\x9b\u202e\u2028é")), max_size=80)
+
+
+def _event(user: str, ua: str, name: str, ip: str, uri_tail: str) -> AuditEvent:
+    return AuditEvent(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "auditID": "a-1",
+            "stage": "ResponseComplete",
+            "verb": "create",
+            "requestURI": "/api/v1/namespaces/ns/pods/" + uri_tail,
+            "user": {"username": user},
+            "sourceIPs": [ip, "10.0.0.1"],
+            "userAgent": ua,
+            "objectRef": {"resource": "pods", "namespace": "ns", "name": name, "subresource": "exec"},
+            "responseStatus": {"code": 101},
+            "requestReceivedTimestamp": "2026-11-27T10:00:00Z",
+            "stageTimestamp": "2026-11-27T10:00:00Z",
+        }
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT, TEXT, TEXT, TEXT, TEXT, st.integers(0, 700))
+def test_event_fields_fast_path_equals_escaping_each_field(user, ua, name, ip, tail, pad) -> None:
+    ev = _event(user or "u", ua + "y" * pad, name, ip, tail)
+    p = Pipeline()
+    assert p._event_fields(ev) == Pipeline._escaped_fields(ev)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXT, max_size=70), st.integers(1, 60))
+def test_list_fast_path_equals_escaping_each_item(items, limit) -> None:
+    assert clean_any(items, limit) == [clean(s, limit) for s in items[:64]]
+    assert clean_any(tuple(items), limit) == [clean(s, limit) for s in items[:64]]
+
+
+def test_inline_sinks_write_everything_in_order() -> None:
+    buf = io.BytesIO()
+    mem, out = MemorySink(block=True), StreamSink(buf, block=True)
+    assert mem.inline and out.inline and not MemorySink().inline
+    for i in range(5):
+        for s in (mem, out):
+            s.submit({"n": i})
+    for s in (mem, out):
+        s.close()
+    assert [f["n"] for f in mem.items] == list(range(5))
+    assert [orjson.loads(x)["n"] for x in buf.getvalue().splitlines()] == list(range(5))
+    assert mem.delivered == out.delivered == 5
