@@ -124,7 +124,7 @@ def test_check_level_flag_and_pod_denial(tmp_path):
     assert r.exit_code == 1 and 'fix (JSON patch): [{"op":"remove","path":"/spec/hostPID"}]' in r.stdout
     r = runner.invoke(app, ["pss", "check", p, "-l", "baseline", "-o", "json"])
     assert "fix" not in json.loads(r.stdout)[0]
-    r = runner.invoke(app, ["pss", "check", p, "-l", "baseline", "-o", "json", "--fix"])
+    r = runner.invoke(app, ["pss", "check", p, "-l", "baseline", "-o", "json", "--fixes"])
     assert json.loads(r.stdout)[0]["fix"]["patch"] == [{"op": "remove", "path": "/spec/hostPID"}]
 
 
