@@ -13,6 +13,7 @@ GOLDEN_NAMES = {
     Format.SARIF: "demo.sarif",
     Format.JUNIT: "demo.junit.xml",
     Format.HTML: "demo.html",
+    Format.POLICYREPORT: "demo.policyreport.json",
 }
 
 

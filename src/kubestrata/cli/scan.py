@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from kubestrata.cli import options
 from kubestrata.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    err_console,
     exit_with,
     handle_errors,
     rich_output,
@@ -21,7 +23,7 @@ from kubestrata.cli.common import (
 from kubestrata.cli.inputs import load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
-from kubestrata.errors import InputError
+from kubestrata.errors import InputError, KubestrataError
 from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
 from kubestrata.report.render import Format, render
@@ -111,6 +113,12 @@ def scan(
     ),
     timeout: float = options.timeout(),
     quiet: bool = options.quiet(),
+    write_policy_reports: bool = typer.Option(
+        False,
+        "--write-policy-reports",
+        help="With --cluster: apply the PolicyReports to the cluster (server-side apply, field manager "
+        "kubestrata) and delete stale ones kubestrata wrote.",
+    ),
 ) -> None:
     """Scan manifests or a live cluster across the cluster, infrastructure and application layers.
 
@@ -128,6 +136,7 @@ def scan(
         _scan(
             paths, cluster, context, kubeconfig, namespace, output, output_file, fail_on, config_file,
             suppressions_file, baseline_file, include, exclude, strict, show_suppressed, timeout, quiet,
+            write_policy_reports,
         )  # fmt: skip
     finally:
         if gc_was_enabled:
@@ -152,8 +161,11 @@ def _scan(
     show_suppressed: bool,
     timeout: float,
     quiet: bool,
+    write_policy_reports: bool = False,
 ) -> None:
     threshold = options.parse_fail_on(fail_on)
+    if write_policy_reports and not cluster:
+        raise KubestrataError("--write-policy-reports needs --cluster (it writes to the scanned cluster)")
     cfg = load_config(config_file)
     if cfg.scan.pss_configuration:
         # read it now, so a broken file is a usage error rather than a gap on every workload
@@ -183,6 +195,19 @@ def _scan(
             sections = [connectivity_section(snap, result)] if output is Format.HTML else []
             text = render(result, output, target=target, html_sections=[s for s in sections if s])
             write_output(text, output_file)
+    if write_policy_reports:
+        from kubestrata.kube.policyreports import write_reports
+        from kubestrata.report.policyreport import to_reports
+
+        with stage("writing PolicyReports to the cluster", quiet=quiet):
+            done = write_reports(
+                to_reports(result, target, now=dt.datetime.now(dt.UTC)), kubeconfig=kubeconfig, context=context, namespace=namespace,
+                timeout=timeout,
+            )  # fmt: skip
+        if not quiet:
+            err_console.print(
+                f"kubestrata: applied {len(done.applied)} PolicyReports, deleted {len(done.deleted)} stale"
+            )
     if output is not Format.TABLE and result.coverage.gaps and not quiet:
         warning_line(f"{len(result.coverage.gaps)} inputs not evaluated (listed under coverage.notEvaluated)")
     require_complete(result.coverage, strict)

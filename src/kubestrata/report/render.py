@@ -17,6 +17,7 @@ class Format(StrEnum):
     SARIF = "sarif"
     JUNIT = "junit"
     HTML = "html"
+    POLICYREPORT = "policyreport"
 
 
 def render(
@@ -47,6 +48,10 @@ def render(
         from kubestrata.report import junit
 
         return junit.render(result, target)
+    if fmt is Format.POLICYREPORT:
+        from kubestrata.report import policyreport
+
+        return policyreport.render(result, target)
     from kubestrata.report import html
 
     return html.render(result, target, html_sections)
