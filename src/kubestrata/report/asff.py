@@ -1,0 +1,198 @@
+"""AWS Security Finding Format (ASFF, schema 2018-10-08) for AWS Security Hub.
+
+The shape follows kube-bench's ASFF output (check/controls.go): account, cluster ARN and region
+identify where the finding lives, ``GeneratorId`` names the check, ``ProductFields`` carry the
+evidence, and field lengths are cut to Security Hub's limits. Differences, on purpose: the product
+is the account's own ``product/ACCOUNT/default`` (the ARN any account may import into; kube-bench's
+``product/aqua-security/kube-bench`` is a partner integration), ``Id`` is stable across runs (the
+cluster ARN and the finding fingerprint, so a re-import updates a finding rather than adding one),
+each finding names its Kubernetes object as a resource next to the cluster, suppressed findings
+carry ``Workflow.Status SUPPRESSED`` and coverage gaps are ``Compliance.Status NOT_AVAILABLE``
+findings, so "not evaluated" is not read as clean.
+
+The document is ``{"Findings": [...]}``, the BatchImportFindings request shape (``aws securityhub
+batch-import-findings --cli-input-json file://...`` takes it, 100 findings per call).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kubestrata.findings import CoverageGap, Finding, Severity
+from kubestrata.scan import ScanResult
+
+SCHEMA_VERSION = "2018-10-08"
+DEFAULT_CLUSTER_ARN = "arn:aws:eks:us-east-1:000000000000:cluster/unknown"
+CIS_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/CIS Kubernetes Benchmark"
+POSTURE_TYPE = (
+    "Software and Configuration Checks/Industry and Regulatory Standards/Kubernetes Security Posture"
+)
+LABEL = {
+    Severity.CRITICAL: "CRITICAL",
+    Severity.HIGH: "HIGH",
+    Severity.MEDIUM: "MEDIUM",
+    Severity.LOW: "LOW",
+    Severity.INFO: "INFORMATIONAL",
+}
+# Security Hub's limits (kube-bench cuts the same fields)
+MAX_TITLE, MAX_DESCRIPTION, MAX_REMEDIATION, MAX_FIELD = 256, 1024, 512, 2048
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """Where the findings belong: partition, region, account and the EKS cluster's ARN."""
+
+    cluster_arn: str
+    partition: str
+    region: str
+    account: str
+    cluster_name: str
+
+    @classmethod
+    def from_arn(cls, arn: str) -> AwsTarget:
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "eks" or not parts[5].startswith("cluster/"):
+            raise ValueError(
+                f"not an EKS cluster ARN (arn:PARTITION:eks:REGION:ACCOUNT:cluster/NAME): {arn!r}"
+            )
+        if not (parts[4].isdigit() and len(parts[4]) == 12) or not parts[3]:
+            raise ValueError(f"EKS cluster ARN without a 12-digit account or a region: {arn!r}")
+        return cls(arn, parts[1], parts[3], parts[4], parts[5].removeprefix("cluster/"))
+
+    @property
+    def product_arn(self) -> str:
+        return f"arn:{self.partition}:securityhub:{self.region}:{self.account}:product/{self.account}/default"
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _json(v: Any) -> str:
+    return orjson.dumps(v, default=str).decode()
+
+
+def _types(f: Finding) -> list[str]:
+    return [CIS_TYPE if any(k.startswith("cis") for k in f.references) else POSTURE_TYPE]
+
+
+def _finding(f: Finding, t: AwsTarget, when: str) -> dict[str, Any]:
+    fields = {
+        "kubestrata/RuleId": f.rule_id,
+        "kubestrata/Layer": f.layer.value,
+        "kubestrata/Fingerprint": f.fingerprint,
+    }
+    if f.container:
+        fields["kubestrata/Container"] = f.container
+    if f.source is not None:
+        fields["kubestrata/Source"] = f"{f.source.file}:{f.source.line}" if f.source.line else f.source.file
+    if f.evidence:
+        fields["kubestrata/Evidence"] = _json(
+            [{"path": e.path, "observed": e.observed, "expected": e.expected} for e in f.evidence]
+        )
+    if f.fix:
+        fields["kubestrata/Fix"] = _json(f.fix)
+    for ref_kind, refs in sorted(f.references.items()):
+        fields[f"kubestrata/References/{ref_kind}"] = ", ".join(refs)
+    resources: list[dict[str, Any]] = []
+    ref = f.object
+    if ref is not None:
+        other = {"kind": ref.kind, "name": ref.name}
+        if ref.namespace:
+            other["namespace"] = ref.namespace
+        if ref.api_version:
+            other["apiVersion"] = ref.api_version
+        if f.container:
+            other["container"] = f.container
+        path = f"{ref.namespace}/{ref.kind}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+        resources.append(
+            {
+                "Type": "Other",
+                "Id": _cut(f"{t.cluster_arn}/{path}", 512),
+                "Partition": t.partition,
+                "Region": t.region,
+                "Details": {"Other": {k: _cut(v, MAX_FIELD) for k, v in other.items()}},
+            }
+        )
+    resources.append(_cluster_resource(t))
+    out: dict[str, Any] = {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": f"{t.cluster_arn}/kubestrata/{f.fingerprint}",
+        "ProductArn": t.product_arn,
+        "ProductName": "kubestrata",
+        "CompanyName": "kubestrata",
+        "GeneratorId": f"kubestrata/{f.rule_id}",
+        "AwsAccountId": t.account,
+        "Region": t.region,
+        "Types": _types(f),
+        "CreatedAt": when,
+        "UpdatedAt": when,
+        "Severity": {"Label": LABEL[f.severity], "Original": f.severity.value},
+        "Confidence": 100,
+        "Title": _cut(f"{f.rule_id} {f.title}", MAX_TITLE),
+        "Description": _cut(f.message or f.title, MAX_DESCRIPTION),
+        "ProductFields": {k[:128]: _cut(v, MAX_FIELD) for k, v in fields.items()},
+        "Resources": resources,
+        "Compliance": {"Status": "FAILED"},
+        "RecordState": "ACTIVE",
+        "Workflow": {"Status": "SUPPRESSED" if f.suppressed is not None else "NEW"},
+    }
+    if f.remediation:
+        out["Remediation"] = {"Recommendation": {"Text": _cut(f.remediation, MAX_REMEDIATION)}}
+    if f.suppressed is not None:
+        out["Note"] = {
+            "Text": _cut(f"suppressed: {f.suppressed}", 512),
+            "UpdatedBy": "kubestrata",
+            "UpdatedAt": when,
+        }
+    return out
+
+
+def _cluster_resource(t: AwsTarget) -> dict[str, Any]:
+    return {"Type": "AwsEksCluster", "Id": t.cluster_arn, "Partition": t.partition, "Region": t.region}
+
+
+def _gap(g: CoverageGap, t: AwsTarget, when: str) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{g.subject}\x1f{g.reason.value}".encode()).hexdigest()[:32]
+    return {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": f"{t.cluster_arn}/kubestrata/coverage/{digest}",
+        "ProductArn": t.product_arn,
+        "ProductName": "kubestrata",
+        "CompanyName": "kubestrata",
+        "GeneratorId": "kubestrata/coverage",
+        "AwsAccountId": t.account,
+        "Region": t.region,
+        "Types": [POSTURE_TYPE],
+        "CreatedAt": when,
+        "UpdatedAt": when,
+        "Severity": {"Label": "INFORMATIONAL", "Original": "info"},
+        "Title": _cut(f"Not evaluated: {g.subject}", MAX_TITLE),
+        "Description": _cut(f"{g.subject} was not evaluated ({g.reason.value}): {g.detail}", MAX_DESCRIPTION),
+        "ProductFields": {
+            "kubestrata/GapReason": g.reason.value,
+            "kubestrata/Subject": _cut(g.subject, MAX_FIELD),
+        },
+        "Resources": [_cluster_resource(t)],
+        "Compliance": {"Status": "NOT_AVAILABLE"},
+        "RecordState": "ACTIVE",
+    }
+
+
+def to_findings(
+    result: ScanResult, target: AwsTarget, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    out = [_finding(f, target, when) for f in result.findings]
+    out.extend(_gap(g, target, when) for g in result.coverage.gaps)
+    return out
+
+
+def render(result: ScanResult, target: AwsTarget | None = None, now: dt.datetime | None = None) -> str:
+    t = target or AwsTarget.from_arn(DEFAULT_CLUSTER_ARN)
+    return orjson.dumps({"Findings": to_findings(result, t, now)}, option=orjson.OPT_INDENT_2).decode() + "\n"
