@@ -70,7 +70,7 @@ class AwsTarget:
 
 
 def _cut(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…"  # ProductFields values and keys are bounded
 
 
 def _json(v: Any) -> str:
@@ -81,76 +81,119 @@ def _types(f: Finding) -> list[str]:
     return [CIS_TYPE if any(k.startswith("cis") for k in f.references) else POSTURE_TYPE]
 
 
-def _finding(f: Finding, t: AwsTarget, when: str) -> dict[str, Any]:
-    fields = {
-        "kubestrata/RuleId": f.rule_id,
-        "kubestrata/Layer": f.layer.value,
-        "kubestrata/Fingerprint": f.fingerprint,
-    }
-    if f.container:
-        fields["kubestrata/Container"] = f.container
-    if f.source is not None:
-        fields["kubestrata/Source"] = f"{f.source.file}:{f.source.line}" if f.source.line else f.source.file
-    if f.evidence:
-        fields["kubestrata/Evidence"] = _json(
-            [{"path": e.path, "observed": e.observed, "expected": e.expected} for e in f.evidence]
-        )
-    if f.fix:
-        fields["kubestrata/Fix"] = _json(f.fix)
-    for ref_kind, refs in sorted(f.references.items()):
-        fields[f"kubestrata/References/{ref_kind}"] = ", ".join(refs)
-    resources: list[dict[str, Any]] = []
-    ref = f.object
-    if ref is not None:
-        other = {"kind": ref.kind, "name": ref.name}
-        if ref.namespace:
-            other["namespace"] = ref.namespace
-        if ref.api_version:
-            other["apiVersion"] = ref.api_version
-        if f.container:
-            other["container"] = f.container
-        path = f"{ref.namespace}/{ref.kind}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
-        resources.append(
-            {
-                "Type": "Other",
-                "Id": _cut(f"{t.cluster_arn}/{path}", 512),
-                "Partition": t.partition,
-                "Region": t.region,
-                "Details": {"Other": {k: _cut(v, MAX_FIELD) for k, v in other.items()}},
-            }
-        )
-    resources.append(_cluster_resource(t))
-    out: dict[str, Any] = {
-        "SchemaVersion": SCHEMA_VERSION,
-        "Id": f"{t.cluster_arn}/kubestrata/{f.fingerprint}",
-        "ProductArn": t.product_arn,
-        "ProductName": "kubestrata",
-        "CompanyName": "kubestrata",
-        "GeneratorId": f"kubestrata/{f.rule_id}",
-        "AwsAccountId": t.account,
-        "Region": t.region,
-        "Types": _types(f),
-        "CreatedAt": when,
-        "UpdatedAt": when,
-        "Severity": {"Label": LABEL[f.severity], "Original": f.severity.value},
-        "Confidence": 100,
-        "Title": _cut(f"{f.rule_id} {f.title}", MAX_TITLE),
-        "Description": _cut(f.message or f.title, MAX_DESCRIPTION),
-        "ProductFields": {k[:128]: _cut(v, MAX_FIELD) for k, v in fields.items()},
-        "Resources": resources,
-        "Compliance": {"Status": "FAILED"},
-        "RecordState": "ACTIVE",
-        "Workflow": {"Status": "SUPPRESSED" if f.suppressed is not None else "NEW"},
-    }
-    if f.remediation:
-        out["Remediation"] = {"Recommendation": {"Text": _cut(f.remediation, MAX_REMEDIATION)}}
-    if f.suppressed is not None:
-        out["Note"] = {
-            "Text": _cut(f"suppressed: {f.suppressed}", 512),
-            "UpdatedBy": "kubestrata",
-            "UpdatedAt": when,
+class _Writer:
+    """Builds findings for one target. What findings of one check share (types, title, remediation,
+    reference fields) and what findings on one object share (its resource) is built once and reused:
+    a large cluster has many findings per check and per object."""
+
+    def __init__(self, t: AwsTarget, when: str) -> None:
+        self.t = t
+        self.when = when
+        self.cluster = _cluster_resource(t)
+        self.head = {
+            "SchemaVersion": SCHEMA_VERSION,
+            "ProductArn": t.product_arn,
+            "ProductName": "kubestrata",
+            "CompanyName": "kubestrata",
         }
-    return out
+        self.by_rule: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.by_object: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.severity = {s: {"Label": LABEL[s], "Original": s.value} for s in Severity}
+
+    def _rule(self, f: Finding) -> tuple[dict[str, Any], dict[str, str]]:
+        """The fields every finding of this check (with this severity) shares, as a template to copy,
+        and its constant ProductFields."""
+        key = (f.rule_id, f.title, f.remediation, f.severity, id(f.references))
+        got = self.by_rule.get(key)
+        if got is None:
+            t, when = self.t, self.when
+            fields = {"kubestrata/RuleId": f.rule_id, "kubestrata/Layer": f.layer.value}
+            for k, v in sorted(f.references.items()):
+                fields[f"kubestrata/References/{k}"] = _cut(", ".join(v), MAX_FIELD)
+            template: dict[str, Any] = {
+                **self.head,
+                "GeneratorId": f"kubestrata/{f.rule_id}",
+                "AwsAccountId": t.account,
+                "Region": t.region,
+                "Types": _types(f),
+                "CreatedAt": when,
+                "UpdatedAt": when,
+                "Severity": self.severity[f.severity],
+                "Confidence": 100,
+                "Title": _cut(f"{f.rule_id} {f.title}", MAX_TITLE),
+                "Compliance": _FAILED,
+                "RecordState": "ACTIVE",
+            }
+            if f.remediation:
+                template["Remediation"] = {"Recommendation": {"Text": _cut(f.remediation, MAX_REMEDIATION)}}
+            got = self.by_rule[key] = (template, fields)
+        return got
+
+    def _resources(self, f: Finding) -> list[dict[str, Any]]:
+        ref = f.object
+        if ref is None:
+            return [self.cluster]
+        key = (ref, f.container)
+        got = self.by_object.get(key)
+        if got is None:
+            t = self.t
+            other = {"kind": ref.kind, "name": ref.name}
+            if ref.namespace:
+                other["namespace"] = ref.namespace
+            if ref.api_version:
+                other["apiVersion"] = ref.api_version
+            if f.container:
+                other["container"] = f.container
+            path = f"{ref.namespace}/{ref.kind}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+            got = [
+                {
+                    "Type": "Other",
+                    "Id": _cut(f"{t.cluster_arn}/{path}", 512),
+                    "Partition": t.partition,
+                    "Region": t.region,
+                    "Details": {"Other": {k: _cut(v, MAX_FIELD) for k, v in other.items()}},
+                },
+                self.cluster,
+            ]
+            self.by_object[key] = got
+        return got
+
+    def finding(self, f: Finding) -> dict[str, Any]:
+        template, rule_fields = self._rule(f)
+        fp = f.fingerprint
+        fields = {"kubestrata/Fingerprint": fp}
+        if f.container:
+            fields["kubestrata/Container"] = f.container
+        src = f.source
+        if src is not None:
+            fields["kubestrata/Source"] = f"{src.file}:{src.line}" if src.line else src.file
+        if f.evidence:
+            fields["kubestrata/Evidence"] = _cut(
+                _json([{"path": e.path, "observed": e.observed, "expected": e.expected} for e in f.evidence]),
+                MAX_FIELD,
+            )
+        if f.fix:
+            fields["kubestrata/Fix"] = _cut(_json(f.fix), MAX_FIELD)
+        fields.update(rule_fields)
+        msg = f.message or f.title
+        out = template.copy()
+        out["Id"] = f"{self.t.cluster_arn}/kubestrata/{fp}"
+        out["Description"] = msg if len(msg) <= MAX_DESCRIPTION else _cut(msg, MAX_DESCRIPTION)
+        out["ProductFields"] = fields
+        out["Resources"] = self._resources(f)
+        if f.suppressed is None:
+            out["Workflow"] = _NEW
+        else:
+            out["Workflow"] = _SUPPRESSED
+            out["Note"] = {
+                "Text": _cut(f"suppressed: {f.suppressed}", 512), "UpdatedBy": "kubestrata", "UpdatedAt": self.when,
+            }  # fmt: skip
+        return out
+
+
+_FAILED = {"Status": "FAILED"}
+_NEW = {"Status": "NEW"}
+_SUPPRESSED = {"Status": "SUPPRESSED"}
 
 
 def _cluster_resource(t: AwsTarget) -> dict[str, Any]:
@@ -188,11 +231,20 @@ def to_findings(
     result: ScanResult, target: AwsTarget, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    out = [_finding(f, target, when) for f in result.findings]
+    w = _Writer(target, when)
+    out = [w.finding(f) for f in result.findings]
     out.extend(_gap(g, target, when) for g in result.coverage.gaps)
     return out
 
 
 def render(result: ScanResult, target: AwsTarget | None = None, now: dt.datetime | None = None) -> str:
+    """``{"Findings": [...]}`` with one finding a line: compact (the document is an API request, and
+    ASFF's nesting would double its size indented) yet readable with grep and ``jq``."""
     t = target or AwsTarget.from_arn(DEFAULT_CLUSTER_ARN)
-    return orjson.dumps({"Findings": to_findings(result, t, now)}, option=orjson.OPT_INDENT_2).decode() + "\n"
+    doc = orjson.dumps({"Findings": to_findings(result, t, now)})
+    # a line break before each finding: every finding starts with its SchemaVersion key, and inside a
+    # JSON string the quotes of this byte sequence would be escaped, so only finding boundaries match
+    doc = doc.replace(b'[{"SchemaVersion"', b'[\n{"SchemaVersion"', 1).replace(
+        b'},{"SchemaVersion"', b'},\n{"SchemaVersion"'
+    )
+    return doc.decode() + "\n"

@@ -63,6 +63,15 @@ def _json(v: Any) -> str:
     return orjson.dumps(v, default=str).decode()
 
 
+def _value(v: Any) -> str:
+    """An observed/expected value as a property string: text as it is, anything else as JSON."""
+    if type(v) is str:
+        return v
+    if v is None:
+        return "null"
+    return _json(v)
+
+
 def _resource(ref: ObjectRef) -> dict[str, str]:
     r = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
     if ref.namespace:
@@ -70,16 +79,16 @@ def _resource(ref: ObjectRef) -> dict[str, str]:
     return r
 
 
-def _properties(f: Finding) -> dict[str, str]:
-    props = {"layer": f.layer.value, "fingerprint": f.fingerprint}
+def _properties(f: Finding, fingerprint: str) -> dict[str, str]:
+    props = {"layer": f.layer.value, "fingerprint": fingerprint}
     if f.container:
         props["container"] = f.container
     if f.source is not None:
         props["source"] = f"{f.source.file}:{f.source.line}" if f.source.line else f.source.file
     for i, e in enumerate(f.evidence):
         props[f"evidence.{i}.path"] = e.path
-        props[f"evidence.{i}.observed"] = _json(e.observed)
-        props[f"evidence.{i}.expected"] = _json(e.expected)
+        props[f"evidence.{i}.observed"] = _value(e.observed)
+        props[f"evidence.{i}.expected"] = _value(e.expected)
     if f.remediation:
         props["remediation"] = f.remediation
     if f.fix:
@@ -127,6 +136,7 @@ def to_reports(result: ScanResult, target: str = "", now: dt.datetime | None = N
 
     by_ns: dict[str, list[dict[str, Any]]] = defaultdict(list)
     failed: set[tuple[str, ObjectRef]] = set()
+    resources: dict[ObjectRef, list[dict[str, str]]] = {}  # findings on one object share its entry
     for f in result.findings:
         ref = f.object
         res: dict[str, Any] = {
@@ -139,10 +149,13 @@ def to_reports(result: ScanResult, target: str = "", now: dt.datetime | None = N
             "severity": SEVERITY[f.severity],
             "scored": f.suppressed is None,
             **stamp,
-            "properties": _properties(f),
+            "properties": _properties(f, f.fingerprint),
         }
         if ref is not None:
-            res["resources"] = [_resource(ref)]
+            r = resources.get(ref)
+            if r is None:
+                r = resources[ref] = [_resource(ref)]
+            res["resources"] = r
             failed.add((f.rule_id, ref))
         by_ns[ref.namespace if ref is not None else ""].append(res)
 
@@ -157,20 +170,23 @@ def to_reports(result: ScanResult, target: str = "", now: dt.datetime | None = N
         for kind in chk.meta.kinds:
             for ref in evaluated_by_kind.get(kind, ()):
                 if (chk.meta.id, ref) not in failed:
-                    passing[ref.namespace].append(_resource(ref))
-        for ns, resources in passing.items():
+                    r = resources.get(ref)
+                    if r is None:
+                        r = resources[ref] = [_resource(ref)]
+                    passing[ref.namespace].append(r[0])
+        for ns, objs in passing.items():
             by_ns[ns].append(
                 {
                     "source": SOURCE,
                     "policy": chk.meta.id,
                     "rule": chk.meta.title,
                     "category": chk.meta.layer.value,
-                    "message": f"{len(resources)} object{'s' if len(resources) != 1 else ''} passed",
+                    "message": f"{len(objs)} object{'s' if len(objs) != 1 else ''} passed",
                     "result": "pass",
                     "severity": SEVERITY[chk.meta.severity],
                     "scored": True,
                     **stamp,
-                    "resources": resources,
+                    "resources": objs,
                 }
             )
 
