@@ -133,7 +133,7 @@ class _Writer:
         ref = f.object
         if ref is None:
             return [self.cluster]
-        key = (ref, f.container)
+        key = (ref.kind, ref.namespace, ref.name, ref.api_version, f.container)  # tuple hash: C, not Python
         got = self.by_object.get(key)
         if got is None:
             t = self.t

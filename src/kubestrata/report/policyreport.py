@@ -135,50 +135,80 @@ def to_reports(result: ScanResult, target: str = "", now: dt.datetime | None = N
         return titles[rule_id]
 
     by_ns: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    failed: set[tuple[str, ObjectRef]] = set()
-    resources: dict[ObjectRef, list[dict[str, str]]] = {}  # findings on one object share its entry
+    # keyed by plain tuples: ObjectRef's dataclass hash is a Python call, and a large cluster has
+    # hundreds of thousands of (check, object) pairs
+    failed: dict[tuple[str, str, str, str], set[str]] = {}
+    resources: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}  # shared by an object's results
+    templates: dict[tuple[str, str, Severity, str], dict[str, Any]] = {}
     for f in result.findings:
         ref = f.object
-        res: dict[str, Any] = {
-            "source": SOURCE,
-            "policy": f.rule_id,
-            "rule": title(f.rule_id, f.title),
-            "category": f.layer.value,
-            "message": f.message,
-            "result": "fail" if f.suppressed is None else "skip",
-            "severity": SEVERITY[f.severity],
-            "scored": f.suppressed is None,
-            **stamp,
-            "properties": _properties(f, f.fingerprint),
-        }
+        tkey = (f.rule_id, f.title, f.severity, f.layer)
+        template = templates.get(tkey)
+        if template is None:
+            template = templates[tkey] = {
+                "source": SOURCE,
+                "policy": f.rule_id,
+                "rule": title(f.rule_id, f.title),
+                "category": f.layer.value,
+                "severity": SEVERITY[f.severity],
+                **stamp,
+            }
+        res = template.copy()
+        res["message"] = f.message
+        if f.suppressed is None:
+            res["result"], res["scored"] = "fail", True
+        else:
+            res["result"], res["scored"] = "skip", False
+        res["properties"] = _properties(f, f.fingerprint)
         if ref is not None:
-            r = resources.get(ref)
+            key = (ref.kind, ref.namespace, ref.name, ref.api_version)
+            r = resources.get(key)
             if r is None:
-                r = resources[ref] = [_resource(ref)]
+                r = resources[key] = [_resource(ref)]
             res["resources"] = r
-            failed.add((f.rule_id, ref))
-        by_ns[ref.namespace if ref is not None else ""].append(res)
+            seen = failed.get(key)
+            if seen is None:
+                failed[key] = {f.rule_id}
+            else:
+                seen.add(f.rule_id)
+            by_ns[ref.namespace].append(res)
+        else:
+            by_ns[""].append(res)
 
     # passes: every evaluated object of a check's kinds without a finding of that check
-    evaluated_by_kind: dict[str, list[ObjectRef]] = defaultdict(list)
-    for ref in result.evaluated:
-        evaluated_by_kind[ref.kind].append(ref)
+    per_kind: dict[str, list[str]] = defaultdict(list)
+    checks = {}
     for chk in registry:
-        if chk.meta.id not in result.coverage.checks_run or chk.cluster_wide:
+        if chk.meta.id in result.coverage.checks_run and not chk.cluster_wide:
+            checks[chk.meta.id] = chk
+            for kind in chk.meta.kinds:
+                per_kind[kind].append(chk.meta.id)
+    passing: dict[str, dict[str, list[dict[str, str]]]] = {cid: {} for cid in checks}
+    no_failures: set[str] = set()
+    for ref in result.evaluated:
+        ids = per_kind.get(ref.kind)
+        if not ids:
             continue
-        passing: dict[str, list[dict[str, str]]] = defaultdict(list)
-        for kind in chk.meta.kinds:
-            for ref in evaluated_by_kind.get(kind, ()):
-                if (chk.meta.id, ref) not in failed:
-                    r = resources.get(ref)
-                    if r is None:
-                        r = resources[ref] = [_resource(ref)]
-                    passing[ref.namespace].append(r[0])
-        for ns, objs in passing.items():
+        key = (ref.kind, ref.namespace, ref.name, ref.api_version)
+        bad = failed.get(key, no_failures)
+        r = resources.get(key)
+        if r is None:
+            r = resources[key] = [_resource(ref)]
+        entry = r[0]
+        for cid in ids:
+            if cid not in bad:
+                by = passing[cid]
+                objs = by.get(ref.namespace)
+                if objs is None:
+                    by[ref.namespace] = [entry]
+                else:
+                    objs.append(entry)
+    for cid, chk in checks.items():
+        for ns, objs in passing[cid].items():
             by_ns[ns].append(
                 {
                     "source": SOURCE,
-                    "policy": chk.meta.id,
+                    "policy": cid,
                     "rule": chk.meta.title,
                     "category": chk.meta.layer.value,
                     "message": f"{len(objs)} object{'s' if len(objs) != 1 else ''} passed",
