@@ -63,6 +63,8 @@ API = {
         "mutatingwebhookconfigurations",
         False,
     ),
+    "PolicyReport": ("wgpolicyk8s.io", "v1alpha2", "policyreports", True),
+    "ClusterPolicyReport": ("wgpolicyk8s.io", "v1alpha2", "clusterpolicyreports", False),
 }
 BY_ROUTE = {(g, v, p): (k, ns) for k, (g, v, p, ns) in API.items()}
 CORE = re.compile(r"^/api/(?P<v>v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)$")
@@ -70,6 +72,9 @@ GROUP = re.compile(r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+
 # one namespaced object, for PUT (replace)
 OBJECT = re.compile(
     r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[^/]+)/(?P<v>[^/]+))/namespaces/(?P<ns>[^/]+)/(?P<p>[a-z]+)/(?P<name>[^/]+)$"
+)
+ITEM = re.compile(
+    r"^/apis/(?P<g>[^/]+)/(?P<v>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<p>[a-z]+)/(?P<name>[^/]+)$"
 )
 CONFIGZ = re.compile(r"^/api/v1/nodes/(?P<node>[^/]+)/proxy/configz$")
 
@@ -167,7 +172,20 @@ class FakeAPIServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server API
-                code, body = server.handle(self.path, self.headers.get("Authorization", ""))
+                self._answer(*server.handle(self.path, self.headers.get("Authorization", "")))
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                auth, ctype = self.headers.get("Authorization", ""), self.headers.get("Content-Type", "")
+                self._answer(*server.write("PATCH", self.path, auth, ctype, body))
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer(
+                    *server.write("DELETE", self.path, self.headers.get("Authorization", ""), "", b"")
+                )
+
+            def _answer(self, code: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -236,10 +254,12 @@ class FakeAPIServer:
                 f'cannot list resource "{plural}" in API group "{group}" {scope}',
                 {"group": group, "kind": plural},
             )
+        want = dict(p.split("=", 1) for p in query.get("labelSelector", "").split(",") if "=" in p)
         items = [
             {k: v for k, v in o.items() if k not in ("kind", "apiVersion")}
             for o in self.store.get(kind, [])
-            if not (namespaced and ns) or (o.get("metadata") or {}).get("namespace", "default") == ns
+            if (not (namespaced and ns) or (o.get("metadata") or {}).get("namespace", "default") == ns)
+            and all((o.get("metadata") or {}).get("labels", {}).get(k) == v for k, v in want.items())
         ]
         offset = 0
         if "continue" in query:
@@ -331,6 +351,52 @@ class FakeAPIServer:
                     and (o.get("metadata") or {}).get("namespace", "default") == namespace
                 )
             ]
+    def write(
+        self, method: str, raw_path: str, auth: str, ctype: str, body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """Server-side apply (PATCH, application/apply-patch+yaml; replaces the stored object, records
+        the field manager) and DELETE of one object."""
+        url = urlsplit(raw_path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        with self._lock:
+            self.requests.append(
+                {"method": method, "path": url.path, "query": query, "auth": auth, "ctype": ctype}
+            )
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or token not in self.tokens:
+            return 401, _status(401, "Unauthorized", "Unauthorized")
+        m = ITEM.match(url.path)
+        route = BY_ROUTE.get((m.group("g"), m.group("v"), m.group("p"))) if m else None
+        if m is None or route is None or m.group("p") in self.absent:
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+        kind, namespaced = route
+        ns, name = unquote(m.group("ns") or ""), unquote(m.group("name"))
+        with self._lock:
+            objs = self.store.setdefault(kind, [])
+            idx = next(
+                (i for i, o in enumerate(objs)
+                 if o["metadata"]["name"] == name and o["metadata"].get("namespace", "") == ns),
+                None,
+            )  # fmt: skip
+            if method == "DELETE":
+                if idx is None:
+                    return 404, _status(404, "NotFound", f'{m.group("p")} "{name}" not found')
+                return 200, objs.pop(idx)
+            if ctype != "application/apply-patch+yaml" or not query.get("fieldManager"):
+                return 415, _status(415, "UnsupportedMediaType", f"expected server-side apply, got {ctype}")
+            try:
+                obj = json.loads(body)
+            except ValueError as e:
+                return 400, _status(400, "BadRequest", f"body is not JSON/YAML: {e}")
+            meta = obj.get("metadata") or {}
+            if obj.get("kind") != kind or meta.get("name") != name or meta.get("namespace", "") != ns:
+                return 400, _status(400, "BadRequest", "kind, name or namespace differ from the URL")
+            meta["managedFields"] = [{"manager": query["fieldManager"], "operation": "Apply"}]
+            if idx is None:
+                objs.append(obj)
+                return 201, obj
+            objs[idx] = obj
+            return 200, obj
 
     def _configz(self, node: str) -> tuple[int, dict[str, Any]]:
         """The kubelet's /configz through the node proxy: the KubeletConfiguration named after the node."""

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from kubestrata.report.render import Format, render
 from tests.report.conftest import TARGET, build_result, check_golden
 
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)  # formats that carry a time (ASFF) take this one
 GOLDEN_NAMES = {
     Format.TABLE: "demo.table.txt",
     Format.JSON: "demo.json",
     Format.SARIF: "demo.sarif",
     Format.JUNIT: "demo.junit.xml",
     Format.HTML: "demo.html",
+    Format.POLICYREPORT: "demo.policyreport.json",
+    Format.ASFF: "demo.asff.json",
 }
 
 
 @pytest.mark.parametrize("fmt", list(Format), ids=[f.value for f in Format])
 def test_renderer_matches_golden(result, fmt):
-    check_golden(GOLDEN_NAMES[fmt], render(result, fmt, target=TARGET))
+    check_golden(GOLDEN_NAMES[fmt], render(result, fmt, target=TARGET, now=NOW))
 
 
 @pytest.mark.parametrize("fmt", list(Format), ids=[f.value for f in Format])
 def test_renderer_is_deterministic(result, fmt):
     # a fresh scan (new objects, new dict orders) renders the same bytes: no timestamps, no ids
-    assert render(build_result(), fmt, target=TARGET) == render(result, fmt, target=TARGET)
+    assert render(build_result(), fmt, target=TARGET, now=NOW) == render(result, fmt, target=TARGET, now=NOW)
 
 
 def test_fixture_covers_every_branch(result):

@@ -47,6 +47,12 @@ class ReplayFormat(StrEnum):
     JSON = "json"
     TABLE = "table"
     NONE = "none"
+    FALCO = "falco"
+
+
+class WatchFormat(StrEnum):
+    JSONL = "jsonl"
+    FALCO = "falco"
 
 
 class StoredFormat(StrEnum):
@@ -129,11 +135,24 @@ def build_config(
 
 
 def build_sinks(
-    stdout: bool, alert_file: str | None, webhook: str | None, block: bool, queue: int
+    stdout: bool,
+    alert_file: str | None,
+    webhook: str | None,
+    block: bool,
+    queue: int,
+    falco: bool = False,
+    falcosidekick: str | None = None,
 ) -> list[Any]:
     sinks: list[Any] = []
+    if falco or falcosidekick:
+        from kubestrata.detect.falco_output import FalcosidekickSink, FalcoStreamSink
     if stdout:
-        sinks.append(StreamSink(block=block, capacity=queue))
+        sinks.append((FalcoStreamSink if falco else StreamSink)(block=block, capacity=queue))
+    if falcosidekick:
+        try:
+            sinks.append(FalcosidekickSink(falcosidekick, block=block, capacity=queue))
+        except ValueError as e:
+            raise KubestrataError(f"--falcosidekick: {e}") from None
     if alert_file:
         try:
             sinks.append(FileSink(alert_file, block=block, capacity=queue))
@@ -218,6 +237,12 @@ CONTROL_PLANE = typer.Option(
     help="YAML file of identities exempt from the actor rules, by name (added to the built-in list; "
     "'replace: true' replaces it). See docs/detect.md.",
 )
+FALCOSIDEKICK = typer.Option(
+    None,
+    "--falcosidekick",
+    help="Also POST each finding as a Falco alert (source k8saudit) to this falcosidekick URL.",
+    metavar="URL",
+)
 QUEUE = typer.Option(
     10_000, "--queue", help="Per-sink queue length; when full, alerts are dropped and counted."
 )
@@ -228,7 +253,8 @@ QUEUE = typer.Option(
 def replay(
     files: list[str] = typer.Argument(..., help="Audit log files (JSON lines; - for stdin)."),
     fmt: ReplayFormat = options.output(
-        ReplayFormat.JSONL, "jsonl (a finding a line, as they come), json (one array), table or none."
+        ReplayFormat.JSONL,
+        "jsonl (a finding a line, as they come), json (one array), table, none or falco (Falco JSON alerts).",
     ),
     fail_on: str = options.fail_on(),
     stats_json: str = typer.Option(None, "--stats", help="Write ingestion statistics as JSON to this file."),
@@ -252,6 +278,7 @@ def replay(
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
     control_plane_identities: str = CONTROL_PLANE,
+    falcosidekick: str = FALCOSIDEKICK,
 ) -> None:
     """Run every rule over audit log files (batch). Findings go to stdout as JSON lines.
 
@@ -267,7 +294,14 @@ def replay(
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     collected = MemorySink(block=True, capacity=queue)
-    sinks = [collected, *build_sinks(fmt is ReplayFormat.JSONL, alert_file, webhook, block=True, queue=queue)]
+    stdout = fmt in (ReplayFormat.JSONL, ReplayFormat.FALCO)
+    sinks = [
+        collected,
+        *build_sinks(
+            stdout, alert_file, webhook, block=True, queue=queue, falco=fmt is ReplayFormat.FALCO,
+            falcosidekick=falcosidekick,
+        ),
+    ]  # fmt: skip
     pipe = Pipeline(config, sinks)
     try:
         for f in files:
@@ -341,6 +375,10 @@ def watch(
     webhook: str = WEBHOOK,
     queue: int = QUEUE,
     control_plane_identities: str = CONTROL_PLANE,
+    fmt: WatchFormat = options.output(
+        WatchFormat.JSONL, "jsonl (kubestrata findings) or falco (Falco JSON alerts)."
+    ),
+    falcosidekick: str = FALCOSIDEKICK,
 ) -> None:
     """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
 
@@ -358,7 +396,10 @@ def watch(
         disable, only, allowed_image, allowed_user, full_admin_user, allowed_node, dedup_window, max_event_bytes, learn,
         control_plane_identities,
     )  # fmt: skip
-    sinks = build_sinks(True, alert_file, webhook, block=False, queue=queue)
+    sinks = build_sinks(
+        True, alert_file, webhook, block=False, queue=queue, falco=fmt is WatchFormat.FALCO,
+        falcosidekick=falcosidekick,
+    )  # fmt: skip
     pipe = Pipeline(config, sinks)
     stop = threading.Event()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from kubestrata.cli import options
 from kubestrata.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    err_console,
     exit_with,
     handle_errors,
     rich_output,
@@ -21,9 +23,10 @@ from kubestrata.cli.common import (
 from kubestrata.cli.inputs import load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
-from kubestrata.errors import InputError
+from kubestrata.errors import InputError, KubestrataError
 from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
+from kubestrata.report.asff import AwsTarget
 from kubestrata.report.render import Format, render
 from kubestrata.scan import ScanResult, run_scan, select_checks
 from kubestrata.suppressions import Suppressions
@@ -80,6 +83,32 @@ def connectivity_section(snap: Cluster, result: ScanResult) -> str:
         return ""
 
 
+def aws_target(snap: Cluster, result: ScanResult, cluster_arn: str | None, required: bool) -> AwsTarget:
+    """The account, region and cluster the ASFF findings belong to: --cluster-arn, else the EKS
+    snapshot's ARN, else a placeholder (with a notice; refused for --security-hub)."""
+    from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
+    from kubestrata.report.asff import DEFAULT_CLUSTER_ARN, AwsTarget
+
+    arn = cluster_arn
+    if not arn:
+        eks, _errors = from_objects(snap.of_kind(SNAPSHOT_KIND))
+        arn = eks.cluster_arn if eks is not None else ""
+    if not arn:
+        if required:
+            raise KubestrataError(
+                "--security-hub needs the EKS cluster ARN: give --cluster-arn or include the EKS snapshot "
+                "(kubestrata access import)"
+            )
+        note = f"no EKS cluster ARN (no --cluster-arn, no EKS snapshot): ASFF findings name {DEFAULT_CLUSTER_ARN}"
+        result.notices.append(note)
+        warning_line(note)
+        arn = DEFAULT_CLUSTER_ARN
+    try:
+        return AwsTarget.from_arn(arn)
+    except ValueError as e:
+        raise KubestrataError(f"--cluster-arn: {e}") from None
+
+
 @handle_errors
 def scan(
     paths: list[str] = typer.Argument(
@@ -111,6 +140,21 @@ def scan(
     ),
     timeout: float = options.timeout(),
     quiet: bool = options.quiet(),
+    security_hub: bool = typer.Option(
+        False, "--security-hub", help="Send the findings to AWS Security Hub (BatchImportFindings, ASFF)."
+    ),
+    cluster_arn: str = typer.Option(
+        None,
+        "--cluster-arn",
+        help="EKS cluster ARN for -o asff and --security-hub (default: the EKS snapshot's).",
+        metavar="ARN",
+    ),
+    write_policy_reports: bool = typer.Option(
+        False,
+        "--write-policy-reports",
+        help="With --cluster: apply the PolicyReports to the cluster (server-side apply, field manager "
+        "kubestrata) and delete stale ones kubestrata wrote.",
+    ),
 ) -> None:
     """Scan manifests or a live cluster across the cluster, infrastructure and application layers.
 
@@ -128,6 +172,7 @@ def scan(
         _scan(
             paths, cluster, context, kubeconfig, namespace, output, output_file, fail_on, config_file,
             suppressions_file, baseline_file, include, exclude, strict, show_suppressed, timeout, quiet,
+            write_policy_reports, security_hub, cluster_arn,
         )  # fmt: skip
     finally:
         if gc_was_enabled:
@@ -152,8 +197,13 @@ def _scan(
     show_suppressed: bool,
     timeout: float,
     quiet: bool,
+    write_policy_reports: bool = False,
+    security_hub: bool = False,
+    cluster_arn: str | None = None,
 ) -> None:
     threshold = options.parse_fail_on(fail_on)
+    if write_policy_reports and not cluster:
+        raise KubestrataError("--write-policy-reports needs --cluster (it writes to the scanned cluster)")
     cfg = load_config(config_file)
     if cfg.scan.pss_configuration:
         # read it now, so a broken file is a usage error rather than a gap on every workload
@@ -181,8 +231,45 @@ def _scan(
                 table.render(result, console, show_suppressed=show_suppressed)
         else:
             sections = [connectivity_section(snap, result)] if output is Format.HTML else []
-            text = render(result, output, target=target, html_sections=[s for s in sections if s])
+            aws = aws_target(snap, result, cluster_arn, security_hub) if output is Format.ASFF else None
+            text = render(
+                result, output, target=target, html_sections=[s for s in sections if s], aws_target=aws,
+                now=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
             write_output(text, output_file)
+    if security_hub:
+        from kubestrata.integrations import securityhub
+        from kubestrata.report.asff import to_findings
+
+        aws = aws_target(snap, result, cluster_arn, security_hub)
+        with stage("sending findings to AWS Security Hub", quiet=quiet):
+            sent = securityhub.import_findings(
+                securityhub.client(aws.region), to_findings(result, aws, dt.datetime.now(dt.UTC))
+            )
+        if not quiet:
+            err_console.print(
+                f"kubestrata: Security Hub imported {sent.imported} of {sent.sent} findings in {sent.calls} "
+                f"calls ({sent.retried} retried)"
+            )
+        if sent.failed:
+            first = sent.failed[0]
+            raise KubestrataError(
+                f"Security Hub rejected {len(sent.failed)} findings; first: {first['Id']}: "
+                f"{first['ErrorCode']}: {first['ErrorMessage']}"
+            )
+    if write_policy_reports:
+        from kubestrata.kube.policyreports import write_reports
+        from kubestrata.report.policyreport import to_reports
+
+        with stage("writing PolicyReports to the cluster", quiet=quiet):
+            done = write_reports(
+                to_reports(result, target, now=dt.datetime.now(dt.UTC)), kubeconfig=kubeconfig, context=context, namespace=namespace,
+                timeout=timeout,
+            )  # fmt: skip
+        if not quiet:
+            err_console.print(
+                f"kubestrata: applied {len(done.applied)} PolicyReports, deleted {len(done.deleted)} stale"
+            )
     if output is not Format.TABLE and result.coverage.gaps and not quiet:
         warning_line(f"{len(result.coverage.gaps)} inputs not evaluated (listed under coverage.notEvaluated)")
     require_complete(result.coverage, strict)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from kubestrata.scan import ScanResult
+
+if TYPE_CHECKING:
+    from kubestrata.report.asff import AwsTarget
 
 
 class Format(StrEnum):
@@ -17,6 +22,8 @@ class Format(StrEnum):
     SARIF = "sarif"
     JUNIT = "junit"
     HTML = "html"
+    POLICYREPORT = "policyreport"
+    ASFF = "asff"
 
 
 def render(
@@ -27,7 +34,10 @@ def render(
     color: bool = False,
     show_suppressed: bool = False,
     html_sections: Sequence[str] = (),
+    aws_target: AwsTarget | None = None,
+    now: dt.datetime | None = None,
 ) -> str:
+    """``now`` stamps formats that need a time (ASFF); others are reproducible byte for byte."""
     if fmt is Format.TABLE:
         from kubestrata.report import table
 
@@ -47,6 +57,14 @@ def render(
         from kubestrata.report import junit
 
         return junit.render(result, target)
+    if fmt is Format.POLICYREPORT:
+        from kubestrata.report import policyreport
+
+        return policyreport.render(result, target)
+    if fmt is Format.ASFF:
+        from kubestrata.report import asff
+
+        return asff.render(result, aws_target, now)
     from kubestrata.report import html
 
     return html.render(result, target, html_sections)
