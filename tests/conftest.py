@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,23 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def conformance(shared: Path) -> Path:
     return shared / "conformance"
+
+
+@contextmanager
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on a free loopback port; its URL. Stopped and its state emptied afterwards."""
+    from moto import server as moto_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        reset_moto()
 
 
 def reset_moto() -> None:

@@ -7,28 +7,20 @@ records as gaps instead of failing, and the test asserts exactly that.
 
 from __future__ import annotations
 
-import socket
-
 import boto3
 import pytest
 
 from kubestrata.access.eks import collect_live
 from kubestrata.errors import InputError
-from tests.conftest import reset_moto
+from tests.conftest import moto_endpoint
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    reset_moto()
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -351,6 +351,7 @@ class FakeAPIServer:
                     and (o.get("metadata") or {}).get("namespace", "default") == namespace
                 )
             ]
+
     def write(
         self, method: str, raw_path: str, auth: str, ctype: str, body: bytes
     ) -> tuple[int, dict[str, Any]]:

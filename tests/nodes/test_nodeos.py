@@ -9,7 +9,7 @@ from kubestrata.checks import load_builtin_checks
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.scan import run_scan
-from tests.conftest import reset_moto
+from tests.conftest import moto_endpoint
 
 REG = {c.meta.id: c for c in load_builtin_checks()}
 CLOCK = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
@@ -89,24 +89,17 @@ def test_eol_depends_on_the_date():
 
 
 def test_live_collection_fetches_the_nodegroups_launch_template_versions(monkeypatch):
-    import socket
 
     import boto3
     import pytest
 
-    moto_server = pytest.importorskip("moto.server")
+    pytest.importorskip("moto.server")
     from kubestrata.access.eks import collect_live
 
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with moto_endpoint() as url:
         ec2 = boto3.client("ec2", endpoint_url=url, region_name="eu-west-1")
         lt = ec2.create_launch_template(
             LaunchTemplateName="workers",
@@ -126,9 +119,6 @@ def test_live_collection_fetches_the_nodegroups_launch_template_versions(monkeyp
             launchTemplate={"id": lt["LaunchTemplateId"], "version": "1"},
         )
         got = collect_live("demo", region="eu-west-1", endpoint_url=url, gaps=[])
-    finally:
-        server.stop()
-        reset_moto()
     assert [ng["nodegroupName"] for ng in got.nodegroups] == ["workers"]
     (v,) = got.launch_template_versions
     assert v["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "optional"

@@ -3,14 +3,12 @@ capacity kept) through boto3 against moto's server on loopback, while the fake A
 
 from __future__ import annotations
 
-import socket
-
 import boto3
 import pytest
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
-from tests.conftest import reset_moto
+from tests.conftest import moto_endpoint
 from tests.kube.fake_apiserver import TLSFiles, write_kubeconfig
 from tests.nodes.fake_cluster import FakeCluster, node, pdb, pod
 from tests.nodes.test_rotate import OLD
@@ -21,14 +19,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def endpoint():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-    reset_moto()
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
