@@ -63,12 +63,7 @@ def _applies(alias: Alias, path: str) -> bool:
     return any(c == path or (c.endswith(" *") and c[:-2] == group and " " in path) for c in alias.commands)
 
 
-_silent = False
-
-
 def warn(old: str, new: str, path: str) -> None:
-    if _silent:
-        return
     sys.stderr.write(
         f"warning: `kubestrata {path} {old}` is deprecated and goes away in {REMOVED_IN}; use {new}\n"
     )
@@ -77,8 +72,7 @@ def warn(old: str, new: str, path: str) -> None:
 def rewrite(args: list[str], *, quiet: bool = False) -> list[str]:
     """The arguments with every deprecated spelling replaced by the current one (a deprecation line
     for each, unless quiet: shell completion parses too)."""
-    global _silent
-    _silent = quiet
+    say = (lambda *_: None) if quiet else warn
     path, start = _path(args)
     active = [a for a in ALIASES if _applies(a, path)]
     if not active:
@@ -97,7 +91,7 @@ def rewrite(args: list[str], *, quiet: bool = False) -> list[str]:
             i += 1
             continue
         if not alias.takes_value:
-            warn(alias.old, alias.new, path)
+            say(alias.old, alias.new, path)
             out.extend(alias.new.split(" "))
             i += 1
             continue
@@ -115,10 +109,10 @@ def rewrite(args: list[str], *, quiet: bool = False) -> list[str]:
         renamed = dict(alias.values)
         if alias.values:
             if value in renamed:
-                warn(f"{alias.old} {value}", f"{alias.new} {renamed[value]}", path)
+                say(f"{alias.old} {value}", f"{alias.new} {renamed[value]}", path)
                 value = renamed[value]
             out.extend([alias.new, value])
             continue
-        warn(alias.old, alias.new, path)
+        say(alias.old, alias.new, path)
         out.extend([alias.new, value])
     return out

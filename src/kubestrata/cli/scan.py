@@ -24,7 +24,6 @@ from kubestrata.cli.inputs import load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
 from kubestrata.errors import InputError, KubestrataError
-from kubestrata.findings import Coverage
 from kubestrata.kube.cluster import Cluster
 from kubestrata.report.asff import AwsTarget
 from kubestrata.report.render import Format, render
@@ -49,26 +48,6 @@ def load_baseline(path: str) -> set[str]:
             for r in run.get("results", [])
         } - {None}
     raise InputError("expected a kubestrata JSON or SARIF report", file=path, field="findings")
-
-
-def load_cluster_input(
-    paths: list[str],
-    cluster: bool,
-    context: str | None,
-    kubeconfig: str | None,
-    namespace: str | None,
-    timeout: float,
-    coverage: Coverage,
-    quiet: bool = False,
-) -> tuple[Cluster, int]:
-    """The snapshot from manifests or a live API server; returns it and the number of input errors.
-    (Kept for callers outside the CLI; commands use cli.inputs.load_input.)"""
-    inp = load_input(
-        paths, cluster=cluster, context=context, kubeconfig=kubeconfig, namespace=namespace,
-        timeout=timeout, quiet=quiet,
-    )  # fmt: skip
-    coverage.merge(inp.coverage)
-    return inp.cluster, len(inp.errors)
 
 
 def connectivity_section(snap: Cluster, result: ScanResult) -> str:
