@@ -1,0 +1,109 @@
+"""Inventory of real OCI layouts and docker-save archives: every package database kind, whiteouts,
+last-write-wins, purls and source packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubestrata.findings import GapReason
+from kubestrata.image.inventory import ImageReader, inventory_of
+from tests.image import images
+from tests.image.imagebuild import docker_save, write_layout
+
+
+def test_full_image_from_oci_layout(tmp_path: Path) -> None:
+    img = images.full_image()
+    write_layout(tmp_path / "lay", {"v1": img})
+    inv = inventory_of(f"oci:{tmp_path / 'lay'}:v1")
+    assert images.keys(inv) == images.FULL_EXPECTED
+    assert inv.digest == img.digest
+    assert inv.platform == "linux/amd64"
+    assert inv.os_release["ID"] == "debian"  # through the etc/os-release symlink
+    assert inv.gaps == []
+    by_name = {(p.name, p.path): p for p in inv.packages}
+    ssl = by_name[("libssl3", images.DPKG_PATH)]
+    assert ssl.source_name == "openssl" and ssl.release == "12"
+    assert ssl.purl == "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12"
+    assert by_name[("bsdutils", images.DPKG_PATH)].source_name == "util-linux"
+    assert by_name[("tzdata", images.DPKG_PATH)].layer == img.layers[2].digest  # the upper layer wrote it
+    assert by_name[("@babel/core", "srv/web/package-lock.json")].purl == "pkg:npm/%40babel/core@7.24.0"
+    assert (
+        by_name[("legacy-thing", "opt/legacy/Legacy_Thing.egg-info/PKG-INFO")].purl
+        == "pkg:pypi/legacy-thing@0.9"
+    )
+    assert (
+        by_name[("github.com/gorilla/mux", "usr/local/bin/server")].purl
+        == "pkg:golang/github.com/gorilla/mux@v1.8.1"
+    )
+    log4j = by_name[
+        ("org.apache.logging.log4j:log4j-core", "opt/app/app.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar")
+    ]
+    assert log4j.purl == "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
+    assert inv.config.env["GITHUB_TOKEN"].startswith("ghp_")
+    assert inv.config.exposed_ports == ["8080/tcp"]
+
+
+def test_alpine_rpm_distroless(tmp_path: Path) -> None:
+    write_layout(
+        tmp_path / "lay",
+        {
+            "alpine": images.alpine_image(),
+            "rpm": images.rpm_image(),
+            "distroless": images.distroless_image(),
+        },
+    )
+    with ImageReader() as reader:
+        alpine = reader.inventory(f"oci:{tmp_path / 'lay'}:alpine")
+        rpm = reader.inventory(f"oci:{tmp_path / 'lay'}:rpm")
+        distroless = reader.inventory(f"oci:{tmp_path / 'lay'}:distroless")
+    assert images.keys(alpine) == images.ALPINE_EXPECTED
+    crypto = next(p for p in alpine.packages if p.name == "libcrypto3")
+    assert (crypto.source_name, crypto.release) == ("openssl", "3.19")
+    assert crypto.purl == "pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=alpine-3.19.1"
+
+    assert images.keys(rpm) == images.RPM_EXPECTED
+    ca = next(p for p in rpm.packages if p.name == "ca-certificates-base")
+    assert ca.source_name == "ca-certificates"
+    assert ca.purl == "pkg:rpm/amzn/ca-certificates-base@2.0.0-1.cm2?arch=noarch&distro=amzn-2023&epoch=1"
+    assert next(p for p in rpm.packages if p.name == "curl").source_name == "curl"
+
+    assert images.keys(distroless) == images.DISTROLESS_EXPECTED
+    assert next(p for p in distroless.packages if p.name == "libc6").source_name == "glibc"
+    assert distroless.config.user == "65532"
+
+
+def test_whiteout_of_a_package_database_leaves_a_named_gap(tmp_path: Path) -> None:
+    write_layout(tmp_path / "lay", {"w": images.wiped_image()})
+    inv = inventory_of(f"oci:{tmp_path / 'lay'}:w")
+    assert inv.packages == []
+    assert [g.reason for g in inv.gaps] == [GapReason.MISSING_INPUT]  # never a silent empty inventory
+
+
+@pytest.mark.parametrize("style", ["legacy", "oci"])
+def test_docker_save_archive(tmp_path: Path, style: str) -> None:
+    img = images.full_image()
+    other = images.alpine_image()
+    path = docker_save(tmp_path / "save.tar", {"example/full:1": img, "example/alpine:3": other}, style=style)
+    inv = inventory_of(f"docker-archive:{path}:example/full:1")
+    assert images.keys(inv) == images.FULL_EXPECTED
+    assert inv.gaps == []
+    assert inv.digest.startswith("sha256:")  # the image ID: docker save has no manifest digest
+    alpine = inventory_of(f"docker-archive:{path}:example/alpine:3")
+    assert images.keys(alpine) == images.ALPINE_EXPECTED
+
+
+def test_layer_shared_between_images_is_read_once(tmp_path: Path) -> None:
+    a, b = images.full_image(), images.full_image()
+    b.config = {"User": "1000"}  # another image (config differs), the same layers
+    write_layout(tmp_path / "lay", {"a": a, "b": b})
+    with ImageReader() as reader:
+        ia = reader.inventory(f"oci:{tmp_path / 'lay'}:a")
+        ib = reader.inventory(f"oci:{tmp_path / 'lay'}:b")
+        again = reader.inventory(f"oci:{tmp_path / 'lay'}:a")
+        assert reader.stats.layers_read == 3
+        assert reader.stats.layer_cache_hits == 3
+        assert reader.stats.images_read == 2
+    assert ia.digest != ib.digest and images.keys(ia) == images.keys(ib) == images.FULL_EXPECTED
+    assert again.digest == ia.digest
