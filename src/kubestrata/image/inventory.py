@@ -145,7 +145,9 @@ class ImageReader:
                 inv = self._from_layout(ref, source)
             else:
                 inv = self._from_archive(ref, source)
-            self._by_reference[source] = inv.digest
+            key = f"{inv.digest}|{self.platform}"
+            self._by_digest.setdefault(key, inv)
+            self._by_reference[source] = key
             return inv
 
     # --- sources -------------------------------------------------------------------------------
