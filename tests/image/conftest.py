@@ -239,7 +239,7 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
             warnings.simplefilter("ignore", DeprecationWarning)
             import crypt  # removed in Python 3.13
 
-        hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+        hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
     except (ImportError, AttributeError, OSError):
         pytest.skip("no bcrypt implementation to write an htpasswd file")
     if not hashed or not hashed.startswith("$2"):

@@ -237,22 +237,26 @@ class Pusher:
         self.creds = (username, password) if username else None
         self.auth: dict[str, str] = {}
 
-    def _do(self, method: str, url: str, **kw: object) -> httpx.Response:
-        resp = self.http.request(method, url, headers={**kw.pop("headers", {}), **self.auth}, **kw)  # type: ignore[arg-type]
+    def _do(
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kw: object
+    ) -> httpx.Response:
+        resp = self.http.request(method, url, headers={**(headers or {}), **self.auth}, **kw)  # type: ignore[arg-type]
         if resp.status_code == 401:
             self._login(resp.headers.get("www-authenticate", ""))
-            resp = self.http.request(method, url, headers={**kw.pop("headers", {}), **self.auth}, **kw)  # type: ignore[arg-type]
+            resp = self.http.request(method, url, headers={**(headers or {}), **self.auth}, **kw)  # type: ignore[arg-type]
         return resp
 
     def _login(self, challenge: str) -> None:
-        scheme, _, rest = challenge.partition(" ")
-        if scheme.lower() == "basic":
+        from kubestrata.image.registry import parse_challenge
+
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
             user, pw = self.creds or ("", "")
             self.auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
             return
-        params = dict(p.split("=", 1) for p in rest.split(",") if "=" in p)
-        params = {k.strip(): v.strip('"') for k, v in params.items()}
-        scope = params.get("scope", "").replace(":pull", ":pull,push") if params.get("scope") else ""
+        # the challenge lists the actions in any order: ask for both
+        repo = params.get("scope", "").split(":")[1] if params.get("scope") else ""
+        scope = f"repository:{repo}:pull,push" if repo else ""
         r = self.http.get(
             params["realm"], params={"service": params["service"], "scope": scope}, auth=self.creds
         )

@@ -155,7 +155,7 @@ def _add_htpasswd_user(reg: Registry, user: str, password: str) -> None:
 
     path = reg.log.parent / "htpasswd"
     with path.open("a") as fh:
-        fh.write(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+        fh.write(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n")
     # the registry reloads the file when its mtime changes
     later = time.time() + 2
     os.utime(path, (later, later))

@@ -273,8 +273,12 @@ class RegistryClient:
             value = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
         elif scheme == "bearer":
             value = "Bearer " + self._fetch_token(ref, params, scope, creds, what)
+        elif not scheme:
+            raise ImageReadError(f"{what}: unauthorised (401 without a WWW-Authenticate challenge)")
         else:
-            raise ImageReadError(f"{what}: 401 with an unsupported challenge {challenge[:80]!r}")
+            raise ImageReadError(
+                f"{what}: unauthorised (401 with an unsupported challenge {challenge[:80]!r})"
+            )
         with self._lock:
             self._tokens[(ref.registry, scope)] = value
         return {"Authorization": value}
