@@ -37,6 +37,9 @@ def test_config_issues_and_masking() -> None:
                     f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}",
                     "DB_PASSWORD=hunter2",
                     "PASSWORD_FILE=/run/secrets/db",  # a path, not a secret
+                    "PWD=/app",
+                    "AUTH_ENABLED=true",
+                    "GITHUB_TOKEN=$GITHUB_TOKEN",  # a placeholder
                     "SOME_VALUE=AKIAIOSFODNN7EXAMPLE",  # an access key id by its value
                     f"TLS_KEY={PEM}",
                 ],

@@ -77,6 +77,7 @@ class VerifyingReader(io.RawIOBase):
         self._size = size
         self._limit = limit
         self._buf = b""
+        self._pos = 0  # an offset into _buf (slicing the rest off on each read would copy it)
         self._eof = False
         self.bytes_read = 0
 
@@ -90,7 +91,7 @@ class VerifyingReader(io.RawIOBase):
                 self.bytes_read += len(chunk)
                 if self._limit is not None and self.bytes_read > self._limit:
                     raise ImageReadError(f"{self._what}: larger than {self._limit} bytes")
-                self._buf = chunk
+                self._buf, self._pos = chunk, 0
                 return True
         self._finish()
         return False
@@ -108,20 +109,18 @@ class VerifyingReader(io.RawIOBase):
             raise DigestMismatch(f"{self._what}: content hashes to {got}, not {self._digest}")
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        if not self._buf and (self._eof or not self._fill()):
+        if self._pos >= len(self._buf) and (self._eof or not self._fill()):
             return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos : self._pos + n]
+        self._pos += n
         return n
 
     def drain(self) -> None:
         """Read to the end, which verifies the digest."""
-        self._buf = b""
         while not self._eof:
-            self._buf = b""
             self._fill()
-        self._buf = b""
+        self._buf, self._pos = b"", 0
 
 
 def file_chunks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ from typing import Any
 from kubestrata.image.model import ImageConfig
 
 _SECRET_NAME = re.compile(
-    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|PWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)($|_)"
+    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?|AUTH)($|_)"
     r"|^AWS_SECRET_ACCESS_KEY$|^AWS_SESSION_TOKEN$|SECRET|PASSWORD",
     re.IGNORECASE,
 )
@@ -103,9 +103,19 @@ def secret_kind(name: str, value: str) -> str | None:
     for label, pattern in _SECRET_VALUE.items():
         if pattern.search(value):
             return label
-    if value and _SECRET_NAME.search(name) and not _NOT_SECRET_NAME.search(name):
+    if _SECRET_NAME.search(name) and not _NOT_SECRET_NAME.search(name) and _could_be_secret(value):
         return "name"
     return None
+
+
+def _could_be_secret(value: str) -> bool:
+    # a flag, a placeholder or a path under a secret-sounding name holds no secret
+    v = value.strip()
+    return (
+        len(v) >= 4
+        and v.lower() not in ("true", "false", "none", "null", "changeme")
+        and not v.startswith(("/", "$", "file:", "http://", "https://"))
+    )
 
 
 def mask(value: str) -> str:

@@ -126,31 +126,41 @@ class _GzipStream(io.RawIOBase):
         self._raw = raw
         self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
         self._out = b""
+        self._pos = 0  # an offset into _out: slicing the rest off on every read would copy it
         self._eof = False
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._out and not self._eof:
+    def _refill(self) -> None:
+        while not self._eof:
             chunk = self._z.unconsumed_tail or self._raw.read(1 << 20)
             if not chunk:
                 if not self._z.eof:
                     raise EOFError("gzip stream ended before its end-of-stream marker (truncated)")
                 self._eof = True
-                break
-            self._out = self._z.decompress(chunk, 1 << 20)
+                return
+            out = self._z.decompress(chunk, 1 << 20)
             if self._z.eof:
                 rest = self._z.unused_data
                 if rest.strip(b"\x00"):
                     # a concatenated gzip member (allowed by RFC 1952)
                     self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                    self._out += self._z.decompress(rest, 1 << 20)
-                elif not self._out:
-                    self._eof = True
-        n = min(len(b), len(self._out))
-        b[:n] = self._out[:n]
-        self._out = self._out[n:]
+                    out += self._z.decompress(rest, 1 << 20)
+                else:
+                    self._eof = not out
+            if out:
+                self._out, self._pos = out, 0
+                return
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._pos >= len(self._out):
+            self._refill()
+            if self._pos >= len(self._out):
+                return 0
+        n = min(len(b), len(self._out) - self._pos)
+        b[:n] = self._out[self._pos : self._pos + n]
+        self._pos += n
         return n
 
 
