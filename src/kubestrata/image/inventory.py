@@ -15,7 +15,7 @@ less (a corrupt layer, a malformed package database, an unsupported rpm format) 
 
 Scanning many images: make one ``ImageReader`` and call ``reader.inventory(source)`` (or
 ``reader.inventory_or_gap(source)``, which turns ImageReadError into an inventory holding only a
-gap). It resolves each reference once, reads each manifest digest once, and each layer digest once
+gap), or ``reader.inventories(sources, workers=4)`` to read several images at once (thread-safe). It resolves each reference once, reads each manifest digest once, and each layer digest once
 (layers shared between images are read once, up to ``layer_cache_bytes`` of kept metadata).
 """
 
@@ -25,7 +25,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -108,7 +108,8 @@ class ImageReader:
         self._by_reference: dict[str, str] = {}
         self._by_digest: dict[str, ImageInventory] = {}
         self._layers = _LayerCache(layer_cache_bytes)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards the caches and counters, never held while reading
+        self._key_locks: dict[str, threading.Lock] = {}
 
     def close(self) -> None:
         self.registry.close()
@@ -132,12 +133,36 @@ class ImageReader:
                 gaps=[CoverageGap(source, GapReason.ERROR, str(e))],
             )
 
-    def inventory(self, source: str) -> ImageInventory:
+    def inventories(self, sources: list[str], workers: int = 4) -> list[ImageInventory]:
+        """Each source's inventory (or gap-only inventory), in order, ``workers`` images at a time;
+        two references to one digest, or two images sharing a layer, still read it once."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if workers <= 1 or len(sources) <= 1:
+            return [self.inventory_or_gap(s) for s in sources]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image") as pool:
+            return list(pool.map(self.inventory_or_gap, sources))
+
+    @contextmanager
+    def _exclusive(self, key: str) -> Iterator[None]:
+        """One thread at a time per key (a reference, an image digest, a layer digest)."""
         with self._lock:
-            known = self._by_reference.get(source)
-            if known and known in self._by_digest:
-                self.stats.inventory_cache_hits += 1
-                return _as(self._by_digest[known], source)
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
+    def inventory(self, source: str) -> ImageInventory:
+        with self._exclusive(f"ref:{source}"):
+            with self._lock:
+                known = self._by_reference.get(source)
+                hit = self._by_digest.get(known) if known else None
+                if hit is not None:
+                    self.stats.inventory_cache_hits += 1
+                    return _as(hit, source)
             ref = parse_source(source)
             if isinstance(ref, RegistryRef):
                 inv = self._from_registry(ref, source)
@@ -146,28 +171,47 @@ class ImageReader:
             else:
                 inv = self._from_archive(ref, source)
             key = f"{inv.digest}|{self.platform}"
-            self._by_digest.setdefault(key, inv)
-            self._by_reference[source] = key
+            with self._lock:
+                self._by_digest.setdefault(key, inv)
+                self._by_reference[source] = key
             return inv
 
     # --- sources -------------------------------------------------------------------------------
 
     def _cached(self, digest: str, source: str) -> ImageInventory | None:
-        hit = self._by_digest.get(digest)
-        if hit is not None:
+        with self._lock:
+            hit = self._by_digest.get(digest)
+            if hit is None:
+                return None
             self.stats.inventory_cache_hits += 1
-            return _as(hit, source)
-        return None
+        return _as(hit, source)
+
+    def _store(self, inv: ImageInventory, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._by_digest[key] = inv
 
     def _from_registry(self, ref: RegistryRef, source: str) -> ImageInventory:
         client = self.registry
-        key = f"{ref.digest}|{self.platform}" if ref.digest else None
-        if key and (hit := self._cached(key, source)):
-            return hit
+        if ref.digest:
+            # by digest: the cache key is known before any request
+            key = f"{ref.digest}|{self.platform}"
+            with self._exclusive(f"img:{key}"):
+                if hit := self._cached(key, source):
+                    return hit
+                body, media_type, digest = client.get_manifest(ref)
+                return self._read_registry_image(ref, source, body, media_type, digest, key)
         body, media_type, digest = client.get_manifest(ref)
         top_key = f"{digest}|{self.platform}"
-        if hit := self._cached(top_key, source):
-            return hit
+        with self._exclusive(f"img:{top_key}"):
+            if hit := self._cached(top_key, source):
+                return hit
+            return self._read_registry_image(ref, source, body, media_type, digest, top_key)
+
+    def _read_registry_image(
+        self, ref: RegistryRef, source: str, body: bytes, media_type: str, digest: str, top_key: str
+    ) -> ImageInventory:
+        client = self.registry
 
         def fetch(d: Descriptor) -> tuple[bytes, str]:
             b, mt, _ = client.get_manifest(ref, d.digest)
@@ -186,16 +230,22 @@ class ImageReader:
             for d in manifest.layers
         ]
         inv = self._build(source, manifest, config, layers)
-        self._by_digest[top_key] = inv
-        self._by_digest[f"{manifest.digest}|{self.platform}"] = inv
+        self._store(inv, top_key, f"{manifest.digest}|{self.platform}")
         return inv
 
     def _from_layout(self, ref: LayoutRef, source: str) -> ImageInventory:
         layout = Layout(ref.path)
         body, media_type, digest = layout.top(ref.tag)
         manifest = resolve(body, media_type, digest, self.platform, layout.fetch, f"oci:{ref.path}")
-        if hit := self._cached(f"{manifest.digest}|{self.platform}", source):
-            return hit
+        key = f"{manifest.digest}|{self.platform}"
+        with self._exclusive(f"img:{key}"):
+            if hit := self._cached(key, source):
+                return hit
+            return self._read_layout_image(layout, ref, source, manifest)
+
+    def _read_layout_image(
+        self, layout: Layout, ref: LayoutRef, source: str, manifest: ImageManifest
+    ) -> ImageInventory:
         config = layout.read_blob(manifest.config.digest, MAX_CONFIG_BYTES)
         layers = [
             LayerSource(
@@ -207,7 +257,7 @@ class ImageReader:
             for d in manifest.layers
         ]
         inv = self._build(source, manifest, config, layers)
-        self._by_digest[f"{manifest.digest}|{self.platform}"] = inv
+        self._store(inv, f"{manifest.digest}|{self.platform}")
         return inv
 
     def _from_archive(self, ref: ArchiveRef, source: str) -> ImageInventory:
@@ -273,7 +323,7 @@ class ImageReader:
                 )
             )
         platform = "/".join(x for x in (config.os, config.architecture, str(doc.get("variant") or "")) if x)
-        self.stats.images_read += 1
+        self._count("images_read")
         return ImageInventory(
             reference=source,
             digest=manifest.digest,
@@ -285,11 +335,19 @@ class ImageReader:
         )
 
     def _layer(self, layer: LayerSource) -> LayerContents:
-        hit = self._layers.get(layer.digest)
-        if hit is not None:
-            self.stats.layer_cache_hits += 1
-            return hit
-        self.stats.layers_read += 1
+        with self._exclusive(f"layer:{layer.digest}"):
+            with self._lock:
+                hit = self._layers.get(layer.digest)
+                if hit is not None:
+                    self.stats.layer_cache_hits += 1
+                    return hit
+                self.stats.layers_read += 1
+            contents = self._read_layer(layer)
+            with self._lock:
+                self._layers.put(contents)
+            return contents
+
+    def _read_layer(self, layer: LayerSource) -> LayerContents:
         try:
             with layer.open() as raw:
                 stream: BinaryIO = raw
@@ -298,7 +356,6 @@ class ImageReader:
                 contents = read_layer(stream, layer.digest, layer.what)
         except ImageReadError as e:
             contents = LayerContents(layer.digest, gaps=[CoverageGap(layer.what, GapReason.ERROR, str(e))])
-        self._layers.put(contents)
         return contents
 
 
@@ -365,9 +422,3 @@ def inventory_of(
         return reader.inventory(source)
     with ImageReader(platform=platform, credentials=credentials, insecure=insecure) as r:
         return r.inventory(source)
-
-
-def iter_inventories(reader: ImageReader, sources: list[str]) -> Iterator[ImageInventory]:
-    """Each source's inventory in order (unreadable images as a gap-only inventory)."""
-    for source in sources:
-        yield reader.inventory_or_gap(source)

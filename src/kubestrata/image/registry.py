@@ -145,6 +145,10 @@ class RegistryClient:
     def close(self) -> None:
         self._http.close()
 
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
+
     # --- manifests -----------------------------------------------------------------------------
 
     def get_manifest(self, ref: RegistryRef, reference: str | None = None) -> tuple[bytes, str, str]:
@@ -156,7 +160,7 @@ class RegistryClient:
             check_digest(reference)
         what = f"{ref.registry}/{ref.repository} manifest {reference}"
         url = self._url(ref, f"manifests/{reference}")
-        self.stats.manifest_gets += 1
+        self._count("manifest_gets")
         with self._request(ref, url, {"Accept": ", ".join(MANIFEST_TYPES)}, what) as resp:
             body = _read_capped(resp, MAX_MANIFEST_BYTES, what)
             media_type = resp.headers.get("content-type", "").split(";")[0].strip()
@@ -180,7 +184,7 @@ class RegistryClient:
         """A stream of the blob's raw bytes; reading it to the end verifies digest and size."""
         check_digest(digest)
         what = f"{ref.registry}/{ref.repository} blob {digest}"
-        self.stats.blob_gets += 1
+        self._count("blob_gets")
         with self._request(ref, self._url(ref, f"blobs/{digest}"), {}, what) as resp:
             declared = resp.headers.get("content-length")
             if limit is not None and declared and declared.isdigit() and int(declared) > limit:
@@ -234,7 +238,7 @@ class RegistryClient:
                     return resp
                 wait = _retry_after(resp.headers.get("retry-after"), delay)
                 resp.close()
-            self.stats.retries += 1
+            self._count("retries")
             policy.sleep(min(wait, policy.max_wait))
             delay *= 2
         raise AssertionError("unreachable")
@@ -295,7 +299,7 @@ class RegistryClient:
         if "service" in params:
             query["service"] = params["service"]
         auth = (creds.username, creds.password) if creds else None
-        self.stats.token_gets += 1
+        self._count("token_gets")
         try:
             resp = self._http.get(realm, params=query, auth=auth)
         except httpx.HTTPError as e:
