@@ -107,3 +107,18 @@ def test_layer_shared_between_images_is_read_once(tmp_path: Path) -> None:
         assert reader.stats.images_read == 2
     assert ia.digest != ib.digest and images.keys(ia) == images.keys(ib) == images.FULL_EXPECTED
     assert again.digest == ia.digest
+
+
+def test_upper_layer_replacing_a_go_binary_removes_its_modules(tmp_path: Path) -> None:
+    from tests.image.imagebuild import DATA, F, Image, layer
+
+    go = (DATA / "go" / "go-inline.elf").read_bytes()
+    img = Image(
+        [
+            layer([F("usr/local/bin/server", go, mode=0o755), F("usr/local/bin/kept", go, mode=0o755)]),
+            layer([F("usr/local/bin/server", b"#!/bin/sh\necho replaced\n" + b"#" * 2048, mode=0o755)]),
+        ]
+    )
+    write_layout(tmp_path / "lay", {"g": img})
+    inv = inventory_of(f"oci:{tmp_path / 'lay'}:g")
+    assert {p.path for p in inv.packages} == {"usr/local/bin/kept"}

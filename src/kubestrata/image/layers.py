@@ -71,6 +71,9 @@ class LayerContents:
         return sum(len(f.data or b"") + 200 * len(f.packages) for f in self.files.values()) + 100
 
 
+_NOTHING = LayerFile("packages")  # a path written by a layer that holds no packages
+
+
 def classify(path: str, mode: int, size: int) -> str | None:
     """The kind of file this path is, for the inventory; None to skip it."""
     kind = OS_FILES.get(path)
@@ -218,9 +221,9 @@ def _take(tar: tarfile.TarFile, m: tarfile.TarInfo, out: LayerContents, what: st
         return
     subject = f"{what}:{path}"
     if kind == "executable":
-        if m.size > MAX_EXECUTABLE_BYTES:
-            return
-        if fh.read(4) != b"\x7fELF":
+        # an executable with no Go modules still replaces a Go binary a lower layer put here
+        out.files[path] = _NOTHING
+        if m.size > MAX_EXECUTABLE_BYTES or fh.read(4) != b"\x7fELF":
             return
         pkgs, gaps = gobinary.packages_of_stream(fh, b"\x7fELF", path, m.size)
         out.gaps.extend(gaps)
