@@ -68,7 +68,8 @@ def parse_config(doc: Any) -> ImageConfig:
     """ImageConfig from a parsed config blob; missing or mistyped fields are left empty."""
     if not isinstance(doc, dict):
         return ImageConfig()
-    cfg = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    raw = doc.get("config")
+    cfg: dict[str, Any] = raw if isinstance(raw, dict) else {}
     env: dict[str, str] = {}
     for item in _strings(cfg.get("Env")):
         name, _, value = item.partition("=")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from typing import BinaryIO
+from typing import IO
 
 from packageurl import PackageURL
 
@@ -29,7 +29,7 @@ class BuildInfoError(ValueError):
 
 
 def packages_of_stream(
-    fh: BinaryIO, head: bytes, path: str, size: int
+    fh: IO[bytes], head: bytes, path: str, size: int
 ) -> tuple[list[Package], list[CoverageGap]]:
     """The Go modules of an executable being streamed (``head`` = bytes already read from it). Files
     without the magic cost one pass of ``bytes.find`` and are not kept."""
@@ -51,7 +51,7 @@ def packages_of_stream(
     return packages_from_modinfo(go_version, modinfo, path), []
 
 
-def read_buildinfo(f: BinaryIO) -> tuple[str, str]:
+def read_buildinfo(f: IO[bytes]) -> tuple[str, str]:
     """(Go version, module info text) of an ELF file."""
     elf = _Elf(f)
     offsets = []
@@ -81,7 +81,7 @@ def read_buildinfo(f: BinaryIO) -> tuple[str, str]:
     raise BuildInfoError("no build-info header at a 16-byte boundary")
 
 
-def _aligned_magic_offsets(f: BinaryIO) -> list[int]:
+def _aligned_magic_offsets(f: IO[bytes]) -> list[int]:
     out: list[int] = []
     f.seek(0)
     pos, tail = 0, b""
@@ -122,7 +122,7 @@ def _strip_sentinels(mod: str) -> str:
 
 
 class _Elf:
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: IO[bytes]) -> None:
         self.f = f
         f.seek(0)
         ident = f.read(64)

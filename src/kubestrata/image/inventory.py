@@ -265,7 +265,8 @@ class ImageReader:
         try:
             image = archive.image(ref.tag)
             doc = load_json(image.config, f"docker-archive:{ref.path} config")
-            rootfs = doc.get("rootfs") if isinstance(doc.get("rootfs"), dict) else {}
+            raw_rootfs = doc.get("rootfs")
+            rootfs: dict[str, Any] = raw_rootfs if isinstance(raw_rootfs, dict) else {}
             diff_ids = [str(x) for x in rootfs.get("diff_ids") or []]
             if len(diff_ids) != len(image.layer_members):
                 raise ImageReadError(

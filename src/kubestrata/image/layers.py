@@ -16,7 +16,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from kubestrata.findings import CoverageGap, GapReason
 from kubestrata.image import gobinary, langpkgs
@@ -101,10 +101,10 @@ def classify(path: str, mode: int, size: int) -> str | None:
 def open_decompressed(raw: BinaryIO, what: str) -> BinaryIO:
     """A stream of the tar bytes of a layer, whatever its compression (sniffed, not trusted from
     the media type)."""
-    buffered = io.BufferedReader(raw, 1 << 20)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(raw, 1 << 20)  # type: ignore[arg-type,type-var]
     head = buffered.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":
-        return _GzipStream(buffered)  # type: ignore[return-value]
+        return _GzipStream(buffered)  # type: ignore[return-value,arg-type]
     if head == b"\x28\xb5\x2f\xfd":
         try:
             import zstandard
@@ -267,7 +267,7 @@ def _in_layer(pkgs: Iterable[Package], digest: str) -> Iterable[Package]:
 class _spool:
     """A seekable copy of a tar member: in memory up to 32 MB, a temporary file beyond."""
 
-    def __init__(self, fh: BinaryIO, size: int) -> None:
+    def __init__(self, fh: IO[bytes], size: int) -> None:
         self._fh = fh
         self._size = size
 

@@ -100,7 +100,8 @@ def descriptor(d: Any, what: str) -> Descriptor:
     if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
         raise ImageReadError(f"{what}: descriptor without a digest")
     size = d.get("size")
-    urls = d.get("urls") if isinstance(d.get("urls"), list) else []
+    raw_urls = d.get("urls")
+    urls: list[Any] = raw_urls if isinstance(raw_urls, list) else []
     return Descriptor(
         media_type=str(d.get("mediaType") or ""),
         digest=check_digest(d["digest"]),
@@ -116,7 +117,8 @@ def choose_platform(doc: dict[str, Any], platform: str, what: str) -> Descriptor
     for entry in doc.get("manifests") or []:
         if not isinstance(entry, dict):
             continue
-        p = entry.get("platform") if isinstance(entry.get("platform"), dict) else {}
+        raw = entry.get("platform")
+        p: dict[str, Any] = raw if isinstance(raw, dict) else {}
         os_, arch, variant = str(p.get("os", "")), str(p.get("architecture", "")), p.get("variant")
         if os_ and arch and os_ != "unknown":
             seen.append("/".join(x for x in (os_, arch, variant) if x))
