@@ -252,7 +252,8 @@ def many(base: str, host: str, n_images: int, n_refs: int, log: Path) -> dict:
         "references": n_refs,
         "distinct_references": distinct_refs,
         "distinct_digests": len(digests),
-        "distinct_blobs": n_images + n_images + 1,  # configs + own layers + the shared layer
+        # blobs of the images the references reach: a config and an own layer each, one shared layer
+        "distinct_blobs_referenced": 2 * len(digests) + 1,
         "client_blob_gets": stats.blob_gets,
         "registry_log_blob_gets": after - before,
         "manifest_gets": stats.manifest_gets,
