@@ -339,3 +339,57 @@ def test_inventory_or_gap_for_an_unreadable_image(scripted: tuple[str, Script]) 
     inv = _reader([]).inventory_or_gap(f"{host}/app/x:1")
     assert inv.digest == "" and inv.packages == []
     assert [g.reason for g in inv.gaps] == [GapReason.ERROR]
+
+
+def test_blob_redirect_to_object_storage_drops_the_registry_credentials(scripted: tuple[str, Script]) -> None:
+    """Registries (ECR, Docker Hub) answer blob GETs with a redirect to object storage: followed, and
+    the registry's Authorization header is not sent to the other host."""
+    host, script = scripted
+    seen_auth: list[str | None] = []
+
+    class Storage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen_auth.append(self.headers.get("Authorization"))
+            body = script.img.blobs()[self.path.rsplit("/", 1)[1]]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    storage = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+    threading.Thread(target=storage.serve_forever, daemon=True).start()
+    try:
+        target = f"http://localhost:{storage.server_address[1]}/bucket"
+        digests = list(script.img.blobs())
+        script.failures = {f"/blobs/{d}": [(307, {"Location": f"{target}/{d}"})] for d in digests}
+        from kubestrata.image.registry import Credentials
+
+        reader = ImageReader(insecure=True, credentials=Credentials("u", "p"))
+        reader.registry._tokens[(host, "repository:app/x:pull")] = "Basic dTpw"  # as after a 401
+        inv = reader.inventory(f"{host}/app/x:1")
+    finally:
+        storage.shutdown()
+    assert len(inv.packages) == 3 and inv.gaps == []
+    assert len(seen_auth) == 2 and seen_auth == [None, None]
+
+
+def test_ecr_hosts_get_ecr_credentials_without_being_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubestrata.image import registry as registry_mod
+
+    asked: list[object] = []
+
+    def fake(auth: object) -> registry_mod.Credentials:
+        asked.append(auth)
+        return registry_mod.Credentials("AWS", "pw")
+
+    monkeypatch.setattr(registry_mod, "ecr_credentials", fake)
+    client = registry_mod.RegistryClient()
+    host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert client._credentials_for(host) == registry_mod.Credentials("AWS", "pw")
+    assert asked == [registry_mod.EcrAuth(region="eu-west-1", registry_id="123456789012")]
+    client._credentials_for(host)
+    assert len(asked) == 1  # once per run
+    assert client._credentials_for("ghcr.io") is None
