@@ -122,3 +122,15 @@ def test_upper_layer_replacing_a_go_binary_removes_its_modules(tmp_path: Path) -
     write_layout(tmp_path / "lay", {"g": img})
     inv = inventory_of(f"oci:{tmp_path / 'lay'}:g")
     assert {p.path for p in inv.packages} == {"usr/local/bin/kept"}
+
+
+def test_zstd_layer(tmp_path: Path) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    from tests.image.imagebuild import DEBIAN_OS_RELEASE, DPKG_STATUS, F, Image, Layer, sha, tar_bytes
+
+    raw = tar_bytes([F("etc/os-release", DEBIAN_OS_RELEASE), F("var/lib/dpkg/status", DPKG_STATUS)])
+    blob = zstandard.ZstdCompressor().compress(raw)
+    img = Image([Layer(blob, sha(raw), "application/vnd.oci.image.layer.v1.tar+zstd")])
+    write_layout(tmp_path / "lay", {"z": img})
+    inv = inventory_of(f"oci:{tmp_path / 'lay'}:z")
+    assert {p.name for p in inv.packages} == {"libssl3", "tzdata", "bsdutils"} and inv.gaps == []

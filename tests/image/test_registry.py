@@ -170,3 +170,13 @@ def _add_htpasswd_user(reg: Registry, user: str, password: str) -> None:
     # the registry reloads the file when its mtime changes
     later = time.time() + 2
     os.utime(path, (later, later))
+
+
+def test_expired_token_is_replaced(token_registry: Registry) -> None:
+    Pusher(token_registry.url, USER, PASSWORD).image("private/expiring", "1", images.alpine_image())
+    with ImageReader(insecure=True, credentials=Credentials(USER, PASSWORD)) as reader:
+        key = (token_registry.host, "repository:private/expiring:pull")
+        reader.registry._tokens[key] = "Bearer expired.token.value"  # as a token past its expiry
+        inv = reader.inventory(f"{token_registry.host}/private/expiring:1")
+        assert reader.registry.stats.token_gets == 1
+    assert images.keys(inv) == images.ALPINE_EXPECTED

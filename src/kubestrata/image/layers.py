@@ -112,7 +112,7 @@ def open_decompressed(raw: BinaryIO, what: str) -> BinaryIO:
             raise UnsupportedLayer(
                 f"{what}: zstd-compressed; install the zstandard package to read it"
             ) from None
-        return zstandard.ZstdDecompressor().stream_reader(buffered)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)  # type: ignore[return-value]
     return buffered
 
 
