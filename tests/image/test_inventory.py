@@ -134,3 +134,19 @@ def test_zstd_layer(tmp_path: Path) -> None:
     write_layout(tmp_path / "lay", {"z": img})
     inv = inventory_of(f"oci:{tmp_path / 'lay'}:z")
     assert {p.name for p in inv.packages} == {"libssl3", "tzdata", "bsdutils"} and inv.gaps == []
+
+
+def test_rpm_berkeley_db(tmp_path: Path) -> None:
+    """rpm < 4.16 (RHEL 8, Amazon Linux 2): a Berkeley DB hash file, here go-rpmdb's real libuuid one."""
+    from tests.image.imagebuild import DATA, F, Image, layer
+
+    os_release = b'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="8.8"\n'
+    db = (DATA / "rpm" / "libuuid-Packages.bdb").read_bytes()
+    img = Image([layer([F("etc/os-release", os_release), F("var/lib/rpm/Packages", db)])])
+    write_layout(tmp_path / "lay", {"r": img})
+    inv = inventory_of(f"oci:{tmp_path / 'lay'}:r")
+    assert images.keys(inv) == {("Red Hat", "libuuid", "2.32.1-42.el8_8", "var/lib/rpm/Packages")}
+    (p,) = inv.packages
+    assert (p.source_name, p.release) == ("util-linux", "8.8")
+    assert p.purl == "pkg:rpm/rhel/libuuid@2.32.1-42.el8_8?arch=x86_64&distro=rhel-8.8"
+    assert inv.gaps == []

@@ -396,12 +396,13 @@ def _packages(
             "dpkg": ospkgs.dpkg_packages,
             "apk": ospkgs.apk_packages,
             "rpm-sqlite": ospkgs.rpm_packages,
+            "rpm-bdb": ospkgs.rpm_packages,
         }.get(f.kind)
-        if f.kind in ("rpm-bdb", "rpm-ndb"):
-            gaps.append(ospkgs.unsupported_rpm(path, f.kind))
+        if f.kind == "rpm-ndb":
+            gaps.append(ospkgs.unsupported_rpm(path))
         if parser is None:
             continue
-        manager = "rpm" if f.kind == "rpm-sqlite" else f.kind
+        manager = "rpm" if f.kind.startswith("rpm") else f.kind
         distro = ospkgs.distro_of(os_release, manager)
         pkgs, more = parser(f.data or b"", path, distro)
         out.extend(dataclasses.replace(p, layer=layer) for p in pkgs)

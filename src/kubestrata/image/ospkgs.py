@@ -15,7 +15,7 @@ from packageurl import PackageURL
 
 from kubestrata.findings import CoverageGap, GapReason
 from kubestrata.image.model import Package
-from kubestrata.image.rpmdb import RpmHeaderError, parse_header, sqlite_blobs
+from kubestrata.image.rpmdb import RpmHeaderError, bdb_blobs, parse_header, sqlite_blobs
 
 Result = tuple[list[Package], list[CoverageGap]]
 
@@ -176,9 +176,10 @@ def apk_packages(data: bytes, path: str, distro: Distro) -> Result:
 
 
 def rpm_packages(data: bytes, path: str, distro: Distro) -> Result:
+    """From rpmdb.sqlite, or from a Berkeley DB ``Packages`` file (the path says which)."""
     try:
-        blobs = sqlite_blobs(data)
-    except sqlite3.Error as e:
+        blobs = bdb_blobs(data) if path.endswith("/Packages") else sqlite_blobs(data)
+    except (sqlite3.Error, RpmHeaderError) as e:
         return [], [CoverageGap(path, GapReason.INVALID, f"rpm database unreadable: {e}")]
     out: list[Package] = []
     bad = 0
@@ -227,10 +228,10 @@ def _gaps(path: str, db: str, bad: int, total: int, data: bytes, out: list[Packa
     return []
 
 
-def unsupported_rpm(path: str, kind: str) -> CoverageGap:
-    fmt = "Berkeley DB" if kind == "rpm-bdb" else "NDB"
+def unsupported_rpm(path: str) -> CoverageGap:
     return CoverageGap(
         path,
         GapReason.UNKNOWN_KIND,
-        f"rpm {fmt} database is not read (only rpmdb.sqlite): the image's rpm packages are not inventoried",
+        "rpm NDB database (SUSE) is not read (rpmdb.sqlite and Berkeley DB Packages are): "
+        "the image's rpm packages are not inventoried",
     )
