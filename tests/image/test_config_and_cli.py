@@ -178,3 +178,20 @@ def test_cli_registry_credentials_from_stdin(token_registry: Registry) -> None:
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["image", "inventory", ref, "--insecure-registry"])
     assert r.exit_code == 2 and "unauthorised" in r.stderr
+
+
+def test_cli_uses_docker_login_credentials(basic_registry: Registry, tmp_path: Path, monkeypatch) -> None:
+    import base64
+
+    Pusher(basic_registry.url, USER, PASSWORD).image("dockercfg/app", "1", images.alpine_image())
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {f"http://{basic_registry.host}/v2/": {"auth": auth}}})
+    )
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    r = runner.invoke(
+        app,
+        ["image", "inventory", f"{basic_registry.host}/dockercfg/app:1", "--insecure-registry", "-o", "json"],
+    )
+    assert r.exit_code == 0, r.output
+    assert {p["name"] for p in json.loads(r.stdout)["packages"]} == {"musl", "libcrypto3"}

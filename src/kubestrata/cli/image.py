@@ -39,7 +39,8 @@ USERNAME = typer.Option(
     None,
     "--username",
     help=f"Registry username; the password comes from --password-stdin or ${PASSWORD_ENV}. "
-    "ECR registries need neither (AWS credentials are used).",
+    "Without it, credentials saved by `docker login` (~/.docker/config.json auths) are used; ECR "
+    "registries need neither (AWS credentials are used).",
     metavar="USER",
 )
 PASSWORD_STDIN = typer.Option(False, "--password-stdin", help="Read the registry password from stdin.")
@@ -49,8 +50,9 @@ INSECURE = typer.Option(
 
 
 def registry_credentials(username: str | None, password_stdin: bool) -> object:
-    """Credentials for the registry, or None (anonymous, or ECR's automatic credentials)."""
-    from kubestrata.image.registry import Credentials
+    """Credentials for the registry: the flags', else those `docker login` saved (per host), else
+    None (anonymous, or ECR's automatic credentials)."""
+    from kubestrata.image.registry import Credentials, docker_config_credentials
 
     if password_stdin:
         if not username:
@@ -62,7 +64,7 @@ def registry_credentials(username: str | None, password_stdin: bool) -> object:
         if not password:
             raise KubestrataError(f"--username needs a password: --password-stdin or ${PASSWORD_ENV}")
         return Credentials(username, password)
-    return None
+    return docker_config_credentials() or None
 
 
 @app.command("inventory")

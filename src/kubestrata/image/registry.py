@@ -88,6 +88,36 @@ def ecr_credentials(auth: EcrAuth) -> Credentials:
     return Credentials(user, password)
 
 
+def docker_config_credentials(path: str | None = None) -> dict[str, Credentials]:
+    """host -> Credentials from ``docker login``'s ``auths`` (``$DOCKER_CONFIG/config.json`` or
+    ``~/.docker/config.json``). Credential helpers (``credsStore``, ``credHelpers``) are not run."""
+    import os
+
+    path = path or os.path.join(
+        os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json"
+    )
+    try:
+        with open(path, "rb") as fh:
+            doc = orjson.loads(fh.read(1 << 20))
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    auths = doc.get("auths") if isinstance(doc, dict) else None
+    out: dict[str, Credentials] = {}
+    for key, entry in (auths or {}).items() if isinstance(auths, dict) else ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("auth"), str):
+            continue
+        try:
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        host = re.sub(r"^https?://", "", str(key)).split("/", 1)[0]
+        if host in ("index.docker.io", "docker.io"):
+            host = "registry-1.docker.io"
+        if user and password:
+            out[host] = Credentials(user, password)
+    return out
+
+
 @dataclass(slots=True)
 class RetryPolicy:
     attempts: int = 4  # tries in all, for 429 / 5xx / connection errors
@@ -372,6 +402,7 @@ __all__ = [
     "EcrAuth",
     "RegistryClient",
     "RetryPolicy",
+    "docker_config_credentials",
     "ecr_credentials",
     "parse_challenge",
 ]
