@@ -150,3 +150,13 @@ def test_rpm_berkeley_db(tmp_path: Path) -> None:
     assert (p.source_name, p.release) == ("util-linux", "8.8")
     assert p.purl == "pkg:rpm/rhel/libuuid@2.32.1-42.el8_8?arch=x86_64&distro=rhel-8.8"
     assert inv.gaps == []
+
+
+def test_os_packages_without_os_release_say_so(tmp_path: Path) -> None:
+    from tests.image.imagebuild import APK_INSTALLED, F, Image, layer
+
+    write_layout(tmp_path / "lay", {"a": Image([layer([F("lib/apk/db/installed", APK_INSTALLED)])])})
+    inv = inventory_of(f"oci:{tmp_path / 'lay'}:a")
+    assert {(p.ecosystem, p.release) for p in inv.packages} == {("Alpine", None)}
+    assert [(g.reason, g.subject) for g in inv.gaps] == [(GapReason.MISSING_INPUT, "lib/apk/db/installed")]
+    assert "release is unknown" in inv.gaps[0].detail

@@ -404,6 +404,15 @@ def _packages(
             continue
         manager = "rpm" if f.kind.startswith("rpm") else f.kind
         distro = ospkgs.distro_of(os_release, manager)
+        if not os_release:
+            gaps.append(
+                CoverageGap(
+                    path,
+                    GapReason.MISSING_INPUT,
+                    f"no etc/os-release: the distribution is taken to be {distro.ecosystem} from the package "
+                    "manager, and its release is unknown",
+                )
+            )
         pkgs, more = parser(f.data or b"", path, distro)
         out.extend(dataclasses.replace(p, layer=layer) for p in pkgs)
         gaps.extend(more)
