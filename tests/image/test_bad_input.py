@@ -208,6 +208,7 @@ def test_source_strings_that_are_malformed() -> None:
         ("Registry.Example.com/UPPER/case:1", "malformed repository name"),
         ("example.com/a@sha256:abc", "malformed digest"),
         ("oci:/nonexistent-dir-kubestrata", "no such directory"),
+        ("oci-archive:/nonexistent-kubestrata.tar", "not a readable tar archive"),
     ]:
         with pytest.raises(ImageReadError, match=message):
             inventory_of(source)

@@ -160,3 +160,16 @@ def test_os_packages_without_os_release_say_so(tmp_path: Path) -> None:
     assert {(p.ecosystem, p.release) for p in inv.packages} == {("Alpine", None)}
     assert [(g.reason, g.subject) for g in inv.gaps] == [(GapReason.MISSING_INPUT, "lib/apk/db/installed")]
     assert "release is unknown" in inv.gaps[0].detail
+
+
+def test_oci_archive(tmp_path: Path) -> None:
+    """An OCI layout in a tar (docker buildx --output type=oci), read in place."""
+    import tarfile
+
+    write_layout(tmp_path / "lay", {"a": images.alpine_image(), "d": images.distroless_image()})
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name in ("oci-layout", "index.json", "blobs"):
+            tar.add(tmp_path / "lay" / name, arcname=name)
+    assert images.keys(inventory_of(f"oci-archive:{archive}:a")) == images.ALPINE_EXPECTED
+    assert images.keys(inventory_of(f"oci-archive:{archive}:d")) == images.DISTROLESS_EXPECTED

@@ -27,6 +27,7 @@ D = "sha256:" + "a" * 64
         ("oci:/tmp/layout", LayoutRef("/tmp/layout", None)),
         ("oci:/tmp/layout:v2", LayoutRef("/tmp/layout", "v2")),
         ("oci:/tmp/a:b/layout", LayoutRef("/tmp/a:b/layout", None)),
+        ("oci-archive:/tmp/img.tar:v1", LayoutRef("/tmp/img.tar", "v1", archive=True)),
         ("docker-archive:/tmp/app.tar", ArchiveRef("/tmp/app.tar", None)),
         ("docker-archive:/tmp/app.tar:team/app:1.4", ArchiveRef("/tmp/app.tar", "team/app:1.4")),
     ],

@@ -25,8 +25,8 @@ PASSWORD_ENV = "KUBESTRATA_REGISTRY_PASSWORD"
 
 SOURCE = typer.Argument(
     ...,
-    help="The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:..., oci:DIR[:TAG] or "
-    "docker-archive:FILE.tar[:REPO:TAG].",
+    help="The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:..., oci:DIR[:TAG], "
+    "oci-archive:FILE.tar[:TAG] or docker-archive:FILE.tar[:REPO:TAG].",
     metavar="SOURCE",
 )
 PLATFORM = typer.Option(

@@ -3,7 +3,7 @@
     inventory_of(source, *, platform="linux/amd64", credentials=None, insecure=False, reader=None)
 
 ``source`` uses skopeo's transports: ``registry/repo:tag``, ``registry/repo@sha256:...`` (or with
-``docker://``), ``oci:DIR[:tag]``, ``docker-archive:FILE.tar[:repo:tag]``. ``credentials`` is a
+``docker://``), ``oci:DIR[:tag]``, ``oci-archive:FILE.tar[:tag]``, ``docker-archive:FILE.tar[:repo:tag]``. ``credentials`` is a
 ``Credentials(username, password)``, an ``EcrAuth(...)``, or a mapping of registry host to either;
 ECR hosts (``<account>.dkr.ecr.<region>.amazonaws.com``) get ECR credentials from boto3 when none
 are given. ``insecure`` allows plain http to loopback registries.
@@ -35,7 +35,7 @@ from kubestrata.image import ospkgs
 from kubestrata.image.blobs import MAX_CONFIG_BYTES, ImageReadError, VerifyingReader, file_chunks
 from kubestrata.image.config import parse_config
 from kubestrata.image.layers import LayerContents, flatten, read_layer
-from kubestrata.image.local import DockerArchive, Layout
+from kubestrata.image.local import DockerArchive, Layout, OciArchive
 from kubestrata.image.manifests import LAYER_TYPES, Descriptor, ImageManifest, load_json, resolve
 from kubestrata.image.model import ImageInventory, Package
 from kubestrata.image.reference import ArchiveRef, LayoutRef, RegistryRef, parse_source
@@ -234,14 +234,17 @@ class ImageReader:
         return inv
 
     def _from_layout(self, ref: LayoutRef, source: str) -> ImageInventory:
-        layout = Layout(ref.path)
-        body, media_type, digest = layout.top(ref.tag)
-        manifest = resolve(body, media_type, digest, self.platform, layout.fetch, f"oci:{ref.path}")
-        key = f"{manifest.digest}|{self.platform}"
-        with self._exclusive(f"img:{key}"):
-            if hit := self._cached(key, source):
-                return hit
-            return self._read_layout_image(layout, ref, source, manifest)
+        layout = OciArchive(ref.path) if ref.archive else Layout(ref.path)
+        try:
+            body, media_type, digest = layout.top(ref.tag)
+            manifest = resolve(body, media_type, digest, self.platform, layout.fetch, layout.what)
+            key = f"{manifest.digest}|{self.platform}"
+            with self._exclusive(f"img:{key}"):
+                if hit := self._cached(key, source):
+                    return hit
+                return self._read_layout_image(layout, ref, source, manifest)
+        finally:
+            layout.close()
 
     def _read_layout_image(
         self, layout: Layout, ref: LayoutRef, source: str, manifest: ImageManifest
@@ -251,7 +254,7 @@ class ImageReader:
             LayerSource(
                 d.digest,
                 d.media_type,
-                f"oci:{ref.path} layer {d.digest}",
+                f"{layout.what} layer {d.digest}",
                 _bind(layout.open_blob, d.digest, d.size),
             )
             for d in manifest.layers

@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -34,32 +34,45 @@ REF_NAME = "org.opencontainers.image.ref.name"
 
 
 class Layout:
-    """An OCI image-layout directory."""
+    """An OCI image-layout directory (``oci:``); OciArchive is the same layout inside a tar."""
+
+    prefix = "oci"
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if not os.path.isdir(path):
-            raise ImageReadError(f"oci:{path}: no such directory")
+        self.what = f"{self.prefix}:{path}"
+        self._check_exists()
         try:
-            with open(os.path.join(path, "oci-layout"), "rb") as fh:
+            with self._open("oci-layout") as fh:
                 marker = orjson.loads(fh.read(65536))
-        except (OSError, orjson.JSONDecodeError) as e:
-            raise ImageReadError(f"oci:{path}: not an OCI image layout (oci-layout: {e})") from None
+        except (OSError, KeyError, orjson.JSONDecodeError) as e:
+            raise ImageReadError(f"{self.what}: not an OCI image layout (oci-layout: {e})") from None
         if not isinstance(marker, dict) or "imageLayoutVersion" not in marker:
-            raise ImageReadError(f"oci:{path}: oci-layout has no imageLayoutVersion")
+            raise ImageReadError(f"{self.what}: oci-layout has no imageLayoutVersion")
         try:
-            with open(os.path.join(path, "index.json"), "rb") as fh:
+            with self._open("index.json") as fh:
                 self.index_bytes = fh.read(MAX_MANIFEST_BYTES + 1)
-        except OSError as e:
-            raise ImageReadError(f"oci:{path}: index.json unreadable: {e.strerror}") from None
+        except (OSError, KeyError) as e:
+            raise ImageReadError(f"{self.what}: index.json unreadable: {e}") from None
         if len(self.index_bytes) > MAX_MANIFEST_BYTES:
-            raise ImageReadError(f"oci:{path}: index.json larger than {MAX_MANIFEST_BYTES} bytes")
-        self.index = load_json(self.index_bytes, f"oci:{path}/index.json")
+            raise ImageReadError(f"{self.what}: index.json larger than {MAX_MANIFEST_BYTES} bytes")
+        self.index = load_json(self.index_bytes, f"{self.what}/index.json")
+
+    def _check_exists(self) -> None:
+        if not os.path.isdir(self.path):
+            raise ImageReadError(f"{self.what}: no such directory")
+
+    def _open(self, rel: str) -> IO[bytes]:
+        """A file of the layout by its relative path; OSError or KeyError when it is absent."""
+        return open(os.path.join(self.path, rel), "rb")  # noqa: SIM115 - the caller closes it
+
+    def close(self) -> None:
+        pass
 
     def top(self, tag: str | None) -> tuple[bytes, str, str]:
         """(bytes, media type, digest) of the manifest or index the tag names."""
         entries = [e for e in self.index.get("manifests") or [] if isinstance(e, dict)]
-        what = f"oci:{self.path}"
+        what = self.what
         if tag is not None:
             chosen = [e for e in entries if (e.get("annotations") or {}).get(REF_NAME) == tag]
             if not chosen:
@@ -73,7 +86,8 @@ class Layout:
         else:
             tags = sorted({str((e.get("annotations") or {}).get(REF_NAME)) for e in entries} - {"None"})
             raise ImageReadError(
-                f"{what}: {len(entries)} images in index.json; name one as oci:DIR:TAG (tags: {', '.join(tags) or 'none'})"
+                f"{what}: {len(entries)} images in index.json; name one as {self.prefix}:PATH:TAG "
+                f"(tags: {', '.join(tags) or 'none'})"
             )
         d = descriptor(chosen[0], f"{what}/index.json")
         body, media_type = self.fetch(d)
@@ -85,28 +99,51 @@ class Layout:
 
     def blob_path(self, digest: str) -> str:
         alg, _, hexpart = check_digest(digest).partition(":")
-        return os.path.join(self.path, "blobs", alg, hexpart)
+        return f"blobs/{alg}/{hexpart}"
 
     def read_blob(self, digest: str, cap: int) -> bytes:
-        what = f"oci:{self.path} blob {digest}"
+        what = f"{self.what} blob {digest}"
         try:
-            with open(self.blob_path(digest), "rb") as fh:
+            with self._open(self.blob_path(digest)) as fh:
                 data = fh.read(cap + 1)
-        except OSError as e:
-            raise ImageReadError(f"{what}: missing ({e.strerror})") from None
+        except (OSError, KeyError) as e:
+            raise ImageReadError(f"{what}: missing ({getattr(e, 'strerror', None) or e})") from None
         if len(data) > cap:
             raise ImageReadError(f"{what}: larger than {cap} bytes")
         return verify_bytes(data, digest, what)
 
     @contextmanager
     def open_blob(self, digest: str, size: int | None) -> Iterator[VerifyingReader]:
-        what = f"oci:{self.path} blob {digest}"
+        what = f"{self.what} blob {digest}"
         try:
-            fh = open(self.blob_path(digest), "rb")  # noqa: SIM115 - closed below
-        except OSError as e:
-            raise ImageReadError(f"{what}: missing ({e.strerror})") from None
+            fh = self._open(self.blob_path(digest))
+        except (OSError, KeyError) as e:
+            raise ImageReadError(f"{what}: missing ({getattr(e, 'strerror', None) or e})") from None
         with fh:
             yield VerifyingReader(file_chunks(fh), digest, what, size=size)
+
+
+class OciArchive(Layout):
+    """An OCI image layout in a tar file (``oci-archive:``, what ``docker buildx --output type=oci``
+    and ``buildah push oci-archive:`` write), read in place."""
+
+    prefix = "oci-archive"
+
+    def _check_exists(self) -> None:
+        try:
+            self.tar = tarfile.open(self.path, "r:*")
+            self.members = {m.name.removeprefix("./"): m for m in self.tar.getmembers() if m.isreg()}
+        except (OSError, tarfile.TarError, EOFError) as e:
+            raise ImageReadError(f"{self.what}: not a readable tar archive: {e}") from None
+
+    def _open(self, rel: str) -> IO[bytes]:
+        fh = self.tar.extractfile(self.members[rel])
+        if fh is None:
+            raise KeyError(rel)
+        return fh
+
+    def close(self) -> None:
+        self.tar.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 - ``registry/repo:tag``, ``registry/repo@sha256:...``, ``docker://...`` (a registry; Docker Hub names
   such as ``alpine`` become ``registry-1.docker.io/library/alpine:latest``)
-- ``oci:DIR[:tag]`` (an OCI image-layout directory)
+- ``oci:DIR[:tag]`` (an OCI image-layout directory), ``oci-archive:FILE.tar[:tag]`` (one in a tar)
 - ``docker-archive:FILE.tar[:repo:tag]`` (a ``docker save`` archive)
 """
 
@@ -43,6 +43,7 @@ class RegistryRef:
 class LayoutRef:
     path: str
     tag: str | None = None
+    archive: bool = False  # oci-archive: the layout is inside a tar file
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,11 @@ Source = RegistryRef | LayoutRef | ArchiveRef
 
 def parse_source(source: str) -> Source:
     """The transport and location a source string names; ImageReadError when malformed."""
+    if source.startswith("oci-archive:"):
+        path, tag = _split_trailing_tag(source[len("oci-archive:") :])
+        if not path:
+            raise ImageReadError(f"{source!r}: oci-archive: needs a file (oci-archive:FILE.tar[:tag])")
+        return LayoutRef(path, tag, archive=True)
     if source.startswith("oci:"):
         path, tag = _split_trailing_tag(source[4:])
         if not path:
