@@ -400,3 +400,14 @@ def test_ecr_hosts_get_ecr_credentials_without_being_told(monkeypatch: pytest.Mo
     client._credentials_for(host)
     assert len(asked) == 1  # once per run
     assert client._credentials_for("ghcr.io") is None
+
+
+def test_docker_archive_layer_that_does_not_match_its_diff_id(tmp_path: Path) -> None:
+    from tests.image.imagebuild import docker_save
+
+    good = _good_layer()
+    bad = Layer(good.blob, "sha256:" + "1" * 64, good.media_type)  # the config claims another diff_id
+    path = docker_save(tmp_path / "save.tar", {"x/y:1": Image([bad])})
+    inv = inventory_of(f"docker-archive:{path}")
+    assert inv.packages == []
+    assert any("hashes to" in g.detail for g in inv.gaps), _gap_details(inv)
