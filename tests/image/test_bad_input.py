@@ -411,3 +411,10 @@ def test_docker_archive_layer_that_does_not_match_its_diff_id(tmp_path: Path) ->
     inv = inventory_of(f"docker-archive:{path}")
     assert inv.packages == []
     assert any("hashes to" in g.detail for g in inv.gaps), _gap_details(inv)
+
+
+def test_manifest_by_digest_that_hashes_to_something_else(scripted: tuple[str, Script]) -> None:
+    host, _ = scripted
+    other = "sha256:" + "2" * 64
+    with pytest.raises(ImageReadError, match=f"manifest {other}: content hashes to sha256:"):
+        _reader([]).inventory(f"{host}/app/x@{other}")
