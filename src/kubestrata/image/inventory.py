@@ -3,7 +3,8 @@
     inventory_of(source, *, platform="linux/amd64", credentials=None, insecure=False, reader=None)
 
 ``source`` uses skopeo's transports: ``registry/repo:tag``, ``registry/repo@sha256:...`` (or with
-``docker://``), ``oci:DIR[:tag]``, ``oci-archive:FILE.tar[:tag]``, ``docker-archive:FILE.tar[:repo:tag]``. ``credentials`` is a
+``docker://``), ``oci:DIR[:tag]``, ``oci-archive:FILE.tar[:tag]``,
+``docker-archive:FILE.tar[:repo:tag]``. ``credentials`` is a
 ``Credentials(username, password)``, an ``EcrAuth(...)``, or a mapping of registry host to either;
 ECR hosts (``<account>.dkr.ecr.<region>.amazonaws.com``) get ECR credentials from boto3 when none
 are given. ``insecure`` allows plain http to loopback registries.
@@ -15,8 +16,14 @@ less (a corrupt layer, a malformed package database, an unsupported rpm format) 
 
 Scanning many images: make one ``ImageReader`` and call ``reader.inventory(source)`` (or
 ``reader.inventory_or_gap(source)``, which turns ImageReadError into an inventory holding only a
-gap), or ``reader.inventories(sources, workers=4)`` to read several images at once (thread-safe). It resolves each reference once, reads each manifest digest once, and each layer digest once
+gap), or ``reader.inventories(sources, workers=4)`` to read several images at once (thread-safe).
+It resolves each reference once, reads each manifest digest once, and each layer digest once
 (layers shared between images are read once, up to ``layer_cache_bytes`` of kept metadata).
+
+The inventory's ``digest`` is the manifest digest (the platform's manifest for a multi-arch
+index; for docker-save archives, which have no manifest, the config digest, i.e. the image ID).
+Config findings (root user, secret-looking ENV, curl|sh, copied keys, ports) come from
+``kubestrata.image.config.config_issues(inventory.config)``.
 """
 
 from __future__ import annotations
