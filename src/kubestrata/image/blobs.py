@@ -112,7 +112,7 @@ class VerifyingReader(io.RawIOBase):
         if self._pos >= len(self._buf) and (self._eof or not self._fill()):
             return 0
         n = min(len(b), len(self._buf) - self._pos)
-        b[:n] = self._buf[self._pos : self._pos + n]
+        b[:n] = memoryview(self._buf)[self._pos : self._pos + n]  # one copy, not two
         self._pos += n
         return n
 

@@ -162,7 +162,7 @@ class _GzipStream(io.RawIOBase):
             if self._pos >= len(self._out):
                 return 0
         n = min(len(b), len(self._out) - self._pos)
-        b[:n] = self._out[self._pos : self._pos + n]
+        b[:n] = memoryview(self._out)[self._pos : self._pos + n]  # one copy, not two
         self._pos += n
         return n
 
