@@ -42,3 +42,30 @@ def test_parse_source(source: str, expected: object) -> None:
 def test_malformed_sources(source: str) -> None:
     with pytest.raises(ImageReadError):
         parse_source(source)
+
+
+def test_docker_config_documents() -> None:
+    import base64
+
+    from kubestrata.image.registry import Credentials, parse_docker_config
+
+    def b64(s: str) -> str:
+        return base64.b64encode(s.encode()).decode()
+
+    pull_secret = {
+        "auths": {
+            "https://index.docker.io/v1/": {"auth": b64("hub:pw1")},
+            "ghcr.io": {"username": "gh", "password": "pw2"},
+            "registry.example.com:5000": {"auth": b64("me:pa:ss")},  # the password may hold ':'
+            "broken.example.com": {"auth": "***not base64***"},
+            "empty.example.com": {"auth": b64("nopassword")},
+        }
+    }
+    assert parse_docker_config(pull_secret) == {
+        "registry-1.docker.io": Credentials("hub", "pw1"),
+        "ghcr.io": Credentials("gh", "pw2"),
+        "registry.example.com:5000": Credentials("me", "pa:ss"),
+    }
+    legacy_dockercfg = {"quay.io": {"auth": b64("q:pw")}}
+    assert parse_docker_config(legacy_dockercfg) == {"quay.io": Credentials("q", "pw")}
+    assert parse_docker_config(["not", "a", "dict"]) == {}

@@ -101,19 +101,30 @@ def docker_config_credentials(path: str | None = None) -> dict[str, Credentials]
             doc = orjson.loads(fh.read(1 << 20))
     except (OSError, orjson.JSONDecodeError):
         return {}
-    auths = doc.get("auths") if isinstance(doc, dict) else None
+    return parse_docker_config(doc)
+
+
+def parse_docker_config(doc: Any) -> dict[str, Credentials]:
+    """host -> Credentials from a Docker config document: ``config.json`` or a Kubernetes
+    ``kubernetes.io/dockerconfigjson`` pull secret (``{"auths": {host: {"auth": base64(user:pw)}}}``;
+    ``username``/``password`` members are taken too) or the older ``.dockercfg`` (hosts at the top)."""
+    if not isinstance(doc, dict):
+        return {}
+    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else doc
     out: dict[str, Credentials] = {}
-    for key, entry in (auths or {}).items() if isinstance(auths, dict) else ():
-        if not isinstance(entry, dict) or not isinstance(entry.get("auth"), str):
+    for key, entry in auths.items():
+        if not isinstance(entry, dict):
             continue
-        try:
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            continue
+        user, password = entry.get("username"), entry.get("password")
+        if isinstance(entry.get("auth"), str):
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
         host = re.sub(r"^https?://", "", str(key)).split("/", 1)[0]
         if host in ("index.docker.io", "docker.io"):
             host = "registry-1.docker.io"
-        if user and password:
+        if isinstance(user, str) and isinstance(password, str) and user and password:
             out[host] = Credentials(user, password)
     return out
 
@@ -403,6 +414,7 @@ __all__ = [
     "RegistryClient",
     "RetryPolicy",
     "docker_config_credentials",
+    "parse_docker_config",
     "ecr_credentials",
     "parse_challenge",
 ]
