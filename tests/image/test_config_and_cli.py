@@ -195,3 +195,9 @@ def test_cli_uses_docker_login_credentials(basic_registry: Registry, tmp_path: P
     )
     assert r.exit_code == 0, r.output
     assert {p["name"] for p in json.loads(r.stdout)["packages"]} == {"musl", "libcrypto3"}
+
+
+def test_named_user_is_its_own_issue() -> None:
+    assert [i.kind for i in config_issues(ImageConfig(user="app"))] == ["non-numeric-user"]
+    assert [i.kind for i in config_issues(ImageConfig(user="app:1000"))] == ["non-numeric-user"]
+    assert config_issues(ImageConfig(user="1000:1000")) == []

@@ -2,6 +2,8 @@
 ``ImageConfig``, and what in it is a risk, as data (``ConfigIssue``) for the scan's checks:
 
 - ``root-user``: USER empty, ``root``, ``0`` or ``0:<gid>``
+- ``non-numeric-user``: USER is a name (``app``): kubelet cannot check ``runAsNonRoot`` against a
+  name and refuses to start such a container unless the pod sets ``runAsUser``
 - ``secret-env``: an ENV whose name or value looks like a secret (the value is never kept in the
   issue: ``evidence`` is masked)
 - ``pipe-to-shell``: a history step that downloads and pipes into a shell (``curl ... | sh``)
@@ -51,7 +53,7 @@ _KEY_FILE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
-    kind: str  # root-user | secret-env | pipe-to-shell | copied-key | secret-in-history | exposed-port
+    kind: str  # root-user | non-numeric-user | secret-env | pipe-to-shell | copied-key | secret-in-history | exposed-port
     field: (
         str  # where: "config.User", "config.Env[AWS_SECRET_ACCESS_KEY]", "history[3]", "config.ExposedPorts"
     )
@@ -142,6 +144,16 @@ def config_issues(config: ImageConfig) -> list[ConfigIssue]:
         shown = config.user or "(unset)"
         out.append(
             ConfigIssue("root-user", "config.User", f"the image runs as root (USER {shown})", config.user)
+        )
+    elif not config.user.split(":", 1)[0].strip().isdigit():
+        out.append(
+            ConfigIssue(
+                "non-numeric-user",
+                "config.User",
+                "USER is a name, not a UID: with runAsNonRoot the kubelet cannot verify it and will not "
+                "start the container unless the pod sets runAsUser",
+                config.user,
+            )
         )
     for name, value in config.env.items():
         why = secret_kind(name, value)
