@@ -18,11 +18,10 @@ from typing import Any
 
 import yaml
 
-from kubestrata.access.arn import ArnError, has_path, parse_arn, strip_path
 from kubestrata.access.awsauth import Mapping
-from kubestrata.access.eks import RESERVED_USERNAME_PREFIXES, default_username
 from kubestrata.access.model import AccessModel
-from kubestrata.access.policies import policy_arn
+from kubestrata.eks.arn import ArnError, has_path, parse_arn, strip_path
+from kubestrata.eks.model import RESERVED_USERNAME_PREFIXES, default_username, policy_arn
 from kubestrata.rbac.evaluator import SUPERUSER_GROUP
 
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
@@ -422,8 +421,7 @@ def render_diff(plan: Plan) -> str:
 
 def apply_plan(model: AccessModel, plan: Plan) -> AccessModel:
     """The model as it would be after migration in API mode (aws-auth no longer read)."""
-    from kubestrata.access.eks import AccessEntry, EKSAccess
-    from kubestrata.access.policies import Association, Scope
+    from kubestrata.eks.model import AccessEntry, Association, EKSAccess, Scope
 
     eks = EKSAccess(cluster_name=plan.cluster_name, authentication_mode="API")
     if model.eks is not None:

@@ -7,13 +7,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 
-from kubestrata.access.arn import ArnError, has_path, parse_arn, strip_path
 from kubestrata.access.awsauth import NODE_GROUPS, SESSION_TEMPLATES, template_pattern
 from kubestrata.access.model import AccessModel, Identity
 from kubestrata.access.paths import ALL, AttackGraph, Edge, is_direct_admin, is_public, rule_caps
 from kubestrata.access.policies import catalog
-from kubestrata.access.posture import described, missing, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
+from kubestrata.checks.ekssupport import described, missing, snapshot
+from kubestrata.eks.arn import ArnError, has_path, parse_arn, strip_path
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 from kubestrata.rbac.evaluator import SUPERUSER_GROUP

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kubestrata.access.arn import ArnError, parse_arn
-from kubestrata.access.posture import IRSA_ANNOTATION, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
+from kubestrata.checks.ekssupport import IRSA_ANNOTATION, snapshot
+from kubestrata.eks.arn import ArnError, parse_arn
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.identity.trust import TrustIssue, lint
 

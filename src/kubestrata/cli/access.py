@@ -60,8 +60,8 @@ class Target(StrEnum):
 
 
 def _load_model(paths: list[str] | None, eks_files: list[str]):
-    from kubestrata.access.eks import is_aws_cli_json, read_aws_json_files
     from kubestrata.access.model import AccessModel
+    from kubestrata.eks.awsjson import is_aws_cli_json, read_aws_json_files
     from kubestrata.kube.cluster import Cluster
     from kubestrata.kube.loader import load_paths
 
@@ -90,7 +90,7 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
     if eks is not None:
-        from kubestrata.access.eks import from_objects
+        from kubestrata.eks.awsjson import from_objects
 
         # snapshot documents among the manifests add to the AWS CLI files
         extra, errs = from_objects(snap.of_kind("EKSClusterAccess"))
@@ -124,7 +124,8 @@ def import_cmd(
     """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`.
 
     Example: kubestrata access import examples/access/eks --output-file eks.yaml"""
-    from kubestrata.access.eks import collect_live, read_aws_json_files
+    from kubestrata.eks.awsjson import read_aws_json_files
+    from kubestrata.eks.live import collect_live
 
     if live:
         if not cluster_name:
@@ -142,7 +143,7 @@ def import_cmd(
             raise KubestrataError("give AWS CLI JSON files (or - for stdin), or --live --cluster-name NAME")
         eks = read_aws_json_files(files)
     if creator_arn:
-        from kubestrata.access.arn import ArnError, parse_arn
+        from kubestrata.eks.arn import ArnError, parse_arn
 
         try:
             parse_arn(creator_arn)
@@ -150,7 +151,9 @@ def import_cmd(
             raise KubestrataError(f"--creator-arn: {e}") from None
         eks.creator_arn = creator_arn
     text = "# kubestrata EKS access snapshot: pass it to `kubestrata scan` with your manifests\n"
-    write_output(text + yaml.safe_dump(eks.to_document(), sort_keys=False), output_file)
+    from kubestrata.eks.document import to_document
+
+    write_output(text + yaml.safe_dump(to_document(eks), sort_keys=False), output_file)
 
 
 def _warn_not_evaluated(model) -> None:

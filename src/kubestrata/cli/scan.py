@@ -65,7 +65,8 @@ def connectivity_section(snap: Cluster, result: ScanResult) -> str:
 def aws_target(snap: Cluster, result: ScanResult, cluster_arn: str | None, required: bool) -> AwsTarget:
     """The account, region and cluster the ASFF findings belong to: --cluster-arn, else the EKS
     snapshot's ARN, else a placeholder (with a notice; refused for --security-hub)."""
-    from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
+    from kubestrata.eks.awsjson import from_objects
+    from kubestrata.eks.model import SNAPSHOT_KIND
     from kubestrata.report.asff import DEFAULT_CLUSTER_ARN, AwsTarget
 
     arn = cluster_arn
