@@ -44,11 +44,12 @@ def _reach(g: dict[str, set[str]], start: str) -> set[str]:
 
 
 # what each lower layer may depend on at all (transitively): engines never reach the CLI or renderers
+BASE = {"errors", "findings", "packagedata", "textsafe"}
 ALLOWED = {
-    "eks": {"errors", "kube", "findings"},
-    "access": {"eks", "errors", "kube", "findings", "rbac"},
-    "kube": {"errors", "findings"},
-    "rbac": {"kube", "errors", "findings"},
+    "eks": {"kube", *BASE},
+    "access": {"eks", "kube", "rbac", *BASE},
+    "kube": BASE,
+    "rbac": {"kube", *BASE},
 }
 
 

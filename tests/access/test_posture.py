@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from kubestrata.checks import load_builtin_checks
 from kubestrata.checks.base import CheckContext
 from kubestrata.cli.main import app
-from kubestrata.eks.awsjson import from_objects, merge_aws_json, read_aws_json_files
+from kubestrata.eks.awsjson import merge_aws_json, read_aws_json_files
 from kubestrata.eks.document import to_document
 from kubestrata.eks.model import SNAPSHOT_KIND
+from kubestrata.eks.objects import from_objects
 from kubestrata.eks.posture import calendar
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import Cluster

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from kubestrata.checks import load_builtin_checks
-from kubestrata.eks.awsjson import from_objects, merge_aws_json
+from kubestrata.eks.awsjson import merge_aws_json
 from kubestrata.eks.document import to_document
+from kubestrata.eks.objects import from_objects
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.scan import run_scan

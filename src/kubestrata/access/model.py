@@ -20,8 +20,8 @@ from kubestrata.access.awsauth import (
 )
 from kubestrata.access.policies import association_allows
 from kubestrata.eks.arn import ArnError, canonicalize, parse_arn, strip_path
-from kubestrata.eks.awsjson import from_objects
 from kubestrata.eks.model import AccessEntry, Association, EKSAccess
+from kubestrata.eks.objects import from_objects
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from kubestrata.eks.model import Association, policy_name
+from kubestrata.packagedata import load_yaml
 from kubestrata.rbac import Attributes, PolicyRule
 
 
@@ -38,8 +36,7 @@ class PolicyCatalog:
 
 @cache
 def catalog() -> PolicyCatalog:
-    text = resources.files("kubestrata.access").joinpath("data/access-policies.yaml").read_text()
-    doc: dict[str, Any] = yaml.safe_load(text)
+    doc: dict[str, Any] = load_yaml("kubestrata.access", "data/access-policies.yaml")
     out: dict[str, AccessPolicy] = {}
     for name, p in doc["policies"].items():
         rules = p.get("rules")

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 
 from kubestrata.checks.base import CheckContext, cluster_check
 from kubestrata.checks.ekssupport import described, missing, snapshot
-from kubestrata.eks.model import EKSAccess
-from kubestrata.eks.posture import calendar, minor_key
+from kubestrata.eks.model import EKSAccess, minor_key
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 
 L = Layer.CLUSTER
@@ -276,6 +275,8 @@ def version_support(ctx: CheckContext) -> Iterator[Finding]:
     eks = _eks(ctx)
     if eks is None or not described(ctx, eks, "version"):
         return
+    from kubestrata.eks.posture import calendar
+
     cal = calendar()
     today = ctx.now.date()
     key = minor_key(eks.version)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kubestrata.eks.awsjson import from_objects
 from kubestrata.eks.model import SNAPSHOT_KIND, EKSAccess
+from kubestrata.eks.objects import from_objects
 from kubestrata.findings import GapReason
 from kubestrata.kube.cluster import Cluster
 

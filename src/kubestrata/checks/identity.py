@@ -13,14 +13,17 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from kubestrata.checks.accesssupport import IRSA_REFS, access_model, eks_snapshot
 from kubestrata.checks.base import CheckContext, CheckMeta, cluster_check
 from kubestrata.checks.ekssupport import IRSA_ANNOTATION, snapshot
 from kubestrata.eks.arn import ArnError, parse_arn
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
-from kubestrata.identity.trust import TrustIssue, lint
 from kubestrata.kube.objects import KubeObject
+
+if TYPE_CHECKING:
+    from kubestrata.identity.trust import TrustIssue
 
 L = Layer.INFRASTRUCTURE
 REFS = {
@@ -35,6 +38,8 @@ def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, object]]:
         eks = snapshot(ctx)
         if eks is None or not eks.iam_principals:
             return []
+        from kubestrata.identity.trust import lint
+
         irsa_roles = {
             str(sa.annotations[IRSA_ANNOTATION])
             for sa in ctx.cluster.of_kind("ServiceAccount")

@@ -14,8 +14,8 @@ from typing import Any
 
 from kubestrata.checks.base import CheckContext, check, cluster_check
 from kubestrata.checks.ekssupport import snapshot
-from kubestrata.eks.awsjson import from_objects
 from kubestrata.eks.model import SNAPSHOT_KIND
+from kubestrata.eks.objects import from_objects
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 

@@ -35,7 +35,6 @@ from kubestrata.eks.posture import (
 )
 from kubestrata.eks.reader import Reader, tname
 from kubestrata.errors import InputError
-from kubestrata.kube.objects import KubeObject
 
 
 def _entry(r: Reader, d: dict[str, Any], where: str) -> AccessEntry:
@@ -409,18 +408,3 @@ def _json_stream(data: bytes, name: str) -> list[Any]:
     if not out:
         raise InputError("empty input, expected AWS CLI JSON", file=name)
     return out
-
-
-def from_objects(objects: Iterable[KubeObject]) -> tuple[EKSAccess | None, list[InputError]]:
-    """The EKSClusterAccess snapshot(s) among loaded objects, merged; errors name file and field."""
-    out: EKSAccess | None = None
-    errors: list[InputError] = []
-    for o in objects:
-        if o.kind != SNAPSHOT_KIND:
-            continue
-        try:
-            out = merge_aws_json([(o.source.file if o.source else "<input>", o.raw)], out)
-            out.obj = out.obj or o
-        except InputError as e:
-            errors.append(e)
-    return out, errors

@@ -259,3 +259,9 @@ def policy_name(name_or_arn: str) -> str:
 
 def policy_arn(name: str, partition: str = "aws") -> str:
     return f"arn:{partition}:eks::aws:{POLICY_ARN_PREFIX}{policy_name(name)}"
+
+
+def minor_key(version: str) -> tuple[int, int]:
+    """ "1.31" -> (1, 31), for ordering Kubernetes minor versions."""
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)

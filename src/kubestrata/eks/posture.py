@@ -9,7 +9,6 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from kubestrata.eks.model import (
@@ -20,8 +19,10 @@ from kubestrata.eks.model import (
     GuardDuty,
     KMSKey,
     VersionDates,
+    minor_key,
 )
 from kubestrata.eks.reader import Reader, read_date, tname
+from kubestrata.packagedata import load_yaml
 
 
 def apply_posture(r: Reader, c: dict[str, Any], out: EKSAccess, where: str) -> None:
@@ -209,17 +210,11 @@ class Calendar:
         return max(minor_key(v) for v in self.versions)
 
 
-def minor_key(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
-
-
 @cache
 def calendar() -> Calendar:
     """The EKS release calendar shipped as data (data/eks-versions.yaml, with its source)."""
-    import yaml
 
-    raw = yaml.safe_load(resources.files("kubestrata.eks").joinpath("data/eks-versions.yaml").read_text())
+    raw = load_yaml("kubestrata.eks", "data/eks-versions.yaml")
     out = {}
     for v, d in raw["versions"].items():
         out[str(v)] = VersionDates(
