@@ -33,15 +33,16 @@ L = Layer.CLUSTER
 )
 def node_role_unmapped(ctx: CheckContext) -> Iterator[Finding]:
     model = access_model(ctx)
-    if eks_snapshot(ctx) is None or not model.eks.node_roles:
+    eks = eks_snapshot(ctx)
+    if eks is None or not eks.node_roles:
         return
-    for i, n in enumerate(model.eks.node_roles):
+    for i, n in enumerate(eks.node_roles):
         ident = model.resolve(n.role_arn)
         if ident is None and aws_auth_missing(ctx, model):
             continue  # the mapping may be in aws-auth, which is not in the input
         if ident is None:
             yield node_role_unmapped.meta.finding(
-                model.eks.obj,
+                eks.obj,
                 f"node role {n.role_arn} of {n.source} is mapped neither by an access entry nor by aws-auth "
                 f"(mode {model.mode}); its nodes cannot join",
                 evidence=[
@@ -74,16 +75,16 @@ def no_admin_entry(ctx: CheckContext) -> Iterator[Finding]:
         return  # aws-auth may hold the admin and is not in the input: unknown, not a finding
     if admin_identities(model):
         return
-    boot = model.eks.bootstrap_creator_admin
+    boot = eks.bootstrap_creator_admin
     yield no_admin_entry.meta.finding(
-        model.eks.obj,
+        eks.obj,
         f"authentication mode {model.mode}: no access entry (or aws-auth mapping) grants cluster "
         f"administration"
         + (" and bootstrapClusterCreatorAdminPermissions is false" if boot is False else ""),
         evidence=[
             Evidence(
                 "accessEntries",
-                len(model.eks.entries),
+                len(eks.entries),
                 "an entry with AmazonEKSClusterAdminPolicy at cluster scope",
             )
         ],
@@ -101,24 +102,23 @@ def no_admin_entry(ctx: CheckContext) -> Iterator[Finding]:
     references=CAM,
 )
 def stale_entry(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
     eks = eks_snapshot(ctx)
     if eks is None or not eks.entries:
         return
     if eks.iam_principals is None:
         missing(ctx, "iam", f"IAM principals of {len(eks.entries)} access entries")
         return
-    for e in model.eks.entries:
-        p = model.eks.iam_principals.get(e.principal_arn)
+    for e in eks.entries:
+        p = eks.iam_principals.get(e.principal_arn)
         if p is None:
             yield stale_entry.meta.finding(
-                model.eks.obj,
+                eks.obj,
                 f"access entry for {e.principal_arn}: the principal does not exist in IAM",
                 evidence=[Evidence(f"{e.field}.principalArn", e.principal_arn, "an existing IAM principal")],
             )
         elif p.create_date and e.created_at and p.create_date > e.created_at:
             yield stale_entry.meta.finding(
-                model.eks.obj,
+                eks.obj,
                 f"access entry for {e.principal_arn} (created {e.created_at}) predates the principal "
                 f"(created {p.create_date}): it refers to an earlier principal with that ARN",
                 evidence=[Evidence(f"{e.field}.createdAt", e.created_at, f"after {p.create_date}")],
@@ -135,18 +135,18 @@ def stale_entry(ctx: CheckContext) -> Iterator[Finding]:
     references=CAM,
 )
 def scope_missing_namespace(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
     real = [n for n in ctx.cluster.namespaces if n not in ctx.cluster.synthesized_namespaces]
-    if eks_snapshot(ctx) is None or not real:
+    eks = eks_snapshot(ctx)
+    if eks is None or not real:
         return
-    for e in model.eks.entries:
+    for e in eks.entries:
         for a in e.associations:
             if a.scope.type != "namespace":
                 continue
             for i, p in enumerate(a.scope.namespaces):
                 if not any(a.scope.__class__("namespace", (p,)).covers(n) for n in real):
                     yield scope_missing_namespace.meta.finding(
-                        model.eks.obj,
+                        eks.obj,
                         f"{e.principal_arn}: {a.policy} is scoped to namespace {p!r}, which matches no namespace",
                         evidence=[
                             Evidence(
@@ -168,13 +168,12 @@ def scope_missing_namespace(ctx: CheckContext) -> Iterator[Finding]:
     references=CAM,
 )
 def config_map_mode(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
     eks = eks_snapshot(ctx)
     if eks is None or not described(ctx, eks, "authentication_mode"):
         return
     if eks.authentication_mode == "CONFIG_MAP":
         yield config_map_mode.meta.finding(
-            model.eks.obj,
+            eks.obj,
             "authentication mode is CONFIG_MAP",
             evidence=[Evidence("cluster.accessConfig.authenticationMode", "CONFIG_MAP", "API")],
         )
@@ -192,13 +191,12 @@ def config_map_mode(ctx: CheckContext) -> Iterator[Finding]:
     references=CAM,
 )
 def creator_admin(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
     eks = eks_snapshot(ctx)
     if eks is None or not described(ctx, eks, "authentication_mode"):
         return
     if eks.bootstrap_creator_admin is True:
         yield creator_admin.meta.finding(
-            model.eks.obj,
+            eks.obj,
             "bootstrapClusterCreatorAdminPermissions is true",
             evidence=[Evidence("cluster.accessConfig.bootstrapClusterCreatorAdminPermissions", True, False)],
         )
@@ -216,25 +214,25 @@ def creator_admin(ctx: CheckContext) -> Iterator[Finding]:
     references=CAM,
 )
 def broad_policy(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
-    if eks_snapshot(ctx) is None:
+    eks = eks_snapshot(ctx)
+    if eks is None:
         return
     broad = {
         "AmazonEKSAdminViewPolicy": "reads all Secrets",
         "AmazonEKSEditPolicy": "secrets, exec and impersonate in every namespace",
         "AmazonEKSAdminPolicy": "secrets, exec, impersonate and RoleBindings in every namespace",
     }
-    for e in model.eks.entries:
+    for e in eks.entries:
         for a in e.associations:
             if a.policy in broad and a.scope.type == "cluster":
                 yield broad_policy.meta.finding(
-                    model.eks.obj,
+                    eks.obj,
                     f"{e.principal_arn}: {a.policy} at cluster scope ({broad[a.policy]})",
                     evidence=[Evidence(f"{a.field}.accessScope.type", "cluster", "namespace")],
                 )
             elif catalog().get(a.policy) is None:
                 yield broad_policy.meta.finding(
-                    model.eks.obj,
+                    eks.obj,
                     f"{e.principal_arn}: access policy {a.policy} is not in kubestrata's catalog "
                     f"(version {catalog().version}); its grants are not evaluated",
                     severity=Severity.INFO,

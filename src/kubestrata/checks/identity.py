@@ -33,8 +33,8 @@ REFS = {
 }
 
 
-def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, object]]:
-    def build() -> list[tuple[TrustIssue, object]]:
+def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, KubeObject | None]]:
+    def build() -> list[tuple[TrustIssue, KubeObject | None]]:
         eks = snapshot(ctx)
         if eks is None or not eks.iam_principals:
             return []
@@ -47,11 +47,11 @@ def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, object]]:
         }
         tagged: set[str] = set()
         pod_roles: set[str] = set()
-        for p in eks.pod_identity:
-            pod_roles.add(p.role_arn)
-            if not p.disable_session_tags:
-                tagged.add(p.role_arn)
-        out: list[tuple[TrustIssue, object]] = []
+        for assoc in eks.pod_identity:
+            pod_roles.add(assoc.role_arn)
+            if not assoc.disable_session_tags:
+                tagged.add(assoc.role_arn)
+        out: list[tuple[TrustIssue, KubeObject | None]] = []
         with_trust = {a for a, p in eks.iam_principals.items() if p.trust_policy is not None}
         for arn, p in eks.iam_principals.items():
             if p.trust_policy is None:
@@ -236,10 +236,10 @@ def default_sa_role(ctx: CheckContext) -> Iterator[Finding]:
     references=IRSA_REFS,
 )
 def irsa_and_pod_identity(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
-    if eks_snapshot(ctx) is None:
+    eks = eks_snapshot(ctx)
+    if eks is None:
         return
-    for p in model.eks.pod_identity:
+    for p in eks.pod_identity:
         sa = ctx.cluster.get("ServiceAccount", p.namespace, p.service_account)
         if sa is not None and sa.annotations.get(IRSA_ANNOTATION):
             yield irsa_and_pod_identity.meta.finding(
@@ -267,14 +267,14 @@ def irsa_and_pod_identity(ctx: CheckContext) -> Iterator[Finding]:
     references=IRSA_REFS,
 )
 def pod_identity_missing_sa(ctx: CheckContext) -> Iterator[Finding]:
-    model = access_model(ctx)
-    if eks_snapshot(ctx) is None:
+    eks = eks_snapshot(ctx)
+    if eks is None:
         return
     real = set(ctx.cluster.namespaces) - ctx.cluster.synthesized_namespaces
-    for p in model.eks.pod_identity:
+    for p in eks.pod_identity:
         if p.namespace in real and ctx.cluster.get("ServiceAccount", p.namespace, p.service_account) is None:
             yield pod_identity_missing_sa.meta.finding(
-                model.eks.obj,
+                eks.obj,
                 f"Pod Identity association for {p.namespace}/{p.service_account}: no such ServiceAccount",
                 evidence=[
                     Evidence(f"{p.field}.serviceAccount", p.service_account, "an existing ServiceAccount")

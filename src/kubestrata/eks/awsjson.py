@@ -127,10 +127,7 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
     listed: list[str] = []
     for file, doc in docs:
         r = Reader(file)
-        if isinstance(doc, list):
-            items = list(enumerate(doc))
-        else:
-            items = [(None, doc)]
+        items: list[tuple[int | None, Any]] = list(enumerate(doc)) if isinstance(doc, list) else [(None, doc)]
         for idx, d in items:
             pre = f"[{idx}]." if idx is not None else ""
             d = r.obj(d, pre.rstrip(".") or "(document)")
@@ -248,11 +245,11 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
         if out.entry_for(arn) is None:
             out.entries.append(AccessEntry(arn, field=f"accessEntries[{len(out.entries)}]"))
     for principal, assocs in pending_policies:
-        e = out.entry_for(principal)
-        if e is None:
-            e = AccessEntry(principal, field=f"accessEntries[{len(out.entries)}]")
-            out.entries.append(e)
-        e.associations = assocs
+        entry = out.entry_for(principal)
+        if entry is None:
+            entry = AccessEntry(principal, field=f"accessEntries[{len(out.entries)}]")
+            out.entries.append(entry)
+        entry.associations = assocs
     return out
 
 
@@ -269,7 +266,8 @@ def _upsert_entry(out: EKSAccess, e: AccessEntry) -> None:
 def _apply_snapshot(r: Reader, d: dict[str, Any], out: EKSAccess) -> None:
     if d.get("cluster") is not None:
         _apply_cluster(r, r.obj(d["cluster"], "cluster"), out, "cluster")
-    meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
+    meta = d.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
     out.cluster_name = out.cluster_name or str(meta.get("name") or "")
     for i, a in enumerate(r.lst(d.get("accessEntries"), "accessEntries")):
         w = f"accessEntries[{i}]"
