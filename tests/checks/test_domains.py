@@ -49,3 +49,13 @@ def test_registration_returns_the_check():
     reg = load_builtin_checks()
     assert awsauth.rolearn_with_path is reg.get("KS-ACC-001")
     assert not hasattr(awsauth.rolearn_with_path.fn, "meta")
+
+
+def test_docs_name_every_domain():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scan.md").read_text()
+    para = text.split("The domains (one module of `kubestrata/checks/` each):", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z]+)`", para))
+    assert named == {c.meta.domain for c in load_builtin_checks()}
