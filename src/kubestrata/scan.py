@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from kubestrata.checks import Check, CheckContext, load_builtin_checks
 from kubestrata.config import ScanConfig
@@ -15,7 +16,9 @@ from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject, ObjectRef
 from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
 from kubestrata.pss.evaluate import pod_view
-from kubestrata.suppressions import Suppressions
+
+if TYPE_CHECKING:
+    from kubestrata.suppressions import Suppressions
 
 SUPPRESS_ANNOTATION = "kubestrata.io/suppress"
 SUPPRESS_REASON_ANNOTATION = "kubestrata.io/suppress-reason"

@@ -1,0 +1,192 @@
+"""Reports of `kubestrata pss`: PSA decisions per object (check), what a label change would deny
+(what-if), a namespace rollout table and a version bump, as text; check's JSON is streamed in batches.
+Every datum is escaped where it enters the text (kubestrata.textsafe.printable)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from kubestrata.pss.evaluate import ObjectResult
+from kubestrata.textsafe import printable
+
+_IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
+
+
+def json_list(results: list[ObjectResult], fixes: bool) -> Iterator[str]:
+    """The text of _json([r.to_dict(fixes) for r in results]), produced a batch at a time (the report
+    is never one string). Replicas of one template under one policy differ only in the identity
+    fields, so the rest of their entry is serialised once."""
+    first = True
+    batch: list[str] = []
+    rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
+
+    def s(v: str) -> str:
+        return orjson.dumps(v).decode()
+
+    for r in results:
+        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        got = rests.get(key) if key is not None else None
+        if got is None:
+            doc = r.to_dict(fixes)
+            for k in _IDENTITY:
+                doc.pop(k)
+            # '{\n  "allowed": ...\n}' -> the members, one level deeper
+            body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
+            got = (r.shared, r.policy), body  # the objects are held so their ids stay theirs
+            if key is not None:
+                rests[key] = got
+        o = r.obj
+        batch.append(
+            ("[\n  " if first else ",\n  ")
+            + f'{{\n    "source": {s(str(o.source))},\n    "kind": {s(o.kind)},\n    "namespace": '
+            f'{s(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
+        )
+        first = False
+        if len(batch) >= 512:
+            yield "".join(batch)
+            batch = []
+    batch.append("[]\n" if first else "\n]\n")
+    yield "".join(batch)
+
+
+def check_table(results: list[ObjectResult], fixes: bool = True) -> str:
+    if not results:
+        return "no pods or workload controllers in the input\n"
+    lines = []
+    denied = 0
+    bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
+    keep: list[Any] = []
+    for r in results:
+        o = r.obj
+        if r.error is not None:
+            status = "INVALID"
+        elif r.exempt:
+            status = f"EXEMPT ({r.exempt})"
+        elif not r.allowed:
+            status = "DENIED"
+        elif not r.pods_allowed:
+            status = "PODS DENIED"
+        else:
+            status = "ALLOWED"
+        if status in ("DENIED", "PODS DENIED", "INVALID"):
+            denied += 1
+        lines.append(
+            f"{status:<12} {printable(o.kind)}/{printable(o.name)} in {printable(o.namespace)}  [{r.policy.enforce}]  ({printable(o.source)})"
+        )
+        if r.error is not None:
+            lines.append(f"    invalid pod spec: {printable(r.error)}")
+        elif not r.pods_allowed:
+            lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
+        # the rest depends only on the template and the policy: replicas share it
+        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        body = bodies.get(key) if key is not None else None
+        if body is None:
+            body = _table_body(r, fixes)
+            if key is not None:
+                bodies[key] = body
+                keep.append((r.shared, r.policy))  # their ids stay theirs while cached
+        lines.extend(body)
+    lines.append("")
+    n = len(results)
+    lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
+    return "\n".join(lines) + "\n"
+
+
+def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
+    lines: list[str] = []
+    if r.error is None and not r.pods_allowed:
+        for v in r.enforce.violations if r.enforce else []:
+            where = f"container {printable(v.container)}: " if v.container else ""
+            lines.append(f"    - {v.check}: {where}{printable(v.path)}")
+            if not v.fix and v.fix_note:
+                lines.append(f"        no automatic fix: {printable(v.fix_note)}")
+        rem = r._fix_dict() if fixes else None
+        if rem and rem["patch"]:
+            lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem['patch']).decode())}")
+            for note in rem["notes"]:
+                lines.append(f"        review: {printable(note)}")
+    for w in r.warnings:
+        if w != r.message:
+            lines.append(f"    warning: {printable(w)}")
+    for e in r.policy.errors:
+        lines.append(f"    label error: {printable(e)}")
+    return lines
+
+
+def what_if(reports: list[Any]) -> str:
+    lines = []
+    for r in reports:
+        head = f"namespace {printable(r.namespace)} with enforce={r.level_version}: "
+        if r.exempt:
+            lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
+            lines.extend(f"    Warning: {printable(w)}" for w in r.psa_warnings)
+            lines.append("")
+            continue
+        lines.append(
+            head + f"{r.pods_denied} of {r.pods} pods and {r.controllers_denied} of {r.controllers} "
+            "workload templates would be denied"
+        )
+        for g in r.groups:
+            what = []
+            if g.pods:
+                what.append(f"{len(g.pods)} pod{'s' if len(g.pods) != 1 else ''}")
+            if g.template_denied:
+                what.append("template")
+            lines.append(f"  {printable(g.kind)}/{printable(g.name)}: {', '.join(what)} denied")
+            for reason, n in g.reasons.items():
+                lines.append(f"      {n} x {printable(reason)}")
+            lines.append(f"      e.g. {printable(g.example)}")
+        for inv in r.invalid:
+            lines.append(f"  invalid: {printable(inv)}")
+        if r.psa_warnings:
+            lines.append("  kubectl label --dry-run=server would warn (without its 3,000-pod / 1 s limit):")
+            for w in r.psa_warnings:
+                lines.append(f"    Warning: {printable(w)}")
+        lines.append("")
+    return "\n".join(lines) + ("\n" if lines and lines[-1] else "")
+
+
+def rollout(rows: list[Any], version: str) -> str:
+    hdr = (
+        "NAMESPACE",
+        "ENFORCE NOW",
+        "PODS",
+        "WORKLOADS",
+        f"BASELINE:{version}",
+        f"RESTRICTED:{version}",
+        "NEXT STEP",
+    )
+    table = [hdr] + [
+        (
+            printable(r.namespace),
+            str(r.current.enforce) + (" (label error)" if r.label_errors else ""),
+            str(r.pods),
+            str(r.controllers),
+            "-" if r.exempt else f"{r.baseline_denied} denied",
+            "-" if r.exempt else f"{r.restricted_denied} denied",
+            r.recommendation,
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
+    return (
+        "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)
+        + "\n"
+    )
+
+
+def bump(changes: list[Any], old: str, new: str) -> str:
+    if not changes:
+        return f"nothing newly fails from {old} to {new}\n"
+    lines = [f"what newly fails from {old} to {new}:"]
+    for c in changes:
+        state = "newly DENIED" if c.newly_denied else "already denied, new failures"
+        lines.append(
+            f"  {printable(c.kind)}/{printable(c.name)} in {printable(c.namespace)} ({printable(c.owner[0])}/{printable(c.owner[1])}, "
+            f"{c.level.value}): {state}: {', '.join(c.new_checks)}"
+        )
+        lines.append(f"      {printable(c.message)}")
+    return "\n".join(lines) + "\n"
