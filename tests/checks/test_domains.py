@@ -59,3 +59,9 @@ def test_docs_name_every_domain():
     para = text.split("The domains (one module of `kubestrata/checks/` each):", 1)[1].split("\n\n", 1)[0]
     named = set(re.findall(r"`([a-z]+)`", para))
     assert named == {c.meta.domain for c in load_builtin_checks()}
+
+
+def test_access_is_the_group_of_the_four_domains_split_from_it():
+    four = {c.meta.id for d in ("awsauth", "accessentries", "identity", "rbac") for c in select_checks([d])}
+    assert {c.meta.id for c in select_checks(["access"])} == four
+    assert four and {c.meta.id for c in select_checks(["rbac"])} < four
