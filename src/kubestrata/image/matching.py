@@ -21,7 +21,18 @@ from kubestrata.image.vulndb import VulnDB, normalize_release
 from kubestrata.image.vulns import ImageReport, ImageVuln
 
 OS_ECOSYSTEMS = frozenset(
-    {"Debian", "Ubuntu", "Alpine", "Red Hat", "AlmaLinux", "Rocky Linux", "SUSE", "openSUSE", "Wolfi", "Chainguard"}
+    {
+        "Debian",
+        "Ubuntu",
+        "Alpine",
+        "Red Hat",
+        "AlmaLinux",
+        "Rocky Linux",
+        "SUSE",
+        "openSUSE",
+        "Wolfi",
+        "Chainguard",
+    }
 )
 AMAZON = frozenset({"Amazon Linux", "amzn", "Amazon"})
 _RELEASE_FREE = frozenset({"Wolfi", "Chainguard"})  # rolling distributions: OSV records carry no release
@@ -44,14 +55,18 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
     for pkg in inv.packages:
         eco = pkg.ecosystem
         if eco in AMAZON or (amazon and eco in ("rpm", "RPM", "Red Hat")):
-            skipped["OSV has no Amazon Linux data (Amazon Linux is not an OSV ecosystem): these OS packages "
-                    "were not checked; use Inspector or ECR enhanced scanning results (image import)"].append(pkg.name)
+            skipped[
+                "OSV has no Amazon Linux data (Amazon Linux is not an OSV ecosystem): these OS packages "
+                "were not checked; use Inspector or ECR enhanced scanning results (image import)"
+            ].append(pkg.name)
             continue
         if not supported(eco):
             skipped[f"no version ordering for ecosystem {eco!r}"].append(pkg.name)
             continue
         if eco not in known_bases:
-            skipped[f"the database has no {eco} records (build it with that ecosystem's export)"].append(pkg.name)
+            skipped[f"the database has no {eco} records (build it with that ecosystem's export)"].append(
+                pkg.name
+            )
             continue
         release = ""
         name = pkg.name
@@ -60,7 +75,9 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
             if eco not in _RELEASE_FREE:
                 release = _release(pkg, inv)
                 if not release:
-                    skipped[f"{eco} release unknown (no Package.release or os-release VERSION_ID)"].append(pkg.name)
+                    skipped[f"{eco} release unknown (no Package.release or os-release VERSION_ID)"].append(
+                        pkg.name
+                    )
                     continue
                 if (eco, release) not in known:
                     skipped[f"the database has no {eco}:{release} records"].append(pkg.name)
@@ -100,6 +117,8 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
     for reason, names in skipped.items():
         shown = ", ".join(sorted(set(names))[:8]) + (" ..." if len(set(names)) > 8 else "")
         report.gaps.append(
-            CoverageGap(subject, GapReason.MISSING_INPUT, f"{len(names)} package(s) not checked: {reason}: {shown}")
+            CoverageGap(
+                subject, GapReason.MISSING_INPUT, f"{len(names)} package(s) not checked: {reason}: {shown}"
+            )
         )
     return report

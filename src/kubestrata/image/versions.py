@@ -158,9 +158,7 @@ class Verdict:
     fixed: str | None = None  # the first fixed version above the installed one, in the affecting range
 
 
-def evaluate(
-    ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequence[str] = ()
-) -> Verdict:
+def evaluate(ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequence[str] = ()) -> Verdict:
     """OSV's evaluation (schema.md "Evaluation"): affected when the version is listed in ``versions``
     or lies in an ECOSYSTEM/SEMVER range: at or above an ``introduced``, below the next ``fixed``, at
     or below ``last_affected``, below ``limit``. GIT ranges are not evaluated (callers list them as
@@ -190,18 +188,20 @@ def evaluate(
             continue
         events.sort(key=lambda e: (e[0] is not None, e[0] if e[0] is not None else 0, e[1] != "introduced"))
         affected = False
+        # only "<" is used: univers' AlpineLinuxVersion answers a < b and a >= b both True for
+        # 10.6.8_rc1-r0 vs 10.6.8-r0 (its >= is not the negation of its <)
         for ek, kind, _ in events:
             if kind == "introduced":
-                if ek is None or v >= ek:
+                if ek is None or not v < ek:
                     affected = True
             elif kind == "fixed":
-                if v >= ek:
+                if not v < ek:
                     affected = False
             elif kind == "last_affected":
-                if v > ek:
+                if ek < v:
                     affected = False
         if affected:
-            fixed = next((val for ek, kind, val in events if kind == "fixed" and ek > v), None)
+            fixed = next((val for ek, kind, val in events if kind == "fixed" and v < ek), None)
             return Verdict(True, fixed)
     if listed:
         return Verdict(True, None)

@@ -144,7 +144,7 @@ def _compact_ranges(ranges: Any) -> tuple[list[Any], bool]:
         events = []
         for ev in r.get("events") or []:
             if isinstance(ev, dict) and len(ev) == 1:
-                (kind, val), = ev.items()
+                ((kind, val),) = ev.items()
                 if kind in ("introduced", "fixed", "last_affected", "limit") and isinstance(val, str):
                     events.append([kind, val])
         if events:
@@ -264,7 +264,9 @@ def build(inputs: Iterable[str | Path], db_path: str | Path) -> BuildStats:
     if stats.records == 0 and stats.bad == 0:
         tmp.unlink(missing_ok=True)
         raise DatabaseError(
-            "no OSV records found in " + ", ".join(map(str, paths)) + " (expected <ecosystem>/all.zip exports or "
+            "no OSV records found in "
+            + ", ".join(map(str, paths))
+            + " (expected <ecosystem>/all.zip exports or "
             ".json records)"
         )
     os.replace(tmp, db_path)
@@ -312,7 +314,9 @@ class VulnDB:
         except sqlite3.DatabaseError as e:
             raise DatabaseError(f"{self.path}: not a kubestrata vulnerability database ({e})") from None
         if meta.get("schema") != SCHEMA_VERSION:
-            raise DatabaseError(f"{self.path}: database schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}: rebuild it")
+            raise DatabaseError(
+                f"{self.path}: database schema {meta.get('schema')!r}, expected {SCHEMA_VERSION}: rebuild it"
+            )
         self.meta = meta
         self._vulns: dict[str, VulnRecord] = {}
         self._ecosystems: set[tuple[str, str]] | None = None
@@ -361,9 +365,7 @@ class VulnDB:
             "withdrawnSkipped": int(self.meta.get("withdrawn", 0)),
             "badRecords": int(self.meta.get("bad", 0)),
             "gitOnlyNotEvaluated": int(self.meta.get("git_only", 0)),
-            "ecosystems": [
-                {"ecosystem": e + (f":{r}" if r else ""), "records": n} for e, r, n in per_eco
-            ],
+            "ecosystems": [{"ecosystem": e + (f":{r}" if r else ""), "records": n} for e, r, n in per_eco],
             "problems": [{"source": s, "detail": d} for s, d in problems],
         }
 
