@@ -155,7 +155,10 @@ def parse_cyclonedx(doc: dict[str, Any], file: str) -> Imported:
 
 def _trivy_src(c: dict[str, Any]) -> str | None:
     for p in c.get("properties") or []:
-        if isinstance(p, dict) and p.get("name") == "aquasecurity:trivy:SrcName":
+        if isinstance(p, dict) and p.get("name") in (
+            "aquasecurity:trivy:SrcName",
+            "kubestrata:package:source",
+        ):
             return str(p.get("value") or "") or None
     return None
 
