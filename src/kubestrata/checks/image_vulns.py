@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kubestrata.checks.base import CheckContext, check, cluster_check
-from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity, json_pointer
+from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import WORKLOAD_KINDS, iter_containers, pod_template
 
@@ -98,6 +98,33 @@ def _uses(ctx: CheckContext) -> Any:
     return ctx.memo("images.uses", lambda: image_uses(ctx.cluster))
 
 
+def _groups(ctx: CheckContext, data: Any) -> list[tuple[Any, list[str], list[Any]]]:
+    """(report, image references, uses) per distinct image: references that resolve to one report
+    (a tag and a digest of the same image) are one image, so one fact is one finding."""
+    groups: dict[int, tuple[Any, list[str], list[Any]]] = {}
+    for image, uses in sorted(_uses(ctx).items()):
+        rep = data.report_for(image)
+        if rep is None:
+            continue
+        g = groups.setdefault(id(rep), (rep, [], []))
+        g[1].append(image)
+        g[2].extend(uses)
+    return list(groups.values())
+
+
+def _workloads(uses: list[Any], gains: Any) -> tuple[list[Any], list[Any], str]:
+    ranked = sorted(uses, key=lambda u: (-gains.gain(u).score, str(u.obj.ref), u.container))
+    use_gains = [gains.gain(u) for u in ranked]
+    named = [
+        f"{u.obj.kind} {u.obj.namespace + '/' if u.obj.namespace else ''}{u.obj.name} (container {u.container}"
+        + ("; " + "; ".join(g.words()) if g.words() else "")
+        + ")"
+        for u, g in zip(ranked[:MAX_WORKLOADS_NAMED], use_gains, strict=False)
+    ]
+    more = len(ranked) - MAX_WORKLOADS_NAMED
+    return ranked, use_gains, ", ".join(named) + (f" and {more} more" if more > 0 else "")
+
+
 def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Iterator[Finding]:
     from kubestrata.image.workloads import rank
 
@@ -106,25 +133,20 @@ def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Ite
         return
     floor = Severity(ctx.config.images.min_severity)
     gains = _gains(ctx)
-    for image, uses in sorted(_uses(ctx).items()):
-        rep = data.report_for(image)
-        if rep is None:
+    for rep, images, uses in _groups(ctx, data):
+        wanted = [
+            v
+            for v in rep.vulns
+            if (v.severity is Severity.CRITICAL and v.fix_available) == want_critical_fix
+            and v.severity.rank >= floor.rank
+        ]
+        if not wanted:
             continue
-        ranked_uses = sorted(uses, key=lambda u: (-gains.gain(u).score, str(u.obj.ref), u.container))
-        use_gains = [gains.gain(u) for u in ranked_uses]
-        for v in rep.vulns:
-            critical_fix = v.severity is Severity.CRITICAL and v.fix_available
-            if critical_fix != want_critical_fix or v.severity.rank < floor.rank:
-                continue
+        ranked, use_gains, named = _workloads(uses, gains)
+        first = ranked[0]
+        label = " = ".join(images)
+        for v in wanted:
             sev = rank(v.severity, use_gains)
-            first = ranked_uses[0]
-            named = [
-                f"{u.obj.kind} {u.obj.namespace + '/' if u.obj.namespace else ''}{u.obj.name} (container {u.container}"
-                + ("; " + "; ".join(g.words()) if g.words() else "")
-                + ")"
-                for u, g in zip(ranked_uses[:MAX_WORKLOADS_NAMED], use_gains, strict=False)
-            ]
-            more = len(ranked_uses) - MAX_WORKLOADS_NAMED
             fix = f"fixed in {' or '.join(v.fixed)}" if v.fixed else "no fixed version known"
             raised = (
                 f"; raised from {v.severity.value} by what the workload exposes"
@@ -135,16 +157,14 @@ def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Ite
                 first.obj,
                 f"{v.id} in {v.package} {v.version} ({v.severity.value}"
                 + (f", CVSS {v.score:.1f}" if v.score is not None else "")
-                + f", {fix}; {v.source}) in image {image}{raised}; runs in "
-                + ", ".join(named)
-                + (f" and {more} more" if more > 0 else ""),
+                + f", {fix}; {v.source}) in image {label}{raised}; runs in {named}",
                 severity=sev,
                 container=first.container,
                 evidence=[
                     Evidence(
                         f"{first.path}.image[{v.id}:{v.package}]",
                         {
-                            "image": image,
+                            "image": images[0],
                             "digest": rep.digest or None,
                             "package": v.package,
                             "version": v.version,
@@ -155,7 +175,7 @@ def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Ite
                     ),
                     *(
                         Evidence(f"{u.path}.image", f"{u.obj.kind} {u.obj.namespace}/{u.obj.name}", None)
-                        for u in ranked_uses[1:MAX_WORKLOADS_NAMED]
+                        for u in ranked[1:MAX_WORKLOADS_NAMED]
                     ),
                 ],
                 fix_note="rebuild the image on a patched base or bump the package" if v.fixed else None,
@@ -306,8 +326,8 @@ def secrets_in_config(ctx: CheckContext) -> Iterator[Finding]:
     data = _data(ctx)
     if data is None:
         return
-    for image, uses in sorted(_uses(ctx).items()):
-        cfg = data.config_for(image)
+    for _rep, images, uses in _groups(ctx, data):
+        cfg = next((c for c in (data.config_for(i) for i in images) if c is not None), None)
         if cfg is None:
             continue
         hits = secret_env(cfg.env)
@@ -319,7 +339,8 @@ def secrets_in_config(ctx: CheckContext) -> Iterator[Finding]:
         ) + (f" and {len(uses) - MAX_WORKLOADS_NAMED} more" if len(uses) > MAX_WORKLOADS_NAMED else "")
         yield secrets_in_config.meta.finding(  # type: ignore[attr-defined]
             first.obj,
-            f"image {image} sets {', '.join(f'{k} ({why})' for k, why in hits)} in its config ENV; it runs in {names}",
+            f"image {' = '.join(images)} sets {', '.join(f'{k} ({why})' for k, why in hits)} in its config ENV; "
+            f"it runs in {names}",
             container=first.container,
             evidence=[
                 Evidence(
