@@ -188,6 +188,8 @@ class EKSAccess:
     # as AWS prints them (kubestrata.checks.nodeos reads them)
     nodegroups: list[dict[str, Any]] = field(default_factory=list)
     launch_template_versions: list[dict[str, Any]] = field(default_factory=list)
+    # ECR repositories, registry scanning, VPC endpoints as AWS prints them (kubestrata.image.ecr)
+    image_registry: dict[str, Any] = field(default_factory=dict)
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
 
     @property
@@ -341,6 +343,9 @@ class EKSAccess:
             doc["nodegroups"] = self.nodegroups
         if self.launch_template_versions:
             doc["launchTemplateVersions"] = self.launch_template_versions
+        from kubestrata.image import ecr as _ecr
+
+        doc.update(_ecr.to_document(self))
         if self.guardduty is not None:
             g = self.guardduty
             doc["guardDuty"] = {
@@ -811,6 +816,10 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                         pre + key,
                     )
                     matched = True
+            from kubestrata.image import ecr as _ecr
+
+            if _ecr.apply_aws_json(r, d, out, pre):
+                matched = True
             if not matched:
                 keys = ", ".join(sorted(map(str, d))[:6]) or "none"
                 raise r.err(
@@ -819,7 +828,8 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
                     "pod identity, nodegroup, ec2 describe-launch-template-versions, fargate profile, iam "
                     "get-role/get-user, kms get-key-rotation-status/describe-key, describe-cluster-versions, "
-                    "guardduty get-detector or ec2 describe-volumes JSON",
+                    "guardduty get-detector, ec2 describe-volumes, ecr describe-repositories, ecr "
+                    "get-registry-scanning-configuration or ec2 describe-vpc-endpoints JSON",
                 )
     for arn in listed:
         if out.entry_for(arn) is None:
@@ -886,6 +896,9 @@ def _apply_snapshot(r: _Reader, d: dict[str, Any], out: EKSAccess) -> None:
         out.nodegroups.append(r.obj(ng, f"nodegroups[{i}]"))
     for i, v in enumerate(r.lst(d.get("launchTemplateVersions"), "launchTemplateVersions")):
         out.launch_template_versions.append(r.obj(v, f"launchTemplateVersions[{i}]"))
+    from kubestrata.image import ecr as _ecr
+
+    _ecr.apply_snapshot(r, d, out)
 
 
 def _apply_volumes(r: _Reader, vols: list[Any], out: EKSAccess, where: str, camel: bool) -> None:
@@ -1164,6 +1177,10 @@ def collect_live(
             docs.append(
                 ("guardduty list-detectors", {"Status": "DISABLED", "ServiceRole": "", "Features": []})
             )
+    from kubestrata.image import ecr as _ecr
+
+    vpc = (((d or {}).get("cluster") or {}).get("resourcesVpcConfig") or {}).get("vpcId")
+    docs.extend(_ecr.collect_live(session, call, endpoint_url, vpc if isinstance(vpc, str) else None))
     out = merge_aws_json(docs)
     out.cluster_name = out.cluster_name or cluster_name
     return out
