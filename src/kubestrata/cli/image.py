@@ -90,7 +90,7 @@ def db_build(
         ..., help="OSV export zips (<ecosystem>/all.zip), .json records, or directories."
     ),
     db: Path | None = _db_opt(),
-    strict: bool = options.strict("Exit 2 when any record could not be read (and say which)."),
+    strict: bool = options.strict(),
 ) -> None:
     """Build the database from downloaded OSV exports (replaces the file when done).
 

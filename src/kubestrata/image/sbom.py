@@ -8,6 +8,8 @@ cyclonedx-python-lib is imported here only, so commands that write no SBOM never
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from kubestrata.image.model import ImageInventory
 from kubestrata.image.purls import purl_of
 from kubestrata.image.vulns import ImageReport
@@ -78,7 +80,7 @@ def cyclonedx_json(inv: ImageInventory, report: ImageReport | None = None, *, in
         for i, v in enumerate(report.vulns):
             target = v.purl if v.purl in by_purl else None
             rating = VulnerabilityRating(
-                score=v.score,
+                score=None if v.score is None else Decimal(str(v.score)),  # the library writes floats as strings
                 severity=sev_map[v.severity.value],
                 method=VulnerabilityScoreSource.OTHER
                 if v.score is None
