@@ -30,11 +30,12 @@ HOW = {
 
 def _posture(ctx: CheckContext, need: str) -> tuple[Any, Any] | None:
     from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
-    from kubestrata.image.ecr import RegistryPosture
 
     eks, _ = ctx.memo("eks.snapshot", lambda: from_objects(ctx.cluster.of_kind(SNAPSHOT_KIND)))
     if eks is None:
         return None
+    from kubestrata.image.ecr import RegistryPosture
+
     posture = RegistryPosture.of(eks)
     have = {
         "repositories": posture.repositories is not None,

@@ -26,21 +26,23 @@ REFS = {
     "cis-eks": ["5.1.1"],
 }
 MAX_WORKLOADS_NAMED = 10
+SCAN_KIND = "ImageScan"  # kubestrata.image.workloads.SCAN_KIND, named here so a scan without images imports nothing
 
 
 def _data(ctx: CheckContext) -> Any:
     """The scan's ImageData, or None when images are not part of this scan."""
 
     def build() -> Any:
+        cfg = ctx.config.images
+        scan_objs = ctx.cluster.of_kind(SCAN_KIND)
+        if not (cfg.enabled or cfg.results or scan_objs):
+            return None  # images are opt-in: nothing imported for scans that do not ask
         from kubestrata.errors import InputError
         from kubestrata.image import workloads as wl
 
-        cfg = ctx.config.images
-        docs, errors = wl.scan_documents(ctx.cluster.of_kind(wl.SCAN_KIND))
+        docs, errors = wl.scan_documents(scan_objs)
         for e in errors:
             ctx.gap(e.split(":", 1)[0], GapReason.INVALID, e)
-        if not (cfg.enabled or cfg.results or docs):
-            return None
         db = None
         if cfg.enabled or cfg.results:
             from kubestrata.image.vulndb import DatabaseError, VulnDB, default_path
@@ -126,11 +128,11 @@ def _workloads(uses: list[Any], gains: Any) -> tuple[list[Any], list[Any], str]:
 
 
 def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Iterator[Finding]:
-    from kubestrata.image.workloads import rank
-
     data = _data(ctx)
     if data is None:
         return
+    from kubestrata.image.workloads import rank
+
     floor = Severity(ctx.config.images.min_severity)
     gains = _gains(ctx)
     for rep, images, uses in _groups(ctx, data):
