@@ -174,6 +174,13 @@ def evaluate(ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequ
             typ, pairs = r
         if typ not in ("ECOSYSTEM", "SEMVER"):
             continue
+        if len(pairs) == 2 and pairs[0][0] == "introduced" and pairs[1][0] == "fixed":
+            # most records are one introduced/fixed pair: no sorting, two comparisons at most
+            intro, fixed = pairs[0][1], pairs[1][1]
+            fk = key(fixed)
+            if v < fk and (intro == "0" or not v < key(intro)):
+                return Verdict(True, fixed)
+            continue
         events = []
         limits = []
         for kind, val in pairs:

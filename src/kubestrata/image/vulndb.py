@@ -319,6 +319,7 @@ class VulnDB:
             )
         self.meta = meta
         self._vulns: dict[str, VulnRecord] = {}
+        self._rows: dict[tuple[str, str, str], list[Affected]] = {}
         self._ecosystems: set[tuple[str, str]] | None = None
 
     def close(self) -> None:
