@@ -172,3 +172,64 @@ def test_unreadable_image_is_a_gap(cluster, fixture_db, monkeypatch) -> None:
 def test_images_off_by_default(cluster) -> None:
     result = run_scan(cluster, checks=select_checks(["KS-IMG-00[4-6]", "KS-IMG-010"]))
     assert not result.findings and not result.coverage.gaps
+
+
+def test_cluster_admin_path_and_pod_identity_raise(tmp_path, fixture_db, monkeypatch) -> None:
+    manifests = (
+        MANIFESTS
+        + """
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: internal-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: default, namespace: shop}]
+"""
+    )
+    (tmp_path / "m.yaml").write_text(manifests)
+    cluster = Cluster(load_paths([tmp_path / "m.yaml"]).objects)
+    result, _ = _scan(cluster, fixture_db, monkeypatch)
+    (lodash,) = [f for f in result.findings if f.message.startswith("GHSA-35jh-r3h4-6jhm")]
+    assert (
+        "Deployment shop/internal (container app; its ServiceAccount reaches cluster-admin" in lodash.message
+    )
+
+
+def test_bad_image_scan_documents_are_named(tmp_path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        MANIFESTS
+        + """
+---
+apiVersion: kubestrata.io/v1alpha1
+kind: ImageScan
+metadata: {name: broken}
+spec: {vulnerabilities: [{id: X}]}
+---
+apiVersion: kubestrata.io/v1alpha1
+kind: ImageScan
+metadata: {name: bad-severity}
+spec: {image: "registry.example/shop/jobs:3", vulnerabilities: [{id: CVE-1, severity: apocalyptic}]}
+"""
+    )
+    cluster = Cluster(load_paths([tmp_path / "m.yaml"]).objects)
+    result = run_scan(cluster, checks=select_checks(["KS-IMG-010"]))
+    details = " | ".join(g.detail for g in result.coverage.gaps)
+    assert "ImageScan/broken" in details and "spec.image is required" in details
+    assert "unknown severity 'apocalyptic'" in details
+
+
+def test_hostile_package_names_are_escaped_in_tables() -> None:
+    import io
+
+    from rich.console import Console
+
+    from kubestrata.image.vulns import ImageReport, ImageVuln
+    from kubestrata.report.images import render_table
+
+    rep = ImageReport(
+        "evil:1", vulns=[ImageVuln("CVE-1\x1b[31m", "pkg\x1b]0;owned\x07", "1[/]", "npm", Severity.HIGH)]
+    )
+    buf = io.StringIO()
+    render_table([rep], Console(file=buf, width=200, force_terminal=False))
+    out = buf.getvalue()
+    assert "\x1b" not in out and "\x07" not in out and "1[/]" in out
