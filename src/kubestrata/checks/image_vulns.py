@@ -26,7 +26,9 @@ REFS = {
     "cis-eks": ["5.1.1"],
 }
 MAX_WORKLOADS_NAMED = 10
-SCAN_KIND = "ImageScan"  # kubestrata.image.workloads.SCAN_KIND, named here so a scan without images imports nothing
+SCAN_KIND = (
+    "ImageScan"  # kubestrata.image.workloads.SCAN_KIND, named here so a scan without images imports nothing
+)
 
 
 def _data(ctx: CheckContext) -> Any:
@@ -147,6 +149,10 @@ def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Ite
         ranked, use_gains, named = _workloads(uses, gains)
         first = ranked[0]
         label = " = ".join(images)
+        others = [
+            Evidence(f"{u.path}.image", f"{u.obj.kind} {u.obj.namespace}/{u.obj.name}", None)
+            for u in ranked[1:MAX_WORKLOADS_NAMED]
+        ]
         for v in wanted:
             sev = rank(v.severity, use_gains)
             fix = f"fixed in {' or '.join(v.fixed)}" if v.fixed else "no fixed version known"
@@ -175,10 +181,7 @@ def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Ite
                         },
                         {"fixed": list(v.fixed)} if v.fixed else "a version without the vulnerability",
                     ),
-                    *(
-                        Evidence(f"{u.path}.image", f"{u.obj.kind} {u.obj.namespace}/{u.obj.name}", None)
-                        for u in ranked[1:MAX_WORKLOADS_NAMED]
-                    ),
+                    *others,
                 ],
                 fix_note="rebuild the image on a patched base or bump the package" if v.fixed else None,
             )

@@ -42,6 +42,23 @@ def _release(pkg: Package, inv: ImageInventory) -> str:
     return normalize_release(pkg.ecosystem, pkg.release or inv.os_release.get("VERSION_ID"))
 
 
+def _evaluate(eco: str, version: str, rows: list) -> list[tuple[str, str | None, str]]:
+    """(vuln id, fixed version, "") per record affecting ``version``; (vuln id, None, why) when the
+    version or a record's event cannot be read."""
+    out = []
+    for aff in rows:
+        if aff.git_only:
+            continue
+        try:
+            verdict = evaluate(eco, version, aff.ranges, aff.versions)
+        except VersionError as e:
+            out.append((aff.vuln, None, str(e)))
+            continue
+        if verdict.affected:
+            out.append((aff.vuln, verdict.fixed, ""))
+    return out
+
+
 def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
     """The vulnerabilities of ``inv``'s packages per ``db``, with every gap named."""
     report = ImageReport(inv.reference, inv.digest, source=str(db.path), packages=len(inv.packages))
@@ -82,21 +99,19 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
                 if (eco, release) not in known:
                     skipped[f"the database has no {eco}:{release} records"].append(pkg.name)
                     continue
-        for aff in db.affected(eco, release, name):
-            if aff.git_only:
+        vkey = (eco, release, name, pkg.version)
+        hits = db.verdicts.get(vkey)
+        if hits is None:
+            hits = db.verdicts[vkey] = _evaluate(eco, pkg.version, db.affected(eco, release, name))
+        for vuln_id, fixed, error in hits:
+            if error:
+                skipped[f"version not comparable: {error}"].append(f"{pkg.name} ({vuln_id})")
                 continue
-            try:
-                verdict = evaluate(eco, pkg.version, aff.ranges, aff.versions)
-            except VersionError as e:
-                skipped[f"version not comparable: {e}"].append(f"{pkg.name} ({aff.vuln})")
-                continue
-            if not verdict.affected:
-                continue
-            key = (aff.vuln, pkg.name, pkg.version)
+            key = (vuln_id, pkg.name, pkg.version)
             if key in seen:
                 continue
             seen.add(key)
-            rec = db.vuln(aff.vuln)
+            rec = db.vuln(vuln_id)
             report.vulns.append(
                 ImageVuln(
                     id=rec.id,
@@ -104,7 +119,7 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
                     version=pkg.version,
                     ecosystem=eco + (f":{release}" if release else ""),
                     severity=Severity(rec.severity),
-                    fixed=(verdict.fixed,) if verdict.fixed else (),
+                    fixed=(fixed,) if fixed else (),
                     aliases=rec.aliases,
                     score=rec.score,
                     severity_source=rec.severity_source,

@@ -80,7 +80,9 @@ def cyclonedx_json(inv: ImageInventory, report: ImageReport | None = None, *, in
         for i, v in enumerate(report.vulns):
             target = v.purl if v.purl in by_purl else None
             rating = VulnerabilityRating(
-                score=None if v.score is None else Decimal(str(v.score)),  # the library writes floats as strings
+                score=None
+                if v.score is None
+                else Decimal(str(v.score)),  # the library writes floats as strings
                 severity=sev_map[v.severity.value],
                 method=VulnerabilityScoreSource.OTHER
                 if v.score is None

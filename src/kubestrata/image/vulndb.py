@@ -320,6 +320,9 @@ class VulnDB:
         self.meta = meta
         self._vulns: dict[str, VulnRecord] = {}
         self._rows: dict[tuple[str, str, str], list[Affected]] = {}
+        # (ecosystem, release, name, version) -> [(vuln id, fixed)] or the VersionError text: matching
+        # many images evaluates each installed package version once
+        self.verdicts: dict[tuple[str, str, str, str], Any] = {}
         self._ecosystems: set[tuple[str, str]] | None = None
 
     def close(self) -> None:
@@ -334,6 +337,14 @@ class VulnDB:
         return self._ecosystems
 
     def affected(self, ecosystem: str, release: str, name: str) -> list[Affected]:
+        """The affected entries of one package (cached: images share most of their packages)."""
+        k = (ecosystem, release, name)
+        got = self._rows.get(k)
+        if got is None:
+            got = self._rows[k] = self._fetch(ecosystem, release, name)
+        return got
+
+    def _fetch(self, ecosystem: str, release: str, name: str) -> list[Affected]:
         rows = self._con.execute(
             "SELECT vuln, ranges, versions, git_only FROM affected WHERE ecosystem=? AND release=? AND name=?",
             (ecosystem, release, normalize_name(ecosystem, name)),

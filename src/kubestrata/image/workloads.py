@@ -321,25 +321,29 @@ class GainIndex:
     def __init__(self, ctx: CheckContext) -> None:
         self.ctx = ctx
         self._cache: dict[int, Gain] = {}
-        self._exposed_services: list[tuple[KubeObject, str]] | None = None
+        self._exposed_services: dict[str, list[tuple[dict[str, Any], str]]] | None = None
         self._admin: set[str] | None = None
         self._outside: dict[tuple[str, str, str], bool] | None = None
 
-    def _services(self) -> list[tuple[KubeObject, str]]:
+    def _services(self) -> dict[str, list[tuple[dict[str, Any], str]]]:
+        """namespace -> (selector, how) of the Services reachable from outside the cluster."""
         if self._exposed_services is None:
             cl = self.ctx.cluster
             backends: set[tuple[str, str]] = set()
             for ing in cl.of_kind("Ingress"):
                 for path in _ingress_backends(ing.raw.get("spec")):
                     backends.add((ing.namespace, path))
-            out = []
+            out: dict[str, list[tuple[dict[str, Any], str]]] = {}
             for svc in cl.of_kind("Service"):
                 spec = svc.raw.get("spec") if isinstance(svc.raw.get("spec"), dict) else {}
-                typ = spec.get("type")
+                selector = spec.get("selector")
+                if not isinstance(selector, dict) or not selector:
+                    continue
+                ns, typ = svc.namespace, spec.get("type")
                 if typ in ("LoadBalancer", "NodePort"):
-                    out.append((svc, f"Service {svc.namespace}/{svc.name} type {typ}"))
-                elif (svc.namespace, svc.name) in backends:
-                    out.append((svc, f"Ingress backend Service {svc.namespace}/{svc.name}"))
+                    out.setdefault(ns, []).append((selector, f"Service {ns}/{svc.name} type {typ}"))
+                elif (ns, svc.name) in backends:
+                    out.setdefault(ns, []).append((selector, f"Ingress backend Service {ns}/{svc.name}"))
             self._exposed_services = out
         return self._exposed_services
 
@@ -382,25 +386,24 @@ class GainIndex:
         g = Gain(privileged=_privileged(use))
         tpl = pod_template(obj)
         labels = tpl.labels if tpl else {}
-        for svc, how in self._services():
-            if svc.namespace == obj.namespace and _selects(
-                (svc.raw.get("spec") or {}).get("selector"), labels
-            ):
+        ns = obj.namespace
+        for selector, how in self._services().get(ns, ()):
+            if _selects(selector, labels):
                 if self._outside_allowed(obj):
                     g.exposed = how
                 break
         if not g.exposed and spec.get("hostNetwork") is True and _has_ports(spec):
             g.exposed = "hostNetwork ports on the node"
         sa = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
-        sa_obj = self.ctx.cluster.get("ServiceAccount", obj.namespace, sa)
+        sa_obj = self.ctx.cluster.get("ServiceAccount", ns, sa)
         if sa_obj is not None:
             role = (sa_obj.metadata.get("annotations") or {}).get(IRSA_ANNOTATION)
             if isinstance(role, str) and role:
                 g.iam_role = f"{role} (IRSA)"
         if not g.iam_role:
-            g.iam_role = self._pod_identity(obj.namespace, sa)
-        if f"sa:{obj.namespace}/{sa}" in self._admin_sas():
-            g.cluster_admin = f"ServiceAccount {obj.namespace}/{sa}"
+            g.iam_role = self._pod_identity(ns, sa)
+        if f"sa:{ns}/{sa}" in self._admin_sas():
+            g.cluster_admin = f"ServiceAccount {ns}/{sa}"
         self._cache[key] = g
         return g
 
