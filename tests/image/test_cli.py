@@ -181,3 +181,50 @@ def test_update_without_network_is_one_clear_line(tmp_path: Path) -> None:
     assert r.exit_code == 2
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "update failed, the database is unchanged: cannot reach" in lines[0]
+
+
+def test_import_live_ecr_through_moto(monkeypatch) -> None:
+    import boto3
+    import requests
+
+    from tests.conftest import moto_endpoint
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    enhanced = json.loads((DATA / "imports" / "ecr-enhanced.json").read_text())
+    with moto_endpoint() as url:
+        ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=url)
+        ecr.create_repository(repositoryName="shop/api")
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {},
+                "layers": [],
+            }
+        )
+        ecr.put_image(repositoryName="shop/api", imageManifest=manifest, imageTag="2.4.1")
+        ecr.start_image_scan(repositoryName="shop/api", imageId={"imageTag": "2.4.1"})
+        requests.post(
+            f"{url}/moto-api/static/ecr/scan-finding-results",
+            json={"results": [enhanced], "region": "us-east-1"},
+            timeout=10,
+        ).raise_for_status()
+        r = run(
+            "import",
+            "--ecr",
+            "shop/api:2.4.1",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            url,
+            "-o",
+            "json",
+            "--fail-on",
+            "never",
+        )
+        assert r.exit_code == 0, r.output
+        (img,) = json.loads(r.output)["images"]
+        assert {v["id"] for v in img["vulnerabilities"]} == {"CVE-2019-18224", "CVE-2019-18276"}
+        r = run("import", "--ecr", "shop/missing:1", "--region", "us-east-1", "--endpoint-url", url)
+        assert r.exit_code == 2 and "AWS: RepositoryNotFoundException" in r.output

@@ -283,7 +283,24 @@ def sbom(
 @handle_errors
 def import_(
     files: list[str] = typer.Argument(
-        ..., help="Trivy, Grype, CycloneDX, SPDX, ECR or Inspector JSON files."
+        None, help="Trivy, Grype, CycloneDX, SPDX, ECR or Inspector JSON files."
+    ),
+    ecr: list[str] = typer.Option(
+        [],
+        "--ecr",
+        help="Read ECR scan findings live (describe-image-scan-findings) for REPOSITORY:TAG or "
+        "REPOSITORY@sha256:... (repeatable).",
+        metavar="IMAGE",
+    ),
+    inspector: bool = typer.Option(
+        False,
+        "--inspector",
+        help="Read Amazon Inspector findings for ECR images live (inspector2 list-findings).",
+    ),
+    region: str = typer.Option(None, "--region", help="AWS region (with --ecr/--inspector)."),
+    profile: str = typer.Option(None, "--profile", help="AWS profile (with --ecr/--inspector)."),
+    endpoint_url: str = typer.Option(
+        None, "--endpoint-url", help="AWS endpoint override, e.g. a local emulator (with --ecr/--inspector)."
     ),
     db: Path | None = typer.Option(
         None,
@@ -298,9 +315,40 @@ def import_(
 ) -> None:
     """Show results of scanners you already run, in one model (severity, fixed versions, gaps).
 
-    Example: kubestrata image import trivy.json grype.json ecr-findings.json"""
+    Example: kubestrata image import trivy.json grype.json ecr-findings.json; kubestrata image import --ecr shop/api:2.4.1"""
     from kubestrata.image.imports_match import load_results
 
-    reports = load_results(files, _open_db(db) if db is not None else None)
+    if not files and not ecr and not inspector:
+        raise KubestrataError("nothing to import: give result files, --ecr IMAGE or --inspector")
+    reports = load_results(files or [], _open_db(db) if db is not None else None)
+    if ecr or inspector:
+        reports.extend(_live(ecr, inspector, region, profile, endpoint_url))
     _render(reports, output, output_file)
     _exit_for(reports, fail_on, strict)
+
+
+def _live(
+    ecr: list[str], inspector: bool, region: str | None, profile: str | None, endpoint: str | None
+) -> list[Any]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from kubestrata.image import imports
+    from kubestrata.image.imports import aws
+
+    out = []
+    try:
+        for image in ecr:
+            repo, sep, ref = image.partition("@") if "@" in image else image.rpartition(":")
+            if not sep or not repo or not ref:
+                raise KubestrataError(f"--ecr {image}: expected REPOSITORY:TAG or REPOSITORY@sha256:...")
+            doc = aws.fetch_ecr_findings(repo, ref, region=region, profile=profile, endpoint_url=endpoint)
+            out.extend(imports.parse(doc, f"ecr:{image}").reports)
+        if inspector:
+            doc = aws.fetch_inspector_findings(region=region, profile=profile, endpoint_url=endpoint)
+            out.extend(imports.parse(doc, "inspector2 list-findings").reports)
+    except ClientError as e:
+        err = e.response.get("Error", {})
+        raise KubestrataError(f"AWS: {err.get('Code', '')}: {err.get('Message', e)}") from None
+    except BotoCoreError as e:
+        raise KubestrataError(f"AWS: {e}") from None
+    return out
