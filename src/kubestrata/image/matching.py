@@ -12,11 +12,14 @@ by name. Whatever cannot be judged is a named gap in the report, never an empty 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 from kubestrata.findings import CoverageGap, GapReason, Severity
 from kubestrata.image.model import ImageInventory, Package
-from kubestrata.image.versions import VersionError, evaluate, supported
+from kubestrata.image.versions import VersionError, evaluate, key_function, supported
 from kubestrata.image.vulndb import VulnDB, normalize_release
 from kubestrata.image.vulns import ImageReport, ImageVuln
 
@@ -42,13 +45,53 @@ def _release(pkg: Package, inv: ImageInventory) -> str:
     return normalize_release(pkg.ecosystem, pkg.release or inv.os_release.get("VERSION_ID"))
 
 
-def _evaluate(eco: str, version: str, rows: list) -> list[tuple[str, str | None, str]]:
-    """(vuln id, fixed version, "") per record affecting ``version``; (vuln id, None, why) when the
-    version or a record's event cannot be read."""
-    out = []
+@dataclass
+class _Index:
+    """One package's records, prepared once: the records that are a single ``introduced: 0`` ..
+    ``fixed: X`` range (most of them) sorted by X, so a version is matched against them with one
+    binary search (every record whose X is above the version affects it); the rest evaluated one by one."""
+
+    fixed_keys: list[Any]
+    simple: list[tuple[str, str]]  # (vuln id, fixed) in fixed_keys order
+    other: list[Any]
+    errors: list[tuple[str, str]]  # (vuln id, why) for records whose fixed version cannot be read
+
+
+def _index(eco: str, rows: list) -> _Index:
+    key = key_function(eco)
+    simple: list[tuple[Any, str, str]] = []
+    other, errors = [], []
     for aff in rows:
         if aff.git_only:
             continue
+        r = aff.ranges
+        if (
+            not aff.versions
+            and len(r) == 1
+            and len(r[0][1]) == 2
+            and r[0][1][0] == ["introduced", "0"]
+            and r[0][1][1][0] == "fixed"
+        ):
+            try:
+                simple.append((key(r[0][1][1][1]), aff.vuln, r[0][1][1][1]))
+            except VersionError as e:
+                errors.append((aff.vuln, str(e)))
+            continue
+        other.append(aff)
+    simple.sort(key=lambda t: t[0])
+    return _Index([t[0] for t in simple], [(t[1], t[2]) for t in simple], other, errors)
+
+
+def _evaluate(eco: str, version: str, idx: _Index) -> list[tuple[str, str | None, str]]:
+    """(vuln id, fixed version, "") per record affecting ``version``; (vuln id, None, why) when the
+    version or a record's event cannot be read."""
+    try:
+        v = key_function(eco)(version)
+    except VersionError as e:
+        return [(vid, None, str(e)) for vid, _ in idx.simple] + [(a.vuln, None, str(e)) for a in idx.other]
+    out: list[tuple[str, str | None, str]] = [(vid, None, why) for vid, why in idx.errors]
+    out.extend((vid, fixed, "") for vid, fixed in idx.simple[bisect_right(idx.fixed_keys, v) :])
+    for aff in idx.other:
         try:
             verdict = evaluate(eco, version, aff.ranges, aff.versions)
         except VersionError as e:
@@ -102,7 +145,11 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
         vkey = (eco, release, name, pkg.version)
         hits = db.verdicts.get(vkey)
         if hits is None:
-            hits = db.verdicts[vkey] = _evaluate(eco, pkg.version, db.affected(eco, release, name))
+            ikey = ("index", eco, release, name)
+            idx = db.verdicts.get(ikey)
+            if idx is None:
+                idx = db.verdicts[ikey] = _index(eco, db.affected(eco, release, name))
+            hits = db.verdicts[vkey] = _evaluate(eco, pkg.version, idx)
         for vuln_id, fixed, error in hits:
             if error:
                 skipped[f"version not comparable: {error}"].append(f"{pkg.name} ({vuln_id})")
