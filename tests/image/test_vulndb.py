@@ -198,3 +198,44 @@ def test_no_records_and_unreadable_databases_are_errors(tmp_path: Path) -> None:
 def test_compact_store_drops_versions_lists_covered_by_ranges(fixture_db: VulnDB) -> None:
     (aff,) = fixture_db.affected("PyPI", "", "jinja2")
     assert aff.versions == [] and aff.ranges == [["ECOSYSTEM", [["introduced", "0"], ["fixed", "2.10.1"]]]]
+
+
+@pytest.mark.parametrize("eco", ["Debian", "npm", "PyPI", "Alpine"])
+def test_indexed_matching_equals_record_by_record_evaluation(eco: str) -> None:
+    import random
+
+    from kubestrata.image.matching import _evaluate, _index
+    from kubestrata.image.versions import VersionError, evaluate
+    from kubestrata.image.vulndb import Affected
+
+    rnd = random.Random(eco)
+
+    def ver() -> str:
+        a, b, c = rnd.randint(0, 3), rnd.randint(0, 5), rnd.randint(0, 5)
+        return {
+            "Debian": f"{a}.{b}.{c}-{rnd.randint(1, 3)}",
+            "Alpine": f"{a}.{b}.{c}-r{rnd.randint(0, 3)}",
+        }.get(eco, f"{a}.{b}.{c}")
+
+    rows = []
+    for i in range(200):
+        shape = rnd.random()
+        if shape < 0.6:
+            events = [["introduced", "0"], ["fixed", ver()]]
+        elif shape < 0.8:
+            events = [["introduced", ver()], ["fixed", ver()]]
+        else:
+            events = [["introduced", "0"], ["last_affected", ver()]]
+        rows.append(Affected(f"V-{i}", [["ECOSYSTEM", events]], [], False))
+    idx = _index(eco, rows)
+    for _ in range(200):
+        v = ver()
+        want = set()
+        for a in rows:
+            try:
+                verdict = evaluate(eco, v, a.ranges, a.versions)
+            except VersionError:
+                continue
+            if verdict.affected:
+                want.add((a.vuln, verdict.fixed))
+        assert {(vid, fixed) for vid, fixed, err in _evaluate(eco, v, idx) if not err} == want, v
