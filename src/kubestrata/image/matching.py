@@ -12,7 +12,7 @@ by name. Whatever cannot be judged is a named gap in the report, never an empty 
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -47,39 +47,59 @@ def _release(pkg: Package, inv: ImageInventory) -> str:
 
 @dataclass
 class _Index:
-    """One package's records, prepared once: the records that are a single ``introduced: 0`` ..
-    ``fixed: X`` range (most of them) sorted by X, so a version is matched against them with one
-    binary search (every record whose X is above the version affects it); the rest evaluated one by one."""
+    """One package's records, prepared once. Most records are one range ``introduced: A`` (often 0) ..
+    ``fixed: X`` or ``.. last_affected: L``: those are kept sorted by X (and L), so a version is matched
+    with a binary search (only records whose upper bound lies above the version are candidates, then
+    their lower bound is checked); records with several ranges or a versions list are evaluated one by
+    one."""
 
     fixed_keys: list[Any]
-    simple: list[tuple[str, str]]  # (vuln id, fixed) in fixed_keys order
+    fixed: list[tuple[Any, str, str]]  # (lower key or None, vuln id, fixed) in fixed_keys order
+    last_keys: list[Any]
+    last: list[tuple[Any, str]]  # (lower key or None, vuln id) in last_keys order
     other: list[Any]
-    errors: list[tuple[str, str]]  # (vuln id, why) for records whose fixed version cannot be read
+    errors: list[tuple[str, str]]  # (vuln id, why) for records whose events cannot be read
 
 
 def _index(eco: str, rows: list) -> _Index:
     key = key_function(eco)
-    simple: list[tuple[Any, str, str]] = []
+    fixed: list[tuple[Any, Any, str, str]] = []
+    last: list[tuple[Any, Any, str]] = []
     other, errors = [], []
     for aff in rows:
         if aff.git_only:
             continue
         r = aff.ranges
+        ev = r[0][1] if len(r) == 1 else None
         if (
-            not aff.versions
-            and len(r) == 1
-            and len(r[0][1]) == 2
-            and r[0][1][0] == ["introduced", "0"]
-            and r[0][1][1][0] == "fixed"
+            aff.versions
+            or ev is None
+            or len(ev) != 2
+            or ev[0][0] != "introduced"
+            or ev[1][0] not in ("fixed", "last_affected")
         ):
-            try:
-                simple.append((key(r[0][1][1][1]), aff.vuln, r[0][1][1][1]))
-            except VersionError as e:
-                errors.append((aff.vuln, str(e)))
+            other.append(aff)
             continue
-        other.append(aff)
-    simple.sort(key=lambda t: t[0])
-    return _Index([t[0] for t in simple], [(t[1], t[2]) for t in simple], other, errors)
+        try:
+            lower = None if ev[0][1] == "0" else key(ev[0][1])
+            upper = key(ev[1][1])
+        except VersionError as e:
+            errors.append((aff.vuln, str(e)))
+            continue
+        if ev[1][0] == "fixed":
+            fixed.append((upper, lower, aff.vuln, ev[1][1]))
+        else:
+            last.append((upper, lower, aff.vuln))
+    fixed.sort(key=lambda t: t[0])
+    last.sort(key=lambda t: t[0])
+    return _Index(
+        [t[0] for t in fixed],
+        [t[1:] for t in fixed],
+        [t[0] for t in last],
+        [t[1:] for t in last],
+        other,
+        errors,
+    )
 
 
 def _evaluate(eco: str, version: str, idx: _Index) -> list[tuple[str, str | None, str]]:
@@ -88,9 +108,20 @@ def _evaluate(eco: str, version: str, idx: _Index) -> list[tuple[str, str | None
     try:
         v = key_function(eco)(version)
     except VersionError as e:
-        return [(vid, None, str(e)) for vid, _ in idx.simple] + [(a.vuln, None, str(e)) for a in idx.other]
+        ids = [t[1] for t in idx.fixed] + [t[1] for t in idx.last] + [a.vuln for a in idx.other]
+        return [(vid, None, str(e)) for vid in ids]
     out: list[tuple[str, str | None, str]] = [(vid, None, why) for vid, why in idx.errors]
-    out.extend((vid, fixed, "") for vid, fixed in idx.simple[bisect_right(idx.fixed_keys, v) :])
+    # fixed X affects v when v < X: every X above v; last_affected L when v <= L: every L not below v
+    out.extend(
+        (vid, fx, "")
+        for lower, vid, fx in idx.fixed[bisect_right(idx.fixed_keys, v) :]
+        if lower is None or not v < lower
+    )
+    out.extend(
+        (vid, None, "")
+        for lower, vid in idx.last[bisect_left(idx.last_keys, v) :]
+        if lower is None or not v < lower
+    )
     for aff in idx.other:
         try:
             verdict = evaluate(eco, version, aff.ranges, aff.versions)
