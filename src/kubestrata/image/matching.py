@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from kubestrata.findings import CoverageGap, GapReason, Severity
+from kubestrata.findings import CoverageGap, GapReason
 from kubestrata.image.model import ImageInventory, Package
 from kubestrata.image.versions import VersionError, evaluate, key_function, supported
 from kubestrata.image.vulndb import VulnDB, normalize_release
@@ -196,7 +196,7 @@ def match(inv: ImageInventory, db: VulnDB) -> ImageReport:
                     package=pkg.name,
                     version=pkg.version,
                     ecosystem=eco + (f":{release}" if release else ""),
-                    severity=Severity(rec.severity),
+                    severity=rec.severity,
                     fixed=(fixed,) if fixed else (),
                     aliases=rec.aliases,
                     score=rec.score,

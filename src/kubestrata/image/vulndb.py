@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from kubestrata.findings import Severity
 from kubestrata.image.severity import rate_osv
 
 OSV_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
@@ -293,7 +294,7 @@ class VulnRecord:
     id: str
     aliases: tuple[str, ...]
     summary: str
-    severity: str
+    severity: Severity
     score: float | None
     severity_source: str
 
@@ -360,7 +361,7 @@ class VulnDB:
             row = self._con.execute(
                 "SELECT id, aliases, summary, severity, score, severity_source FROM vulns WHERE id=?", (vid,)
             ).fetchone()
-            rec = VulnRecord(row[0], tuple(orjson.loads(row[1])), row[2], row[3], row[4], row[5])
+            rec = VulnRecord(row[0], tuple(orjson.loads(row[1])), row[2], Severity(row[3]), row[4], row[5])
             self._vulns[vid] = rec
         return rec
 
