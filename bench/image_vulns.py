@@ -174,17 +174,21 @@ def main() -> None:
         }
         db = VulnDB(Path(tmp) / "osv.db")
         for label, heavy in (("match_2000", False), ("match_2000_heavy_names", True)):
-            db = VulnDB(Path(tmp) / "osv.db")  # a fresh handle: no rows cached from the last run
-            pk = packages(random.Random(5), 2000, heavy)
-            match(ImageInventory("warm", "", packages=pk[:5]), db)  # import univers, open the index
-            t0, t = time.perf_counter(), cpu()
-            rep = match(ImageInventory("bench/image:1", "sha256:" + "e" * 64, packages=pk), db)
+            runs = []
+            for _ in range(3):  # best of three: CPU time on a loaded 2-core machine varies by 30-50%
+                db = VulnDB(Path(tmp) / "osv.db")  # a fresh handle: no rows or verdicts cached
+                pk = packages(random.Random(5), 2000, heavy)
+                match(ImageInventory("warm", "", packages=pk[:5]), db)  # import univers, open the index
+                t0, t = time.perf_counter(), cpu()
+                rep = match(ImageInventory("bench/image:1", "sha256:" + "e" * 64, packages=pk), db)
+                runs.append((round(cpu() - t, 3), round(time.perf_counter() - t0, 3)))
             out[label] = {
                 "packages": len(pk),
                 "vulnerabilities": len(rep.vulns),
                 "gaps": len(rep.gaps),
-                "cpu_s": round(cpu() - t, 3),
-                "wall_s": round(time.perf_counter() - t0, 3),
+                "cpu_s": min(r[0] for r in runs),
+                "cpu_s_runs": [r[0] for r in runs],
+                "wall_s_runs": [r[1] for r in runs],
             }
         pk = packages(random.Random(5), 2000)
         if args.only_match:
