@@ -23,7 +23,9 @@ def _cell(text: Any) -> str:
 def render_table(reports: list[ImageReport], console: Console, *, max_rows: int = MAX_ROWS) -> None:
     for rep in reports:
         counts = ", ".join(f"{n} {s}" for s, n in rep.counts().items() if n) or (
-            "no vulnerabilities found in what was evaluated (see below)" if rep.gaps else "no vulnerabilities found"
+            "no vulnerabilities found in what was evaluated (see below)"
+            if rep.gaps
+            else "no vulnerabilities found"
         )
         head = f"[bold]{_cell(rep.reference)}[/]" + (f" [dim]{_cell(rep.digest)}[/]" if rep.digest else "")
         pk = f"{rep.packages} packages, " if rep.packages is not None else ""
