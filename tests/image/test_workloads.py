@@ -233,3 +233,20 @@ def test_hostile_package_names_are_escaped_in_tables() -> None:
     render_table([rep], Console(file=buf, width=200, force_terminal=False))
     out = buf.getvalue()
     assert "\x1b" not in out and "\x07" not in out and "1[/]" in out
+
+
+def test_results_match_by_digest_repository_and_never_across_registries() -> None:
+    from kubestrata.image.vulns import ImageReport
+    from kubestrata.image.workloads import ImageData
+
+    data = ImageData()
+    data.add(ImageReport("registry-a.example/shop/web:1.0"))
+    ecr = ImageReport("shop/api:2.4.1", "sha256:" + "1" * 64)  # ECR/Inspector results name no registry
+    data.add(ecr)
+    assert data.report_for("registry-b.example/shop/web:1.0") is None
+    assert data.report_for("registry-a.example/shop/web:1.0") is not None
+    assert data.report_for("111122223333.dkr.ecr.us-east-1.amazonaws.com/shop/api:2.4.1") is ecr
+    assert data.report_for("elsewhere.example/shop/other@sha256:" + "1" * 64) is ecr
+    hub = ImageReport("docker.io/library/nginx:1.25")
+    data.add(hub)
+    assert data.report_for("nginx:1.25") is hub

@@ -134,8 +134,16 @@ def image_uses(cluster: Any) -> dict[str, list[Use]]:
     return out
 
 
-def keys_of(reference: str, digest: str = "") -> list[str]:
-    """Lookup keys of an image: its digest, the reference as given, and registry-less repo:tag."""
+def _has_registry(reference: str) -> bool:
+    first, sep, _ = reference.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+
+
+def keys_of(reference: str, digest: str = "", *, report: bool = False) -> list[str]:
+    """Lookup keys of an image: its digest, the reference as given, the canonical registry/repo:tag
+    (docker.io/library/nginx:1.25 for nginx:1.25), and the registry-less repo:tag. A report is filed
+    under the registry-less key only when its own reference names no registry (ECR and Inspector
+    results name the repository alone), so images of two registries never share a report."""
     keys = []
     ref = parse_image(reference)
     if digest:
@@ -144,7 +152,9 @@ def keys_of(reference: str, digest: str = "") -> list[str]:
         keys.append(ref.digest)
     keys.append(reference)
     if ref.tag:
-        keys.append(f"{ref.repository.removeprefix('library/')}:{ref.tag}")
+        keys.append(f"{ref.registry}/{ref.repository}:{ref.tag}")
+        if not report or not _has_registry(reference):
+            keys.append(f"repo:{ref.repository.removeprefix('library/')}:{ref.tag}")
     return keys
 
 
@@ -159,7 +169,7 @@ class ImageData:
     matched: int = 0  # distinct digests matched against the database
 
     def add(self, report: ImageReport, config: ImageConfig | None = None) -> None:
-        for k in keys_of(report.reference, report.digest):
+        for k in keys_of(report.reference, report.digest, report=True):
             prev = self.reports.get(k)
             if prev is None:
                 self.reports[k] = report
