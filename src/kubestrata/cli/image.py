@@ -238,8 +238,14 @@ def scan(
     Example: kubestrata image scan sbom.cdx.json --db osv.db --fail-on critical"""
     from kubestrata.image.matching import match
 
+    import gc
+
     vdb = _open_db(db)
-    report = match(_inventory(source), vdb)
+    inv = _inventory(source)
+    # matching builds hundreds of thousands of small objects that live until the command ends: the
+    # cyclic collector would walk them over and over (as in `scan`, which disables it too)
+    gc.disable()
+    report = match(inv, vdb)
     _render([report], output, output_file)
     _exit_for([report], fail_on, strict)
 
