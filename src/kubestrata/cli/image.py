@@ -236,9 +236,9 @@ def scan(
     """Match one image's packages against the offline vulnerability database.
 
     Example: kubestrata image scan sbom.cdx.json --db osv.db --fail-on critical"""
-    from kubestrata.image.matching import match
-
     import gc
+
+    from kubestrata.image.matching import match
 
     vdb = _open_db(db)
     inv = _inventory(source)
