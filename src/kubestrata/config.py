@@ -79,6 +79,16 @@ class PSSExclusion:
 
 
 @dataclass
+class ImagesConfig:
+    """scan.images: image vulnerabilities tied to the workloads that run them (docs/images.md)."""
+
+    enabled: bool = False
+    db: str | None = None
+    results: list[str] = field(default_factory=list)
+    min_severity: str = "medium"
+
+
+@dataclass
 class ScanConfig:
     """The ``scan:`` section (field meanings: kubestrata.configschema.ScanSection)."""
 
@@ -92,6 +102,7 @@ class ScanConfig:
     system_components: list[dict[str, Any]] = field(default_factory=list)
     require_cpu_limits: bool = False
     pss_exclusions: list[PSSExclusion] = field(default_factory=list)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
     allow_annotation_suppressions: bool = True
     pss_configuration: str | None = None
     max_node_age_days: float = 21.0

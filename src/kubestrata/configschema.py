@@ -70,6 +70,35 @@ class PSSExclusionSchema(BaseModel):
         return self
 
 
+class ImagesSchema(BaseModel):
+    """scan.images: image vulnerabilities tied to the workloads that run them (docs/images.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(
+        False, description="Read every workload image (once per digest) and match it against the database."
+    )
+    db: str | None = Field(
+        None, description="Vulnerability database file (default $XDG_CACHE_HOME/kubestrata/osv.db)."
+    )
+    results: list[str] = Field(
+        default_factory=list,
+        description="Scanner results to rank without pulling images: Trivy, Grype, CycloneDX, SPDX, ECR "
+        "describe-image-scan-findings or Inspector list-findings JSON files.",
+    )
+    min_severity: str = Field(
+        "medium",
+        description="Report vulnerabilities at or above this severity (before ranking); lower ones are "
+        "not listed as findings (kubestrata image scan lists every one).",
+    )
+
+    @field_validator("min_severity")
+    @classmethod
+    def _severity(cls, v: str) -> str:
+        from kubestrata.findings import Severity
+
+        return Severity.parse(v).value
+
+
 class ScanSection(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -97,6 +126,7 @@ class ScanSection(BaseModel):
         default_factory=list,
         description="Kyverno-style exclusions from KS-PSS-004 per control, image, namespace and value.",
     )
+    images: ImagesSchema = Field(default_factory=ImagesSchema)
     allow_annotation_suppressions: bool = True
     pss_configuration: str | None = Field(
         None,
@@ -118,6 +148,7 @@ class ScanSection(BaseModel):
                     values.PrivilegedAllowEntry(**e.model_dump()) for e in self.privileged_allowlist
                 ],
                 "pss_exclusions": [values.PSSExclusion(**e.model_dump()) for e in self.pss_exclusions],
+                "images": values.ImagesConfig(**self.images.model_dump()),
             }
         )
 

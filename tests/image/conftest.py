@@ -23,6 +23,9 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from kubestrata.image.model import ImageInventory, Package
+from kubestrata.image.vulndb import VulnDB, build
+
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 SERVICE, ISSUER = "kubestrata-test-registry", "kubestrata-test-issuer"
 USER, PASSWORD = "alice", "s3cret-pass"
@@ -251,3 +254,32 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
         yield Registry(host, log)
     finally:
         _stop(proc)
+
+
+# --- vulnerability matching: a database from the committed OSV records, hand-made inventories ------
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> VulnDB:
+    path = tmp_path_factory.mktemp("osvdb") / "osv.db"
+    build([DATA / "osv"], path)
+    return VulnDB(path)
+
+
+def pkg(
+    name: str, version: str, ecosystem: str, *, source: str | None = None, release: str | None = None
+) -> Package:
+    return Package(
+        name, version, ecosystem, purl=f"pkg:generic/{name}@{version}", source_name=source, release=release
+    )
+
+
+def inventory(
+    *packages: Package,
+    ref: str = "registry.example/app:1",
+    digest: str = "sha256:" + "a" * 64,
+    os_release: dict[str, str] | None = None,
+) -> ImageInventory:
+    return ImageInventory(ref, digest, packages=list(packages), os_release=os_release or {})

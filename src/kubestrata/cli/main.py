@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "image": (
         "kubestrata.cli.image",
         "app",
-        "Container images: inventory, SBOM and vulnerabilities tied to workloads.",
+        "Container images: inventory, vulnerabilities (offline OSV), SBOM, scanner imports.",
     ),
     "checks": ("kubestrata.cli.checks", "app", "List the posture checks and generate their reference."),
     "version": ("kubestrata.cli.main", "version", "Print the kubestrata version."),

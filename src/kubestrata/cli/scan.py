@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -137,6 +137,19 @@ def scan(
         help="With --cluster: apply the PolicyReports to the cluster (server-side apply, field manager "
         "kubestrata) and delete stale ones kubestrata wrote.",
     ),
+    images: bool = typer.Option(
+        False,
+        "--images",
+        help="Also read every workload image (once per digest), match it against the offline vulnerability "
+        "database and rank what is found by what each workload exposes (scan.images in the config).",
+    ),
+    image_results: list[str] = typer.Option(
+        [],
+        "--image-results",
+        help="Scanner results to rank without reading images: Trivy, Grype, CycloneDX, SPDX, ECR or "
+        "Inspector JSON (repeatable).",
+        metavar="FILE",
+    ),
 ) -> None:
     """Scan manifests or a live cluster across the cluster, infrastructure and application layers.
 
@@ -154,11 +167,23 @@ def scan(
         _scan(
             paths, cluster, context, kubeconfig, namespace, output, output_file, fail_on, config_file,
             suppressions_file, baseline_file, include, exclude, strict, show_suppressed, timeout, quiet,
-            write_policy_reports, security_hub, cluster_arn,
+            write_policy_reports, security_hub, cluster_arn, images, image_results,
         )  # fmt: skip
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _image_options(scan_cfg: Any, images: bool, results: list[str]) -> None:
+    """--images and --image-results on top of scan.images; an unreadable results file is a usage error."""
+    import os
+
+    if images:
+        scan_cfg.images.enabled = True
+    for f in [*scan_cfg.images.results, *results]:
+        if not os.path.isfile(f):
+            raise KubestrataError(f"image results file {f}: no such file")
+    scan_cfg.images.results = [*scan_cfg.images.results, *results]
 
 
 def _scan(
@@ -182,11 +207,14 @@ def _scan(
     write_policy_reports: bool = False,
     security_hub: bool = False,
     cluster_arn: str | None = None,
+    images: bool = False,
+    image_results: list[str] | None = None,
 ) -> None:
     threshold = options.parse_fail_on(fail_on)
     if write_policy_reports and not cluster:
         raise KubestrataError("--write-policy-reports needs --cluster (it writes to the scanned cluster)")
     cfg = load_config(config_file)
+    _image_options(cfg.scan, images, image_results or [])
     if cfg.scan.pss_configuration:
         # read it now, so a broken file is a usage error rather than a gap on every workload
         from kubestrata.pss.config import load_pod_security_configuration

@@ -231,6 +231,10 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                         pre + key,
                     )
                     matched = True
+            from kubestrata.eks import ecr
+
+            if ecr.apply_aws_json(r, d, out, pre):
+                matched = True
             if not matched:
                 keys = ", ".join(sorted(map(str, d))[:6]) or "none"
                 raise r.err(
@@ -239,7 +243,8 @@ def merge_aws_json(docs: Iterable[tuple[str, Any]], out: EKSAccess | None = None
                     "list-access-entries, describe-access-entry, list-associated-access-policies, "
                     "pod identity, nodegroup, ec2 describe-launch-template-versions, fargate profile, iam "
                     "get-role/get-user, kms get-key-rotation-status/describe-key, describe-cluster-versions, "
-                    "guardduty get-detector or ec2 describe-volumes JSON",
+                    "guardduty get-detector, ec2 describe-volumes, ecr describe-repositories, ecr "
+                    "get-registry-scanning-configuration or ec2 describe-vpc-endpoints JSON",
                 )
     for arn in listed:
         if out.entry_for(arn) is None:
@@ -307,6 +312,9 @@ def _apply_snapshot(r: Reader, d: dict[str, Any], out: EKSAccess) -> None:
         out.nodegroups.append(r.obj(ng, f"nodegroups[{i}]"))
     for i, v in enumerate(r.lst(d.get("launchTemplateVersions"), "launchTemplateVersions")):
         out.launch_template_versions.append(r.obj(v, f"launchTemplateVersions[{i}]"))
+    from kubestrata.eks import ecr
+
+    ecr.apply_snapshot(r, d, out)
 
 
 def is_aws_cli_json(path: str) -> bool:

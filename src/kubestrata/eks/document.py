@@ -140,6 +140,9 @@ def to_document(eks: EKSAccess) -> dict[str, Any]:
         doc["nodegroups"] = eks.nodegroups
     if eks.launch_template_versions:
         doc["launchTemplateVersions"] = eks.launch_template_versions
+    from kubestrata.eks import ecr
+
+    doc.update(ecr.to_document(eks))
     if eks.guardduty is not None:
         g = eks.guardduty
         doc["guardDuty"] = {

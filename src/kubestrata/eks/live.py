@@ -155,6 +155,10 @@ def collect_live(
             docs.append(
                 ("guardduty list-detectors", {"Status": "DISABLED", "ServiceRole": "", "Features": []})
             )
+    from kubestrata.eks import ecr
+
+    vpc = (((d or {}).get("cluster") or {}).get("resourcesVpcConfig") or {}).get("vpcId")
+    docs.extend(ecr.collect_live(session, call, endpoint_url, vpc if isinstance(vpc, str) else None))
     out = merge_aws_json(docs)
     out.cluster_name = out.cluster_name or cluster_name
     return out

@@ -210,6 +210,8 @@ class EKSAccess:
     # as AWS prints them (kubestrata.checks.nodeos reads them)
     nodegroups: list[dict[str, Any]] = field(default_factory=list)
     launch_template_versions: list[dict[str, Any]] = field(default_factory=list)
+    # ECR repositories, registry scanning, VPC endpoints as AWS prints them (kubestrata.eks.ecr)
+    image_registry: dict[str, Any] = field(default_factory=dict)
     obj: KubeObject | None = None  # the snapshot document, when it came through the loader
 
     @property
