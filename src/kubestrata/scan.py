@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from kubestrata.baseline import BaselineComparison
 from kubestrata.checks import Check, CheckContext, load_builtin_checks
 from kubestrata.config import ScanConfig
 from kubestrata.errors import InputError, KubestrataError
@@ -29,6 +30,10 @@ class ScanResult:
     # objects handed to per-object checks (not owned by a controller in the input, valid pod spec):
     # the JUnit report lists one test case per object and check from these
     evaluated: list[ObjectRef] = field(default_factory=list)
+    # with a baseline: the findings it already had (left out of ``findings``), and the comparison
+    # the CLI builds from them (new / fixed / unchanged, shown by the HTML report)
+    unchanged: list[Finding] = field(default_factory=list)
+    baseline: BaselineComparison | None = None
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppressed is None]
@@ -138,7 +143,10 @@ def run_scan(
     _name_every_source(result, cluster)
     _apply_suppressions(result, cluster, config, suppressions)
     if baseline is not None:
-        result.findings = [f for f in result.findings if f.fingerprint not in baseline]
+        new: list[Finding] = []
+        for f in result.findings:
+            (result.unchanged if f.fingerprint in baseline else new).append(f)
+        result.findings = new
     result.findings.sort(
         key=lambda f: (
             -f.severity.rank,
