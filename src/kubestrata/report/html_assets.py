@@ -24,7 +24,8 @@ pre{background:#0f172a;color:#e2e8f0;padding:10px;border-radius:6px;overflow:aut
 overflow-wrap:anywhere;max-width:100%}
 table{border-collapse:collapse;background:var(--card);max-width:100%}
 th,td{border:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
-th{background:#f1f5f9}
+th{background:#f1f5f9;white-space:nowrap}
+.netpol-matrix th{white-space:normal}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.zero{color:#cbd5e1}
 .scroll{max-width:100%;overflow-x:auto}
