@@ -17,6 +17,7 @@ from kubestrata.cli.common import (
     err_console,
     exit_with,
     handle_errors,
+    leave_to_exit,
     rich_output,
     warning_line,
     write_output,
@@ -217,6 +218,7 @@ def _scan(
             baseline=baseline.fingerprints if baseline else None,
         )  # fmt: skip
     result.coverage.merge(inp.coverage)
+    leave_to_exit(inp, snap, result)
     if baseline is not None:
         result.baseline = compare(baseline, result.findings, result.unchanged)
     target = "cluster" if cluster else " ".join(paths or [])

@@ -151,21 +151,22 @@ JS = """
     var wantLayer = layer.value;
     var q = query.value.trim().toLowerCase();
     var shown = 0;
+    var counts = new Map();  // group element -> [findings, shown]
     items.forEach(function (el, i) {
       var ok = sev[el.getAttribute("data-severity")] === true &&
         (!wantLayer || el.getAttribute("data-layer") === wantLayer) &&
         (supp.checked || el.getAttribute("data-suppressed") === "false") &&
         (!q || text[i].indexOf(q) !== -1);
-      el.hidden = !ok;
-      if (ok) { shown += 1; }
+      if (el.hidden !== !ok) { el.hidden = !ok; }
+      var c = counts.get(el.parentNode);
+      if (!c) { c = [0, 0]; counts.set(el.parentNode, c); }
+      c[0] += 1;
+      if (ok) { shown += 1; c[1] += 1; }
     });
-    Array.prototype.forEach.call(groupBox.children, function (g) {
-      var all = g.querySelectorAll("article.finding").length;
-      var vis = g.querySelectorAll("article.finding:not([hidden])").length;
-      g.hidden = vis === 0;
-      var n = g.querySelector(".gcount");
-      n.textContent = vis === all ? String(all) : vis + " of " + all;
-      g.setAttribute("data-shown", String(vis));
+    counts.forEach(function (c, g) {
+      g.hidden = c[1] === 0;
+      g.querySelector(".gcount").textContent = c[1] === c[0] ? String(c[0]) : c[1] + " of " + c[0];
+      g.setAttribute("data-shown", String(c[1]));
     });
     count.textContent = "Showing " + shown + " of " + items.length + " findings";
     count.setAttribute("data-shown", String(shown));
