@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
 from kubestrata.baseline import BaselineComparison
 from kubestrata.checks import Check, CheckContext, load_builtin_checks
@@ -34,6 +35,9 @@ class ScanResult:
     # the CLI builds from them (new / fixed / unchanged, shown by the HTML report)
     unchanged: list[Finding] = field(default_factory=list)
     baseline: BaselineComparison | None = None
+    # the indexes the checks built and shared (CheckContext.memo), for renderers that need the same
+    # one (the HTML report's network view reuses the network policy analysis of KS-NET-*)
+    indexes: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppressed is None]
@@ -140,6 +144,7 @@ def run_scan(
             except Exception as e:
                 cov.gap(chk.meta.id, GapReason.ERROR, f"internal error: {e!r}")
     cov.merge(ctx.coverage)
+    result.indexes = ctx._cache
     _name_every_source(result, cluster)
     _apply_suppressions(result, cluster, config, suppressions)
     if baseline is not None:

@@ -42,7 +42,8 @@ def connectivity_section(snap: Cluster, result: ScanResult) -> str:
     from kubestrata.report.html_network import network_section
 
     try:
-        return network_section(Network(snap))
+        net = result.indexes.get("netpol.network")  # built by the KS-NET checks, when they ran
+        return network_section(net if isinstance(net, Network) else Network(snap))
     except Exception as e:  # the report must not be lost to a bug in one of its views
         result.notices.append(f"network connectivity view not drawn: {e!r}")
         return ""
