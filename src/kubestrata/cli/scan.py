@@ -118,7 +118,11 @@ def scan(
         None, "--suppressions", help="Suppressions file (YAML).", metavar="PATH"
     ),
     baseline_file: str = typer.Option(
-        None, "--baseline", help="Report only findings not in this earlier JSON/SARIF report.", metavar="PATH"
+        None,
+        "--baseline",
+        help="Report only findings not in this earlier JSON/SARIF report (-o html also lists the fixed ones "
+        "and counts the unchanged).",
+        metavar="PATH",
     ),
     include: list[str] = typer.Option(
         [], "--include", help="Only these checks (id, glob or domain).", metavar="CHECK"

@@ -331,7 +331,7 @@ def _baseline(result: ScanResult) -> str:
     return "".join(out)
 
 
-def _findings(result: ScanResult, active: list[Finding], run: RunInfo, rules: _Rules) -> str:
+def _findings(result: ScanResult, run: RunInfo, rules: _Rules) -> str:
     shown = result.findings[: run.max_findings]
     rest = result.findings[run.max_findings :]
     out = ['<section id="findings"><h2>Findings</h2><div class="filters">']
@@ -417,7 +417,7 @@ def render(result: ScanResult, target: str = "", run: RunInfo | None = None) -> 
         _not_evaluated(result),
         _summary(result, active),
         _baseline(result),
-        _findings(result, active, run, rules),
+        _findings(result, run, rules),
         *run.sections,
         rules.render(),
         _coverage(result),
