@@ -2,6 +2,7 @@
 each beside a no-policy control run.
 
     python bench/serve_load.py [--rate 500] [--seconds 10] [--max-requests 20000] [--connections 8]
+    python bench/serve_load.py --only estate --new-user-per-request   # no two requests share a user
 
 The server is the real `kubestrata serve` in its own process (the API server's view: mutual TLS
 with a client certificate, HTTP/1.1 keep-alive connections, JSON reviews); the client is a thin h11 client so its own CPU stays small. The load is open-loop: request i is due at start + i/rate and
@@ -228,6 +229,20 @@ class Connection:
         self.writer.close()
 
 
+def new_user_bodies(reviews: list[dict], n: int, tag: str) -> list[bytes]:
+    """``n`` reviews cycled from ``reviews``, each asked by a user no other request names (as when
+    every request comes from a different person: no per-principal cache can answer it)."""
+    out = []
+    for i in range(n):
+        r = json.loads(json.dumps(reviews[i % len(reviews)]))
+        spec = r["spec"]
+        spec["user"] = f"{tag}-{i}-{spec['user']}"
+        for sel in (spec.get("resourceAttributes") or {}).get("labelSelector", {}).get("requirements", []):
+            sel["values"] = [spec["user"]]  # an owner selector names the asking user, as before
+        out.append(json.dumps(r).encode())
+    return out
+
+
 async def load(
     port: int,
     ctx: ssl.SSLContext,
@@ -237,11 +252,13 @@ async def load(
     seconds: float,
     max_requests: int,
     connections: int,
+    warm_bodies: list[bytes] | None = None,
 ) -> dict:
     n = min(max_requests, int(rate * seconds))
     conns = [await Connection.open(port, ctx) for _ in range(connections)]
+    warm = warm_bodies or bodies
     for i in range(connections * 20):  # warm-up on every connection (handshakes are not measured)
-        await conns[i % connections].post(route, bodies[i % len(bodies)])
+        await conns[i % connections].post(route, warm[i % len(warm)])
     queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
     lat: list[float] = []
     errors = 0
@@ -300,6 +317,11 @@ def main() -> int:
     ap.add_argument("--only", default="", help="run only the runs whose name contains this text")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each scenario (the box may be shared)")
     ap.add_argument("--no-mtls", action="store_true", help="serve without client certificates (comparison)")
+    ap.add_argument(
+        "--new-user-per-request",
+        action="store_true",
+        help="authorization runs: every request from a user no other request names",
+    )
     args = ap.parse_args()
     if args.rate <= 0 or args.rate > 5000 or args.seconds > 120:
         ap.error("rate must be in (0, 5000] and seconds at most 120: this is a bounded benchmark")
@@ -321,7 +343,15 @@ def main() -> int:
     from kubestrata.authz import synthetic
 
     rnd = random.Random(4)
-    estate_reviews = [json.dumps(synthetic.review(rnd)).encode() for _ in range(500)]
+    estate_dicts = [synthetic.review(rnd) for _ in range(500)]
+    estate_reviews = [json.dumps(r).encode() for r in estate_dicts]
+    warm_bodies: dict[str, list[bytes]] = {}
+    if args.new_user_per_request:
+        n = min(args.max_requests, int(args.rate * args.seconds))
+        # warm-up users are new too, and none of them asks again in the measured run
+        warm_bodies["/authorize"] = new_user_bodies(estate_dicts, args.connections * 20, "warm")
+        authz = new_user_bodies(authorization_reviews(), n, "u")
+        estate_reviews = new_user_bodies(estate_dicts, n, "u")
     runs = [
         ("authorization", "/authorize", authz, DEMO_POLICIES, full_admission),
         ("authorization (1,000-policy estate)", "/authorize", estate_reviews, "estate", full_admission),
@@ -365,6 +395,7 @@ def main() -> int:
                         args.seconds,
                         args.max_requests,
                         args.connections,
+                        warm_bodies.get(route),
                     )
                 )
                 res["server_cpu_ms_per_request"] = round(
@@ -373,7 +404,9 @@ def main() -> int:
                 res.update(srv.server_quantiles(route))
             finally:
                 srv.stop()
-            res["run"] = name
+            res["run"] = name + (
+                " (new user per request)" if args.new_user_per_request and route == "/authorize" else ""
+            )
             res["load_average"] = os.getloadavg()[0]
             results.append(res)
             print(f"{name}: {res}", file=sys.stderr)
@@ -387,6 +420,7 @@ def main() -> int:
         "policies": len(list(DEMO_POLICIES.glob("*.cedar"))),
         "nice": os.nice(0),
         "mtls": not args.no_mtls,
+        "new_user_per_request": args.new_user_per_request,
     }
     (OUT / "serve_load.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(

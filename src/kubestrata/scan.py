@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from kubestrata.baseline import BaselineComparison
 from kubestrata.checks import Check, CheckContext, load_builtin_checks
 from kubestrata.config import ScanConfig
 from kubestrata.errors import InputError, KubestrataError
@@ -32,6 +33,13 @@ class ScanResult:
     # objects handed to per-object checks (not owned by a controller in the input, valid pod spec):
     # the JUnit report lists one test case per object and check from these
     evaluated: list[ObjectRef] = field(default_factory=list)
+    # with a baseline: the findings it already had (left out of ``findings``), and the comparison
+    # the CLI builds from them (new / fixed / unchanged, shown by the HTML report)
+    unchanged: list[Finding] = field(default_factory=list)
+    baseline: BaselineComparison | None = None
+    # the indexes the checks built and shared (CheckContext.memo), for renderers that need the same
+    # one (the HTML report's network view reuses the network policy analysis of KS-NET-*)
+    indexes: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def active(self) -> list[Finding]:
         return [f for f in self.findings if f.suppressed is None]
@@ -150,10 +158,14 @@ def run_scan(
             except Exception as e:
                 cov.gap(chk.meta.id, GapReason.ERROR, f"internal error: {e!r}")
     cov.merge(ctx.coverage)
+    result.indexes = ctx._cache
     _name_every_source(result, cluster)
     _apply_suppressions(result, cluster, config, suppressions)
     if baseline is not None:
-        result.findings = [f for f in result.findings if f.fingerprint not in baseline]
+        new: list[Finding] = []
+        for f in result.findings:
+            (result.unchanged if f.fingerprint in baseline else new).append(f)
+        result.findings = new
     result.findings.sort(
         key=lambda f: (
             -f.severity.rank,

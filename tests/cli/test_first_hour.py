@@ -288,7 +288,8 @@ def test_scan_of_one_file_without_config_imports_no_pydantic_nor_aws_clients(tmp
     # issue 13: a scan without a config file reads no schema; the EKS readers load, boto3 does not
     target = REPO_ROOT / "examples" / "demo-cluster" / "shop.yaml"
     mods = _modules_after(
-        "import sys\nfrom kubestrata.cli.entry import main\n"
+        # cli.main, not the console script's entry, which ends a scan with os._exit (no module list)
+        "import sys\nfrom kubestrata.cli.main import main\n"
         f"sys.argv = ['kubestrata', 'scan', {str(target)!r}, '-o', 'json', '-q', "
         f"'--output-file', {str(tmp_path / 'r.json')!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass"

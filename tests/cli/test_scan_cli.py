@@ -113,6 +113,37 @@ def test_baseline_reports_only_new(tmp_path):
     assert json.loads(r.stdout)["findings"] == []
 
 
+def test_html_baseline_shows_new_fixed_and_unchanged(tmp_path):
+    demo = str(EXAMPLES / "demo-cluster")
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: gone, namespace: shop}\n"
+        "spec: {containers: [{name: c, image: nginx:1.27, securityContext: {privileged: true}}]}\n"
+    )
+    base = tmp_path / "base.json"
+    runner.invoke(app, ["scan", demo, str(extra), "-o", "json", "--output-file", str(base), "-q"])
+    before = json.loads(base.read_text())["findings"]
+    gone = [f for f in before if f["object"] and f["object"]["name"] == "gone"]
+    # now the pod is gone and a new one is privileged
+    extra.write_text(extra.read_text().replace("name: gone", "name: fresh"))
+    out = tmp_path / "r.html"
+    r = runner.invoke(
+        app,
+        ["scan", demo, str(extra), "-o", "html", "--baseline", str(base), "--output-file", str(out), "-q"],
+    )
+    assert r.exit_code == 1, r.output  # the new privileged pod is at or above high
+    page = out.read_text()
+    sec = page[page.index('id="baseline"') :].split("</section>")[0]
+
+    def card(k):
+        return int(sec.split(f'data-card="{k}"><div class="n">')[1].split("<")[0])
+
+    assert card("new") == len(gone) and card("fixed") == len(gone)
+    assert card("unchanged") == len(before) - len(gone)
+    assert "Pod/shop/gone" in sec and page.count("Pod/shop/fresh</span>") == len(gone)
+    assert 'id="scanned-at"' in page and 'id="duration"' in page
+
+
 def test_scan_applies_a_pod_security_configuration(tmp_path):
     pod = tmp_path / "pod.yaml"
     pod.write_text(
@@ -161,7 +192,8 @@ def test_html_report_shows_network_connectivity(tmp_path):
     assert r.exit_code == 1, r.output
     page = out.read_text()
     section = page[page.index('<section class="netpol-connectivity"') :]
-    matrix = section[section.index('<table class="netpol-matrix">') : section.index("</table>")]
+    matrix = section[section.index('<table class="netpol-matrix">') :]
+    matrix = matrix[: matrix.index("</table>")]
     # the demo's one NetworkPolicy lets web reach cart on its named port only
     web_row = matrix[matrix.index("<tr><th>shop/web[Deployment]</th>") :].split("</tr>")[0]
     assert "TCP 9090" in web_row

@@ -121,6 +121,20 @@ TRAPS = [
     "# just a comment\n",
     "plain scalar document\n",
     "- 1\n- '1'\n- 1.0\n",
+    # quoted integers and literals next to plain ones (the fast path reads the quoted ones as strings)
+    "a: '1'\nb: 1\nc: \"-7\"\nd: -7\ne: 'null'\nf: null\ng: \"false\"\nh: false\ni: '00'\nj: 00\n",
+    "- '0'\n- 0\n- \"true\"\n- true\n- '1_000'\n- 1_000\n- '+1'\n- +1\n- '012'\n",
+    "'1': a\n1: b\n'true': c\n",
+    # quoted values with node-property characters are text; real properties still step aside
+    "schedule: '*/15 * * * *'\ncmd:\n- \"a && b\"\n- '!x'\nc: 'it''s *'\n",
+    "{a: it's, b: &x 'y'}\n",
+    "a: &x 'y'\nb: *x\n",
+    "a: 'y'\nb: *x\n",
+    "a: \"*x\"\nb: '&y'\n",
+    "a: \"x\n  b: '*y'\"\n",
+    "a: '@x'\nb: '*y'\nc: '@x'\nd: \"*/5 * * * *\"\n",
+    "a: '*y'\nb: |\n  *y\n",
+    "a: '*y'\nb: 'yes'\nc: yes\n",
     # a block scalar that ends the stream without a line break keeps no final newline (issue 11)
     "a: |\n  x",
     "a: >\n  folded\n  text",
@@ -157,6 +171,17 @@ def test_bare_equals_and_merge_scalars_are_strings():
 @pytest.mark.parametrize("chunk", TRAPS)
 def test_yaml_traps(chunk):
     check(chunk)
+
+
+def test_quoted_resource_quantities_take_the_fast_path():
+    # `cpu: "1"` is in most workloads; PyYAML reads it as the string "1", and so does the fast path
+    chunk = "kind: Pod\nspec:\n  containers:\n  - resources: {requests: {cpu: '1'}, limits: {cpu: \"2\"}}\n"
+    assert check(chunk)
+
+
+def test_quoted_cron_schedule_takes_the_fast_path():
+    assert check("kind: CronJob\nspec:\n  schedule: '*/15 * * * *'\n  suspend: false\n")
+    assert not check("a: &x 'y'\nb: *x\n")  # a real anchor and alias still take the PyYAML path
 
 
 def test_traps_do_not_all_fall_back():

@@ -7,6 +7,7 @@ entries (CSP violations, failed loads) while the page loads, and evaluate expres
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -133,6 +134,21 @@ class Browser:
         if "exceptionDetails" in res:
             raise RuntimeError(f"page raised: {res['exceptionDetails']}")
         return res["result"].get("value")
+
+    def set_viewport(self, width: int, height: int) -> None:
+        """A desktop window of this size (CSS pixels, scale 1), as the layout tests expect."""
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+
+    def screenshot(self, clip: dict[str, float] | None = None) -> bytes:
+        """A PNG of the viewport, or of ``clip`` ({x, y, width, height} in page coordinates)."""
+        params: dict[str, Any] = {"format": "png"}
+        if clip is not None:
+            params["clip"] = {**clip, "scale": 1}
+            params["captureBeyondViewport"] = True
+        return base64.b64decode(self.send("Page.captureScreenshot", params)["data"])
 
     def problems(self) -> list[str]:
         """Console errors and warnings, uncaught exceptions and error log entries seen so far."""

@@ -65,11 +65,13 @@ def test_rules_results_locations_fingerprints(result):
 
 
 def test_baseline_reads_sarif_fingerprints(result, tmp_path):
-    from kubestrata.cli.scan import load_baseline
+    from kubestrata.baseline import load_baseline
 
     p = tmp_path / "b.sarif"
     p.write_text(sarif.render(result, TARGET))
-    assert load_baseline(str(p)) == {f.fingerprint for f in result.findings}
+    base = load_baseline(str(p))
+    assert base.fingerprints == {f.fingerprint for f in result.findings}
+    assert {e.rule_id for e in base.entries.values()} == {f.rule_id for f in result.findings}
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,19 @@ def exit_with(code: int, reason: str = "") -> NoReturn:
     raise typer.Exit(code)
 
 
+# What a command leaves to the operating system. When the console script runs the command (not a
+# test's in-process runner: HARD_EXIT stays False there), it ends the process with os._exit after
+# flushing its output, so the millions of objects of a large scan are not freed one by one (about
+# 5% of a 50,000-object scan's CPU) just before the OS reclaims them at once.
+HARD_EXIT = False
+LEFT_TO_EXIT: list[Any] = []
+
+
+def leave_to_exit(*objs: Any) -> None:
+    if HARD_EXIT:
+        LEFT_TO_EXIT.extend(objs)
+
+
 def handle_errors(fn: F) -> F:
     """Turn user-facing errors into a one-line message and exit 2."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from pathlib import Path
+import time
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import typer
 
+from kubestrata.baseline import compare, load_baseline
 from kubestrata.cli import options
 from kubestrata.cli.common import (
     EXIT_FINDINGS,
@@ -17,6 +17,7 @@ from kubestrata.cli.common import (
     err_console,
     exit_with,
     handle_errors,
+    leave_to_exit,
     rich_output,
     warning_line,
     write_output,
@@ -24,7 +25,7 @@ from kubestrata.cli.common import (
 from kubestrata.cli.inputs import load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
-from kubestrata.errors import InputError, KubestrataError
+from kubestrata.errors import KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.report.render import Format, render
 from kubestrata.scan import ScanResult, run_scan, select_checks
@@ -32,36 +33,47 @@ from kubestrata.scan import ScanResult, run_scan, select_checks
 if TYPE_CHECKING:
     from kubestrata.report.asff import AwsTarget
 
-
-def load_baseline(path: str) -> set[str]:
-    """Fingerprints from a previous `scan -o json` (or SARIF) report."""
-    try:
-        doc = orjson.loads(Path(path).read_bytes())
-    except OSError as e:
-        raise InputError(f"cannot read baseline: {e.strerror or e}", file=path) from None
-    except orjson.JSONDecodeError as e:
-        raise InputError(f"baseline is not JSON: {e}", file=path) from None
-    if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
-        return {f.get("fingerprint") for f in doc["findings"] if isinstance(f, dict) and f.get("fingerprint")}
-    if isinstance(doc, dict) and isinstance(doc.get("runs"), list):  # SARIF
-        return {
-            r.get("partialFingerprints", {}).get("kubestrata/v1")
-            for run in doc["runs"]
-            for r in run.get("results", [])
-        } - {None}
-    raise InputError("expected a kubestrata JSON or SARIF report", file=path, field="findings")
+if TYPE_CHECKING:
+    from kubestrata.report.html import RunInfo
 
 
 def connectivity_section(snap: Cluster, result: ScanResult) -> str:
     """The network connectivity view for the HTML report; a failure costs the view, never the report."""
     from kubestrata.netpol.engine import Network
-    from kubestrata.netpol.graph import connectivity_html
+    from kubestrata.report.html_network import network_section
 
     try:
-        return connectivity_html(Network(snap))
+        net = result.indexes.get("netpol.network")  # built by the KS-NET checks, when they ran
+        return network_section(net if isinstance(net, Network) else Network(snap))
     except Exception as e:  # the report must not be lost to a bug in one of its views
         result.notices.append(f"network connectivity view not drawn: {e!r}")
         return ""
+
+
+def html_run(
+    snap: Cluster,
+    result: ScanResult,
+    paths: list[str] | None,
+    cluster: bool,
+    namespace: str | None,
+    started: dt.datetime,
+    seconds: float,
+) -> RunInfo:
+    """What the HTML report says about the run: when, how long, what was read, and the views that
+    need the snapshot (network connectivity, each object's owner for grouping)."""
+    from kubestrata.report.html import RunInfo, owners
+
+    inputs = ["the live cluster (current kubeconfig context)"] if cluster else list(paths or [])
+    if namespace:
+        inputs.append(f"namespace {namespace} only")
+    section = connectivity_section(snap, result)
+    return RunInfo(
+        started=started,
+        seconds=seconds,
+        inputs=inputs,
+        sections=[section] if section else [],
+        owners=owners(snap, result.findings),
+    )
 
 
 def aws_target(snap: Cluster, result: ScanResult, cluster_arn: str | None, required: bool) -> AwsTarget:
@@ -108,7 +120,11 @@ def scan(
         None, "--suppressions", help="Suppressions file (YAML).", metavar="PATH"
     ),
     baseline_file: str = typer.Option(
-        None, "--baseline", help="Report only findings not in this earlier JSON/SARIF report.", metavar="PATH"
+        None,
+        "--baseline",
+        help="Report only findings not in this earlier JSON/SARIF report (-o html also lists the fixed ones "
+        "and counts the unchanged).",
+        metavar="PATH",
     ),
     include: list[str] = typer.Option(
         [], "--include", help="Only these checks (id, glob or domain).", metavar="CHECK"
@@ -227,6 +243,8 @@ def _scan(
 
         sup = Suppressions.load(suppressions_file)
     baseline = load_baseline(baseline_file) if baseline_file else None
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
     with stage("loading the input", quiet=quiet):
         inp = load_input(
             paths, cluster=cluster, context=context, kubeconfig=kubeconfig, namespace=namespace,
@@ -234,8 +252,14 @@ def _scan(
         )  # fmt: skip
     snap = inp.cluster
     with stage(f"evaluating {len(checks)} checks on {len(snap)} objects", quiet=quiet):
-        result = run_scan(snap, config=cfg.scan, checks=checks, suppressions=sup, baseline=baseline)
+        result = run_scan(
+            snap, config=cfg.scan, checks=checks, suppressions=sup,
+            baseline=baseline.fingerprints if baseline else None,
+        )  # fmt: skip
     result.coverage.merge(inp.coverage)
+    leave_to_exit(inp, snap, result)
+    if baseline is not None:
+        result.baseline = compare(baseline, result.findings, result.unchanged)
     target = "cluster" if cluster else " ".join(paths or [])
     with stage(f"writing the {output.value} report", quiet=quiet):
         if output is Format.TABLE:
@@ -244,11 +268,12 @@ def _scan(
             with rich_output(output_file) as console:
                 table.render(result, console, show_suppressed=show_suppressed)
         else:
-            sections = [connectivity_section(snap, result)] if output is Format.HTML else []
+            run = None
+            if output is Format.HTML:
+                run = html_run(snap, result, paths, cluster, namespace, started, time.perf_counter() - clock)
             aws = aws_target(snap, result, cluster_arn, security_hub) if output is Format.ASFF else None
             text = render(
-                result, output, target=target, html_sections=[s for s in sections if s], aws_target=aws,
-                now=dt.datetime.now(dt.UTC),
+                result, output, target=target, html_run=run, aws_target=aws, now=dt.datetime.now(dt.UTC),
             )  # fmt: skip
             write_output(text, output_file)
     if security_hub:

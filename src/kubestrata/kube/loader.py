@@ -53,6 +53,12 @@ _IMPLICIT = {k: tuple(v) for k, v in _YamlLoader.yaml_implicit_resolvers.items()
 # outside YAML's printable set and the YAML 1.1 line breaks NEL, LS, PS. Cheap substring tests run
 # first; the regular expressions only on documents that contain the character at all.
 _NODE_PROPERTY = re.compile(r"(?:^|[\s\[\]{},])[!&*]", re.MULTILINE)  # tag, anchor or alias
+# a line whose whole value is one quoted scalar (`schedule: '*/15 * * * *'`, `- "a && b"`): what is
+# between the quotes is text, never a node property, so it is blanked before _NODE_PROPERTY looks.
+# Were the line inside a multi-line or block scalar, the blanked text is scalar text all the same.
+_QUOTED_LINE = re.compile(
+    r"""^([ ]*(?:- )*(?:[\w./-]+:[ ]+)?)(?:'(?:[^'\n]|'')*'|"(?:[^"\\\n]|\\.)*")[ ]*$""", re.MULTILINE
+)
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
@@ -61,6 +67,11 @@ _NON_PRINTABLE = re.compile(
 _BAD_START = frozenset("]}@`%|>,&*!")
 _BAD_PREFIX = ("- ", "? ", ": ")
 _FIRST_CHECK = frozenset(_IMPLICIT) | _BAD_START | {"-", "?", ":"}
+# rapidyaml writes a plain decimal integer, true, false or null as the JSON literal, so a *value*
+# that comes out as one of these strings was quoted in the source ('1', "true"): PyYAML reads it as
+# the same string. (Keys are strings in JSON whatever the source, so they get no such pass.) The
+# common `cpu: "1"` would otherwise send every workload with it down the slow path.
+_QUOTED_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)|true|false|null")
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -246,7 +257,7 @@ def _ambiguous_string(s: str) -> bool:
     return False
 
 
-def _unambiguous(doc: Any) -> bool:
+def _unambiguous(doc: Any, quoted_text: frozenset[str] = frozenset()) -> bool:
     """True when PyYAML is bound to produce exactly ``doc`` for the document rapidyaml parsed.
 
     rapidyaml's JSON output loses the quoted/plain distinction of strings and YAML 1.1 typing. So
@@ -254,8 +265,10 @@ def _unambiguous(doc: Any) -> bool:
     may have been plain: ``yes``, ``0755``, ``~``, ``2024-01-01``) or that no plain scalar can be,
     any empty key, and any float (``1e3`` is a string to PyYAML). Strings that cannot resolve to
     another type mean the same either way; rapidyaml keeps plain empty values as null, so "" was
-    quoted. Written for speed: it visits every key and value of every document."""
-    check, ambiguous = _FIRST_CHECK, _ambiguous_string
+    quoted. ``quoted_text``: values known to have been quoted (each occurrence of the text in the
+    document is a whole quoted value). Written for speed: it visits every key and value of every
+    document."""
+    check, ambiguous, literal = _FIRST_CHECK, _ambiguous_string, _QUOTED_LITERAL.fullmatch
     stack = [[doc]]
     pop, push = stack.pop, stack.append
     while stack:
@@ -266,7 +279,7 @@ def _unambiguous(doc: Any) -> bool:
                     return False  # an empty key may be a plain empty key, which PyYAML rejects
                 t = type(v)
                 if t is str:
-                    if v and v[0] in check and ambiguous(v):
+                    if v and v[0] in check and ambiguous(v) and not literal(v) and v not in quoted_text:
                         return False
                 elif t is dict or t is list:
                     push(v)
@@ -276,7 +289,7 @@ def _unambiguous(doc: Any) -> bool:
             for v in node:
                 t = type(v)
                 if t is str:
-                    if v and v[0] in check and ambiguous(v):
+                    if v and v[0] in check and ambiguous(v) and not literal(v) and v not in quoted_text:
                         return False
                 elif t is dict or t is list:
                     push(v)
@@ -290,8 +303,14 @@ def _fast_yaml(chunk: str) -> Any:
     _SLOW (including every document rapidyaml rejects, so errors always come from PyYAML)."""
     if "\t" in chunk or "\r" in chunk or chunk.startswith("%") or "\n%" in chunk:
         return _SLOW
+    quoted_text: frozenset[str] = frozenset()
     if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
-        return _SLOW
+        values: list[str] = []
+        if _NODE_PROPERTY.search(_QUOTED_LINE.sub(lambda m: _blank(m, values), chunk)):
+            return _SLOW
+        # a quoted '*/15 * * * *' starts with an indicator, which would send the document to PyYAML
+        # below, unless the text occurs nowhere in the document but as such quoted values
+        quoted_text = frozenset(v for v in values if chunk.count(v) == values.count(v))
     if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
         return _SLOW
     if not chunk.endswith("\n") and ("|" in chunk or ">" in chunk):
@@ -308,7 +327,17 @@ def _fast_yaml(chunk: str) -> Any:
         doc = orjson.loads(out)
     except orjson.JSONDecodeError:
         return _SLOW
-    return doc if _unambiguous(doc) else _SLOW
+    return doc if _unambiguous(doc, quoted_text) else _SLOW
+
+
+def _blank(m: re.Match[str], values: list[str]) -> str:
+    """_QUOTED_LINE's replacement: the line with its quoted value emptied; the value's text (when it
+    reads as written: no '' or backslash escapes) goes to ``values``."""
+    text = m.group(0)[len(m.group(1)) :].rstrip(" ")
+    inner = text[1:-1]
+    if "\\" not in inner and "''" not in inner:
+        values.append(inner)
+    return m.group(1) + "''"
 
 
 def _split_documents(text: str) -> list[tuple[int, str]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ from kubestrata.scan import ScanResult
 
 if TYPE_CHECKING:
     from kubestrata.report.asff import AwsTarget
+    from kubestrata.report.html import RunInfo
 
 
 class Format(StrEnum):
@@ -33,7 +33,7 @@ def render(
     target: str = "",
     color: bool = False,
     show_suppressed: bool = False,
-    html_sections: Sequence[str] = (),
+    html_run: RunInfo | None = None,
     aws_target: AwsTarget | None = None,
     now: dt.datetime | None = None,
 ) -> str:
@@ -67,4 +67,4 @@ def render(
         return asff.render(result, aws_target, now)
     from kubestrata.report import html
 
-    return html.render(result, target, html_sections)
+    return html.render(result, target, html_run)
