@@ -53,7 +53,7 @@ class Memo:
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, dict[str, Any]] = {}
+        self.entries: dict[bytes, dict[Any, Any]] = {}
 
 
 def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> PodView:
@@ -106,7 +106,7 @@ class ObjectResult:
     audit_annotations: dict[str, str] = field(default_factory=dict)
     exempt: str | None = None  # namespace, user or runtimeClass
     error: InputError | None = None
-    shared: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # Memo entry
+    shared: dict[Any, Any] | None = field(default=None, repr=False, compare=False)  # Memo entry
 
     @property
     def is_controller(self) -> bool:
@@ -214,7 +214,7 @@ def evaluate_object(
         policy = NamespacePolicy(policy)
     ex = exemptions or Exemptions()
     is_pod = obj.kind == "Pod"
-    shared: dict[str, Any] | None = None
+    shared: dict[Any, Any] | None = None
     ckey = content_key(obj.raw) if memo is not None else None
     if ckey is not None and memo is not None:
         shared = memo.entries.get(ckey)
@@ -252,7 +252,7 @@ def evaluate_object(
         if r is None:
             r = cache[key] = run_checks(view, lv)
         # the message names the level-version as labelled, not as clamped
-        return r if r.level_version == lv else PSSResult(r.allowed, lv, r.failures, view)
+        return r if r.level_version == lv else r.relabelled(lv)
 
     enforce = result(p.enforce)
     annotations: dict[str, str] = {}
