@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from kubestrata.cli.common import (
     write_output,
 )
 from kubestrata.cli.deprecations import warn
-from kubestrata.cli.inputs import Input, load_input, require_complete
+from kubestrata.cli.inputs import Input, ManifestStream, load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
 from kubestrata.errors import KubestrataError
@@ -157,22 +158,35 @@ def check(
     elif version is not None:
         raise KubestrataError("--policy-version needs --level")
     with bulk():  # loading and evaluating allocate only acyclic objects: no GC passes over them
-        inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
-        with stage("evaluating pods", quiet=quiet):
-            results = _check_all(inp.cluster, forced, cfg, username)
-        if output is Fmt.JSON:
-            _write_pieces(_json_list(results, fixes), output_file)
+        tally = _Tally()
+        if forced is not None and not cluster:
+            # one level for every object: no namespace labels to gather first, so judge and write
+            # the input one file at a time instead of holding all of it
+            stream = ManifestStream(paths, namespace=namespace, quiet=quiet)
+            with stage("evaluating pods", quiet=quiet):
+                results = tally.count(_check_stream(stream, forced, cfg, username))
+                _write_pieces(
+                    _json_list(results, fixes) if output is Fmt.JSON else _table(results, fixes), output_file
+                )
+            coverage = stream.coverage
         else:
-            write_output(render_check_table(results, fixes), output_file)
-        invalid = [r for r in results if r.error is not None]
-        for r in invalid:
-            error_line(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
-        n_invalid = len(invalid)
-        denied = sum(1 for r in results if not r.pods_allowed)
-        coverage = inp.coverage
-        # free the snapshot while the collector is off: re-enabled over it, its first pass would walk
-        # every object of the input once more
-        del inp, results, invalid
+            inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
+            with stage("evaluating pods", quiet=quiet):
+                held = _check_all(inp.cluster, forced, cfg, username)
+            pieces = (
+                _json_list(tally.count(held), fixes)
+                if output is Fmt.JSON
+                else _table(tally.count(held), fixes)
+            )
+            _write_pieces(pieces, output_file)
+            coverage = inp.coverage
+            # free the snapshot while the collector is off: re-enabled over it, its first pass would
+            # walk every object of the input once more
+            del inp, held
+        for line in tally.invalid:
+            error_line(line)
+        n_invalid = len(tally.invalid)
+        denied = tally.denied
     if n_invalid:
         exit_with(EXIT_ERROR, f"{n_invalid} object{'s' if n_invalid != 1 else ''} with an invalid pod spec")
     require_complete(coverage, strict)
@@ -183,22 +197,64 @@ def check(
     raise typer.Exit(EXIT_OK)
 
 
+class _Tally:
+    """What the exit status needs, counted as the results go by to the renderer."""
+
+    def __init__(self) -> None:
+        self.invalid: list[str] = []
+        self.denied = 0
+
+    def count(self, results: Iterable[ObjectResult]) -> Iterator[ObjectResult]:
+        for r in results:
+            if r.error is not None:
+                self.invalid.append(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
+            if not r.pods_allowed:
+                self.denied += 1
+            yield r
+
+
+def _check_stream(
+    stream: ManifestStream, forced: LevelVersion, cfg: PodSecurityConfig, username: str | None
+) -> Iterator[ObjectResult]:
+    memo = Memo()
+    policy = NamespacePolicy(Policy(forced, forced, forced))
+    for objs in stream:
+        for obj in objs:
+            if obj.kind in WORKLOAD_KINDS:
+                r = evaluate_object(obj, policy, exemptions=cfg.exemptions, username=username, memo=memo)
+                if r is not None:
+                    yield r
+
+
 _IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
 
 
-def _json_list(results: list[ObjectResult], fixes: bool) -> Any:
+def _json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
     """The text of _json([r.to_dict(fixes) for r in results]), produced a batch at a time (the report
     is never one string). Replicas of one template under one policy differ only in the identity
     fields, so the rest of their entry is serialised once."""
     first = True
     batch: list[str] = []
     rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
+    quoted: dict[str, str] = {}  # kinds and namespaces repeat: each JSON string made once
+    last_source: Any = None  # consecutive objects of one document share their Source
+    source_q = ""
 
     def s(v: str) -> str:
         return orjson.dumps(v).decode()
 
+    def q(v: str) -> str:
+        got = quoted.get(v)
+        if got is None:
+            got = s(v)
+            if len(quoted) < 65536:
+                quoted[v] = got
+        return got
+
     for r in results:
-        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        o = r.obj
+        kind = o.kind
+        key = (id(r.shared), id(r.policy), kind == "Pod", r.exempt) if r.shared is not None else None
         got = rests.get(key) if key is not None else None
         if got is None:
             doc = r.to_dict(fixes)
@@ -209,11 +265,13 @@ def _json_list(results: list[ObjectResult], fixes: bool) -> Any:
             got = (r.shared, r.policy), body  # the objects are held so their ids stay theirs
             if key is not None:
                 rests[key] = got
-        o = r.obj
+        if o.source is not last_source:
+            last_source = o.source
+            source_q = s(str(last_source))
         batch.append(
             ("[\n  " if first else ",\n  ")
-            + f'{{\n    "source": {s(str(o.source))},\n    "kind": {s(o.kind)},\n    "namespace": '
-            f'{s(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
+            + f'{{\n    "source": {source_q},\n    "kind": {q(kind)},\n    "namespace": '
+            f'{q(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
         )
         first = False
         if len(batch) >= 512:
@@ -223,14 +281,21 @@ def _json_list(results: list[ObjectResult], fixes: bool) -> Any:
     yield "".join(batch)
 
 
-def _write_pieces(pieces: Any, output_file: str | None) -> None:
+def _write_pieces(pieces: Iterable[str], output_file: str | None) -> None:
+    """Write the pieces as they come; the file is opened at the first piece, so an input that turns
+    out to be unusable (an error raised before any output) leaves no file behind."""
     if output_file and output_file != "-":
+        fh = None
         try:
-            with open(output_file, "w", encoding="utf-8") as fh:
-                for piece in pieces:
-                    fh.write(piece)
+            for piece in pieces:
+                if fh is None:
+                    fh = open(output_file, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                fh.write(piece)
         except OSError as e:
             raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+        finally:
+            if fh is not None:
+                fh.close()
         return
     for piece in pieces:
         write_output(piece, None)
@@ -260,14 +325,18 @@ def _check_all(
     return results
 
 
-def render_check_table(results: list[ObjectResult], fixes: bool = True) -> str:
-    if not results:
-        return "no pods or workload controllers in the input\n"
-    lines = []
-    denied = 0
+def render_check_table(results: Iterable[ObjectResult], fixes: bool = True) -> str:
+    return "".join(_table(results, fixes))
+
+
+def _table(results: Iterable[ObjectResult], fixes: bool = True) -> Iterator[str]:
+    """The table, a batch of lines at a time."""
+    lines: list[str] = []
+    n = denied = 0
     bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
     keep: list[Any] = []
     for r in results:
+        n += 1
         o = r.obj
         if r.error is not None:
             status = "INVALID"
@@ -297,10 +366,15 @@ def render_check_table(results: list[ObjectResult], fixes: bool = True) -> str:
                 bodies[key] = body
                 keep.append((r.shared, r.policy))  # their ids stay theirs while cached
         lines.extend(body)
+        if len(lines) >= 2048:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if not n:
+        yield "no pods or workload controllers in the input\n"
+        return
     lines.append("")
-    n = len(results)
     lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
-    return "\n".join(lines) + "\n"
+    yield "\n".join(lines) + "\n"
 
 
 def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
