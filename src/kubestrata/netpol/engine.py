@@ -18,40 +18,36 @@ Tiers, per direction and per port (network-policy-api v1alpha1 / v1alpha2 preced
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubestrata.errors import InputError
+from kubestrata.findings import CoverageGap, GapReason
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.selectors import LabelSelector
 from kubestrata.netpol import sets
 from kubestrata.netpol.endpoints import Endpoint, collect_endpoints
+from kubestrata.netpol.explain import Explanation
 from kubestrata.netpol.model import (
-    ALLOW,
     BANP_KIND,
-    DENY,
     EGRESS,
     INGRESS,
-    PASS,
     POLICY_KINDS,
     TIER_ADMIN,
     TIER_BASELINE,
     TIER_NP,
     Peer,
     Policy,
-    PortSpec,
     Rule,
     SecurityGroupPolicy,
     parse_policy,
+    resolve_ports,
 )
+from kubestrata.netpol.reachability import Matrix, Reachability, bit_indices
 from kubestrata.netpol.securitygroups import SecurityGroup
 from kubestrata.netpol.securitygroups import blocks as sg_blocks
-from kubestrata.netpol.sets import ALL, NONE, Intervals, PortSet
+from kubestrata.netpol.sets import ALL, Intervals, PortSet
 
 PROBE_NAMESPACE = "<any-namespace>"
-LUT_MAX = 256  # up to this many distinct port sets, intersect all pairs up front
-SMALL_ID_MAX = 32767  # port-set ids fit int16 up to here
 _KIND_ORDER = {"AdminNetworkPolicy": 0, "ClusterNetworkPolicy": 1, "NetworkPolicy": 2, BANP_KIND: 3}
 
 
@@ -79,12 +75,6 @@ class Options:
 
 
 @dataclass
-class Gap:
-    subject: str
-    detail: str
-
-
-@dataclass
 class PodClass:
     idx: int
     namespace: str
@@ -96,39 +86,7 @@ class PodClass:
     members: list[Endpoint] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One step of a verdict: which tier and policy decided which ports, and how."""
-
-    direction: str
-    tier: str
-    policy: str
-    rule: str
-    verdict: str  # allow / deny / pass / isolate / default
-    ports: PortSet
-    text: str
-
-
-@dataclass
-class Matrix:
-    """The full map: ``pods[s, d]``, ``to_ext[s, a]`` and ``from_ext[d, a]`` are ids into ``table``."""
-
-    pods: Any
-    to_ext: Any
-    from_ext: Any
-    table: list[PortSet]
-
-    def pod(self, s: int, d: int) -> PortSet:
-        return self.table[int(self.pods[s, d])]
-
-
-@dataclass
-class Verdict:
-    allowed: PortSet
-    reasons: list[Reason]
-
-
-class Network:
+class Network(Reachability, Explanation):
     """A snapshot's policies, endpoints and classes, ready for queries."""
 
     def __init__(
@@ -142,7 +100,7 @@ class Network:
         self.cluster = cluster
         # AWS security group rules (describe-security-groups); None: membership is reported only
         self.security_groups = security_groups
-        self.gaps: list[Gap] = []
+        self.gaps: list[CoverageGap] = []
         self.warnings: list[str] = []
         self.policies: list[Policy] = []
         self.sgps: list[SecurityGroupPolicy] = []
@@ -152,9 +110,8 @@ class Network:
             try:
                 p = parse_policy(obj)
             except InputError as e:
-                self.gaps.append(
-                    Gap(f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}", str(e))
-                )
+                subject = f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}"
+                self.gaps.append(CoverageGap(subject, GapReason.INVALID, str(e)))
                 continue
             if isinstance(p, SecurityGroupPolicy):
                 self.sgps.append(p)
@@ -168,7 +125,7 @@ class Network:
             cluster, include_init_ports=opts.include_init_ports, resolve_owners=opts.resolve_owners
         )
         for e in errs:
-            self.gaps.append(Gap(e.file or "input", str(e)))
+            self.gaps.append(CoverageGap(e.file or "input", GapReason.INVALID, str(e)))
         self.endpoints = eps
         self._build_ip_partition()
         self._build_classes()
@@ -339,7 +296,7 @@ class Network:
             if pod_sel.is_empty:
                 m |= nm
                 continue
-            for i in _bits(nm):
+            for i in bit_indices(nm):
                 if pod_sel.matches(self.classes[i].labels):
                     m |= 1 << i
         self._peer_cache[key] = m
@@ -431,7 +388,7 @@ class Network:
     def _index_subjects(self) -> None:
         self.selecting: list[list[Policy]] = [[] for _ in range(self.nclasses)]
         for p in self.policies:
-            for i in _bits(self.subject_mask(p)):
+            for i in bit_indices(self.subject_mask(p)):
                 self.selecting[i].append(p)
 
     # --- ports -----------------------------------------------------------------------------------
@@ -461,297 +418,6 @@ class Network:
                 out.append((sub, resolve_ports(rule.ports, ports)))
         return out
 
-    # --- verdicts --------------------------------------------------------------------------------
-    def atoms(self, c: int, direction: str) -> list[tuple[int, PortSet]]:
-        """The class's verdict in one direction: (column mask, allowed ports) covering every column."""
-        key = (c, direction)
-        got = self._atoms.get(key)
-        if got is None:
-            got = self._atoms[key] = self._compute_atoms(c, direction)
-        return got
-
-    def _first_match(self, pols: Iterable[Policy], c: int, direction: str) -> list[list]:
-        atoms: list[list] = [[self.U, NONE, NONE, NONE]]  # mask, allow, deny, pass
-        slot = {ALLOW: 1, DENY: 2, PASS: 3}
-        for p in pols:
-            for rule in p.rules(direction):
-                s = slot[rule.action]
-                for m, ports in self.rule_parts(rule, c, direction):
-                    nxt = []
-                    for a in atoms:
-                        inter = a[0] & m
-                        if not inter:
-                            nxt.append(a)
-                            continue
-                        newly = ports - (a[1] | a[2] | a[3])
-                        if newly.empty:
-                            nxt.append(a)
-                            continue
-                        rest = a[0] & ~m
-                        if rest:
-                            nxt.append([rest, a[1], a[2], a[3]])
-                        b = [inter, a[1], a[2], a[3]]
-                        b[s] = b[s] | newly
-                        nxt.append(b)
-                    atoms = nxt
-        return atoms
-
-    def _compute_atoms(self, c: int, direction: str) -> list[tuple[int, PortSet]]:
-        sel = self.selecting[c]
-        admin = [p for p in sel if p.tier == TIER_ADMIN]
-        nps = [p for p in sel if p.tier == TIER_NP and p.affects(direction)]
-        base = [p for p in sel if p.tier == TIER_BASELINE]
-        top = self._first_match(admin, c, direction) if admin else [[self.U, NONE, NONE, NONE]]
-        out: dict[PortSet, int] = defaultdict(int)
-        if nps:
-            np_atoms: list[tuple[int, PortSet]] = [(self.U, NONE)]
-            for p in nps:
-                for rule in p.rules(direction):
-                    for m, ports in self.rule_parts(rule, c, direction):
-                        np_atoms = _union_atoms(np_atoms, m, ports)
-            for tm, allow, deny, _ in top:
-                for nm, nport in np_atoms:
-                    inter = tm & nm
-                    if inter:
-                        out[allow | (nport - deny)] |= inter
-        else:
-            strict = self.options.aws_strict and self._selectable(self.classes[c])
-            bottom = self._first_match(base, c, direction) if base else [[self.U, NONE, NONE, NONE]]
-            for tm, allow, deny, _ in top:
-                for bm, ballow, bdeny, _ in bottom:
-                    inter = tm & bm
-                    if inter:
-                        rest = ballow if strict else ALL - bdeny
-                        out[allow | (rest - deny)] |= inter
-        if self._sg_active(c):
-            # security groups are a second, independent gate at the pod's own ENI
-            sg_atoms: list[tuple[int, PortSet]] = [(self.U, NONE)]
-            for _g, m, ports in self._sg_rules(c, direction):
-                sg_atoms = _union_atoms(sg_atoms, m, ports)
-            layered: dict[PortSet, int] = defaultdict(int)
-            for p, m in out.items():
-                for sm, sp in sg_atoms:
-                    inter = m & sm
-                    if inter:
-                        layered[p & sp] |= inter
-            out = layered
-        return [(m, p) for p, m in out.items()]
-
-    def lookup(self, c: int, direction: str, col: int) -> PortSet:
-        bit = 1 << col
-        for m, p in self.atoms(c, direction):
-            if m & bit:
-                return p
-        return NONE
-
-    def connection(self, src_col: int, dst_col: int) -> PortSet:
-        """Allowed ports from one column to another (at least one side a pod class)."""
-        eg = self.lookup(src_col, EGRESS, dst_col) if src_col < self.nclasses else ALL
-        if eg.empty:
-            return NONE
-        ing = self.lookup(dst_col, INGRESS, src_col) if dst_col < self.nclasses else ALL
-        return eg & ing
-
-    # --- the full map ----------------------------------------------------------------------------
-    def full_matrix(self) -> Matrix:
-        """Connectivity between every pair of classes, and between classes and address blocks.
-
-        Each class's two verdicts are painted into integer matrices of PortSet ids (numpy), and the
-        source-egress x destination-ingress intersection is computed once per distinct id pair."""
-        import numpy as np
-
-        if self._matrix is not None:
-            return self._matrix
-        p, n = self.nclasses, self.ncols
-        table: list[PortSet] = [NONE]
-        ids: dict[PortSet, int] = {NONE: 0}
-
-        def pid(ps: PortSet) -> int:
-            got = ids.get(ps)
-            if got is None:
-                got = ids[ps] = len(table)
-                table.append(ps)
-            return got
-
-        nbytes = (n + 7) // 8
-        # int16 ids while they fit: the two verdict matrices dominate memory at scale
-        mats = {EGRESS: np.zeros((p, n), dtype=np.int16), INGRESS: np.zeros((p, n), dtype=np.int16)}
-        for c in range(p):
-            for d in (EGRESS, INGRESS):
-                for m, ps in self.atoms(c, d):
-                    bits = np.unpackbits(
-                        np.frombuffer(m.to_bytes(nbytes, "little"), dtype=np.uint8), bitorder="little"
-                    )[:n].astype(bool)
-                    i = pid(ps)
-                    if mats[d].dtype == np.int16 and i > SMALL_ID_MAX:
-                        mats = {key: v.astype(np.int32) for key, v in mats.items()}
-                    mats[d][c, bits] = i
-        eg, ing = mats[EGRESS], mats[INGRESS]
-        k = len(table)
-        pods = np.zeros((p, p), dtype=np.int32)
-        chunk = 1024  # rows at a time: bounds the temporaries for very many classes
-        if k <= LUT_MAX:
-            # few distinct port sets (the usual case): intersect every pair once, then one gather
-            lut = np.array([pid(a & b) for a in list(table) for b in list(table[:k])], dtype=np.int32)
-            for r0 in range(0, p, chunk):
-                r1 = min(p, r0 + chunk)
-                pods[r0:r1] = lut[eg[r0:r1, :p].astype(np.int32) * k + ing[:p, r0:r1].T]
-        else:
-            for r0 in range(0, p, chunk):
-                r1 = min(p, r0 + chunk)
-                key = eg[r0:r1, :p].astype(np.int64) * k + ing[:p, r0:r1].T
-                uniq, inv = np.unique(key, return_inverse=True)
-                merged = np.fromiter(
-                    (pid(table[int(u) // k] & table[int(u) % k]) for u in uniq),
-                    dtype=np.int32,
-                    count=len(uniq),
-                )
-                pods[r0:r1] = merged[inv].reshape(r1 - r0, p)
-        self._matrix = Matrix(pods, eg[:, p:], ing[:, p:], table)
-        return self._matrix
-
-    # --- explanation -----------------------------------------------------------------------------
-    def verdict(self, c: int, direction: str, col: int) -> Verdict:
-        """One direction for one peer column, step by step (the explain path; independent of atoms)."""
-        bit = 1 << col
-        sel = self.selecting[c]
-        reasons: list[Reason] = []
-        decided, allow, deny = self._explain_tier(TIER_ADMIN, sel, c, direction, col, bit, reasons)
-        nps = [p for p in sel if p.tier == TIER_NP and p.affects(direction)]
-        if nps:
-            np_allowed = NONE
-            for p in nps:
-                hit = False
-                for rule in p.rules(direction):
-                    ports = self._ports_for(rule, c, direction, col, bit)
-                    if ports is None:
-                        continue
-                    hit = True
-                    if ports.empty:
-                        reasons.append(
-                            Reason(
-                                direction,
-                                TIER_NP,
-                                p.display,
-                                _rule_label(rule),
-                                "none",
-                                ports,
-                                f"{p.display} {_rule_label(rule)} selects the peer, but its named "
-                                "ports have no match on the destination pod",
-                            )
-                        )
-                        continue
-                    np_allowed = np_allowed | ports
-                    reasons.append(
-                        Reason(
-                            direction,
-                            TIER_NP,
-                            p.display,
-                            _rule_label(rule),
-                            ALLOW,
-                            ports,
-                            f"{p.display} allows {ports} by {_rule_label(rule)}",
-                        )
-                    )
-                if not hit:
-                    why = " (no rules defined)" if not p.rules(direction) else ""
-                    reasons.append(
-                        Reason(
-                            direction,
-                            TIER_NP,
-                            p.display,
-                            "",
-                            "isolate",
-                            NONE,
-                            f"{p.display} selects the pod, but the peer is not allowed by any "
-                            f"{direction.capitalize()} rule{why}",
-                        )
-                    )
-            final = allow | (np_allowed - deny)
-        else:
-            strict = self.options.aws_strict and self._selectable(self.classes[c])
-            bdecided, ballow, bdeny = self._explain_tier(TIER_BASELINE, sel, c, direction, col, bit, reasons)
-            rest = ballow if strict else ALL - bdeny
-            final = allow | (rest - deny)
-            undecided = ALL - decided - bdecided
-            if not undecided.empty:
-                if strict:
-                    txt = "no NetworkPolicy selects the pod: AWS strict mode default (deny all)"
-                else:
-                    txt = "no NetworkPolicy selects the pod: system default (allow all)"
-                reasons.append(
-                    Reason(direction, "default", "", "", "deny" if strict else ALLOW, undecided, txt)
-                )
-        if self._sg_active(c):
-            sg_allowed = NONE
-            for gid, m, ports in self._sg_rules(c, direction):
-                if m & bit:
-                    sg_allowed = sg_allowed | ports
-                    reasons.append(
-                        Reason(
-                            direction, "aws-sg", gid, "", ALLOW, ports, f"security group {gid} allows {ports}"
-                        )
-                    )
-            if sg_allowed.empty:
-                groups = ", ".join(self.classes[c].groups)
-                reasons.append(
-                    Reason(
-                        direction,
-                        "aws-sg",
-                        groups,
-                        "",
-                        "deny",
-                        NONE,
-                        f"no {direction} rule of security groups {groups} matches the peer",
-                    )
-                )
-            final = final & sg_allowed
-        return Verdict(final, reasons)
-
-    def _explain_tier(
-        self, tier: str, sel: list[Policy], c: int, direction: str, col: int, bit: int, reasons: list[Reason]
-    ) -> tuple[PortSet, PortSet, PortSet]:
-        """The (admin or baseline) tier's first-match walk for one peer column: the ports it decides,
-        allows and denies, with a Reason per rule that decides something."""
-        decided = allow = deny = NONE
-        for p in (p for p in sel if p.tier == tier):
-            for rule in p.rules(direction):
-                ports = self._ports_for(rule, c, direction, col, bit)
-                if ports is None:
-                    continue
-                newly = ports - decided
-                if newly.empty:
-                    continue
-                decided = decided | newly
-                if rule.action == ALLOW:
-                    allow = allow | newly
-                elif rule.action == DENY:
-                    deny = deny | newly
-                reasons.append(
-                    Reason(
-                        direction,
-                        tier,
-                        p.display,
-                        _rule_label(rule),
-                        rule.action,
-                        newly,
-                        f"{p.display} {_verb(rule.action)} {newly} by {_rule_label(rule)}",
-                    )
-                )
-        return decided, allow, deny
-
-    def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
-        if not (self.rule_mask(rule) & bit):
-            return None
-        if rule.ports is None:
-            return ALL
-        dst_ports = (
-            self.classes[c].ports
-            if direction == INGRESS
-            else (self.classes[col].ports if col < self.nclasses else ())
-        )
-        return resolve_ports(rule.ports, dst_ports)
-
     # --- columns and names ----------------------------------------------------------------------
     def endpoint_col(self, ep: Endpoint) -> int:
         return self.class_of[id(ep)]
@@ -775,53 +441,3 @@ class Network:
         if not hits:
             raise InputError(f"no workload or pod named {text!r} in the input")
         return hits[0]
-
-
-def _bits(m: int) -> Iterator[int]:
-    while m:
-        low = m & -m
-        yield low.bit_length() - 1
-        m ^= low
-
-
-def _union_atoms(atoms: list[tuple[int, PortSet]], m: int, ports: PortSet) -> list[tuple[int, PortSet]]:
-    """Allow-union atoms (peer-column mask, ports) refined by one rule: the columns of m gain ports,
-    splitting an atom that m covers only in part."""
-    nxt = []
-    for am, ap in atoms:
-        inter = am & m
-        if not inter or (ap | ports) is ap:
-            nxt.append((am, ap))
-            continue
-        rest = am & ~m
-        if rest:
-            nxt.append((rest, ap))
-        nxt.append((inter, ap | ports))
-    return nxt
-
-
-def _verb(action: str) -> str:
-    return {ALLOW: "allows", DENY: "denies", PASS: "passes"}.get(action, action)
-
-
-def _rule_label(rule: Rule) -> str:
-    nm = f" '{rule.name}'" if rule.name else ""
-    return f"{rule.direction.capitalize()} rule #{rule.index}{nm}"
-
-
-def resolve_ports(specs: tuple[PortSpec, ...] | None, pod_ports: tuple[tuple[str, str, int], ...]) -> PortSet:
-    """A rule's ports for one destination pod: named ports map through the pod's container ports
-    (protocol must agree; an ANP namedPort takes the pod's protocol); an unmatched name adds nothing."""
-    if specs is None:
-        return ALL
-    m: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for s in specs:
-        if s.name is None:
-            m[s.proto or "TCP"].append((s.lo, s.hi))
-            continue
-        for name, proto, num in pod_ports:
-            if name == s.name:
-                if s.proto is None or s.proto == proto:
-                    m[proto].append((num, num))
-                break
-    return PortSet.from_map({k: tuple(v) for k, v in m.items()})
