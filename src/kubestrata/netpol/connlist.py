@@ -77,14 +77,14 @@ class _Workloads:
         out: dict[int, PortSet] = {int(b): table[ids[b]] for b in np.flatnonzero(ids)}
         for c in ca[1:]:  # pods of one owner in several classes: the owner may what any of them may
             more = pods[c][self.first]
-            for b in np.flatnonzero(more):
-                b = int(b)
+            for nz in np.flatnonzero(more):
+                b = int(nz)
                 prev = out.get(b)
                 out[b] = table[more[b]] if prev is None else prev | table[more[b]]
         for b in self.multi:
             for c in ca:
                 for d in cols[b][1:]:
-                    i = pods[c, d]
+                    i = int(pods[c, d])
                     if i:
                         prev = out.get(b)
                         out[b] = table[i] if prev is None else prev | table[i]

@@ -1,11 +1,10 @@
-"""Why a verdict is what it is (a mixin of engine.Network): one direction for one peer column,
+"""Why a verdict is what it is (a mixin of engine.Network's last layer): one direction for one peer column,
 walked tier by tier and rule by rule, as Reasons. Independent of the atoms the reachability path
 builds, so each checks the other (tests/netpol)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from kubestrata.netpol.model import (
     ALLOW,
@@ -19,10 +18,8 @@ from kubestrata.netpol.model import (
     Rule,
     resolve_ports,
 )
+from kubestrata.netpol.reachability import Reachability
 from kubestrata.netpol.sets import ALL, NONE, PortSet
-
-if TYPE_CHECKING:
-    from kubestrata.netpol.engine import Network
 
 
 @dataclass(frozen=True)
@@ -44,11 +41,11 @@ class Verdict:
     reasons: list[Reason]
 
 
-class Explanation:
-    """The explain path; the methods read the classes and masks Network compiles."""
+class Explanation(Reachability):
+    """The explain path over the compiled network."""
 
     # --- explanation -----------------------------------------------------------------------------
-    def verdict(self: Network, c: int, direction: str, col: int) -> Verdict:
+    def verdict(self, c: int, direction: str, col: int) -> Verdict:
         """One direction for one peer column, step by step (the explain path; independent of atoms)."""
         bit = 1 << col
         sel = self.selecting[c]
@@ -177,7 +174,7 @@ class Explanation:
                 )
         return decided, allow, deny
 
-    def _ports_for(self: Network, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
+    def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
         if not (self.rule_mask(rule) & bit):
             return None
         if rule.ports is None:

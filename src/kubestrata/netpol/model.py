@@ -332,7 +332,7 @@ def parse_admin_policy(obj: KubeObject) -> Policy:
         raise ctx.err("subject needs exactly one of namespaces or pods", "spec.subject")
     if "namespaces" in subj:
         s_ns = _sel(ctx, subj["namespaces"], "spec.subject.namespaces", nil_is_all=True)
-        s_pod = _ALL_SEL
+        s_pod: LabelSelector | None = _ALL_SEL
     else:
         sp = _map(ctx, subj["pods"], "spec.subject.pods")
         s_ns = _sel(ctx, sp.get("namespaceSelector"), "spec.subject.pods.namespaceSelector", nil_is_all=True)

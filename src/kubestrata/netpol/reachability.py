@@ -1,4 +1,4 @@
-"""Reachability over the compiled classes (a mixin of engine.Network): each class's verdict per
+"""Reachability over the compiled classes (the layer of engine.Network between compilation and explanation): each class's verdict per
 direction as (column mask, allowed PortSet) atoms, tier by tier, one connection, and the full map.
 
 Tiers, per direction and per port (network-policy-api v1alpha1 / v1alpha2 precedence): the admin
@@ -11,10 +11,11 @@ second, independent gate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kubestrata.netpol.compile import CompiledNetwork
 from kubestrata.netpol.model import (
     ALLOW,
     DENY,
@@ -27,9 +28,6 @@ from kubestrata.netpol.model import (
     Policy,
 )
 from kubestrata.netpol.sets import ALL, NONE, PortSet
-
-if TYPE_CHECKING:
-    from kubestrata.netpol.engine import Network
 
 LUT_MAX = 256  # up to this many distinct port sets, intersect all pairs up front
 SMALL_ID_MAX = 32767  # port-set ids fit int16 up to here
@@ -48,11 +46,11 @@ class Matrix:
         return self.table[int(self.pods[s, d])]
 
 
-class Reachability:
-    """Verdicts and connections; the methods read the classes and masks Network compiles."""
+class Reachability(CompiledNetwork):
+    """The compiled network's verdicts and connections."""
 
     # --- verdicts --------------------------------------------------------------------------------
-    def atoms(self: Network, c: int, direction: str) -> list[tuple[int, PortSet]]:
+    def atoms(self, c: int, direction: str) -> list[tuple[int, PortSet]]:
         """The class's verdict in one direction: (column mask, allowed ports) covering every column."""
         key = (c, direction)
         got = self._atoms.get(key)
@@ -60,8 +58,8 @@ class Reachability:
             got = self._atoms[key] = self._compute_atoms(c, direction)
         return got
 
-    def _first_match(self: Network, pols: Iterable[Policy], c: int, direction: str) -> list[list]:
-        atoms: list[list] = [[self.U, NONE, NONE, NONE]]  # mask, allow, deny, pass
+    def _first_match(self, pols: Iterable[Policy], c: int, direction: str) -> list[list[Any]]:
+        atoms: list[list[Any]] = [[self.U, NONE, NONE, NONE]]  # mask, allow, deny, pass
         slot = {ALLOW: 1, DENY: 2, PASS: 3}
         for p in pols:
             for rule in p.rules(direction):
@@ -86,12 +84,14 @@ class Reachability:
                     atoms = nxt
         return atoms
 
-    def _compute_atoms(self: Network, c: int, direction: str) -> list[tuple[int, PortSet]]:
+    def _compute_atoms(self, c: int, direction: str) -> list[tuple[int, PortSet]]:
         sel = self.selecting[c]
         admin = [p for p in sel if p.tier == TIER_ADMIN]
         nps = [p for p in sel if p.tier == TIER_NP and p.affects(direction)]
         base = [p for p in sel if p.tier == TIER_BASELINE]
-        top = self._first_match(admin, c, direction) if admin else [[self.U, NONE, NONE, NONE]]
+        top: list[list[Any]] = (
+            self._first_match(admin, c, direction) if admin else [[self.U, NONE, NONE, NONE]]
+        )
         out: dict[PortSet, int] = defaultdict(int)
         if nps:
             np_atoms: list[tuple[int, PortSet]] = [(self.U, NONE)]
@@ -106,7 +106,9 @@ class Reachability:
                         out[allow | (nport - deny)] |= inter
         else:
             strict = self.options.aws_strict and self._selectable(self.classes[c])
-            bottom = self._first_match(base, c, direction) if base else [[self.U, NONE, NONE, NONE]]
+            bottom: list[list[Any]] = (
+                self._first_match(base, c, direction) if base else [[self.U, NONE, NONE, NONE]]
+            )
             for tm, allow, deny, _ in top:
                 for bm, ballow, bdeny, _ in bottom:
                     inter = tm & bm
@@ -119,22 +121,22 @@ class Reachability:
             for _g, m, ports in self._sg_rules(c, direction):
                 sg_atoms = _union_atoms(sg_atoms, m, ports)
             layered: dict[PortSet, int] = defaultdict(int)
-            for p, m in out.items():
+            for ps, m in out.items():
                 for sm, sp in sg_atoms:
                     inter = m & sm
                     if inter:
-                        layered[p & sp] |= inter
+                        layered[ps & sp] |= inter
             out = layered
         return [(m, p) for p, m in out.items()]
 
-    def lookup(self: Network, c: int, direction: str, col: int) -> PortSet:
+    def lookup(self, c: int, direction: str, col: int) -> PortSet:
         bit = 1 << col
         for m, p in self.atoms(c, direction):
             if m & bit:
                 return p
         return NONE
 
-    def connection(self: Network, src_col: int, dst_col: int) -> PortSet:
+    def connection(self, src_col: int, dst_col: int) -> PortSet:
         """Allowed ports from one column to another (at least one side a pod class)."""
         eg = self.lookup(src_col, EGRESS, dst_col) if src_col < self.nclasses else ALL
         if eg.empty:
@@ -143,7 +145,7 @@ class Reachability:
         return eg & ing
 
     # --- the full map ----------------------------------------------------------------------------
-    def full_matrix(self: Network) -> Matrix:
+    def full_matrix(self) -> Matrix:
         """Connectivity between every pair of classes, and between classes and address blocks.
 
         Each class's two verdicts are painted into integer matrices of PortSet ids (numpy), and the
@@ -199,13 +201,6 @@ class Reachability:
                 pods[r0:r1] = merged[inv].reshape(r1 - r0, p)
         self._matrix = Matrix(pods, eg[:, p:], ing[:, p:], table)
         return self._matrix
-
-
-def bit_indices(m: int) -> Iterator[int]:
-    while m:
-        low = m & -m
-        yield low.bit_length() - 1
-        m ^= low
 
 
 def _union_atoms(atoms: list[tuple[int, PortSet]], m: int, ports: PortSet) -> list[tuple[int, PortSet]]:
