@@ -260,25 +260,38 @@ def _json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
             doc = r.to_dict(fixes)
             for k in _IDENTITY:
                 doc.pop(k)
-            # '{\n  "allowed": ...\n}' -> the members, one level deeper
+            # '{\n  "allowed": ...\n}' -> the members, one level deeper, and the entry's end
             body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
-            got = (r.shared, r.policy), body  # the objects are held so their ids stay theirs
+            got = (r.shared, r.policy), body + "\n  }"  # the objects are held so their ids stay theirs
             if key is not None:
                 rests[key] = got
         if o.source is not last_source:
             last_source = o.source
             source_q = s(str(last_source))
+        # KubeObject.namespace and .name for a workload kind (never cluster-scoped), read once
+        meta = o.raw.get("metadata")
+        if type(meta) is not dict:
+            meta = _NO_METADATA
+        ns = meta.get("namespace")
+        ns = (ns if type(ns) is str else str(ns)) if ns else "default"
+        name = meta.get("name") or meta.get("generateName") or ""
+        # the header and the shared rest as separate pieces: the rest (kilobytes) is never copied
+        # into a string per object, only once into the batch
         batch.append(
             ("[\n  " if first else ",\n  ")
             + f'{{\n    "source": {source_q},\n    "kind": {q(kind)},\n    "namespace": '
-            f'{q(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
+            f'{q(ns)},\n    "name": {s(name if type(name) is str else str(name))},'
         )
+        batch.append(got[1])
         first = False
-        if len(batch) >= 512:
+        if len(batch) >= 1024:
             yield "".join(batch)
             batch = []
     batch.append("[]\n" if first else "\n]\n")
     yield "".join(batch)
+
+
+_NO_METADATA: dict[str, Any] = {}
 
 
 def _write_pieces(pieces: Iterable[str], output_file: str | None) -> None:
