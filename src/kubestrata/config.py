@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kubestrata.configpath import discover_config
 from kubestrata.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -160,19 +160,6 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scan: ScanConfig = Field(default_factory=ScanConfig)
     serve: dict[str, Any] | None = Field(None, description="`kubestrata serve` settings (see docs/serve.md).")
-
-
-CONFIG_NAME = "kubestrata.yaml"
-
-
-def discover_config() -> Path | None:
-    """./kubestrata.yaml, else $XDG_CONFIG_HOME/kubestrata/kubestrata.yaml (~/.config by default)."""
-    here = Path(CONFIG_NAME)
-    if here.is_file():
-        return here
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    user = Path(base) / "kubestrata" / CONFIG_NAME
-    return user if user.is_file() else None
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

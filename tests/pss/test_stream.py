@@ -14,6 +14,7 @@ from kubestrata.cli.inputs import ManifestStream, load_input
 from kubestrata.errors import KubestrataError
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.config import PodSecurityConfig
+from kubestrata.report.pss import check_json, render_check_table
 
 runner = CliRunner()
 
@@ -67,11 +68,7 @@ def test_streamed_check_equals_held_check(tree, output):
     lv = LevelVersion.parse("restricted")
     inp = load_input([str(tree)], quiet=True)
     held = cli_pss._check_all(inp.cluster, lv, PodSecurityConfig(), None)
-    want = (
-        "".join(cli_pss._json_list(held, False))
-        if output == "json"
-        else cli_pss.render_check_table(held, False)
-    )
+    want = "".join(check_json(held, False)) if output == "json" else render_check_table(held, False)
     res = runner.invoke(
         cli_pss.app, ["check", str(tree), "--level", "restricted", "-o", output, "-q"], catch_exceptions=False
     )

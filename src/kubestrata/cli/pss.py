@@ -24,7 +24,7 @@ from kubestrata.cli.common import (
 from kubestrata.cli.deprecations import warn
 from kubestrata.cli.inputs import Input, ManifestStream, load_input, require_complete
 from kubestrata.cli.progress import stage
-from kubestrata.config import load_config
+from kubestrata.configpath import discover_config
 from kubestrata.errors import KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.podspec import WORKLOAD_KINDS
@@ -34,6 +34,8 @@ from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configura
 from kubestrata.pss.evaluate import Memo, ObjectResult, evaluate_object
 from kubestrata.pss.registry import bulk, checks_for, effective_minor
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
+from kubestrata.report.pss import check_json as _json_list
+from kubestrata.report.pss import check_table as _table
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -75,6 +77,10 @@ def _config(config_file: str | None, pss_configuration: str | None) -> PodSecuri
     if config_file and _is_pod_security_configuration(config_file):
         warn("--config PodSecurityConfiguration", "--pss-configuration", "pss")
         return load_pod_security_configuration(config_file)
+    if config_file is None and discover_config() is None:
+        return PodSecurityConfig()  # no kubestrata config file: the model is not even imported
+    from kubestrata.config import load_config
+
     cfg = load_config(config_file)
     if cfg.scan.pss_configuration:
         return load_pod_security_configuration(cfg.scan.pss_configuration)
@@ -226,74 +232,6 @@ def _check_stream(
                     yield r
 
 
-_IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
-
-
-def _json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
-    """The text of _json([r.to_dict(fixes) for r in results]), produced a batch at a time (the report
-    is never one string). Replicas of one template under one policy differ only in the identity
-    fields, so the rest of their entry is serialised once."""
-    first = True
-    batch: list[str] = []
-    rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
-    quoted: dict[str, str] = {}  # kinds and namespaces repeat: each JSON string made once
-    last_source: Any = None  # consecutive objects of one document share their Source
-    source_q = ""
-
-    def s(v: str) -> str:
-        return orjson.dumps(v).decode()
-
-    def q(v: str) -> str:
-        got = quoted.get(v)
-        if got is None:
-            got = s(v)
-            if len(quoted) < 65536:
-                quoted[v] = got
-        return got
-
-    for r in results:
-        o = r.obj
-        kind = o.kind
-        key = (id(r.shared), id(r.policy), kind == "Pod", r.exempt) if r.shared is not None else None
-        got = rests.get(key) if key is not None else None
-        if got is None:
-            doc = r.to_dict(fixes)
-            for k in _IDENTITY:
-                doc.pop(k)
-            # '{\n  "allowed": ...\n}' -> the members, one level deeper, and the entry's end
-            body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
-            got = (r.shared, r.policy), body + "\n  }"  # the objects are held so their ids stay theirs
-            if key is not None:
-                rests[key] = got
-        if o.source is not last_source:
-            last_source = o.source
-            source_q = s(str(last_source))
-        # KubeObject.namespace and .name for a workload kind (never cluster-scoped), read once
-        meta = o.raw.get("metadata")
-        if type(meta) is not dict:
-            meta = _NO_METADATA
-        ns = meta.get("namespace")
-        ns = (ns if type(ns) is str else str(ns)) if ns else "default"
-        name = meta.get("name") or meta.get("generateName") or ""
-        # the header and the shared rest as separate pieces: the rest (kilobytes) is never copied
-        # into a string per object, only once into the batch
-        batch.append(
-            ("[\n  " if first else ",\n  ")
-            + f'{{\n    "source": {source_q},\n    "kind": {q(kind)},\n    "namespace": '
-            f'{q(ns)},\n    "name": {s(name if type(name) is str else str(name))},'
-        )
-        batch.append(got[1])
-        first = False
-        if len(batch) >= 1024:
-            yield "".join(batch)
-            batch = []
-    batch.append("[]\n" if first else "\n]\n")
-    yield "".join(batch)
-
-
-_NO_METADATA: dict[str, Any] = {}
-
-
 def _write_pieces(pieces: Iterable[str], output_file: str | None) -> None:
     """Write the pieces as they come; the file is opened at the first piece, so an input that turns
     out to be unusable (an error raised before any output) leaves no file behind."""
@@ -336,79 +274,6 @@ def _check_all(
         if r is not None:
             results.append(r)
     return results
-
-
-def render_check_table(results: Iterable[ObjectResult], fixes: bool = True) -> str:
-    return "".join(_table(results, fixes))
-
-
-def _table(results: Iterable[ObjectResult], fixes: bool = True) -> Iterator[str]:
-    """The table, a batch of lines at a time."""
-    lines: list[str] = []
-    n = denied = 0
-    bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
-    keep: list[Any] = []
-    for r in results:
-        n += 1
-        o = r.obj
-        if r.error is not None:
-            status = "INVALID"
-        elif r.exempt:
-            status = f"EXEMPT ({r.exempt})"
-        elif not r.allowed:
-            status = "DENIED"
-        elif not r.pods_allowed:
-            status = "PODS DENIED"
-        else:
-            status = "ALLOWED"
-        if status in ("DENIED", "PODS DENIED", "INVALID"):
-            denied += 1
-        lines.append(
-            f"{status:<12} {printable(o.kind)}/{printable(o.name)} in {printable(o.namespace)}  [{r.policy.enforce}]  ({printable(o.source)})"
-        )
-        if r.error is not None:
-            lines.append(f"    invalid pod spec: {printable(r.error)}")
-        elif not r.pods_allowed:
-            lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
-        # the rest depends only on the template and the policy: replicas share it
-        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
-        body = bodies.get(key) if key is not None else None
-        if body is None:
-            body = _table_body(r, fixes)
-            if key is not None:
-                bodies[key] = body
-                keep.append((r.shared, r.policy))  # their ids stay theirs while cached
-        lines.extend(body)
-        if len(lines) >= 2048:
-            yield "\n".join(lines) + "\n"
-            lines = []
-    if not n:
-        yield "no pods or workload controllers in the input\n"
-        return
-    lines.append("")
-    lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
-    yield "\n".join(lines) + "\n"
-
-
-def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
-    lines: list[str] = []
-    if r.error is None and not r.pods_allowed:
-        for v in r.enforce.violations if r.enforce else []:
-            where = f"container {printable(v.container)}: " if v.container else ""
-            lines.append(f"    - {v.check}: {where}{printable(v.path)}")
-            if not v.fix and v.fix_note:
-                lines.append(f"        no automatic fix: {printable(v.fix_note)}")
-        rem = r._fix_dict() if fixes else None
-        if rem and rem["patch"]:
-            lines.append(f"    fix (JSON patch): {printable(orjson.dumps(rem['patch']).decode())}")
-            for note in rem["notes"]:
-                lines.append(f"        review: {printable(note)}")
-    for w in r.warnings:
-        if w != r.message:
-            lines.append(f"    warning: {printable(w)}")
-    for e in r.policy.errors:
-        lines.append(f"    label error: {printable(e)}")
-    return lines
 
 
 @app.command("checks")
