@@ -1,186 +1,143 @@
-"""kubestrata configuration (one file, YAML), validated by pydantic."""
+"""kubestrata configuration (one file, YAML): the values every command reads.
+
+The values are plain dataclasses with the defaults; the file is validated by the pydantic schema in
+kubestrata.configschema, imported only when there is a file to read, so that a command run without a
+config file never imports pydantic (docs/performance.md, start-up)."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-from kubestrata.configpath import discover_config
-from kubestrata.errors import InputError
+M = TypeVar("M", bound="BaseModel")
 
-M = TypeVar("M", bound=BaseModel)
+DEFAULT_ALLOWED_REGISTRIES = ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn")
+# kube-system CNI and storage drivers: the components that need privilege by design
+DEFAULT_PRIVILEGED_NAMES = (
+    "aws-node",
+    "kube-proxy",
+    "ebs-csi-node",
+    "efs-csi-node",
+    "calico-node",
+    "cilium",
+    "eks-pod-identity-agent",
+    "aws-network-policy-agent",
+    "fsx-csi-node",
+    "s3-csi-node",
+    "csi-*",
+    "*-csi-node",
+)
+DEFAULT_SENSITIVE_HOST_PATHS = (
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/boot",
+    "/root",
+    "/dev",
+    "/var/run",
+    "/run",
+    "/var/lib/kubelet",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    "/var/run/crio/crio.sock",
+    "/run/crio/crio.sock",
+    "/etc/kubernetes",
+    "/var/log",
+)
+VALUE_CONTROLS = frozenset({"capabilities_baseline", "capabilities_restricted", "hostPorts", "sysctls"})
 
-DEFAULT_ALLOWED_REGISTRIES = ["*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"]
 
-
-class PrivilegedAllowEntry(BaseModel):
+@dataclass
+class PrivilegedAllowEntry:
     """A workload allowed to run privileged containers (system components); glob patterns."""
 
-    model_config = ConfigDict(extra="forbid")
     namespace: str = "kube-system"
     name: str = "*"
     kind: str = "*"
     container: str = "*"
 
 
-class PSSExclusion(BaseModel):
+@dataclass
+class PSSExclusion:
     """A Kyverno-style exclusion from KS-PSS-004 (podSecurity.exclude): one Pod Security control,
     optionally only for some images, namespaces and offending values."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    control: str = Field(
-        alias="controlName",
-        description='PSS control name as the standard names it ("Capabilities", "Host Ports") or a '
-        "Pod Security Admission check id (capabilities_baseline, hostPorts).",
-    )
-    images: list[str] = Field(
-        default_factory=list,
-        description="Glob patterns of container images; empty = every container. A pod-level field "
-        "(host namespaces, sysctls...) is only excluded by an entry without images.",
-    )
-    namespaces: list[str] = Field(default_factory=list, description="Glob patterns; empty = every namespace.")
-    values: list[str] = Field(
-        default_factory=list,
-        description="Allowed values (capabilities, host ports, sysctl names): only violations whose every "
-        "offending value is listed are excluded; empty = any value.",
-    )
+    control: str
+    images: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
     reason: str = ""
 
-    @field_validator("control")
-    @classmethod
-    def _known_control(cls, v: str) -> str:
-        from kubestrata.pss.controls import check_ids
 
-        if not check_ids(v):
-            raise ValueError(
-                f"unknown Pod Security control {v!r} (see docs/scan.md, Pod Security exclusions)"
-            )
-        return v
+@dataclass
+class ScanConfig:
+    """The ``scan:`` section (field meanings: kubestrata.configschema.ScanSection)."""
 
-    @model_validator(mode="after")
-    def _values_only_where_listed(self) -> PSSExclusion:
-        from kubestrata.pss.controls import check_ids
-
-        if self.values and not check_ids(self.control) <= VALUE_CONTROLS:
-            raise ValueError("values apply only to Capabilities, Host Ports and Sysctls")
-        return self
-
-
-VALUE_CONTROLS = frozenset({"capabilities_baseline", "capabilities_restricted", "hostPorts", "sysctls"})
-
-
-class ScanConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    allowed_registries: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_ALLOWED_REGISTRIES),
-        description="Glob patterns of image registries that are allowed (KS-IMG-003).",
-    )
-    extra_allowed_registries: list[str] = Field(default_factory=list)
-    privileged_allowlist: list[PrivilegedAllowEntry] = Field(
-        # kube-system CNI and storage drivers: the components that need privilege by design
+    allowed_registries: list[str] = field(default_factory=lambda: list(DEFAULT_ALLOWED_REGISTRIES))
+    extra_allowed_registries: list[str] = field(default_factory=list)
+    privileged_allowlist: list[PrivilegedAllowEntry] = field(
         default_factory=lambda: [
-            PrivilegedAllowEntry(namespace="kube-system", name=n)
-            for n in (
-                "aws-node",
-                "kube-proxy",
-                "ebs-csi-node",
-                "efs-csi-node",
-                "calico-node",
-                "cilium",
-                "eks-pod-identity-agent",
-                "aws-network-policy-agent",
-                "fsx-csi-node",
-                "s3-csi-node",
-                "csi-*",
-                "*-csi-node",
-            )
+            PrivilegedAllowEntry(namespace="kube-system", name=n) for n in DEFAULT_PRIVILEGED_NAMES
         ]
     )
-    system_components: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="More system components and what they are known to need (the shape of "
-        "kubestrata/checks/data/system-components.yaml); checked before the shipped list.",
-    )
-    require_cpu_limits: bool = Field(
-        False,
-        description="KS-WL-006 also requires resources.limits.cpu (off by default: CPU limits throttle a "
-        "container even when the node is idle; requests and the memory limit are always required).",
-    )
-    pss_exclusions: list[PSSExclusion] = Field(
-        default_factory=list,
-        description="Kyverno-style exclusions from KS-PSS-004 per control, image, namespace and value.",
-    )
+    system_components: list[dict[str, Any]] = field(default_factory=list)
+    require_cpu_limits: bool = False
+    pss_exclusions: list[PSSExclusion] = field(default_factory=list)
     allow_annotation_suppressions: bool = True
-    pss_configuration: str | None = Field(
-        None,
-        description="A PodSecurityConfiguration file (the API server's PSA defaults and exemptions) that "
-        "KS-PSS checks apply; without it, PSA's built-in defaults (privileged:latest, no exemptions).",
-    )
-    max_node_age_days: float = Field(
-        21.0,
-        gt=0,
-        description="Nodes older than this are findings (KS-NODE-001); EKS Auto Mode rotates at 21 days.",
-    )
-    sensitive_host_paths: list[str] = Field(
-        default_factory=lambda: [
-            "/",
-            "/etc",
-            "/proc",
-            "/sys",
-            "/boot",
-            "/root",
-            "/dev",
-            "/var/run",
-            "/run",
-            "/var/lib/kubelet",
-            "/var/lib/docker",
-            "/var/lib/containerd",
-            "/var/run/docker.sock",
-            "/run/containerd/containerd.sock",
-            "/var/run/containerd/containerd.sock",
-            "/var/run/crio/crio.sock",
-            "/run/crio/crio.sock",
-            "/etc/kubernetes",
-            "/var/log",
-        ]
-    )
+    pss_configuration: str | None = None
+    max_node_age_days: float = 21.0
+    sensitive_host_paths: list[str] = field(default_factory=lambda: list(DEFAULT_SENSITIVE_HOST_PATHS))
 
     @property
     def registries(self) -> list[str]:
         return [*self.allowed_registries, *self.extra_allowed_registries]
 
 
-class Config(BaseModel):
+@dataclass
+class Config:
     """The one kubestrata config file. Each command reads its section; `serve` validates its own."""
 
-    model_config = ConfigDict(extra="forbid")
-    scan: ScanConfig = Field(default_factory=ScanConfig)
-    serve: dict[str, Any] | None = Field(None, description="`kubestrata serve` settings (see docs/serve.md).")
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    serve: dict[str, Any] | None = None
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The valid keys of the mapping at ``loc`` inside ``model`` (for "unknown key" messages)."""
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        info = current.model_fields.get(str(part))
-        if info is None:
-            return []
-        ann = info.annotation
-        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
-        current = ann if isinstance(ann, type) else (args[0] if args else None)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+def parse_scan_config(data: dict[str, Any], file: str = "<config>") -> ScanConfig:
+    """A ``scan:`` mapping as the config file holds it, validated (errors name the field)."""
+    from kubestrata.configschema import ScanSection, validate
+
+    section: ScanSection = validate(data, ScanSection, file)
+    return section.to_config()
+
+
+CONFIG_NAME = "kubestrata.yaml"
+
+
+def discover_config() -> Path | None:
+    """./kubestrata.yaml, else $XDG_CONFIG_HOME/kubestrata/kubestrata.yaml (~/.config by default)."""
+    here = Path(CONFIG_NAME)
+    if here.is_file():
+        return here
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    user = Path(base) / "kubestrata" / CONFIG_NAME
+    return user if user.is_file() else None
 
 
 def load_yaml_model(path: str | Path, model: type[M], what: str = "config") -> M:
     """Read a YAML file into a pydantic model; every problem is an InputError naming file and field."""
+    import yaml
+
+    from kubestrata.configschema import validate
+    from kubestrata.errors import InputError
+
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
@@ -194,20 +151,16 @@ def load_yaml_model(path: str | Path, model: type[M], what: str = "config") -> M
         raise InputError(f"invalid YAML: {e}", file=str(p)) from None
     if not isinstance(data, dict):
         raise InputError(f"the {what} file must be a mapping", file=str(p))
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            valid = _fields_at(model, loc[:-1])
-            msg = f"unknown key {loc[-1]!r}" + (f"; valid keys here: {', '.join(valid)}" if valid else "")
-        raise InputError(msg, file=str(p), field=".".join(str(x) for x in loc)) from None
+    result: M = validate(data, model, str(p))
+    return result
 
 
 def load_config(path: str | Path | None, *, discover: bool = True) -> Config:
     """The config file given with -c, else the discovered one (see discover_config), else defaults."""
     if path is None and discover:
         path = discover_config()
-    return Config() if path is None else load_yaml_model(path, Config)
+    if path is None:
+        return Config()
+    from kubestrata.configschema import ConfigFile
+
+    return load_yaml_model(path, ConfigFile).to_config()

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from kubestrata.checks import Check, CheckContext, load_builtin_checks
 from kubestrata.config import ScanConfig
@@ -15,7 +16,9 @@ from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject, ObjectRef
 from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
 from kubestrata.pss.evaluate import pod_view
-from kubestrata.suppressions import Suppressions
+
+if TYPE_CHECKING:
+    from kubestrata.suppressions import Suppressions
 
 SUPPRESS_ANNOTATION = "kubestrata.io/suppress"
 SUPPRESS_REASON_ANNOTATION = "kubestrata.io/suppress-reason"
@@ -37,6 +40,13 @@ class ScanResult:
         return [f for f in self.active() if f.severity.rank >= threshold.rank]
 
 
+# a domain split into several modules keeps its old name as a group, so `--include access` and a
+# serve config's `include: [access]` written before the split still select the same checks
+DOMAIN_GROUPS: dict[str, frozenset[str]] = {
+    "access": frozenset({"awsauth", "accessentries", "identity", "rbac"}),
+}
+
+
 def select_checks(include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Check]:
     """Checks after include/exclude globs (ids or domains); a pattern that matches nothing is an error."""
     registry = load_builtin_checks()
@@ -44,7 +54,12 @@ def select_checks(include: Iterable[str] = (), exclude: Iterable[str] = ()) -> l
     include, exclude = list(include), list(exclude)
 
     def hits(pattern: str) -> list[Check]:
-        return [c for c in checks if fnmatchcase(c.meta.id, pattern) or c.meta.domain == pattern]
+        group = DOMAIN_GROUPS.get(pattern, frozenset())
+        return [
+            c
+            for c in checks
+            if fnmatchcase(c.meta.id, pattern) or c.meta.domain == pattern or c.meta.domain in group
+        ]
 
     for pat in [*include, *exclude]:
         if not hits(pat):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kubestrata.access.arn import ArnError, arn_like, canonicalize, has_path, session_arn, strip_path
+from kubestrata.eks.arn import ArnError, arn_like, canonicalize, has_path, session_arn, strip_path
 
 # upstream TestUserARN, with its IAM provider (role name -> ARN incl. path)
 PROVIDER = {

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from kubestrata.access.eks import SNAPSHOT_KIND, merge_aws_json, read_aws_json_files
+from kubestrata.eks.awsjson import merge_aws_json, read_aws_json_files
+from kubestrata.eks.document import to_document
+from kubestrata.eks.model import SNAPSHOT_KIND
 from kubestrata.errors import InputError
 
 DESCRIBE = {
@@ -50,7 +52,7 @@ def test_merge_outputs(tmp_path):
     assert eks.authentication_mode == "API_AND_CONFIG_MAP" and eks.bootstrap_creator_admin is True
     assert [e.principal_arn for e in eks.entries] == ["arn:aws:iam::1:role/node", "arn:aws:iam::1:role/admin"]
     assert eks.entry_for("arn:aws:iam::1:role/admin").associations[0].policy == "AmazonEKSClusterAdminPolicy"
-    doc = eks.to_document()
+    doc = to_document(eks)
     assert doc["kind"] == SNAPSHOT_KIND
     again = merge_aws_json([("snap", doc)])
     assert [e.principal_arn for e in again.entries] == [e.principal_arn for e in eks.entries]

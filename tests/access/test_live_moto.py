@@ -10,7 +10,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from kubestrata.access.eks import collect_live
+from kubestrata.eks.live import collect_live
 from kubestrata.errors import InputError
 from tests.conftest import moto_endpoint
 

@@ -9,17 +9,11 @@ import shlex
 import pytest
 import yaml
 
-from kubestrata.access.migrate import (
-    apply_plan,
-    plan_migration,
-    render_cli,
-    render_eksctl,
-    render_json,
-    render_terraform,
-)
+from kubestrata.access.migrate import apply_plan, plan_migration
 from kubestrata.access.model import AccessModel, parse_request
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.loader import load_objects, load_paths
+from kubestrata.report.migrate import render_cli, render_eksctl, render_json, render_terraform
 
 DEMO = "examples/demo-cluster"
 

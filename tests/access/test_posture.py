@@ -11,11 +11,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kubestrata.access.eks import SNAPSHOT_KIND, from_objects, merge_aws_json, read_aws_json_files
-from kubestrata.access.posture import calendar
 from kubestrata.checks import load_builtin_checks
 from kubestrata.checks.base import CheckContext
 from kubestrata.cli.main import app
+from kubestrata.eks.awsjson import merge_aws_json, read_aws_json_files
+from kubestrata.eks.document import to_document
+from kubestrata.eks.model import SNAPSHOT_KIND
+from kubestrata.eks.objects import from_objects
+from kubestrata.eks.posture import calendar
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.loader import load_objects
@@ -77,7 +80,7 @@ def merged(*docs):
 
 
 def snapshot_text(eks) -> str:
-    return yaml.safe_dump(eks.to_document(), sort_keys=False)
+    return yaml.safe_dump(to_document(eks), sort_keys=False)
 
 
 def scan(text: str, rules: list[str]):
@@ -112,7 +115,7 @@ def test_aws_cli_posture_round_trips_through_the_snapshot():
     assert eks.guardduty.features == {"EKS_AUDIT_LOGS": "ENABLED", "RUNTIME_MONITORING": "ENABLED"}
     back, errors = from_objects(load_objects(snapshot_text(eks)))
     assert not errors
-    assert back.to_document() == eks.to_document()
+    assert to_document(back) == to_document(eks)
 
 
 def test_kms_key_found_by_key_id():

@@ -227,7 +227,7 @@ def test_pv_volumes_come_from_describe_volumes_through_access_import(tmp_path):
 
 
 def test_describe_volumes_bad_input_names_the_field(tmp_path):
-    from kubestrata.access.eks import merge_aws_json
+    from kubestrata.eks.awsjson import merge_aws_json
     from kubestrata.errors import InputError
 
     with pytest.raises(InputError, match=r"Volumes\[0\]\.Encrypted"):

@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
-from kubestrata.config import ScanConfig
+from kubestrata.config import parse_scan_config
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.loader import load_text
 from kubestrata.pss.controls import check_ids, control_name
@@ -39,7 +39,7 @@ POD = {
 
 
 def _controls(exclusions):
-    cfg = ScanConfig(pss_exclusions=exclusions)
+    cfg = parse_scan_config({"pss_exclusions": exclusions})
     res = run_scan(Cluster(load_text(yaml.safe_dump(POD), "p.yaml").objects), config=cfg)
     out = {}
     for f in res.findings:

@@ -284,6 +284,19 @@ def test_scan_imports_only_what_scanning_needs():
     assert not {m.split(".")[0] for m in mods} & {"sqlalchemy", "boto3", "kubernetes", "cedarpy", "uvicorn"}
 
 
+def test_scan_of_one_file_without_config_imports_no_pydantic_nor_aws_clients(tmp_path):
+    # issue 13: a scan without a config file reads no schema; the EKS readers load, boto3 does not
+    target = REPO_ROOT / "examples" / "demo-cluster" / "shop.yaml"
+    mods = _modules_after(
+        "import sys\nfrom kubestrata.cli.entry import main\n"
+        f"sys.argv = ['kubestrata', 'scan', {str(target)!r}, '-o', 'json', '-q', "
+        f"'--output-file', {str(tmp_path / 'r.json')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    assert "kubestrata.checks.awsauth" in mods  # the scan did run its checks
+    assert not {m.split(".")[0] for m in mods} & {"pydantic", "boto3", "botocore", "kubernetes", "sqlalchemy"}
+
+
 # -- config ----------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubestrata.access.eks import merge_aws_json
+from kubestrata.eks.awsjson import merge_aws_json
 from kubestrata.errors import InputError
 from kubestrata.identity.trust import lint
 

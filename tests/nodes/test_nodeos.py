@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kubestrata.access.eks import from_objects, merge_aws_json
 from kubestrata.checks import load_builtin_checks
+from kubestrata.eks.awsjson import merge_aws_json
+from kubestrata.eks.document import to_document
+from kubestrata.eks.objects import from_objects
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
 from kubestrata.scan import run_scan
@@ -48,7 +50,7 @@ LT_VERSIONS = {
 def _scan(docs, ids):
     eks = merge_aws_json(docs)
     # the snapshot document as `access import` writes it, read back by the scan
-    snap = KubeObject(eks.to_document())
+    snap = KubeObject(to_document(eks))
     back, errs = from_objects([snap])
     assert not errs and back.nodegroups == eks.nodegroups
     return run_scan(Cluster([snap]), checks=[REG[i] for i in ids], now=CLOCK)
@@ -94,7 +96,7 @@ def test_live_collection_fetches_the_nodegroups_launch_template_versions(monkeyp
     import pytest
 
     pytest.importorskip("moto.server")
-    from kubestrata.access.eks import collect_live
+    from kubestrata.eks.live import collect_live
 
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(k, v)
@@ -122,5 +124,5 @@ def test_live_collection_fetches_the_nodegroups_launch_template_versions(monkeyp
     assert [ng["nodegroupName"] for ng in got.nodegroups] == ["workers"]
     (v,) = got.launch_template_versions
     assert v["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "optional"
-    res = run_scan(Cluster([KubeObject(got.to_document())]), checks=[REG["KS-NODE-006"]], now=CLOCK)
+    res = run_scan(Cluster([KubeObject(to_document(got))]), checks=[REG["KS-NODE-006"]], now=CLOCK)
     assert [f.rule_id for f in res.findings] == ["KS-NODE-006"]

@@ -14,7 +14,8 @@ from kubestrata.cli.inputs import ManifestStream, load_input
 from kubestrata.errors import KubestrataError
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.config import PodSecurityConfig
-from kubestrata.report.pss import check_json, render_check_table
+from kubestrata.report.pss import check_table as render_check_table
+from kubestrata.report.pss import json_list as check_json
 
 runner = CliRunner()
 

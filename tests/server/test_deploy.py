@@ -108,7 +108,7 @@ def test_config_file_validates():
 
 def test_rbac_lets_the_server_list_and_watch_policies_and_crd_matches_the_watcher():
     from kubestrata.rbac import Attributes, RBACAuthorizer, service_account_user
-    from kubestrata.server.policywatch import GROUP, PLURAL, VERSION
+    from kubestrata.server.clusterpolicies import GROUP, PLURAL, VERSION
 
     res = load_paths([str(DEPLOY / "rbac.yaml")])
     authz = RBACAuthorizer(res.objects)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from kubestrata.access.arn import ArnError, arn_like, canonicalize, parse_arn
+from kubestrata.eks.arn import ArnError, arn_like, canonicalize, parse_arn
 
 TEMPLATES = (
     "{{EC2PrivateDNSName}}",

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from kubestrata.access.arn import ArnError, canonicalize, parse_arn, strip_path
 from kubestrata.access.awsauth import (
     TEMPLATES,
     AwsAuth,
@@ -19,8 +18,10 @@ from kubestrata.access.awsauth import (
     parse_aws_auth,
     template_pattern,
 )
-from kubestrata.access.eks import AccessEntry, EKSAccess, from_objects
-from kubestrata.access.policies import Association
+from kubestrata.access.policies import association_allows
+from kubestrata.eks.arn import ArnError, canonicalize, parse_arn, strip_path
+from kubestrata.eks.model import AccessEntry, Association, EKSAccess
+from kubestrata.eks.objects import from_objects
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
@@ -309,7 +310,7 @@ class AccessModel:
         grants: list[Grant] = []
         notes: list[str] = []
         for a in associations:
-            ok = a.allows(attrs)
+            ok = association_allows(a, attrs)
             if ok:
                 grants.append(Grant("access-policy", f"{a.policy} ({a.scope})"))
             elif ok is None:
@@ -353,7 +354,7 @@ class AccessModel:
             label = f"IAM {ident.arn}"
             hit = False
             for a in ident.associations:
-                if a.allows(req.attributes(ident.user_info, namespace)):
+                if association_allows(a, req.attributes(ident.user_info, namespace)):
                     rows.append(WhoCanRow(label, f"access policy {a.policy} ({a.scope}) [{ident.source}]"))
                     hit = True
             for g in ident.user_info.groups:

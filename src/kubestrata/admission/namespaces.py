@@ -11,11 +11,8 @@ the configured defaults apply); a live lookup that fails is an error, never "no 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import random
-import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any, Protocol
 from kubestrata.errors import InputError
 from kubestrata.kube.cluster import NAMESPACE_NAME_LABEL
 from kubestrata.kube.loader import load_paths
+from kubestrata.kube.watch import ListWatch
 
 log = logging.getLogger("kubestrata.admission.namespaces")
 
@@ -168,24 +166,21 @@ class CombinedNamespaces:
         return {NAMESPACE_NAME_LABEL: namespace}
 
 
-class NamespaceWatch:
+class NamespaceWatch(ListWatch):
     """Keeps ``LiveNamespaces.watched`` current with a list + watch of namespaces (labels only), so
     admission reads labels from memory. While the watch is healthy (``synced``) lookups make no API
     call; when it fails, lookups fall back to the bounded TTL cache and single GETs until a new list
     succeeds. A cluster with more namespaces than ``max_entries`` is not mirrored (the memory bound
     holds): the TTL cache serves it."""
 
+    thread_name = "kubestrata-namespace-watch"
+
     def __init__(
         self, live: LiveNamespaces, *, watch_timeout: int = 300, backoff: tuple[float, float] = (0.5, 30)
     ):
+        super().__init__(watch_timeout=watch_timeout, backoff=backoff)
         self.live = live
-        self.watch_timeout = watch_timeout
-        self.backoff = backoff
-        self.resource_version: str | None = None
         self.events = 0
-        self._stop = threading.Event()
-        self._resp: Any = None
-        self._thread: threading.Thread | None = None
 
     @staticmethod
     def _labels(obj: Any) -> tuple[str | None, dict[str, str]]:
@@ -197,8 +192,14 @@ class NamespaceWatch:
             labels, dict
         ) else {}
 
+    def request(self, **kwargs: Any) -> Any:
+        return self.live._api.list_namespace(**kwargs)
+
+    def needs_list(self) -> bool:
+        return self.resource_version is None or not self.live.synced
+
     def list_once(self) -> None:
-        resp = self.live._api.list_namespace(_preload_content=False, _request_timeout=(10, 60))
+        resp = self.request(_preload_content=False, _request_timeout=(10, 60))
         try:
             doc = json.loads(resp.data)
         finally:
@@ -216,102 +217,30 @@ class NamespaceWatch:
         self.resource_version = str((doc.get("metadata") or {}).get("resourceVersion") or "") or None
         self.live.synced = True
 
-    def watch_once(self) -> None:
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.watch.watch import iter_resp_lines
+    def on_event(self, typ: Any, obj: Any) -> None:
+        if typ == "ERROR":
+            self.raise_error_event(obj)
+        name, labels = self._labels(obj)
+        self.events += 1
+        if name and typ in ("ADDED", "MODIFIED"):
+            if name not in self.live.watched and len(self.live.watched) >= self.live._max:
+                self.live.synced = False  # over the bound: back to GETs after a relist
+                raise RuntimeError("namespaces over max_entries")
+            self.live.watched[name] = labels
+        elif name and typ == "DELETED":
+            self.live.watched.pop(name, None)
 
-        kwargs: dict[str, Any] = {
-            "watch": True,
-            "allow_watch_bookmarks": True,
-            "timeout_seconds": self.watch_timeout,
-            "_request_timeout": (10, self.watch_timeout + 30),
-            "_preload_content": False,
-        }
-        if self.resource_version:
-            kwargs["resource_version"] = self.resource_version
-        resp = self.live._api.list_namespace(**kwargs)
-        self._resp = resp
-        try:
-            if self._stop.is_set():
-                return
-            if not 200 <= resp.status <= 299:
-                raise ApiException(status=resp.status, reason=resp.data[:500].decode("utf-8", "replace"))
-            for line in iter_resp_lines(resp):
-                if self._stop.is_set():
-                    return
-                if not line.strip():
-                    continue
-                ev = json.loads(line)
-                typ, obj = ev.get("type"), ev.get("object")
-                if typ == "ERROR":
-                    st = obj if isinstance(obj, dict) else {}
-                    raise ApiException(status=int(st.get("code") or 500), reason=str(st.get("message") or st))
-                name, labels = self._labels(obj)
-                self.events += 1
-                if name and typ in ("ADDED", "MODIFIED"):
-                    if name not in self.live.watched and len(self.live.watched) >= self.live._max:
-                        self.live.synced = False  # over the bound: back to GETs after a relist
-                        raise RuntimeError("namespaces over max_entries")
-                    self.live.watched[name] = labels
-                elif name and typ == "DELETED":
-                    self.live.watched.pop(name, None)
-                rv = (
-                    ((obj or {}).get("metadata") or {}).get("resourceVersion")
-                    if isinstance(obj, dict)
-                    else None
-                )
-                if rv:
-                    self.resource_version = str(rv)
-        finally:
-            self._resp = None
-            resp.release_conn()
-
-    def run(self) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        delay = self.backoff[0]
-        while not self._stop.is_set():
-            try:
-                if self.resource_version is None or not self.live.synced:
-                    self.list_once()
-                self.watch_once()
-                delay = self.backoff[0]
-                continue
-            except ApiException as e:
-                if e.status == 410:  # history compacted: list again
-                    self.resource_version = None
-                    continue
-                self.live.synced = False
-                log.warning(
-                    "namespace watch failed", extra={"event": "namespace_watch_error", "status": e.status}
-                )
-            except Exception as e:  # noqa: BLE001 - connection drops, credentials: fall back, retry
-                self.live.synced = False
-                log.warning(
-                    "namespace watch failed",
-                    extra={"event": "namespace_watch_error", "error_type": type(e).__name__},
-                )
-            self._stop.wait(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.backoff[1])
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="kubestrata-namespace-watch", daemon=True)
-        self._thread.start()
-
-    async def serve(self) -> None:
-        """Background task for the server's lifespan."""
-        self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self.stop(timeout=0.5)
+    def on_failure(self, error: Exception, status: int | None) -> None:
+        self.live.synced = False
+        if status is not None:
+            log.warning("namespace watch failed", extra={"event": "namespace_watch_error", "status": status})
+        else:
+            log.warning(
+                "namespace watch failed",
+                extra={"event": "namespace_watch_error", "error_type": type(error).__name__},
+            )
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self.live.synced = False
-        resp = self._resp
-        if resp is not None:
-            with contextlib.suppress(Exception):
-                resp.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)

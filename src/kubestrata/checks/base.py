@@ -69,9 +69,15 @@ ClusterCheckFn = Callable[["CheckContext"], Iterable[Finding]]
 
 @dataclass(frozen=True)
 class Check:
+    """A registered check: its metadata and its function. The registration decorators return it in
+    place of the function, so a check body reads its own metadata as ``<name>.meta``."""
+
     meta: CheckMeta
     fn: Callable[..., Iterable[Finding]]
     cluster_wide: bool = False
+
+    def __call__(self, *args: Any) -> Iterable[Finding]:
+        return self.fn(*args)
 
 
 class CheckContext:
@@ -140,10 +146,10 @@ def check(
     remediation: str,
     references: dict[str, list[str]] | None = None,
     registry: CheckRegistry = REGISTRY,
-) -> Callable[[ObjectCheckFn], ObjectCheckFn]:
-    """Register a per-object check for the given kinds."""
+) -> Callable[[ObjectCheckFn], Check]:
+    """Register a per-object check for the given kinds; the decorated name becomes the Check."""
 
-    def deco(fn: ObjectCheckFn) -> ObjectCheckFn:
+    def deco(fn: ObjectCheckFn) -> Check:
         meta = CheckMeta(
             id,
             title,
@@ -155,9 +161,9 @@ def check(
             references or {},
             fn.__module__.rsplit(".", 1)[-1],
         )
-        registry.register(Check(meta, fn))
-        fn.meta = meta  # type: ignore[attr-defined]
-        return fn
+        chk = Check(meta, fn)
+        registry.register(chk)
+        return chk
 
     return deco
 
@@ -172,10 +178,11 @@ def cluster_check(
     remediation: str,
     references: dict[str, list[str]] | None = None,
     registry: CheckRegistry = REGISTRY,
-) -> Callable[[ClusterCheckFn], ClusterCheckFn]:
-    """Register a check that looks at the whole snapshot (cross-object rules)."""
+) -> Callable[[ClusterCheckFn], Check]:
+    """Register a check that looks at the whole snapshot (cross-object rules); the decorated name
+    becomes the Check."""
 
-    def deco(fn: ClusterCheckFn) -> ClusterCheckFn:
+    def deco(fn: ClusterCheckFn) -> Check:
         meta = CheckMeta(
             id,
             title,
@@ -187,8 +194,8 @@ def cluster_check(
             references or {},
             fn.__module__.rsplit(".", 1)[-1],
         )
-        registry.register(Check(meta, fn, cluster_wide=True))
-        fn.meta = meta  # type: ignore[attr-defined]
-        return fn
+        chk = Check(meta, fn, cluster_wide=True)
+        registry.register(chk)
+        return chk
 
     return deco

@@ -2,7 +2,7 @@
 rotation, control-plane audit logs, API endpoint exposure, version support and GuardDuty EKS protection.
 
 They read the EKSClusterAccess snapshot (`kubestrata access import`); data the snapshot lacks is a
-coverage gap, recorded once per missing input kind (kubestrata.access.posture).
+coverage gap, recorded once per missing input kind (kubestrata.checks.ekssupport).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from kubestrata.access.eks import EKSAccess
-from kubestrata.access.posture import calendar, described, minor_key, missing, snapshot
 from kubestrata.checks.base import CheckContext, cluster_check
+from kubestrata.checks.ekssupport import described, missing, snapshot
+from kubestrata.eks.model import EKSAccess, minor_key
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 
 L = Layer.CLUSTER
@@ -275,6 +275,8 @@ def version_support(ctx: CheckContext) -> Iterator[Finding]:
     eks = _eks(ctx)
     if eks is None or not described(ctx, eks, "version"):
         return
+    from kubestrata.eks.posture import calendar
+
     cal = calendar()
     today = ctx.now.date()
     key = minor_key(eks.version)

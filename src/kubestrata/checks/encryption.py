@@ -266,7 +266,8 @@ def _eks(ctx: CheckContext) -> Any:
     """The EKS snapshot (kubestrata access import), if the input has one; its errors are KS-ACC-018's."""
 
     def build() -> Any:
-        from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
+        from kubestrata.eks.model import SNAPSHOT_KIND
+        from kubestrata.eks.objects import from_objects
 
         return from_objects(ctx.cluster.of_kind(SNAPSHOT_KIND))[0]
 

@@ -1,6 +1,7 @@
-"""Workload identity trust policies (KS-IDN-*): IRSA and Pod Identity role trust, from the ``aws iam
-get-role`` output carried in the EKSClusterAccess snapshot (``iamPrincipals[].AssumeRolePolicyDocument``).
-The engine is kubestrata.identity.trust; these checks map its issues to findings.
+"""Workload identity: which IAM role a ServiceAccount gets (IRSA annotations, Pod Identity associations:
+KS-ACC-020..024) and whether that role's trust policy is sound (KS-IDN-*, from the ``aws iam get-role``
+output carried in the EKSClusterAccess snapshot, ``iamPrincipals[].AssumeRolePolicyDocument``). The trust
+engine is kubestrata.identity.trust; these checks map its issues to findings.
 
 Coverage: when trust policies were given but a role a ServiceAccount or association uses is not among
 them, one gap names the roles; with no trust policy at all the checks have nothing to judge and stay
@@ -9,13 +10,20 @@ silent (trust lint is opt-in input).
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from kubestrata.access.arn import ArnError, parse_arn
-from kubestrata.access.posture import IRSA_ANNOTATION, snapshot
-from kubestrata.checks.base import CheckContext, cluster_check
+from kubestrata.checks.accesssupport import IRSA_REFS, access_model, eks_snapshot
+from kubestrata.checks.base import CheckContext, CheckMeta, cluster_check
+from kubestrata.checks.ekssupport import IRSA_ANNOTATION, snapshot
+from kubestrata.eks.arn import ArnError, parse_arn
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
-from kubestrata.identity.trust import TrustIssue, lint
+from kubestrata.kube.objects import KubeObject
+
+if TYPE_CHECKING:
+    from kubestrata.identity.trust import TrustIssue
 
 L = Layer.INFRASTRUCTURE
 REFS = {
@@ -25,11 +33,13 @@ REFS = {
 }
 
 
-def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, object]]:
-    def build() -> list[tuple[TrustIssue, object]]:
+def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, KubeObject | None]]:
+    def build() -> list[tuple[TrustIssue, KubeObject | None]]:
         eks = snapshot(ctx)
         if eks is None or not eks.iam_principals:
             return []
+        from kubestrata.identity.trust import lint
+
         irsa_roles = {
             str(sa.annotations[IRSA_ANNOTATION])
             for sa in ctx.cluster.of_kind("ServiceAccount")
@@ -37,11 +47,11 @@ def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, object]]:
         }
         tagged: set[str] = set()
         pod_roles: set[str] = set()
-        for p in eks.pod_identity:
-            pod_roles.add(p.role_arn)
-            if not p.disable_session_tags:
-                tagged.add(p.role_arn)
-        out: list[tuple[TrustIssue, object]] = []
+        for assoc in eks.pod_identity:
+            pod_roles.add(assoc.role_arn)
+            if not assoc.disable_session_tags:
+                tagged.add(assoc.role_arn)
+        out: list[tuple[TrustIssue, KubeObject | None]] = []
         with_trust = {a for a, p in eks.iam_principals.items() if p.trust_policy is not None}
         for arn, p in eks.iam_principals.items():
             if p.trust_policy is None:
@@ -81,7 +91,7 @@ def _issues(ctx: CheckContext) -> list[tuple[TrustIssue, object]]:
     return ctx.memo("identity.trust", build)
 
 
-def _emit(ctx: CheckContext, rule: str, meta) -> Iterator[Finding]:  # type: ignore[no-untyped-def]
+def _emit(ctx: CheckContext, rule: str, meta: CheckMeta) -> Iterator[Finding]:
     for issue, obj in _issues(ctx):
         if issue.rule == rule:
             yield meta.finding(
@@ -179,3 +189,163 @@ def irsa_and_pod_identity_trust(ctx: CheckContext) -> Iterator[Finding]:
 )
 def pod_identity_no_tag_session(ctx: CheckContext) -> Iterator[Finding]:
     yield from _emit(ctx, "no-tag-session", pod_identity_no_tag_session.meta)
+
+
+# -- ServiceAccounts and Pod Identity associations (KS-ACC-020..024) --------------------------------
+
+
+@cluster_check(
+    "KS-ACC-020",
+    "IAM role attached to a namespace's default ServiceAccount",
+    severity=Severity.MEDIUM,
+    layer=Layer.CLUSTER,
+    rationale="Every pod that does not name a ServiceAccount runs as `default`; an IRSA role or Pod Identity "
+    "association there hands the IAM role to all of them.",
+    remediation="Create a dedicated ServiceAccount for the workload that needs the role.",
+    references=IRSA_REFS,
+)
+def default_sa_role(ctx: CheckContext) -> Iterator[Finding]:
+    model = access_model(ctx)
+    for sa in ctx.cluster.of_kind("ServiceAccount"):
+        if sa.name == "default" and sa.annotations.get(IRSA_ANNOTATION):
+            yield default_sa_role.meta.finding(
+                sa,
+                f"default ServiceAccount of {sa.namespace} carries IAM role {sa.annotations[IRSA_ANNOTATION]}",
+                evidence=[
+                    Evidence(f"metadata.annotations.{IRSA_ANNOTATION}", sa.annotations[IRSA_ANNOTATION], None)
+                ],
+            )
+    if model.eks is not None:
+        for p in model.eks.pod_identity:
+            if p.service_account == "default":
+                yield default_sa_role.meta.finding(
+                    model.eks.obj,
+                    f"Pod Identity association gives {p.role_arn} to default ServiceAccount of {p.namespace}",
+                    evidence=[Evidence(f"{p.field}.serviceAccount", "default", "a dedicated ServiceAccount")],
+                )
+
+
+@cluster_check(
+    "KS-ACC-021",
+    "ServiceAccount has both IRSA and a Pod Identity association",
+    severity=Severity.LOW,
+    layer=Layer.CLUSTER,
+    rationale="The AWS SDK credential chain tries web identity (IRSA) before container credentials (Pod "
+    "Identity), so one of the two roles is silently unused and reviews of the other are misleading.",
+    remediation="Keep one mechanism per ServiceAccount.",
+    references=IRSA_REFS,
+)
+def irsa_and_pod_identity(ctx: CheckContext) -> Iterator[Finding]:
+    eks = eks_snapshot(ctx)
+    if eks is None:
+        return
+    for p in eks.pod_identity:
+        sa = ctx.cluster.get("ServiceAccount", p.namespace, p.service_account)
+        if sa is not None and sa.annotations.get(IRSA_ANNOTATION):
+            yield irsa_and_pod_identity.meta.finding(
+                sa,
+                f"{p.namespace}/{p.service_account}: IRSA role {sa.annotations[IRSA_ANNOTATION]} and Pod Identity role "
+                f"{p.role_arn}; the SDK uses IRSA",
+                evidence=[
+                    Evidence(
+                        f"metadata.annotations.{IRSA_ANNOTATION}",
+                        sa.annotations[IRSA_ANNOTATION],
+                        "one identity mechanism",
+                    )
+                ],
+            )
+
+
+@cluster_check(
+    "KS-ACC-022",
+    "Pod Identity association for a missing ServiceAccount",
+    severity=Severity.LOW,
+    layer=Layer.CLUSTER,
+    rationale="EKS accepts associations for namespaces and ServiceAccounts that do not exist; a typo leaves "
+    "the workload without its role, and whoever later creates that ServiceAccount gets it.",
+    remediation="Fix the namespace/serviceAccount of the association or delete it.",
+    references=IRSA_REFS,
+)
+def pod_identity_missing_sa(ctx: CheckContext) -> Iterator[Finding]:
+    eks = eks_snapshot(ctx)
+    if eks is None:
+        return
+    real = set(ctx.cluster.namespaces) - ctx.cluster.synthesized_namespaces
+    for p in eks.pod_identity:
+        if p.namespace in real and ctx.cluster.get("ServiceAccount", p.namespace, p.service_account) is None:
+            yield pod_identity_missing_sa.meta.finding(
+                eks.obj,
+                f"Pod Identity association for {p.namespace}/{p.service_account}: no such ServiceAccount",
+                evidence=[
+                    Evidence(f"{p.field}.serviceAccount", p.service_account, "an existing ServiceAccount")
+                ],
+            )
+
+
+@cluster_check(
+    "KS-ACC-023",
+    "One IAM role shared by ServiceAccounts in several namespaces",
+    severity=Severity.LOW,
+    layer=Layer.CLUSTER,
+    rationale="A role serving several namespaces joins their blast radius: compromising any of them yields "
+    "the union of the AWS permissions all of them need.",
+    remediation="Give each workload its own IAM role.",
+    references=IRSA_REFS,
+)
+def shared_role(ctx: CheckContext) -> Iterator[Finding]:
+    model = access_model(ctx)
+    users: dict[str, list[tuple[str, KubeObject | None, str]]] = defaultdict(list)
+    for sa in ctx.cluster.of_kind("ServiceAccount"):
+        role = sa.annotations.get(IRSA_ANNOTATION)
+        if isinstance(role, str) and role:
+            users[role].append((sa.namespace, sa, f"metadata.annotations.{IRSA_ANNOTATION}"))
+    if model.eks is not None:
+        for p in model.eks.pod_identity:
+            if p.role_arn:
+                users[p.role_arn].append((p.namespace, model.eks.obj, f"{p.field}.roleArn"))
+    for role, uses in sorted(users.items()):
+        namespaces = sorted({u[0] for u in uses})
+        if len(namespaces) > 1:
+            yield shared_role.meta.finding(
+                uses[0][1],
+                f"IAM role {role} serves ServiceAccounts in namespaces {', '.join(namespaces)}",
+                evidence=[Evidence(u[2], role, "one role per workload") for u in uses],
+            )
+
+
+@cluster_check(
+    "KS-ACC-024",
+    "IRSA annotation is not a usable IAM role ARN",
+    severity=Severity.MEDIUM,
+    layer=Layer.CLUSTER,
+    rationale="The Pod Identity webhook injects whatever eks.amazonaws.com/role-arn says; an ARN that is not an "
+    "IAM role (a typo, a user or instance-profile ARN, an empty value) leaves the workload without AWS "
+    "credentials, or falling back to the node role through IMDS.",
+    remediation="Set the annotation to arn:<partition>:iam::<account>:role/<name> of the role whose trust policy "
+    "names this ServiceAccount.",
+    references=IRSA_REFS,
+)
+def irsa_bad_arn(ctx: CheckContext) -> Iterator[Finding]:
+    for sa in ctx.cluster.of_kind("ServiceAccount"):
+        if IRSA_ANNOTATION not in sa.annotations:
+            continue
+        v = sa.annotations.get(IRSA_ANNOTATION)
+        problem = ""
+        try:
+            a = parse_arn(str(v or ""))
+            if a.service != "iam" or a.resource_type != "role" or not a.name or a.name == "role":
+                problem = "is not an IAM role ARN"
+            elif not re.fullmatch(r"[0-9]{12}", a.account):
+                problem = "has no 12-digit account ID"
+        except ArnError as e:
+            problem = f"is not an ARN ({e})"
+        if problem:
+            yield irsa_bad_arn.meta.finding(
+                sa,
+                f"ServiceAccount {sa.namespace}/{sa.name}: {IRSA_ANNOTATION}={v!r} {problem}",
+                evidence=[
+                    Evidence(
+                        f"metadata.annotations.{IRSA_ANNOTATION}", v, "arn:aws:iam::<account>:role/<name>"
+                    )
+                ],
+            )

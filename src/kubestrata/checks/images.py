@@ -36,7 +36,7 @@ def _images(obj: KubeObject) -> Iterator[tuple[ContainerRef, str]]:
     references={"nsa-cisa": ["Image scanning and immutable tags"], "mitre": ["T1525 Implant Internal Image"]},
 )
 def latest_tag(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    meta = latest_tag.meta  # type: ignore[attr-defined]
+    meta = latest_tag.meta
     for c, image in _images(obj):
         ref = parse_image(image)
         if ref.digest is None and (ref.tag is None or ref.tag == "latest"):
@@ -64,7 +64,7 @@ def latest_tag(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     references={"nsa-cisa": ["Image scanning and immutable tags"], "mitre": ["T1525 Implant Internal Image"]},
 )
 def not_pinned(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    meta = not_pinned.meta  # type: ignore[attr-defined]
+    meta = not_pinned.meta
     for c, image in _images(obj):
         ref = parse_image(image)
         if ref.digest is None:
@@ -100,7 +100,7 @@ def not_pinned(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     },
 )
 def registry_not_allowed(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    meta = registry_not_allowed.meta  # type: ignore[attr-defined]
+    meta = registry_not_allowed.meta
     allowed = ctx.config.registries
     for c, image in _images(obj):
         reg = parse_image(image).registry

@@ -40,7 +40,7 @@ def _diff(a: Any, b: Any, path: tuple[str, ...] = (), depth: int = 4) -> list[tu
     references={"nsa-cisa": ["Configuration management"], "mitre": ["T1562 Impair Defenses"]},
 )
 def conflicting_definitions(ctx: CheckContext) -> Iterator[Finding]:
-    meta = conflicting_definitions.meta  # type: ignore[attr-defined]
+    meta = conflicting_definitions.meta
     for (kind, ns, name), variants in sorted(ctx.cluster.conflicts.items()):
         first = variants[0]
         keys: list[tuple[str, ...]] = []

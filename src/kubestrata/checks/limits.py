@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 
-import yaml
+from kubestrata.packagedata import load_yaml
 
 
 @cache
 def check_limits() -> dict[str, str]:
-    doc = yaml.safe_load(resources.files("kubestrata.checks").joinpath("data/limits.yaml").read_text())
+    doc = load_yaml("kubestrata.checks", "data/limits.yaml")
     return {str(k): str(v) for k, v in (doc or {}).items()}

@@ -8,13 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.podspec import iter_containers, pod_template
+from kubestrata.packagedata import load_yaml
 from kubestrata.pss.checks import CAPABILITIES_ALLOWED_1_0, Violation
 
 if TYPE_CHECKING:
@@ -72,9 +70,7 @@ def _components(raw: list[Any]) -> list[dict[str, Any]]:
 
 @cache
 def shipped() -> tuple[dict[str, Any], ...]:
-    doc = yaml.safe_load(
-        resources.files("kubestrata.checks").joinpath("data/system-components.yaml").read_text()
-    )
+    doc = load_yaml("kubestrata.checks", "data/system-components.yaml")
     return tuple(_components(doc.get("components") or []))
 
 

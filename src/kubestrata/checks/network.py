@@ -54,7 +54,7 @@ def workload_not_isolated(obj: KubeObject, ctx: CheckContext) -> Iterator[Findin
     if tpl is None or tpl.spec.get("hostNetwork") is True:
         return  # hostNetwork pods carry node traffic: policies do not select them
     net = _network(ctx)
-    meta = workload_not_isolated.meta  # type: ignore[attr-defined]
+    meta = workload_not_isolated.meta
     # a workload's own template, or (live snapshots) the real pods reported under its name
     by_obj = ctx.memo(
         "netpol.endpoint_by_object",
@@ -97,7 +97,7 @@ def namespace_without_default_deny(ctx: CheckContext) -> Iterator[Finding]:
     from kubestrata.netpol.analysis import default_deny_directions
 
     net = _network(ctx)
-    meta = namespace_without_default_deny.meta  # type: ignore[attr-defined]
+    meta = namespace_without_default_deny.meta
     populated = sorted({ep.namespace for ep in net.endpoints if not ep.host_network})
     for ns in populated:
         have = default_deny_directions(net, ns)
@@ -136,7 +136,7 @@ def invalid_network_policy(obj: KubeObject, ctx: CheckContext) -> Iterator[Findi
     try:
         parse_policy(obj)
     except InputError as e:
-        meta = invalid_network_policy.meta  # type: ignore[attr-defined]
+        meta = invalid_network_policy.meta
         yield meta.finding(
             obj,
             f"left out of the network analysis: {e.detail}",

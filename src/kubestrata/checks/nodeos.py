@@ -12,9 +12,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
-from kubestrata.access.posture import snapshot
 from kubestrata.checks.base import CheckContext, check, cluster_check
+from kubestrata.checks.ekssupport import snapshot
+from kubestrata.eks.model import SNAPSHOT_KIND
+from kubestrata.eks.objects import from_objects
 from kubestrata.findings import Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import KubeObject
 

@@ -50,7 +50,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
     },
 )
 def node_age(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    meta = node_age.meta  # type: ignore[attr-defined]
+    meta = node_age.meta
     created = _parse_time(obj.metadata.get("creationTimestamp"))
     if created is None:
         return
@@ -187,7 +187,7 @@ def kubelet_cis(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     from kubestrata.nodes.audit import audit_configz
     from kubestrata.nodes.kbformat import PASS
 
-    meta = kubelet_cis.meta  # type: ignore[attr-defined]
+    meta = kubelet_cis.meta
     cfg = kubelet_config(obj.raw)
     prefix = "kubeletconfig." if cfg is not obj.raw else ""
     body = {k: v for k, v in cfg.items() if k not in ("apiVersion", "kind", "metadata")}

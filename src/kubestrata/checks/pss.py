@@ -110,7 +110,7 @@ def denied_by_enforce(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     r = _evaluate(obj, ctx)
     if r is None or r.pods_allowed or r.enforce is None:
         return
-    meta = denied_by_enforce.meta  # type: ignore[attr-defined]
+    meta = denied_by_enforce.meta
     rem = r.remediation()
     text = (
         r.summary()
@@ -154,7 +154,7 @@ def fails_restricted(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     res = evaluate_pod(_view(obj, ctx) or obj, Level.RESTRICTED, LATEST)
     if res.allowed:
         return
-    meta = fails_restricted.meta  # type: ignore[attr-defined]
+    meta = fails_restricted.meta
     rem = remediate(obj.raw, RESTRICTED_LATEST)
     yield meta.finding(
         obj,
@@ -187,7 +187,7 @@ def invalid_labels(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     pol = NamespacePolicy.from_labels(obj.labels)
     if not pol.errors:
         return
-    meta = invalid_labels.meta  # type: ignore[attr-defined]
+    meta = invalid_labels.meta
     yield meta.finding(
         obj,
         f"namespace {obj.name} has invalid pod-security labels ({'; '.join(str(e) for e in pol.errors)}); "
@@ -234,7 +234,7 @@ def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     res = evaluate_pod(_view(obj, ctx) or obj, Level.BASELINE, LATEST)
     if res.allowed:
         return
-    meta = violates_baseline.meta  # type: ignore[attr-defined]
+    meta = violates_baseline.meta
     needs = known_needs_for(obj, ctx)
     for failure in res.failures:
         if failure.check in BASELINE_ELSEWHERE:

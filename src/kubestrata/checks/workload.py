@@ -45,7 +45,7 @@ def privileged_container(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding
     tpl = pod_template(obj)
     if tpl is None:
         return
-    meta = privileged_container.meta  # type: ignore[attr-defined]
+    meta = privileged_container.meta
     for c in iter_containers(tpl.spec, tpl.spec_path):
         if c.security_context.get("privileged") is not True:
             continue
@@ -122,7 +122,7 @@ def token_automount(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     tpl = pod_template(obj)
     if tpl is None:
         return
-    meta = token_automount.meta  # type: ignore[attr-defined]
+    meta = token_automount.meta
     pod_value = _bool(tpl.spec.get("automountServiceAccountToken"))
     sa_name = service_account_name(tpl.spec)
     sa = ctx.cluster.get("ServiceAccount", obj.namespace, sa_name)
@@ -200,7 +200,7 @@ def host_path_volume(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     tpl = pod_template(obj)
     if tpl is None:
         return
-    meta = host_path_volume.meta  # type: ignore[attr-defined]
+    meta = host_path_volume.meta
     volumes = tpl.spec.get("volumes") or []
     containers = list(iter_containers(tpl.spec, tpl.spec_path))
     for i, vol in enumerate(volumes):
@@ -273,7 +273,7 @@ def writable_root_filesystem(obj: KubeObject, ctx: CheckContext) -> Iterator[Fin
     tpl = pod_template(obj)
     if tpl is None:
         return
-    meta = writable_root_filesystem.meta  # type: ignore[attr-defined]
+    meta = writable_root_filesystem.meta
     for c in iter_containers(tpl.spec, tpl.spec_path):
         if c.security_context.get("readOnlyRootFilesystem") is True:
             continue
@@ -312,7 +312,7 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     tpl = pod_template(obj)
     if tpl is None:
         return
-    meta = runs_as_root.meta  # type: ignore[attr-defined]
+    meta = runs_as_root.meta
     if tpl.spec.get("hostUsers") is False:
         # a user namespace: UID 0 in the container maps to an unprivileged UID on the node (PSA
         # restricted admits such pods from v1.35 on); nothing here is root on the node
@@ -393,7 +393,7 @@ def missing_resources(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     tpl = pod_template(obj)
     if tpl is None:
         return
-    meta = missing_resources.meta  # type: ignore[attr-defined]
+    meta = missing_resources.meta
     for c in iter_containers(tpl.spec, tpl.spec_path):
         if c.list_field == "ephemeralContainers":
             continue  # the API forbids resources on ephemeral containers

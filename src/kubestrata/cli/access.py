@@ -3,14 +3,10 @@ what an aws-auth -> access entries migration changes."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 
 import typer
 import yaml
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from kubestrata.cli import options
 from kubestrata.cli.common import (
@@ -18,11 +14,11 @@ from kubestrata.cli.common import (
     EXIT_OK,
     exit_with,
     handle_errors,
-    printable,
     warning_line,
     write_output,
 )
 from kubestrata.errors import KubestrataError
+from kubestrata.report import access as report
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -60,8 +56,8 @@ class Target(StrEnum):
 
 
 def _load_model(paths: list[str] | None, eks_files: list[str]):
-    from kubestrata.access.eks import is_aws_cli_json, read_aws_json_files
     from kubestrata.access.model import AccessModel
+    from kubestrata.eks.awsjson import is_aws_cli_json, read_aws_json_files
     from kubestrata.kube.cluster import Cluster
     from kubestrata.kube.loader import load_paths
 
@@ -90,7 +86,7 @@ def _load_model(paths: list[str] | None, eks_files: list[str]):
     eks = read_aws_json_files(eks_files) if eks_files else None
     model = AccessModel(snap, eks)
     if eks is not None:
-        from kubestrata.access.eks import from_objects
+        from kubestrata.eks.objects import from_objects
 
         # snapshot documents among the manifests add to the AWS CLI files
         extra, errs = from_objects(snap.of_kind("EKSClusterAccess"))
@@ -124,7 +120,8 @@ def import_cmd(
     """Combine AWS CLI output (or a live account) into one EKSClusterAccess document for `kubestrata scan`.
 
     Example: kubestrata access import examples/access/eks --output-file eks.yaml"""
-    from kubestrata.access.eks import collect_live, read_aws_json_files
+    from kubestrata.eks.awsjson import read_aws_json_files
+    from kubestrata.eks.live import collect_live
 
     if live:
         if not cluster_name:
@@ -142,7 +139,7 @@ def import_cmd(
             raise KubestrataError("give AWS CLI JSON files (or - for stdin), or --live --cluster-name NAME")
         eks = read_aws_json_files(files)
     if creator_arn:
-        from kubestrata.access.arn import ArnError, parse_arn
+        from kubestrata.eks.arn import ArnError, parse_arn
 
         try:
             parse_arn(creator_arn)
@@ -150,29 +147,15 @@ def import_cmd(
             raise KubestrataError(f"--creator-arn: {e}") from None
         eks.creator_arn = creator_arn
     text = "# kubestrata EKS access snapshot: pass it to `kubestrata scan` with your manifests\n"
-    write_output(text + yaml.safe_dump(eks.to_document(), sort_keys=False), output_file)
+    from kubestrata.eks.document import to_document
+
+    write_output(text + yaml.safe_dump(to_document(eks), sort_keys=False), output_file)
 
 
 def _warn_not_evaluated(model) -> None:
     """Bindings whose role is unknown (not in the input, not built in): the answer may be incomplete."""
     for n in model.not_evaluated():
         warning_line(f"not evaluated: {n}")
-
-
-def _rows_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
-    import io
-
-    from rich import box
-
-    # never wrap: ARNs and usernames must stay copyable and greppable
-    console = Console(record=True, width=100_000, highlight=False, file=io.StringIO())
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
-    for h in headers:
-        t.add_column(h, no_wrap=True)
-    for r in rows:
-        t.add_row(*(escape(printable(c)) for c in r))
-    console.print(t)
-    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
 @app.command("who-can")
@@ -199,30 +182,7 @@ def who_can(
     namespace = namespace or ""
     rows = model.who_can(req, namespace)
     _warn_not_evaluated(model)
-    where = f" in namespace {namespace}" if namespace else " (cluster-scoped)"
-    if output == OutFmt.JSON:
-        write_output(
-            json.dumps(
-                {
-                    "request": str(req),
-                    "namespace": namespace or None,
-                    "allowed": [r.__dict__ for r in rows],
-                    "notEvaluated": model.not_evaluated(),
-                },
-                indent=2,
-            )
-            + "\n",
-            output_file,
-        )
-        return
-    write_output(
-        _rows_table(
-            f"who can {req}{where}",
-            ["Subject", "Via", "Condition"],
-            [[r.subject, r.via, r.condition] for r in rows],
-        ),
-        output_file,
-    )
+    write_output(report.who_can(str(req), namespace, rows, model.not_evaluated(), output.value), output_file)
 
 
 @app.command("can-i")
@@ -262,7 +222,7 @@ def can_i(
                 "identity": None,
                 "reasons": [f"{as_} is not mapped (mode {model.mode}): it cannot authenticate"],
             }
-            _print_can_i(result, output)
+            write_output(report.can_i(result, output.value), None)
             exit_with(EXIT_FINDINGS, "no: the principal is not mapped")
         user = UserInfo(ident.username, (*ident.groups, *as_group, AUTHENTICATED))
         assocs = ident.associations
@@ -289,23 +249,10 @@ def can_i(
         "reasons": [f"{g.via}: {g.detail}" for g in grants] or ["no RBAC rule or access policy allows it"],
         "notes": notes,
     }
-    _print_can_i(result, output)
+    write_output(report.can_i(result, output.value), None)
     if not allowed:
         exit_with(EXIT_FINDINGS, "no: not allowed")
     raise typer.Exit(EXIT_OK)
-
-
-def _print_can_i(result: dict, output: OutFmt) -> None:
-    if output == OutFmt.JSON:
-        write_output(json.dumps(result, indent=2) + "\n", None)
-        return
-    lines = ["yes" if result["allowed"] else "no"]
-    ident = result.get("identity")
-    if ident:
-        lines.append("  as: " + ", ".join(f"{k}={v}" for k, v in ident.items()))
-    lines += [f"  {r}" for r in result.get("reasons", [])]
-    lines += [f"  note: {n}" for n in result.get("notes", [])]
-    write_output("\n".join(printable(s) for s in lines) + "\n", None)
 
 
 @app.command("identities")
@@ -330,29 +277,7 @@ def identities(
         }
         for i in model.identities()
     ]
-    if output == OutFmt.JSON:
-        write_output(
-            json.dumps({"authenticationMode": model.mode, "identities": rows}, indent=2) + "\n", None
-        )
-        return
-    write_output(
-        _rows_table(
-            f"IAM identities (authentication mode {model.mode})",
-            ["Principal", "Source", "Type", "Username", "Groups", "Access policies"],
-            [
-                [
-                    r["principal"],
-                    r["source"],
-                    r["type"],
-                    r["username"],
-                    ", ".join(r["groups"]),
-                    "; ".join(r["accessPolicies"]),
-                ]
-                for r in rows
-            ],
-        ),
-        None,
-    )
+    write_output(report.identities(model.mode, rows, output.value), None)
 
 
 @app.command("paths")
@@ -388,37 +313,8 @@ def paths_cmd(
         if to == Target.CLUSTER_ADMIN and is_direct_admin(p) and not include_admins and not from_:
             continue
         found.append((s, p))
-    if output == OutFmt.JSON:
-        doc = {
-            "target": to.value,
-            "paths": [
-                {
-                    "from": s,
-                    "length": len(p),
-                    "edges": [
-                        {"from": e.src, "to": e.dst, "kind": e.kind, "evidence": e.evidence} for e in p
-                    ],
-                }
-                for s, p in found
-            ],
-        }
-        write_output(json.dumps(doc, indent=2) + "\n", output_file)
-        return
-    lines = []
-    for s, p in found:
-        lines.append(f"{s}  ({len(p)} step{'s' if len(p) != 1 else ''} to {to.value})")
-        for e in p:
-            lines.append(f"  -> {e.dst}  [{e.kind}]")
-            lines.append(f"       {e.evidence}")
-    lines.append(
-        f"{len(found)} identit{'y' if len(found) == 1 else 'ies'} can reach {to.value}"
-        + (
-            ""
-            if include_admins or to != Target.CLUSTER_ADMIN
-            else " (direct admins omitted; --include-admins shows them)"
-        )
-    )
-    write_output("\n".join(printable(x) for x in lines) + "\n", output_file)
+    omitted = not include_admins and to == Target.CLUSTER_ADMIN
+    write_output(report.paths(to.value, found, omitted, output.value), output_file)
 
 
 @app.command("migrate")
@@ -435,40 +331,9 @@ def migrate(
     """Translate aws-auth into access entries; the diff is printed first (as comments) and to --dry-run.
 
     Example: kubestrata access migrate examples/demo-cluster --cluster-name demo -o terraform"""
-    from kubestrata.access import migrate as mig
+    from kubestrata.access.migrate import plan_migration
+    from kubestrata.report.migrate import render
 
     model = _load_model(paths, eks_files)
-    plan = mig.plan_migration(model, cluster_name or "")
-    diff = mig.render_diff(plan)
-    if dry_run:
-        write_output(_safe_block(diff), output_file)
-        return
-    if fmt == MigrateFmt.JSON:
-        write_output(mig.render_json(plan), output_file)
-        return
-    body = {
-        MigrateFmt.CLI: lambda: mig.render_cli(plan, region),
-        MigrateFmt.EKSCTL: lambda: mig.render_eksctl(plan, region),
-        MigrateFmt.TERRAFORM: lambda: mig.render_terraform(plan),
-    }[fmt]()
-    header = (
-        "".join(f"# {line}\n" for line in _safe_block(diff).splitlines() if not line.startswith("#"))
-        if fmt != MigrateFmt.CLI
-        else ""
-    )
-    if fmt == MigrateFmt.CLI:
-        first, _, rest = body.partition("\n")
-        body = (
-            first
-            + "\n"
-            + "".join(
-                f"{line}\n" if line.startswith("#") else f"# {line}\n"
-                for line in _safe_block(diff).splitlines()
-            )
-            + rest
-        )
-    write_output(header + body, output_file)
-
-
-def _safe_block(text: str) -> str:
-    return "\n".join(printable(x) for x in text.splitlines()) + "\n"
+    plan = plan_migration(model, cluster_name or "")
+    write_output(render(plan, fmt.value, region, dry_run), output_file)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 import typer
-from rich.table import Table
 
 from kubestrata.checks import load_builtin_checks
 from kubestrata.cli import options
@@ -51,12 +50,6 @@ def list_checks(
 
         typer.echo(render_checks_markdown(registry), nl=False)
         return
-    table = Table(header_style="bold")
-    for col in ("ID", "Severity", "Layer", "Kinds", "Title"):
-        table.add_column(col)
-    for c in registry:
-        kinds = ", ".join(sorted(c.meta.kinds)) if len(c.meta.kinds) <= 3 else f"{len(c.meta.kinds)} kinds"
-        table.add_row(
-            c.meta.id, c.meta.severity.value, c.meta.layer.value, kinds or "(cluster)", c.meta.title
-        )
-    stdout_console().print(table)
+    from kubestrata.report.checks_doc import checks_table
+
+    stdout_console().print(checks_table(registry))

@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from kubestrata.cli import clickapi as click
 from kubestrata.errors import KubestrataError
+from kubestrata.report.terminal import markup
 from kubestrata.textsafe import printable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -42,12 +43,12 @@ def one_line(message: str) -> str:
 
 def error_line(message: str) -> None:
     """`error: ...` on stderr, escaped, on one line."""
-    err_console.print(f"[bold red]error:[/] {escape(printable(one_line(message)))}")
+    err_console.print(f"[bold red]error:[/] {markup(one_line(message))}")
 
 
 def warning_line(message: str) -> None:
     """`warning: ...` on stderr, escaped, on one line."""
-    err_console.print(f"[yellow]warning:[/] {escape(printable(one_line(message)))}")
+    err_console.print(f"[yellow]warning:[/] {markup(one_line(message))}")
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
@@ -58,7 +59,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def exit_with(code: int, reason: str = "") -> NoReturn:
     """Exit; a non-zero exit always says why on stderr, in one line."""
     if code != EXIT_OK and reason:
-        err_console.print(f"[dim]kubestrata:[/] {escape(printable(one_line(reason)))}")
+        err_console.print(f"[dim]kubestrata:[/] {markup(one_line(reason))}")
     raise typer.Exit(code)
 
 

@@ -154,7 +154,7 @@ def agent(
         import boto3
 
         first = next(iter(assoc))
-        from kubestrata.access.arn import parse_arn
+        from kubestrata.eks.arn import parse_arn
 
         role = parse_arn(first.role_arn)
         reg = region or boto3.session.Session().region_name or "us-east-1"

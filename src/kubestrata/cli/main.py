@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "IAM authentication tokens, Pod Identity agent, IRSA OIDC.",
     ),
+    "image": (
+        "kubestrata.cli.image",
+        "app",
+        "Container images: inventory, SBOM and vulnerabilities tied to workloads.",
+    ),
     "checks": ("kubestrata.cli.checks", "app", "List the posture checks and generate their reference."),
     "version": ("kubestrata.cli.main", "version", "Print the kubestrata version."),
 }

@@ -13,6 +13,7 @@ from kubestrata.cli import options
 from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, err_console, handle_errors, printable, write_output
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
+from kubestrata.report.nodes import audit_table
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -36,27 +37,6 @@ def _exit(findings: list[Any], fail_on: str) -> int:
     except ValueError as e:
         raise KubestrataError(f"--fail-on: {e}") from None
     return EXIT_FINDINGS if any(f.severity.rank >= floor for f in findings) else EXIT_OK
-
-
-def _table(reports: list[Any]) -> str:
-    lines = []
-    for rep in reports:
-        lines.append(f"node {rep.node}: CIS Amazon EKS Benchmark {rep.benchmark} ({rep.benchmark_reason})")
-        for res in rep.results:
-            for g in res.groups:
-                lines.append(f"  [{g.group.id}] {g.group.text}")
-                for r in g.results:
-                    line = f"    [{r.state}] {r.check.id} {r.check.text}"
-                    if r.state != "PASS" and r.reason:
-                        line += f"  ({r.reason})"
-                    lines.append(line)
-            lines.append(
-                f"  == {res.count('PASS')} pass, {res.count('FAIL')} fail, {res.count('WARN')} warn, "
-                f"{res.count('INFO')} info"
-            )
-        for gap in rep.coverage.gaps:
-            lines.append(f"  not evaluated: {gap.subject}: {gap.detail}")
-    return printable("\n".join(lines) + "\n", keep_lines=True)
 
 
 @app.command("audit")
@@ -214,7 +194,7 @@ def _audit_once(
         doc: Any = reports[0].to_dict() if not cluster else {"nodes": [r.to_dict() for r in reports]}
         text = json.dumps(doc, indent=indent) + "\n"
     else:
-        text = _table(reports)
+        text = audit_table(reports)
     write_output(text, output_file)
     return _exit(findings, fail_on)
 

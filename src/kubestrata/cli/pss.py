@@ -18,13 +18,12 @@ from kubestrata.cli.common import (
     error_line,
     exit_with,
     handle_errors,
-    printable,
     write_output,
 )
 from kubestrata.cli.deprecations import warn
 from kubestrata.cli.inputs import Input, ManifestStream, load_input, require_complete
 from kubestrata.cli.progress import stage
-from kubestrata.configpath import discover_config
+from kubestrata.config import load_config
 from kubestrata.errors import KubestrataError
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.podspec import WORKLOAD_KINDS
@@ -34,8 +33,7 @@ from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configura
 from kubestrata.pss.evaluate import Memo, ObjectResult, evaluate_object
 from kubestrata.pss.registry import bulk, checks_for, effective_minor
 from kubestrata.pss.whatif import rollout, version_bump, what_if_label
-from kubestrata.report.pss import check_json as _json_list
-from kubestrata.report.pss import check_table as _table
+from kubestrata.report import pss as report
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -77,10 +75,6 @@ def _config(config_file: str | None, pss_configuration: str | None) -> PodSecuri
     if config_file and _is_pod_security_configuration(config_file):
         warn("--config PodSecurityConfiguration", "--pss-configuration", "pss")
         return load_pod_security_configuration(config_file)
-    if config_file is None and discover_config() is None:
-        return PodSecurityConfig()  # no kubestrata config file: the model is not even imported
-    from kubestrata.config import load_config
-
     cfg = load_config(config_file)
     if cfg.scan.pss_configuration:
         return load_pod_security_configuration(cfg.scan.pss_configuration)
@@ -172,7 +166,10 @@ def check(
             with stage("evaluating pods", quiet=quiet):
                 results = tally.count(_check_stream(stream, forced, cfg, username))
                 _write_pieces(
-                    _json_list(results, fixes) if output is Fmt.JSON else _table(results, fixes), output_file
+                    report.json_list(results, fixes)
+                    if output is Fmt.JSON
+                    else report.check_table_pieces(results, fixes),
+                    output_file,
                 )
             coverage = stream.coverage
         else:
@@ -180,9 +177,9 @@ def check(
             with stage("evaluating pods", quiet=quiet):
                 held = _check_all(inp.cluster, forced, cfg, username)
             pieces = (
-                _json_list(tally.count(held), fixes)
+                report.json_list(tally.count(held), fixes)
                 if output is Fmt.JSON
-                else _table(tally.count(held), fixes)
+                else report.check_table_pieces(tally.count(held), fixes)
             )
             _write_pieces(pieces, output_file)
             coverage = inp.coverage
@@ -371,7 +368,7 @@ def what_if(
         if output is Fmt.JSON:
             text = _json({"from": str(old), "to": str(new), "changes": [c.to_dict() for c in changes]})
         else:
-            text = render_bump(changes, str(old), str(new))
+            text = report.bump(changes, str(old), str(new))
         write_output(text, output_file)
         newly = sum(1 for c in changes if c.newly_denied)
         if newly:
@@ -390,7 +387,7 @@ def what_if(
             ]
             text = _json(doc)
         else:
-            text = render_what_if(reports)
+            text = report.what_if(reports)
         write_output(text, output_file)
         hit = [r.namespace for r in reports if r.pods_denied or r.controllers_denied]
         if hit:
@@ -407,85 +404,9 @@ def what_if(
     if output is Fmt.JSON:
         text = _json({"version": str(ver), "namespaces": [r.to_dict() for r in rows]})
     else:
-        text = render_rollout(rows, str(ver))
+        text = report.rollout(rows, str(ver))
     write_output(text, output_file)
     raise typer.Exit(EXIT_OK)
-
-
-def render_what_if(reports: list[Any]) -> str:
-    lines = []
-    for r in reports:
-        head = f"namespace {printable(r.namespace)} with enforce={r.level_version}: "
-        if r.exempt:
-            lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
-            lines.extend(f"    Warning: {printable(w)}" for w in r.psa_warnings)
-            lines.append("")
-            continue
-        lines.append(
-            head + f"{r.pods_denied} of {r.pods} pods and {r.controllers_denied} of {r.controllers} "
-            "workload templates would be denied"
-        )
-        for g in r.groups:
-            what = []
-            if g.pods:
-                what.append(f"{len(g.pods)} pod{'s' if len(g.pods) != 1 else ''}")
-            if g.template_denied:
-                what.append("template")
-            lines.append(f"  {printable(g.kind)}/{printable(g.name)}: {', '.join(what)} denied")
-            for reason, n in g.reasons.items():
-                lines.append(f"      {n} x {printable(reason)}")
-            lines.append(f"      e.g. {printable(g.example)}")
-        for inv in r.invalid:
-            lines.append(f"  invalid: {printable(inv)}")
-        if r.psa_warnings:
-            lines.append("  kubectl label --dry-run=server would warn (without its 3,000-pod / 1 s limit):")
-            for w in r.psa_warnings:
-                lines.append(f"    Warning: {printable(w)}")
-        lines.append("")
-    return "\n".join(lines) + ("\n" if lines and lines[-1] else "")
-
-
-def render_rollout(rows: list[Any], version: str) -> str:
-    hdr = (
-        "NAMESPACE",
-        "ENFORCE NOW",
-        "PODS",
-        "WORKLOADS",
-        f"BASELINE:{version}",
-        f"RESTRICTED:{version}",
-        "NEXT STEP",
-    )
-    table = [hdr] + [
-        (
-            printable(r.namespace),
-            str(r.current.enforce) + (" (label error)" if r.label_errors else ""),
-            str(r.pods),
-            str(r.controllers),
-            "-" if r.exempt else f"{r.baseline_denied} denied",
-            "-" if r.exempt else f"{r.restricted_denied} denied",
-            r.recommendation,
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
-    return (
-        "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)
-        + "\n"
-    )
-
-
-def render_bump(changes: list[Any], old: str, new: str) -> str:
-    if not changes:
-        return f"nothing newly fails from {old} to {new}\n"
-    lines = [f"what newly fails from {old} to {new}:"]
-    for c in changes:
-        state = "newly DENIED" if c.newly_denied else "already denied, new failures"
-        lines.append(
-            f"  {printable(c.kind)}/{printable(c.name)} in {printable(c.namespace)} ({printable(c.owner[0])}/{printable(c.owner[1])}, "
-            f"{c.level.value}): {state}: {', '.join(c.new_checks)}"
-        )
-        lines.append(f"      {printable(c.message)}")
-    return "\n".join(lines) + "\n"
 
 
 __all__ = ["app", "Level"]

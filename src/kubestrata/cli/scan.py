@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import typer
@@ -25,10 +26,11 @@ from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.kube.cluster import Cluster
-from kubestrata.report.asff import AwsTarget
 from kubestrata.report.render import Format, render
 from kubestrata.scan import ScanResult, run_scan, select_checks
-from kubestrata.suppressions import Suppressions
+
+if TYPE_CHECKING:
+    from kubestrata.report.asff import AwsTarget
 
 
 def load_baseline(path: str) -> set[str]:
@@ -65,7 +67,8 @@ def connectivity_section(snap: Cluster, result: ScanResult) -> str:
 def aws_target(snap: Cluster, result: ScanResult, cluster_arn: str | None, required: bool) -> AwsTarget:
     """The account, region and cluster the ASFF findings belong to: --cluster-arn, else the EKS
     snapshot's ARN, else a placeholder (with a notice; refused for --security-hub)."""
-    from kubestrata.access.eks import SNAPSHOT_KIND, from_objects
+    from kubestrata.eks.model import SNAPSHOT_KIND
+    from kubestrata.eks.objects import from_objects
     from kubestrata.report.asff import DEFAULT_CLUSTER_ARN, AwsTarget
 
     arn = cluster_arn
@@ -190,7 +193,11 @@ def _scan(
 
         load_pod_security_configuration(cfg.scan.pss_configuration)
     checks = select_checks(include, exclude)
-    sup = Suppressions.load(suppressions_file) if suppressions_file else None
+    sup = None
+    if suppressions_file:
+        from kubestrata.suppressions import Suppressions
+
+        sup = Suppressions.load(suppressions_file)
     baseline = load_baseline(baseline_file) if baseline_file else None
     with stage("loading the input", quiet=quiet):
         inp = load_input(

@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from kubestrata.access.arn import parse_arn
-from kubestrata.access.eks import PodIdentityAssociation
+from kubestrata.eks.arn import parse_arn
+from kubestrata.eks.model import PodIdentityAssociation
 from kubestrata.identity.associations import Associations
 from kubestrata.identity.jwt import JWTError, KeySet, check_time, parse_unverified, verify
 

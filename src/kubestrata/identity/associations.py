@@ -1,5 +1,5 @@
 """Pod Identity associations: (namespace, service account) -> role, read into the one model
-(:class:`kubestrata.access.eks.PodIdentityAssociation`) from
+(:class:`kubestrata.eks.model.PodIdentityAssociation`) from
 
 - EKS JSON: ``aws eks describe-pod-identity-association`` (``{"association": {...}}``) or a list of them,
   ``{"associations": [...]}`` with ``roleArn`` (list-pod-identity-associations prints summaries without
@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kubestrata.access.arn import ArnError, parse_arn
-from kubestrata.access.eks import PodIdentityAssociation, merge_aws_json
+from kubestrata.eks.arn import ArnError, parse_arn
+from kubestrata.eks.awsjson import merge_aws_json
+from kubestrata.eks.model import PodIdentityAssociation
 from kubestrata.errors import InputError
 
 API_VERSION = "kubestrata.io/v1alpha1"

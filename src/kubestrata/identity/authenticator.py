@@ -239,7 +239,7 @@ def check_token_review(doc: Any) -> tuple[str, str]:
 def load_access_model(paths: list[str], eks_files: list[str] | None = None) -> AccessModel:
     """The access model from manifests (aws-auth ConfigMap, RBAC, EKSClusterAccess snapshots) and AWS CLI
     JSON, read the way ``kubestrata access`` reads them; errors name the file."""
-    from kubestrata.access.eks import read_aws_json_files
+    from kubestrata.eks.awsjson import read_aws_json_files
     from kubestrata.errors import KubestrataError
     from kubestrata.kube.cluster import Cluster
     from kubestrata.kube.loader import load_paths

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kubestrata.access.arn import ArnError, canonicalize, parse_arn
+from kubestrata.eks.arn import ArnError, canonicalize, parse_arn
 
 PREFIX = "k8s-aws-v1."
 MAX_TOKEN_BYTES = 4096

@@ -17,7 +17,9 @@ class Package:
 
     name: str
     version: str
-    ecosystem: str  # OSV ecosystem name without release: "Debian", "Alpine", "PyPI", "npm", "Go", "Maven", ...
+    ecosystem: (
+        str  # OSV ecosystem name without release: "Debian", "Alpine", "PyPI", "npm", "Go", "Maven", ...
+    )
     purl: str  # package URL (packageurl-python), e.g. pkg:deb/debian/openssl@3.0.11-1?distro=debian-12
     path: str = ""  # the file in the image that recorded it (dpkg status, METADATA, package.json, binary)
     layer: str | None = None  # digest of the layer that added it

@@ -7,6 +7,9 @@ from typing import Any
 
 # Kinds that live outside namespaces. Anything else defaults to the "default" namespace when loaded
 # from a manifest without one, as kubectl apply would place it.
+# the well-known label that names the tool managing an object (reports kubestrata writes and prunes)
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubestrata"
 CLUSTER_SCOPED_KINDS = frozenset(
     {
         "Namespace",

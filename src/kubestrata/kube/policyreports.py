@@ -13,7 +13,7 @@ import orjson
 
 from kubestrata.errors import KubestrataError
 from kubestrata.kube.live import _api_client, _status_message, _why
-from kubestrata.report.policyreport import MANAGED_BY, MANAGED_BY_LABEL
+from kubestrata.kube.objects import MANAGED_BY, MANAGED_BY_LABEL
 
 FIELD_MANAGER = "kubestrata"
 GROUP_PATH = "/apis/wgpolicyk8s.io/v1alpha2"

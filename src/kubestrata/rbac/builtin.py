@@ -10,17 +10,16 @@ not supplied) for the "not evaluated" coverage note.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from kubestrata.packagedata import load_yaml
 
 DATA = "data/bootstrap-cluster-roles.yaml"
 
 
 @cache
 def _table() -> dict[str, Any]:
-    doc = yaml.safe_load(resources.files("kubestrata.rbac").joinpath(DATA).read_text())
+    doc = load_yaml("kubestrata.rbac", DATA)
     if not isinstance(doc, dict):  # pragma: no cover - package data
         raise ValueError(f"{DATA}: not a mapping")
     return doc

@@ -1,9 +1,15 @@
-"""docs/checks.md, generated from check metadata (`kubestrata checks list -o markdown`)."""
+"""`kubestrata checks list`: the check table, and docs/checks.md generated from check metadata
+(`kubestrata checks list -o markdown`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kubestrata.checks import CheckRegistry
 from kubestrata.checks.limits import check_limits
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def render_checks_markdown(registry: CheckRegistry) -> str:
@@ -33,3 +39,19 @@ def render_checks_markdown(registry: CheckRegistry) -> str:
                 "References: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(m.references.items()))
             )
     return "\n".join(lines) + "\n"
+
+
+def checks_table(registry: CheckRegistry) -> Table:
+    from rich.table import Table
+
+    from kubestrata.report.terminal import markup
+
+    table = Table(header_style="bold")
+    for col in ("ID", "Severity", "Layer", "Kinds", "Title"):
+        table.add_column(col)
+    for c in registry:
+        kinds = ", ".join(sorted(c.meta.kinds)) if len(c.meta.kinds) <= 3 else f"{len(c.meta.kinds)} kinds"
+        table.add_row(
+            c.meta.id, c.meta.severity.value, c.meta.layer.value, kinds or "(cluster)", markup(c.meta.title)
+        )
+    return table

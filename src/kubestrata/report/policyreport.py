@@ -27,13 +27,11 @@ import orjson
 from kubestrata import __version__
 from kubestrata.checks import load_builtin_checks
 from kubestrata.findings import Finding, GapReason, Severity
-from kubestrata.kube.objects import ObjectRef
+from kubestrata.kube.objects import MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
 from kubestrata.scan import ScanResult
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 SOURCE = "kubestrata"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "kubestrata"
 REPORT_NAME = "kubestrata"
 CLUSTER_REPORT_NAME = "kubestrata-cluster"
 COVERAGE_POLICY = "kubestrata/coverage"

@@ -1,5 +1,6 @@
-"""`kubestrata pss check` reports: the JSON list and the table, produced a batch at a time from
-the evaluation results (kubestrata.pss.evaluate.ObjectResult) as they come."""
+"""Reports of `kubestrata pss`: PSA decisions per object (check), what a label change would deny
+(what-if), a namespace rollout table and a version bump, as text; check's JSON is streamed in batches.
+Every datum is escaped where it enters the text (kubestrata.textsafe.printable)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from kubestrata.textsafe import printable
 _IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
 
 
-def check_json(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
+def json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
     """The text of an indented JSON list of r.to_dict(fixes), produced a batch at a time (the report
     is never one string). Replicas of one template under one policy differ only in the identity
     fields, so the rest of their entry is serialised once."""
@@ -79,11 +80,11 @@ def check_json(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
 _NO_METADATA: dict[str, Any] = {}
 
 
-def render_check_table(results: Iterable[ObjectResult], fixes: bool = True) -> str:
-    return "".join(check_table(results, fixes))
+def check_table(results: Iterable[ObjectResult], fixes: bool = True) -> str:
+    return "".join(check_table_pieces(results, fixes))
 
 
-def check_table(results: Iterable[ObjectResult], fixes: bool = True) -> Iterator[str]:
+def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> Iterator[str]:
     """The table, a batch of lines at a time."""
     lines: list[str] = []
     n = denied = 0
@@ -150,3 +151,79 @@ def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
     for e in r.policy.errors:
         lines.append(f"    label error: {printable(e)}")
     return lines
+
+
+def what_if(reports: list[Any]) -> str:
+    lines = []
+    for r in reports:
+        head = f"namespace {printable(r.namespace)} with enforce={r.level_version}: "
+        if r.exempt:
+            lines.append(head + "exempt (PodSecurityConfiguration), the label would be ignored")
+            lines.extend(f"    Warning: {printable(w)}" for w in r.psa_warnings)
+            lines.append("")
+            continue
+        lines.append(
+            head + f"{r.pods_denied} of {r.pods} pods and {r.controllers_denied} of {r.controllers} "
+            "workload templates would be denied"
+        )
+        for g in r.groups:
+            what = []
+            if g.pods:
+                what.append(f"{len(g.pods)} pod{'s' if len(g.pods) != 1 else ''}")
+            if g.template_denied:
+                what.append("template")
+            lines.append(f"  {printable(g.kind)}/{printable(g.name)}: {', '.join(what)} denied")
+            for reason, n in g.reasons.items():
+                lines.append(f"      {n} x {printable(reason)}")
+            lines.append(f"      e.g. {printable(g.example)}")
+        for inv in r.invalid:
+            lines.append(f"  invalid: {printable(inv)}")
+        if r.psa_warnings:
+            lines.append("  kubectl label --dry-run=server would warn (without its 3,000-pod / 1 s limit):")
+            for w in r.psa_warnings:
+                lines.append(f"    Warning: {printable(w)}")
+        lines.append("")
+    return "\n".join(lines) + ("\n" if lines and lines[-1] else "")
+
+
+def rollout(rows: list[Any], version: str) -> str:
+    hdr = (
+        "NAMESPACE",
+        "ENFORCE NOW",
+        "PODS",
+        "WORKLOADS",
+        f"BASELINE:{version}",
+        f"RESTRICTED:{version}",
+        "NEXT STEP",
+    )
+    table = [hdr] + [
+        (
+            printable(r.namespace),
+            str(r.current.enforce) + (" (label error)" if r.label_errors else ""),
+            str(r.pods),
+            str(r.controllers),
+            "-" if r.exempt else f"{r.baseline_denied} denied",
+            "-" if r.exempt else f"{r.restricted_denied} denied",
+            r.recommendation,
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
+    return (
+        "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)
+        + "\n"
+    )
+
+
+def bump(changes: list[Any], old: str, new: str) -> str:
+    if not changes:
+        return f"nothing newly fails from {old} to {new}\n"
+    lines = [f"what newly fails from {old} to {new}:"]
+    for c in changes:
+        state = "newly DENIED" if c.newly_denied else "already denied, new failures"
+        lines.append(
+            f"  {printable(c.kind)}/{printable(c.name)} in {printable(c.namespace)} ({printable(c.owner[0])}/{printable(c.owner[1])}, "
+            f"{c.level.value}): {state}: {', '.join(c.new_checks)}"
+        )
+        lines.append(f"      {printable(c.message)}")
+    return "\n".join(lines) + "\n"

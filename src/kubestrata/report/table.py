@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from kubestrata.findings import Layer, Severity
+from kubestrata.report.terminal import markup
 from kubestrata.scan import ScanResult
-from kubestrata.textsafe import printable
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -54,10 +53,10 @@ def render(
             table.add_row(
                 f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
                 f.rule_id,
-                escape(printable(f.object) if f.object else "-"),
-                escape(printable(f.container or "")),
-                escape(printable(f.message))
-                + (f" [dim](suppressed: {escape(printable(f.suppressed))})[/]" if f.suppressed else ""),
+                markup(f.object) if f.object else "-",
+                markup(f.container or ""),
+                markup(f.message)
+                + (f" [dim](suppressed: {markup(f.suppressed)})[/]" if f.suppressed else ""),
             )
         console.print(table)
         if hidden:
@@ -80,12 +79,12 @@ def render(
     # notices and gaps name files and fields: never broken across lines (soft_wrap), so they stay
     # copyable and greppable at any terminal width
     for n in result.notices:
-        console.print(f"[yellow]notice:[/] {escape(printable(n))}", soft_wrap=True)
+        console.print(f"[yellow]notice:[/] {markup(n)}", soft_wrap=True)
     if result.coverage.gaps:
         console.print(f"[yellow]{len(result.coverage.gaps)} not evaluated:[/]")
         for g in result.coverage.gaps[:20]:
             console.print(
-                f"  [yellow]{g.reason.value}[/] {escape(printable(g.subject))}: {escape(printable(g.detail))}",
+                f"  [yellow]{g.reason.value}[/] {markup(g.subject)}: {markup(g.detail)}",
                 soft_wrap=True,
             )
         if len(result.coverage.gaps) > 20:

@@ -19,7 +19,7 @@ from kubestrata.server.app import ServerState
 from kubestrata.server.config import FileConfig
 from kubestrata.server.engines import CedarEngines, load_audit, load_cedar, load_pss
 from kubestrata.server.metrics import Metrics
-from kubestrata.server.policies import PolicyWatcher
+from kubestrata.server.policyfiles import PolicyFileWatcher
 
 log = logging.getLogger("kubestrata.server")
 
@@ -53,7 +53,7 @@ def build_state(
         state.authorizer = cedar.authorizer
         m.policies_loaded.set(cedar.count)
         if sc.policies.dirs and cedar.store is not None:
-            watcher = PolicyWatcher(sc.policies.dirs, cedar.reload, m, settle=sc.policies.settle_seconds)
+            watcher = PolicyFileWatcher(sc.policies.dirs, cedar.reload, m, settle=sc.policies.settle_seconds)
             state.background.append(lambda: watcher.watch(sc.policies.reload_interval))
             state.policy_watcher = watcher
     # Ready once the initial set is loaded: an invalid initial set is an error before we listen.
@@ -90,7 +90,7 @@ def build_state(
                 if not c.meta.id.startswith("KS-PSS-")
             ]
         if adm.checks.enabled and checks:
-            add_checks(reg, checks, cfg.scan)
+            add_checks(reg, checks, cfg.scan.to_config())
         if adm.mutations.fixes:
             all_checks = select_checks()
             unknown = sorted(set(adm.mutations.fixes) - {c.meta.id for c in all_checks})
@@ -98,7 +98,9 @@ def build_state(
                 raise KubestrataError(
                     f"serve.admission.mutations.fixes: unknown check id(s) {', '.join(unknown)}"
                 )
-            add_mutations(reg, all_checks, cfg.scan, adm.mutations.fixes, adm.mutations.operations)
+            add_mutations(
+                reg, all_checks, cfg.scan.to_config(), adm.mutations.fixes, adm.mutations.operations
+            )
         if adm.mutations.pss_level:
             add_pss_fixes(reg, adm.mutations.pss_level, include_flagged=adm.mutations.pss_include_flagged)
     state.registry = reg
@@ -136,7 +138,7 @@ def build_state(
 def cluster_watcher(store: Any, metrics: Metrics, state: ServerState, cl: Any) -> Any:
     """The list + watch of Policy objects; credentials as the live scan reads them."""
     from kubestrata.kube.live import _api_client
-    from kubestrata.server.policywatch import ClusterPolicyWatcher
+    from kubestrata.server.clusterpolicies import ClusterPolicyWatcher
 
     # made now so missing or broken credentials stop `serve` with a clear error (exit 2)
     client = _api_client(str(cl.kubeconfig) if cl.kubeconfig else None, cl.context)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kubestrata.config import ScanConfig, discover_config, load_yaml_model
+from kubestrata.config import discover_config, load_yaml_model
+from kubestrata.configschema import ScanSection
 from kubestrata.identity.config import IdentityConfig
 
 
@@ -278,7 +279,7 @@ class FileConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     serve: ServeConfig = Field(default_factory=ServeConfig)
-    scan: ScanConfig = Field(default_factory=ScanConfig)
+    scan: ScanSection = Field(default_factory=ScanSection)
 
 
 CONFIGMAP_KEY = "kubestrata.yaml"

@@ -1,4 +1,5 @@
-"""EKS cluster posture inputs: the version calendar, and "not evaluated" gaps for missing EKS data.
+"""What the checks share about EKS input: the snapshot (parsed once per scan), and "not evaluated" gaps
+for missing EKS data.
 
 Gap policy (docs/access.md, "EKS cluster posture"): a check that needs EKS data the input lacks records
 a coverage gap instead of passing silently, but only
@@ -14,15 +15,10 @@ whatever the number of checks that needed it; the detail names those checks.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING
 
-import yaml
-
-from kubestrata.access.eks import SNAPSHOT_KIND, EKSAccess, VersionDates, from_objects
+from kubestrata.eks.model import SNAPSHOT_KIND, EKSAccess
+from kubestrata.eks.objects import from_objects
 from kubestrata.findings import GapReason
 from kubestrata.kube.cluster import Cluster
 
@@ -122,40 +118,3 @@ def described(ctx: CheckContext, eks: EKSAccess, attr: str) -> bool:
         )
     missing(ctx, "describe-cluster", f"{SNAPSHOT_KIND}/{eks.cluster_name or 'eks'}", detail)
     return False
-
-
-# -- version calendar ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Calendar:
-    retrieved: str
-    versions: dict[str, VersionDates]
-
-    @property
-    def oldest(self) -> tuple[int, int]:
-        return min(minor_key(v) for v in self.versions)
-
-    @property
-    def newest(self) -> tuple[int, int]:
-        return max(minor_key(v) for v in self.versions)
-
-
-def minor_key(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
-
-
-@cache
-def calendar() -> Calendar:
-    """The EKS release calendar shipped as data (data/eks-versions.yaml, with its source)."""
-    raw = yaml.safe_load(resources.files("kubestrata.access").joinpath("data/eks-versions.yaml").read_text())
-    out = {}
-    for v, d in raw["versions"].items():
-        out[str(v)] = VersionDates(
-            str(v),
-            dt.date.fromisoformat(d["eksRelease"]),
-            dt.date.fromisoformat(d["endOfStandardSupport"]),
-            dt.date.fromisoformat(d["endOfExtendedSupport"]),
-        )
-    return Calendar(str(raw["retrieved"]), out)

@@ -16,19 +16,15 @@ broken edit never removes a working forbid, and one broken object never blocks c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-import random
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from kubestrata.authz.store import PolicyLoadError, PolicySource, PolicyStore
+from kubestrata.kube.watch import ListWatch, resource_version
 from kubestrata.server.metrics import Metrics
 
-log = logging.getLogger("kubestrata.server.policywatch")
+log = logging.getLogger("kubestrata.server.clusterpolicies")
 
 GROUP, VERSION, PLURAL = "cedar.k8s.aws", "v1alpha1", "policies"
 
@@ -39,13 +35,7 @@ def _name(obj: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _rv(obj: Any) -> str | None:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
-    return str(rv) if rv else None
-
-
-class ClusterPolicyWatcher:
+class ClusterPolicyWatcher(ListWatch):
     """Keeps ``store``'s cluster tier equal to the Policy objects in the cluster (their last valid
     versions). ``on_ready`` is called once, after the first list has been applied."""
 
@@ -59,23 +49,19 @@ class ClusterPolicyWatcher:
         watch_timeout: int = 300,
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
+        super().__init__(watch_timeout=watch_timeout, backoff=backoff)
         self.store = store
         self.metrics = metrics
         self._api_client = api_client
+        self._api: Any = None
         self._on_ready = on_ready
-        self.watch_timeout = watch_timeout
-        self.backoff = backoff
         self.good: dict[str, PolicySource] = {}
-        self.resource_version: str | None = None
         self.ready = False
         self.rejected: dict[str, list[str]] = {}  # object name -> problems of its latest version
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._resp: Any = None
 
     # --- one object ---------------------------------------------------------------------------
     def _source(self, obj: dict[str, Any], name: str) -> tuple[PolicySource | None, list[str]]:
-        origin = f"Policy/{name} (cluster, resourceVersion {_rv(obj) or '?'})"
+        origin = f"Policy/{name} (cluster, resourceVersion {resource_version(obj) or '?'})"
         spec = obj.get("spec")
         content = spec.get("content") if isinstance(spec, dict) else None
         if not isinstance(content, str):
@@ -127,9 +113,23 @@ class ClusterPolicyWatcher:
         return True
 
     # --- list and watch -----------------------------------------------------------------------
-    def list_once(self, api: Any) -> None:
+    thread_name = "kubestrata-policy-watch"
+
+    def connect(self) -> None:
+        if self._api is None:
+            from kubernetes import client
+
+            self._api = client.CustomObjectsApi(self._api_client())
+
+    def request(self, **kwargs: Any) -> Any:
+        return self._api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
+
+    def needs_list(self) -> bool:
+        return self.resource_version is None or not self.ready
+
+    def list_once(self) -> None:
         """List every Policy and replace the cluster tier with the valid ones."""
-        resp = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, _request_timeout=(10, 60))
+        resp = self.request(_request_timeout=(10, 60))
         good: dict[str, PolicySource] = {}
         names = set()
         for item in resp.get("items") or []:
@@ -151,48 +151,10 @@ class ClusterPolicyWatcher:
             if self._on_ready is not None:
                 self._on_ready()
 
-    def watch_once(self, api: Any) -> None:
-        """One watch from the last resourceVersion until the server ends it; raises ApiException
-        (410 when the version is too old) or connection errors."""
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.watch.watch import iter_resp_lines
-
-        kwargs: dict[str, Any] = {
-            "watch": True,
-            "allow_watch_bookmarks": True,
-            "timeout_seconds": self.watch_timeout,
-            # a silent connection is dead after the server's own timeout plus a margin
-            "_request_timeout": (10, self.watch_timeout + 30),
-            "_preload_content": False,
-        }
-        if self.resource_version:
-            kwargs["resource_version"] = self.resource_version
-        resp = api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs)
-        self._resp = resp
-        try:
-            if self._stop.is_set():  # stop() ran before the response existed to shut down
-                return
-            if not 200 <= resp.status <= 299:
-                raise ApiException(status=resp.status, reason=resp.data[:500].decode("utf-8", "replace"))
-            for line in iter_resp_lines(resp):
-                if self._stop.is_set():
-                    return
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                self._event(event.get("type"), event.get("object"))
-        finally:
-            self._resp = None
-            resp.release_conn()
-
-    def _event(self, typ: Any, obj: Any) -> None:
+    def on_event(self, typ: Any, obj: Any) -> None:
         self.metrics.policy_watch_events.labels(str(typ)).inc()
         if typ == "ERROR":
-            # the API server reports an expired resourceVersion as an ERROR event with a 410 Status
-            from kubernetes.client.exceptions import ApiException
-
-            st = obj if isinstance(obj, dict) else {}
-            raise ApiException(status=int(st.get("code") or 500), reason=str(st.get("message") or st))
+            self.raise_error_event(obj)
         if not isinstance(obj, dict):
             return
         if typ in ("ADDED", "MODIFIED"):
@@ -206,71 +168,25 @@ class ClusterPolicyWatcher:
                 good = dict(self.good)
                 del good[name]
                 self._apply(good)
-        rv = _rv(obj)
-        if rv:  # BOOKMARK events carry only this
-            self.resource_version = rv
 
-    def run(self) -> None:
-        from kubernetes.client.exceptions import ApiException
+    def on_gone(self) -> None:
+        self.metrics.policy_watch_restarts.labels("gone").inc()
+        log.info("policy watch expired (410 Gone): listing again", extra={"event": "policy_relist"})
 
-        delay = self.backoff[0]
-        api = None
-        while not self._stop.is_set():
-            try:
-                if api is None:
-                    from kubernetes import client
-
-                    api = client.CustomObjectsApi(self._api_client())
-                if self.resource_version is None or not self.ready:
-                    self.list_once(api)
-                self.watch_once(api)
-                delay = self.backoff[0]
-                continue
-            except ApiException as e:
-                if e.status == 410:
-                    self.metrics.policy_watch_restarts.labels("gone").inc()
-                    log.info(
-                        "policy watch expired (410 Gone): listing again", extra={"event": "policy_relist"}
-                    )
-                    self.resource_version = None
-                    continue
-                self.metrics.policy_watch_restarts.labels("error").inc()
-                log.warning(
-                    "policy list/watch failed",
-                    extra={"event": "policy_watch_error", "status": e.status, "error": str(e.reason)[:500]},
-                )
-            except Exception as e:  # noqa: BLE001 - connection drops, credentials, anything: retry
-                self.metrics.policy_watch_restarts.labels("error").inc()
-                log.warning(
-                    "policy list/watch failed",
-                    extra={
-                        "event": "policy_watch_error",
-                        "error_type": type(e).__name__,
-                        "error": str(e)[:500],
-                    },
-                )
-            # jitter: many replicas must not hammer a recovering API server in step
-            self._stop.wait(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.backoff[1])
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="kubestrata-policy-watch", daemon=True)
-        self._thread.start()
-
-    async def serve(self) -> None:
-        """Background task for the server's lifespan: run the thread until the task is cancelled."""
-        self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self.stop(timeout=0.5)
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop now: the open watch stream is shut down, a backoff wait ends."""
-        self._stop.set()
-        resp = self._resp
-        if resp is not None:
-            with contextlib.suppress(Exception):
-                resp.shutdown()  # wakes the thread blocked reading the stream
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def on_failure(self, error: Exception, status: int | None) -> None:
+        self.metrics.policy_watch_restarts.labels("error").inc()
+        if status is not None:
+            reason = getattr(error, "reason", error)
+            log.warning(
+                "policy list/watch failed",
+                extra={"event": "policy_watch_error", "status": status, "error": str(reason)[:500]},
+            )
+        else:
+            log.warning(
+                "policy list/watch failed",
+                extra={
+                    "event": "policy_watch_error",
+                    "error_type": type(error).__name__,
+                    "error": str(error)[:500],
+                },
+            )

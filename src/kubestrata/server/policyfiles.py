@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kubestrata.server.metrics import Metrics
 
-log = logging.getLogger("kubestrata.server.policies")
+log = logging.getLogger("kubestrata.server.policyfiles")
 
 
 def tree_signature(dirs: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -45,7 +45,7 @@ def tree_signature(dirs: list[Path]) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-class PolicyWatcher:
+class PolicyFileWatcher:
     """``reload`` returns the number of policies now serving, or raises with a clear message when the
     new set is rejected (the store keeps the previous one)."""
 
