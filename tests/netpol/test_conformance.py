@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kubestrata.netpol.connlist import connections, external_label, render
+from kubestrata.netpol.connlist import connections, external_label
 from kubestrata.netpol.engine import Options
 from kubestrata.netpol.sets import ALL
+from kubestrata.report.netpol import render_connections as render
 from tests.conftest import shared_dir
 from tests.netpol.helpers import network_from_dir, parse_explain
 

@@ -3,8 +3,9 @@ them without listing them (summary): both must agree with a pair-by-pair evaluat
 
 from __future__ import annotations
 
-from kubestrata.netpol.connlist import Conn, external_label, iter_connections, render, summary
+from kubestrata.netpol.connlist import Conn, external_label, iter_connections, summary
 from kubestrata.netpol.graph import connectivity_html
+from kubestrata.report.netpol import render_connections as render
 from tests.netpol.helpers import network_from_docs
 
 

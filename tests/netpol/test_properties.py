@@ -149,7 +149,7 @@ def test_engine_paths_agree(nps, anps, banp, ipb, strict) -> None:
 )
 def test_matrix_paths_for_many_port_sets_agree(nps, anps) -> None:
     """The large-table (np.unique, chunked) and int32-upgrade branches give the same map as the default."""
-    import kubestrata.netpol.engine as eng
+    import kubestrata.netpol.reachability as eng
 
     docs = _pods() + nps + [_anp(10 + k, rules) for k, rules in enumerate(anps)]
     base = network_from_docs(docs).full_matrix()

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from kubestrata.netpol.analysis import coverage, explain, resolve_side, security_groups
+from kubestrata.netpol import analysis
+from kubestrata.netpol.analysis import coverage, resolve_side, security_groups
 from kubestrata.netpol.engine import Options
 from kubestrata.netpol.sets import ALL, NONE, PortSet
+from kubestrata.report.netpol import render_explanation
 from tests.netpol.helpers import network_from_docs
+
+
+def explain(net, src, dst):
+    """The explanation as the CLI prints it."""
+    return render_explanation(analysis.explain(net, src, dst))
 
 
 def ns(name: str, **labels: str) -> dict:

@@ -156,7 +156,8 @@ def clean_warning(text: str) -> str:
 
 
 def bound_warnings(warnings: list[str]) -> list[str]:
-    out, total = [], 0
+    out: list[str] = []
+    total = 0
     for w in dict.fromkeys(clean_warning(w) for w in warnings):  # de-duplicated, order kept
         if total + len(w) > WARNINGS_TOTAL_MAX:
             out.append(f"{len(warnings) - len(out)} more warnings omitted")

@@ -155,7 +155,8 @@ def list_cmd(
     import gc
     import itertools
 
-    from kubestrata.netpol.connlist import iter_connections, render_iter
+    from kubestrata.netpol.connlist import iter_connections
+    from kubestrata.report.netpol import iter_render_connections as render_iter
 
     gc.disable()  # millions of acyclic objects while loading: collections would only re-walk them
     net = _network(
@@ -290,6 +291,7 @@ def explain_cmd(
 
     Example: kubestrata netpol explain examples/netpol/demo -s monitoring/prometheus -d payments/api"""
     from kubestrata.netpol.analysis import explain, resolve_side
+    from kubestrata.report.netpol import render_explanation
 
     net = _network(
         paths,
@@ -304,7 +306,7 @@ def explain_cmd(
     s, d = resolve_side(net, source, source_ip), resolve_side(net, destination, destination_ip)
     if s.endpoint is None and d.endpoint is None:
         raise KubestrataError("at least one side must be a workload or pod")
-    write_output(explain(net, s, d), None)
+    write_output(render_explanation(explain(net, s, d)), None)
 
 
 @app.command("diff")
@@ -326,8 +328,9 @@ def diff_cmd(
     """What a change opens or closes: connections added, removed or changed between two manifest sets.
 
     Example: kubestrata netpol diff examples/netpol/demo examples/netpol/demo-change --fail"""
-    from kubestrata.netpol.analysis import diff, render_diff
+    from kubestrata.netpol.analysis import diff
     from kubestrata.netpol.connlist import connections
+    from kubestrata.report.netpol import render_diff
 
     opts = _options(compat, ipb, hostnet, aws_strict, init_ports)
     a = connections(_network([dir1], False, None, None, 0, opts, quiet, sg_file))
@@ -362,6 +365,7 @@ def coverage_cmd(
 
     Example: kubestrata netpol coverage examples/netpol/demo -o json"""
     from kubestrata.netpol.analysis import coverage, exposure
+    from kubestrata.report.netpol import render_coverage
 
     net = _network(
         paths,
@@ -375,43 +379,5 @@ def coverage_cmd(
     )
     rep = coverage(net)
     exp = exposure(net)
-    if output is options.TableOrJson.JSON:
-        doc = {
-            "unrestricted": [e.label for e in rep.unrestricted],
-            "ingressOnly": [e.label for e in rep.ingress_only],
-            "egressOnly": [e.label for e in rep.egress_only],
-            "namespacesWithoutDefaultDeny": rep.no_default_deny,
-            "exposure": [
-                {
-                    "workload": x.endpoint.label,
-                    "ingressFromAnyNamespace": x.ingress_any_namespace.to_json(),
-                    "ingressFromOutside": x.ingress_outside.to_json(),
-                    "ingressFromAllOutside": x.ingress_internet.to_json(),
-                    "egressToAnyNamespace": x.egress_any_namespace.to_json(),
-                    "egressToOutside": x.egress_outside.to_json(),
-                }
-                for x in exp
-            ],
-            "invalidPolicies": [{"policy": s, "error": d} for s, d in rep.gaps],
-            "warnings": rep.warnings,
-        }
-        write_output(json.dumps(doc, indent=2) + "\n", output_file)
-        return
-    lines = [f"Workloads isolated in no direction ({len(rep.unrestricted)}):"]
-    lines += [f"  {e.label}" for e in rep.unrestricted] or ["  (none)"]
-    lines.append(f"Workloads isolated for ingress only ({len(rep.ingress_only)}):")
-    lines += [f"  {e.label}" for e in rep.ingress_only] or ["  (none)"]
-    lines.append(f"Workloads isolated for egress only ({len(rep.egress_only)}):")
-    lines += [f"  {e.label}" for e in rep.egress_only] or ["  (none)"]
-    lines.append(f"Namespaces without a default-deny NetworkPolicy ({len(rep.no_default_deny)}):")
-    lines += [f"  {ns}: {', '.join(d)}" for ns, d in rep.no_default_deny.items()] or ["  (none)"]
-    lines.append("Exposure (ingress from any namespace | from some outside address):")
-    for x in exp:
-        if not x.ingress_any_namespace.empty or not x.ingress_outside.empty:
-            lines.append(f"  {x.endpoint.label}: {x.ingress_any_namespace} | {x.ingress_outside}")
-    lines.append(f"Invalid policies left out ({len(rep.gaps)}):")
-    lines += [f"  {d}" for _, d in rep.gaps] or ["  (none)"]
-    if rep.warnings:
-        lines.append("Warnings:")
-        lines += [f"  {w}" for w in rep.warnings]
-    write_output("\n".join(lines) + "\n", output_file)
+    fmt = "json" if output is options.TableOrJson.JSON else "table"
+    write_output(render_coverage(rep, exp, fmt), output_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from kubestrata.cli.common import (
     write_output,
 )
 from kubestrata.cli.deprecations import warn
-from kubestrata.cli.inputs import Input, load_input, require_complete
+from kubestrata.cli.inputs import Input, ManifestStream, load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
 from kubestrata.errors import KubestrataError
@@ -157,22 +158,38 @@ def check(
     elif version is not None:
         raise KubestrataError("--policy-version needs --level")
     with bulk():  # loading and evaluating allocate only acyclic objects: no GC passes over them
-        inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
-        with stage("evaluating pods", quiet=quiet):
-            results = _check_all(inp.cluster, forced, cfg, username)
-        if output is Fmt.JSON:
-            _write_pieces(report.json_list(results, fixes), output_file)
+        tally = _Tally()
+        if forced is not None and not cluster:
+            # one level for every object: no namespace labels to gather first, so judge and write
+            # the input one file at a time instead of holding all of it
+            stream = ManifestStream(paths, namespace=namespace, quiet=quiet)
+            with stage("evaluating pods", quiet=quiet):
+                results = tally.count(_check_stream(stream, forced, cfg, username))
+                _write_pieces(
+                    report.json_list(results, fixes)
+                    if output is Fmt.JSON
+                    else report.check_table_pieces(results, fixes),
+                    output_file,
+                )
+            coverage = stream.coverage
         else:
-            write_output(report.check_table(results, fixes), output_file)
-        invalid = [r for r in results if r.error is not None]
-        for r in invalid:
-            error_line(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
-        n_invalid = len(invalid)
-        denied = sum(1 for r in results if not r.pods_allowed)
-        coverage = inp.coverage
-        # free the snapshot while the collector is off: re-enabled over it, its first pass would walk
-        # every object of the input once more
-        del inp, results, invalid
+            inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
+            with stage("evaluating pods", quiet=quiet):
+                held = _check_all(inp.cluster, forced, cfg, username)
+            pieces = (
+                report.json_list(tally.count(held), fixes)
+                if output is Fmt.JSON
+                else report.check_table_pieces(tally.count(held), fixes)
+            )
+            _write_pieces(pieces, output_file)
+            coverage = inp.coverage
+            # free the snapshot while the collector is off: re-enabled over it, its first pass would
+            # walk every object of the input once more
+            del inp, held
+        for line in tally.invalid:
+            error_line(line)
+        n_invalid = len(tally.invalid)
+        denied = tally.denied
     if n_invalid:
         exit_with(EXIT_ERROR, f"{n_invalid} object{'s' if n_invalid != 1 else ''} with an invalid pod spec")
     require_complete(coverage, strict)
@@ -183,14 +200,50 @@ def check(
     raise typer.Exit(EXIT_OK)
 
 
-def _write_pieces(pieces: Any, output_file: str | None) -> None:
+class _Tally:
+    """What the exit status needs, counted as the results go by to the renderer."""
+
+    def __init__(self) -> None:
+        self.invalid: list[str] = []
+        self.denied = 0
+
+    def count(self, results: Iterable[ObjectResult]) -> Iterator[ObjectResult]:
+        for r in results:
+            if r.error is not None:
+                self.invalid.append(f"{r.obj.source}: {r.obj.kind} {r.obj.name}: invalid pod spec: {r.error}")
+            if not r.pods_allowed:
+                self.denied += 1
+            yield r
+
+
+def _check_stream(
+    stream: ManifestStream, forced: LevelVersion, cfg: PodSecurityConfig, username: str | None
+) -> Iterator[ObjectResult]:
+    memo = Memo()
+    policy = NamespacePolicy(Policy(forced, forced, forced))
+    for objs in stream:
+        for obj in objs:
+            if obj.kind in WORKLOAD_KINDS:
+                r = evaluate_object(obj, policy, exemptions=cfg.exemptions, username=username, memo=memo)
+                if r is not None:
+                    yield r
+
+
+def _write_pieces(pieces: Iterable[str], output_file: str | None) -> None:
+    """Write the pieces as they come; the file is opened at the first piece, so an input that turns
+    out to be unusable (an error raised before any output) leaves no file behind."""
     if output_file and output_file != "-":
+        fh = None
         try:
-            with open(output_file, "w", encoding="utf-8") as fh:
-                for piece in pieces:
-                    fh.write(piece)
+            for piece in pieces:
+                if fh is None:
+                    fh = open(output_file, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                fh.write(piece)
         except OSError as e:
             raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+        finally:
+            if fh is not None:
+                fh.close()
         return
     for piece in pieces:
         write_output(piece, None)

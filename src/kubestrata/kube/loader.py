@@ -106,41 +106,61 @@ def load_paths(paths: Iterable[str | Path], *, stdin: Any = None, render: bool =
     In a directory, a kustomization is rendered (kube.render) and a Helm chart is reported in
     ``not_evaluated``; their own files are never read as manifests."""
     result = LoadResult()
+    for part in iter_load(paths, stdin=stdin, render=render):
+        result.objects.extend(part.objects)
+        result.errors.extend(part.errors)
+        result.files += part.files
+        result.not_evaluated.extend(part.not_evaluated)
+        result.rendered.extend(part.rendered)
+    return result
+
+
+def iter_load(paths: Iterable[str | Path], *, stdin: Any = None, render: bool = True) -> Iterator[LoadResult]:
+    """load_paths one input at a time: a LoadResult per file, stdin, rendered kustomization or
+    unreadable path, in load_paths' order. A consumer that drops each part holds one file at a time."""
     for p in paths:
         if str(p) == "-":
             data = (stdin or sys.stdin.buffer).read()
             if isinstance(data, str):
                 data = data.encode()
-            result.files += 1
+            result = LoadResult(files=1)
             _load_bytes(data, "-", result)
+            yield result
             continue
         path = Path(p)
         if not path.exists():
-            result.errors.append(InputError("no such file or directory", file=str(p)))
+            yield LoadResult(errors=[InputError("no such file or directory", file=str(p))])
             continue
         if render and path.is_file() and path.name in render_mod.KUSTOMIZATION_FILES:
             path = path.parent  # "scan kustomization.yaml" means the kustomization
         rplan = render_mod.plan(path) if render and path.is_dir() else None
         if rplan is not None:
+            result = LoadResult()
             _render_tree(rplan, result)
+            yield result
         for f in iter_manifest_files(path):
             if rplan is not None and render_mod.skipped(f, rplan):
                 continue
             if f.name in render_mod.KUSTOMIZATION_FILES:
                 continue  # a build file, not an object (rendering is off)
-            result.files += 1
-            try:
-                size = f.stat().st_size
-                if size > MAX_FILE_BYTES:
-                    result.errors.append(
-                        InputError(f"file is {size} bytes, over the {MAX_FILE_BYTES} byte limit", file=str(f))
-                    )
-                    continue
-                data = f.read_bytes()
-            except OSError as e:
-                result.errors.append(InputError(f"cannot read: {e.strerror or e}", file=str(f)))
-                continue
-            _load_bytes(data, str(f), result)
+            yield load_file(f)
+
+
+def load_file(f: Path) -> LoadResult:
+    """One manifest file (size-limited); unreadable files are an error in the result."""
+    result = LoadResult(files=1)
+    try:
+        size = f.stat().st_size
+        if size > MAX_FILE_BYTES:
+            result.errors.append(
+                InputError(f"file is {size} bytes, over the {MAX_FILE_BYTES} byte limit", file=str(f))
+            )
+            return result
+        data = f.read_bytes()
+    except OSError as e:
+        result.errors.append(InputError(f"cannot read: {e.strerror or e}", file=str(f)))
+        return result
+    _load_bytes(data, str(f), result)
     return result
 
 
@@ -181,6 +201,20 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
     if b"\x00" in data[:8192]:
         result.errors.append(InputError("binary file (contains NUL bytes), not a manifest", file=name))
         return
+    head = data[:64].lstrip()
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip()
+    if head.startswith((b"{", b"[")):
+        # JSON (kubectl -o json): parsed from the bytes, a third faster than decoding them first;
+        # valid UTF-8 JSON reads the same either way, and anything else takes the text path below,
+        # which reports the error
+        try:
+            doc = orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            _add_document(doc, name, 0, 1, result)
+            return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -385,6 +419,7 @@ def _add_document(doc: Any, name: str, index: int, line: int, result: LoadResult
             )
             return
         item_kind = kind[: -len("List")]
+        source = Source(name, index, line)  # frozen: one per document, shared by its items
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 result.errors.append(
@@ -400,16 +435,31 @@ def _add_document(doc: Any, name: str, index: int, line: int, result: LoadResult
             # kubectl get -o yaml Lists carry typed items with kind; typed lists (PodList) may not
             if "kind" not in item and item_kind and item_kind != "":
                 item = {"kind": item_kind, "apiVersion": doc.get("apiVersion", "v1"), **item}
-            _add_object(item, name, index, line, result, field_prefix=f"items[{i}]")
+            _add_object(item, name, index, line, result, i, source)
         return
     _add_object(doc, name, index, line, result)
 
 
 def _add_object(
-    doc: dict[str, Any], name: str, index: int, line: int, result: LoadResult, field_prefix: str = ""
+    doc: dict[str, Any],
+    name: str,
+    index: int,
+    line: int,
+    result: LoadResult,
+    item: int | None = None,
+    source: Source | None = None,
 ) -> None:
-    pre = field_prefix + "." if field_prefix else ""
     kind = doc.get("kind")
+    meta = doc.get("metadata")
+    if (
+        type(kind) is str
+        and kind
+        and type(doc.get("apiVersion")) is str
+        and (meta is None or (type(meta) is dict and _plain_maps(meta)))
+    ):  # the common case, checked first without building field names
+        result.objects.append(KubeObject(doc, source or Source(name, index, line)))
+        return
+    pre = f"items[{item}]." if item is not None else ""
     if not isinstance(kind, str) or not kind:
         result.errors.append(
             InputError("missing kind", file=name, document=index, field=pre + "kind", line=line)
@@ -440,4 +490,12 @@ def _add_object(
                 )
             )
             return
-    result.objects.append(KubeObject(doc, Source(name, index, line)))
+    result.objects.append(KubeObject(doc, source or Source(name, index, line)))
+
+
+def _plain_maps(meta: dict[str, Any]) -> bool:
+    labels = meta.get("labels")
+    if labels is not None and type(labels) is not dict:
+        return False
+    annotations = meta.get("annotations")
+    return annotations is None or type(annotations) is dict

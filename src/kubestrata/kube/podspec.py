@@ -176,11 +176,11 @@ def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
             )
     for c in iter_containers(spec, spec_path):
         # container fields the checks read; the API server rejects any other type
-        for fld, typ in (("image", str), ("volumeMounts", list), ("ports", list), ("resources", dict)):
+        for fld, ctyp in (("image", str), ("volumeMounts", list), ("ports", list), ("resources", dict)):
             v = c.container.get(fld)
-            if v is not None and not isinstance(v, typ):
+            if v is not None and not isinstance(v, ctyp):
                 raise InputError(
-                    f"expected {json_type(typ)}, got {json_type(type(v))}", field=f"{c.path}.{fld}"
+                    f"expected {json_type(ctyp)}, got {json_type(type(v))}", field=f"{c.path}.{fld}"
                 )
     for i, v in enumerate(spec.get("volumes") or []):
         if not isinstance(v, dict):

@@ -7,21 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kubestrata.errors import InputError
+from kubestrata.findings import CoverageGap
 from kubestrata.netpol import sets
 from kubestrata.netpol.endpoints import Endpoint
 from kubestrata.netpol.engine import Network
+from kubestrata.netpol.explain import Verdict
 from kubestrata.netpol.model import EGRESS, INGRESS, NP_KIND, TIER_NP
 from kubestrata.netpol.sets import ALL, NONE, PortSet
 
 if TYPE_CHECKING:  # connlist imports numpy, which `scan` (through the network checks) must not pay for
     from kubestrata.netpol.connlist import Conn
-
-_TIER_NAMES = {
-    "admin": "admin tier",
-    "np": "NetworkPolicy",
-    "baseline": "baseline tier",
-    "aws-sg": "security group",
-}
 
 
 @dataclass(frozen=True)
@@ -57,49 +52,62 @@ def eval_connection(net: Network, src: Side, dst: Side, proto: str, port: int | 
     return ports.allows(proto.upper(), port), ports
 
 
-def explain(net: Network, src: Side, dst: Side) -> str:
-    """Tier-by-tier reasons for both directions, np-guard's explain layout in spirit."""
+@dataclass(frozen=True)
+class DirectionWhy:
+    """One direction of a connection at one end: the verdict there and the policies selecting it
+    (``verdict`` is None when that end is outside the cluster, where no policy applies)."""
+
+    direction: str
+    who: str  # "source" (egress) or "destination" (ingress)
+    subject: Side
+    verdict: Verdict | None
+    selected_by: list[str]
+
+
+@dataclass(frozen=True)
+class ConnectionWhy:
+    """Why a connection is allowed or denied: the ports each way, both directions tier by tier, and
+    the AWS security groups of each side (rules evaluated only when they were given)."""
+
+    src: Side
+    dst: Side
+    allowed: PortSet
+    denied: PortSet
+    directions: list[DirectionWhy]
+    security_groups: list[tuple[Side, list[str]]]
+    groups_evaluated: bool
+
+
+def explain(net: Network, src: Side, dst: Side) -> ConnectionWhy:
+    """Tier-by-tier reasons for both directions (np-guard's explain, in spirit); report.netpol
+    renders it."""
     allowed = net.connection(src.col, dst.col)
-    lines = [f"Connections between {src.label} => {dst.label}:", ""]
-    if not allowed.empty:
-        lines.append(f"Allowed: {allowed}")
-    denied = ALL - allowed
-    if not denied.empty:
-        lines.append(f"Denied: {denied}")
+    directions = []
     for direction, subject, peer, who in (
         (EGRESS, src, dst, "source"),
         (INGRESS, dst, src, "destination"),
     ):
-        lines.append("")
         if subject.endpoint is None:
-            lines.append(
-                f"{direction.capitalize()}: {subject.label} is outside the cluster; no policy applies"
-            )
+            directions.append(DirectionWhy(direction, who, subject, None, []))
             continue
-        v = net.verdict(subject.col, direction, peer.col)
-        lines.append(f"{direction.capitalize()} (at the {who} {subject.label}): allowed {v.allowed}")
         sel = [
             p.display
             for p in net.selecting[subject.col]
             if (p.affects(direction) if p.tier == TIER_NP else bool(p.rules(direction)))
         ]
-        if sel:
-            lines.append(f"  selected by: {', '.join(sel)}")
-        for r in v.reasons:
-            tier = _TIER_NAMES.get(r.tier, r.tier)
-            lines.append(f"  [{tier}] {r.text}")
-    sgs = security_groups(net, src.endpoint), security_groups(net, dst.endpoint)
-    if any(sgs):
-        lines.append("")
-        for side, groups in ((src, sgs[0]), (dst, sgs[1])):
-            if groups and net.security_groups is None:
-                lines.append(
-                    f"AWS security groups of {side.label}: {', '.join(groups)} (their rules are not "
-                    "evaluated: pass --security-groups with `aws ec2 describe-security-groups` output)"
-                )
-            elif groups:
-                lines.append(f"AWS security groups of {side.label}: {', '.join(groups)} (evaluated above)")
-    return "\n".join(lines) + "\n"
+        directions.append(
+            DirectionWhy(direction, who, subject, net.verdict(subject.col, direction, peer.col), sel)
+        )
+    groups = [(side, security_groups(net, side.endpoint)) for side in (src, dst)]
+    return ConnectionWhy(
+        src,
+        dst,
+        allowed,
+        ALL - allowed,
+        directions,
+        [g for g in groups if g[1]],
+        net.security_groups is not None,
+    )
 
 
 def security_groups(net: Network, ep: Endpoint | None) -> list[str]:
@@ -149,7 +157,7 @@ class CoverageReport:
     ingress_only: list[Endpoint] = field(default_factory=list)
     egress_only: list[Endpoint] = field(default_factory=list)
     no_default_deny: dict[str, list[str]] = field(default_factory=dict)  # namespace -> missing directions
-    gaps: list[tuple[str, str]] = field(default_factory=list)
+    gaps: list[CoverageGap] = field(default_factory=list)  # policies left out as invalid
     warnings: list[str] = field(default_factory=list)
 
 
@@ -171,7 +179,7 @@ def default_deny_directions(net: Network, namespace: str) -> set[str]:
 
 
 def coverage(net: Network) -> CoverageReport:
-    rep = CoverageReport(gaps=[(g.subject, g.detail) for g in net.gaps], warnings=list(net.warnings))
+    rep = CoverageReport(gaps=list(net.gaps), warnings=list(net.warnings))
     for ep in net.endpoints:
         c = net.endpoint_col(ep)
         i, e = restricted(net, c, INGRESS), restricted(net, c, EGRESS)
@@ -214,32 +222,3 @@ def diff(before: list[Conn], after: list[Conn]) -> list[DiffEntry]:
         kind = "changed" if x and y else "added" if y else "removed"
         out.append(DiffEntry(kind, key[0], key[1], x or "No Connections", y or "No Connections"))
     return out
-
-
-def render_diff(entries: list[DiffEntry], fmt: str) -> str:
-    if fmt == "txt":
-        lines = ["Connectivity diff:"]
-        lines += [
-            f"diff-type: {e.kind}, source: {e.src}, destination: {e.dst}, dir1:  {e.before}, dir2: {e.after}"
-            for e in entries
-        ]
-        return "\n".join(lines) + "\n"
-    if fmt == "json":
-        import json
-
-        return json.dumps([e.__dict__ for e in entries], indent=2) + "\n"
-    if fmt == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["diff-type", "source", "destination", "dir1", "dir2"])
-        for e in entries:
-            w.writerow([e.kind, e.src, e.dst, e.before, e.after])
-        return buf.getvalue()
-    if fmt == "md":
-        rows = ["| diff-type | source | destination | dir1 | dir2 |", "|---|---|---|---|---|"]
-        rows += [f"| {e.kind} | {e.src} | {e.dst} | {e.before} | {e.after} |" for e in entries]
-        return "\n".join(rows) + "\n"
-    raise InputError(f"unknown diff format {fmt!r} (txt, json, csv, md)")

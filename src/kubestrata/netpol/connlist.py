@@ -1,4 +1,4 @@
-"""Workload-level connectivity lists and their formats (txt, json, csv, md, dot).
+"""Workload-level connectivity lists (their formats are in report.netpol).
 
 The txt grammar is np-guard's (``SRC => DST : CONN``, sorted), so ``--compat np-guard`` output can be
 compared with its goldens line for line: a peer is ``ns/name[Kind]`` or an address range
@@ -7,10 +7,7 @@ compared with its goldens line for line: a peer is ``ns/name[Kind]`` or an addre
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,14 +77,14 @@ class _Workloads:
         out: dict[int, PortSet] = {int(b): table[ids[b]] for b in np.flatnonzero(ids)}
         for c in ca[1:]:  # pods of one owner in several classes: the owner may what any of them may
             more = pods[c][self.first]
-            for b in np.flatnonzero(more):
-                b = int(b)
+            for nz in np.flatnonzero(more):
+                b = int(nz)
                 prev = out.get(b)
                 out[b] = table[more[b]] if prev is None else prev | table[more[b]]
         for b in self.multi:
             for c in ca:
                 for d in cols[b][1:]:
-                    i = pods[c, d]
+                    i = int(pods[c, d])
                     if i:
                         prev = out.get(b)
                         out[b] = table[i] if prev is None else prev | table[i]
@@ -184,46 +181,3 @@ def summary(net: Network, *, top: int = 10, external: bool = True) -> dict[str, 
         "reachable_from_outside": int(reachable_from_outside.sum()),
         "top_exposed": [(w.labels[b], int(inbound[b])) for b in order if inbound[b]],
     }
-
-
-def render(conns: Iterable[Conn], fmt: str, net: Network | None = None) -> str:
-    return "".join(render_iter(conns, fmt, net))
-
-
-def render_iter(conns: Iterable[Conn], fmt: str, net: Network | None = None) -> Iterator[str]:
-    """The formats as a stream of text pieces (txt, json, csv and md never hold all pairs)."""
-    if fmt == "txt":
-        for c in conns:
-            yield f"{c.src} => {c.dst} : {c.conn}\n"
-    elif fmt == "json":
-        first = True
-        for c in conns:
-            item = json.dumps({"src": c.src, "dst": c.dst, "conn": c.conn}, indent=2).replace("\n", "\n  ")
-            yield ("[\n  " if first else ",\n  ") + item
-            first = False
-        yield "[]\n" if first else "\n]\n"
-    elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["src", "dst", "conn"])
-        for c in conns:
-            w.writerow([c.src, c.dst, c.conn])
-            if buf.tell() > 1 << 16:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-    elif fmt == "md":
-        yield "| src | dst | conn |\n|-----|-----|------|\n"
-        for c in conns:
-            yield f"| {_md(c.src)} | {_md(c.dst)} | {_md(c.conn)} |\n"
-    elif fmt == "dot":
-        from kubestrata.netpol.graph import to_dot
-
-        yield to_dot(list(conns), net)
-    else:
-        raise ValueError(f"unknown format {fmt!r}")
-
-
-def _md(s: str) -> str:
-    return s.replace("|", "\\|")

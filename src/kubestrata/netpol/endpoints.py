@@ -143,7 +143,8 @@ def collect_endpoints(
                 )
             )
             continue
-        status = obj.raw.get("status") if isinstance(obj.raw.get("status"), dict) else {}
+        raw_status = obj.raw.get("status")
+        status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
         if resolve_owners and status.get("phase") in ("Succeeded", "Failed"):
             continue
         ips: list[int] = []

@@ -28,7 +28,7 @@ def to_dot(conns: list[Conn], net: Network | None = None) -> str:
     if net is not None:  # workloads without any allowed connection still deserve a node
         for ep in net.endpoints:
             nodes[ep.namespace].add(ep.label)
-    ids = {}
+    ids: dict[str, str] = {}
     lines = ["digraph {", "\tcompound=true", "\tnode [shape=box, fontsize=10]"]
     for gi, ns in enumerate(sorted(nodes)):
         lines.append(f"\tsubgraph cluster_{gi} {{")

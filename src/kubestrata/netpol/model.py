@@ -15,6 +15,7 @@ Invalid policies raise InputError naming the policy and the field; the caller le
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from kubestrata.errors import InputError
 from kubestrata.kube.objects import KubeObject
 from kubestrata.kube.selectors import LabelSelector
 from kubestrata.netpol import sets
-from kubestrata.netpol.sets import Intervals
+from kubestrata.netpol.sets import ALL, Intervals, PortSet
 
 ALLOW, DENY, PASS = "allow", "deny", "pass"
 INGRESS, EGRESS = "ingress", "egress"
@@ -331,7 +332,7 @@ def parse_admin_policy(obj: KubeObject) -> Policy:
         raise ctx.err("subject needs exactly one of namespaces or pods", "spec.subject")
     if "namespaces" in subj:
         s_ns = _sel(ctx, subj["namespaces"], "spec.subject.namespaces", nil_is_all=True)
-        s_pod = _ALL_SEL
+        s_pod: LabelSelector | None = _ALL_SEL
     else:
         sp = _map(ctx, subj["pods"], "spec.subject.pods")
         s_ns = _sel(ctx, sp.get("namespaceSelector"), "spec.subject.pods.namespaceSelector", nil_is_all=True)
@@ -476,3 +477,21 @@ def parse_policy(obj: KubeObject) -> Policy | SecurityGroupPolicy:
     if obj.kind == SGP_KIND:
         return parse_security_group_policy(obj)
     return parse_admin_policy(obj)
+
+
+def resolve_ports(specs: tuple[PortSpec, ...] | None, pod_ports: tuple[tuple[str, str, int], ...]) -> PortSet:
+    """A rule's ports for one destination pod: named ports map through the pod's container ports
+    (protocol must agree; an ANP namedPort takes the pod's protocol); an unmatched name adds nothing."""
+    if specs is None:
+        return ALL
+    m: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for s in specs:
+        if s.name is None:
+            m[s.proto or "TCP"].append((s.lo, s.hi))
+            continue
+        for name, proto, num in pod_ports:
+            if name == s.name:
+                if s.proto is None or s.proto == proto:
+                    m[proto].append((num, num))
+                break
+    return PortSet.from_map({k: tuple(v) for k, v in m.items()})

@@ -282,7 +282,7 @@ def elementary(blocks: Iterable[Intervals], universe: Intervals) -> list[tuple[i
         for lo, hi in b:
             cuts.add(lo)
             cuts.add(hi + 1)
-    out = []
+    out: list[tuple[int, int]] = []
     for ulo, uhi in universe:
         pts = sorted(c for c in cuts if ulo <= c <= uhi + 1)
         out.extend((a, b - 1) for a, b in zip(pts, pts[1:], strict=False))

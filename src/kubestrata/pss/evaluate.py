@@ -46,6 +46,9 @@ def content_key(raw: dict[str, Any]) -> bytes | None:
         return None
 
 
+_NO_EXEMPTIONS = Exemptions()
+
+
 class Memo:
     """Results shared by objects with the same content_key during one bulk run (replicas of one
     template are evaluated, rendered and remediated once). Hold one per run, not per process."""
@@ -53,7 +56,7 @@ class Memo:
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, dict[str, Any]] = {}
+        self.entries: dict[bytes, dict[Any, Any]] = {}
 
 
 def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> PodView:
@@ -106,7 +109,7 @@ class ObjectResult:
     audit_annotations: dict[str, str] = field(default_factory=dict)
     exempt: str | None = None  # namespace, user or runtimeClass
     error: InputError | None = None
-    shared: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # Memo entry
+    shared: dict[Any, Any] | None = field(default=None, repr=False, compare=False)  # Memo entry
 
     @property
     def is_controller(self) -> bool:
@@ -206,15 +209,16 @@ def evaluate_object(
     memo, objects whose pod templates are equal (content_key) share the decoded view and results."""
     if not isinstance(obj, KubeObject):
         obj = KubeObject(obj)
-    if obj.kind not in WORKLOAD_KINDS:
+    kind = obj.kind
+    if kind not in WORKLOAD_KINDS:
         return None
     if isinstance(policy, LevelVersion):
         policy = NamespacePolicy(Policy(policy, policy, policy))
     elif isinstance(policy, Policy):
         policy = NamespacePolicy(policy)
-    ex = exemptions or Exemptions()
-    is_pod = obj.kind == "Pod"
-    shared: dict[str, Any] | None = None
+    ex = exemptions or _NO_EXEMPTIONS
+    is_pod = kind == "Pod"
+    shared: dict[Any, Any] | None = None
     ckey = content_key(obj.raw) if memo is not None else None
     if ckey is not None and memo is not None:
         shared = memo.entries.get(ckey)
@@ -227,10 +231,36 @@ def evaluate_object(
             return ObjectResult(obj, policy, not is_pod, False, error=e)
         if ckey is not None and memo is not None:
             shared = memo.entries[ckey] = {"view": view, "results": {}}
-    if ex.namespace(obj.namespace):
+    if ex.namespaces and ex.namespace(obj.namespace):
         return ObjectResult(obj, policy, True, True, exempt="namespace")
-    if ex.user(username):
+    if ex.usernames and ex.user(username):
         return ObjectResult(obj, policy, True, True, exempt="user")
+    if shared is None:
+        return ObjectResult(obj, policy, *_decide(view, policy, ex, is_pod, {}))
+    # the rest depends on the template, the policy, the kind and the runtimeClass exemptions only:
+    # replicas of one template take the first one's decision
+    okey = ("object", id(policy), is_pod, ex)
+    hit = shared.get(okey)
+    if hit is None or hit[0] is not policy:  # an id reused by another policy is a miss
+        hit = shared[okey] = (policy, _decide(view, policy, ex, is_pod, shared["results"]))
+    allowed, pods_allowed, enforce, warnings, annotations, exempt = hit[1]
+    return ObjectResult(
+        obj, policy, allowed, pods_allowed, enforce, list(warnings), dict(annotations), exempt, shared=shared
+    )
+
+
+Decision = tuple[bool, bool, PSSResult | None, list[str], dict[str, str], str | None]
+
+
+def _decide(
+    view: PodView,
+    policy: NamespacePolicy,
+    ex: Exemptions,
+    is_pod: bool,
+    cache: dict[tuple[Level, int], PSSResult],
+) -> Decision:
+    """admission.go after the namespace and user exemptions: (allowed, pods allowed, the enforce
+    result, warnings, audit annotations, exemption)."""
     p = policy.policy
     if (
         not policy.errors
@@ -241,10 +271,9 @@ def evaluate_object(
         )
         and p.enforce.level is Level.PRIVILEGED
     ):
-        return ObjectResult(obj, policy, True, True)
+        return True, True, None, [], {}, None
     if ex.runtime_class(view.runtime_class):
-        return ObjectResult(obj, policy, True, True, exempt="runtimeClass")
-    cache: dict[tuple[Level, int], PSSResult] = shared["results"] if shared is not None else {}
+        return True, True, None, [], {}, "runtimeClass"
 
     def result(lv: LevelVersion) -> PSSResult:
         key = (lv.level, effective_minor(lv.version))
@@ -252,7 +281,7 @@ def evaluate_object(
         if r is None:
             r = cache[key] = run_checks(view, lv)
         # the message names the level-version as labelled, not as clamped
-        return r if r.level_version == lv else PSSResult(r.allowed, lv, r.failures, view)
+        return r if r.level_version == lv else r.relabelled(lv)
 
     enforce = result(p.enforce)
     annotations: dict[str, str] = {}
@@ -269,4 +298,4 @@ def evaluate_object(
         warn = result(p.warn)
         if not warn.allowed:
             warnings.append(warn.warning)
-    return ObjectResult(obj, policy, allowed, enforce.allowed, enforce, warnings, annotations, shared=shared)
+    return allowed, enforce.allowed, enforce, warnings, annotations, None

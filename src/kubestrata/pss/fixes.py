@@ -16,7 +16,7 @@ from kubestrata.findings import pointer_token
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.checks import Violation
 from kubestrata.pss.evaluate import evaluate_pod
-from kubestrata.pss.registry import PSSResult, checks_for
+from kubestrata.pss.registry import PSSResult
 
 MAX_ROUNDS = 128
 
@@ -123,8 +123,8 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
             unfixed = []
             break
         v = _first_fixable(r)
-        if v is None:
-            unfixed = [v for v in r.violations if not v.fix]
+        if v is None or v.fix is None:
+            unfixed = [u for u in r.violations if not u.fix]
             break
         try:
             _apply(work, v.fix, owned)
@@ -141,19 +141,14 @@ def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
 
 
 def _first_fixable(r: PSSResult) -> Violation | None:
-    """The first violation with a fix, in PSSResult.violations order, without computing the
-    violations (and their patches) of the checks after it: a round applies only that one."""
-    if "violations" in r.__dict__ or r.view is None:  # already computed (or nothing to compute)
+    """The first violation with a fix, in PSSResult.violations order, without explaining the checks
+    after it: a round applies only that one."""
+    if "violations" in r.__dict__:  # already computed
         return next((v for v in r.violations if v.fix), None)
-    failing = {f.check for f in r.failures}
-    out: list[Violation] = []  # one list, as PSSResult.violations passes it from check to check
-    for cid, fn in checks_for(r.level_version.level, r.level_version.version):
-        if cid in failing:
-            start = len(out)
-            fn(r.view, out)
-            for v in out[start:]:
-                if v.fix:
-                    return v
+    for vs in r.explained():
+        for v in vs:
+            if v.fix:
+                return v
     return None
 
 

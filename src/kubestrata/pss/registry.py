@@ -12,19 +12,21 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
 from kubestrata.errors import InputError
 from kubestrata.pss.api import Level, LevelVersion, Version, parse_version_strict
-from kubestrata.pss.checks import CHECKS, CheckDef, CheckFn, Violation
+from kubestrata.pss.checks import CHECKS, CheckDef, Rule, Variant, Violation
 from kubestrata.pss.view import PodView
 
 MAX_MINOR: int = max(v.minimum_minor for c in CHECKS for v in c.variants)
 """The newest policy version any check defines (v1.37): ``latest`` and newer versions clamp to it."""
 
-Compiled = tuple[tuple[str, CheckFn], ...]
+Compiled = tuple[tuple[str, Rule[Any]], ...]
+# what a failing check found, kept so that explaining reads the same findings the decision did
+Hits = tuple[tuple[Rule[Any], Any], ...]
 
 
 def _validate(checks: tuple[CheckDef, ...]) -> None:
@@ -51,7 +53,7 @@ def _inflate(checks: tuple[CheckDef, ...]) -> dict[tuple[Level, int], Compiled]:
     by_id = {c.id: c for c in checks}
     table: dict[tuple[Level, int], Compiled] = {}
     for minor in range(MAX_MINOR + 1):
-        active = {}
+        active: dict[str, Variant] = {}
         for c in checks:
             chosen = None
             for v in c.variants:
@@ -63,10 +65,10 @@ def _inflate(checks: tuple[CheckDef, ...]) -> dict[tuple[Level, int], Compiled]:
             o for cid, v in active.items() if by_id[cid].level is Level.RESTRICTED for o in v.overrides
         }
         table[(Level.BASELINE, minor)] = tuple(
-            (cid, active[cid].fn) for cid in order if cid in active and by_id[cid].level is Level.BASELINE
+            (cid, active[cid].rule) for cid in order if cid in active and by_id[cid].level is Level.BASELINE
         )
         table[(Level.RESTRICTED, minor)] = tuple(
-            (cid, active[cid].fn)
+            (cid, active[cid].rule)
             for cid in order
             if cid in active and (by_id[cid].level is Level.RESTRICTED or cid not in overridden)
         )
@@ -85,7 +87,7 @@ def effective_minor(version: Version) -> int:
 
 
 def checks_for(level: Level, version: Version) -> Compiled:
-    """(check id, function) pairs that run for this level and version, in message order."""
+    """(check id, rule) pairs that run for this level and version, in message order."""
     return _TABLE[(level, effective_minor(version))]
 
 
@@ -104,6 +106,11 @@ class PSSResult:
     failures: list[CheckFailure]
     view: PodView | None = None
     error: InputError | None = None  # the pod spec could not be decoded: never allowed
+    hits: Hits = field(default=(), repr=False)  # (rule, what it found) of each failing check
+
+    def relabelled(self, lv: LevelVersion) -> PSSResult:
+        """The same result named by another level-version (one that evaluates as this one)."""
+        return PSSResult(self.allowed, lv, self.failures, self.view, self.error, self.hits)
 
     @cached_property
     def forbidden_reason(self) -> str:
@@ -131,17 +138,18 @@ class PSSResult:
             return ""
         return f'would violate PodSecurity "{self.level_version}": {self.forbidden_detail}'
 
+    def explained(self) -> Iterator[list[Violation]]:
+        """Each failing check's violations, in message order, computed as they are asked for."""
+        view = self.view
+        if view is None:
+            return
+        for rule, found in self.hits:
+            yield rule.explain(view, found)
+
     @cached_property
     def violations(self) -> list[Violation]:
         """Per-field violations with paths and fixes (computed on first use)."""
-        if self.view is None or self.allowed:
-            return []
-        failing = {f.check for f in self.failures}
-        out: list[Violation] = []
-        for cid, fn in checks_for(self.level_version.level, self.level_version.version):
-            if cid in failing:
-                fn(self.view, out)
-        return out
+        return [v for vs in self.explained() for v in vs]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,12 +163,17 @@ class PSSResult:
 def run_checks(view: PodView, lv: LevelVersion) -> PSSResult:
     """EvaluatePod + AggregateCheckResults for a decoded pod."""
     failures = []
+    hits = []
     minor = lv.version.minor
-    for cid, fn in _TABLE[(lv.level, MAX_MINOR if minor is None or minor > MAX_MINOR else minor)]:
-        r = fn(view, None)
-        if r is not None:
-            failures.append(CheckFailure(cid, r[0] or "unknown forbidden reason", r[1]))
-    return PSSResult(not failures, lv, failures, view)
+    for cid, rule in _TABLE[(lv.level, MAX_MINOR if minor is None or minor > MAX_MINOR else minor)]:
+        found = rule.find(view)
+        if found is not None:
+            reason, detail = rule.word(found)
+            failures.append(CheckFailure(cid, reason or "unknown forbidden reason", detail))
+            hits.append((rule, found))
+    if not failures:
+        return PSSResult(True, lv, failures, view)
+    return PSSResult(False, lv, failures, view, None, tuple(hits))
 
 
 @contextmanager

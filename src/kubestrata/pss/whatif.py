@@ -78,7 +78,7 @@ class Entity:
         r = self.shared.get(key)
         if r is None:
             r = self.shared[key] = run_checks(self.view, lv)
-        return r if r.level_version == lv else PSSResult(r.allowed, lv, r.failures, r.view)
+        return r if r.level_version == lv else r.relabelled(lv)
 
 
 _RELEVANT_ANNOTATION_PREFIXES = (

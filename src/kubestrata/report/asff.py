@@ -96,7 +96,7 @@ class _Writer:
             "ProductName": "kubestrata",
             "CompanyName": "kubestrata",
         }
-        self.by_rule: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.by_rule: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, str]]] = {}
         self.by_object: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self.severity = {s: {"Label": LABEL[s], "Original": s.value} for s in Severity}
 

@@ -236,8 +236,8 @@ def to_reports(result: ScanResult, target: str = "", now: dt.datetime | None = N
     if by_ns.get(""):
         reports.append(_report("", by_ns[""]))
     if target:
-        for r in reports:
-            r["metadata"]["annotations"]["kubestrata.io/target"] = target
+        for report in reports:
+            report["metadata"]["annotations"]["kubestrata.io/target"] = target
     return reports
 
 

@@ -4,7 +4,7 @@ Every datum is escaped where it enters the text (kubestrata.textsafe.printable).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -15,51 +15,83 @@ from kubestrata.textsafe import printable
 _IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectResult.to_dict
 
 
-def json_list(results: list[ObjectResult], fixes: bool) -> Iterator[str]:
-    """The text of _json([r.to_dict(fixes) for r in results]), produced a batch at a time (the report
+def json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
+    """The text of an indented JSON list of r.to_dict(fixes), produced a batch at a time (the report
     is never one string). Replicas of one template under one policy differ only in the identity
     fields, so the rest of their entry is serialised once."""
     first = True
     batch: list[str] = []
     rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
+    quoted: dict[str, str] = {}  # kinds and namespaces repeat: each JSON string made once
+    last_source: Any = None  # consecutive objects of one document share their Source
+    source_q = ""
 
     def s(v: str) -> str:
         return orjson.dumps(v).decode()
 
+    def q(v: str) -> str:
+        got = quoted.get(v)
+        if got is None:
+            got = s(v)
+            if len(quoted) < 65536:
+                quoted[v] = got
+        return got
+
     for r in results:
-        key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
+        o = r.obj
+        kind = o.kind
+        key = (id(r.shared), id(r.policy), kind == "Pod", r.exempt) if r.shared is not None else None
         got = rests.get(key) if key is not None else None
         if got is None:
             doc = r.to_dict(fixes)
             for k in _IDENTITY:
                 doc.pop(k)
-            # '{\n  "allowed": ...\n}' -> the members, one level deeper
+            # '{\n  "allowed": ...\n}' -> the members, one level deeper, and the entry's end
             body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
-            got = (r.shared, r.policy), body  # the objects are held so their ids stay theirs
+            got = (r.shared, r.policy), body + "\n  }"  # the objects are held so their ids stay theirs
             if key is not None:
                 rests[key] = got
-        o = r.obj
+        if o.source is not last_source:
+            last_source = o.source
+            source_q = s(str(last_source))
+        # KubeObject.namespace and .name for a workload kind (never cluster-scoped), read once
+        meta = o.raw.get("metadata")
+        if type(meta) is not dict:
+            meta = _NO_METADATA
+        ns = meta.get("namespace")
+        ns = (ns if type(ns) is str else str(ns)) if ns else "default"
+        name = meta.get("name") or meta.get("generateName") or ""
+        # the header and the shared rest as separate pieces: the rest (kilobytes) is never copied
+        # into a string per object, only once into the batch
         batch.append(
             ("[\n  " if first else ",\n  ")
-            + f'{{\n    "source": {s(str(o.source))},\n    "kind": {s(o.kind)},\n    "namespace": '
-            f'{s(o.namespace)},\n    "name": {s(o.name)},{got[1]}\n  }}'
+            + f'{{\n    "source": {source_q},\n    "kind": {q(kind)},\n    "namespace": '
+            f'{q(ns)},\n    "name": {s(name if type(name) is str else str(name))},'
         )
+        batch.append(got[1])
         first = False
-        if len(batch) >= 512:
+        if len(batch) >= 1024:
             yield "".join(batch)
             batch = []
     batch.append("[]\n" if first else "\n]\n")
     yield "".join(batch)
 
 
-def check_table(results: list[ObjectResult], fixes: bool = True) -> str:
-    if not results:
-        return "no pods or workload controllers in the input\n"
-    lines = []
-    denied = 0
+_NO_METADATA: dict[str, Any] = {}
+
+
+def check_table(results: Iterable[ObjectResult], fixes: bool = True) -> str:
+    return "".join(check_table_pieces(results, fixes))
+
+
+def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> Iterator[str]:
+    """The table, a batch of lines at a time."""
+    lines: list[str] = []
+    n = denied = 0
     bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
     keep: list[Any] = []
     for r in results:
+        n += 1
         o = r.obj
         if r.error is not None:
             status = "INVALID"
@@ -89,10 +121,15 @@ def check_table(results: list[ObjectResult], fixes: bool = True) -> str:
                 bodies[key] = body
                 keep.append((r.shared, r.policy))  # their ids stay theirs while cached
         lines.extend(body)
+        if len(lines) >= 2048:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if not n:
+        yield "no pods or workload controllers in the input\n"
+        return
     lines.append("")
-    n = len(results)
     lines.append(f"{n} object{'s' if n != 1 else ''} evaluated, {denied} denied or invalid")
-    return "\n".join(lines) + "\n"
+    yield "\n".join(lines) + "\n"
 
 
 def _table_body(r: ObjectResult, fixes: bool) -> list[str]:
