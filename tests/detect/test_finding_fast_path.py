@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from kubestrata.detect.escape import clean, clean_any
 from kubestrata.detect.event import AuditEvent
-from kubestrata.detect.pipeline import Pipeline
+from kubestrata.detect.factory import escaped_event_ref, event_ref
 from kubestrata.detect.sinks import MemorySink, StreamSink
+from kubestrata.findings import EventRef, Finding, Layer, Severity
 
 TEXT = st.text(alphabet=st.sampled_from(list("abc-/:. \t\n\x1b\x7f\x9b\u202e\u2028é")), max_size=80)
 
@@ -38,12 +39,16 @@ def _event(user: str, ua: str, name: str, ip: str, uri_tail: str) -> AuditEvent:
     )
 
 
+def _finding(i: int) -> Finding:
+    ref = EventRef("k8saudit", f"a-{i}", "ResponseComplete")
+    return Finding("KS-AUD-F01", "t", Severity.LOW, Layer.CLUSTER, str(i), event=ref, time="")
+
+
 @settings(max_examples=200, deadline=None)
 @given(TEXT, TEXT, TEXT, TEXT, TEXT, st.integers(0, 700))
 def test_event_fields_fast_path_equals_escaping_each_field(user, ua, name, ip, tail, pad) -> None:
     ev = _event(user or "u", ua + "y" * pad, name, ip, tail)
-    p = Pipeline()
-    assert p._event_fields(ev) == Pipeline._escaped_fields(ev)
+    assert event_ref(ev) == escaped_event_ref(ev)
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,9 +64,9 @@ def test_inline_sinks_write_everything_in_order() -> None:
     assert mem.inline and out.inline and not MemorySink().inline
     for i in range(5):
         for s in (mem, out):
-            s.submit({"n": i})
+            s.submit(_finding(i))
     for s in (mem, out):
         s.close()
-    assert [f["n"] for f in mem.items] == list(range(5))
-    assert [orjson.loads(x)["n"] for x in buf.getvalue().splitlines()] == list(range(5))
+    assert [f.message for f in mem.items] == [str(i) for i in range(5)]
+    assert [orjson.loads(x)["message"] for x in buf.getvalue().splitlines()] == [str(i) for i in range(5)]
     assert mem.delivered == out.delivered == 5

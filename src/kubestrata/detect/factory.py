@@ -1,0 +1,112 @@
+"""Detect findings from rule hits: kubestrata.findings.Finding with the event's reference.
+
+The work is split by how often it changes: a rule's part (title, severity, references, its id as
+bytes) once per rule, the event's part (escaped and capped fields, the fingerprint's identity
+prefix) once per event, and only the message, evidence and fingerprint per finding.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+from kubestrata.detect.event import AuditEvent
+from kubestrata.findings import EventRef, Evidence, Finding, Layer, Severity, fingerprint
+from kubestrata.textsafe import MAX_VALUE_CHARS, clean, clean_any
+
+if TYPE_CHECKING:
+    from kubestrata.detect.catalogue import RuleSpec
+    from kubestrata.detect.rules import Hit
+
+SOURCE = "k8saudit"
+_CAPS = (  # (AuditEvent attribute, length cap) of every client-chosen field a finding carries
+    ("timestamp", 64), ("cluster", 253), ("audit_id", 64), ("user", MAX_VALUE_CHARS),
+    ("impersonated_user", MAX_VALUE_CHARS), ("verb", 64), ("resource", 128), ("subresource", 64),
+    ("namespace", 253), ("name", 253), ("uri", MAX_VALUE_CHARS), ("user_agent", 256),
+)  # fmt: skip
+
+
+def event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
+    """The event's reference and time as findings carry them: escaped and capped."""
+    ips = ev.source_ips[:16]
+    try:
+        joined = "".join((*(getattr(ev, a) for a, _ in _CAPS), *ips))
+    except TypeError:
+        joined = ""
+    if (  # the usual event: printable ASCII within every cap, so nothing to escape or cut
+        joined
+        and joined.isascii()
+        and joined.isprintable()
+        and all(len(getattr(ev, a)) <= cap for a, cap in _CAPS)
+        and all(len(ip) <= 64 for ip in ips)
+    ):
+        ref = EventRef(
+            SOURCE, ev.audit_id, ev.stage, ev.cluster, ev.user, ev.impersonated_user, ev.verb,
+            ev.resource, ev.subresource, ev.namespace, ev.name, ev.uri, tuple(ips), ev.user_agent, ev.code,
+        )  # fmt: skip
+        return ref, ev.timestamp
+    return escaped_event_ref(ev)
+
+
+def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
+    """event_ref's general path: every field escaped and capped on its own."""
+    ref = EventRef(
+        SOURCE, clean(ev.audit_id, 64), ev.stage, clean(ev.cluster, 253), clean(ev.user),
+        clean(ev.impersonated_user), clean(ev.verb, 64), clean(ev.resource, 128), clean(ev.subresource, 64),
+        clean(ev.namespace, 253), clean(ev.name, 253), clean(ev.uri), tuple(clean(ip, 64) for ip in ev.source_ips[:16]),
+        clean(ev.user_agent, 256), ev.code,
+    )  # fmt: skip
+    return ref, clean(ev.timestamp, 64)
+
+
+class FindingFactory:
+    """Builds the findings of a stream of hits; remembers the last event (an event's findings
+    share its reference) and every rule's record."""
+
+    __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity")
+
+    def __init__(self) -> None:
+        self._rules: dict[str, tuple[str, Severity, dict[str, list[str]]]] = {}
+        self._ev: AuditEvent | None = None
+        self._ref: EventRef | None = None
+        self._time = ""
+        self._identity: tuple[str, ...] = ()
+
+    def __call__(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> Finding:
+        if ev is not self._ev:
+            self._ref, self._time = event_ref(ev)
+            # a fingerprint names the rule, actor and target (raw values: escaping must not merge two)
+            self._identity = (
+                ev.cluster,
+                ev.user,
+                ev.verb,
+                ev.resource,
+                ev.subresource,
+                ev.namespace,
+                ev.name,
+            )
+            self._ev = ev
+        rule = self._rules.get(spec.id)
+        if rule is None:
+            # the references record is shared by every finding of the rule: renderers only read it
+            rule = self._rules[spec.id] = (spec.title, spec.severity, spec.references())
+        title, severity, refs = rule
+        evidence = [Evidence(p, clean_any(v)) for p, v in h.evidence]
+        # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
+        # differs on every event and must not split it)
+        detail = orjson.dumps(
+            [{"path": e.path, "value": e.observed} for e in evidence if e.path != "anomaly"], default=str
+        )
+        return Finding(
+            spec.id,
+            title,
+            h.severity or severity,
+            Layer.CLUSTER,
+            clean(h.message),
+            evidence=evidence,
+            references=refs,
+            time=self._time,
+            event=self._ref,
+            _fingerprint=fingerprint((spec.id, *self._identity), detail),
+        )
