@@ -92,6 +92,7 @@ class AuditEvent:
         "cluster",
         "_query",
         "produced",
+        "memo",
     )
 
     def __init__(self, raw: dict[str, Any], cluster: str = "") -> None:
@@ -176,7 +177,8 @@ class AuditEvent:
         if v is not None and type(v) is not dict and not (type(v) is list and self.verb == "patch"):
             raise BadEvent(f"expected an object, got {type(v).__name__}", "requestObject")
         self._query: dict[str, list[str]] | None = None
-        self.produced: Any = None  # rules.produced_object's cache: (object, evidence prefix) or False
+        self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
+        self.memo: dict[str, Any] = {}  # what several rules read of this event, computed once
 
     # -- derived fields (computed on demand; most events never need them) --
 

@@ -7,7 +7,7 @@ match it. Falco's lists are data (detect/data/falco_k8saudit_lists.yaml); every 
 firing example and a near miss (detect/rules/examples.py, tests/detect/test_rule_examples.py).
 
 Families, in registration order (an event's findings come in this order):
-``falco_k8saudit`` (KS-AUD-F*), ``guardduty`` (G01-G29), ``anomaly`` (G40-G47, first-seen),
+``falco_k8saudit``, ``falco_activity`` (KS-AUD-F*), ``guardduty`` (G01-G29), ``anomaly`` (G40-G47, first-seen),
 ``native_objects``, ``native_exec``, ``native_workloads``, ``native_access`` (KS-AUD-N*).
 """
 
@@ -29,6 +29,7 @@ from kubestrata.detect.rules.registry import (
 
 FAMILIES = (  # registration order: an event's findings come in this order
     "falco_k8saudit",
+    "falco_activity",
     "guardduty",
     "anomaly",
     "native_objects",

@@ -5,6 +5,8 @@ falco_k8saudit_lists.yaml). Ids KS-AUD-F*; see docs/detect.md for the few places
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -27,7 +29,9 @@ from kubestrata.detect.rules.lists import (
     CONFIGMAP_CREDENTIAL_WORDS,
     EKS_ALLOWED_K8S_USERS,
     HEALTH_PATHS,
+    HOSTIPC_IMAGES,
     HOSTNETWORK_IMAGES,
+    HOSTPID_IMAGES,
     KNOWN_SA_LIST,
     PRIVILEGED_IMAGES,
     SENSITIVE_HOST_PATHS,
@@ -80,97 +84,136 @@ def disallowed_user(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
         yield hit("KS-AUD-F01", f"request by user {u!r} outside the allowed users", ("user.username", u))
 
 
-@rule(
-    falco(
-        "KS-AUD-F02",
-        "Create Disallowed Pod",
-        "WARNING",
-        "A pod was created with an image outside the configured allowed images (silent until "
-        "--allowed-image is given, as Falco's allowed_k8s_containers).",
-        ("T1610",),
-        enabled=False,
-    ),
-    falco(
-        "KS-AUD-F03",
-        "Create Privileged Pod",
-        "WARNING",
-        "An attempt to start a pod with a privileged container whose image is not on Falco's "
-        "k8s_audit_privileged_images list.",
-        ("T1610", "T1611"),
-        sigma=(SIGMA + "kubernetes_audit_privileged_pod_creation.yml",),
-    ),
-    falco(
-        "KS-AUD-F04",
-        "Create Sensitive Mount Pod",
-        "WARNING",
-        "An attempt to start a pod with a hostPath volume on a sensitive host directory (/proc, "
-        "/, /etc, container runtime sockets, kubelet state ...).",
-        ("T1611",),
-        sigma=(SIGMA + "kubernetes_audit_hostpath_mount.yml",),
-    ),
-    falco(
-        "KS-AUD-F05",
-        "Create HostNetwork Pod",
-        "WARNING",
-        "An attempt to start a pod in the host network namespace.",
-        ("T1611",),
-    ),
-    falco(
-        "KS-AUD-F06",
-        "Create HostPid Pod",
-        "WARNING",
-        "An attempt to start a pod in the host PID namespace.",
-        ("T1611",),
-    ),
-    falco(
-        "KS-AUD-F07",
-        "Create HostIPC Pod",
-        "WARNING",
-        "An attempt to start a pod in the host IPC namespace.",
-        ("T1611",),
-    ),
-    falco(
-        "KS-AUD-F15",
-        "Pod Created in Kube Namespace",
-        "WARNING",
-        "A pod was created in kube-system or kube-public with an image not on Falco's allowed list.",
-        ("T1610",),
-        sigma=(SIGMA + "kubernetes_audit_pod_in_system_namespace.yml",),
-    ),
-    on="create pods",
+@dataclass(frozen=True, slots=True)
+class FalcoPod:
+    """What Falco's pod rules read of a pod create: the spec, its containers, and
+    ka.req.pod.containers.image(.repository) (spec.containers only: init and ephemeral containers
+    have their own fields, which the allowlist conditions do not consult)."""
+
+    spec: dict[str, Any]
+    path: str
+    containers: list[tuple[dict[str, Any], str]]
+    repos: list[str]
+    images: tuple[str, list[Any]]  # the evidence: (path, images)
+
+
+def falco_pod(ev: AuditEvent) -> FalcoPod:
+    """Computed once per event, whichever pod rule asks first."""
+    fp = ev.memo.get("falco_pod")
+    if fp is None:
+        ps = pod_spec(ev)
+        spec, path = ps if ps else ({}, "requestObject.spec")
+        ctrs = containers(spec, path)
+        regular = [c for c, p in ctrs if p.startswith(path + ".containers[")]
+        repos = [image_repository(c["image"]) for c in regular if isinstance(c.get("image"), str)]
+        img_ev = (path + ".containers[*].image", [c.get("image") for c in regular])
+        fp = ev.memo["falco_pod"] = FalcoPod(spec, path, ctrs, repos, img_ev)
+    return fp
+
+
+F02 = falco(
+    "KS-AUD-F02",
+    "Create Disallowed Pod",
+    "WARNING",
+    "A pod was created with an image outside the configured allowed images (silent until "
+    "--allowed-image is given, as Falco's allowed_k8s_containers).",
+    ("T1610",),
+    enabled=False,
 )
-def falco_pod_create(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    ps = pod_spec(ev)
-    spec, path = ps if ps else ({}, "requestObject.spec")
-    ctrs = containers(spec, path)
-    # ka.req.pod.containers.image.repository: spec.containers only (init/ephemeral have their own
-    # fields, which the allowlist conditions do not consult)
-    regular = [c for c, p in ctrs if p.startswith(path + ".containers[")]
-    repos = [image_repository(c["image"]) for c in regular if isinstance(c.get("image"), str)]
-    img_ev = (path + ".containers[*].image", [c.get("image") for c in regular])
+
+
+@rule(F02, on="create pods")
+def disallowed_pod(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     allowed = ctx.config.allowed_images
-    if allowed and falco_not_all_in(repos, allowed):
-        yield hit("KS-AUD-F02", "pod started with an image not in the allowed list", img_ev)
-    priv = [(p, c) for c, p in ctrs if (c.get("securityContext") or {}).get("privileged") is True]
-    if priv and falco_not_all_in(repos, PRIVILEGED_IMAGES):
+    if allowed and falco_not_all_in((fp := falco_pod(ev)).repos, allowed):
+        yield hit("KS-AUD-F02", "pod started with an image not in the allowed list", fp.images)
+
+
+F03 = falco(
+    "KS-AUD-F03",
+    "Create Privileged Pod",
+    "WARNING",
+    "An attempt to start a pod with a privileged container whose image is not on Falco's "
+    "k8s_audit_privileged_images list.",
+    ("T1610", "T1611"),
+    sigma=(SIGMA + "kubernetes_audit_privileged_pod_creation.yml",),
+)
+
+
+@rule(F03, on="create pods")
+def privileged_pod(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    fp = falco_pod(ev)
+    priv = [p for c, p in fp.containers if (c.get("securityContext") or {}).get("privileged") is True]
+    if priv and falco_not_all_in(fp.repos, PRIVILEGED_IMAGES):
         yield hit("KS-AUD-F03", "pod started with a privileged container",
-                  *[(p + ".securityContext.privileged", True) for p, _ in priv], img_ev)  # fmt: skip
-    sens = [(n, hp, fp) for n, hp, fp in host_paths(spec, path) if hp in SENSITIVE_HOST_PATHS]
-    if sens and falco_not_all_in(repos, SENSITIVE_MOUNT_IMAGES):
+                  *[(p + ".securityContext.privileged", True) for p in priv], fp.images)  # fmt: skip
+
+
+F04 = falco(
+    "KS-AUD-F04",
+    "Create Sensitive Mount Pod",
+    "WARNING",
+    "An attempt to start a pod with a hostPath volume on a sensitive host directory (/proc, "
+    "/, /etc, container runtime sockets, kubelet state ...).",
+    ("T1611",),
+    sigma=(SIGMA + "kubernetes_audit_hostpath_mount.yml",),
+)
+
+
+@rule(F04, on="create pods")
+def sensitive_mount_pod(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    fp = falco_pod(ev)
+    sens = [(hp, path) for _, hp, path in host_paths(fp.spec, fp.path) if hp in SENSITIVE_HOST_PATHS]
+    if sens and falco_not_all_in(fp.repos, SENSITIVE_MOUNT_IMAGES):
         yield hit("KS-AUD-F04", "pod started with a sensitive hostPath mount",
-                  *[(fp, hp) for _, hp, fp in sens], img_ev)  # fmt: skip
-    for fld, rid, allow, words in (
-        ("hostNetwork", "KS-AUD-F05", HOSTNETWORK_IMAGES, "host network"),
-        ("hostPID", "KS-AUD-F06", frozenset(), "host PID namespace"),
-        ("hostIPC", "KS-AUD-F07", frozenset(), "host IPC namespace"),
-    ):
-        if spec.get(fld) is True and falco_not_all_in(repos, allow):
-            yield hit(rid, f"pod started using the {words}", (f"{path}.{fld}", True), img_ev)
-    if ev.namespace in ("kube-system", "kube-public") and falco_not_all_in(
-        repos, ALLOWED_KUBE_NAMESPACE_IMAGES
-    ):
-        yield hit("KS-AUD-F15", f"pod created in namespace {ev.namespace}",
-                  ("objectRef.namespace", ev.namespace), img_ev)  # fmt: skip
+                  *[(path, hp) for hp, path in sens], fp.images)  # fmt: skip
+
+
+def _host_namespace_rule(spec: RuleSpec, field_name: str, allowed: frozenset[str], words: str) -> None:
+    """Falco's Create HostNetwork/HostPid/HostIPC Pod: one rule each, the same condition."""
+
+    def fn(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+        fp = falco_pod(ev)
+        if fp.spec.get(field_name) is True and falco_not_all_in(fp.repos, allowed):
+            yield hit(spec.id, f"pod started using the {words}", (f"{fp.path}.{field_name}", True), fp.images)
+
+    fn.__name__ = fn.__qualname__ = f"{field_name.lower()}_pod"
+    rule(spec, on="create pods")(fn)
+
+
+_host_namespace_rule(
+    falco("KS-AUD-F05", "Create HostNetwork Pod", "WARNING",
+          "An attempt to start a pod in the host network namespace.", ("T1611",)),
+    "hostNetwork", HOSTNETWORK_IMAGES, "host network",
+)  # fmt: skip
+_host_namespace_rule(
+    falco("KS-AUD-F06", "Create HostPid Pod", "WARNING",
+          "An attempt to start a pod in the host PID namespace.", ("T1611",)),
+    "hostPID", HOSTPID_IMAGES, "host PID namespace",
+)  # fmt: skip
+_host_namespace_rule(
+    falco("KS-AUD-F07", "Create HostIPC Pod", "WARNING",
+          "An attempt to start a pod in the host IPC namespace.", ("T1611",)),
+    "hostIPC", HOSTIPC_IMAGES, "host IPC namespace",
+)  # fmt: skip
+
+F15 = falco(
+    "KS-AUD-F15",
+    "Pod Created in Kube Namespace",
+    "WARNING",
+    "A pod was created in kube-system or kube-public with an image not on Falco's allowed list.",
+    ("T1610",),
+    sigma=(SIGMA + "kubernetes_audit_pod_in_system_namespace.yml",),
+)
+
+
+@rule(F15, on="create pods")
+def pod_in_kube_namespace(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if ev.namespace in ("kube-system", "kube-public"):
+        fp = falco_pod(ev)
+        if falco_not_all_in(fp.repos, ALLOWED_KUBE_NAMESPACE_IMAGES):
+            yield hit("KS-AUD-F15", f"pod created in namespace {ev.namespace}",
+                      ("objectRef.namespace", ev.namespace), fp.images)  # fmt: skip
 
 
 @rule(
@@ -357,172 +400,41 @@ def cluster_admin_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
                   ("requestObject.subjects", binding_subjects(ev)))  # fmt: skip
 
 
-@rule(
-    falco(
-        "KS-AUD-F19",
-        "ClusterRole With Wildcard Created",
-        "WARNING",
-        "A Role or ClusterRole with a * resource or verb was created.",
-        ("T1098.006",),
-    ),
-    falco(
-        "KS-AUD-F20",
-        "ClusterRole With Write Privileges Created",
-        "NOTICE",
-        "A Role or ClusterRole granting create/update/patch/delete/deletecollection was created.",
-        ("T1098.006",),
-    ),
-    falco(
-        "KS-AUD-F21",
-        "ClusterRole With Pod Exec Created",
-        "WARNING",
-        "A Role or ClusterRole granting pods/exec was created.",
-        ("T1098.006",),
-    ),
-    on="create roles,clusterroles",
-)
-def falco_role_create(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def _role_rules(ev: AuditEvent) -> tuple[list[str], list[str]]:
     rules = role_rules(ev)
-    res, verbs = rule_values(rules, "resources"), rule_values(rules, "verbs")
+    return rule_values(rules, "resources"), rule_values(rules, "verbs")
+
+
+@rule(
+    falco("KS-AUD-F19", "ClusterRole With Wildcard Created", "WARNING",
+          "A Role or ClusterRole with a * resource or verb was created.", ("T1098.006",)),
+    on="create roles,clusterroles",
+)  # fmt: skip
+def role_with_wildcard(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    res, verbs = _role_rules(ev)
     if "*" in res or "*" in verbs:
         yield hit("KS-AUD-F19", f"{ev.resource[:-1]} {ev.name!r} with a wildcard created",
                   ("requestObject.rules[*].resources", res), ("requestObject.rules[*].verbs", verbs))  # fmt: skip
-    wv = sorted(set(verbs) & WRITE_VERBS)
+
+
+@rule(
+    falco("KS-AUD-F20", "ClusterRole With Write Privileges Created", "NOTICE",
+          "A Role or ClusterRole granting create/update/patch/delete/deletecollection was created.", ("T1098.006",)),
+    on="create roles,clusterroles",
+)  # fmt: skip
+def role_with_write_verbs(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    wv = sorted(set(_role_rules(ev)[1]) & WRITE_VERBS)
     if wv:
         yield hit("KS-AUD-F20", f"{ev.resource[:-1]} {ev.name!r} with write verbs created",
                   ("requestObject.rules[*].verbs", wv))  # fmt: skip
-    if "pods/exec" in res:
+
+
+@rule(
+    falco("KS-AUD-F21", "ClusterRole With Pod Exec Created", "WARNING",
+          "A Role or ClusterRole granting pods/exec was created.", ("T1098.006",)),
+    on="create roles,clusterroles",
+)  # fmt: skip
+def role_with_pod_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if "pods/exec" in _role_rules(ev)[0]:
         yield hit("KS-AUD-F21", f"{ev.resource[:-1]} {ev.name!r} with pods/exec created",
                   ("requestObject.rules[*].resources", "pods/exec"))  # fmt: skip
-
-
-# (resource, Falco's display word, MITRE, legacy rule name) of the activity rules "K8s <X> Created/Deleted"
-ACTIVITY = [
-    ("deployments", "Deployment", ("T1610",), None),
-    ("services", "Service", ("T1133",), None),
-    ("configmaps", "ConfigMap", ("T1552",), None),
-    ("namespaces", "Namespace", ("T1610",), None),
-    ("serviceaccounts", "Serviceaccount", ("T1136",), None),
-    ("roles", "Role", ("T1098",), "K8s Role/Clusterrole"),
-    ("clusterroles", "ClusterRole", ("T1098",), "K8s Role/Clusterrole"),
-    ("rolebindings", "RoleBinding", ("T1098",), "K8s Role/Clusterrolebinding"),
-    ("clusterrolebindings", "ClusterRoleBinding", ("T1098",), "K8s Role/Clusterrolebinding"),
-    ("secrets", "Secret", ("T1552.007",), None),
-]
-ACTIVITY_SPECS: list[RuleSpec] = []
-_ACTIVITY_IDS: dict[tuple[str, str], str] = {}
-for _i, (_res, _word, _mitre, _legacy) in enumerate(ACTIVITY):
-    for _j, _action in enumerate(("Created", "Deleted")):
-        _spec = falco(
-            f"KS-AUD-F{30 + 2 * _i + _j}",
-            f"K8s {_word} {_action}",
-            "INFO",
-            f"A {_word} was {_action.lower()} successfully (activity record)"
-            + (" by a non-system user outside kube-system." if _res == "secrets" else "."),
-            _mitre,
-            legacy=(f"{_legacy} {_action}",) if _legacy else (),
-        )
-        ACTIVITY_SPECS.append(_spec)
-        _ACTIVITY_IDS[(_action.lower()[:6], _res)] = _spec.id
-
-
-@rule(*ACTIVITY_SPECS, on="create,delete " + ",".join(sorted(r for r, *_ in ACTIVITY)))
-def falco_activity(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    if not ev.success:
-        return
-    if ev.resource == "namespaces" and ev.verb == "delete" and is_system(ev.user):
-        return
-    if ev.resource == "secrets" and (ev.namespace == "kube-system" or is_system(ev.user)):
-        return
-    rid = _ACTIVITY_IDS[(ev.verb, ev.resource)]
-    yield hit(rid, f"{ev.resource[:-1]} {ev.namespace + '/' if ev.namespace else ''}{ev.name} {ev.verb}d",
-              ("verb", ev.verb), ("objectRef.name", ev.name), ("responseStatus.code", ev.code))  # fmt: skip
-
-
-@rule(
-    falco(
-        "KS-AUD-F50",
-        "K8s Secret Get Successfully",
-        "ERROR",
-        "A Secret was read with get.",
-        ("T1552.007",),
-        sigma=(SIGMA + "kubernetes_audit_secrets_enumeration.yml",),
-    ),
-    falco(
-        "KS-AUD-F51",
-        "K8s Secret Get Unsuccessfully Tried",
-        "WARNING",
-        "A get of a Secret failed.",
-        ("T1552.007",),
-    ),
-    on="get secrets",
-)
-def secret_get(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    if ev.success:
-        yield hit("KS-AUD-F50", f"secret {ev.namespace}/{ev.name} read", ("responseStatus.code", ev.code))
-    else:
-        yield hit(
-            "KS-AUD-F51", f"failed read of secret {ev.namespace}/{ev.name}", ("responseStatus.code", ev.code)
-        )
-
-
-@rule(
-    falco(
-        "KS-AUD-F52",
-        "Full K8s Administrative Access",
-        "WARNING",
-        "A request by a default administrator user name (silent until --full-admin-users is given, "
-        "as Falco's allowed_full_admin_users).",
-        ("T1078",),
-        enabled=False,
-    ),
-    on="* *",
-)
-def full_admin(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    users = ctx.config.full_admin_users
-    if users and not is_system(ev.user) and ev.user in users:
-        yield hit("KS-AUD-F52", f"request by default administrator {ev.user!r}", ("user.username", ev.user))
-
-
-@rule(
-    falco(
-        "KS-AUD-F53",
-        "Ingress Object without TLS Certificate Created",
-        "WARNING",
-        "An Ingress without spec.tls was created.",
-        ("T1040",),
-    ),
-    on="create ingresses",
-)
-def ingress_without_tls(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    spec = ev.request_object.get("spec")
-    if ev.success and not (isinstance(spec, dict) and "tls" in spec):
-        yield hit("KS-AUD-F53", f"Ingress {ev.namespace}/{ev.name} created without TLS",
-                  ("requestObject.spec.tls", None))  # fmt: skip
-
-
-@rule(
-    falco(
-        "KS-AUD-F54",
-        "Untrusted Node Successfully Joined the Cluster",
-        "ERROR",
-        "A Node not in --allowed-node joined (silent until configured).",
-        ("T1078",),
-        enabled=False,
-    ),
-    falco(
-        "KS-AUD-F55",
-        "Untrusted Node Unsuccessfully Tried to Join the Cluster",
-        "WARNING",
-        "A Node not in --allowed-node failed to join (silent until configured).",
-        ("T1078",),
-        enabled=False,
-    ),
-    on="create nodes",
-)
-def untrusted_node(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    allowed = ctx.config.allowed_nodes
-    if allowed is None or ev.name in allowed:
-        return
-    rid = "KS-AUD-F54" if ev.success else "KS-AUD-F55"
-    yield hit(rid, f"node {ev.name!r} not in the allowed list", ("objectRef.name", ev.name))

@@ -64,51 +64,50 @@ def _sa_subject(s: dict[str, Any], binding_ns: str) -> tuple[str, str] | None:
     return None
 
 
+BINDINGS_ON = "create,update,patch rolebindings,clusterrolebindings"
+
+
 @rule(
-    RuleSpec(
-        "KS-AUD-G02",
-        "Anonymous access granted by a binding",
-        Severity.HIGH,
-        "A RoleBinding or ClusterRoleBinding binding system:anonymous or the group "
-        "system:unauthenticated was created, or changed to, successfully.",
-        ("T1098.006",),
-        guardduty=("Policy:Kubernetes/AnonymousAccessGranted",),
-    ),
-    RuleSpec(
-        "KS-AUD-G03",
-        "Admin access given to a default ServiceAccount",
-        Severity.HIGH,
-        "A binding gave the default ServiceAccount of a namespace (or a group that includes it, "
-        "system:serviceaccounts[:<ns>]) admin or cluster-admin.",
-        ("T1098.006",),
-        guardduty=("Policy:Kubernetes/AdminAccessToDefaultServiceAccount",),
-    ),
-    on="create,update,patch rolebindings,clusterrolebindings",
-)
-def gd_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    RuleSpec("KS-AUD-G02", "Anonymous access granted by a binding", Severity.HIGH,
+             "A RoleBinding or ClusterRoleBinding binding system:anonymous or the group "
+             "system:unauthenticated was created, or changed to, successfully.",
+             ("T1098.006",), guardduty=("Policy:Kubernetes/AnonymousAccessGranted",)),
+    on=BINDINGS_ON,
+)  # fmt: skip
+def anonymous_access_granted(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
-        subs = binding_subjects(ev, obj)
         role = binding_role(ev, obj)
-        for i, s in enumerate(subs):
+        for i, s in enumerate(binding_subjects(ev, obj)):
             # the anonymous user, or the group every unauthenticated request has
             if s.get("name") in ANONYMOUS_SUBJECTS:
                 yield hit("KS-AUD-G02", f"{ev.resource[:-1]} {ev.name!r} binds system:anonymous to {role!r}",
                           (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
                 break
-        if role in ADMIN_ROLES:
-            for i, s in enumerate(subs):
-                sa = _sa_subject(s, ev.namespace)
-                if (sa and sa[1] == "default") or _all_sa_group(s):
-                    who = f"default ServiceAccount of {sa[0]}" if sa else f"group {s.get('name')}"
-                    yield hit("KS-AUD-G03", f"{who} bound to {role}",
-                              (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
-                    break
 
     yield from introduced(ev, ctx, check)
 
 
-_DASHBOARD_NAMES = ("kubernetes-dashboard",)
-_KUBEFLOW_NAMES = ("centraldashboard", "kubeflow-dashboard")
+@rule(
+    RuleSpec("KS-AUD-G03", "Admin access given to a default ServiceAccount", Severity.HIGH,
+             "A binding gave the default ServiceAccount of a namespace (or a group that includes it, "
+             "system:serviceaccounts[:<ns>]) admin or cluster-admin.",
+             ("T1098.006",), guardduty=("Policy:Kubernetes/AdminAccessToDefaultServiceAccount",)),
+    on=BINDINGS_ON,
+)  # fmt: skip
+def admin_to_default_service_account(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
+        role = binding_role(ev, obj)
+        if role not in ADMIN_ROLES:
+            return
+        for i, s in enumerate(binding_subjects(ev, obj)):
+            sa = _sa_subject(s, ev.namespace)
+            if (sa and sa[1] == "default") or _all_sa_group(s):
+                who = f"default ServiceAccount of {sa[0]}" if sa else f"group {s.get('name')}"
+                yield hit("KS-AUD-G03", f"{who} bound to {role}",
+                          (f"{prefix}.subjects[{i}]", s), (f"{prefix}.roleRef.name", role))  # fmt: skip
+                break
+
+    yield from introduced(ev, ctx, check)
 
 
 def _internet_lb(spec: dict[str, Any], meta: dict[str, Any]) -> bool:
@@ -129,72 +128,70 @@ def _internet_lb(spec: dict[str, Any], meta: dict[str, Any]) -> bool:
     return True
 
 
-@rule(
-    RuleSpec(
-        "KS-AUD-G04",
-        "Kubernetes dashboard exposed to the internet",
-        Severity.MEDIUM,
-        "The Kubernetes dashboard Service was made an internet-facing LoadBalancer.",
-        ("T1133",),
-        guardduty=("Policy:Kubernetes/ExposedDashboard",),
-    ),
-    RuleSpec(
-        "KS-AUD-G05",
-        "Kubeflow dashboard exposed to the internet",
-        Severity.MEDIUM,
-        "The Kubeflow central dashboard Service was made an internet-facing LoadBalancer.",
-        ("T1133",),
-        guardduty=("Policy:Kubernetes/KubeflowDashboardExposed",),
-    ),
-    on="create,update,patch services",
-)
-def exposed_dashboard(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    def check(ro: dict[str, Any], prefix: str) -> Iterator[Hit]:
-        spec, meta = ro.get("spec"), ro.get("metadata") or {}
-        if not isinstance(spec, dict) or not isinstance(meta, dict) or not _internet_lb(spec, meta):
-            return
-        sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
-        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-        words = {ev.name, str(meta.get("name") or ""), *map(str, sel.values()), *map(str, labels.values())}
-        for rid, names, what in (("KS-AUD-G04", _DASHBOARD_NAMES, "Kubernetes dashboard"),
-                                 ("KS-AUD-G05", _KUBEFLOW_NAMES, "Kubeflow dashboard")):  # fmt: skip
+def _exposed_dashboard(spec: RuleSpec, names: tuple[str, ...], what: str) -> None:
+    """GuardDuty's ExposedDashboard and KubeflowDashboardExposed: one rule each, one condition."""
+
+    def fn(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+        def check(ro: dict[str, Any], prefix: str) -> Iterator[Hit]:
+            svc, meta = ro.get("spec"), ro.get("metadata") or {}
+            if not isinstance(svc, dict) or not isinstance(meta, dict) or not _internet_lb(svc, meta):
+                return
+            sel = svc.get("selector") if isinstance(svc.get("selector"), dict) else {}
+            labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+            words = {
+                ev.name,
+                str(meta.get("name") or ""),
+                *map(str, sel.values()),
+                *map(str, labels.values()),
+            }
             if any(n in w for w in words for n in names):
-                yield hit(rid, f"{what} Service {ev.namespace}/{ev.name} exposed by an internet LoadBalancer",
+                yield hit(spec.id, f"{what} Service {ev.namespace}/{ev.name} exposed by an internet LoadBalancer",
                           (f"{prefix}.spec.type", "LoadBalancer"), (f"{prefix}.spec.selector", sel))  # fmt: skip
 
-    yield from introduced(ev, ctx, check)
+        yield from introduced(ev, ctx, check)
+
+    fn.__name__ = fn.__qualname__ = "exposed_" + what.split()[0].lower() + "_dashboard"
+    rule(spec, on="create,update,patch services")(fn)
+
+
+_exposed_dashboard(
+    RuleSpec("KS-AUD-G04", "Kubernetes dashboard exposed to the internet", Severity.MEDIUM,
+             "The Kubernetes dashboard Service was made an internet-facing LoadBalancer.", ("T1133",),
+             guardduty=("Policy:Kubernetes/ExposedDashboard",)),
+    ("kubernetes-dashboard",), "Kubernetes dashboard",
+)  # fmt: skip
+_exposed_dashboard(
+    RuleSpec("KS-AUD-G05", "Kubeflow dashboard exposed to the internet", Severity.MEDIUM,
+             "The Kubeflow central dashboard Service was made an internet-facing LoadBalancer.", ("T1133",),
+             guardduty=("Policy:Kubernetes/KubeflowDashboardExposed",)),
+    ("centraldashboard", "kubeflow-dashboard"), "Kubeflow dashboard",
+)  # fmt: skip
 
 
 @rule(
-    RuleSpec(
-        "KS-AUD-G06",
-        "Privileged container from an image new to privileged use",
-        Severity.MEDIUM,
-        "A privileged container was started from an image never before used for privileged "
-        "containers in this cluster (first-seen state).",
-        ("T1610", "T1611"),
-        guardduty=("PrivilegeEscalation:Kubernetes/PrivilegedContainer",),
-    ),
-    RuleSpec(
-        "KS-AUD-G07",
-        "Container with a writable sensitive host mount",
-        Severity.MEDIUM,
-        "A container was started with a sensitive host path mounted writable.",
-        ("T1611",),
-        guardduty=("Persistence:Kubernetes/ContainerWithSensitiveMount",),
-    ),
+    RuleSpec("KS-AUD-G06", "Privileged container from an image new to privileged use", Severity.MEDIUM,
+             "A privileged container was started from an image never before used for privileged "
+             "containers in this cluster (first-seen state).", ("T1610", "T1611"),
+             guardduty=("PrivilegeEscalation:Kubernetes/PrivilegedContainer",)),
     on=WORKLOAD_ON,
-)
-def gd_workload_rules(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+)  # fmt: skip
+def privileged_container_new_image(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     ps = produced_spec(ev, ctx)
     if ps is None:
         return
-    priv, _ = privileged_and_mounts(*ps)
-    for img, p in priv:
+    for img, p in privileged_and_mounts(*ps)[0]:
         if ctx.first_seen("privileged-image", img or "<none>") and not ctx.learning:
             yield hit("KS-AUD-G06", f"privileged container from image {img!r}, new to privileged use",
                       (p + ".securityContext.privileged", True), (p + ".image", img))  # fmt: skip
 
+
+@rule(
+    RuleSpec("KS-AUD-G07", "Container with a writable sensitive host mount", Severity.MEDIUM,
+             "A container was started with a sensitive host path mounted writable.", ("T1611",),
+             guardduty=("Persistence:Kubernetes/ContainerWithSensitiveMount",)),
+    on=WORKLOAD_ON,
+)  # fmt: skip
+def writable_sensitive_mount(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     def check(obj: dict[str, Any], prefix: str) -> Iterator[Hit]:
         ps = pod_spec(ev, obj, prefix)
         for img, p, hp in privileged_and_mounts(*ps)[1] if ps else []:

@@ -123,40 +123,38 @@ def token_request(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
               ("objectRef.subresource", "token"))  # fmt: skip
 
 
+def _public(ev: AuditEvent, ctx: RuleContext) -> list[tuple[int, str]]:
+    """(index, address) of the event's public sourceIPs outside the configured cloud ranges."""
+    return [(i, ip) for i, ip in enumerate(ev.source_ips) if is_public(ip) and not ctx.ip_lists.is_cloud(ip)]
+
+
 @rule(
-    RuleSpec(
-        "KS-AUD-N17",
-        "System identity used from a public address",
-        Severity.HIGH,
-        "A system:/eks:/aks: identity made a successful request from a public IP outside the "
-        "configured cloud ranges: a stolen token.",
-        ("T1078", "T1528"),
-    ),
-    RuleSpec(
-        "KS-AUD-N18",
-        "Repeated forbidden responses from a public address",
-        Severity.LOW,
-        "One public source IP received many (default 10) 403 responses within the window.",
-        ("T1613", "T1110"),
-        sigma=(SIGMA + "kubernetes_audit_unauthorized_unauthenticated_actions.yml",),
-    ),
+    RuleSpec("KS-AUD-N17", "System identity used from a public address", Severity.HIGH,
+             "A system:/eks:/aks: identity made a successful request from a public IP outside the "
+             "configured cloud ranges: a stolen token.", ("T1078", "T1528")),
     on="* *",
-)
-def public_address_rules(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
-    ips = ev.source_ips
-    if not ips:
-        return
-    public = [(i, ip) for i, ip in enumerate(ips) if is_public(ip) and not ctx.ip_lists.is_cloud(ip)]
-    if not public:
-        return
-    if is_system_principal(ev.user) and ev.code is not None and ev.code != 403 and ev.code < 400:
-        yield hit("KS-AUD-N17", f"{ev.user} used from public address {public[0][1]}",
-                  *[(f"sourceIPs[{i}]", ip) for i, ip in public], ("user.username", ev.user))  # fmt: skip
-    if ev.code == 403:
-        n = ctx.count("KS-AUD-N18", public[-1][1], ev)
+)  # fmt: skip
+def system_identity_from_public_address(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    code = ev.code
+    if code is not None and code < 400 and ev.source_ips and is_system_principal(ev.user):
+        public = _public(ev, ctx)
+        if public:
+            yield hit("KS-AUD-N17", f"{ev.user} used from public address {public[0][1]}",
+                      *[(f"sourceIPs[{i}]", ip) for i, ip in public], ("user.username", ev.user))  # fmt: skip
+
+
+@rule(
+    RuleSpec("KS-AUD-N18", "Repeated forbidden responses from a public address", Severity.LOW,
+             "One public source IP received many (default 10) 403 responses within the window.",
+             ("T1613", "T1110"), sigma=(SIGMA + "kubernetes_audit_unauthorized_unauthenticated_actions.yml",)),
+    on="* *",
+)  # fmt: skip
+def forbidden_from_public_address(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if ev.code == 403 and (public := _public(ev, ctx)):
+        i, ip = public[-1]
+        n = ctx.count("KS-AUD-N18", ip, ev)
         if n is not None:
-            yield hit("KS-AUD-N18", f"{n} forbidden responses to {public[-1][1]}",
-                      (f"sourceIPs[{public[-1][0]}]", public[-1][1]))  # fmt: skip
+            yield hit("KS-AUD-N18", f"{n} forbidden responses to {ip}", (f"sourceIPs[{i}]", ip))
 
 
 @rule(

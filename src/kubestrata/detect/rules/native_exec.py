@@ -34,59 +34,68 @@ def _is_tar_to_stdout(cmd: list[str]) -> bool:
     return False
 
 
-@rule(
-    RuleSpec(
-        "KS-AUD-N06",
-        "Files copied out of a pod (kubectl cp)",
-        Severity.MEDIUM,
-        "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.",
-        ("T1041",),
-    ),
-    RuleSpec(
-        "KS-AUD-N07",
-        "Service account token read through exec",
-        Severity.HIGH,
-        "An exec command read a projected service account token.",
-        ("T1528", "T1552.007"),
-        elastic=(ELASTIC + "credential_access_kubernetes_pod_exec_sensitive_file_access.toml",),
-    ),
-    RuleSpec(
-        "KS-AUD-N08",
-        "Suspicious command executed in a pod",
-        Severity.HIGH,
-        "An exec command looks like a reverse shell, a download-and-run, a metadata-service "
-        "query or a read of host credentials.",
-        ("T1609", "T1059"),
-        elastic=(
-            ELASTIC + "execution_kubernetes_pod_exec_potential_reverse_shell.toml",
-            ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml",
-        ),
-    ),
-    on="create,get pods/exec",
-    stages=STARTED,
-)
-def exec_command_rules(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def _command(ev: AuditEvent, ctx: RuleContext, rule_id: str) -> list[str]:
+    """The command of an exec that went through, unless a control-plane identity ran it in a
+    system namespace; else []."""
     if not exec_ok(ev):
-        return
-    cmd = ev.exec_command()
-    if not cmd:
-        return
-    text = " ".join(cmd)
-    sys_ns = ev.namespace in SYSTEM_NAMESPACES
-    ev_cmd = ("requestURI?command", cmd)
-    if _is_tar_to_stdout(cmd) and not (sys_ns and exempt(ev, ctx, "KS-AUD-N06")):
-        yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ev_cmd)
-    if SA_TOKEN.search(text) and not (sys_ns and exempt(ev, ctx, "KS-AUD-N07")):
-        yield hit("KS-AUD-N07", f"service account token read in {ev.namespace}/{ev.name}", ev_cmd)
-    reasons = [
-        why
-        for rx, why in (
-            (REVERSE_SHELL, "reverse shell"),
-            (DOWNLOAD_AND_RUN, "download and run"),
-            (METADATA_SERVICE, "cloud metadata service"),
-            (HOST_SECRETS, "host credentials"),
+        return []
+    if ev.namespace in SYSTEM_NAMESPACES and exempt(ev, ctx, rule_id):
+        return []
+    return ev.exec_command()
+
+
+EXEC_ON = "create,get pods/exec"
+
+
+@rule(
+    RuleSpec("KS-AUD-N06", "Files copied out of a pod (kubectl cp)", Severity.MEDIUM,
+             "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.", ("T1041",)),
+    on=EXEC_ON, stages=STARTED,
+)  # fmt: skip
+def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    cmd = _command(ev, ctx, "KS-AUD-N06")
+    if _is_tar_to_stdout(cmd):
+        yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))
+
+
+@rule(
+    RuleSpec("KS-AUD-N07", "Service account token read through exec", Severity.HIGH,
+             "An exec command read a projected service account token.", ("T1528", "T1552.007"),
+             elastic=(ELASTIC + "credential_access_kubernetes_pod_exec_sensitive_file_access.toml",)),
+    on=EXEC_ON, stages=STARTED,
+)  # fmt: skip
+def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    cmd = _command(ev, ctx, "KS-AUD-N07")
+    if cmd and SA_TOKEN.search(" ".join(cmd)):
+        yield hit(
+            "KS-AUD-N07",
+            f"service account token read in {ev.namespace}/{ev.name}",
+            ("requestURI?command", cmd),
         )
-        if rx.search(text)
-    ]
+
+
+_SUSPICIOUS = (
+    (REVERSE_SHELL, "reverse shell"),
+    (DOWNLOAD_AND_RUN, "download and run"),
+    (METADATA_SERVICE, "cloud metadata service"),
+    (HOST_SECRETS, "host credentials"),
+)
+
+
+@rule(
+    RuleSpec("KS-AUD-N08", "Suspicious command executed in a pod", Severity.HIGH,
+             "An exec command looks like a reverse shell, a download-and-run, a metadata-service "
+             "query or a read of host credentials.", ("T1609", "T1059"),
+             elastic=(ELASTIC + "execution_kubernetes_pod_exec_potential_reverse_shell.toml",
+                      ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml")),
+    on=EXEC_ON, stages=STARTED,
+)  # fmt: skip
+def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    # no exemption: the control plane never execs a reverse shell
+    cmd = ev.exec_command() if exec_ok(ev) else []
+    text = " ".join(cmd)
+    reasons = [why for rx, why in _SUSPICIOUS if rx.search(text)]
     if reasons:
-        yield hit("KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ev_cmd)
+        yield hit(
+            "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
+        )
