@@ -70,3 +70,18 @@ def test_inline_sinks_write_everything_in_order() -> None:
     assert [f.message for f in mem.items] == [str(i) for i in range(5)]
     assert [orjson.loads(x)["message"] for x in buf.getvalue().splitlines()] == [str(i) for i in range(5)]
     assert mem.delivered == out.delivered == 5
+
+
+QUERY = st.text(alphabet=st.sampled_from(list("comandsh=&%+20x7C#?/-é\t ")), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(QUERY, st.lists(st.text(alphabet=st.sampled_from(list("ab %+&=/|;\\x1b")), max_size=8), max_size=4))
+def test_exec_command_fast_path_equals_parse_qs(tail, args) -> None:
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    uri = "/api/v1/namespaces/ns/pods/web/exec?" + "&".join("command=" + quote(a) for a in args) + tail
+    raw = _event("u", "ua", "web", "10.0.0.1", "").raw
+    ev = AuditEvent({**raw, "requestURI": uri})
+    want = parse_qs(urlsplit(uri).query, keep_blank_values=True).get("command") or []
+    assert ev.exec_command() == want

@@ -7,7 +7,7 @@ prefix) once per event, and only the message, evidence and fingerprint per findi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,22 +30,35 @@ _CAPS = (  # (AuditEvent attribute, length cap) of every client-chosen field a f
 def event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
     """The event's reference and time as findings carry them: escaped and capped."""
     ips = ev.source_ips[:16]
+    ts, user, imp, uri, ua = ev.timestamp, ev.user, ev.impersonated_user, ev.uri, ev.user_agent
     try:
-        joined = "".join((*(getattr(ev, a) for a, _ in _CAPS), *ips))
+        joined = "".join((ts, ev.cluster, ev.audit_id, user, imp, ev.verb, ev.resource, ev.subresource,
+                          ev.namespace, ev.name, uri, ua, *ips))  # fmt: skip
     except TypeError:
         joined = ""
-    if (  # the usual event: printable ASCII within every cap, so nothing to escape or cut
+    if (  # the usual event: printable ASCII within every cap (_CAPS), so nothing to escape or cut
         joined
         and joined.isascii()
         and joined.isprintable()
-        and all(len(getattr(ev, a)) <= cap for a, cap in _CAPS)
+        and len(ts) <= 64
+        and len(ev.cluster) <= 253
+        and len(ev.audit_id) <= 64
+        and len(user) <= MAX_VALUE_CHARS
+        and len(imp) <= MAX_VALUE_CHARS
+        and len(ev.verb) <= 64
+        and len(ev.resource) <= 128
+        and len(ev.subresource) <= 64
+        and len(ev.namespace) <= 253
+        and len(ev.name) <= 253
+        and len(uri) <= MAX_VALUE_CHARS
+        and len(ua) <= 256
         and all(len(ip) <= 64 for ip in ips)
     ):
         ref = EventRef(
-            SOURCE, ev.audit_id, ev.stage, ev.cluster, ev.user, ev.impersonated_user, ev.verb,
-            ev.resource, ev.subresource, ev.namespace, ev.name, ev.uri, tuple(ips), ev.user_agent, ev.code,
+            SOURCE, ev.audit_id, ev.stage, ev.cluster, user, imp, ev.verb, ev.resource, ev.subresource,
+            ev.namespace, ev.name, uri, tuple(ips), ua, ev.code,
         )  # fmt: skip
-        return ref, ev.timestamp
+        return ref, ts
     return escaped_event_ref(ev)
 
 
@@ -62,42 +75,47 @@ def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
 
 class FindingFactory:
     """Builds the findings of a stream of hits; remembers the last event (an event's findings
-    share its reference) and every rule's record."""
+    share its reference, and often an evidence value: the exec command) and every rule's record."""
 
-    __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity")
+    __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity", "_clean")
 
     def __init__(self) -> None:
         self._rules: dict[str, tuple[str, Severity, dict[str, list[str]]]] = {}
         self._ev: AuditEvent | None = None
         self._ref: EventRef | None = None
         self._time = ""
-        self._identity: tuple[str, ...] = ()
+        self._identity = ""
+        self._clean: dict[int, tuple[Any, Any]] = {}  # id(value) -> (value, escaped), this event's
 
     def __call__(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> Finding:
         if ev is not self._ev:
             self._ref, self._time = event_ref(ev)
             # a fingerprint names the rule, actor and target (raw values: escaping must not merge two)
-            self._identity = (
-                ev.cluster,
-                ev.user,
-                ev.verb,
-                ev.resource,
-                ev.subresource,
-                ev.namespace,
-                ev.name,
+            self._identity = "\x1f".join(
+                (ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
             )
+            self._clean = {}
             self._ev = ev
         rule = self._rules.get(spec.id)
         if rule is None:
             # the references record is shared by every finding of the rule: renderers only read it
             rule = self._rules[spec.id] = (spec.title, spec.severity, spec.references())
         title, severity, refs = rule
-        evidence = [Evidence(p, clean_any(v)) for p, v in h.evidence]
+        evidence = []
+        shown = []
+        for p, v in h.evidence:
+            if type(v) is str:
+                v = clean(v)
+            elif isinstance(v, list | tuple | dict):
+                seen = self._clean.get(id(v))
+                if seen is None or seen[0] is not v:
+                    seen = self._clean[id(v)] = (v, clean_any(v))
+                v = seen[1]
+            evidence.append(Evidence(p, v))
+            if p != "anomaly":
+                shown.append({"path": p, "value": v})
         # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
         # differs on every event and must not split it)
-        detail = orjson.dumps(
-            [{"path": e.path, "value": e.observed} for e in evidence if e.path != "anomaly"], default=str
-        )
         return Finding(
             spec.id,
             title,
@@ -108,5 +126,5 @@ class FindingFactory:
             references=refs,
             time=self._time,
             event=self._ref,
-            _fingerprint=fingerprint((spec.id, *self._identity), detail),
+            _fingerprint=fingerprint((spec.id, self._identity), orjson.dumps(shown, default=str)),
         )

@@ -207,6 +207,8 @@ class FirstSeen:
             self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
 
     def check(self, cluster: str, dimension: str, key: str) -> bool:
+        if (cluster, dimension, key) in self._known:  # known as is: db_text would not change it
+            return False
         k = (db_text(cluster, 253), dimension, db_text(key, 1024))
         if k in self._known:
             return False

@@ -18,6 +18,7 @@ from kubestrata.detect.rules.helpers import parse_ip
 from kubestrata.detect.rules.lists import ALLOWED_K8S_USERS
 from kubestrata.detect.rules.registry import (
     DETECTORS,
+    RULE_ERRORS,
     RULES,
     Detector,
     Hit,
@@ -46,6 +47,7 @@ __all__ = [
     "ALLOWED_K8S_USERS",
     "DETECTORS",
     "RULES",
+    "RULE_ERRORS",
     "Detector",
     "Hit",
     "RuleContext",

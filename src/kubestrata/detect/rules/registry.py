@@ -164,10 +164,14 @@ def hit(rule_id: str, message: str, *evidence: tuple[str, Any], severity: Severi
     return Hit(rule_id, message, list(evidence), severity)
 
 
+# what a rule raises on a malformed request object: the event's fault, not the engine's
+RULE_ERRORS = (InputError, AttributeError, TypeError, ValueError, KeyError)
+
+
 def safe_call(d: Detector, ev: AuditEvent, ctx: RuleContext) -> list[Hit]:
     """Run one detector; a malformed request object is the event's fault, not the engine's."""
     try:
         return list(d.fn(ev, ctx) or ())
-    except (InputError, AttributeError, TypeError, ValueError, KeyError) as e:
+    except RULE_ERRORS as e:
         ctx.rule_error(d.name, ev, e)
         return []
