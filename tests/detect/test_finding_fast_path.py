@@ -85,3 +85,19 @@ def test_exec_command_fast_path_equals_parse_qs(tail, args) -> None:
     ev = AuditEvent({**raw, "requestURI": uri})
     want = parse_qs(urlsplit(uri).query, keep_blank_values=True).get("command") or []
     assert ev.exec_command() == want
+
+
+def test_factory_builds_the_finding_the_dataclass_would() -> None:
+    """The factory's positional Finding and slot-set Evidence equal the keyword-built ones."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory
+    from kubestrata.detect.rules import Hit
+    from kubestrata.findings import Evidence
+
+    ev = _event("alice", "kubectl", "web", "10.0.0.1", "exec?command=id")
+    spec = CATALOGUE["KS-AUD-F11"]
+    f = FindingFactory()(spec, Hit(spec.id, "m\x1b", [("a", "x"), ("b", ["1", 2])]), ev)
+    want = Finding(spec.id, spec.title, spec.severity, Layer.CLUSTER, "m\\x1b",
+                   evidence=[Evidence("a", "x"), Evidence("b", ["1", 2])], references=spec.references(),
+                   time=ev.timestamp, event=f.event, _fingerprint=f.fingerprint)  # fmt: skip
+    assert f == want

@@ -73,6 +73,22 @@ def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
     return ref, clean(ev.timestamp, 64)
 
 
+_new = object.__new__
+_set_path = Evidence.__dict__["path"].__set__
+_set_observed = Evidence.__dict__["observed"].__set__
+_set_expected = Evidence.__dict__["expected"].__set__
+
+
+def _evidence(path: str, observed: Any) -> Evidence:
+    """Evidence(path, observed), set through its slots: a frozen dataclass's __init__ pays an
+    object.__setattr__ call per field (twice the cost, per evidence item of every finding)."""
+    e = _new(Evidence)
+    _set_path(e, path)
+    _set_observed(e, observed)
+    _set_expected(e, None)
+    return e
+
+
 class FindingFactory:
     """Builds the findings of a stream of hits; remembers the last event (an event's findings
     share its reference, and often an evidence value: the exec command) and every rule's record."""
@@ -111,20 +127,14 @@ class FindingFactory:
                 if seen is None or seen[0] is not v:
                     seen = self._clean[id(v)] = (v, clean_any(v))
                 v = seen[1]
-            evidence.append(Evidence(p, v))
+            evidence.append(_evidence(p, v))
             if p != "anomaly":
                 shown.append({"path": p, "value": v})
         # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
         # differs on every event and must not split it)
+        # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
         return Finding(
-            spec.id,
-            title,
-            h.severity or severity,
-            Layer.CLUSTER,
-            clean(h.message),
-            evidence=evidence,
-            references=refs,
-            time=self._time,
-            event=self._ref,
-            _fingerprint=fingerprint((spec.id, self._identity), orjson.dumps(shown, default=str)),
-        )
+            spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
+            evidence, "", None, None, refs, None, self._time, self._ref,
+            fingerprint((spec.id, self._identity), orjson.dumps(shown, default=str)),
+        )  # fmt: skip
