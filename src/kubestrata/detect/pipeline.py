@@ -248,7 +248,7 @@ class Pipeline:
         self._now: float = 0.0
         self.objects = ObjectMemory()  # last produced state per object: the base of later patches
 
-    # -- rule context API (used by rules.py) --
+    # -- the rule context (rules.registry.RuleContext) --
 
     def first_seen(self, dimension: str, key: str) -> bool:
         return self._first_seen.check(self.config.cluster, dimension, key)
