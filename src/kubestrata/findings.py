@@ -1,9 +1,11 @@
-"""The finding model every engine emits, and coverage: what was and was not evaluated."""
+"""The finding model every engine emits (scan, admission, detect), and coverage: what was and was
+not evaluated."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -58,6 +60,36 @@ class Evidence:
     expected: Any = None
 
 
+def fingerprint(parts: Iterable[str], detail: bytes = b"") -> str:
+    """The one fingerprint of a finding (32 hex digits of SHA-256): the identity parts joined by
+    U+001F, then ``detail``. Stable across runs and line moves. Scan: rule, kind, namespace/name,
+    container, first evidence path. Detect: rule, cluster, user, verb, resource, subresource,
+    namespace, name, with the evidence as JSON for detail; its dedup window keys on it."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace") + detail).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class EventRef:
+    """The event a detect finding came from. Values come from the client: the engine stores them
+    escaped and capped (kubestrata.textsafe.clean), so every renderer can print them."""
+
+    source: str  # the event source: "k8saudit"
+    audit_id: str
+    stage: str
+    cluster: str = ""
+    user: str = ""
+    impersonated_user: str = ""
+    verb: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+    request_uri: str = ""
+    source_ips: tuple[str, ...] = ()
+    user_agent: str = ""
+    response_code: int | None = None
+
+
 @dataclass(slots=True)
 class Finding:
     rule_id: str
@@ -74,21 +106,29 @@ class Finding:
     fix_note: str | None = None  # e.g. "may require an image change"
     references: dict[str, list[str]] = field(default_factory=dict)
     suppressed: str | None = None  # reason, when a suppression matched
+    time: str | None = None  # detect: when the event happened (its stage timestamp)
+    event: EventRef | None = None  # detect: the event that raised it
+    # set by engines that need the fingerprint at creation (detect's dedup); else computed on use
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
-        """Stable across runs and line moves: rule, kind, namespace/name, container, first path."""
+        if self._fingerprint is not None:
+            return self._fingerprint
         ref = self.object
-        parts = [
-            self.rule_id,
-            ref.kind if ref else "",
-            f"{ref.namespace}/{ref.name}" if ref else "",
-            self.container or "",
-            self.evidence[0].path if self.evidence else "",
-        ]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        return fingerprint(
+            (
+                self.rule_id,
+                ref.kind if ref else "",
+                f"{ref.namespace}/{ref.name}" if ref else "",
+                self.container or "",
+                self.evidence[0].path if self.evidence else "",
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
+        if self.event is not None:
+            return self._event_record(self.event)
         ref = self.object
         return {
             "ruleId": self.rule_id,
@@ -121,6 +161,34 @@ class Finding:
             "references": self.references,
             "fingerprint": self.fingerprint,
             "suppressed": self.suppressed,
+        }
+
+    def _event_record(self, e: EventRef) -> dict[str, Any]:
+        """A detect finding as one JSON line (docs/json-schema.md, "detect"): the event's fields
+        flat beside the rule's, evidence as path and value."""
+        return {
+            "ruleId": self.rule_id,
+            "title": self.title,
+            "severity": self.severity.value,
+            "message": self.message,
+            "time": self.time,
+            "cluster": e.cluster,
+            "auditID": e.audit_id,
+            "stage": e.stage,
+            "user": e.user,
+            "impersonatedUser": e.impersonated_user or None,
+            "verb": e.verb,
+            "resource": e.resource,
+            "subresource": e.subresource or None,
+            "namespace": e.namespace or None,
+            "name": e.name or None,
+            "requestURI": e.request_uri,
+            "sourceIPs": list(e.source_ips),
+            "userAgent": e.user_agent,
+            "responseCode": e.response_code,
+            "evidence": [{"path": x.path, "value": x.observed} for x in self.evidence],
+            "references": self.references,
+            "fingerprint": self.fingerprint,
         }
 
 

@@ -34,3 +34,36 @@ def printable(text: Any, keep_lines: bool = False, keep_tabs: bool = True) -> st
 def _escape_char(m: re.Match[str]) -> str:
     c = ord(m.group())
     return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+MAX_VALUE_CHARS = 512
+
+
+def clean(value: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """A one-line value (tabs and newlines escaped too) with every control / format / bidi code
+    point made visible, capped at limit characters."""
+    if len(value) > limit:
+        value = value[:limit] + "…[truncated]"
+    elif value.isascii() and value.isprintable():  # the usual case: nothing to escape (C speed)
+        return value
+    return printable(value, keep_tabs=False)
+
+
+def clean_any(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
+    """clean() applied through lists and dicts (keys too; at most 64 items each); other scalars
+    pass unchanged."""
+    if isinstance(value, str):
+        return clean(value, limit)
+    if isinstance(value, list | tuple):
+        head = value[:64]
+        try:  # a list of short plain strings (an exec command, a list of names): one check for all
+            joined = "".join(head)
+        except TypeError:
+            joined = None
+        if joined is not None and joined.isascii() and joined.isprintable():
+            if all(len(v) <= limit for v in head):
+                return list(head)
+        return [clean_any(v, limit) for v in head]
+    if isinstance(value, dict):
+        return {clean(str(k), 128): clean_any(v, limit) for k, v in list(value.items())[:64]}
+    return value

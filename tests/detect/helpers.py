@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from kubestrata.findings import Finding
+
 _ids = itertools.count(1)
 
 
@@ -77,5 +79,10 @@ def pod(containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     }
 
 
-def rule_ids(findings: list[dict[str, Any]]) -> set[str]:
-    return {f["ruleId"] for f in findings}
+def rule_ids(findings: list[Finding]) -> set[str]:
+    return {f.rule_id for f in findings}
+
+
+def records(findings: list[Finding]) -> list[dict[str, Any]]:
+    """Findings as their JSON lines say them."""
+    return [f.to_dict() for f in findings]

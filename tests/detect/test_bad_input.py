@@ -69,7 +69,7 @@ def test_bad_item_inside_eventlist_does_not_drop_the_rest() -> None:
     pipe = Pipeline()
     findings = pipe.process_obj(body)
     assert pipe.stats.bad_total == 1 and pipe.stats.events == 1
-    assert "KS-AUD-F49" in {f["ruleId"] for f in findings}
+    assert "KS-AUD-F49" in {f.rule_id for f in findings}
 
 
 def test_malformed_request_object_is_a_rule_error_not_a_crash() -> None:

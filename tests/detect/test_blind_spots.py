@@ -11,7 +11,7 @@ from kubestrata.detect.identities import builtin, load
 from kubestrata.detect.pipeline import DetectConfig, Pipeline
 from kubestrata.detect.rules import DETECTORS
 from kubestrata.errors import KubestrataError
-from tests.detect.helpers import event, rule_ids
+from tests.detect.helpers import event, records, rule_ids
 
 SA = "system:serviceaccount:web:frontend"  # a compromised workload's ServiceAccount
 SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:web", "system:authenticated"]
@@ -292,7 +292,7 @@ def test_json_patch_event_is_parsed_and_evaluated() -> None:
             "value": {"name": "host", "hostPath": {"path": "/"}}},
            {"op": "add", "path": "/spec/template/spec/hostPID", "value": True}]  # fmt: skip
     pipe = Pipeline(DetectConfig())
-    found = pipe.process_obj(kubectl_patch("daemonsets", "aws-node", ops, namespace="kube-system"))
+    found = records(pipe.process_obj(kubectl_patch("daemonsets", "aws-node", ops, namespace="kube-system")))
     assert pipe.stats.bad_total == 0
     by_rule = {f["ruleId"]: f for f in found}
     assert {"KS-AUD-N10", "KS-AUD-N21"} <= set(by_rule)
@@ -306,7 +306,7 @@ def test_response_object_is_the_produced_object() -> None:
         "deployments", "web", {"metadata": {"labels": {"x": "y"}}}, response_object=produced_obj
     )
     pipe = Pipeline(DetectConfig())
-    f = [x for x in pipe.process_obj(ev) if x["ruleId"] == "KS-AUD-N22"]
+    f = [x for x in records(pipe.process_obj(ev)) if x["ruleId"] == "KS-AUD-N22"]
     assert f and f[0]["evidence"][0]["path"].startswith("responseObject.spec.template.spec.containers[0]")
 
 
@@ -317,7 +317,7 @@ def test_patch_applies_to_the_known_object_and_reports_only_what_it_introduced()
     assert "KS-AUD-N22" not in rule_ids(pipe.process_obj(create))
     f = [
         x
-        for x in pipe.process_obj(kubectl_patch("deployments", "web", PRIV_PATCH))
+        for x in records(pipe.process_obj(kubectl_patch("deployments", "web", PRIV_PATCH)))
         if x["ruleId"] == "KS-AUD-N22"
     ]
     assert f[0]["evidence"] == [
@@ -422,7 +422,7 @@ def test_gke_caller_ip_spelling_of_cloud_logging() -> None:
         pipe = Pipeline(DetectConfig())
         found = pipe.process_obj(ev)
         assert "KS-AUD-N17" in rule_ids(found), key
-        assert found[0]["sourceIPs"] == ["185.220.101.7"]
+        assert found[0].to_dict()["sourceIPs"] == ["185.220.101.7"]
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ def test_subscription_payload_base64_gzip() -> None:
     assert decode_cloudwatch_payload(blob)["logGroup"] == GROUP
     pipe = Pipeline()
     findings = pipe.process_line(blob, "kinesis")  # auto-detected on its own line
-    assert pipe.stats.events == 3 and sum(f["ruleId"] == "KS-AUD-F14" for f in findings) == 3
+    assert pipe.stats.events == 3 and sum(f.rule_id == "KS-AUD-F14" for f in findings) == 3
     control = dict(
         payload,
         messageType="CONTROL_MESSAGE",

@@ -33,7 +33,7 @@ def test_falco_case(case: dict, conformance: Path) -> None:
             findings += pipe.process_line(line, f"{case['trace']}:{n}")
     fired: Counter[str] = Counter()
     for f in findings:
-        for name in f["references"].get("falco", []):
+        for name in f.references.get("falco", []):
             fired[name] += 1
     if not case["detect"]:
         assert not fired, f"no Falco-referencing rule may fire, got {dict(fired)}"
@@ -64,7 +64,7 @@ def panther_results() -> list[dict]:
     for r in rows:
         cfg = DetectConfig(thresholds={"KS-AUD-N13": 1, "KS-AUD-N14": 1, "KS-AUD-N18": 1})
         pipe = Pipeline(cfg)
-        ids = {f["ruleId"] for f in pipe.process_obj(r["log"], r["test"])}
+        ids = {f.rule_id for f in pipe.process_obj(r["log"], r["test"])}
         fired = bool(ids & set(PANTHER_MAP[r["rule"]]))
         out.append(
             {

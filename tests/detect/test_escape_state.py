@@ -7,8 +7,8 @@ from rich.console import Console
 
 from kubestrata.detect.escape import clean
 from kubestrata.detect.pipeline import DetectConfig, Pipeline
-from kubestrata.detect.report import summary_table
 from kubestrata.detect.sinks import StreamSink
+from kubestrata.report.detect import summary_table
 from tests.detect.helpers import event, rule_ids
 
 EVIL_UA = "kubectl\x1b[2J\x1b]0;pwned\x07\r\nFAKE LOG LINE\u202etxt.exe\x9b31m [bold red]x[/]"
@@ -41,7 +41,7 @@ def test_findings_escape_attacker_fields_in_json_and_table() -> None:
     assert findings and b"\x1b" not in raw and b"\\u001b" not in raw  # no raw ESC, not even JSON-escaped
     text = raw.decode()
     assert "\u202e" not in text and "\\n" not in text.replace("\\\\n", "")
-    f = [x for x in findings if x["ruleId"] == "KS-AUD-F11"][0]
+    f = [x.to_dict() for x in findings if x.rule_id == "KS-AUD-F11"][0]
     assert f["evidence"][1]["value"] == ["sh", "-c", "echo \\x1b[31mhi\\x0aok"]
     console = Console(file=io.StringIO(), force_terminal=True, width=200)
     console.print(summary_table(findings))

@@ -54,8 +54,8 @@ def test_eventlist_and_dedup_on_auditid_and_stage() -> None:
     findings = pipe.process_obj(body)
     assert pipe.stats.events == 4 and pipe.stats.duplicates == 2
     # exec rules fire at ResponseStarted only: once, not once per stage
-    assert sum(f["ruleId"] == "KS-AUD-F11" for f in findings) == 1
-    assert [f["stage"] for f in findings if f["ruleId"] == "KS-AUD-F11"] == ["ResponseStarted"]
+    assert sum(f.rule_id == "KS-AUD-F11" for f in findings) == 1
+    assert [f.event.stage for f in findings if f.rule_id == "KS-AUD-F11"] == ["ResponseStarted"]
 
 
 def test_most_rules_only_at_response_complete() -> None:
@@ -76,8 +76,8 @@ def test_exec_command_decoded_from_request_uri() -> None:
     )
     assert ev.exec_command() == ["sh", "-c", "cat /etc/shadow"]
     findings = Pipeline().process_obj(ev.raw)
-    n08 = [f for f in findings if f["ruleId"] == "KS-AUD-N08"]
-    assert n08 and n08[0]["evidence"][0]["value"] == ["sh", "-c", "cat /etc/shadow"]
+    n08 = [f for f in findings if f.rule_id == "KS-AUD-N08"]
+    assert n08 and n08[0].evidence[0].observed == ["sh", "-c", "cat /etc/shadow"]
 
 
 def test_gke_resource_names() -> None:

@@ -173,8 +173,8 @@ def test_anomalous_binding_severity_and_permission_check() -> None:
     }
     pipe = Pipeline()
     f = [x for x in pipe.process_obj(event("create", "clusterrolebindings", namespace=None, code=201, request_object=rb))
-         if x["ruleId"] == "KS-AUD-G41"]  # fmt: skip
-    assert f and f[0]["severity"] == "high"
+         if x.rule_id == "KS-AUD-G41"]  # fmt: skip
+    assert f and f[0].severity == "high"
     ssar = {"spec": {"resourceAttributes": {"verb": "create", "resource": "pods", "subresource": "exec"}}}
     resp = {"status": {"allowed": True}}
     assert "KS-AUD-G47" in run(
@@ -197,9 +197,9 @@ def test_workload_deployed_medium_for_attack_tools() -> None:
     f = [
         x
         for x in Pipeline().process_obj(event("create", "deployments", code=201, request_object=dep))
-        if x["ruleId"] == "KS-AUD-G45"
+        if x.rule_id == "KS-AUD-G45"
     ]
-    assert f and f[0]["severity"] == "medium"
+    assert f and f[0].severity == "medium"
 
 
 def test_threshold_rules_fire_once_per_burst() -> None:
@@ -229,8 +229,8 @@ def test_configmap_credentials_and_port_forward_every_stage() -> None:
     assert "KS-AUD-F09" in run(event("update", "configmaps", request_object=cm))
     pipe = Pipeline()
     pf = event("create", "pods", subresource="portforward", name="p", stage="ResponseStarted", code=101)
-    n = sum(f["ruleId"] == "KS-AUD-F12" for f in pipe.process_obj(pf))
-    n += sum(f["ruleId"] == "KS-AUD-F12" for f in pipe.process_obj(dict(pf, stage="ResponseComplete")))
+    n = sum(f.rule_id == "KS-AUD-F12" for f in pipe.process_obj(pf))
+    n += sum(f.rule_id == "KS-AUD-F12" for f in pipe.process_obj(dict(pf, stage="ResponseComplete")))
     assert (
         n == 2 or pipe.stats.suppressed == 1
     )  # Falco's rule has no stage filter; our dedup window folds the repeat

@@ -19,12 +19,14 @@ from kubestrata.detect.state import (
     make_engine,
 )
 from kubestrata.errors import KubestrataError
+from kubestrata.findings import EventRef, Finding, Layer, Severity
 from tests.detect import conftest as pg_conftest
 from tests.detect.helpers import event, rule_ids
 
 
-def _finding(fp: str, rule: str = "KS-AUD-F49") -> dict:
-    return {"fingerprint": fp, "ruleId": rule, "severity": "high", "message": f"m {fp}"}
+def _finding(fp: str, rule: str = "KS-AUD-F49") -> Finding:
+    ref = EventRef("k8saudit", "a-1", "ResponseComplete")
+    return Finding(rule, "t", Severity.HIGH, Layer.CLUSTER, f"m {fp}", event=ref, time="", _fingerprint=fp)
 
 
 def _count(engine, table) -> int:

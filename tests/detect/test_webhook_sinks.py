@@ -9,6 +9,7 @@ import orjson
 from kubestrata.detect.pipeline import DetectConfig, Pipeline
 from kubestrata.detect.sinks import MemorySink, Sink, WebhookSink
 from kubestrata.detect.webhook import AuditWebhook
+from kubestrata.findings import Finding, Layer, Severity
 from tests.detect.helpers import event
 
 
@@ -111,14 +112,14 @@ def test_webhook_sink_posts_json_to_a_local_server() -> None:
         pipe = Pipeline(sinks=[sink, mem])
         pipe.process_obj(event("create", "namespaces", namespace=None, name="z", code=201))
         pipe.close()
-        assert received and received[0]["ruleId"] == mem.items[0]["ruleId"]
+        assert received and received[0]["ruleId"] == mem.items[0].rule_id
     finally:
         srv.shutdown()
 
 
 def test_webhook_sink_failure_does_not_log_the_url(caplog) -> None:
     sink = WebhookSink("http://127.0.0.1:9/hook/SECRET-TOKEN", timeout=0.5)
-    sink.submit({"ruleId": "x"})
+    sink.submit(Finding("x", "t", Severity.LOW, Layer.CLUSTER, "m"))
     sink.close()
     assert sink.failed == 1
     assert "SECRET-TOKEN" not in caplog.text

@@ -28,12 +28,12 @@ from kubestrata.cli.common import (
 )
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
-from kubestrata.detect.report import print_summary, stats_line
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
+from kubestrata.report.detect import print_summary, stats_line
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -313,7 +313,10 @@ def replay(
         print_summary(stdout_console(), findings, pipe.stats, sinks)
     else:
         if fmt is ReplayFormat.JSON:
-            write_output(orjson.dumps(findings, option=orjson.OPT_INDENT_2).decode() + "\n", None)
+            write_output(
+                orjson.dumps([f.to_dict() for f in findings], option=orjson.OPT_INDENT_2).decode() + "\n",
+                None,
+            )
         err_console.print(escape(stats_line(pipe.stats, sinks)))
     if stats_json:
         try:
@@ -321,7 +324,7 @@ def replay(
         except OSError as e:
             raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
     if threshold is not None:
-        n = sum(1 for f in findings if Severity(f["severity"]).rank >= threshold.rank)
+        n = sum(1 for f in findings if f.severity.rank >= threshold.rank)
         if n:
             exit_with(
                 EXIT_FINDINGS,

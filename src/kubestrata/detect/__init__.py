@@ -17,9 +17,12 @@ skipped (200), so the API server does not retry a batch that can never succeed; 
 queues, so a slow alert destination never blocks the request.
 
 Modules: ``event`` (the Event model), ``decode`` (EventList, CloudWatch, AKS, GKE shapes),
-``catalogue`` (rule data), ``rules`` (rule logic + dispatch), ``pipeline`` (dedup, dispatch,
-findings), ``state`` (first-seen + findings store, SQLAlchemy), ``sources`` (files, follow,
-CloudWatch poller), ``sinks`` (stdout/file/webhook), ``webhook`` (the handler above).
+``rules/`` (a package: one module per rule family, each rule id's record beside its function,
+Falco's lists as data, a firing example per id), ``catalogue`` (the records, by id), ``factory``
+(kubestrata.findings.Finding from a rule's hit), ``pipeline`` (dedup, dispatch, findings),
+``state`` (first-seen + findings store, SQLAlchemy), ``sources`` (files, follow, CloudWatch poller),
+``sinks`` (stdout/file/webhook), ``webhook`` (the handler above). Human output is rendered by
+kubestrata.report.detect.
 """
 
 from kubestrata.detect.pipeline import DetectConfig, Pipeline

@@ -12,8 +12,9 @@ rules of every stage, because it is the only record of that request we will get.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 AUDIT_API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1"})
 STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"})
@@ -91,7 +92,10 @@ class AuditEvent:
         "timestamp",
         "cluster",
         "_query",
+        "_command",
+        "_epoch",
         "produced",
+        "memo",
     )
 
     def __init__(self, raw: dict[str, Any], cluster: str = "") -> None:
@@ -176,7 +180,10 @@ class AuditEvent:
         if v is not None and type(v) is not dict and not (type(v) is list and self.verb == "patch"):
             raise BadEvent(f"expected an object, got {type(v).__name__}", "requestObject")
         self._query: dict[str, list[str]] | None = None
-        self.produced: Any = None  # rules.produced_object's cache: (object, evidence prefix) or False
+        self._command: list[str] | None = None
+        self._epoch: float | None | bool = False  # False: not parsed yet
+        self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
+        self.memo: dict[str, Any] = {}  # what several rules read of this event, computed once
 
     # -- derived fields (computed on demand; most events never need them) --
 
@@ -224,13 +231,43 @@ class AuditEvent:
     def exec_command(self) -> list[str]:
         """The exec command: repeated ``command=`` query parameters (percent-decoded), else the
         ``command`` list of the request object (GKE and some SIEM normalisers put it there)."""
-        cmd = self.query().get("command")
-        if cmd:
-            return cmd
+        cmd = self._command
+        if cmd is None:
+            cmd = self._command = self._query_command() or self._object_command()
+        return cmd
+
+    def _query_command(self) -> list[str]:
+        """``query().get("command")`` without parsing the rest of the query: for a plain
+        printable-ASCII request URI, the same split and decoding as urllib.parse.parse_qs."""
+        uri = self.uri
+        if self._query is not None or not (uri[:1] == "/" and uri.isascii() and uri.isprintable()):
+            return self.query().get("command") or []
+        query = uri.split("#", 1)[0].partition("?")[2]
+        if "command" not in query and "%" not in query:
+            return []
+        out = []
+        for part in query.split("&"):
+            if not part:
+                continue
+            name, _, value = part.partition("=")
+            if "%" in name or "+" in name:
+                name = unquote(name.replace("+", " "))
+            if name == "command":
+                out.append(unquote(value.replace("+", " ")) if "%" in value or "+" in value else value)
+        return out
+
+    def _object_command(self) -> list[str]:
         ro = self.request_object.get("command")
-        if isinstance(ro, list):
-            return [str(c) for c in ro]
-        return []
+        return [str(c) for c in ro] if isinstance(ro, list) else []
+
+    @property
+    def epoch(self) -> float | None:
+        """The event's time (stage timestamp, else when received) in seconds since the epoch;
+        None when absent or not RFC 3339."""
+        t = self._epoch
+        if t is False:
+            t = self._epoch = parse_time(self.timestamp)
+        return t  # type: ignore[return-value]
 
     @property
     def remote_ip(self) -> str:
@@ -240,6 +277,15 @@ class AuditEvent:
     @property
     def key(self) -> tuple[str, str] | None:
         return (self.audit_id, self.stage) if self.audit_id else None
+
+
+def parse_time(ts: str) -> float | None:
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def is_system_user(username: str) -> bool:

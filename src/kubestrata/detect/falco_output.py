@@ -16,7 +16,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import orjson
+
 from kubestrata.detect.sinks import StreamSink, WebhookSink
+from kubestrata.findings import Finding
 
 SOURCE = "k8saudit"
 # Falco priorities (falcosidekick types/priority.go), by kubestrata severity
@@ -91,8 +94,8 @@ class FalcoStreamSink(StreamSink):
 
     name = "stdout"
 
-    def write(self, finding: dict[str, Any]) -> None:
-        super().write(to_falco(finding))
+    def encode(self, finding: Finding) -> bytes:
+        return orjson.dumps(to_falco(finding.to_dict()))
 
 
 class FalcosidekickSink(WebhookSink):
@@ -100,5 +103,5 @@ class FalcosidekickSink(WebhookSink):
 
     name = "falcosidekick"
 
-    def write(self, finding: dict[str, Any]) -> None:
-        super().write(to_falco(finding))
+    def encode(self, finding: Finding) -> bytes:
+        return orjson.dumps(to_falco(finding.to_dict()))

@@ -4,13 +4,11 @@ findings (dedup window) -> sinks. Every bad record is counted and skipped; nothi
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +16,15 @@ import orjson
 
 from kubestrata.detect.catalogue import CATALOGUE, RuleSpec
 from kubestrata.detect.decode import NotAudit, decode_cloudwatch_payload, iter_event_dicts, loads
-from kubestrata.detect.escape import MAX_VALUE_CHARS, clean, clean_any
-from kubestrata.detect.event import AuditEvent, BadEvent
+from kubestrata.detect.escape import clean
+from kubestrata.detect.event import AuditEvent, BadEvent, parse_time  # noqa: F401 - parse_time: re-exported
+from kubestrata.detect.factory import FindingFactory
 from kubestrata.detect.identities import ControlPlane, builtin
 from kubestrata.detect.objects import ObjectMemory
-from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, Detector, Hit, parse_ip, safe_call
+from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, RULE_ERRORS, Detector, parse_ip
 from kubestrata.detect.state import FindingsStore, FirstSeen, make_engine
 from kubestrata.errors import KubestrataError
+from kubestrata.findings import Finding, Severity
 
 log = logging.getLogger("kubestrata.detect")
 
@@ -209,15 +209,6 @@ class Stats:
 # --- the pipeline ----------------------------------------------------------------------------
 
 
-def parse_time(ts: str) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 class _Window:
     """Sliding window for one (rule, key): event times, or the last time of each distinct value.
     Both hold fewer entries than the threshold (they are cleared when it is reached)."""
@@ -247,11 +238,8 @@ class Pipeline:
         self.store = FindingsStore(engine, self.config.dedup_window)
         enabled = self.config.enabled_ids()
         self.specs: dict[str, RuleSpec] = {rid: CATALOGUE[rid] for rid in enabled}
-        self._refs: dict[str, dict[str, list[str]]] = {}
-        self._last_ev: AuditEvent | None = None  # _event_fields' one-event cache
-        self._last_fields: dict[str, Any] = {}
-        self._fp_event = b""
-        self._min_rank = _rank(self.config.min_severity)
+        self._finding = FindingFactory()
+        self._min_rank = Severity.parse(self.config.min_severity).rank
         self.detectors = [d for d in DETECTORS if any(i in enabled for i in d.ids)]
         self._dispatch: dict[tuple[str, str, str, str], tuple[Detector, ...]] = {}
         self._seen: set[tuple[str, str]] = set()
@@ -260,7 +248,7 @@ class Pipeline:
         self._now: float = 0.0
         self.objects = ObjectMemory()  # last produced state per object: the base of later patches
 
-    # -- rule context API (used by rules.py) --
+    # -- the rule context (rules.registry.RuleContext) --
 
     def first_seen(self, dimension: str, key: str) -> bool:
         return self._first_seen.check(self.config.cluster, dimension, key)
@@ -270,7 +258,7 @@ class Pipeline:
         reaches the threshold (then the window restarts: one burst, one finding), else None."""
         threshold = self.config.thresholds.get(rule_id, 1)
         window = self.config.windows.get(rule_id, 900.0)
-        now = parse_time(ev.timestamp) or time.time()
+        now = ev.epoch or time.time()
         k = (rule_id, key)
         w = self._windows.get(k)
         if w is None:
@@ -318,7 +306,7 @@ class Pipeline:
                 entry.get("sample", ""),
             )
 
-    def process_line(self, line: bytes | str, origin: str = "") -> list[dict[str, Any]]:
+    def process_line(self, line: bytes | str, origin: str = "") -> list[Finding]:
         """One JSON document (a JSONL line, a webhook body, a CloudWatch message)."""
         self.stats.lines += 1
         if isinstance(line, str):
@@ -340,10 +328,10 @@ class Pipeline:
             return []
         return self.process_obj(obj, origin)
 
-    def process_obj(self, obj: Any, origin: str = "", check_size: bool = False) -> list[dict[str, Any]]:
+    def process_obj(self, obj: Any, origin: str = "", check_size: bool = False) -> list[Finding]:
         """Events from a decoded document. ``check_size``: the document was larger than the
         per-event limit (a webhook batch), so measure each event and skip the oversize ones."""
-        out: list[dict[str, Any]] = []
+        out: list[Finding] = []
         limit = self.config.max_event_bytes
         it = iter_event_dicts(obj)
         i = 0
@@ -375,7 +363,7 @@ class Pipeline:
             out.extend(self.process_event(ev))
         return out
 
-    def process_event(self, ev: AuditEvent) -> list[dict[str, Any]]:
+    def process_event(self, ev: AuditEvent) -> list[Finding]:
         st = self.stats
         st.events += 1
         key = ev.key
@@ -396,16 +384,22 @@ class Pipeline:
         if not dets:
             return []
         st.evaluated += 1
-        out: list[dict[str, Any]] = []
+        out: list[Finding] = []
+        specs, min_rank = self.specs, self._min_rank
         for d in dets:
-            for h in safe_call(d, ev, self):
-                spec = self.specs.get(h.rule_id)
+            try:  # as rules.safe_call, inline: most detectors raise nothing for most events
+                hits = list(d.fn(ev, self) or ())
+            except RULE_ERRORS as e:
+                self.rule_error(d.name, ev, e)
+                continue
+            for h in hits:
+                spec = specs.get(h.rule_id)
                 if spec is None:
                     continue
-                if _rank((h.severity or spec.severity).value) < self._min_rank:
+                if min_rank and (h.severity or spec.severity).rank < min_rank:
                     continue  # below --min-severity: not worth building
                 f = self._finding(spec, h, ev)
-                if not self.store.admit(f, parse_time(ev.timestamp) or time.time()):
+                if not self.store.admit(f, ev.epoch or time.time()):
                     st.suppressed += 1
                     continue
                 st.findings += 1
@@ -413,115 +407,6 @@ class Pipeline:
                 for s in self.sinks:
                     s.submit(f)
         return out
-
-    def _event_fields(self, ev: AuditEvent) -> dict[str, Any]:
-        """The event's escaped, length-capped fields of a finding, built once per event (an event's
-        findings share them)."""
-        if self._last_ev is ev:
-            return self._last_fields
-        ips = ev.source_ips[:16]
-        try:
-            joined = "".join(
-                (ev.timestamp, ev.cluster, ev.audit_id, ev.user, ev.impersonated_user, ev.verb, ev.resource,
-                 ev.subresource, ev.namespace, ev.name, ev.uri, ev.user_agent, *ips)
-            )  # fmt: skip
-        except TypeError:
-            joined = ""
-        if (  # the usual event: printable ASCII within every cap, so nothing to escape or cut
-            joined
-            and joined.isascii()
-            and joined.isprintable()
-            and len(ev.timestamp) <= 64
-            and len(ev.cluster) <= 253
-            and len(ev.audit_id) <= 64
-            and len(ev.user) <= MAX_VALUE_CHARS
-            and len(ev.impersonated_user) <= MAX_VALUE_CHARS
-            and len(ev.verb) <= 64
-            and len(ev.resource) <= 128
-            and len(ev.subresource) <= 64
-            and len(ev.namespace) <= 253
-            and len(ev.name) <= 253
-            and len(ev.uri) <= MAX_VALUE_CHARS
-            and len(ev.user_agent) <= 256
-            and all(len(ip) <= 64 for ip in ips)
-        ):
-            fields = {
-                "time": ev.timestamp,
-                "cluster": ev.cluster,
-                "auditID": ev.audit_id,
-                "stage": ev.stage,
-                "user": ev.user,
-                "impersonatedUser": ev.impersonated_user or None,
-                "verb": ev.verb,
-                "resource": ev.resource,
-                "subresource": ev.subresource or None,
-                "namespace": ev.namespace or None,
-                "name": ev.name or None,
-                "requestURI": ev.uri,
-                "sourceIPs": list(ips),
-                "userAgent": ev.user_agent,
-                "responseCode": ev.code,
-            }
-        else:
-            fields = self._escaped_fields(ev)
-        # a fingerprint names the rule, actor and target: this part is the same for every rule
-        self._fp_event = "\x1f".join(
-            (ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
-        ).encode("utf-8", "replace")
-        self._last_ev, self._last_fields = ev, fields
-        return fields
-
-    @staticmethod
-    def _escaped_fields(ev: AuditEvent) -> dict[str, Any]:
-        return {
-            "time": clean(ev.timestamp, 64),
-            "cluster": clean(ev.cluster, 253),
-            "auditID": clean(ev.audit_id, 64),
-            "stage": ev.stage,
-            "user": clean(ev.user),
-            "impersonatedUser": clean(ev.impersonated_user) or None,
-            "verb": clean(ev.verb, 64),
-            "resource": clean(ev.resource, 128),
-            "subresource": clean(ev.subresource, 64) or None,
-            "namespace": clean(ev.namespace, 253) or None,
-            "name": clean(ev.name, 253) or None,
-            "requestURI": clean(ev.uri),
-            "sourceIPs": [clean(ip, 64) for ip in ev.source_ips[:16]],
-            "userAgent": clean(ev.user_agent, 256),
-            "responseCode": ev.code,
-        }
-
-    def _finding(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> dict[str, Any]:
-        sev = (h.severity or spec.severity).value
-        evidence = [{"path": p, "value": clean_any(v)} for p, v in h.evidence]
-        fields = self._event_fields(ev)
-        # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
-        # differs on every event and must not split it)
-        fp_src = (
-            spec.id.encode("utf-8", "replace")
-            + b"\x1f"
-            + self._fp_event
-            + orjson.dumps([e for e in evidence if e["path"] != "anomaly"], default=str)
-        )
-        return {
-            "ruleId": spec.id,
-            "title": spec.title,
-            "severity": sev,
-            "message": clean(h.message),
-            **fields,
-            "sourceIPs": list(fields["sourceIPs"]),  # each finding its own list
-            "evidence": evidence,
-            "references": self._references(spec),
-            "fingerprint": hashlib.sha256(fp_src).hexdigest()[:32],
-        }
-
-    def _references(self, spec: RuleSpec) -> dict[str, list[str]]:
-        """The catalogue's references of a rule, built once per rule (findings share the record;
-        sinks and reports only read it)."""
-        refs = self._refs.get(spec.id)
-        if refs is None:
-            refs = self._refs[spec.id] = spec.references()
-        return refs
 
     def flush(self) -> None:
         """Write batched state to the database (call periodically in long-running servers)."""
@@ -535,13 +420,6 @@ class Pipeline:
         finally:
             for s in self.sinks:
                 s.close()
-
-
-_RANKS = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
-def _rank(sev: str) -> int:
-    return _RANKS.get(sev, 0)
 
 
 def _sample(raw: dict[str, Any]) -> str:

@@ -19,6 +19,8 @@ from typing import IO, Any
 
 import orjson
 
+from kubestrata.findings import Finding
+
 log = logging.getLogger("kubestrata.detect.sinks")
 
 _STOP = object()
@@ -44,7 +46,7 @@ class Sink:
         if not self.inline:
             self._thread.start()
 
-    def submit(self, finding: dict[str, Any]) -> None:
+    def submit(self, finding: Finding) -> None:
         if self.inline:
             self._deliver(finding)
             return
@@ -66,7 +68,7 @@ class Sink:
                 return
             self._deliver(item)
 
-    def _deliver(self, item: dict[str, Any]) -> None:
+    def _deliver(self, item: Finding) -> None:
         try:
             self.write(item)
             self.delivered += 1
@@ -75,8 +77,12 @@ class Sink:
             if self.failed <= 3:
                 log.warning("%s sink: delivery failed: %s", self.name, e)
 
-    def write(self, finding: dict[str, Any]) -> None:
+    def write(self, finding: Finding) -> None:
         raise NotImplementedError
+
+    def encode(self, finding: Finding) -> bytes:
+        """The finding as the sink sends it: its JSON line (docs/json-schema.md, detect)."""
+        return orjson.dumps(finding.to_dict())
 
     def flush(self) -> None:
         pass
@@ -107,12 +113,12 @@ class StreamSink(Sink):
 
     broken = False
 
-    def write(self, finding: dict[str, Any]) -> None:
+    def write(self, finding: Finding) -> None:
         if self.broken:
             self.dropped += 1
             return
         try:
-            self.stream.write(orjson.dumps(finding) + b"\n")
+            self.stream.write(self.encode(finding) + b"\n")
         except BrokenPipeError:
             self.broken = True  # the reader went away (| head): stop writing, keep ingesting
             self.dropped += 1
@@ -152,10 +158,8 @@ class WebhookSink(Sink):
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         super().__init__(**kw)
 
-    def write(self, finding: dict[str, Any]) -> None:
-        req = urllib.request.Request(
-            self.url, data=orjson.dumps(finding), headers=self.headers, method="POST"
-        )
+    def write(self, finding: Finding) -> None:
+        req = urllib.request.Request(self.url, data=self.encode(finding), headers=self.headers, method="POST")
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - scheme checked
                 resp.read()
@@ -171,8 +175,8 @@ class MemorySink(Sink):
     inline_when_blocking = True
 
     def __init__(self, **kw: Any) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.items: list[Finding] = []
         super().__init__(**kw)
 
-    def write(self, finding: dict[str, Any]) -> None:
+    def write(self, finding: Finding) -> None:
         self.items.append(finding)

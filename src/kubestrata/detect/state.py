@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from kubestrata.errors import KubestrataError
+from kubestrata.findings import Finding
 
 log = logging.getLogger("kubestrata.detect.state")
 
@@ -206,6 +207,8 @@ class FirstSeen:
             self._known.update((r[0], r[1], r[2]) for r in rows[: self.MAX_CACHE])
 
     def check(self, cluster: str, dimension: str, key: str) -> bool:
+        if (cluster, dimension, key) in self._known:  # known as is: db_text would not change it
+            return False
         k = (db_text(cluster, 253), dimension, db_text(key, 1024))
         if k in self._known:
             return False
@@ -291,8 +294,8 @@ class FindingsStore:
             self._complete = len(rows) <= self.MAX_CACHE
             self._last.update((r[0], r[1]) for r in rows[: self.MAX_CACHE])
 
-    def admit(self, finding: dict[str, Any], when: float) -> bool:
-        fp = finding["fingerprint"]
+    def admit(self, finding: Finding, when: float) -> bool:
+        fp = finding.fingerprint
         last = self._last.get(fp)
         if (
             last is None
@@ -327,17 +330,19 @@ class FindingsStore:
         self._last[fp] = newest
         if self.engine is not None and fp in self._new:
             row = self._new[fp]  # re-admitted before the last one was written
-            row.update(last_seen=newest, count=row["count"] + 1, finding=orjson.dumps(finding).decode())
+            row.update(
+                last_seen=newest, count=row["count"] + 1, finding=orjson.dumps(finding.to_dict()).decode()
+            )
             self._maybe_flush()
         elif self.engine is not None:
             self._new[fp] = {
                 "fingerprint": fp,
-                "rule_id": finding["ruleId"],
-                "severity": finding["severity"],
+                "rule_id": finding.rule_id,
+                "severity": finding.severity.value,
                 "first_seen": when,
                 "last_seen": newest,
                 "count": 1,
-                "finding": orjson.dumps(finding).decode(),
+                "finding": orjson.dumps(finding.to_dict()).decode(),
             }
             self._maybe_flush()
         return True

@@ -1,6 +1,6 @@
-"""Human output: the summary table and the end-of-run statistics. Every value shown is already
-escaped by the pipeline (control characters); rich markup is escaped here as well, so an
-attacker-chosen ``[bold red]`` in a user agent prints literally."""
+"""Human output of `kubestrata detect`: the summary table and the end-of-run statistics. Every
+event value in a finding is already escaped by the engine (control characters); rich markup is
+escaped here as well, so an attacker-chosen ``[bold red]`` in a user agent prints literally."""
 
 from __future__ import annotations
 
@@ -13,28 +13,32 @@ from rich.table import Table
 
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import Stats
+from kubestrata.findings import Finding
 
 _SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
-_SEV_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
-def summary_table(findings: list[dict[str, Any]]) -> Table:
-    counts: Counter[str] = Counter(f["ruleId"] for f in findings)
-    first: dict[str, dict[str, Any]] = {}
+def summary_table(findings: list[Finding]) -> Table:
+    counts: Counter[str] = Counter(f.rule_id for f in findings)
+    first: dict[str, Finding] = {}
     for f in findings:
-        first.setdefault(f["ruleId"], f)
+        first.setdefault(f.rule_id, f)
     table = Table(title="kubestrata detect: findings by rule", show_lines=False)
     for col in ("Rule", "Severity", "Title", "Count", "First example"):
         table.add_column(col, overflow="fold")
-    for rid in sorted(counts, key=lambda r: (_SEV_ORDER.get(first[r]["severity"], 9), r)):
+    for rid in sorted(counts, key=lambda r: (-first[r].severity.rank, r)):
         f = first[rid]
-        sev = f["severity"]
-        target = "/".join(x for x in (f.get("namespace"), f.get("name")) if x) or f.get("requestURI") or ""
-        example = f"{f.get('user') or '?'} {f.get('verb')} {f.get('resource') or ''} {target}".strip()
+        sev = f.severity.value
+        e = f.event
+        if e is None:
+            example = ""
+        else:
+            target = "/".join(x for x in (e.namespace, e.name) if x) or e.request_uri
+            example = f"{e.user or '?'} {e.verb} {e.resource} {target}".strip()
         table.add_row(
             escape(rid),
             f"[{_SEV_STYLE.get(sev, '')}]{escape(sev)}[/]",
-            escape(CATALOGUE[rid].title if rid in CATALOGUE else f["title"]),
+            escape(CATALOGUE[rid].title if rid in CATALOGUE else f.title),
             str(counts[rid]),
             escape(example),
         )
@@ -58,8 +62,8 @@ def stats_line(stats: Stats, sinks: list[Any] | None = None) -> str:
 
 
 def print_summary(
-    console: Console, findings: list[dict[str, Any]], stats: Stats, sinks: list[Any] | None = None
-):
+    console: Console, findings: list[Finding], stats: Stats, sinks: list[Any] | None = None
+) -> None:
     if findings:
         console.print(summary_table(findings))
     else:

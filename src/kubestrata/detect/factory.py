@@ -1,0 +1,140 @@
+"""Detect findings from rule hits: kubestrata.findings.Finding with the event's reference.
+
+The work is split by how often it changes: a rule's part (title, severity, references, its id as
+bytes) once per rule, the event's part (escaped and capped fields, the fingerprint's identity
+prefix) once per event, and only the message, evidence and fingerprint per finding.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from kubestrata.detect.event import AuditEvent
+from kubestrata.findings import EventRef, Evidence, Finding, Layer, Severity, fingerprint
+from kubestrata.textsafe import MAX_VALUE_CHARS, clean, clean_any
+
+if TYPE_CHECKING:
+    from kubestrata.detect.catalogue import RuleSpec
+    from kubestrata.detect.rules import Hit
+
+SOURCE = "k8saudit"
+_CAPS = (  # (AuditEvent attribute, length cap) of every client-chosen field a finding carries
+    ("timestamp", 64), ("cluster", 253), ("audit_id", 64), ("user", MAX_VALUE_CHARS),
+    ("impersonated_user", MAX_VALUE_CHARS), ("verb", 64), ("resource", 128), ("subresource", 64),
+    ("namespace", 253), ("name", 253), ("uri", MAX_VALUE_CHARS), ("user_agent", 256),
+)  # fmt: skip
+
+
+def event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
+    """The event's reference and time as findings carry them: escaped and capped."""
+    ips = ev.source_ips[:16]
+    ts, user, imp, uri, ua = ev.timestamp, ev.user, ev.impersonated_user, ev.uri, ev.user_agent
+    try:
+        joined = "".join((ts, ev.cluster, ev.audit_id, user, imp, ev.verb, ev.resource, ev.subresource,
+                          ev.namespace, ev.name, uri, ua, *ips))  # fmt: skip
+    except TypeError:
+        joined = ""
+    if (  # the usual event: printable ASCII within every cap (_CAPS), so nothing to escape or cut
+        joined
+        and joined.isascii()
+        and joined.isprintable()
+        and len(ts) <= 64
+        and len(ev.cluster) <= 253
+        and len(ev.audit_id) <= 64
+        and len(user) <= MAX_VALUE_CHARS
+        and len(imp) <= MAX_VALUE_CHARS
+        and len(ev.verb) <= 64
+        and len(ev.resource) <= 128
+        and len(ev.subresource) <= 64
+        and len(ev.namespace) <= 253
+        and len(ev.name) <= 253
+        and len(uri) <= MAX_VALUE_CHARS
+        and len(ua) <= 256
+        and all(len(ip) <= 64 for ip in ips)
+    ):
+        ref = EventRef(
+            SOURCE, ev.audit_id, ev.stage, ev.cluster, user, imp, ev.verb, ev.resource, ev.subresource,
+            ev.namespace, ev.name, uri, tuple(ips), ua, ev.code,
+        )  # fmt: skip
+        return ref, ts
+    return escaped_event_ref(ev)
+
+
+def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
+    """event_ref's general path: every field escaped and capped on its own."""
+    ref = EventRef(
+        SOURCE, clean(ev.audit_id, 64), ev.stage, clean(ev.cluster, 253), clean(ev.user),
+        clean(ev.impersonated_user), clean(ev.verb, 64), clean(ev.resource, 128), clean(ev.subresource, 64),
+        clean(ev.namespace, 253), clean(ev.name, 253), clean(ev.uri), tuple(clean(ip, 64) for ip in ev.source_ips[:16]),
+        clean(ev.user_agent, 256), ev.code,
+    )  # fmt: skip
+    return ref, clean(ev.timestamp, 64)
+
+
+_new = object.__new__
+_set_path = Evidence.__dict__["path"].__set__
+_set_observed = Evidence.__dict__["observed"].__set__
+_set_expected = Evidence.__dict__["expected"].__set__
+
+
+def _evidence(path: str, observed: Any) -> Evidence:
+    """Evidence(path, observed), set through its slots: a frozen dataclass's __init__ pays an
+    object.__setattr__ call per field (twice the cost, per evidence item of every finding)."""
+    e = _new(Evidence)
+    _set_path(e, path)
+    _set_observed(e, observed)
+    _set_expected(e, None)
+    return e
+
+
+class FindingFactory:
+    """Builds the findings of a stream of hits; remembers the last event (an event's findings
+    share its reference, and often an evidence value: the exec command) and every rule's record."""
+
+    __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity", "_clean")
+
+    def __init__(self) -> None:
+        self._rules: dict[str, tuple[str, Severity, dict[str, list[str]]]] = {}
+        self._ev: AuditEvent | None = None
+        self._ref: EventRef | None = None
+        self._time = ""
+        self._identity = ""
+        self._clean: dict[int, tuple[Any, Any]] = {}  # id(value) -> (value, escaped), this event's
+
+    def __call__(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> Finding:
+        if ev is not self._ev:
+            self._ref, self._time = event_ref(ev)
+            # a fingerprint names the rule, actor and target (raw values: escaping must not merge two)
+            self._identity = "\x1f".join(
+                (ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
+            )
+            self._clean = {}
+            self._ev = ev
+        rule = self._rules.get(spec.id)
+        if rule is None:
+            # the references record is shared by every finding of the rule: renderers only read it
+            rule = self._rules[spec.id] = (spec.title, spec.severity, spec.references())
+        title, severity, refs = rule
+        evidence = []
+        shown = []
+        for p, v in h.evidence:
+            if type(v) is str:
+                v = clean(v)
+            elif isinstance(v, list | tuple | dict):
+                seen = self._clean.get(id(v))
+                if seen is None or seen[0] is not v:
+                    seen = self._clean[id(v)] = (v, clean_any(v))
+                v = seen[1]
+            evidence.append(_evidence(p, v))
+            if p != "anomaly":
+                shown.append({"path": p, "value": v})
+        # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
+        # differs on every event and must not split it)
+        # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
+        return Finding(
+            spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
+            evidence, "", None, None, refs, None, self._time, self._ref,
+            fingerprint((spec.id, self._identity), orjson.dumps(shown, default=str)),
+        )  # fmt: skip

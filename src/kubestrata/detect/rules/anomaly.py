@@ -1,0 +1,255 @@
+"""GuardDuty's AnomalousBehavior types (KS-AUD-G40..G47) as first-seen state: a request that
+opens a dimension never seen in this cluster (user x verb x resource, user agent, source network,
+image)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.rules.helpers import (
+    WORKLOAD_ON,
+    binding_role,
+    containers,
+    excessive_permissions,
+    exec_ok,
+    exempt,
+    images,
+    parse_ip,
+    privileged_and_mounts,
+    produced,
+    produced_spec,
+    role_rules,
+    suspicious_command,
+)
+from kubestrata.detect.rules.lists import (
+    ADMIN_ROLES,
+    PRIVILEGED_CLUSTER_ROLES,
+    SUSPICIOUS_IMAGE,
+    SYSTEM_NAMESPACES,
+)
+from kubestrata.detect.rules.registry import SIGMA, STARTED, Hit, RuleContext, RuleSpec, hit, rule
+from kubestrata.findings import Severity
+
+
+def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
+    """Which first-seen dimensions this request opens in this cluster: user x verb x resource,
+    the user's user agent (product token) and the user's source network (/24, /64)."""
+    res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
+    new = []
+    if ctx.first_seen("user-verb-resource", f"{ev.user}|{ev.verb}|{res}"):
+        new.append(f"first {ev.verb} {res} by {ev.user}")
+    ua = ev.user_agent.split(" ", 1)[0].split("/", 1)[0]
+    if ua and ctx.first_seen("user-agent", f"{ev.user}|{ua}"):
+        new.append(f"first user agent {ua!r} for {ev.user}")
+    net = _source_network(ev.remote_ip)
+    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
+    # one (its token used from outside the cluster network) is a new location.
+    if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups):
+        if ctx.first_seen("source-network", f"{ev.user}|{net[0]}"):
+            new.append(f"first request from {net[0]} for {ev.user}")
+    return new
+
+
+_net_cache: dict[str, tuple[str, bool] | None] = {}
+
+
+def _source_network(addr: str) -> tuple[str, bool] | None:
+    """(the /24 or /64 network of an address, whether it is public), cached."""
+    r = _net_cache.get(addr, False)
+    if r is False:
+        ip = parse_ip(addr)
+        r = None
+        if ip is not None:
+            net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
+            r = (str(net), ip.is_global)
+        if len(_net_cache) > 65536:
+            _net_cache.clear()
+        _net_cache[addr] = r
+    return r  # type: ignore[return-value]
+
+
+def _anomaly(
+    rid: str, ev: AuditEvent, ctx: RuleContext, message: str, *ev_fields, severity=None
+) -> Iterator[Hit]:
+    new = _novelty(ev, ctx)
+    if new and not ctx.learning:
+        yield hit(rid, message + " (" + "; ".join(new) + ")", *ev_fields, ("anomaly", new), severity=severity)
+
+
+@rule(
+    RuleSpec(
+        "KS-AUD-G40",
+        "Unusual secrets access",
+        Severity.MEDIUM,
+        "A user read secrets in a way never seen before in this cluster (new user x verb, "
+        "user agent or source network).",
+        ("T1552.007",),
+        guardduty=("CredentialAccess:Kubernetes/AnomalousBehavior.SecretsAccessed",),
+    ),
+    on="get,list,watch secrets",
+)
+def anomalous_secrets(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if ev.success and not exempt(ev, ctx, "KS-AUD-G40"):
+        yield from _anomaly("KS-AUD-G40", ev, ctx, f"unusual {ev.verb} of secrets", ("verb", ev.verb))
+
+
+@rule(
+    RuleSpec(
+        "KS-AUD-G41",
+        "Unusual binding to a powerful role",
+        Severity.MEDIUM,
+        "An unusual RoleBinding/ClusterRoleBinding to an over-permissive role or in a sensitive "
+        "namespace; high when the role is admin or cluster-admin.",
+        ("T1098.006",),
+        guardduty=("PrivilegeEscalation:Kubernetes/AnomalousBehavior.RoleBindingCreated",),
+    ),
+    on="create,update,patch rolebindings,clusterrolebindings",
+)
+def anomalous_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    p = produced(ev, ctx)
+    if p is None:
+        return
+    role = binding_role(ev, p.obj)
+    sensitive_ns = ev.namespace in SYSTEM_NAMESPACES
+    if (
+        ev.success
+        and not exempt(ev, ctx, "KS-AUD-G41")
+        and (role in PRIVILEGED_CLUSTER_ROLES or sensitive_ns)
+    ):
+        sev = Severity.HIGH if role in ADMIN_ROLES else None
+        yield from _anomaly("KS-AUD-G41", ev, ctx, f"unusual binding to {role!r}",
+                            (f"{p.prefix}.roleRef.name", role), severity=sev)  # fmt: skip
+
+
+@rule(
+    RuleSpec(
+        "KS-AUD-G42",
+        "Unusual exec into a pod",
+        Severity.MEDIUM,
+        "pods/exec by a user, user agent or network never seen doing it in this cluster.",
+        ("T1609",),
+        guardduty=("Execution:Kubernetes/AnomalousBehavior.ExecInPod",),
+    ),
+    on="create,get pods/exec",
+    stages=STARTED,
+)
+def anomalous_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if exec_ok(ev) and not exempt(ev, ctx, "KS-AUD-G42"):
+        yield from _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
+                            ("requestURI?command", ev.exec_command()))  # fmt: skip
+
+
+@rule(
+    RuleSpec(
+        "KS-AUD-G43",
+        "Unusual workload with a privileged container",
+        Severity.HIGH,
+        "An unusual workload create/modify with a privileged container.",
+        ("T1610", "T1611"),
+        guardduty=("PrivilegeEscalation:Kubernetes/AnomalousBehavior.WorkloadDeployed!PrivilegedContainer",),
+    ),
+    RuleSpec(
+        "KS-AUD-G44",
+        "Unusual workload with a sensitive host mount",
+        Severity.HIGH,
+        "An unusual workload create/modify with a sensitive hostPath in volumeMounts.",
+        ("T1611",),
+        guardduty=("Persistence:Kubernetes/AnomalousBehavior.WorkloadDeployed!ContainerWithSensitiveMount",),
+    ),
+    RuleSpec(
+        "KS-AUD-G45",
+        "Unusual workload deployed",
+        Severity.LOW,
+        "An unusual workload create/modify (new image or new actor); medium when the image or "
+        "command looks like an attack tool or a reverse shell.",
+        ("T1610",),
+        guardduty=("Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed",),
+    ),
+    on=WORKLOAD_ON,
+)
+def anomalous_workload(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    ps = produced_spec(ev, ctx)
+    if ps is None or exempt(ev, ctx, "KS-AUD-G45"):
+        return
+    spec, path = ps
+    priv, sens = privileged_and_mounts(spec, path)
+    new = _novelty(ev, ctx)
+    for img in images(spec, path):
+        if ctx.first_seen("image", img or "<none>"):
+            new.append(f"first use of image {img!r}")
+    if not new or ctx.learning:
+        return
+    note = " (" + "; ".join(new) + ")"
+    if priv:
+        yield hit("KS-AUD-G43", "unusual workload with a privileged container" + note,
+                  *[(p + ".securityContext.privileged", True) for _, p in priv])  # fmt: skip
+    if sens:
+        yield hit("KS-AUD-G44", "unusual workload with a writable sensitive host mount" + note,
+                  *[(p, hp) for _, p, hp in sens])  # fmt: skip
+    bad_img = [i for i in images(spec, path) if SUSPICIOUS_IMAGE.search(i or "")]
+    bad_cmd = [t for c, _ in containers(spec, path) if (t := suspicious_command(c))]
+    sev = Severity.MEDIUM if bad_img or bad_cmd else None
+    yield hit("KS-AUD-G45", f"unusual {ev.verb} of {ev.resource[:-1]} {ev.namespace}/{ev.name}" + note,
+              ("images", images(spec, path)), ("suspiciousImages", bad_img), ("suspiciousCommands", bad_cmd),
+              ("anomaly", new), severity=sev)  # fmt: skip
+
+
+@rule(
+    RuleSpec(
+        "KS-AUD-G46",
+        "Unusual role with excessive permissions",
+        Severity.LOW,
+        "An unusual Role/ClusterRole create with wildcard, escalate/bind/impersonate, secrets, "
+        "pods/exec or nodes/proxy permissions.",
+        ("T1098.006",),
+        guardduty=("PrivilegeEscalation:Kubernetes/AnomalousBehavior.RoleCreated",),
+    ),
+    on="create,update,patch roles,clusterroles",
+)
+def anomalous_role(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    p = produced(ev, ctx)
+    if p is None:
+        return
+    rules = role_rules(ev, p.obj)
+    why = excessive_permissions(rules)
+    if why and not exempt(ev, ctx, "KS-AUD-G46"):
+        yield from _anomaly("KS-AUD-G46", ev, ctx, f"unusual {ev.resource[:-1]} {ev.name!r} ({', '.join(why)})",
+                            (f"{p.prefix}.rules", rules))  # fmt: skip
+
+
+POWERFUL_VERBS = frozenset({"*", "create", "escalate", "bind", "impersonate", "delete", "patch", "update"})
+POWERFUL_RESOURCES = frozenset({"*", "secrets", "pods/exec", "clusterrolebindings", "rolebindings",
+                                "clusterroles", "roles", "nodes/proxy", "serviceaccounts/token"})  # fmt: skip
+
+
+@rule(
+    RuleSpec(
+        "KS-AUD-G47",
+        "Unusual check for powerful permissions",
+        Severity.LOW,
+        "An unusual successful SelfSubjectAccessReview/RulesReview for a powerful permission "
+        "(kubectl auth can-i).",
+        ("T1069",),
+        sigma=(SIGMA + "kubernetes_audit_rbac_permisions_listing.yml",),
+        guardduty=("Discovery:Kubernetes/AnomalousBehavior.PermissionChecked",),
+    ),
+    on="create selfsubjectaccessreviews,selfsubjectrulesreviews",
+)
+def anomalous_permission_check(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if not ev.success:
+        return
+    spec = ev.request_object.get("spec") if isinstance(ev.request_object.get("spec"), dict) else {}
+    ra = spec.get("resourceAttributes") if isinstance(spec.get("resourceAttributes"), dict) else {}
+    status = ev.response_object.get("status")
+    if isinstance(status, dict) and status.get("allowed") is False:
+        return
+    res = str(ra.get("resource") or "") + ("/" + str(ra["subresource"]) if ra.get("subresource") else "")
+    verb = str(ra.get("verb") or "")
+    powerful = ev.resource == "selfsubjectrulesreviews" or (
+        (verb in POWERFUL_VERBS and res in POWERFUL_RESOURCES) or verb == "*" or res == "*"
+    )
+    if powerful:
+        yield from _anomaly("KS-AUD-G47", ev, ctx, f"unusual permission check {verb or 'rules'} {res}",
+                            ("requestObject.spec.resourceAttributes", ra))  # fmt: skip

@@ -1,0 +1,101 @@
+"""Our detections on exec commands (KS-AUD-N06..N08): kubectl cp, token reads, reverse shells,
+download-and-run, metadata-service queries, host credential reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.rules.helpers import exec_ok, exempt
+from kubestrata.detect.rules.lists import (
+    DOWNLOAD_AND_RUN,
+    HOST_SECRETS,
+    METADATA_SERVICE,
+    REVERSE_SHELL,
+    SA_TOKEN,
+    SYSTEM_NAMESPACES,
+)
+from kubestrata.detect.rules.registry import ELASTIC, STARTED, Hit, RuleContext, RuleSpec, hit, rule
+from kubestrata.findings import Severity
+
+
+def _is_tar_to_stdout(cmd: list[str]) -> bool:
+    if not cmd or not cmd[0].rsplit("/", 1)[-1] == "tar":
+        return False
+    args = cmd[1:]
+    for i, a in enumerate(args):
+        if a in ("-f", "--file") and i + 1 < len(args) and args[i + 1] == "-":
+            return True
+        if a.startswith("--file=") and a[7:] == "-":
+            return True
+        if not a.startswith("--") and a.lstrip("-").endswith("f") and "c" in a and i + 1 < len(args):
+            if args[i + 1] == "-":
+                return True
+    return False
+
+
+def _command(ev: AuditEvent, ctx: RuleContext, rule_id: str) -> list[str]:
+    """The command of an exec that went through, unless a control-plane identity ran it in a
+    system namespace; else []."""
+    if not exec_ok(ev):
+        return []
+    if ev.namespace in SYSTEM_NAMESPACES and exempt(ev, ctx, rule_id):
+        return []
+    return ev.exec_command()
+
+
+EXEC_ON = "create,get pods/exec"
+
+
+@rule(
+    RuleSpec("KS-AUD-N06", "Files copied out of a pod (kubectl cp)", Severity.MEDIUM,
+             "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.", ("T1041",)),
+    on=EXEC_ON, stages=STARTED,
+)  # fmt: skip
+def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    cmd = _command(ev, ctx, "KS-AUD-N06")
+    if _is_tar_to_stdout(cmd):
+        yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))
+
+
+@rule(
+    RuleSpec("KS-AUD-N07", "Service account token read through exec", Severity.HIGH,
+             "An exec command read a projected service account token.", ("T1528", "T1552.007"),
+             elastic=(ELASTIC + "credential_access_kubernetes_pod_exec_sensitive_file_access.toml",)),
+    on=EXEC_ON, stages=STARTED,
+)  # fmt: skip
+def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    cmd = _command(ev, ctx, "KS-AUD-N07")
+    if cmd and SA_TOKEN.search(" ".join(cmd)):
+        yield hit(
+            "KS-AUD-N07",
+            f"service account token read in {ev.namespace}/{ev.name}",
+            ("requestURI?command", cmd),
+        )
+
+
+_SUSPICIOUS = (
+    (REVERSE_SHELL, "reverse shell"),
+    (DOWNLOAD_AND_RUN, "download and run"),
+    (METADATA_SERVICE, "cloud metadata service"),
+    (HOST_SECRETS, "host credentials"),
+)
+
+
+@rule(
+    RuleSpec("KS-AUD-N08", "Suspicious command executed in a pod", Severity.HIGH,
+             "An exec command looks like a reverse shell, a download-and-run, a metadata-service "
+             "query or a read of host credentials.", ("T1609", "T1059"),
+             elastic=(ELASTIC + "execution_kubernetes_pod_exec_potential_reverse_shell.toml",
+                      ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml")),
+    on=EXEC_ON, stages=STARTED,
+)  # fmt: skip
+def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+    # no exemption: the control plane never execs a reverse shell
+    cmd = ev.exec_command() if exec_ok(ev) else []
+    text = " ".join(cmd)
+    reasons = [why for rx, why in _SUSPICIOUS if rx.search(text)]
+    if reasons:
+        yield hit(
+            "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
+        )
