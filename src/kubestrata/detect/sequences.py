@@ -1,0 +1,315 @@
+"""Attack sequences: one high/critical finding when findings from audit logs, runtime events and
+CloudTrail chain into an attack (GuardDuty Extended Threat Detection's AttackSequence:EKS/
+CompromisedCluster correlates the same three sources over 24 hours).
+
+Chains are data (data/sequences.yaml). The correlator sees every finding a detect run emits
+(``observe``); the findings that belong to some chain step are kept as *signals* per cluster in a
+``SignalStore``. After each new signal the chains it can extend are matched again over that
+cluster's recent signals; a match with at least ``min_steps`` steps is emitted once, and again only
+when it grows. Steps join on the cluster always and on ``identity`` (the acting user or IAM ARN) or
+``pod`` (namespace/pod) where a chain says so.
+
+State: ``MemorySignalStore`` (one process). Scale-out workers that each see part of the stream need
+a shared store with the same four methods: signals per cluster in a sorted set scored by event
+time and trimmed to the longest window (Redis ZADD/ZRANGEBYSCORE/ZREMRANGEBYSCORE), and the
+"emitted" marks as a hash with HSET-if-greater semantics (a Lua script or WATCH/MULTI) so two
+workers completing the same chain emit it once; or partition the stream by cluster so one worker
+owns each cluster's signals.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import yaml
+
+from kubestrata.detect.catalogue import RuleSpec
+from kubestrata.detect.emit import build_finding
+from kubestrata.errors import KubestrataError
+from kubestrata.findings import Severity
+
+JOIN_KEYS = ("identity", "pod")
+DEFAULT_WINDOW = 86_400.0
+SKEW = 300.0  # seconds steps of an ordered chain may be out of order (clock skew between sources)
+MAX_CANDIDATES = 8  # per step, when searching a match (the most recent ones)
+MAX_NODES = 5_000  # search budget per chain evaluation
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    rules: frozenset[str]
+    same: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chain:
+    id: str
+    title: str
+    severity: Severity
+    guardduty: str
+    description: str
+    steps: tuple[Step, ...]
+    min_steps: int
+    window: float = DEFAULT_WINDOW
+    ordered: bool = True
+
+    @property
+    def spec(self) -> RuleSpec:
+        return RuleSpec(self.id, self.title, self.severity, self.description,
+                        guardduty=(self.guardduty,) if self.guardduty else ())  # fmt: skip
+
+
+def load_chains(path: str | Path | None = None) -> list[Chain]:
+    """The chains of a YAML file (the built-in ones by default); KubestrataError names the bad field."""
+    where = str(path or "detect/data/sequences.yaml")
+    try:
+        if path is None:
+            text = resources.files("kubestrata.detect").joinpath("data/sequences.yaml").read_text("utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        doc = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise KubestrataError(f"cannot read attack sequences {where}: {e}") from None
+    if not isinstance(doc, list):
+        raise KubestrataError(f"{where}: expected a list of chains")
+    chains: list[Chain] = []
+    for i, c in enumerate(doc):
+        at = f"{where}: chains[{i}]"
+        if not isinstance(c, dict):
+            raise KubestrataError(f"{at}: expected a mapping")
+        try:
+            steps = []
+            for j, s in enumerate(c["steps"]):
+                same = tuple(s.get("same") or ())
+                bad = [k for k in same if k not in JOIN_KEYS]
+                if bad:
+                    raise KubestrataError(f"{at}.steps[{j}].same: unknown join key {bad[0]!r} "
+                                          f"(one of {', '.join(JOIN_KEYS)})")  # fmt: skip
+                if not s.get("rules"):
+                    raise KubestrataError(f"{at}.steps[{j}].rules: empty")
+                steps.append(Step(str(s["name"]), frozenset(map(str, s["rules"])), same))
+            chain = Chain(
+                id=str(c["id"]),
+                title=str(c["title"]),
+                severity=Severity.parse(str(c.get("severity", "high"))),
+                guardduty=str(c.get("guardduty") or ""),
+                description=" ".join(str(c.get("description", "")).split()),
+                steps=tuple(steps),
+                min_steps=int(c.get("min_steps", len(steps))),
+                window=float(c.get("window", DEFAULT_WINDOW)),
+                ordered=bool(c.get("ordered", True)),
+            )
+        except KeyError as e:
+            raise KubestrataError(f"{at}: missing {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            raise KubestrataError(f"{at}: {e}") from None
+        if not 1 <= chain.min_steps <= len(chain.steps):
+            raise KubestrataError(f"{at}.min_steps: must be between 1 and {len(chain.steps)}")
+        chains.append(chain)
+    return chains
+
+
+class Signal(NamedTuple):
+    time: float
+    rule_id: str
+    fingerprint: str
+    time_text: str
+    identity: str
+    pod: str
+    message: str
+
+
+def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
+    """(cluster, signal) of a detect finding, or None without a usable time."""
+    t = _time(finding.get("time"))
+    if t is None:
+        return None
+    pod = ""
+    if finding.get("resource") == "pods" and finding.get("name"):
+        pod = f"{finding.get('namespace') or ''}/{finding['name']}"
+    return str(finding.get("cluster") or ""), Signal(
+        t, str(finding["ruleId"]), str(finding.get("fingerprint") or ""), str(finding.get("time")),
+        str(finding.get("user") or ""), pod, str(finding.get("message") or ""),
+    )  # fmt: skip
+
+
+def _time(v: Any) -> float | None:
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class SignalStore(Protocol):
+    def add(self, cluster: str, signal: Signal) -> None: ...
+    def between(self, cluster: str, start: float, end: float) -> list[Signal]: ...
+    def emitted(self, key: str) -> int: ...
+    def mark(self, key: str, steps: int) -> None: ...
+
+
+class MemorySignalStore:
+    """Signals per cluster in time order, bounded in count and age."""
+
+    def __init__(self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000):
+        self.max_per_cluster = max_per_cluster
+        self.max_age = max_age
+        self.max_marks = max_marks
+        self._signals: dict[str, list[Signal]] = {}
+        self._marks: dict[str, int] = {}
+
+    def add(self, cluster: str, signal: Signal) -> None:
+        lst = self._signals.setdefault(cluster, [])
+        if any(s.fingerprint == signal.fingerprint for s in lst[-64:] if signal.fingerprint):
+            return  # the same finding again (a repeat the dedup window let through)
+        bisect.insort(lst, signal)
+        newest = lst[-1].time
+        cut = bisect.bisect_left(lst, (newest - self.max_age,))
+        if cut or len(lst) > self.max_per_cluster:
+            del lst[: max(cut, len(lst) - self.max_per_cluster)]
+
+    def between(self, cluster: str, start: float, end: float) -> list[Signal]:
+        lst = self._signals.get(cluster, [])
+        return lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
+
+    def emitted(self, key: str) -> int:
+        return self._marks.get(key, 0)
+
+    def mark(self, key: str, steps: int) -> None:
+        if len(self._marks) >= self.max_marks:
+            self._marks.clear()
+        self._marks[key] = max(steps, self._marks.get(key, 0))
+
+
+class Correlator:
+    def __init__(self, chains: list[Chain] | None = None, store: SignalStore | None = None,
+                 enabled: set[str] | None = None) -> None:  # fmt: skip
+        self.chains = [c for c in (chains if chains is not None else load_chains())
+                       if enabled is None or c.id in enabled]  # fmt: skip
+        longest = max((c.window for c in self.chains), default=DEFAULT_WINDOW)
+        self.store = store if store is not None else MemorySignalStore(max_age=longest + SKEW)
+        self._by_rule: dict[str, list[Chain]] = {}
+        for c in self.chains:
+            for rid in set().union(*(s.rules for s in c.steps)):
+                self._by_rule.setdefault(rid, []).append(c)
+        self.signals = 0
+        self.sequences = 0
+
+    def relevant(self, rule_id: str) -> bool:
+        return rule_id in self._by_rule
+
+    def observe(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
+        """Sequence findings completed or grown by this finding (usually none)."""
+        chains = self._by_rule.get(finding.get("ruleId", ""))
+        if not chains:
+            return []
+        sig = signal_of(finding)
+        if sig is None:
+            return []
+        cluster, s = sig
+        self.signals += 1
+        self.store.add(cluster, s)
+        out = []
+        for chain in chains:
+            pool = self.store.between(cluster, s.time - chain.window - SKEW, s.time + chain.window + SKEW)
+            match = _best_match(chain, pool, s)
+            if match is None or sum(1 for m in match if m) < chain.min_steps:
+                continue
+            steps = [(chain.steps[i], m) for i, m in enumerate(match) if m is not None]
+            first = min(m.time for _, m in steps)
+            key = f"{chain.id}\x1f{cluster}\x1f{next(m for _, m in steps if m.time == first).fingerprint}"
+            if self.store.emitted(key) >= len(steps):
+                continue
+            self.store.mark(key, len(steps))
+            self.sequences += 1
+            out.append(sequence_finding(chain, cluster, steps))
+        return out
+
+
+def _best_match(chain: Chain, pool: list[Signal], new: Signal) -> list[Signal | None] | None:
+    """The match with the most steps that includes ``new`` (bounded depth-first search)."""
+    n = len(chain.steps)
+    cands: list[list[Signal]] = []
+    for st in chain.steps:
+        recent = [s for s in pool if s.rule_id in st.rules][-MAX_CANDIDATES:]
+        if new.rule_id in st.rules and new not in recent:
+            recent = [*recent[1:], new]
+        cands.append(recent)
+    best: list[Signal | None] | None = None
+    best_n = 0
+    budget = [MAX_NODES]
+
+    def dfs(i: int, chosen: list[Signal | None], bound: dict[str, str], lo: float, hi: float, last: float) -> None:
+        nonlocal best, best_n
+        budget[0] -= 1
+        got = sum(1 for c in chosen if c is not None)
+        if i == n:
+            if new in chosen and got > best_n:
+                best, best_n = list(chosen), got
+            return
+        if budget[0] <= 0 or got + (n - i) <= best_n:
+            return
+        st = chain.steps[i]
+        for s in cands[i]:
+            if s in chosen:
+                continue
+            if chain.ordered and s.time < last - SKEW:
+                continue
+            nlo, nhi = min(lo, s.time), max(hi, s.time)
+            if nhi - nlo > chain.window:
+                continue
+            ok, nb = True, bound
+            for k in JOIN_KEYS:
+                v = s.identity if k == "identity" else s.pod
+                if k in st.same:
+                    if not v or (bound.get(k) and bound[k] != v):
+                        ok = False
+                        break
+                if v and k not in bound:
+                    nb = {**nb, k: v}
+            if not ok:
+                continue
+            chosen.append(s)
+            dfs(i + 1, chosen, nb, nlo, nhi, max(last, s.time) if chain.ordered else last)
+            chosen.pop()
+        chosen.append(None)
+        dfs(i + 1, chosen, bound, lo, hi, last)
+        chosen.pop()
+
+    dfs(0, [], {}, float("inf"), float("-inf"), float("-inf"))
+    return best
+
+
+def sequence_finding(chain: Chain, cluster: str, steps: list[tuple[Step, Signal]]) -> dict[str, Any]:
+    steps = sorted(steps, key=lambda x: x[1].time)
+    last = max(steps, key=lambda x: x[1].time)[1]
+    identity = next((s.identity for _, s in steps if s.identity), "")
+    pod = next((s.pod for _, s in steps if s.pod), "")
+    ns, _, name = pod.partition("/")
+    story = " -> ".join(f"{st.name} ({s.rule_id} {s.time_text})" for st, s in steps)
+    evidence = [
+        (f"steps[{i}]", {"step": st.name, "ruleId": s.rule_id, "time": s.time_text, "fingerprint": s.fingerprint,
+                         "message": s.message})
+        for i, (st, s) in enumerate(steps)
+    ]  # fmt: skip
+    first_fp = min(steps, key=lambda x: x[1].time)[1].fingerprint
+    return build_finding(
+        chain.spec,
+        message=f"{chain.title}: {len(steps)} of {len(chain.steps)} steps: {story}",
+        time=last.time_text,
+        cluster=cluster,
+        source="sequence",
+        subject={"user": identity or None, "verb": "sequence", "resource": "pods" if pod else None,
+                 "namespace": ns or None, "name": name or None},
+        evidence=evidence,
+        fingerprint_parts=(first_fp, str(len(steps))),
+        extra={"sequence": {"id": chain.id, "guardduty": chain.guardduty, "steps": len(steps),
+                            "of": len(chain.steps)}},
+    )  # fmt: skip
