@@ -27,8 +27,10 @@ MAX_OBJECT_BYTES = 512 * 1024 * 1024  # a CloudTrail object is a few MB; refuse 
 
 
 def is_cloudtrail(obj: dict[str, Any]) -> bool:
-    return "Records" in obj or ("eventSource" in obj and "eventName" in obj and "eventTime" in obj) or (
-        "Events" in obj and isinstance(obj.get("Events"), list)
+    return (
+        "Records" in obj
+        or ("eventSource" in obj and "eventName" in obj and "eventTime" in obj)
+        or ("Events" in obj and isinstance(obj.get("Events"), list))
     )
 
 
@@ -108,7 +110,8 @@ def record(raw: Any) -> TrailRecord:
         time=t,
         region=_s(raw, "awsRegion", ""),
         account=_s(raw, "recipientAccountId", "") or _s(ident, "accountId", "userIdentity."),
-        actor=_s(ident, "arn", "userIdentity.") or _s(ident, "principalId", "userIdentity.")
+        actor=_s(ident, "arn", "userIdentity.")
+        or _s(ident, "principalId", "userIdentity.")
         or _s(ident, "invokedBy", "userIdentity."),
         actor_type=_s(ident, "type", "userIdentity."),
         source_ip=_s(raw, "sourceIPAddress", ""),

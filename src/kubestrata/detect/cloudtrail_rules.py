@@ -173,7 +173,9 @@ def _create_entry(rec: TrailRecord) -> list[CTHit]:
     ev: list[tuple[str, Any]] = [("requestParameters.principalArn", principal)]
     if groups:
         ev.append(("requestParameters.kubernetesGroups", groups))
-    return [CTHit("KS-CT-05", f"{rec.actor} created an access entry for {principal} on {rec.cluster}", ev, sev)]
+    return [
+        CTHit("KS-CT-05", f"{rec.actor} created an access entry for {principal} on {rec.cluster}", ev, sev)
+    ]
 
 
 def _delete_entry(rec: TrailRecord) -> list[CTHit]:
@@ -190,7 +192,11 @@ def _pod_identity(rec: TrailRecord) -> list[CTHit]:
     if p.get("namespace"):
         ev.append(("requestParameters.serviceAccount", sa))
     what = "bound" if rec.event_name.startswith("Create") else "rebound"
-    return [CTHit("KS-CT-07", f"{rec.actor} {what} {role or 'a role'} to ServiceAccount {sa} on {rec.cluster}", ev)]
+    return [
+        CTHit(
+            "KS-CT-07", f"{rec.actor} {what} {role or 'a role'} to ServiceAccount {sa} on {rec.cluster}", ev
+        )
+    ]
 
 
 def _idp(rec: TrailRecord) -> list[CTHit]:
@@ -220,7 +226,9 @@ def _encryption(rec: TrailRecord) -> list[CTHit]:
 
 
 def _delete_cluster(rec: TrailRecord) -> list[CTHit]:
-    return [CTHit("KS-CT-11", f"{rec.actor} deleted EKS cluster {rec.cluster}", [("eventName", "DeleteCluster")])]
+    return [
+        CTHit("KS-CT-11", f"{rec.actor} deleted EKS cluster {rec.cluster}", [("eventName", "DeleteCluster")])
+    ]
 
 
 _RULES = {

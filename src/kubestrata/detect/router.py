@@ -52,7 +52,11 @@ def extra_rule_ids(chains: list[Chain] | None = None) -> set[str]:
 
 def extra_specs(chains: list[Chain] | None = None) -> list[Any]:
     """RuleSpecs of the runtime, CloudTrail and attack-sequence rules, in id order."""
-    return [*RUNTIME_CATALOGUE.values(), *CLOUDTRAIL_CATALOGUE.values(), *(c.spec for c in chains or load_chains())]
+    return [
+        *RUNTIME_CATALOGUE.values(),
+        *CLOUDTRAIL_CATALOGUE.values(),
+        *(c.spec for c in chains or load_chains()),
+    ]
 
 
 def sniff(obj: dict[str, Any]) -> InputFormat:
@@ -64,7 +68,9 @@ def sniff(obj: dict[str, Any]) -> InputFormat:
         return InputFormat.FALCO
     if ct.is_cloudtrail(obj):
         return InputFormat.CLOUDTRAIL
-    return InputFormat.AUDIT  # the audit decoder knows the wrappers (AKS records, CloudWatch) and says what is bad
+    return (
+        InputFormat.AUDIT
+    )  # the audit decoder knows the wrappers (AKS records, CloudWatch) and says what is bad
 
 
 @dataclass
@@ -95,7 +101,9 @@ class ExtraStats:
     def line(self) -> str:
         parts = []
         if self.runtime_events:
-            parts.append("runtime events: " + ", ".join(f"{n} {k}" for k, n in sorted(self.runtime_events.items())))
+            parts.append(
+                "runtime events: " + ", ".join(f"{n} {k}" for k, n in sorted(self.runtime_events.items()))
+            )
         if self.unknown:
             top = ", ".join(f"{k} {n}" for k, n in self.unknown.most_common(5))
             parts.append(f"{sum(self.unknown.values())} of unknown types skipped ({top})")
@@ -306,7 +314,13 @@ class DetectRouter:
 
 def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
     p = ev.process
-    process: dict[str, Any] = {"binary": p.binary, "arguments": p.args, "cwd": p.cwd, "uid": p.uid, "pid": p.pid}
+    process: dict[str, Any] = {
+        "binary": p.binary,
+        "arguments": p.args,
+        "cwd": p.cwd,
+        "uid": p.uid,
+        "pid": p.pid,
+    }
     if ev.parent is not None:
         process["parent"] = {"binary": ev.parent.binary, "arguments": ev.parent.args}
     if ev.ancestors:
@@ -356,8 +370,10 @@ def feed_file(router: DetectRouter, path: str) -> None:
             head = fh.peek(4096)[:4096]
         first = head.lstrip()[:1]
         first_line = head.lstrip().split(b"\n", 1)[0].strip()
-        if first == b"[" or (first == b"{" and first_line in (b"{", b'{"Records": [', b'{"Records":[')) or (
-            first == b"{" and b"\n" not in head.strip() and b'"Records"' in head[:64]
+        if (
+            first == b"["
+            or (first == b"{" and first_line in (b"{", b'{"Records": [', b'{"Records":['))
+            or (first == b"{" and b"\n" not in head.strip() and b'"Records"' in head[:64])
         ):
             data = fh.read(ct.MAX_OBJECT_BYTES + 1)
             router.stats.lines += 1
@@ -378,7 +394,9 @@ def feed_file(router: DetectRouter, path: str) -> None:
         for n, line in enumerate(read_lines(fh, router.config.max_event_bytes), 1):
             if isinstance(line, Oversize):
                 router.stats.lines += 1
-                router.bad("oversize", f"{name}:{n}", f"{line.length} bytes > limit {router.config.max_event_bytes}")
+                router.bad(
+                    "oversize", f"{name}:{n}", f"{line.length} bytes > limit {router.config.max_event_bytes}"
+                )
             else:
                 router.process_line(line, f"{name}:{n}")
     except (OSError, EOFError) as e:
@@ -408,4 +426,3 @@ def feed_s3(router: DetectRouter, url: str, s3: Any) -> int:
     except BadEvent as e:
         router.bad("bad-cloudtrail-object", url, str(e))
     return n
-

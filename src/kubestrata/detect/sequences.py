@@ -158,7 +158,9 @@ class SignalStore(Protocol):
 class MemorySignalStore:
     """Signals per cluster in time order, bounded in count and age."""
 
-    def __init__(self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000):
+    def __init__(
+        self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000
+    ):
         self.max_per_cluster = max_per_cluster
         self.max_age = max_age
         self.max_marks = max_marks
@@ -246,7 +248,9 @@ def _best_match(chain: Chain, pool: list[Signal], new: Signal) -> list[Signal | 
     best_n = 0
     budget = [MAX_NODES]
 
-    def dfs(i: int, chosen: list[Signal | None], bound: dict[str, str], lo: float, hi: float, last: float) -> None:
+    def dfs(
+        i: int, chosen: list[Signal | None], bound: dict[str, str], lo: float, hi: float, last: float
+    ) -> None:
         nonlocal best, best_n
         budget[0] -= 1
         got = sum(1 for c in chosen if c is not None)

@@ -169,7 +169,14 @@ def _parse(obj: dict[str, Any], rule: str, f: dict[str, Any]) -> RuntimeEvent:
         ev.kind = CONNECT
     elif fd_name:
         ev.file_path = fd_name
-        if ev.kind in (ALERT, SYSCALL) and evt_type not in ("ptrace", "mount", "memfd_create", "dup", "dup2", "dup3"):
+        if ev.kind in (ALERT, SYSCALL) and evt_type not in (
+            "ptrace",
+            "mount",
+            "memfd_create",
+            "dup",
+            "dup2",
+            "dup3",
+        ):
             ev.kind = FILE
     if ev.kind == FILE:
         flags = _s(g("evt.arg.flags"))

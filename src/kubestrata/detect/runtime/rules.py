@@ -67,7 +67,7 @@ _NC_EXEC = re.compile(r"(?:^|\s)(?:-e|-c|--exec|--sh-exec|--lua-exec)(?:\s|=|$)"
 _NSENTER_HOST = re.compile(r"(?:^|\s)(?:-t\s*1|--target(?:=|\s+)1)(?:\s|$)")
 PTRACE_INJECT = {4: "PTRACE_POKETEXT", 5: "PTRACE_POKEDATA", 13: "PTRACE_SETREGS", 16: "PTRACE_ATTACH",
                  0x4206: "PTRACE_SEIZE"}  # fmt: skip
-LOOPBACK = ("127.", "::1", "0.0.0.0", "")
+LOOPBACK = ("127.", "::1", "0.0.0.0")
 
 
 class RuntimeRules:
@@ -163,7 +163,12 @@ class RuntimeRules:
         elif name == "nsenter" and _NSENTER_HOST.search(args):
             hits.append(Hit("KS-RUN-08", f"nsenter into the namespaces of PID 1 from {ev.where}: {args}",
                             [*proc_ev, ("target", "1")]))  # fmt: skip
-        elif name == "chroot" and args.split(" ", 1)[0].rstrip("/") in ("/host", "/hostfs", "/rootfs", "/node"):
+        elif name == "chroot" and args.split(" ", 1)[0].rstrip("/") in (
+            "/host",
+            "/hostfs",
+            "/rootfs",
+            "/node",
+        ):
             hits.append(Hit("KS-RUN-08", f"chroot into the host root {args.split(' ', 1)[0]} from {ev.where}",
                             [*proc_ev, ("chroot", args.split(" ", 1)[0])]))  # fmt: skip
 
@@ -173,7 +178,11 @@ class RuntimeRules:
             why = "shell redirection to /dev/tcp"
         elif name in NC and _NC_EXEC.search(args) and (name != "busybox" or " nc " in f" {args} "):
             why = f"{name} executing a program for the connection"
-        elif name == "socat" and ("exec:" in args.lower() or "system:" in args.lower()) and "tcp" in args.lower():
+        elif (
+            name == "socat"
+            and ("exec:" in args.lower() or "system:" in args.lower())
+            and "tcp" in args.lower()
+        ):
             why = "socat joining a TCP connection to a program"
         elif "socket" in args and name.startswith(("python", "perl", "ruby", "php", "node", "lua")):
             if _SCRIPT_SHELL.search(args):
@@ -202,15 +211,21 @@ class RuntimeRules:
             if len(w) < self.MAX_WRITES:
                 w.add(path)
         if path.endswith("release_agent"):
-            hits.append(Hit("KS-RUN-05", f"{ev.process.name} wrote {path} in {ev.where}", [("file.path", path), proc]))
+            hits.append(
+                Hit("KS-RUN-05", f"{ev.process.name} wrote {path} in {ev.where}", [("file.path", path), proc])
+            )
         elif _SENSITIVE.match(path):
             sev = Severity.HIGH if path == "/etc/ld.so.preload" else None
             hits.append(Hit("KS-RUN-14", f"{ev.process.name} modified {path} in {ev.where}",
                             [("file.path", path), proc], sev))  # fmt: skip
         elif _PROC_MEM.match(path):
-            hits.append(Hit("KS-RUN-12", f"{ev.process.name} wrote {path} in {ev.where}", [("file.path", path), proc]))
+            hits.append(
+                Hit("KS-RUN-12", f"{ev.process.name} wrote {path} in {ev.where}", [("file.path", path), proc])
+            )
         elif _RUNC.match(path):
-            hits.append(Hit("KS-RUN-09", f"{ev.process.name} wrote {path} in {ev.where}", [("file.path", path), proc]))
+            hits.append(
+                Hit("KS-RUN-09", f"{ev.process.name} wrote {path} in {ev.where}", [("file.path", path), proc])
+            )
 
     # -- network --
 
@@ -222,13 +237,16 @@ class RuntimeRules:
                                 [("socket.path", ev.socket_path), ("process.binary", p.binary)]))  # fmt: skip
             return
         addr, port = ev.daddr, ev.dport
+        local = not addr or addr.startswith(LOOPBACK)
         dest = [("destination.address", addr), ("destination.port", port), ("process.binary", p.binary)]
         if addr in METADATA and ev.in_container:
-            hits.append(Hit("KS-RUN-15", f"{p.name} connected to the {METADATA[addr]} ({addr}) from {ev.where}", dest))
-        if port in POOL_PORTS and not addr.startswith(LOOPBACK):
+            hits.append(
+                Hit("KS-RUN-15", f"{p.name} connected to the {METADATA[addr]} ({addr}) from {ev.where}", dest)
+            )
+        if port in POOL_PORTS and not local:
             hits.append(Hit("KS-RUN-04", f"{p.name} connected to {addr}:{port} (mining pool port) from {ev.where}",
                             dest))  # fmt: skip
-        if p.name in SHELLS and ev.in_container and not addr.startswith(LOOPBACK) and addr not in METADATA:
+        if p.name in SHELLS and ev.in_container and not local and addr not in METADATA:
             hits.append(Hit("KS-RUN-02", f"shell {p.binary} connected to {addr}:{port} from {ev.where}",
                             [*dest, ("pattern", "shell process with an outbound connection")]))  # fmt: skip
 

@@ -26,7 +26,19 @@ from kubestrata.detect.runtime.events import (
 
 BODIES = ("process_exec", "process_exit", "process_kprobe", "process_tracepoint", "process_lsm")
 OTHER_BODIES = frozenset(
-    ("process_loader", "process_uprobe", "process_throttle", "process_usdt", "rate_limit_info", "test")
+    (
+        "process_loader",
+        "process_uprobe",
+        "process_throttle",
+        "process_usdt",
+        "rate_limit_info",
+        "test",
+        # legacy types of 2021-22 agents (security-observability-with-ebpf book), gone from today's proto
+        "process_connect",
+        "process_close",
+        "process_listen",
+        "process_dns",
+    )
 )
 # security_file_permission's mask argument (include/linux/fs.h MAY_WRITE / MAY_READ; Tetragon's
 # docs/content/en/docs/use-cases/filename-access.md: "int_arg 2 = write, 4 = read")
@@ -35,7 +47,8 @@ MAY_WRITE, MAY_READ, MAY_APPEND = 2, 4, 8
 
 def is_tetragon(obj: dict[str, Any]) -> bool:
     return any(k in obj for k in BODIES) or (
-        ("node_name" in obj or "time" in obj) and any(k in obj for k in OTHER_BODIES)
+        ("node_name" in obj or "time" in obj)
+        and any(k in OTHER_BODIES or k.startswith("process_") for k in obj)
     )
 
 
@@ -81,7 +94,7 @@ def parse(obj: dict[str, Any]) -> RuntimeEvent:
     """One decoded Tetragon export line as a RuntimeEvent (BadEvent names the bad field)."""
     kind = next((k for k in BODIES if k in obj), None)
     if kind is None:
-        other = next((k for k in obj if k in OTHER_BODIES), "unknown")
+        other = next((k for k in obj if k in OTHER_BODIES or k.startswith("process_")), "unknown")
         raise UnknownEventType(f"tetragon:{other}")
     body = obj[kind]
     if type(body) is not dict:
@@ -143,8 +156,11 @@ def _call(ev: RuntimeEvent, body: dict[str, Any], kind: str) -> None:
             continue
         for key in ("file_arg", "path_arg", "linux_binprm_arg"):
             fa = a.get(key)
-            if type(fa) is dict and type(fa.get("path")) is str:
-                ev.file_path = ev.file_path or fa["path"]
+            if type(fa) is dict and type(fa.get("path")) is str and not ev.file_path:
+                path = fa["path"]
+                # older agents printed d_path without its leading slash ("etc/passwd" in the
+                # security-observability-with-ebpf book's process_kprobe.json)
+                ev.file_path = path if path.startswith("/") or not path else "/" + path
         sock = a.get("sock_arg")
         if type(sock) is dict:
             ev.daddr = ev.daddr or str(sock.get("daddr") or "")
@@ -161,7 +177,12 @@ def _call(ev: RuntimeEvent, body: dict[str, Any], kind: str) -> None:
                 n = _int(a[key])
                 if n is not None:
                     ints.append(n)
-        if type(a.get("string_arg")) is str and i == 0 and not ev.file_path and a["string_arg"].startswith("/"):
+        if (
+            type(a.get("string_arg")) is str
+            and i == 0
+            and not ev.file_path
+            and a["string_arg"].startswith("/")
+        ):
             ev.file_path = a["string_arg"]  # e.g. sys_openat policies that read the name as a string
     name = fn.lower()
     if ev.daddr or ev.socket_path or "connect" in name:
