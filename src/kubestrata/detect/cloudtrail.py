@@ -85,6 +85,10 @@ def record(raw: Any) -> TrailRecord:
     """One CloudTrail record (NotEks for other services, BadEvent naming the bad field)."""
     if type(raw) is not dict:
         raise BadEvent(f"expected a CloudTrail record object, got {type(raw).__name__}")
+    if "EventId" in raw or "CloudTrailEvent" in raw:  # a LookupEvents item
+        raw = lookup_event_record(raw, f"Events[{raw.get('EventId', '?')}]")
+        if type(raw) is not dict:
+            raise BadEvent("CloudTrailEvent: expected a JSON object")
     source = _s(raw, "eventSource", "")
     if source != EKS_SOURCE:
         if not source:
@@ -136,8 +140,7 @@ def iter_records(obj: Any) -> Iterator[Any]:
         evs = obj["Events"]
         if type(evs) is not list:
             raise BadEvent(f"Events: expected a list, got {type(evs).__name__}")
-        for i, e in enumerate(evs):
-            yield lookup_event_record(e, f"Events[{i}]")
+        yield from evs  # record() unwraps each item's CloudTrailEvent
     else:
         yield obj
 

@@ -244,9 +244,6 @@ class DetectRouter:
                 break
             except BadEvent as e:
                 self.bad("bad-cloudtrail-record", f"{origin} item {i}", str(e), None)
-                if "Events[" in str(e):
-                    i += 1
-                    continue
                 break
             i += 1
             try:
