@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -259,6 +260,8 @@ class Pipeline:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._now: float = 0.0
         self.objects = ObjectMemory()  # last produced state per object: the base of later patches
+        # called with each finding below --min-severity instead of dropping it (hook: router.py)
+        self.below_min_severity: Callable[[dict[str, Any]], None] | None = None
 
     # -- rule context API (used by rules.py) --
 
@@ -403,7 +406,9 @@ class Pipeline:
                 if spec is None:
                     continue
                 if _rank((h.severity or spec.severity).value) < self._min_rank:
-                    continue  # below --min-severity: not worth building
+                    if self.below_min_severity is not None:  # attack-sequence signals (detect/router.py)
+                        self.below_min_severity(self._finding(spec, h, ev))
+                    continue  # below --min-severity: not reported
                 f = self._finding(spec, h, ev)
                 if not self.store.admit(f, parse_time(ev.timestamp) or time.time()):
                     st.suppressed += 1

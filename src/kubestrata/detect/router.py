@@ -140,8 +140,11 @@ class DetectRouter:
         self.enabled = ids - set(self.config.disabled)
         self.runtime = RuntimeRules(self.enabled)
         self.correlator = Correlator(chains, signal_store, self.enabled) if sequences else None
+        if self.correlator is not None and self.config.min_severity != "info":
+            pipeline.below_min_severity = self._signal  # low audit findings can still complete a chain
         self.chain_specs = {c.id: c.spec for c in chains}
         self._min_rank = _RANKS.get(self.config.min_severity, 0)
+        self._pending: list[dict[str, Any]] = []
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
 
@@ -298,7 +301,18 @@ class DetectRouter:
                 self.extra.sequences += 1
                 self._emit(seq, out)
 
+    def _signal(self, f: dict[str, Any]) -> None:
+        """A finding below --min-severity: not reported, but a step of an attack sequence."""
+        assert self.correlator is not None
+        for seq in self.correlator.observe(f):
+            self.extra.sequences += 1
+            self._emit(seq, self._pending)
+
     def _correlate(self, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._pending:  # sequences completed by findings below --min-severity
+            findings, self._pending = [*findings, *self._pending], []
+            if self.correlator is None:
+                return findings
         if self.correlator is None or not findings:
             return findings
         out = list(findings)

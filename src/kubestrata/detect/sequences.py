@@ -60,6 +60,10 @@ class Chain:
     ordered: bool = True
 
     @property
+    def join_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in JOIN_KEYS if any(k in st.same for st in self.steps))
+
+    @property
     def spec(self) -> RuleSpec:
         return RuleSpec(self.id, self.title, self.severity, self.description,
                         guardduty=(self.guardduty,) if self.guardduty else ())  # fmt: skip
@@ -151,8 +155,8 @@ def _time(v: Any) -> float | None:
 class SignalStore(Protocol):
     def add(self, cluster: str, signal: Signal) -> None: ...
     def between(self, cluster: str, start: float, end: float) -> list[Signal]: ...
-    def emitted(self, key: str) -> int: ...
-    def mark(self, key: str, steps: int) -> None: ...
+    def emitted(self, key: str) -> tuple[int, float] | None: ...
+    def mark(self, key: str, steps: int, first: float) -> None: ...
 
 
 class MemorySignalStore:
@@ -165,7 +169,7 @@ class MemorySignalStore:
         self.max_age = max_age
         self.max_marks = max_marks
         self._signals: dict[str, list[Signal]] = {}
-        self._marks: dict[str, int] = {}
+        self._marks: dict[str, tuple[int, float]] = {}
 
     def add(self, cluster: str, signal: Signal) -> None:
         lst = self._signals.setdefault(cluster, [])
@@ -181,13 +185,13 @@ class MemorySignalStore:
         lst = self._signals.get(cluster, [])
         return lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
 
-    def emitted(self, key: str) -> int:
-        return self._marks.get(key, 0)
+    def emitted(self, key: str) -> tuple[int, float] | None:
+        return self._marks.get(key)
 
-    def mark(self, key: str, steps: int) -> None:
+    def mark(self, key: str, steps: int, first: float) -> None:
         if len(self._marks) >= self.max_marks:
             self._marks.clear()
-        self._marks[key] = max(steps, self._marks.get(key, 0))
+        self._marks[key] = (steps, first)
 
 
 class Correlator:
@@ -226,10 +230,16 @@ class Correlator:
                 continue
             steps = [(chain.steps[i], m) for i, m in enumerate(match) if m is not None]
             first = min(m.time for _, m in steps)
-            key = f"{chain.id}\x1f{cluster}\x1f{next(m for _, m in steps if m.time == first).fingerprint}"
-            if self.store.emitted(key) >= len(steps):
+            # one incident per chain, cluster and its first join key (the identity or the pod): raised
+            # at min_steps, raised again when every step has matched, and anew a window later
+            k = chain.join_keys[0] if chain.join_keys else ""
+            joined = next((getattr(m, k) for _, m in steps if getattr(m, k)), "") if k else ""
+            key = "\x1f".join((chain.id, cluster, joined))
+            prev = self.store.emitted(key)
+            complete = len(steps) == len(chain.steps)
+            if prev is not None and first <= prev[1] + chain.window and not (complete and prev[0] < len(steps)):
                 continue
-            self.store.mark(key, len(steps))
+            self.store.mark(key, len(steps), first)
             self.sequences += 1
             out.append(sequence_finding(chain, cluster, steps))
         return out
