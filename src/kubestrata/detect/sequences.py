@@ -272,7 +272,8 @@ def _best_match(chain: Chain, pool: list[Signal], new: Signal) -> list[Signal | 
             return
         st = chain.steps[i]
         for s in cands[i]:
-            if s in chosen:
+            # two findings of one event (same time, pod and actor) are one observation, not two steps
+            if any(c is not None and c.time == s.time and c.pod == s.pod and c.identity == s.identity for c in chosen):
                 continue
             if chain.ordered and s.time < last - SKEW:
                 continue
