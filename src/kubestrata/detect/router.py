@@ -292,20 +292,20 @@ class DetectRouter:
             else:
                 self.stats.findings += 1
                 self.extra.findings[f["source"]] += 1
+                if f["source"] == "sequence":
+                    self.extra.sequences += 1
                 out.append(f)
                 for s in self.pipeline.sinks:
                     s.submit(f)
         # a chain step counts even below --min-severity (a low step can complete a critical chain)
         if self.correlator is not None and f["source"] != "sequence":
             for seq in self.correlator.observe(f):
-                self.extra.sequences += 1
                 self._emit(seq, out)
 
     def _signal(self, f: dict[str, Any]) -> None:
         """A finding below --min-severity: not reported, but a step of an attack sequence."""
         assert self.correlator is not None
         for seq in self.correlator.observe(f):
-            self.extra.sequences += 1
             self._emit(seq, self._pending)
 
     def _correlate(self, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -318,7 +318,6 @@ class DetectRouter:
         out = list(findings)
         for f in findings:
             for seq in self.correlator.observe(f):
-                self.extra.sequences += 1
                 self._emit(seq, out)
         return out
 
