@@ -36,8 +36,8 @@ from kubestrata.findings import Severity
 JOIN_KEYS = ("identity", "pod")
 DEFAULT_WINDOW = 86_400.0
 SKEW = 300.0  # seconds steps of an ordered chain may be out of order (clock skew between sources)
-MAX_CANDIDATES = 8  # per step, when searching a match (the most recent ones)
-MAX_NODES = 5_000  # search budget per chain evaluation
+MAX_CANDIDATES = 6  # per step, when searching a match (the most recent ones)
+MAX_NODES = 500  # search budget per chain evaluation
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class Chain:
     min_steps: int
     window: float = DEFAULT_WINDOW
     ordered: bool = True
+
+    @property
+    def rules(self) -> frozenset[str]:
+        return frozenset().union(*(st.rules for st in self.steps))
 
     @property
     def join_keys(self) -> tuple[str, ...]:
@@ -154,7 +158,9 @@ def _time(v: Any) -> float | None:
 
 class SignalStore(Protocol):
     def add(self, cluster: str, signal: Signal) -> None: ...
-    def between(self, cluster: str, start: float, end: float) -> list[Signal]: ...
+    def between(
+        self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
+    ) -> list[Signal]: ...
     def emitted(self, key: str) -> tuple[int, float] | None: ...
     def mark(self, key: str, steps: int, first: float) -> None: ...
 
@@ -169,21 +175,50 @@ class MemorySignalStore:
         self.max_age = max_age
         self.max_marks = max_marks
         self._signals: dict[str, list[Signal]] = {}
+        self._by_rule: dict[str, dict[str, list[Signal]]] = {}
+        self._fps: dict[str, set[str]] = {}
         self._marks: dict[str, tuple[int, float]] = {}
 
     def add(self, cluster: str, signal: Signal) -> None:
         lst = self._signals.setdefault(cluster, [])
-        if any(s.fingerprint == signal.fingerprint for s in lst[-64:] if signal.fingerprint):
+        if signal.fingerprint and signal.fingerprint in self._fps.setdefault(cluster, set()):
             return  # the same finding again (a repeat the dedup window let through)
         bisect.insort(lst, signal)
+        self._fps[cluster].add(signal.fingerprint)
+        by_rule = self._by_rule.setdefault(cluster, {})
+        bisect.insort(by_rule.setdefault(signal.rule_id, []), signal)
         newest = lst[-1].time
         cut = bisect.bisect_left(lst, (newest - self.max_age,))
         if cut or len(lst) > self.max_per_cluster:
-            del lst[: max(cut, len(lst) - self.max_per_cluster)]
+            gone = lst[: max(cut, len(lst) - self.max_per_cluster)]
+            del lst[: len(gone)]
+            for g in gone:
+                self._fps[cluster].discard(g.fingerprint)
+                rl = by_rule.get(g.rule_id)
+                if rl and rl[0] is g:
+                    rl.pop(0)
+                elif rl:
+                    rl.remove(g)
 
-    def between(self, cluster: str, start: float, end: float) -> list[Signal]:
-        lst = self._signals.get(cluster, [])
-        return lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
+    def between(
+        self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
+    ) -> list[Signal]:
+        """Signals of the cluster in [start, end] in time order: of these rules only when given, the
+        latest ``limit`` of them when limit > 0."""
+        if rules is None:
+            lst = self._signals.get(cluster, [])
+            out = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
+            return out[-limit:] if limit else out
+        by_rule = self._by_rule.get(cluster, {})
+        out = []
+        for rid in rules:
+            rl = by_rule.get(rid)
+            if rl:
+                hi = bisect.bisect_right(rl, (end, "\uffff"))
+                lo = bisect.bisect_left(rl, (start,), 0, hi)
+                out += rl[max(lo, hi - limit) : hi] if limit else rl[lo:hi]
+        out.sort()
+        return out[-limit:] if limit else out
 
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
@@ -208,6 +243,16 @@ class Correlator:
         self.signals = 0
         self.sequences = 0
 
+    def _candidates(
+        self, cluster: str, lo: float, hi: float, rules: frozenset[str], s: Signal
+    ) -> list[Signal]:
+        """The latest signals of a step, plus the latest that share the new signal's pod or
+        identity (in a busy cluster its partners may be older than the latest few)."""
+        wide = self.store.between(cluster, lo, hi, rules, 4 * MAX_CANDIDATES)
+        latest = wide[-MAX_CANDIDATES:]
+        kin = [x for x in wide if _related(x, s)][-MAX_CANDIDATES:]
+        return sorted(set(latest) | set(kin)) if kin else latest
+
     def relevant(self, rule_id: str) -> bool:
         return rule_id in self._by_rule
 
@@ -224,8 +269,9 @@ class Correlator:
         self.store.add(cluster, s)
         out = []
         for chain in chains:
-            pool = self.store.between(cluster, s.time - chain.window - SKEW, s.time + chain.window + SKEW)
-            match = _best_match(chain, pool, s)
+            lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
+            cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
+            match = _best_match(chain, cands, s)
             if match is None or sum(1 for m in match if m) < chain.min_steps:
                 continue
             steps = [(chain.steps[i], m) for i, m in enumerate(match) if m is not None]
@@ -237,7 +283,11 @@ class Correlator:
             key = "\x1f".join((chain.id, cluster, joined))
             prev = self.store.emitted(key)
             complete = len(steps) == len(chain.steps)
-            if prev is not None and first <= prev[1] + chain.window and not (complete and prev[0] < len(steps)):
+            if (
+                prev is not None
+                and first <= prev[1] + chain.window
+                and not (complete and prev[0] < len(steps))
+            ):
                 continue
             self.store.mark(key, len(steps), first)
             self.sequences += 1
@@ -245,35 +295,50 @@ class Correlator:
         return out
 
 
-def _best_match(chain: Chain, pool: list[Signal], new: Signal) -> list[Signal | None] | None:
-    """The match with the most steps that includes ``new`` (bounded depth-first search)."""
+def _related(x: Signal, s: Signal) -> bool:
+    return bool((s.pod and x.pod == s.pod) or (s.identity and x.identity == s.identity))
+
+
+def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Signal | None] | None:
+    """The match with the most steps that includes ``new`` (bounded depth-first search over the
+    latest candidates of each step)."""
     n = len(chain.steps)
-    cands: list[list[Signal]] = []
-    for st in chain.steps:
-        recent = [s for s in pool if s.rule_id in st.rules][-MAX_CANDIDATES:]
-        if new.rule_id in st.rules and new not in recent:
-            recent = [*recent[1:], new]
-        cands.append(recent)
+    for i, st in enumerate(chain.steps):
+        if new.rule_id in st.rules and new not in cands[i]:
+            cands[i] = [*cands[i][1:], new]
+    if sum(1 for c in cands if c) < chain.min_steps:
+        return None  # not enough steps have any candidate: no search
     best: list[Signal | None] | None = None
     best_n = 0
     budget = [MAX_NODES]
+    taken: set[tuple[float, str, str]] = set()
+    last_new = max(i for i, st in enumerate(chain.steps) if new.rule_id in st.rules)
+    has_new = [False]
 
     def dfs(
-        i: int, chosen: list[Signal | None], bound: dict[str, str], lo: float, hi: float, last: float
+        i: int,
+        chosen: list[Signal | None],
+        bound: dict[str, str],
+        lo: float,
+        hi: float,
+        last: float,
+        got: int,
     ) -> None:
         nonlocal best, best_n
         budget[0] -= 1
-        got = sum(1 for c in chosen if c is not None)
+        if i > last_new and not has_new[0]:
+            return  # every match must contain the new signal
         if i == n:
             if new in chosen and got > best_n:
                 best, best_n = list(chosen), got
             return
-        if budget[0] <= 0 or got + (n - i) <= best_n:
+        if budget[0] <= 0 or got + (n - i) <= best_n or best_n == n:
             return
         st = chain.steps[i]
         for s in cands[i]:
             # two findings of one event (same time, pod and actor) are one observation, not two steps
-            if any(c is not None and c.time == s.time and c.pod == s.pod and c.identity == s.identity for c in chosen):
+            ek = (s.time, s.pod, s.identity)
+            if ek in taken:
                 continue
             if chain.ordered and s.time < last - SKEW:
                 continue
@@ -292,13 +357,18 @@ def _best_match(chain: Chain, pool: list[Signal], new: Signal) -> list[Signal | 
             if not ok:
                 continue
             chosen.append(s)
-            dfs(i + 1, chosen, nb, nlo, nhi, max(last, s.time) if chain.ordered else last)
+            taken.add(ek)
+            was = has_new[0]
+            has_new[0] = was or s is new
+            dfs(i + 1, chosen, nb, nlo, nhi, max(last, s.time) if chain.ordered else last, got + 1)
+            has_new[0] = was
+            taken.discard(ek)
             chosen.pop()
         chosen.append(None)
-        dfs(i + 1, chosen, bound, lo, hi, last)
+        dfs(i + 1, chosen, bound, lo, hi, last, got)
         chosen.pop()
 
-    dfs(0, [], {}, float("inf"), float("-inf"), float("-inf"))
+    dfs(0, [], {}, float("inf"), float("-inf"), float("-inf"), 0)
     return best
 
 

@@ -79,15 +79,21 @@ def _dict(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 
 def _process(p: dict[str, Any], where: str) -> Process:
-    return Process(
-        binary=_str(p, "binary", where),
-        args=_str(p, "arguments", where),
-        cwd=_str(p, "cwd", where),
-        uid=_int(p.get("uid")),
-        pid=_int(p.get("pid")),
-        exec_id=_str(p, "exec_id", where),
-        user=_str(_dict(p, "user", where), "name", where + ".user"),
+    g = p.get
+    binary, args, cwd, exec_id, user = (
+        g("binary", ""),
+        g("arguments", ""),
+        g("cwd", ""),
+        g("exec_id", ""),
+        g("user"),
     )
+    if not (type(binary) is str and type(args) is str and type(cwd) is str and type(exec_id) is str):
+        for key in ("binary", "arguments", "cwd", "exec_id"):
+            _str(p, key, where)  # names the bad field
+    name = ""
+    if user is not None:
+        name = _str(_dict(p, "user", where), "name", where + ".user")
+    return Process(binary, args, cwd, _int(g("uid")), _int(g("pid")), exec_id, name)
 
 
 def parse(obj: dict[str, Any]) -> RuntimeEvent:
