@@ -191,12 +191,12 @@ def test_lookup_events_pages_through_the_seam() -> None:
 
 
 def test_cloudtrail_command_uses_lookup_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubestrata.cli.detect as cli_detect
+    import kubestrata.cli.detect_cloudtrail as cli_detect
 
     recs = json.loads((DATA / "eks-records.json").read_text())["Records"][:2]
     start = datetime(2026, 11, 27, tzinfo=UTC)
     client, stub = _stubbed_client([_lookup_page(recs, None)], start)
-    monkeypatch.setattr(cli_detect, "_aws_client", lambda *a: client)
+    monkeypatch.setattr(cli_detect, "aws_client", lambda *a: client)
     with stub:
         r = runner.invoke(app, ["detect", "cloudtrail", "--start-time", "2026-11-27T00:00:00Z", "-o", "json",
                                 "--cluster-name", "prod"])  # fmt: skip
