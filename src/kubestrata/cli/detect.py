@@ -487,6 +487,8 @@ def watch(
     finally:
         pipe.close()
         err_console.print(escape(stats_line(pipe.stats, sinks)))
+        if pipe.extra.line():
+            err_console.print(escape(pipe.extra.line()))
 
 
 def _follow_file(
