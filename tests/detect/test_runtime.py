@@ -183,3 +183,32 @@ def test_readme_cites_every_data_file() -> None:
     for p in DATA.iterdir():
         if p.suffix == ".jsonl":
             assert p.name in readme, p.name
+
+
+def test_cli_mixed_file_with_garbage_counts_everything(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from kubestrata.cli.main import app
+
+    trail = json.loads((DATA.parent / "cloudtrail" / "eks-records.json").read_text())["Records"][0]
+    lines = [
+        json.dumps(base_event("tetragon-nc_process_exec.jsonl:1")),
+        json.dumps(base_event("falco-terminal-shell.jsonl:1")),
+        json.dumps(trail),
+        json.dumps(base_event("tetragon-process_connect.jsonl:1")),
+        '{"process_exec": {"process": {"binary": ["x"]}}}',
+        "not json at all \x1b[2J",
+        '{"rule": "Drop and execute new binary in container", "priority": "Critical", "output_fields": "x"}',
+        "",
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(app, ["detect", "replay", str(path), "-o", "json", "--fail-on", "never",
+                                 "--stats", str(tmp_path / "s.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "Traceback" not in r.output
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["badByReason"] == {"bad-runtime-event": 2, "invalid-json": 1}
+    assert stats["unknownEventTypes"] == {"tetragon:process_connect": 1}
+    assert stats["runtimeEvents"] == {"tetragon": 1, "falco": 1} and stats["cloudtrailRecords"] == 1
+    assert {f["ruleId"] for f in json.loads(r.stdout)} == {"KS-RUN-17", "KS-CT-05"}
