@@ -33,6 +33,8 @@ POOL_PORTS = frozenset((3333, 3334, 3335, 3336, 3357, 14433, 14444, 45560, 45700
 RUNTIME_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock",
                    "/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/run/crio/crio.sock",
                    "/var/run/cri-dockerd.sock", "/run/k3s/containerd/containerd.sock")  # fmt: skip
+# instance metadata (IMDS) and pod credential endpoints; the EKS Pod Identity agent's addresses are
+# from the EKS user guide, "Set up the Amazon EKS Pod Identity Agent" (pod-id-agent-setup)
 METADATA = {
     "169.254.169.254": "EC2 instance metadata service",
     "fd00:ec2::254": "EC2 instance metadata service (IPv6)",
@@ -40,6 +42,11 @@ METADATA = {
     "fd00:ec2::23": "EKS Pod Identity agent (IPv6)",
     "169.254.170.2": "container credentials endpoint",
 }
+IMDS = frozenset(("169.254.169.254", "fd00:ec2::254"))
+# SDKs in pods using Pod Identity call the agent all the time: a connection to it counts only from a
+# hand tool (the exec rule still reports a command line naming it)
+HAND_TOOLS = frozenset(("curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "python", "python3", "perl",
+                        "ruby", "php", "sh", "bash", "dash", "ash", "busybox"))  # fmt: skip
 CLIENTS = frozenset(("kubectl", "helm", "crictl", "ctr", "docker", "nerdctl", "podman", "aws", "gcloud", "az",
                      "eksctl", "kubelogin", "oc", "k9s"))  # fmt: skip
 TOOLS = frozenset(("nmap", "masscan", "zmap", "socat", "ncat", "nc", "netcat", "nc.openbsd", "nc.traditional",
@@ -239,7 +246,7 @@ class RuntimeRules:
         addr, port = ev.daddr, ev.dport
         local = not addr or addr.startswith(LOOPBACK)
         dest = [("destination.address", addr), ("destination.port", port), ("process.binary", p.binary)]
-        if addr in METADATA and ev.in_container:
+        if addr in METADATA and ev.in_container and (addr in IMDS or p.name in HAND_TOOLS):
             hits.append(
                 Hit("KS-RUN-15", f"{p.name} connected to the {METADATA[addr]} ({addr}) from {ev.where}", dest)
             )
