@@ -220,3 +220,25 @@ def test_user_agent_is_escaped() -> None:
     r._emit = lambda f, acc: out.append(f)  # type: ignore[method-assign]
     r.process_obj(rec, "x")
     assert out and out[0]["userAgent"] == "aws-cli\\x1b[2J\\u202e"
+
+
+def test_cloudtrail_through_a_cloudwatch_subscription_payload() -> None:
+    """A trail delivered to CloudWatch Logs and on through a subscription filter (Kinesis, Lambda):
+    base64 of gzip of {"messageType": "DATA_MESSAGE", "logEvents": [{"message": <record JSON>}]}."""
+    import base64
+
+    recs = json.loads((DATA / "eks-records.json").read_text())["Records"][:2]
+    payload = {"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "aws-cloudtrail-logs",
+               "logStream": "111122223333_CloudTrail_eu-west-1", "subscriptionFilters": ["detect"],
+               "logEvents": [{"id": str(i), "timestamp": 1795770000000 + i, "message": json.dumps(r)}
+                             for i, r in enumerate(recs)] + [{"id": "9", "timestamp": 0, "message": "{broken"}]}  # fmt: skip
+    line = base64.b64encode(gzip.compress(json.dumps(payload).encode()))
+    r = _router()
+    found = r.process_line(line, "kinesis")
+    assert {f["ruleId"] for f in found} == {"KS-CT-04", "KS-CT-05"}
+    assert r.stats.bad_total == 1 and r.extra.cloudtrail_records == 2
+    control = {"messageType": "CONTROL_MESSAGE", "logEvents": [{"id": "1", "timestamp": 0,
+                                                                "message": "CWL CONTROL MESSAGE: Checking health of destination"}]}  # fmt: skip
+    r2 = _router()
+    assert r2.process_line(base64.b64encode(gzip.compress(json.dumps(control).encode())), "k") == []
+    assert r2.stats.bad_total == 0

@@ -22,7 +22,7 @@ from typing import Any
 from kubestrata.detect import cloudtrail as ct
 from kubestrata.detect.cloudtrail_rules import CLOUDTRAIL_CATALOGUE
 from kubestrata.detect.cloudtrail_rules import evaluate as ct_evaluate
-from kubestrata.detect.decode import loads
+from kubestrata.detect.decode import decode_cloudwatch_payload, loads
 from kubestrata.detect.emit import build_finding
 from kubestrata.detect.event import BadEvent
 from kubestrata.detect.pipeline import Pipeline, parse_time
@@ -48,6 +48,15 @@ class InputFormat(StrEnum):
 def extra_rule_ids(chains: list[Chain] | None = None) -> set[str]:
     """Rule ids beyond the audit catalogue: runtime, CloudTrail and attack-sequence rules."""
     return set(RUNTIME_CATALOGUE) | set(CLOUDTRAIL_CATALOGUE) | {c.id for c in chains or load_chains()}
+
+
+def _foreign_messages(payload: dict[str, Any]) -> bool:
+    """Whether a CloudWatch payload carries CloudTrail records or runtime events (not audit events)."""
+    evs = payload.get("logEvents")
+    if payload.get("messageType") == "CONTROL_MESSAGE" or type(evs) is not list or not evs:
+        return False
+    first = evs[0].get("message") if type(evs[0]) is dict else None
+    return type(first) is str and any(m in first[:4096] for m in ('"eventSource"', '"process_', '"output_fields"'))
 
 
 def extra_specs(chains: list[Chain] | None = None) -> list[Any]:
@@ -168,8 +177,31 @@ class DetectRouter:
         if isinstance(line, str):
             line = line.encode("utf-8", "surrogatepass")
         stripped = line.strip()
-        if stripped[:4] == b"H4sI" or stripped[:2] == b"\x1f\x8b" or len(line) > self.config.max_event_bytes:
-            return self._correlate(self.pipeline.process_line(line, origin))  # CloudWatch payloads, limits
+        if len(line) > self.config.max_event_bytes:
+            return self._correlate(self.pipeline.process_line(line, origin))  # counted as oversize there
+        if stripped[:4] == b"H4sI" or stripped[:2] == b"\x1f\x8b":
+            # a CloudWatch Logs subscription payload: audit events (EKS control-plane logs) or, from a
+            # CloudTrail log group, CloudTrail records; the pipeline decodes the first kind
+            try:
+                payload = decode_cloudwatch_payload(stripped)
+            except BadEvent:
+                return self._correlate(self.pipeline.process_line(line, origin))  # counts it as bad
+            if not _foreign_messages(payload):
+                return self._correlate(self.pipeline.process_line(line, origin))
+            self.stats.lines += 1
+            out: list[dict[str, Any]] = []
+            for i, le in enumerate(payload["logEvents"]):
+                msg = le.get("message") if type(le) is dict else None
+                if type(msg) is not str:
+                    self.bad("bad-event", f"{origin} logEvents[{i}]", "message: expected a string")
+                    continue
+                try:
+                    obj = loads(msg)
+                except BadEvent as e:
+                    self.bad("invalid-json", f"{origin} logEvents[{i}]", e.reason, msg[:200])
+                    continue
+                out += self.process_obj(obj, f"{origin} logEvents[{i}]")
+            return out
         self.stats.lines += 1
         if not stripped:
             return []
