@@ -212,3 +212,27 @@ def test_cli_mixed_file_with_garbage_counts_everything(tmp_path) -> None:
     assert stats["unknownEventTypes"] == {"tetragon:process_connect": 1}
     assert stats["runtimeEvents"] == {"tetragon": 1, "falco": 1} and stats["cloudtrailRecords"] == 1
     assert {f["ruleId"] for f in json.loads(r.stdout)} == {"KS-RUN-17", "KS-CT-05"}
+
+
+def test_falco_output_of_runtime_and_cloudtrail_findings() -> None:
+    from kubestrata.detect.falco_output import to_falco
+    from tests.detect.test_falco_output import falcosidekick_rejects
+
+    trail = json.loads((DATA.parent / "cloudtrail" / "eks-records.json").read_text())["Records"][0]
+    ev = build({"base": "tetragon-events.jsonl:1", "set": {"process_exec.process.binary": "/tmp/x"}})
+    r = _router()
+    found = [*_feed(r, ev), *r.process_obj(trail, "t")]
+    assert {f["source"] for f in found} == {"tetragon", "cloudtrail"}
+    for f in found:
+        alert = to_falco(f, hostname="node-1")
+        assert falcosidekick_rejects(json.dumps(alert).encode()) is None
+        assert not any(k.startswith("ka.") for k in alert["output_fields"])
+        assert alert["output_fields"]["kubestrata.rule_id"] == f["ruleId"]
+    runtime = to_falco(found[0], hostname="n")
+    assert runtime["source"] == "syscall" and runtime["output_fields"]["k8s.pod.name"] == "tiefighter"
+    assert runtime["output_fields"]["proc.exepath"] == "/tmp/x"
+    trail_alert = to_falco(found[1], hostname="n")
+    assert (
+        trail_alert["source"] == "aws_cloudtrail"
+        and trail_alert["output_fields"]["ct.name"] == "CreateAccessEntry"
+    )
