@@ -56,7 +56,9 @@ def _foreign_messages(payload: dict[str, Any]) -> bool:
     if payload.get("messageType") == "CONTROL_MESSAGE" or type(evs) is not list or not evs:
         return False
     first = evs[0].get("message") if type(evs[0]) is dict else None
-    return type(first) is str and any(m in first[:4096] for m in ('"eventSource"', '"process_', '"output_fields"'))
+    return type(first) is str and any(
+        m in first[:4096] for m in ('"eventSource"', '"process_', '"output_fields"')
+    )
 
 
 def extra_specs(chains: list[Chain] | None = None) -> list[Any]:
