@@ -242,3 +242,28 @@ def test_cloudtrail_through_a_cloudwatch_subscription_payload() -> None:
     r2 = _router()
     assert r2.process_line(base64.b64encode(gzip.compress(json.dumps(control).encode())), "k") == []
     assert r2.stats.bad_total == 0
+
+
+def test_watch_a_cloudtrail_log_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trail delivered to CloudWatch Logs (stream <account>_CloudTrail_<region>), followed by
+    `detect watch --cloudwatch` on a moto server: the records become CloudTrail findings."""
+    import time
+
+    for k, v in AWS_ENV.items():
+        monkeypatch.setenv(k, v)
+    recs = json.loads((DATA / "eks-records.json").read_text())["Records"][:2]
+    with moto_endpoint() as url:
+        logs = boto3.client("logs", endpoint_url=url, region_name="eu-west-1")
+        group, stream = "aws-cloudtrail-logs-111122223333", "111122223333_CloudTrail_eu-west-1"
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": now + i, "message": json.dumps(r)} for i, r in enumerate(recs)])  # fmt: skip
+        r = runner.invoke(app, ["detect", "watch", "--cloudwatch", "--log-group", group, "--stream-prefix",
+                                "111122223333_CloudTrail_", "--region", "eu-west-1", "--endpoint-url", url,
+                                "--cluster-name", "prod", "--once", "--state", ":memory:",
+                                "--checkpoint", str(tmp_path / "c.ckpt")], env=AWS_ENV)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    found = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert {f["ruleId"] for f in found} == {"KS-CT-04", "KS-CT-05"}
