@@ -34,6 +34,7 @@ from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
 
 JOIN_KEYS = ("identity", "pod")
+RUNTIME_SOURCES = ("tetragon", "falco")
 DEFAULT_WINDOW = 86_400.0
 SKEW = 300.0  # seconds steps of an ordered chain may be out of order (clock skew between sources)
 MAX_CANDIDATES = 6  # per step, when searching a match (the most recent ones)
@@ -141,9 +142,11 @@ def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
     pod = ""
     if finding.get("resource") == "pods" and finding.get("name"):
         pod = f"{finding.get('namespace') or ''}/{finding['name']}"
+    # a runtime finding's user is a process uid inside some container, not an API identity
+    identity = "" if finding.get("source") in RUNTIME_SOURCES else str(finding.get("user") or "")
     return str(finding.get("cluster") or ""), Signal(
         t, str(finding["ruleId"]), str(finding.get("fingerprint") or ""), str(finding.get("time")),
-        str(finding.get("user") or ""), pod, str(finding.get("message") or ""),
+        identity, pod, str(finding.get("message") or ""),
     )  # fmt: skip
 
 
