@@ -169,3 +169,44 @@ def test_signal_store_is_bounded() -> None:
     assert len(kept) == 10 and kept[0].time == 40.0
     store.add("c", Signal(500.0, "KS-RUN-02", "x", "", "", "ns/p", ""))
     assert [s.time for s in store.between("c", 0, 1000)] == [500.0]  # older than max_age dropped
+
+
+SCAN = str(EX / "demo-cluster-scan.json")
+
+
+@pytest.mark.parametrize("order", ["scan-first", "events-first"])
+def test_posture_scan_and_runtime_join_on_the_workload(order: str) -> None:
+    files = (SCAN, TETRAGON) if order == "scan-first" else (TETRAGON, SCAN)
+    seq = _seqs(_run(*files), "KS-SEQ-05")
+    assert len(seq) == 1
+    steps = [e["value"] for e in seq[0]["evidence"]]
+    assert (
+        steps[0]["ruleId"] == "KS-WL-001" and steps[0]["time"] == "(posture scan)"
+    )  # aws-node is privileged
+    assert steps[1]["ruleId"].startswith("KS-RUN-") and seq[0]["time"] == steps[1]["time"]
+    assert (seq[0]["namespace"], seq[0]["name"]) == ("kube-system", "aws-node-7xk2p")
+
+
+def test_posture_of_another_workload_does_not_join(tmp_path: Path) -> None:
+    doc = json.loads(Path(SCAN).read_text())
+    for f in doc["findings"]:
+        if (f.get("object") or {}).get("name") == "aws-node":
+            f["object"]["name"] = "aws-node-legacy"
+    (tmp_path / "scan.json").write_text(json.dumps(doc))
+    assert _seqs(_run(str(tmp_path / "scan.json"), TETRAGON), "KS-SEQ-05") == []
+
+
+def test_bad_scan_report_is_counted() -> None:
+    r = DetectRouter(Pipeline(DetectConfig(cluster="prod")))
+    assert r.process_obj({"schemaVersion": 1, "tool": {}, "findings": "x"}, "scan") == []
+    r.process_obj({"schemaVersion": 1, "tool": {}, "findings": [{"ruleId": "KS-WL-001"}, 7]}, "scan")
+    assert r.stats.bad_total == 3
+
+
+def test_workload_of_pod_names() -> None:
+    from kubestrata.detect.sequences import workload_of_pod
+
+    assert workload_of_pod("web-7d4b9c6f5-x2x7q") == "web"
+    assert workload_of_pod("aws-node-7xk2p") == "aws-node"
+    assert workload_of_pod("db-0") == "db"
+    assert workload_of_pod("node-debugger") == "node-debugger"

@@ -34,6 +34,7 @@ from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_cha
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
 
+WORKLOAD_KINDS = frozenset(("Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod"))
 _RANKS = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
@@ -43,6 +44,7 @@ class InputFormat(StrEnum):
     TETRAGON = "tetragon"
     FALCO = "falco"
     CLOUDTRAIL = "cloudtrail"
+    SCAN = "scan"  # `kubestrata scan -o json`: posture findings, attack-sequence steps only
 
 
 def extra_rule_ids(chains: list[Chain] | None = None) -> set[str]:
@@ -79,6 +81,8 @@ def sniff(obj: dict[str, Any]) -> InputFormat:
         return InputFormat.FALCO
     if ct.is_cloudtrail(obj):
         return InputFormat.CLOUDTRAIL
+    if "schemaVersion" in obj and "findings" in obj and "tool" in obj:
+        return InputFormat.SCAN
     return (
         InputFormat.AUDIT
     )  # the audit decoder knows the wrappers (AKS records, CloudWatch) and says what is bad
@@ -95,6 +99,7 @@ class ExtraStats:
     duplicates: int = 0
     findings: Counter[str] = field(default_factory=Counter)  # by source
     sequences: int = 0
+    posture_findings: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +112,7 @@ class ExtraStats:
             "duplicates": self.duplicates,
             "findingsBySource": dict(self.findings),
             "sequences": self.sequences,
+            "postureFindings": self.posture_findings,
         }
 
     def line(self) -> str:
@@ -123,6 +129,8 @@ class ExtraStats:
                          f"calls, {self.cloudtrail_other_services} of other services ignored)")  # fmt: skip
         if self.duplicates:
             parts.append(f"{self.duplicates} duplicate runtime/CloudTrail events")
+        if self.posture_findings:
+            parts.append(f"{self.posture_findings} posture findings read as sequence steps")
         if self.sequences:
             parts.append(f"{self.sequences} attack sequences")
         return "; ".join(parts)
@@ -229,6 +237,8 @@ class DetectRouter:
             return self._runtime(obj, falco_input.parse, origin)
         if fmt is InputFormat.CLOUDTRAIL:
             return self._cloudtrail(obj, origin)
+        if fmt is InputFormat.SCAN:
+            return self._posture(obj, origin)
         return self._correlate(self.pipeline.process_obj(obj, origin, check_size))
 
     # -- runtime --
@@ -316,6 +326,34 @@ class DetectRouter:
                 self._emit(f, out)
         return out
 
+    # -- posture --
+
+    def _posture(self, obj: dict[str, Any], origin: str) -> list[dict[str, Any]]:
+        """A scan report's workload findings become timeless attack-sequence steps (not reported
+        again: the scan reported them)."""
+        findings = obj.get("findings")
+        if type(findings) is not list:
+            self.bad("bad-event", origin, "findings: expected a list")
+            return []
+        self.stats.events += 1
+        out: list[dict[str, Any]] = []
+        for i, f in enumerate(findings):
+            o = f.get("object") if type(f) is dict else None
+            if type(o) is not dict or type(f.get("ruleId")) is not str:
+                self.bad("bad-event", f"{origin} findings[{i}]", "expected a finding with ruleId and object")
+                continue
+            if o.get("kind") not in WORKLOAD_KINDS or not o.get("name"):
+                continue
+            self.extra.posture_findings += 1
+            if self.correlator is None:
+                continue
+            workload = f"{o.get('namespace') or ''}/{o['name']}"
+            fp = str(f.get("fingerprint") or f"{f['ruleId']}:{workload}")
+            msg = f"{f['ruleId']} {f.get('title', '')} on {o['kind']} {workload}"
+            for seq in self.correlator.add_posture(self.config.cluster, f["ruleId"], workload, fp, msg):
+                self._emit(seq, out)
+        return out
+
     # -- findings --
 
     def _emit(self, f: dict[str, Any], out: list[dict[str, Any]]) -> None:
@@ -371,7 +409,12 @@ def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
         process["ancestors"] = ev.ancestors[:8]
     extra: dict[str, Any] = {
         "process": process,
-        "container": {"id": ev.container_id, "name": ev.container, "image": ev.image},
+        "container": {
+            "id": ev.container_id,
+            "name": ev.container,
+            "image": ev.image,
+            "workload": ev.workload or None,
+        },
         "node": ev.node,
         "sensor": {"source": ev.source, "rule": ev.sensor_rule or None},
     }

@@ -20,6 +20,7 @@ owns each cluster's signals.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -33,8 +34,9 @@ from kubestrata.detect.emit import build_finding
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
 
-JOIN_KEYS = ("identity", "pod")
+JOIN_KEYS = ("identity", "pod", "workload")
 RUNTIME_SOURCES = ("tetragon", "falco")
+POSTURE_TIME = "(posture scan)"  # the time shown for a posture step: true whenever the events happened
 DEFAULT_WINDOW = 86_400.0
 SKEW = 300.0  # seconds steps of an ordered chain may be out of order (clock skew between sources)
 MAX_CANDIDATES = 6  # per step, when searching a match (the most recent ones)
@@ -132,6 +134,7 @@ class Signal(NamedTuple):
     identity: str
     pod: str
     message: str
+    workload: str = ""  # namespace/workload name (a posture finding's object, a pod's owner)
 
 
 def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
@@ -144,10 +147,26 @@ def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
         pod = f"{finding.get('namespace') or ''}/{finding['name']}"
     # a runtime finding's user is a process uid inside some container, not an API identity
     identity = "" if finding.get("source") in RUNTIME_SOURCES else str(finding.get("user") or "")
+    ctr = finding.get("container")
+    workload = (ctr.get("workload") if isinstance(ctr, dict) else "") or ""
+    if pod and not workload:
+        workload = f"{finding.get('namespace') or ''}/{workload_of_pod(str(finding['name']))}"
+    elif workload:
+        workload = f"{finding.get('namespace') or ''}/{workload}"
     return str(finding.get("cluster") or ""), Signal(
         t, str(finding["ruleId"]), str(finding.get("fingerprint") or ""), str(finding.get("time")),
-        identity, pod, str(finding.get("message") or ""),
+        identity, pod, str(finding.get("message") or ""), workload,
     )  # fmt: skip
+
+
+_POD_SUFFIX = re.compile(r"(?:-[0-9a-f]{6,10})?-[0-9a-z]{5}$|-\d+$")
+
+
+def workload_of_pod(name: str) -> str:
+    """The owner name a controller-made pod name implies: Deployment ``web-7d4b9c6f5-x2x7q`` ->
+    ``web``, DaemonSet ``aws-node-7xk2p`` -> ``aws-node``, StatefulSet ``db-0`` -> ``db`` (a
+    heuristic for sensors that do not report the workload; Tetragon does)."""
+    return _POD_SUFFIX.sub("", name) or name
 
 
 def _time(v: Any) -> float | None:
@@ -245,16 +264,41 @@ class Correlator:
                 self._by_rule.setdefault(rid, []).append(c)
         self.signals = 0
         self.sequences = 0
+        # posture facts (a scan's findings): timeless, per cluster and workload
+        self._posture: dict[str, dict[str, list[Signal]]] = {}
+
+    def add_posture(
+        self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
+    ) -> list[dict[str, Any]]:
+        """A posture finding about a workload (from a scan): true at any time, so it can be the
+        step of a chain whatever the events' times; returns the chains it completes with the
+        signals already seen."""
+        if rule_id not in self._by_rule:
+            return []
+        facts = self._posture.setdefault(cluster, {}).setdefault(workload, [])
+        if any(f.rule_id == rule_id for f in facts) or len(facts) >= 64:
+            return []
+        facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
+        out: list[dict[str, Any]] = []
+        for chain in self._by_rule[rule_id]:
+            others = frozenset(chain.rules - {rule_id})
+            seen = self.store.between(cluster, float("-inf"), float("inf"), others)
+            for sig in [x for x in seen if x.workload == workload][-MAX_CANDIDATES:]:
+                out += self._evaluate([chain], cluster, sig)
+        return out
 
     def _candidates(
         self, cluster: str, lo: float, hi: float, rules: frozenset[str], s: Signal
     ) -> list[Signal]:
-        """The latest signals of a step, plus the latest that share the new signal's pod or
-        identity (in a busy cluster its partners may be older than the latest few)."""
+        """The latest signals of a step, plus the latest that share the new signal's pod,
+        identity or workload (in a busy cluster its partners may be older than the latest few),
+        plus the posture facts about its workload (dated at the new signal's time)."""
+        facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
+        posture = [f._replace(time=s.time, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
         wide = self.store.between(cluster, lo, hi, rules, 4 * MAX_CANDIDATES)
         latest = wide[-MAX_CANDIDATES:]
         kin = [x for x in wide if _related(x, s)][-MAX_CANDIDATES:]
-        return sorted(set(latest) | set(kin)) if kin else latest
+        return sorted(set(latest) | set(kin) | set(posture)) if kin or posture else latest
 
     def relevant(self, rule_id: str) -> bool:
         return rule_id in self._by_rule
@@ -270,6 +314,9 @@ class Correlator:
         cluster, s = sig
         self.signals += 1
         self.store.add(cluster, s)
+        return self._evaluate(chains, cluster, s)
+
+    def _evaluate(self, chains: list[Chain], cluster: str, s: Signal) -> list[dict[str, Any]]:
         out = []
         for chain in chains:
             lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
@@ -299,7 +346,11 @@ class Correlator:
 
 
 def _related(x: Signal, s: Signal) -> bool:
-    return bool((s.pod and x.pod == s.pod) or (s.identity and x.identity == s.identity))
+    return bool(
+        (s.pod and x.pod == s.pod)
+        or (s.identity and x.identity == s.identity)
+        or (s.workload and x.workload == s.workload)
+    )
 
 
 def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Signal | None] | None:
@@ -350,7 +401,7 @@ def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Si
                 continue
             ok, nb = True, bound
             for k in JOIN_KEYS:
-                v = s.identity if k == "identity" else s.pod
+                v = getattr(s, k)
                 if k in st.same:
                     if not v or (bound.get(k) and bound[k] != v):
                         ok = False
@@ -377,7 +428,7 @@ def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Si
 
 def sequence_finding(chain: Chain, cluster: str, steps: list[tuple[Step, Signal]]) -> dict[str, Any]:
     steps = sorted(steps, key=lambda x: x[1].time)
-    last = max(steps, key=lambda x: x[1].time)[1]
+    last = [m for _, m in steps if m.time_text != POSTURE_TIME][-1]
     identity = next((s.identity for _, s in steps if s.identity), "")
     pod = next((s.pod for _, s in steps if s.pod), "")
     ns, _, name = pod.partition("/")

@@ -58,6 +58,7 @@ class RuntimeEvent:
     container: str = ""
     container_id: str = ""
     image: str = ""
+    workload: str = ""  # the pod's owner (Tetragon pod.workload)
     privileged: bool | None = None
     process: Process = field(default_factory=Process)
     parent: Process | None = None

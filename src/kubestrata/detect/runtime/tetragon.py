@@ -125,6 +125,7 @@ def parse(obj: dict[str, Any]) -> RuntimeEvent:
         container=_str(container, "name", "pod.container"),
         container_id=_str(container, "id", "pod.container") or _str(proc, "docker", kind + ".process"),
         image=_str(image, "name", "pod.container.image"),
+        workload=_str(pod, "workload", "pod"),
         privileged=secctx.get("privileged") if type(secctx.get("privileged")) is bool else None,
         process=_process(proc, kind + ".process"),
         caps=tuple(c for c in caps if type(c) is str) if type(caps) is list else (),
