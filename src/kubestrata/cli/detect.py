@@ -257,8 +257,8 @@ QUEUE = typer.Option(
 INPUT_FORMAT = typer.Option(
     InputFormat.AUTO,
     "--input-format",
-    help="auto (recognise each line: audit event, Tetragon export, Falco alert, CloudTrail record or "
-    "log file), audit, tetragon, falco or cloudtrail.",
+    help="auto (recognise each document: audit event, Tetragon export, Falco alert, CloudTrail record or "
+    "log file, kubestrata scan report), audit, tetragon, falco, cloudtrail or scan.",
     case_sensitive=False,
 )
 SEQUENCES = typer.Option(
