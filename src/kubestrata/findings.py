@@ -110,6 +110,9 @@ class Finding:
     event: EventRef | None = None  # detect: the event that raised it
     # set by engines that need the fingerprint at creation (detect's dedup); else computed on use
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
+    # detect, runtime/CloudTrail/sequence signals: their own blocks (process, container, file, network,
+    # cloudtrail, sequence), escaped by the engine, written beside the event's fields
+    details: dict[str, Any] | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -166,6 +169,8 @@ class Finding:
     def _event_record(self, e: EventRef) -> dict[str, Any]:
         """A detect finding as one JSON line (docs/json-schema.md, "detect"): the event's fields
         flat beside the rule's, evidence as path and value."""
+        if e.source != "k8saudit":
+            return self._signal_record(e)
         return {
             "ruleId": self.rule_id,
             "title": self.title,
@@ -190,6 +195,35 @@ class Finding:
             "references": self.references,
             "fingerprint": self.fingerprint,
         }
+
+    def _signal_record(self, e: EventRef) -> dict[str, Any]:
+        """A runtime (tetragon, falco), CloudTrail or attack-sequence finding as one JSON line: the
+        audit-shaped subject keys where they mean something (else null), then its own blocks."""
+        rec: dict[str, Any] = {
+            "ruleId": self.rule_id,
+            "title": self.title,
+            "severity": self.severity.value,
+            "message": self.message,
+            "time": self.time,
+            "cluster": e.cluster,
+            "source": e.source,
+            "user": e.user or None,
+            "impersonatedUser": e.impersonated_user or None,
+            "verb": e.verb or None,
+            "resource": e.resource or None,
+            "subresource": e.subresource or None,
+            "namespace": e.namespace or None,
+            "name": e.name or None,
+            "requestURI": e.request_uri or None,
+            "userAgent": e.user_agent or None,
+            "sourceIPs": list(e.source_ips),
+        }
+        if self.details:
+            rec.update(self.details)
+        rec["evidence"] = [{"path": x.path, "value": x.observed} for x in self.evidence]
+        rec["references"] = self.references
+        rec["fingerprint"] = self.fingerprint
+        return rec
 
 
 class GapReason(StrEnum):

@@ -28,11 +28,18 @@ from kubestrata.cli.common import (
 )
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
+from kubestrata.detect.router import (
+    DetectRouter,
+    InputFormat,
+    extra_rule_ids,
+    extra_specs,
+    feed_file,
+)
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
-from kubestrata.findings import Severity
+from kubestrata.findings import Finding, Severity
 from kubestrata.report.detect import print_summary, stats_line
 
 app = typer.Typer(
@@ -97,8 +104,9 @@ def build_config(
     learn: bool,
     control_plane_identities: str | None = None,
 ) -> DetectConfig:
+    known = set(CATALOGUE) | extra_rule_ids()  # runtime, CloudTrail and attack-sequence rules too
     for rid in [*(disable or []), *(only or [])]:
-        if rid not in CATALOGUE:
+        if rid not in known:
             raise KubestrataError(f"unknown rule id {rid!r} (see `kubestrata detect rules`)")
     try:
         Severity.parse(min_severity)
@@ -246,12 +254,67 @@ FALCOSIDEKICK = typer.Option(
 QUEUE = typer.Option(
     10_000, "--queue", help="Per-sink queue length; when full, alerts are dropped and counted."
 )
+INPUT_FORMAT = typer.Option(
+    InputFormat.AUTO,
+    "--input-format",
+    help="auto (recognise each document: audit event, Tetragon export, Falco alert, CloudTrail record or "
+    "log file, kubestrata scan report), audit, tetragon, falco, cloudtrail or scan.",
+    case_sensitive=False,
+)
+SEQUENCES = typer.Option(
+    True,
+    "--sequences/--no-sequences",
+    help="Correlate findings of every input into attack sequences (KS-SEQ-*).",
+)
+REGION = typer.Option(None, "--region", help="AWS region (CloudTrail S3 / LookupEvents, CloudWatch).")
+ENDPOINT = typer.Option(None, "--endpoint-url", help="AWS endpoint (testing).")
+PROFILE = typer.Option(None, "--profile", help="AWS profile.")
+
+
+def _finish_batch(
+    fmt: ReplayFormat, findings: list[Finding], router: DetectRouter, sinks: list[Any],
+    stats_json: str | None, threshold: Severity | None,
+) -> None:  # fmt: skip
+    """Output, statistics and the --fail-on exit of a batch run (replay, cloudtrail)."""
+    pipe = router.pipeline
+    extra = router.extra.line()
+    if fmt is ReplayFormat.TABLE:
+        print_summary(stdout_console(), findings, pipe.stats, sinks)
+        if extra:
+            stdout_console().print(escape(extra))
+    else:
+        if fmt is ReplayFormat.JSON:
+            write_output(
+                orjson.dumps([f.to_dict() for f in findings], option=orjson.OPT_INDENT_2).decode() + "\n",
+                None,
+            )
+        err_console.print(escape(stats_line(pipe.stats, sinks)))
+        if extra:
+            err_console.print(escape(extra))
+    if stats_json:
+        try:
+            doc = {**pipe.stats.to_dict(), **router.extra.to_dict()}
+            Path(stats_json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        except OSError as e:
+            raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
+    if threshold is not None:
+        n = sum(1 for f in findings if f.severity.rank >= threshold.rank)
+        if n:
+            exit_with(
+                EXIT_FINDINGS,
+                f"{n} finding{'s' if n != 1 else ''} at or above {threshold.value} (--fail-on {threshold.value})",
+            )
+    raise typer.Exit(EXIT_OK)
 
 
 @app.command()
 @handle_errors
 def replay(
-    files: list[str] = typer.Argument(..., help="Audit log files (JSON lines; - for stdin)."),
+    files: list[str] = typer.Argument(
+        ...,
+        help="Audit logs, Tetragon exports, Falco JSON alerts or CloudTrail log files (JSON lines, gzip or "
+        "one JSON document; - for stdin), or s3://bucket/prefix for CloudTrail log objects.",
+    ),
     fmt: ReplayFormat = options.output(
         ReplayFormat.JSONL,
         "jsonl (a finding a line, as they come), json (one array), table, none or falco (Falco JSON alerts).",
@@ -279,8 +342,14 @@ def replay(
     queue: int = QUEUE,
     control_plane_identities: str = CONTROL_PLANE,
     falcosidekick: str = FALCOSIDEKICK,
+    input_format: InputFormat = INPUT_FORMAT,
+    sequences: bool = SEQUENCES,
+    region: str = REGION,
+    endpoint_url: str = ENDPOINT,
+    profile: str = PROFILE,
 ) -> None:
-    """Run every rule over audit log files (batch). Findings go to stdout as JSON lines.
+    """Run every rule over audit logs, runtime events (Tetragon, Falco) and CloudTrail (batch), and
+    correlate the findings into attack sequences. Findings go to stdout as JSON lines.
 
     Exit 1 when a finding at or above --fail-on (default high) was raised.
 
@@ -302,35 +371,21 @@ def replay(
             falcosidekick=falcosidekick,
         ),
     ]  # fmt: skip
-    pipe = Pipeline(config, sinks)
+    router = DetectRouter(Pipeline(config, sinks), input_format, sequences)
     try:
+        from kubestrata.cli.detect_cloudtrail import aws_client, feed_s3_url
+
+        s3 = None
         for f in files:
-            _feed_file(pipe, f)
+            if f.startswith("s3://"):
+                s3 = s3 or aws_client("s3", region, endpoint_url, profile)
+                feed_s3_url(router, f, s3)
+            else:
+                feed_file(router, f)
     finally:
-        pipe.close()
-    findings = collected.items
-    if fmt is ReplayFormat.TABLE:
-        print_summary(stdout_console(), findings, pipe.stats, sinks)
-    else:
-        if fmt is ReplayFormat.JSON:
-            write_output(
-                orjson.dumps([f.to_dict() for f in findings], option=orjson.OPT_INDENT_2).decode() + "\n",
-                None,
-            )
-        err_console.print(escape(stats_line(pipe.stats, sinks)))
-    if stats_json:
-        try:
-            Path(stats_json).write_bytes(orjson.dumps(pipe.stats.to_dict(), option=orjson.OPT_INDENT_2))
-        except OSError as e:
-            raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
-    if threshold is not None:
-        n = sum(1 for f in findings if f.severity.rank >= threshold.rank)
-        if n:
-            exit_with(
-                EXIT_FINDINGS,
-                f"{n} finding{'s' if n != 1 else ''} at or above {threshold.value} (--fail-on {threshold.value})",
-            )
-    raise typer.Exit(EXIT_OK)
+        router.close()
+    _finish_batch(fmt, collected.items, router, sinks, stats_json, threshold)
+
 
 
 @app.command()
@@ -382,6 +437,8 @@ def watch(
         WatchFormat.JSONL, "jsonl (kubestrata findings) or falco (Falco JSON alerts)."
     ),
     falcosidekick: str = FALCOSIDEKICK,
+    input_format: InputFormat = INPUT_FORMAT,
+    sequences: bool = SEQUENCES,
 ) -> None:
     """Follow a file or stdin (like tail -F) or poll CloudWatch; stream findings to the sinks.
 
@@ -403,7 +460,7 @@ def watch(
         True, alert_file, webhook, block=False, queue=queue, falco=fmt is WatchFormat.FALCO,
         falcosidekick=falcosidekick,
     )  # fmt: skip
-    pipe = Pipeline(config, sinks)
+    pipe = DetectRouter(Pipeline(config, sinks), input_format, sequences)  # Pipeline's interface
     stop = threading.Event()
     try:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -433,6 +490,8 @@ def watch(
     finally:
         pipe.close()
         err_console.print(escape(stats_line(pipe.stats, sinks)))
+        if pipe.extra.line():
+            err_console.print(escape(pipe.extra.line()))
 
 
 def _follow_file(
@@ -490,6 +549,7 @@ def list_rules(
     """List the rule catalogue with its GuardDuty / Falco / Sigma / MITRE references.
 
     Example: kubestrata detect rules -o json"""
+    extra = extra_specs()  # runtime (KS-RUN), CloudTrail (KS-CT) and attack sequences (KS-SEQ)
     if fmt is options.TableOrJson.JSON:
         out = [
             {
@@ -499,16 +559,16 @@ def list_rules(
                 "enabledByDefault": r.enabled,
                 "description": r.description,
                 "references": r.references(),
-                "dispatch": dispatch_of(r.id),
+                "dispatch": dispatch_of(r.id) if r.id in CATALOGUE else None,
             }
-            for r in CATALOGUE.values()
+            for r in [*CATALOGUE.values(), *extra]
         ]
         sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    t = Table(title=f"{len(CATALOGUE)} audit rules")
+    t = Table(title=f"{len(CATALOGUE)} audit rules, {len(extra)} runtime, CloudTrail and sequence rules")
     for col in ("Id", "Severity", "Title", "GuardDuty / Falco", "MITRE"):
         t.add_column(col, overflow="fold")
-    for r in CATALOGUE.values():
+    for r in [*CATALOGUE.values(), *extra]:
         ref = ", ".join([*r.guardduty, *r.falco[:1]])
         t.add_row(
             r.id,
@@ -557,3 +617,9 @@ def stored_findings(
             escape(f["message"]),
         )
     stdout_console().print(t)
+
+
+# `detect cloudtrail` (LookupEvents) lives in its own module; it reads the shared options above
+from kubestrata.cli.detect_cloudtrail import cloudtrail_lookup  # noqa: E402
+
+app.command("cloudtrail")(handle_errors(cloudtrail_lookup))

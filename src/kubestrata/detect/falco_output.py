@@ -86,6 +86,10 @@ def to_falco(finding: dict[str, Any], hostname: str | None = None) -> dict[str, 
         "tags": sorted(set(tags)),
         "hostname": hostname or socket.gethostname(),
     }
+    if finding.get("source") in ("tetragon", "falco", "cloudtrail"):  # syscall / aws_cloudtrail names
+        from kubestrata.detect.runtime.falco_fields import adapt
+
+        adapt(alert, finding)
     return alert
 
 

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,8 @@ class Pipeline:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._now: float = 0.0
         self.objects = ObjectMemory()  # last produced state per object: the base of later patches
+        # called with each finding below --min-severity instead of dropping it (hook: router.py)
+        self.below_min_severity: Callable[[Finding], None] | None = None
 
     # -- the rule context (rules.registry.RuleContext) --
 
@@ -397,7 +400,9 @@ class Pipeline:
                 if spec is None:
                     continue
                 if min_rank and (h.severity or spec.severity).rank < min_rank:
-                    continue  # below --min-severity: not worth building
+                    if self.below_min_severity is not None:  # attack-sequence signals (detect/router.py)
+                        self.below_min_severity(self._finding(spec, h, ev))
+                    continue  # below --min-severity: not reported
                 f = self._finding(spec, h, ev)
                 if not self.store.admit(f, ev.epoch or time.time()):
                     st.suppressed += 1

@@ -1,0 +1,458 @@
+"""Attack sequences: one high/critical finding when findings from audit logs, runtime events and
+CloudTrail chain into an attack (GuardDuty Extended Threat Detection's AttackSequence:EKS/
+CompromisedCluster correlates the same three sources over 24 hours).
+
+Chains are data (data/sequences.yaml). The correlator sees every finding a detect run emits
+(``observe``); the findings that belong to some chain step are kept as *signals* per cluster in a
+``SignalStore``. After each new signal the chains it can extend are matched again over that
+cluster's recent signals; a match with at least ``min_steps`` steps is emitted once, and again only
+when it grows. Steps join on the cluster always and on ``identity`` (the acting user or IAM ARN) or
+``pod`` (namespace/pod) where a chain says so.
+
+State: ``MemorySignalStore`` (one process). Scale-out workers that each see part of the stream need
+a shared store with the same four methods: signals per cluster in a sorted set scored by event
+time and trimmed to the longest window (Redis ZADD/ZRANGEBYSCORE/ZREMRANGEBYSCORE), and the
+"emitted" marks as a hash with HSET-if-greater semantics (a Lua script or WATCH/MULTI) so two
+workers completing the same chain emit it once; or partition the stream by cluster so one worker
+owns each cluster's signals.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import yaml
+
+from kubestrata.detect.catalogue import RuleSpec
+from kubestrata.detect.emit import build_finding
+from kubestrata.errors import KubestrataError
+from kubestrata.findings import Severity
+
+JOIN_KEYS = ("identity", "pod", "workload")
+RUNTIME_SOURCES = ("tetragon", "falco")
+POSTURE_TIME = "(posture scan)"  # the time shown for a posture step: true whenever the events happened
+DEFAULT_WINDOW = 86_400.0
+SKEW = 300.0  # seconds steps of an ordered chain may be out of order (clock skew between sources)
+MAX_CANDIDATES = 6  # per step, when searching a match (the most recent ones)
+MAX_NODES = 500  # search budget per chain evaluation
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    rules: frozenset[str]
+    same: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chain:
+    id: str
+    title: str
+    severity: Severity
+    guardduty: str
+    description: str
+    steps: tuple[Step, ...]
+    min_steps: int
+    window: float = DEFAULT_WINDOW
+    ordered: bool = True
+
+    @property
+    def rules(self) -> frozenset[str]:
+        return frozenset().union(*(st.rules for st in self.steps))
+
+    @property
+    def join_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in JOIN_KEYS if any(k in st.same for st in self.steps))
+
+    @property
+    def spec(self) -> RuleSpec:
+        return RuleSpec(self.id, self.title, self.severity, self.description,
+                        guardduty=(self.guardduty,) if self.guardduty else ())  # fmt: skip
+
+
+def load_chains(path: str | Path | None = None) -> list[Chain]:
+    """The chains of a YAML file (the built-in ones by default); KubestrataError names the bad field."""
+    where = str(path or "detect/data/sequences.yaml")
+    try:
+        if path is None:
+            text = resources.files("kubestrata.detect").joinpath("data/sequences.yaml").read_text("utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        doc = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise KubestrataError(f"cannot read attack sequences {where}: {e}") from None
+    if not isinstance(doc, list):
+        raise KubestrataError(f"{where}: expected a list of chains")
+    chains: list[Chain] = []
+    for i, c in enumerate(doc):
+        at = f"{where}: chains[{i}]"
+        if not isinstance(c, dict):
+            raise KubestrataError(f"{at}: expected a mapping")
+        try:
+            steps = []
+            for j, s in enumerate(c["steps"]):
+                same = tuple(s.get("same") or ())
+                bad = [k for k in same if k not in JOIN_KEYS]
+                if bad:
+                    raise KubestrataError(f"{at}.steps[{j}].same: unknown join key {bad[0]!r} "
+                                          f"(one of {', '.join(JOIN_KEYS)})")  # fmt: skip
+                if not s.get("rules"):
+                    raise KubestrataError(f"{at}.steps[{j}].rules: empty")
+                steps.append(Step(str(s["name"]), frozenset(map(str, s["rules"])), same))
+            chain = Chain(
+                id=str(c["id"]),
+                title=str(c["title"]),
+                severity=Severity.parse(str(c.get("severity", "high"))),
+                guardduty=str(c.get("guardduty") or ""),
+                description=" ".join(str(c.get("description", "")).split()),
+                steps=tuple(steps),
+                min_steps=int(c.get("min_steps", len(steps))),
+                window=float(c.get("window", DEFAULT_WINDOW)),
+                ordered=bool(c.get("ordered", True)),
+            )
+        except KeyError as e:
+            raise KubestrataError(f"{at}: missing {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            raise KubestrataError(f"{at}: {e}") from None
+        if not 1 <= chain.min_steps <= len(chain.steps):
+            raise KubestrataError(f"{at}.min_steps: must be between 1 and {len(chain.steps)}")
+        chains.append(chain)
+    return chains
+
+
+class Signal(NamedTuple):
+    time: float
+    rule_id: str
+    fingerprint: str
+    time_text: str
+    identity: str
+    pod: str
+    message: str
+    workload: str = ""  # namespace/workload name (a posture finding's object, a pod's owner)
+
+
+def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
+    """(cluster, signal) of a detect finding, or None without a usable time."""
+    t = _time(finding.get("time"))
+    if t is None:
+        return None
+    pod = ""
+    if finding.get("resource") == "pods" and finding.get("name"):
+        pod = f"{finding.get('namespace') or ''}/{finding['name']}"
+    # a runtime finding's user is a process uid inside some container, not an API identity
+    identity = "" if finding.get("source") in RUNTIME_SOURCES else str(finding.get("user") or "")
+    ctr = finding.get("container")
+    workload = (ctr.get("workload") if isinstance(ctr, dict) else "") or ""
+    if pod and not workload:
+        workload = f"{finding.get('namespace') or ''}/{workload_of_pod(str(finding['name']))}"
+    elif workload:
+        workload = f"{finding.get('namespace') or ''}/{workload}"
+    return str(finding.get("cluster") or ""), Signal(
+        t, str(finding["ruleId"]), str(finding.get("fingerprint") or ""), str(finding.get("time")),
+        identity, pod, str(finding.get("message") or ""), workload,
+    )  # fmt: skip
+
+
+_POD_SUFFIX = re.compile(r"(?:-[0-9a-f]{6,10})?-[0-9a-z]{5}$|-\d+$")
+
+
+def workload_of_pod(name: str) -> str:
+    """The owner name a controller-made pod name implies: Deployment ``web-7d4b9c6f5-x2x7q`` ->
+    ``web``, DaemonSet ``aws-node-7xk2p`` -> ``aws-node``, StatefulSet ``db-0`` -> ``db`` (a
+    heuristic for sensors that do not report the workload; Tetragon does)."""
+    return _POD_SUFFIX.sub("", name) or name
+
+
+def _time(v: Any) -> float | None:
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class SignalStore(Protocol):
+    def add(self, cluster: str, signal: Signal) -> None: ...
+    def between(
+        self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
+    ) -> list[Signal]: ...
+    def emitted(self, key: str) -> tuple[int, float] | None: ...
+    def mark(self, key: str, steps: int, first: float) -> None: ...
+
+
+class MemorySignalStore:
+    """Signals per cluster in time order, bounded in count and age."""
+
+    def __init__(
+        self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000
+    ):
+        self.max_per_cluster = max_per_cluster
+        self.max_age = max_age
+        self.max_marks = max_marks
+        self._signals: dict[str, list[Signal]] = {}
+        self._by_rule: dict[str, dict[str, list[Signal]]] = {}
+        self._fps: dict[str, set[str]] = {}
+        self._marks: dict[str, tuple[int, float]] = {}
+
+    def add(self, cluster: str, signal: Signal) -> None:
+        lst = self._signals.setdefault(cluster, [])
+        if signal.fingerprint and signal.fingerprint in self._fps.setdefault(cluster, set()):
+            return  # the same finding again (a repeat the dedup window let through)
+        bisect.insort(lst, signal)
+        self._fps[cluster].add(signal.fingerprint)
+        by_rule = self._by_rule.setdefault(cluster, {})
+        bisect.insort(by_rule.setdefault(signal.rule_id, []), signal)
+        newest = lst[-1].time
+        cut = bisect.bisect_left(lst, (newest - self.max_age,))
+        if cut or len(lst) > self.max_per_cluster:
+            gone = lst[: max(cut, len(lst) - self.max_per_cluster)]
+            del lst[: len(gone)]
+            for g in gone:
+                self._fps[cluster].discard(g.fingerprint)
+                rl = by_rule.get(g.rule_id)
+                if rl and rl[0] is g:
+                    rl.pop(0)
+                elif rl:
+                    rl.remove(g)
+
+    def between(
+        self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
+    ) -> list[Signal]:
+        """Signals of the cluster in [start, end] in time order: of these rules only when given, the
+        latest ``limit`` of them when limit > 0."""
+        if rules is None:
+            lst = self._signals.get(cluster, [])
+            out = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
+            return out[-limit:] if limit else out
+        by_rule = self._by_rule.get(cluster, {})
+        out = []
+        for rid in rules:
+            rl = by_rule.get(rid)
+            if rl:
+                hi = bisect.bisect_right(rl, (end, "\uffff"))
+                lo = bisect.bisect_left(rl, (start,), 0, hi)
+                out += rl[max(lo, hi - limit) : hi] if limit else rl[lo:hi]
+        out.sort()
+        return out[-limit:] if limit else out
+
+    def emitted(self, key: str) -> tuple[int, float] | None:
+        return self._marks.get(key)
+
+    def mark(self, key: str, steps: int, first: float) -> None:
+        if len(self._marks) >= self.max_marks:
+            self._marks.clear()
+        self._marks[key] = (steps, first)
+
+
+class Correlator:
+    def __init__(self, chains: list[Chain] | None = None, store: SignalStore | None = None,
+                 enabled: set[str] | None = None) -> None:  # fmt: skip
+        self.chains = [c for c in (chains if chains is not None else load_chains())
+                       if enabled is None or c.id in enabled]  # fmt: skip
+        longest = max((c.window for c in self.chains), default=DEFAULT_WINDOW)
+        self.store = store if store is not None else MemorySignalStore(max_age=longest + SKEW)
+        self._by_rule: dict[str, list[Chain]] = {}
+        for c in self.chains:
+            for rid in set().union(*(s.rules for s in c.steps)):
+                self._by_rule.setdefault(rid, []).append(c)
+        self.signals = 0
+        self.sequences = 0
+        # posture facts (a scan's findings): timeless, per cluster and workload
+        self._posture: dict[str, dict[str, list[Signal]]] = {}
+
+    def add_posture(
+        self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
+    ) -> list[dict[str, Any]]:
+        """A posture finding about a workload (from a scan): true at any time, so it can be the
+        step of a chain whatever the events' times; returns the chains it completes with the
+        signals already seen."""
+        if rule_id not in self._by_rule:
+            return []
+        facts = self._posture.setdefault(cluster, {}).setdefault(workload, [])
+        if any(f.rule_id == rule_id for f in facts) or len(facts) >= 64:
+            return []
+        facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
+        out: list[dict[str, Any]] = []
+        for chain in self._by_rule[rule_id]:
+            others = frozenset(chain.rules - {rule_id})
+            seen = self.store.between(cluster, float("-inf"), float("inf"), others)
+            for sig in [x for x in seen if x.workload == workload][-MAX_CANDIDATES:]:
+                out += self._evaluate([chain], cluster, sig)
+        return out
+
+    def _candidates(
+        self, cluster: str, lo: float, hi: float, rules: frozenset[str], s: Signal
+    ) -> list[Signal]:
+        """The latest signals of a step, plus the latest that share the new signal's pod,
+        identity or workload (in a busy cluster its partners may be older than the latest few),
+        plus the posture facts about its workload (dated at the new signal's time)."""
+        facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
+        posture = [f._replace(time=s.time, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
+        wide = self.store.between(cluster, lo, hi, rules, 4 * MAX_CANDIDATES)
+        latest = wide[-MAX_CANDIDATES:]
+        kin = [x for x in wide if _related(x, s)][-MAX_CANDIDATES:]
+        return sorted(set(latest) | set(kin) | set(posture)) if kin or posture else latest
+
+    def relevant(self, rule_id: str) -> bool:
+        return rule_id in self._by_rule
+
+    def follows(self, rule_id: str) -> bool:
+        """Whether findings of this rule can be a step of some chain."""
+        return rule_id in self._by_rule
+
+    def observe(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
+        """Sequence findings completed or grown by this finding (usually none)."""
+        chains = self._by_rule.get(finding.get("ruleId", ""))
+        if not chains:
+            return []
+        sig = signal_of(finding)
+        if sig is None:
+            return []
+        cluster, s = sig
+        self.signals += 1
+        self.store.add(cluster, s)
+        return self._evaluate(chains, cluster, s)
+
+    def _evaluate(self, chains: list[Chain], cluster: str, s: Signal) -> list[dict[str, Any]]:
+        out = []
+        for chain in chains:
+            lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
+            cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
+            match = _best_match(chain, cands, s)
+            if match is None or sum(1 for m in match if m) < chain.min_steps:
+                continue
+            steps = [(chain.steps[i], m) for i, m in enumerate(match) if m is not None]
+            first = min(m.time for _, m in steps)
+            # one incident per chain, cluster and its first join key (the identity or the pod): raised
+            # at min_steps, raised again when every step has matched, and anew a window later
+            k = chain.join_keys[0] if chain.join_keys else ""
+            joined = next((getattr(m, k) for _, m in steps if getattr(m, k)), "") if k else ""
+            key = "\x1f".join((chain.id, cluster, joined))
+            prev = self.store.emitted(key)
+            complete = len(steps) == len(chain.steps)
+            if (
+                prev is not None
+                and first <= prev[1] + chain.window
+                and not (complete and prev[0] < len(steps))
+            ):
+                continue
+            self.store.mark(key, len(steps), first)
+            self.sequences += 1
+            out.append(sequence_finding(chain, cluster, steps))
+        return out
+
+
+def _related(x: Signal, s: Signal) -> bool:
+    return bool(
+        (s.pod and x.pod == s.pod)
+        or (s.identity and x.identity == s.identity)
+        or (s.workload and x.workload == s.workload)
+    )
+
+
+def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Signal | None] | None:
+    """The match with the most steps that includes ``new`` (bounded depth-first search over the
+    latest candidates of each step)."""
+    n = len(chain.steps)
+    for i, st in enumerate(chain.steps):
+        if new.rule_id in st.rules and new not in cands[i]:
+            cands[i] = [*cands[i][1:], new]
+    if sum(1 for c in cands if c) < chain.min_steps:
+        return None  # not enough steps have any candidate: no search
+    best: list[Signal | None] | None = None
+    best_n = 0
+    budget = [MAX_NODES]
+    taken: set[tuple[float, str, str]] = set()
+    last_new = max(i for i, st in enumerate(chain.steps) if new.rule_id in st.rules)
+    has_new = [False]
+
+    def dfs(
+        i: int,
+        chosen: list[Signal | None],
+        bound: dict[str, str],
+        lo: float,
+        hi: float,
+        last: float,
+        got: int,
+    ) -> None:
+        nonlocal best, best_n
+        budget[0] -= 1
+        if i > last_new and not has_new[0]:
+            return  # every match must contain the new signal
+        if i == n:
+            if new in chosen and got > best_n:
+                best, best_n = list(chosen), got
+            return
+        if budget[0] <= 0 or got + (n - i) <= best_n or best_n == n:
+            return
+        st = chain.steps[i]
+        for s in cands[i]:
+            # two findings of one event (same time, pod and actor) are one observation, not two steps
+            ek = (s.time, s.pod, s.identity)
+            if ek in taken:
+                continue
+            if chain.ordered and s.time < last - SKEW:
+                continue
+            nlo, nhi = min(lo, s.time), max(hi, s.time)
+            if nhi - nlo > chain.window:
+                continue
+            ok, nb = True, bound
+            for k in JOIN_KEYS:
+                v = getattr(s, k)
+                if k in st.same:
+                    if not v or (bound.get(k) and bound[k] != v):
+                        ok = False
+                        break
+                if v and k not in bound:
+                    nb = {**nb, k: v}
+            if not ok:
+                continue
+            chosen.append(s)
+            taken.add(ek)
+            was = has_new[0]
+            has_new[0] = was or s is new
+            dfs(i + 1, chosen, nb, nlo, nhi, max(last, s.time) if chain.ordered else last, got + 1)
+            has_new[0] = was
+            taken.discard(ek)
+            chosen.pop()
+        chosen.append(None)
+        dfs(i + 1, chosen, bound, lo, hi, last, got)
+        chosen.pop()
+
+    dfs(0, [], {}, float("inf"), float("-inf"), float("-inf"), 0)
+    return best
+
+
+def sequence_finding(chain: Chain, cluster: str, steps: list[tuple[Step, Signal]]) -> dict[str, Any]:
+    steps = sorted(steps, key=lambda x: x[1].time)
+    last = [m for _, m in steps if m.time_text != POSTURE_TIME][-1]
+    identity = next((s.identity for _, s in steps if s.identity), "")
+    pod = next((s.pod for _, s in steps if s.pod), "")
+    ns, _, name = pod.partition("/")
+    story = " -> ".join(f"{st.name} ({s.rule_id} {s.time_text})" for st, s in steps)
+    evidence = [
+        (f"steps[{i}]", {"step": st.name, "ruleId": s.rule_id, "time": s.time_text, "fingerprint": s.fingerprint,
+                         "message": s.message})
+        for i, (st, s) in enumerate(steps)
+    ]  # fmt: skip
+    first_fp = min(steps, key=lambda x: x[1].time)[1].fingerprint
+    return build_finding(
+        chain.spec,
+        message=f"{chain.title}: {len(steps)} of {len(chain.steps)} steps: {story}",
+        time=last.time_text,
+        cluster=cluster,
+        source="sequence",
+        subject={"user": identity or None, "verb": "sequence", "resource": "pods" if pod else None,
+                 "namespace": ns or None, "name": name or None},
+        evidence=evidence,
+        fingerprint_parts=(first_fp, str(len(steps))),
+        extra={"sequence": {"id": chain.id, "guardduty": chain.guardduty, "steps": len(steps),
+                            "of": len(chain.steps)}},
+    )  # fmt: skip

@@ -1,0 +1,225 @@
+"""Attack sequences (KS-SEQ-*, data/sequences.yaml): each chain fires on its bundled example in
+examples/detect/, in any input order, names every step with the step finding's fingerprint and time,
+and does not fire when the join keys or the window do not hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kubestrata.cli.main import app
+from kubestrata.detect.pipeline import DetectConfig, IPList, IPLists, Pipeline
+from kubestrata.detect.router import DetectRouter
+from kubestrata.detect.sequences import Correlator, MemorySignalStore, load_chains
+from kubestrata.errors import KubestrataError
+
+EX = Path(__file__).resolve().parents[2] / "examples" / "detect"
+AUDIT, TETRAGON, FALCO, TRAIL = (str(EX / n) for n in
+                                 ("attack.log", "runtime-tetragon.jsonl", "runtime-falco.jsonl", "cloudtrail-eks.json"))  # fmt: skip
+runner = CliRunner()
+
+
+def _run(*files: str, **kw: Any) -> list[dict[str, Any]]:
+    tor = IPList.load(str(EX / "tor-exits.txt"))
+    r = DetectRouter(Pipeline(DetectConfig(cluster="prod", ip_lists=IPLists(tor=tor), **kw)))
+    out: list[dict[str, Any]] = []
+    for f in files:
+        with open(f, "rb") as fh:
+            data = fh.read()
+        if f.endswith(".json"):
+            out += [x.to_dict() for x in r.process_obj(json.loads(data), f)]
+        else:
+            for line in data.splitlines():
+                out += [x.to_dict() for x in r.process_line(line, f)]
+    r.close()
+    return out
+
+
+def _seqs(found: list[dict[str, Any]], rid: str) -> list[dict[str, Any]]:
+    return [f for f in found if f["ruleId"] == rid]
+
+
+def test_compromised_cluster_across_audit_runtime_and_cloudtrail() -> None:
+    found = _run(AUDIT, TETRAGON, TRAIL)
+    seq = _seqs(found, "KS-SEQ-01")
+    assert [s["sequence"]["steps"] for s in seq] == [3, 5]  # raised at min_steps, again when complete
+    full = seq[-1]
+    assert full["severity"] == "critical" and full["references"]["guardduty"] == [
+        "AttackSequence:EKS/CompromisedCluster"
+    ]
+    steps = [e["value"] for e in full["evidence"]]
+    assert [s["step"] for s in steps] == ["suspicious access", "secrets accessed", "command executed in a pod",
+                                          "attacker activity in that pod", "cluster access granted"]  # fmt: skip
+    by_fp = {f["fingerprint"]: f for f in found}
+    for s in steps:  # every step names a finding of this run, with its time
+        assert (
+            by_fp[s["fingerprint"]]["ruleId"] == s["ruleId"] and by_fp[s["fingerprint"]]["time"] == s["time"]
+        )
+    assert steps[3]["ruleId"].startswith("KS-RUN-")
+    assert (full["namespace"], full["name"]) == ("kube-system", "aws-node-7xk2p")
+    assert full["user"] == "arn:aws:sts::111122223333:assumed-role/ci-deployer/i-0abc"
+
+
+def test_order_of_inputs_does_not_matter() -> None:
+    forward = {(f["ruleId"], f["sequence"]["steps"]) for f in _run(AUDIT, TETRAGON, TRAIL) if "sequence" in f}
+    backward = {
+        (f["ruleId"], f["sequence"]["steps"]) for f in _run(TRAIL, TETRAGON, AUDIT) if "sequence" in f
+    }
+    assert ("KS-SEQ-01", 5) in forward and ("KS-SEQ-01", 5) in backward
+
+
+def test_container_breakout_from_runtime_events_alone() -> None:
+    seq = _seqs(_run(TETRAGON), "KS-SEQ-02")
+    assert [s["sequence"]["steps"] for s in seq] == [2, 3]
+    assert {e["value"]["ruleId"] for e in seq[-1]["evidence"]} == {"KS-RUN-15", "KS-RUN-02", "KS-RUN-06"} or {
+        e["value"]["step"] for e in seq[-1]["evidence"]} == {"foothold", "credential access", "escape attempt"}  # fmt: skip
+
+
+def test_cryptojacking_audit_then_falco() -> None:
+    seq = _seqs(_run(AUDIT, FALCO), "KS-SEQ-03")
+    assert len(seq) == 1 and (seq[0]["namespace"], seq[0]["name"]) == ("kube-system", "node-debugger")
+    assert [e["value"]["ruleId"][:6] for e in seq[0]["evidence"]] == ["KS-AUD", "KS-RUN"]
+
+
+def test_privilege_escalation_from_audit_alone() -> None:
+    seq = _seqs(_run(AUDIT), "KS-SEQ-04")
+    assert len(seq) == 1 and seq[0]["sequence"]["steps"] == 3
+
+
+def test_pod_join_is_required(tmp_path: Path) -> None:
+    # the same runtime events, each in a pod of its own: no pod has two steps of a chain
+    moved = []
+    for i, line in enumerate(Path(TETRAGON).read_text().splitlines()):
+        ev = json.loads(line)
+        body = next(iter(v for k, v in ev.items() if k.startswith("process_")))
+        if isinstance(body, dict) and "process" in body:
+            body["process"]["pod"] = {**body["process"]["pod"], "name": f"aws-node-{i}"}
+        moved.append(json.dumps(ev))
+    (tmp_path / "moved.jsonl").write_text("\n".join(moved) + "\n")
+    found = _run(str(tmp_path / "moved.jsonl"))
+    assert {"KS-RUN-02", "KS-RUN-06", "KS-RUN-15"} <= {f["ruleId"] for f in found}
+    assert _seqs(found, "KS-SEQ-02") == []
+
+
+def test_identity_join_and_window() -> None:
+    chains = load_chains()
+    corr = Correlator(chains)
+
+    def f(rid: str, t: str, user: str, fp: str) -> dict[str, Any]:
+        return {"ruleId": rid, "time": t, "cluster": "c", "user": user, "fingerprint": fp, "message": rid}
+
+    # KS-SEQ-04 steps by three different users: no sequence
+    out = [*corr.observe(f("KS-AUD-N15", "2026-01-01T00:00:00Z", "a", "1")),
+           *corr.observe(f("KS-AUD-G03", "2026-01-01T00:01:00Z", "b", "2")),
+           *corr.observe(f("KS-AUD-N22", "2026-01-01T00:02:00Z", "c", "3"))]  # fmt: skip
+    assert not out
+    # the same user, but the last step two days later: outside the 24-hour window
+    out = [*corr.observe(f("KS-AUD-N15", "2026-02-01T00:00:00Z", "u", "4")),
+           *corr.observe(f("KS-AUD-G03", "2026-02-01T00:01:00Z", "u", "5")),
+           *corr.observe(f("KS-AUD-N22", "2026-02-03T00:02:00Z", "u", "6"))]  # fmt: skip
+    assert not out
+    out = [*corr.observe(f("KS-AUD-N15", "2026-03-01T00:00:00Z", "v", "7")),
+           *corr.observe(f("KS-AUD-G03", "2026-03-01T00:01:00Z", "v", "8")),
+           *corr.observe(f("KS-AUD-N22", "2026-03-01T00:02:00Z", "v", "9"))]  # fmt: skip
+    assert [s["ruleId"] for s in out] == ["KS-SEQ-04"]
+    assert corr.observe(f("KS-AUD-N22", "2026-03-01T00:03:00Z", "v", "10")) == []  # the same incident
+
+
+def test_no_sequences_flag_and_min_severity(tmp_path: Path) -> None:
+    args = ["detect", "replay", AUDIT, TETRAGON, TRAIL, "--tor-exit-list", str(EX / "tor-exits.txt"),
+            "--cluster-name", "prod", "-o", "json", "--fail-on", "never"]  # fmt: skip
+    r = runner.invoke(app, [*args, "--min-severity", "critical"])
+    assert r.exit_code == 0, r.output
+    crit = json.loads(r.stdout)
+    assert {f["ruleId"] for f in crit} == {
+        "KS-SEQ-01",
+        "KS-SEQ-04",
+    }  # the steps themselves are below critical
+    r = runner.invoke(app, [*args, "--no-sequences"])
+    assert not [f for f in json.loads(r.stdout) if f["ruleId"].startswith("KS-SEQ")]
+
+
+def test_bad_chain_files_name_the_field(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    for text, msg in [
+        (
+            "- id: X\n  title: t\n  steps: [{name: a, rules: [KS-RUN-01], same: [node]}]\n",
+            "same: unknown join key 'node'",
+        ),
+        ("- id: X\n  title: t\n  min_steps: 5\n  steps: [{name: a, rules: [KS-RUN-01]}]\n", "min_steps"),
+        ("- id: X\n  steps: []\n", "missing 'title'"),
+        ("{a: [1\n", "cannot read attack sequences"),
+    ]:
+        p.write_text(text)
+        with pytest.raises(KubestrataError, match=msg.replace("[", r"\[")):
+            load_chains(p)
+
+
+def test_signal_store_is_bounded() -> None:
+    store = MemorySignalStore(max_per_cluster=10, max_age=100.0)
+    from kubestrata.detect.sequences import Signal
+
+    for i in range(50):
+        store.add("c", Signal(float(i), "KS-RUN-02", str(i), "", "", "ns/p", ""))
+    kept = store.between("c", 0, 1000)
+    assert len(kept) == 10 and kept[0].time == 40.0
+    store.add("c", Signal(500.0, "KS-RUN-02", "x", "", "", "ns/p", ""))
+    assert [s.time for s in store.between("c", 0, 1000)] == [500.0]  # older than max_age dropped
+
+
+SCAN = str(EX / "demo-cluster-scan.json")
+
+
+@pytest.mark.parametrize("order", ["scan-first", "events-first"])
+def test_posture_scan_and_runtime_join_on_the_workload(order: str) -> None:
+    files = (SCAN, TETRAGON) if order == "scan-first" else (TETRAGON, SCAN)
+    seq = _seqs(_run(*files), "KS-SEQ-05")
+    assert len(seq) == 1
+    steps = [e["value"] for e in seq[0]["evidence"]]
+    assert (
+        steps[0]["ruleId"] == "KS-WL-001" and steps[0]["time"] == "(posture scan)"
+    )  # aws-node is privileged
+    assert steps[1]["ruleId"].startswith("KS-RUN-") and seq[0]["time"] == steps[1]["time"]
+    assert (seq[0]["namespace"], seq[0]["name"]) == ("kube-system", "aws-node-7xk2p")
+
+
+def test_posture_of_another_workload_does_not_join(tmp_path: Path) -> None:
+    doc = json.loads(Path(SCAN).read_text())
+    for f in doc["findings"]:
+        if (f.get("object") or {}).get("name") == "aws-node":
+            f["object"]["name"] = "aws-node-legacy"
+    (tmp_path / "scan.json").write_text(json.dumps(doc))
+    assert _seqs(_run(str(tmp_path / "scan.json"), TETRAGON), "KS-SEQ-05") == []
+
+
+def test_bad_scan_report_is_counted() -> None:
+    r = DetectRouter(Pipeline(DetectConfig(cluster="prod")))
+    assert r.process_obj({"schemaVersion": 1, "tool": {}, "findings": "x"}, "scan") == []
+    r.process_obj({"schemaVersion": 1, "tool": {}, "findings": [{"ruleId": "KS-WL-001"}, 7]}, "scan")
+    assert r.stats.bad_total == 3
+
+
+def test_workload_of_pod_names() -> None:
+    from kubestrata.detect.sequences import workload_of_pod
+
+    assert workload_of_pod("web-7d4b9c6f5-x2x7q") == "web"
+    assert workload_of_pod("aws-node-7xk2p") == "aws-node"
+    assert workload_of_pod("db-0") == "db"
+    assert workload_of_pod("node-debugger") == "node-debugger"
+
+
+def test_every_signal_record_is_the_one_finding_model_key_for_key():
+    # runtime, CloudTrail and sequence findings travel as kubestrata Findings (store, sinks, report);
+    # their JSON line is the record the engine built, key for key and in order
+    from kubestrata.detect.emit import as_finding
+
+    found = _run(AUDIT, TETRAGON, FALCO, TRAIL)
+    signals = [f for f in found if f.get("source") in ("tetragon", "falco", "cloudtrail", "sequence")]
+    assert {f["source"] for f in signals} == {"tetragon", "falco", "cloudtrail", "sequence"}
+    for rec in signals:
+        again = as_finding(rec).to_dict()
+        assert list(again) == list(rec) and again == rec
