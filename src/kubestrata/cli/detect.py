@@ -554,3 +554,7 @@ def stored_findings(
             escape(f["message"]),
         )
     stdout_console().print(t)
+
+
+# scale-out commands (publish, worker) live in their own module; importing it registers them here
+from kubestrata.cli import detect_fleet as _fleet  # noqa: E402, F401

@@ -243,8 +243,8 @@ class Pipeline:
         self.learning = self.config.learning
         engine = make_engine(self.config.state_url) if self.config.state_url else None
         self.engine = engine
-        self._first_seen = FirstSeen(engine)
-        self.store = FindingsStore(engine, self.config.dedup_window)
+        self._first_seen = self.make_first_seen(engine)
+        self.store = self.make_store(engine)
         enabled = self.config.enabled_ids()
         self.specs: dict[str, RuleSpec] = {rid: CATALOGUE[rid] for rid in enabled}
         self._refs: dict[str, dict[str, list[str]]] = {}
@@ -259,6 +259,14 @@ class Pipeline:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._now: float = 0.0
         self.objects = ObjectMemory()  # last produced state per object: the base of later patches
+
+    # -- state factories (detect/worker.py's fleet pipeline shares state across workers) --
+
+    def make_first_seen(self, engine: Any) -> FirstSeen:
+        return FirstSeen(engine)
+
+    def make_store(self, engine: Any) -> FindingsStore:
+        return FindingsStore(engine, self.config.dedup_window)
 
     # -- rule context API (used by rules.py) --
 
