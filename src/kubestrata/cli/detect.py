@@ -30,7 +30,7 @@ from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, DetectConfig, IPList, IPLists, Pipeline
 from kubestrata.detect.report import print_summary, stats_line
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
-from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
+from kubestrata.detect.sinks import CountingSink, FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Severity
@@ -293,7 +293,8 @@ def replay(
         control_plane_identities,
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    collected = MemorySink(block=True, capacity=queue)
+    keep = fmt in (ReplayFormat.TABLE, ReplayFormat.JSON)  # the others stream: count, keep nothing
+    collected = MemorySink(block=True, capacity=queue) if keep else CountingSink(block=True)
     stdout = fmt in (ReplayFormat.JSONL, ReplayFormat.FALCO)
     sinks = [
         collected,
@@ -308,7 +309,7 @@ def replay(
             _feed_file(pipe, f)
     finally:
         pipe.close()
-    findings = collected.items
+    findings = collected.items if isinstance(collected, MemorySink) else []
     if fmt is ReplayFormat.TABLE:
         print_summary(stdout_console(), findings, pipe.stats, sinks)
     else:
@@ -321,7 +322,10 @@ def replay(
         except OSError as e:
             raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
     if threshold is not None:
-        n = sum(1 for f in findings if Severity(f["severity"]).rank >= threshold.rank)
+        if isinstance(collected, MemorySink):
+            n = sum(1 for f in findings if Severity(f["severity"]).rank >= threshold.rank)
+        else:
+            n = sum(c for sev, c in collected.by_severity.items() if Severity(sev).rank >= threshold.rank)
         if n:
             exit_with(
                 EXIT_FINDINGS,
