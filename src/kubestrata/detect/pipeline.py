@@ -405,15 +405,19 @@ class Pipeline:
             return []
         st.evaluated += 1
         out: list[dict[str, Any]] = []
+        when: float | None = None  # the event's time, parsed once for all its findings
+        min_rank = self._min_rank
         for d in dets:
             for h in safe_call(d, ev, self):
                 spec = self.specs.get(h.rule_id)
                 if spec is None:
                     continue
-                if _rank((h.severity or spec.severity).value) < self._min_rank:
+                if min_rank and _rank((h.severity or spec.severity).value) < min_rank:
                     continue  # below --min-severity: not worth building
                 f = self._finding(spec, h, ev)
-                if not self.store.admit(f, parse_time(ev.timestamp) or time.time()):
+                if when is None:
+                    when = parse_time(ev.timestamp) or time.time()
+                if not self.store.admit(f, when):
                     st.suppressed += 1
                     continue
                 st.findings += 1
