@@ -188,3 +188,27 @@ def test_unreachable_redis_is_a_clear_error() -> None:
         connect("redis://127.0.0.1:1/0")
     with pytest.raises(KubestrataError, match="redis://"):
         connect("http://127.0.0.1:6379")
+
+
+def test_audit_webhook_can_publish_instead_of_detecting(redis_url: str) -> None:
+    from kubestrata.detect import AuditWebhook, Pipeline
+
+    layout = Layout(partitions=4)
+    client = connect(redis_url)
+    pub = Publisher(client, layout, cluster="prod")
+    hook = AuditWebhook(Pipeline(), publisher=pub)
+    body = orjson.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
+                         "items": [event("create", "pods", user=f"u{i}", name="p") for i in range(5)]})  # fmt: skip
+    assert hook.handle(body) == (
+        200,
+        {"accepted": 5, "bad": 0, "duplicates": 0, "findings": 0, "published": 5},
+    )
+    assert sum(client.xlen(layout.stream(p)) for p in range(4)) == 5
+    assert hook.pipeline.stats.events == 0  # nothing evaluated in the server
+    assert hook.handle(b"{nope")[0] == 400
+    # Redis gone: 503, so the API server sends the batch again (nothing was taken)
+    import redis
+
+    hook.publisher = Publisher(redis.Redis(port=1, socket_connect_timeout=2), layout, cluster="prod")
+    code, doc = hook.handle(body)
+    assert code == 503 and "retry" in doc["error"]

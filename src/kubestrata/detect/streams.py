@@ -278,6 +278,11 @@ class Publisher:
                 "parked bad input from %s in %s: %s", clean(origin, 200), self.layout.dead, clean(reason, 200)
             )
 
+    def discard(self) -> None:
+        """Drop what is queued (after a failed flush: the caller reports the failure upstream)."""
+        self._pipe.reset()
+        self._queued = 0
+
     def flush(self) -> None:
         """Send what is queued; returns once Redis has every entry (the caller may then checkpoint)."""
         if self._queued:
