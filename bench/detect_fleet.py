@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +52,18 @@ _spec.loader.exec_module(detect_bench)
 HEAVY_RESOURCES = ("leases", "events", "configmaps")
 
 
-def heavy_lines(n: int, seed: int = 7) -> list[bytes]:
-    """n finding-heavy events (one finding each, distinct fingerprints)."""
+def iter_heavy(n: int, seed: int = 7) -> Iterator[bytes]:
+    """n finding-heavy events (one finding each, distinct fingerprints), generated as consumed."""
     rng = random.Random(seed)
-    out: list[bytes] = []
-    while len(out) < n:
+    i = 0
+    while i < n:
         ev = detect_bench.write_event(rng)
         if ev["objectRef"]["resource"] not in HEAVY_RESOURCES and ev["verb"] != "delete":
             continue
-        ev["user"]["username"] = f"user-{len(out)}@example.com"
+        ev["user"]["username"] = f"user-{i}@example.com"
         ev["auditID"] = str(uuid.UUID(int=rng.getrandbits(128)))
-        out.append(orjson.dumps(ev))
-    return out
+        i += 1
+        yield orjson.dumps(ev)
 
 
 def realistic_lines(n: int, seed: int = 5) -> list[bytes]:
@@ -170,19 +171,20 @@ class Fleet:
                     f"{name} exited {p.returncode}: {(self.outdir / f'{name}.err').read_text()[-2000:]}"
                 )
 
-    def findings(self) -> list[dict[str, Any]]:
-        out = []
+    def fingerprints(self) -> Counter[str]:
+        """How often each fingerprint was emitted, over every worker's output."""
+        out: Counter[str] = Counter()
         for f in sorted(self.outdir.glob("worker-*.jsonl")):
-            for line in f.read_bytes().splitlines():
-                if line.strip():
+            with f.open("rb") as fh:
+                for line in fh:
                     try:
-                        out.append(orjson.loads(line))
-                    except orjson.JSONDecodeError:
+                        out[orjson.loads(line)["fingerprint"]] += 1
+                    except (orjson.JSONDecodeError, KeyError, TypeError):
                         pass  # the killed worker's last line may be cut
         return out
 
 
-def publish(redis_url: str, lines: list[bytes], partitions: int, rate: float | None = None) -> float:
+def publish(redis_url: str, lines: Iterable[bytes], partitions: int, rate: float | None = None) -> float:
     """XADD every line (in-process Publisher); the CPU seconds it took."""
     from kubestrata.detect.streams import Layout, Publisher, check_layout, connect, ensure_groups
 
@@ -283,7 +285,7 @@ def scaling(args: argparse.Namespace) -> None:
             print(f"{n} worker(s): {args.events:,} events, wall {wall:.1f}s ({args.events / wall:,.0f} events/s), "
                   f"CPU {cpu:.1f}s ({args.events / cpu:,.0f} events per CPU-second; per worker "
                   f"{', '.join(f'{c:.1f}' for c in fleet.cpu.values())}); publisher CPU {pcpu:.1f}s; "
-                  f"read {read:,}, pending {pending}, findings {len(fleet.findings()):,}")  # fmt: skip
+                  f"read {read:,}, pending {pending}, findings {sum(fleet.fingerprints().values()):,}")  # fmt: skip
         finally:
             redis.stop()
 
@@ -291,7 +293,9 @@ def scaling(args: argparse.Namespace) -> None:
 def heavy(args: argparse.Namespace) -> None:
     path = OUT / f"detect-heavy-{args.events}.jsonl"
     if not path.exists():
-        path.write_bytes(b"\n".join(heavy_lines(args.events)) + b"\n")
+        with path.open("wb") as fh:
+            for line in iter_heavy(args.events):
+                fh.write(line + b"\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
     for i in range(args.repeat):
         with open(os.devnull, "wb") as devnull:
@@ -313,7 +317,7 @@ def run_soak(events: int, state_url: str | None, out: Path, partitions: int = 12
              kill_at: float = 0.3, redis_url: str | None = None) -> dict[str, Any]:  # fmt: skip
     """3 workers, publishing while they run; one SIGKILLed when ``kill_at`` of the events are
     processed. Returns the counts the caller asserts on."""
-    lines = heavy_lines(events)
+    lines = iter_heavy(events)
     redis = None if redis_url else Redis()
     url = redis_url or redis.url  # type: ignore[union-attr]
     try:
@@ -347,7 +351,7 @@ def run_soak(events: int, state_url: str | None, out: Path, partitions: int = 12
         fleet.wait()
         wall = time.monotonic() - t0
         read, pending = acked(url, partitions)
-        emitted = Counter(f["fingerprint"] for f in fleet.findings())
+        emitted = fleet.fingerprints()
         stored = stored_fingerprints(state)
         result = {
             "events": events,
@@ -381,7 +385,27 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=12)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--state-url", help="shared state database (default: a SQLite file in bench/out)")
+    ap.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL for the state")
     args = ap.parse_args()
+    pg = None
+    if args.postgres:
+        sys.path.insert(0, str(ROOT))
+        from tests.detect.conftest import PostgresServer, _pg_bindir
+
+        bindir = _pg_bindir()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL binaries (apt-get install postgresql)")
+        pg = PostgresServer(bindir)
+        pg.start()
+        args.state_url = pg.new_database()
+    try:
+        run(args)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def run(args: argparse.Namespace) -> None:
     OUT.mkdir(exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if args.scaling:
