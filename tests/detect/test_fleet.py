@@ -212,3 +212,14 @@ def test_audit_webhook_can_publish_instead_of_detecting(redis_url: str) -> None:
     hook.publisher = Publisher(redis.Redis(port=1, socket_connect_timeout=2), layout, cluster="prod")
     code, doc = hook.handle(body)
     assert code == 503 and "retry" in doc["error"]
+
+
+def test_the_fleet_example_scans_clean() -> None:
+    from typer.testing import CliRunner
+
+    from kubestrata.cli.main import app
+    from tests.conftest import EXAMPLES
+
+    r = CliRunner().invoke(app, ["scan", str(EXAMPLES / "detect-fleet"), "--fail-on", "info", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "0 findings" in r.output
