@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from kubestrata.cli.main import app
 from kubestrata.detect.kinesis import KinesisReader
 from kubestrata.detect.pipeline import Pipeline
-from tests.conftest import moto_endpoint
+from tests.conftest import moto_endpoint, reset_moto
 from tests.detect.helpers import event
 
-GROUP = "/aws/eks/prod/cluster"
+GROUP = "/aws/eks/kinesis-test/cluster"  # not test_cloudwatch's group: moto's state is per process
 STREAM = "eks-audit"
 KEYS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -30,6 +30,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                  ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
         monkeypatch.setenv(k, v)
+    reset_moto()  # another module's moto server may have left its AWS behind
     with moto_endpoint() as url:
         kinesis = boto3.client("kinesis", endpoint_url=url, **KEYS)
         kinesis.create_stream(StreamName=STREAM, ShardCount=2)

@@ -248,6 +248,7 @@ class Pipeline:
         enabled = self.config.enabled_ids()
         self.specs: dict[str, RuleSpec] = {rid: CATALOGUE[rid] for rid in enabled}
         self._refs: dict[str, dict[str, list[str]]] = {}
+        self._rule_parts: dict[str, tuple[bytes, str, str, dict[str, list[str]]]] = {}
         self._last_ev: AuditEvent | None = None  # _event_fields' one-event cache
         self._last_fields: dict[str, Any] = {}
         self._fp_event = b""
@@ -504,26 +505,33 @@ class Pipeline:
         }
 
     def _finding(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> dict[str, Any]:
-        sev = (h.severity or spec.severity).value
+        rule = self._rule_parts.get(spec.id)
+        if rule is None:  # the catalogue's per-rule parts, looked up once per rule
+            rule = self._rule_parts[spec.id] = (
+                spec.id.encode("utf-8", "replace") + b"\x1f", spec.title, spec.severity.value,
+                self._references(spec),
+            )  # fmt: skip
+        fp_head, title, sev, refs = rule
+        if h.severity is not None:
+            sev = h.severity.value
         evidence = [{"path": p, "value": clean_any(v)} for p, v in h.evidence]
         fields = self._event_fields(ev)
         # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
         # differs on every event and must not split it)
         fp_src = (
-            spec.id.encode("utf-8", "replace")
-            + b"\x1f"
+            fp_head
             + self._fp_event
             + orjson.dumps([e for e in evidence if e["path"] != "anomaly"], default=str)
         )
         return {
             "ruleId": spec.id,
-            "title": spec.title,
+            "title": title,
             "severity": sev,
             "message": clean(h.message),
             **fields,
             "sourceIPs": list(fields["sourceIPs"]),  # each finding its own list
             "evidence": evidence,
-            "references": self._references(spec),
+            "references": refs,
             "fingerprint": hashlib.sha256(fp_src).hexdigest()[:32],
         }
 
