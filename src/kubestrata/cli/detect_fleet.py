@@ -185,7 +185,7 @@ def worker(
     consumer: str = typer.Option(
         None, "--consumer", help="Consumer name (default host-pid; unique per worker)."
     ),
-    batch: int = typer.Option(500, "--batch", help="Entries read per XREADGROUP."),
+    batch: int = typer.Option(500, "--batch", help="Entries read per XREADGROUP, over all owned partitions."),
     lease_ttl: float = typer.Option(10.0, "--lease-ttl", help="Seconds a dead worker keeps its partitions."),
     min_idle: float = typer.Option(
         30.0, "--min-idle", help="Seconds an entry stays pending before another worker claims it."

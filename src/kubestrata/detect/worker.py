@@ -316,7 +316,7 @@ class Worker:
                 else:
                     reply = self.client.xreadgroup(
                         GROUP, self.me, {self.layout.stream(p): ">" for p in sorted(self.leases.owned)},
-                        count=self.batch, block=self.block_ms,
+                        count=max(1, self.batch // len(self.leases.owned)), block=self.block_ms,
                     )  # fmt: skip
                     got = [(s, i, f, 1) for s, i, f in entries(reply or [])]
                     if got:
