@@ -223,3 +223,24 @@ def test_the_fleet_example_scans_clean() -> None:
     r = CliRunner().invoke(app, ["scan", str(EXAMPLES / "detect-fleet"), "--fail-on", "info", "-q"])
     assert r.exit_code == 0, r.output
     assert "0 findings" in r.output
+
+
+def test_a_window_moves_with_its_partition(redis_url: str, tmp_path: Any) -> None:
+    """15 denied reads on one worker, which stops cleanly; 5 more on its successor: the threshold
+    (20) is reached once, on the successor, because the open window was handed over."""
+    layout = Layout(partitions=2)
+    client = connect(redis_url)
+    pub = Publisher(client, layout, cluster="prod")
+    state = str(tmp_path / "s.db")
+
+    def burst(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            pub.publish_line(
+                orjson.dumps(event("get", "secrets", user="mallory", name=f"s{i}", code=403)), "t"
+            )
+        pub.flush()
+
+    _, first = run_workers(redis_url, layout, state, n=1, publish=lambda: burst(0, 15))
+    _, second = run_workers(redis_url, layout, state, n=1, publish=lambda: burst(15, 5))
+    assert [f["ruleId"] for f in first[0].items if f["ruleId"] == "KS-AUD-N13"] == []
+    assert [f["ruleId"] for f in second[0].items if f["ruleId"] == "KS-AUD-N13"] == ["KS-AUD-N13"]

@@ -98,6 +98,9 @@ class Layout:
     def workers(self) -> str:
         return f"{self.prefix}:workers"
 
+    def handover(self, p: int) -> str:
+        return f"{self.prefix}:handover:{p}"
+
     def window(self, key: str) -> str:
         return f"{self.prefix}:window:{key}"
 

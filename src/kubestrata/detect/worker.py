@@ -46,7 +46,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.detect.pipeline import DetectConfig, Pipeline, parse_time
+from kubestrata.detect.pipeline import DetectConfig, Pipeline, _Window, parse_time
 from kubestrata.detect.state import (
     FindingsStore,
     FirstSeen,
@@ -329,9 +329,12 @@ class Worker:
 
     def _tick(self) -> bool:
         gained, _lost = self.leases.tick(int(time.time() * 1000), self._before_release)
-        if gained and self.stats.batches:
+        if gained:
+            # what the previous owner learnt: first-seen keys from the database (it flushed them
+            # before letting go, or before acknowledging), windows from its hand-over note
             for pipe in self.pipelines.values():
                 pipe.reload()
+            self._take_windows(gained)
         worked = False
         for p in sorted(self.leases.owned):
             worked |= self._claim(p)
@@ -340,6 +343,41 @@ class Worker:
     def _before_release(self, parts: set[int]) -> None:
         for pipe in self.pipelines.values():
             pipe.flush()
+        self._hand_over_windows(parts)
+
+    HANDOVER_TTL_MS = 24 * 3600 * 1000
+
+    def _hand_over_windows(self, parts: set[int]) -> None:
+        """The open threshold windows of the identities in ``parts``, left in Redis for the next
+        owner (a partition moves when a worker joins or leaves cleanly)."""
+        notes: dict[int, list[list[Any]]] = {p: [] for p in parts}
+        for cluster, pipe in self.pipelines.items():
+            for (rule_id, key), w in list(pipe._windows.items()):
+                p = self.layout.partition_of(cluster, key)
+                if p in notes:
+                    notes[p].append([cluster, rule_id, key, list(w.items), w.distinct])
+                    del pipe._windows[(rule_id, key)]
+        red = self.client.pipeline(transaction=False)
+        for p, rows in notes.items():
+            if rows:
+                red.set(self.layout.handover(p), orjson.dumps(rows), px=self.HANDOVER_TTL_MS)
+        red.execute()
+
+    def _take_windows(self, parts: set[int]) -> None:
+        red = self.client.pipeline(transaction=False)
+        for p in sorted(parts):
+            red.getdel(self.layout.handover(p))
+        for blob in red.execute():
+            if not blob:
+                continue
+            try:
+                rows = orjson.loads(blob)
+                for cluster, rule_id, key, items, distinct in rows:
+                    w = self.pipeline_for(cluster)._windows.setdefault((rule_id, key), _Window())
+                    w.items.extend(items)
+                    w.distinct.update(distinct)
+            except (orjson.JSONDecodeError, TypeError, ValueError, Poison) as e:
+                log.warning("ignored an unreadable window hand-over note: %s", e)
 
     def _claim(self, p: int) -> bool:
         """Take over entries of partition p pending longer than min_idle (their worker died)."""
@@ -448,6 +486,7 @@ class Worker:
         try:
             for pipe in self.pipelines.values():
                 pipe.close()
+            self._hand_over_windows(set(self.leases.owned))  # a clean stop: the next owner counts on
         finally:
             try:
                 self.leases.release_all()
