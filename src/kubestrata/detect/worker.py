@@ -26,9 +26,10 @@ Correctness across workers, and why it is built this way:
   dead-letter stream with the reason and acknowledged. An entry delivered more than
   ``max_deliveries`` times (workers died on it) is parked without being run again.
 
-Known limit: when a partition moves (a worker died, or joined), the in-memory windows of its
-identities start empty on the new owner: a burst that straddles the move can need up to one more
-threshold's worth of events. First-seen keys are reloaded from the database on a move.
+Moving partitions: the new owner reloads first-seen keys from the database and takes the open
+windows the old owner left in Redis (``<prefix>:handover:<p>``) when it let go cleanly. A worker
+that dies takes its open windows with it: a burst that straddles the death can need up to one more
+threshold's worth of events.
 """
 
 from __future__ import annotations
