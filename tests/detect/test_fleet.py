@@ -244,3 +244,42 @@ def test_a_window_moves_with_its_partition(redis_url: str, tmp_path: Any) -> Non
     _, second = run_workers(redis_url, layout, state, n=1, publish=lambda: burst(15, 5))
     assert [f["ruleId"] for f in first[0].items if f["ruleId"] == "KS-AUD-N13"] == []
     assert [f["ruleId"] for f in second[0].items if f["ruleId"] == "KS-AUD-N13"] == ["KS-AUD-N13"]
+
+
+def test_publish_and_worker_commands(redis_url: str, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from kubestrata.cli.main import app
+
+    runner = CliRunner()
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"\n".join(orjson.dumps(event("create", "pods", user=f"u{i}", name="p")) for i in range(3))
+                    + b"\n{truncated\n")  # fmt: skip
+    r = runner.invoke(app, ["detect", "publish", str(log), "--redis", redis_url, "--cluster-name", "prod"])
+    assert r.exit_code == 0, r.output
+    assert "3 events published to 16 partitions of ks:events, 1 parked in ks:events:dead" in r.stderr
+    ((_, parked),) = connect(redis_url).xrange("ks:events:dead")
+    assert parked[b"reason"].startswith(b"undecodable") and parked[b"origin"] == f"{log}:4".encode()
+    r = runner.invoke(app, ["detect", "worker", "--redis", redis_url, "--state", str(tmp_path / "s.db"),
+                            "--idle-exit", "1", "--stats", str(tmp_path / "st.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert sorted(orjson.loads(x)["user"] for x in r.stdout.splitlines() if x.startswith("{")) == [
+        "u0",
+        "u1",
+        "u2",
+    ]
+    assert orjson.loads((tmp_path / "st.json").read_bytes())["messages"] == 3
+    # mistakes are named, never a traceback
+    for args, msg in (
+        (["detect", "publish", "--redis", redis_url], "exactly one"),
+        (
+            ["detect", "publish", str(log), str(log), "--follow", "--redis", redis_url],
+            "--follow takes exactly one",
+        ),
+        (["detect", "publish", str(log), "--redis", redis_url, "--partitions", "4"], "partitioned 16 ways"),
+        (["detect", "worker", "--redis", redis_url, "--state", ":memory:"], "shared --state"),
+        (["detect", "worker", "--redis", "redis://127.0.0.1:1/0", "--state", "x.db"], "cannot reach Redis"),
+    ):
+        r = runner.invoke(app, args)
+        assert r.exit_code != 0 and msg in r.output, (args, r.output)
+        assert "Traceback" not in r.output
