@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,77 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "state.db")
     return request.getfixturevalue("pg_url")
+
+
+# --- Redis (detect scale-out: tests/detect/test_fleet.py) ----------------------------------------
+
+
+class RedisServer:
+    """Debian's redis-server on a free loopback port, no persistence, in a temp dir."""
+
+    def __init__(self, binary: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="ks-redis-"))
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--save", "", "--appendonly", "no", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.root), "--logfile", str(self.root / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        import redis
+
+        client = redis.Redis(port=self.port)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if self.proc.poll() is not None:
+                    log = (self.root / "redis.log").read_text()[-2000:]
+                    raise RuntimeError(f"redis-server exited: {log}") from None
+                time.sleep(0.05)
+        client.close()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    problem = None
+    if not os.path.exists(binary):
+        problem = "redis-server not found (apt-get install redis-server)"
+    else:
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            problem = "the redis client is not installed (pip install redis, part of the test extra)"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem + ": CI must run the scale-out tests")
+        pytest.skip(problem)
+    server = RedisServer(binary)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """The session's Redis, emptied before each test."""
+    import redis
+
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    client.close()
+    yield redis_server.url

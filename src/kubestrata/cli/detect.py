@@ -36,7 +36,7 @@ from kubestrata.detect.router import (
     feed_file,
 )
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
-from kubestrata.detect.sinks import FileSink, MemorySink, StreamSink, WebhookSink
+from kubestrata.detect.sinks import CountingSink, FileSink, MemorySink, StreamSink, WebhookSink
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
@@ -272,10 +272,12 @@ PROFILE = typer.Option(None, "--profile", help="AWS profile.")
 
 
 def _finish_batch(
-    fmt: ReplayFormat, findings: list[Finding], router: DetectRouter, sinks: list[Any],
+    fmt: ReplayFormat, collected: MemorySink | CountingSink, router: DetectRouter, sinks: list[Any],
     stats_json: str | None, threshold: Severity | None,
 ) -> None:  # fmt: skip
-    """Output, statistics and the --fail-on exit of a batch run (replay, cloudtrail)."""
+    """Output, statistics and the --fail-on exit of a batch run (replay, cloudtrail). ``collected``
+    keeps the findings for table and json output, and only counts them otherwise."""
+    findings: list[Finding] = collected.items if isinstance(collected, MemorySink) else []
     pipe = router.pipeline
     extra = router.extra.line()
     if fmt is ReplayFormat.TABLE:
@@ -298,7 +300,10 @@ def _finish_batch(
         except OSError as e:
             raise KubestrataError(f"cannot write {stats_json}: {e.strerror or e}") from None
     if threshold is not None:
-        n = sum(1 for f in findings if f.severity.rank >= threshold.rank)
+        if isinstance(collected, MemorySink):
+            n = sum(1 for f in findings if f.severity.rank >= threshold.rank)
+        else:
+            n = sum(c for sev, c in collected.by_severity.items() if Severity(sev).rank >= threshold.rank)
         if n:
             exit_with(
                 EXIT_FINDINGS,
@@ -362,7 +367,8 @@ def replay(
         control_plane_identities,
     )  # fmt: skip
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    collected = MemorySink(block=True, capacity=queue)
+    keep = fmt in (ReplayFormat.TABLE, ReplayFormat.JSON)  # the others stream: count, keep nothing
+    collected = MemorySink(block=True, capacity=queue) if keep else CountingSink(block=True)
     stdout = fmt in (ReplayFormat.JSONL, ReplayFormat.FALCO)
     sinks = [
         collected,
@@ -384,8 +390,7 @@ def replay(
                 feed_file(router, f)
     finally:
         router.close()
-    _finish_batch(fmt, collected.items, router, sinks, stats_json, threshold)
-
+    _finish_batch(fmt, collected, router, sinks, stats_json, threshold)
 
 
 @app.command()
@@ -623,3 +628,6 @@ def stored_findings(
 from kubestrata.cli.detect_cloudtrail import cloudtrail_lookup  # noqa: E402
 
 app.command("cloudtrail")(handle_errors(cloudtrail_lookup))
+
+# scale-out commands (publish, worker) live in their own module; importing it registers them here
+from kubestrata.cli import detect_fleet as _fleet  # noqa: E402, F401

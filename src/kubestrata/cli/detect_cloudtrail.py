@@ -126,4 +126,4 @@ def cloudtrail_lookup(
         raise KubestrataError(f"CloudTrail LookupEvents failed: {e}") from None
     finally:
         router.close()
-    _finish_batch(fmt, collected.items, router, sinks, stats_json, threshold)
+    _finish_batch(fmt, collected, router, sinks, stats_json, threshold)

@@ -235,8 +235,8 @@ class Pipeline:
         self.learning = self.config.learning
         engine = make_engine(self.config.state_url) if self.config.state_url else None
         self.engine = engine
-        self._first_seen = FirstSeen(engine)
-        self.store = FindingsStore(engine, self.config.dedup_window)
+        self._first_seen = self.make_first_seen(engine)
+        self.store = self.make_store(engine)
         enabled = self.config.enabled_ids()
         self.specs: dict[str, RuleSpec] = {rid: CATALOGUE[rid] for rid in enabled}
         self._finding = FindingFactory()
@@ -250,6 +250,14 @@ class Pipeline:
         self.objects = ObjectMemory()  # last produced state per object: the base of later patches
         # called with each finding below --min-severity instead of dropping it (hook: router.py)
         self.below_min_severity: Callable[[Finding], None] | None = None
+
+    # -- state factories (detect/worker.py's fleet pipeline shares state across workers) --
+
+    def make_first_seen(self, engine: Any) -> FirstSeen:
+        return FirstSeen(engine)
+
+    def make_store(self, engine: Any) -> FindingsStore:
+        return FindingsStore(engine, self.config.dedup_window)
 
     # -- the rule context (rules.registry.RuleContext) --
 

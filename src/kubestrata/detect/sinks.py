@@ -67,6 +67,8 @@ class Sink:
                 self.flush()
                 return
             self._deliver(item)
+            if self.queue.empty():
+                self.flush()  # a buffering writer: nothing more is coming right now, so write it out
 
     def _deliver(self, item: Finding) -> None:
         try:
@@ -102,13 +104,20 @@ class Sink:
 
 
 class StreamSink(Sink):
-    """JSON lines to a stream (stdout by default). Values are already escaped by the pipeline."""
+    """JSON lines to a stream (stdout by default). Values are already escaped by the pipeline.
+
+    Lines are gathered in the sink's own buffer and written in chunks of about BUFFER_BYTES (and on
+    every flush: the end of a worker batch, an idle queue, close): with PYTHONUNBUFFERED=1, common in
+    container images, sys.stdout.buffer is the raw file and each finding would cost a system call."""
 
     name = "stdout"
     inline_when_blocking = True
+    BUFFER_BYTES = 1 << 16
 
     def __init__(self, stream: IO[bytes] | None = None, **kw: Any) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
+        self._buf: list[bytes] = []
+        self._buffered = 0
         super().__init__(**kw)
 
     broken = False
@@ -117,15 +126,30 @@ class StreamSink(Sink):
         if self.broken:
             self.dropped += 1
             return
+        line = self.encode(finding) + b"\n"
+        self._buf.append(line)
+        self._buffered += len(line)
+        if self._buffered >= self.BUFFER_BYTES:
+            self._write_out()
+
+    def _write_out(self) -> None:
+        if not self._buf:
+            return
+        data = b"".join(self._buf)
+        n = len(self._buf)
+        self._buf, self._buffered = [], 0
         try:
-            self.stream.write(self.encode(finding) + b"\n")
+            self.stream.write(data)
         except BrokenPipeError:
             self.broken = True  # the reader went away (| head): stop writing, keep ingesting
-            self.dropped += 1
+            self.dropped += n
 
     def flush(self) -> None:
+        self._write_out()
         try:
             self.stream.flush()
+        except BrokenPipeError:
+            self.broken = True
         except (OSError, ValueError):
             pass
 
@@ -180,3 +204,19 @@ class MemorySink(Sink):
 
     def write(self, finding: Finding) -> None:
         self.items.append(finding)
+
+
+class CountingSink(Sink):
+    """Counts findings by severity and keeps nothing (``replay -o jsonl``: the --fail-on gate needs
+    only the counts, and holding every finding would grow memory and the collector's work)."""
+
+    name = "count"
+    inline_when_blocking = True
+
+    def __init__(self, **kw: Any) -> None:
+        self.by_severity: dict[str, int] = {}
+        super().__init__(**kw)
+
+    def write(self, finding: Finding) -> None:
+        sev = finding.severity.value
+        self.by_severity[sev] = self.by_severity.get(sev, 0) + 1

@@ -198,6 +198,13 @@ class AuditConfig(_Model):
     cluster: str = Field("", description="Cluster name recorded in findings and first-seen state.")
     findings_file: Path | None = Field(None, description="JSON lines of findings; default stdout.")
     state_url: str | None = Field(None, description="SQLAlchemy URL for first-seen state (default: memory).")
+    redis_url: str | None = Field(
+        None,
+        description="Publish events to the Redis partition streams for `kubestrata detect worker` "
+        "instead of detecting in the server (scale-out; docs/detect.md).",
+    )
+    redis_prefix: str = Field("ks:events", description="Key prefix of the partition streams.")
+    partitions: int = Field(16, ge=1, description="Partition streams (the workers' --partitions).")
 
 
 class OpsConfig(_Model):

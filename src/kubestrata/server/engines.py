@@ -172,6 +172,17 @@ def load_audit(config: Any, metrics: Any) -> AuditSinkAdapter | None:
         from kubestrata.detect.sinks import FileSink, StreamSink
     except ImportError:
         return None
+    if getattr(config, "redis_url", None):
+        # scale-out: publish to the partition streams; `kubestrata detect worker` detects
+        from kubestrata.detect.streams import Layout, Publisher, check_layout, connect
+
+        layout = Layout(config.redis_prefix, config.partitions)
+        client = connect(config.redis_url)
+        check_layout(client, layout)
+        publisher = Publisher(client, layout, cluster=config.cluster)
+        return AuditSinkAdapter(
+            AuditWebhook(Pipeline(DetectConfig(cluster=config.cluster)), publisher=publisher), metrics
+        )
     sink = FileSink(str(config.findings_file)) if config.findings_file else StreamSink()
     pipeline = Pipeline(DetectConfig(cluster=config.cluster, state_url=config.state_url), sinks=[sink])
     return AuditSinkAdapter(AuditWebhook(pipeline), metrics)
