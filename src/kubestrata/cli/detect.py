@@ -34,10 +34,11 @@ from kubestrata.detect.router import (
     extra_rule_ids,
     extra_specs,
     feed_file,
+    feed_lines,
 )
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, dispatch_of
 from kubestrata.detect.sinks import CountingSink, FileSink, MemorySink, StreamSink, WebhookSink
-from kubestrata.detect.sources import Oversize, read_lines
+from kubestrata.detect.sources import Oversize
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
 from kubestrata.report.detect import print_summary, stats_line
@@ -174,21 +175,16 @@ def build_sinks(
     return sinks
 
 
-def _feed_file(pipe: Pipeline, path: str) -> None:
+def _feed_file(pipe: Pipeline | DetectRouter, path: str) -> None:
+    """A file or stdin as plain JSON lines, as they arrive (watch: no look-ahead at the first
+    bytes, unlike feed_file's sniffing of whole documents)."""
     name = "<stdin>" if path == "-" else path
     try:
         fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise KubestrataError(f"cannot read {path}: {e.strerror or e}") from None
     try:
-        for n, line in enumerate(read_lines(fh, pipe.config.max_event_bytes), 1):
-            if isinstance(line, Oversize):
-                pipe.stats.lines += 1
-                pipe.bad(
-                    "oversize", f"{name}:{n}", f"{line.length} bytes > limit {pipe.config.max_event_bytes}"
-                )
-            else:
-                pipe.process_line(line, f"{name}:{n}")
+        feed_lines(pipe, fh, name)
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()

@@ -452,6 +452,18 @@ def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
 # -- reading files and S3 -------------------------------------------------------------------
 
 
+def feed_lines(target: Pipeline | DetectRouter, fh: Any, name: str) -> None:
+    """Every line of a stream into a pipeline or router; a line over the size limit is counted as
+    bad (oversize) without being read whole."""
+    limit = target.config.max_event_bytes
+    for n, line in enumerate(read_lines(fh, limit), 1):
+        if isinstance(line, Oversize):
+            target.stats.lines += 1
+            target.bad("oversize", f"{name}:{n}", f"{line.length} bytes > limit {limit}")
+        else:
+            target.process_line(line, f"{name}:{n}")
+
+
 def feed_file(router: DetectRouter, path: str) -> None:
     """Every document of a file: JSON lines (audit, Tetragon, Falco, CloudTrail records), a gzip
     file (a CloudTrail log object or rotated JSON lines), or one pretty-printed JSON document."""
@@ -488,14 +500,7 @@ def feed_file(router: DetectRouter, path: str) -> None:
             else:
                 router.process_obj(obj, name)
             return
-        for n, line in enumerate(read_lines(fh, router.config.max_event_bytes), 1):
-            if isinstance(line, Oversize):
-                router.stats.lines += 1
-                router.bad(
-                    "oversize", f"{name}:{n}", f"{line.length} bytes > limit {router.config.max_event_bytes}"
-                )
-            else:
-                router.process_line(line, f"{name}:{n}")
+        feed_lines(router, fh, name)
     except (OSError, EOFError) as e:
         router.bad("unreadable", name, str(e))
     finally:
