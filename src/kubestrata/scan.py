@@ -14,7 +14,7 @@ from kubestrata.config import ScanConfig
 from kubestrata.errors import InputError, KubestrataError
 from kubestrata.findings import Coverage, Finding, GapReason, Severity
 from kubestrata.kube.cluster import Cluster
-from kubestrata.kube.objects import KubeObject, ObjectRef
+from kubestrata.kube.objects import ObjectRef
 from kubestrata.kube.podspec import WORKLOAD_KINDS, pod_template, validate_pod_spec
 from kubestrata.pss.evaluate import pod_view
 
@@ -81,19 +81,6 @@ def select_checks(include: Iterable[str] = (), exclude: Iterable[str] = ()) -> l
     return checks
 
 
-def _owned_by_input(obj: KubeObject, cluster: Cluster) -> bool:
-    """A Pod or ReplicaSet or Job whose controller is in the snapshot is judged through that controller,
-    so one problem is reported once, on the object a person edits."""
-    for ref in obj.metadata.get("ownerReferences") or []:
-        if (
-            isinstance(ref, dict)
-            and ref.get("controller")
-            and cluster.get(str(ref.get("kind")), obj.namespace, str(ref.get("name"))) is not None
-        ):
-            return True
-    return False
-
-
 def run_scan(
     cluster: Cluster,
     *,
@@ -121,7 +108,7 @@ def run_scan(
         if not kind_checks:
             continue
         if obj.kind in WORKLOAD_KINDS:
-            if _owned_by_input(obj, cluster):
+            if cluster.controller_in_input(obj):
                 continue
             try:
                 tpl = pod_template(obj)

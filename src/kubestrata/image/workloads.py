@@ -101,17 +101,6 @@ def rank(base: Severity, gains: Iterable[Gain]) -> Severity:
 # -- images used by workloads ------------------------------------------------------------------------
 
 
-def _owned_by_input(obj: KubeObject, cluster: Any) -> bool:
-    for ref in obj.metadata.get("ownerReferences") or []:
-        if (
-            isinstance(ref, dict)
-            and ref.get("controller")
-            and cluster.get(str(ref.get("kind")), obj.namespace, str(ref.get("name"))) is not None
-        ):
-            return True
-    return False
-
-
 def image_uses(cluster: Any) -> dict[str, list[Use]]:
     """image reference -> the containers running it (controllers, not the pods they own)."""
     from kubestrata.errors import InputError
@@ -119,7 +108,7 @@ def image_uses(cluster: Any) -> dict[str, list[Use]]:
 
     out: dict[str, list[Use]] = {}
     for obj in cluster.of_kind(*sorted(WORKLOAD_KINDS)):
-        if _owned_by_input(obj, cluster):
+        if cluster.controller_in_input(obj):
             continue
         try:
             tpl = pod_template(obj)

@@ -100,6 +100,19 @@ class Cluster:
     def in_namespace(self, kind: str, namespace: str) -> list[KubeObject]:
         return self._by_kind_ns.get((kind, namespace), [])
 
+    def controller_in_input(self, obj: KubeObject) -> bool:
+        """Whether the object's controller (a Pod's ReplicaSet, a Job's CronJob) is in this snapshot:
+        then it is judged through that controller, so one problem is reported once, on the object a
+        person edits."""
+        for ref in obj.metadata.get("ownerReferences") or []:
+            if (
+                isinstance(ref, dict)
+                and ref.get("controller")
+                and self.get(str(ref.get("kind")), obj.namespace, str(ref.get("name"))) is not None
+            ):
+                return True
+        return False
+
     def get(self, kind: str, namespace: str, name: str) -> KubeObject | None:
         return self._by_ref.get((kind, namespace, name))
 
