@@ -253,7 +253,9 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     tpl = pod_template(obj)
     if data is None or tpl is None:
         return
-    pod_sc = tpl.spec.get("securityContext") if isinstance(tpl.spec.get("securityContext"), dict) else {}
+    pod_sc = tpl.spec.get("securityContext")
+    if not isinstance(pod_sc, dict):
+        pod_sc = {}
     if tpl.spec.get("hostUsers") is False:
         return  # a user namespace: UID 0 is not root on the node
     for c in iter_containers(tpl.spec, tpl.spec_path):
