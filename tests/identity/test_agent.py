@@ -390,3 +390,27 @@ def test_keep_alive_pipelining_and_http10(agent, key):
     out = _raw(srv.port, req + req + b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
     assert out.count(b"HTTP/1.1 200 OK") == 3 and out.count(b'"AccessKeyId"') == 2
     assert out.endswith(b"ok")  # HTTP/1.0 without keep-alive: answered, then closed
+
+
+def test_token_review_without_a_user_is_an_invalid_token(monkeypatch):
+    """An authenticated TokenReview status that names no user (a broken API server) names no pod: the
+    agent answers 400 as for any token that is not pod-bound, instead of failing on the missing user."""
+    from types import SimpleNamespace
+
+    from kubernetes import client
+
+    from kubestrata.identity.agent import AgentError, TokenReviewVerifier
+
+    status = client.V1TokenReviewStatus(authenticated=True, audiences=["pods.eks.amazonaws.com"], user=None)
+
+    class FakeAuthAPI:
+        def __init__(self, api_client: object) -> None:
+            pass
+
+        def create_token_review(self, body: object) -> SimpleNamespace:
+            return SimpleNamespace(status=status)
+
+    monkeypatch.setattr(client, "AuthenticationV1Api", FakeAuthAPI)
+    with pytest.raises(AgentError) as e:
+        TokenReviewVerifier(object()).verify("token")
+    assert e.value.status == 400 and "not a pod-bound" in e.value.message

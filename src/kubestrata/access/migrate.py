@@ -133,12 +133,12 @@ def plan_migration(model: AccessModel, cluster_name: str = "") -> Plan:
     for p in aa.problems:
         if p.scope in ("key", "entry"):
             plan.changes.append(Change("!", p.field, f"not migrated: {p.message} (it grants nothing today)"))
-    for lost, winner in aa.shadowed:
+    for dropped, winner in aa.shadowed:
         plan.changes.append(
             Change(
                 "=",
-                lost.arn,
-                f"{lost.field} is a duplicate replaced by {winner.field}; only {winner.field} is migrated",
+                dropped.arn,
+                f"{dropped.field} is a duplicate replaced by {winner.field}; only {winner.field} is migrated",
             )
         )
     for m in aa.mappings:

@@ -250,8 +250,8 @@ class AccessModel:
         """The identity an IAM caller (user, role or assumed-role session ARN) gets."""
         try:
             canonical = canonicalize(arn)
-        except ArnError as e:
-            raise KubestrataError(str(e)) from None
+        except ArnError as err:
+            raise KubestrataError(str(err)) from None
         if ":assumed-role/" in arn and not session_name:
             session_name = arn.rsplit("/", 1)[-1]
         if self.entries_active and self.eks is not None:

@@ -228,10 +228,10 @@ class AttackGraph:
                     self._token_secret_sas[s.namespace].add((s.name, owner))
         self._pods()
         for b in self.model.rbac.bindings:
-            for s in b.subjects:
-                kind, name = s.get("kind"), str(s.get("name") or "")
+            for subj in b.subjects:
+                kind, name = subj.get("kind"), str(subj.get("name") or "")
                 if kind == "ServiceAccount":
-                    ns = str(s.get("namespace") or b.namespace)
+                    ns = str(subj.get("namespace") or b.namespace)
                     nid = f"sa:{ns}/{name}"
                     if ns and nid not in self._sas_by_ns[ns]:
                         self._sas_by_ns[ns].append(nid)

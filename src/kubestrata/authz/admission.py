@@ -77,9 +77,13 @@ class AdmissionPolicyEvaluator:
                         )
                 if res.decision == "Deny" and res.reasons:
                     for pid in res.reasons:
-                        p = snap.policy(pid)
-                        name = p.describe() if p else pid
-                        msg = (p.annotations.get("message") or p.annotations.get("reason")) if p else None
+                        info = snap.policy(pid)
+                        name = info.describe() if info else pid
+                        msg = (
+                            (info.annotations.get("message") or info.annotations.get("reason"))
+                            if info
+                            else None
+                        )
                         decision.denials.append((name, msg or "forbidden by Cedar policy " + name))
                 if res.reasons or res.errors or res.decision == "NoDecision":
                     break  # the first tier with an explicit decision decides

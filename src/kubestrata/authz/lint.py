@@ -35,7 +35,7 @@ def principal_types(est: dict[str, Any]) -> frozenset[str]:
         return frozenset({p["entity"]["type"]}) & PRINCIPAL_TYPES
     if op == "in":
         t = (p.get("entity") or {}).get("type")
-        return PRINCIPAL_TYPES if t == "k8s::Group" else frozenset({t}) & PRINCIPAL_TYPES
+        return PRINCIPAL_TYPES if t == "k8s::Group" else PRINCIPAL_TYPES & {t}
     return PRINCIPAL_TYPES  # All (or a slot)
 
 

@@ -17,9 +17,9 @@ for the target entity type (custom verbs), and subjects of unknown kinds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kubestrata.authz.entities import node_name, principal_kind
 from kubestrata.authz.schema import AUTHZ_ACTIONS
@@ -209,7 +209,7 @@ def _subject(subject: dict[str, Any], binding_ns: str) -> tuple[str, list[str]] 
     return None
 
 
-def _policy(pscope: str, ascope: str, rscope: str, conds: list[str | None]) -> str:
+def _policy(pscope: str, ascope: str, rscope: str, conds: Sequence[str | None]) -> str:
     body = [c for c in conds if c]
     text = f"permit (\n    {pscope},\n    {ascope},\n    {rscope}\n)"
     if body:
@@ -307,7 +307,7 @@ def _impersonation_policies(
         )
 
 
-def _extra_key_conds(rule: PolicyRule) -> str | None | bool:
+def _extra_key_conds(rule: PolicyRule) -> str | None | Literal[False]:
     """Which userextras keys (the subresource) a rule's resources match: None for any, False for none."""
     if "*" in rule.resources:
         return None

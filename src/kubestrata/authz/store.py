@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cedarpy
 import orjson
@@ -173,10 +173,10 @@ def parse_sources(sources: Sequence[PolicySource]) -> tuple[list[PolicyInfo], li
         if not result.validation_passed:
             found = set()
             for err in result.errors:
-                where = ids.get(err.policy_id, err.policy_id or "?")
+                pid = ids.get(err.policy_id, err.policy_id or "?")
                 # cedarpy names its positional id inside the message; ours is already in front
                 msg = re.sub(r"^for policy `[^`]*`, ", "", err.error)
-                found.add(f"{src.origin}: policy {where}: {msg}")
+                found.add(f"{src.origin}: policy {pid}: {msg}")
             problems += sorted(found)
             continue
         for key, body in static.items():
@@ -306,7 +306,7 @@ def collect_sources(path: str | Path, prefix: str = "") -> tuple[list[PolicySour
 
 
 def _fingerprint(paths: Iterable[Path]) -> tuple[Any, ...]:
-    out = []
+    out: list[tuple[Any, ...]] = []
     for p in paths:
         try:
             if p.is_dir():
@@ -339,9 +339,12 @@ class PolicyStore:
         *,
         cluster_tier: int | None = None,
     ) -> None:
+        # all() does not narrow the union for mypy, hence the casts
         if tiers and all(isinstance(t, str | Path) for t in tiers):
-            tiers = [tiers]  # type: ignore[list-item]
-        self.tier_paths: list[list[Path]] = [[Path(p) for p in t] for t in tiers]  # type: ignore[union-attr]
+            groups = [cast(Sequence[str | Path], tiers)]  # one flat tier
+        else:
+            groups = list(cast(Sequence[Sequence[str | Path]], tiers))
+        self.tier_paths: list[list[Path]] = [[Path(p) for p in t] for t in groups]
         # Where Policy objects watched in a live cluster go among the file tiers (None: no such tier).
         # Until the watcher hands over its first list the store is not ready, so a cluster forbid
         # can never be missing from a decision.

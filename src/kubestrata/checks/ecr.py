@@ -99,7 +99,7 @@ def scanning(ctx: CheckContext) -> Iterator[Finding]:
             or (repo.get("imageScanningConfiguration") or {}).get("scanOnPush") is True
         ):
             continue
-        yield scanning.meta.finding(  # type: ignore[attr-defined]
+        yield scanning.meta.finding(
             eks.obj,
             f"ECR repository {name} is not scanned on push and not covered by enhanced scanning "
             f"(registry scan type {posture.scan_type()}"
@@ -136,7 +136,7 @@ def mutable_tags(ctx: CheckContext) -> Iterator[Finding]:
         mut = str(repo.get("imageTagMutability") or "MUTABLE")
         if mut.startswith("IMMUTABLE"):
             continue
-        yield mutable_tags.meta.finding(  # type: ignore[attr-defined]
+        yield mutable_tags.meta.finding(
             eks.obj,
             f"ECR repository {repo.get('repositoryName')} has imageTagMutability {mut}: its tags can be moved "
             "to another image",
@@ -198,7 +198,7 @@ def vpc_endpoints(ctx: CheckContext) -> Iterator[Finding]:
                 + ")"
             )
     if problems:
-        yield vpc_endpoints.meta.finding(  # type: ignore[attr-defined]
+        yield vpc_endpoints.meta.finding(
             eks.obj,
             f"VPC {posture.vpc_id} has no usable endpoint for " + ", ".join(problems),
             evidence=[

@@ -217,9 +217,14 @@ def leftover_identity(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
 # --- AWS volumes -----------------------------------------------------------------------------------
 
 
+def _dict_at(d: dict[str, Any], key: str) -> dict[str, Any]:
+    """The mapping under ``key``; {} when it is missing or not a mapping."""
+    v = d.get(key)
+    return v if isinstance(v, dict) else {}
+
+
 def _params(obj: KubeObject) -> dict[str, Any]:
-    p = obj.raw.get("parameters")
-    return p if isinstance(p, dict) else {}
+    return _dict_at(obj.raw, "parameters")
 
 
 def _param(params: dict[str, Any], name: str) -> Any:
@@ -343,11 +348,10 @@ _FALSE = ("0", "f", "false")  # Go strconv.ParseBool, which the EFS CSI driver u
     references=TRANSIT_REFS,
 )
 def efs_no_tls(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    spec = obj.raw.get("spec") if isinstance(obj.raw.get("spec"), dict) else {}
-    csi = spec.get("csi") if isinstance(spec.get("csi"), dict) else {}
+    csi = _dict_at(_dict_at(obj.raw, "spec"), "csi")
     if csi.get("driver") != "efs.csi.aws.com":
         return
-    attrs = csi.get("volumeAttributes") if isinstance(csi.get("volumeAttributes"), dict) else {}
+    attrs = _dict_at(csi, "volumeAttributes")
     value = next((v for k, v in attrs.items() if str(k).lower() == "encryptintransit"), None)
     handle = str(csi.get("volumeHandle") or "")
     access_point = len(handle.split(":")) > 2 and bool(handle.split(":")[2])
@@ -436,12 +440,12 @@ def malformed(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
 def _ebs_volume_id(obj: KubeObject) -> tuple[str, str] | None:
     """The EBS volume behind a PersistentVolume: CSI volumeHandle or in-tree awsElasticBlockStore
     volumeID (``vol-...`` or ``aws://ZONE/vol-...``)."""
-    spec = obj.raw.get("spec") if isinstance(obj.raw.get("spec"), dict) else {}
-    csi = spec.get("csi") if isinstance(spec.get("csi"), dict) else {}
+    spec = _dict_at(obj.raw, "spec")
+    csi = _dict_at(spec, "csi")
     if csi.get("driver") == "ebs.csi.aws.com":
         handle = csi.get("volumeHandle")
         return (str(handle), "spec.csi.volumeHandle") if handle else None
-    tree = spec.get("awsElasticBlockStore") if isinstance(spec.get("awsElasticBlockStore"), dict) else {}
+    tree = _dict_at(spec, "awsElasticBlockStore")
     vid = tree.get("volumeID")
     return (str(vid).rsplit("/", 1)[-1], "spec.awsElasticBlockStore.volumeID") if vid else None
 

@@ -200,7 +200,7 @@ def _vuln_findings(ctx: CheckContext, meta: Any, want_critical_fix: bool) -> Ite
     references=REFS,
 )
 def critical_with_fix(ctx: CheckContext) -> Iterator[Finding]:
-    yield from _vuln_findings(ctx, critical_with_fix.meta, True)  # type: ignore[attr-defined]
+    yield from _vuln_findings(ctx, critical_with_fix.meta, True)
 
 
 @cluster_check(
@@ -217,7 +217,7 @@ def critical_with_fix(ctx: CheckContext) -> Iterator[Finding]:
     references=REFS,
 )
 def vulnerable_image(ctx: CheckContext) -> Iterator[Finding]:
-    yield from _vuln_findings(ctx, vulnerable_image.meta, False)  # type: ignore[attr-defined]
+    yield from _vuln_findings(ctx, vulnerable_image.meta, False)
 
 
 # -- image config ------------------------------------------------------------------------------------
@@ -253,7 +253,9 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     tpl = pod_template(obj)
     if data is None or tpl is None:
         return
-    pod_sc = tpl.spec.get("securityContext") if isinstance(tpl.spec.get("securityContext"), dict) else {}
+    pod_sc = tpl.spec.get("securityContext")
+    if not isinstance(pod_sc, dict):
+        pod_sc = {}
     if tpl.spec.get("hostUsers") is False:
         return  # a user namespace: UID 0 is not root on the node
     for c in iter_containers(tpl.spec, tpl.spec_path):
@@ -265,7 +267,7 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
             continue
         if _non_root_override(pod_sc, c.security_context or {}):
             continue
-        yield runs_as_root.meta.finding(  # type: ignore[attr-defined]
+        yield runs_as_root.meta.finding(
             obj,
             f"container {c.name!r} runs image {image} whose config sets "
             + (f"USER {cfg.user}" if cfg.user else "no USER")
@@ -342,7 +344,7 @@ def secrets_in_config(ctx: CheckContext) -> Iterator[Finding]:
         names = ", ".join(
             f"{u.obj.kind} {u.obj.namespace}/{u.obj.name}" for u in uses[:MAX_WORKLOADS_NAMED]
         ) + (f" and {len(uses) - MAX_WORKLOADS_NAMED} more" if len(uses) > MAX_WORKLOADS_NAMED else "")
-        yield secrets_in_config.meta.finding(  # type: ignore[attr-defined]
+        yield secrets_in_config.meta.finding(
             first.obj,
             f"image {' = '.join(images)} sets {', '.join(f'{k} ({why})' for k, why in hits)} in its config ENV; "
             f"it runs in {names}",

@@ -108,8 +108,12 @@ def subject_from_claims(claims: dict[str, Any]) -> PodSubject:
     k8s = claims.get("kubernetes.io")
     if not isinstance(k8s, dict):
         raise AgentError(400, "token is not a Kubernetes service account token", "InvalidTokenException")
-    pod = k8s.get("pod") if isinstance(k8s.get("pod"), dict) else {}
-    sa = k8s.get("serviceaccount") if isinstance(k8s.get("serviceaccount"), dict) else {}
+    pod = k8s.get("pod")
+    if not isinstance(pod, dict):
+        pod = {}
+    sa = k8s.get("serviceaccount")
+    if not isinstance(sa, dict):
+        sa = {}
     ns, name = k8s.get("namespace"), sa.get("name")
     if not isinstance(ns, str) or not isinstance(name, str) or not ns or not name:
         raise AgentError(400, "token names no namespace and service account", "InvalidTokenException")
@@ -225,9 +229,9 @@ class TokenReviewVerifier:
             )
         if self.audience not in (status.audiences or [self.audience]):
             raise AgentError(400, f"token audience is not {self.audience}", "InvalidTokenException")
-        user = status.user
-        m = re.fullmatch(r"system:serviceaccount:([^:]+):([^:]+)", user.username or "")
-        extra = user.extra or {}
+        user = status.user  # None only from a broken API server: then no pod is named either
+        m = re.fullmatch(r"system:serviceaccount:([^:]+):([^:]+)", (user.username if user else "") or "")
+        extra = (user.extra if user else None) or {}
         pod_name = (extra.get("authentication.kubernetes.io/pod-name") or [""])[0]
         pod_uid = (extra.get("authentication.kubernetes.io/pod-uid") or [""])[0]
         if not m or not pod_name or not pod_uid:

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class Associations:
     def __len__(self) -> int:
         return len(self.by_sa)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[PodIdentityAssociation]:
         return iter(self.by_sa.values())
 
 
@@ -178,9 +178,8 @@ def load_cluster(kubeconfig: str | None = None, context: str | None = None) -> A
 
     api = client.CustomObjectsApi(_api_client(kubeconfig, context))
     listed = api.list_cluster_custom_object(CRD_GROUP, CRD_VERSION, CRD_PLURAL)
-    return Associations(
-        from_object(o, f"items[{i}]", "<cluster>") for i, o in enumerate(listed.get("items") or [])
-    )
+    items = listed.get("items") if isinstance(listed, dict) else None  # the client annotates it `object`
+    return Associations(from_object(o, f"items[{i}]", "<cluster>") for i, o in enumerate(items or []))
 
 
 def load_eks(

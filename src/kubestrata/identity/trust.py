@@ -91,13 +91,16 @@ def statements(policy: dict[str, Any]) -> list[Statement]:
         if not isinstance(st, dict) or st.get("Effect") != "Allow":
             continue
         principal = st.get("Principal")
+        principals: dict[str, tuple[str, ...]]
         if principal == "*":
             principals = {"AWS": ("*",)}
         elif isinstance(principal, dict):
             principals = {str(k): _strs(v) for k, v in principal.items()}
         else:
             principals = {}
-        cond = st.get("Condition") if isinstance(st.get("Condition"), dict) else {}
+        cond = st.get("Condition")
+        if not isinstance(cond, dict):
+            cond = {}
         conditions = {
             str(op): {str(k): _strs(v) for k, v in keys.items()}
             for op, keys in cond.items()

@@ -93,7 +93,9 @@ def add_pod_identity(
         pod = req.object
         if req.sub_resource or not isinstance(pod, dict):
             return
-        spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+        spec = pod.get("spec")
+        if not isinstance(spec, dict):
+            spec = {}
         namespace = req.namespace or str((pod.get("metadata") or {}).get("namespace") or "")
         sa = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
         assoc = associations.get(namespace, sa)

@@ -11,7 +11,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 from kubestrata.errors import KubestrataError
 
@@ -123,6 +123,6 @@ class VerifyingReader(io.RawIOBase):
         self._buf, self._pos = b"", 0
 
 
-def file_chunks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+def file_chunks(fh: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
     while chunk := fh.read(size):
         yield chunk

@@ -110,7 +110,9 @@ def parse_docker_config(doc: Any) -> dict[str, Credentials]:
     ``username``/``password`` members are taken too) or the older ``.dockercfg`` (hosts at the top)."""
     if not isinstance(doc, dict):
         return {}
-    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else doc
+    auths = doc.get("auths")
+    if not isinstance(auths, dict):
+        auths = doc
     out: dict[str, Credentials] = {}
     for key, entry in auths.items():
         if not isinstance(entry, dict):

@@ -221,7 +221,7 @@ def scan_documents(
             if isinstance(c, dict):
                 env = c.get("env") or {}
                 if isinstance(env, list):  # the image config's own KEY=VALUE list
-                    env = dict(str(e).split("=", 1) if "=" in str(e) else (str(e), "") for e in env)
+                    env = {k: v for k, _, v in (str(e).partition("=") for e in env)}
                 cfg = ImageConfig(user=str(c.get("user") or ""), env={str(k): str(v) for k, v in env.items()})
         except (ValueError, TypeError) as e:
             errors.append(f"{where}: {e}")
@@ -334,7 +334,9 @@ class GainIndex:
                     backends.add((ing.namespace, path))
             out: dict[str, list[tuple[dict[str, Any], str]]] = {}
             for svc in cl.of_kind("Service"):
-                spec = svc.raw.get("spec") if isinstance(svc.raw.get("spec"), dict) else {}
+                spec = svc.raw.get("spec")
+                if not isinstance(spec, dict):
+                    spec = {}
                 selector = spec.get("selector")
                 if not isinstance(selector, dict) or not selector:
                     continue

@@ -31,7 +31,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -84,7 +84,7 @@ class ServerState:
     audit: AuditSink | None = None
     policies_loaded: bool = False
     shutting_down: bool = False
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     policy_watcher: Any = None
     cluster_policy_watcher: Any = None
     tls: Any = None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubestrata.errors import KubestrataError
@@ -105,7 +105,7 @@ def generate_certs(
         if reuse_ca and paths.ca_cert.exists() and paths.ca_key.exists():
             ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
             ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
-            if not isinstance(ca_key, ec.EllipticCurvePrivateKey | _rsa_types()):
+            if not isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
                 raise KubestrataError(f"{paths.ca_key}: unsupported CA key type")
         else:
             ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -188,9 +188,3 @@ def generate_certs(
     except ValueError as e:
         raise KubestrataError(f"cannot read the existing CA in {out}: {e}") from None
     return paths
-
-
-def _rsa_types() -> type:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    return rsa.RSAPrivateKey

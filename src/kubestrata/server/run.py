@@ -136,7 +136,9 @@ class FrugalSSLProtocol(sslproto.SSLProtocol):
     kentry: _Entry | None = None
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *args: Any, **kw: Any) -> None:
-        self.max_size = 0  # the base class allocates bytearray(max_size) per connection: nothing
+        # the base class allocates bytearray(max_size) per connection: nothing (typeshed declares
+        # max_size a ClassVar; the instance attribute shadows it only during __init__)
+        self.max_size = 0  # type: ignore[misc]
         super().__init__(loop, *args, **kw)
         del self.max_size
         view = getattr(loop, "kubestrata_read_buffer", None)
@@ -152,7 +154,7 @@ class FrugalSSLProtocol(sslproto.SSLProtocol):
         # the loop (the loop is single-threaded; each loop has its own)
         return self._ssl_buffer_view
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         e, table = self.kentry, getattr(self._loop, "kubestrata_connections", None)
         if e is not None and table is not None:
             if not e.gone and e.app is None:
@@ -200,7 +202,10 @@ class WebhookLoop(asyncio.SelectorEventLoop):
                 # swallowed by the loop's accept path (logged in debug mode only)
                 raise ConnectionRefusedError("connection limit: every connection is busy")
             ssl_protocol.kentry = entry
-        selector_events._SelectorSocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        # a private asyncio class (what the base method builds too), absent from typeshed
+        selector_events._SelectorSocketTransport(  # type: ignore[attr-defined]
+            self, rawsock, ssl_protocol, extra=extra, server=server
+        )
         return ssl_protocol._app_transport
 
 
@@ -267,6 +272,7 @@ class TimedH11Protocol(H11Protocol):
     mtls: bool = False
     client_names: frozenset[str] = frozenset()
     on_refused: Callable[[int, str], None] = staticmethod(lambda code, reason: None)  # type: ignore[assignment]
+    _header_timer: asyncio.TimerHandle | None
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
