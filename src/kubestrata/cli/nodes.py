@@ -163,7 +163,7 @@ def _audit_once(
     import os
 
     from kubestrata.nodes.audit import audit_host
-    from kubestrata.nodes.kbformat import kube_bench_json
+    from kubestrata.nodes.kbformat.output import kube_bench_json
 
     if cluster:
         from kubestrata.nodes.audit import audit_cluster

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from kubestrata.nodes.kbformat import Check, Controls, Group, TestItem, Tests
+from kubestrata.nodes.kbformat.model import Check, Controls, Group, TestItem, Tests
 
 VERSIONS = ("eks-1.0.1", "eks-1.1.0", "eks-1.2.0", "eks-1.5.0", "eks-1.7.0", "eks-1.8.0")
 

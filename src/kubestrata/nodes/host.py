@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from kubestrata.nodes.kbformat import AuditRun, Check
+from kubestrata.nodes.kbformat.model import AuditRun, Check
 
 # kube-bench cfg/config.yaml node.kubelet candidates (the EKS AMI and Bottlerocket paths first)
 CONFIG_CANDIDATES = (
