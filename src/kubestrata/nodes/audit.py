@@ -19,7 +19,7 @@ from kubestrata.findings import Coverage, Evidence, Finding, GapReason, Layer, S
 from kubestrata.kube.objects import ObjectRef, Source
 from kubestrata.nodes import benchmarks
 from kubestrata.nodes.host import Host, NativeAuditor, ShellAuditor
-from kubestrata.nodes.kbformat.model import FAIL, WARN, AuditRun, Check, Controls, ControlsResult
+from kubestrata.nodes.kbformat.model import FAIL, WARN, AuditRun, BenchCheck, Controls, ControlsResult
 from kubestrata.nodes.kbformat.parse import generate_default_env_audit, load_controls_file
 from kubestrata.nodes.kbformat.run import run_controls
 
@@ -250,7 +250,7 @@ class ConfigzAuditor:
     def __init__(self, config: dict[str, Any]) -> None:
         self.text = json.dumps(config)
 
-    def __call__(self, check: Check, which: str) -> AuditRun:
+    def __call__(self, check: BenchCheck, which: str) -> AuditRun:
         if check.native.get(which) == "config":
             return AuditRun(self.text)
         return AuditRun()

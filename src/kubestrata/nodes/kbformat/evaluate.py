@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from kubestrata.nodes.kbformat.jsonpath import decode_config, jsonpath_text
-from kubestrata.nodes.kbformat.model import Check, TestItem
+from kubestrata.nodes.kbformat.model import BenchCheck, TestItem
 
 
 @dataclass(slots=True)
@@ -157,7 +157,7 @@ class Executed:
     error: str = ""
 
 
-def execute(check: Check, audit_out: str, config_out: str, env_out: str) -> Executed:
+def execute(check: BenchCheck, audit_out: str, config_out: str, env_out: str) -> Executed:
     """kube-bench's Check.execute: every test item over the three outputs, combined by bin_op."""
     assert check.tests is not None
     has_config = bool(check.audit_config or check.native.get("audit_config"))

@@ -39,7 +39,9 @@ class Tests:
 
 
 @dataclass(slots=True)
-class Check:
+class BenchCheck:
+    """One check of a kube-bench controls file (a CIS recommendation); not a kubestrata posture check."""
+
     id: str
     text: str = ""
     audit: str = ""
@@ -60,7 +62,7 @@ class Group:
     id: str
     text: str = ""
     type: str = ""
-    checks: list[Check] = field(default_factory=list)
+    checks: list[BenchCheck] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -84,12 +86,12 @@ class AuditRun:
 
 
 # An auditor runs one of a check's audit commands: (check, "audit" | "audit_config" | "audit_env").
-Auditor = Callable[[Check, str], AuditRun]
+Auditor = Callable[[BenchCheck, str], AuditRun]
 
 
 @dataclass(slots=True)
 class CheckResult:
-    check: Check
+    check: BenchCheck
     state: str
     actual_value: str = ""
     expected_result: str = ""

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from kubestrata.errors import InputError
-from kubestrata.nodes.kbformat.model import Check, Controls, Group, TestItem, Tests
+from kubestrata.nodes.kbformat.model import BenchCheck, Controls, Group, TestItem, Tests
 
 
 def go_string(value: Any) -> str:
@@ -52,7 +52,7 @@ def _list(value: Any, where: str, file: str) -> list[Any]:
     return value
 
 
-def parse_check(doc: Any, where: str, file: str) -> Check:
+def parse_check(doc: Any, where: str, file: str) -> BenchCheck:
     d = _mapping(doc, where, file)
     if "id" not in d:
         raise InputError("a check has no id", file=file, field=where)
@@ -75,7 +75,7 @@ def parse_check(doc: Any, where: str, file: str) -> Check:
                 )
             )
         tests = Tests(items, _str(t.get("bin_op"), f"{where}.tests.bin_op", file))
-    return Check(
+    return BenchCheck(
         id=_str(d["id"], f"{where}.id", file),
         text=_str(d.get("text"), f"{where}.text", file),
         audit=_str(d.get("audit"), f"{where}.audit", file),

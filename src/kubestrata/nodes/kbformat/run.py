@@ -10,7 +10,7 @@ from kubestrata.nodes.kbformat.model import (
     WARN,
     Auditor,
     AuditRun,
-    Check,
+    BenchCheck,
     CheckResult,
     Controls,
     ControlsResult,
@@ -18,7 +18,7 @@ from kubestrata.nodes.kbformat.model import (
 )
 
 
-def run_check(check: Check, auditor: Auditor, skip: bool = False) -> CheckResult:
+def run_check(check: BenchCheck, auditor: Auditor, skip: bool = False) -> CheckResult:
     """kube-bench's Check.run over outputs the auditor supplies."""
     fail_state = FAIL if check.scored else WARN
     if skip or check.type == "skip":
