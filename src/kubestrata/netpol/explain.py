@@ -14,7 +14,7 @@ from kubestrata.netpol.model import (
     TIER_ADMIN,
     TIER_BASELINE,
     TIER_NP,
-    Policy,
+    ParsedPolicy,
     Rule,
     resolve_ports,
 )
@@ -143,7 +143,14 @@ class Explanation(Reachability):
         return Verdict(final, reasons)
 
     def _explain_tier(
-        self, tier: str, sel: list[Policy], c: int, direction: str, col: int, bit: int, reasons: list[Reason]
+        self,
+        tier: str,
+        sel: list[ParsedPolicy],
+        c: int,
+        direction: str,
+        col: int,
+        bit: int,
+        reasons: list[Reason],
     ) -> tuple[PortSet, PortSet, PortSet]:
         """The (admin or baseline) tier's first-match walk for one peer column: the ports it decides,
         allows and denies, with a Reason per rule that decides something."""

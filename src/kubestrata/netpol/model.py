@@ -91,7 +91,10 @@ class Rule:
 
 
 @dataclass(slots=True)
-class Policy:
+class ParsedPolicy:
+    """A NetworkPolicy, (Baseline)AdminNetworkPolicy or ClusterNetworkPolicy in the normalized shape:
+    whom it selects and its rules in order. (pss.api.Policy is a namespace's PSS levels.)"""
+
     kind: str
     name: str
     namespace: str  # "" for cluster-scoped kinds
@@ -200,7 +203,7 @@ def _port_name(ctx: _Ctx, v: Any, fld: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def parse_network_policy(obj: KubeObject) -> Policy:
+def parse_network_policy(obj: KubeObject) -> ParsedPolicy:
     ctx = _Ctx(obj)
     spec = _map(ctx, obj.raw.get("spec"), "spec")
     ns = obj.namespace
@@ -218,7 +221,7 @@ def parse_network_policy(obj: KubeObject) -> Policy:
         aff_in, aff_eg = "Ingress" in types, "Egress" in types
     else:
         aff_in, aff_eg = True, bool(egress_raw)
-    pol = Policy(
+    pol = ParsedPolicy(
         NP_KIND,
         obj.name,
         ns,
@@ -305,7 +308,7 @@ _ANP_ACTIONS = {"Allow": ALLOW, "Deny": DENY, "Pass": PASS}
 _CNP_ACTIONS = {"Accept": ALLOW, "Deny": DENY, "Pass": PASS}
 
 
-def parse_admin_policy(obj: KubeObject) -> Policy:
+def parse_admin_policy(obj: KubeObject) -> ParsedPolicy:
     ctx = _Ctx(obj)
     spec = _map(ctx, obj.raw.get("spec"), "spec")
     kind = obj.kind
@@ -337,7 +340,7 @@ def parse_admin_policy(obj: KubeObject) -> Policy:
         sp = _map(ctx, subj["pods"], "spec.subject.pods")
         s_ns = _sel(ctx, sp.get("namespaceSelector"), "spec.subject.pods.namespaceSelector", nil_is_all=True)
         s_pod = _sel(ctx, sp.get("podSelector"), "spec.subject.pods.podSelector", nil_is_all=True)
-    pol = Policy(kind, obj.name, "", tier, priority, s_ns, s_pod or _ALL_SEL, obj=obj)
+    pol = ParsedPolicy(kind, obj.name, "", tier, priority, s_ns, s_pod or _ALL_SEL, obj=obj)
     for direction, key in ((INGRESS, "from"), (EGRESS, "to")):
         raw = _list(ctx, spec.get(direction), f"spec.{direction}")
         if len(raw) > 100:
@@ -363,7 +366,7 @@ def parse_admin_policy(obj: KubeObject) -> Policy:
     return pol
 
 
-def _admin_peer(ctx: _Ctx, pol: Policy, p: Any, direction: str, fld: str) -> list[Peer]:
+def _admin_peer(ctx: _Ctx, pol: ParsedPolicy, p: Any, direction: str, fld: str) -> list[Peer]:
     p = _map(ctx, p, fld)
     out: list[Peer] = []
     if "namespaces" in p:
@@ -471,7 +474,7 @@ def parse_security_group_policy(obj: KubeObject) -> SecurityGroupPolicy:
     return SecurityGroupPolicy(obj.name, obj.namespace, pod_sel, sa_sel, tuple(ids), obj)
 
 
-def parse_policy(obj: KubeObject) -> Policy | SecurityGroupPolicy:
+def parse_policy(obj: KubeObject) -> ParsedPolicy | SecurityGroupPolicy:
     if obj.kind == NP_KIND:
         return parse_network_policy(obj)
     if obj.kind == SGP_KIND:
