@@ -29,8 +29,8 @@ from kubestrata.netpol.model import (
     TIER_BASELINE,
     TIER_NP,
     ParsedPolicy,
+    ParsedRule,
     Peer,
-    Rule,
     SecurityGroupPolicy,
     parse_policy,
     resolve_ports,
@@ -363,7 +363,7 @@ class CompiledNetwork:
             return self._ip_mask(peer.ips or ())
         return self._sel_mask(peer.ns_sel, peer.namespace, peer.pod_sel)
 
-    def rule_mask(self, rule: Rule) -> int:
+    def rule_mask(self, rule: ParsedRule) -> int:
         if rule.peers is None:
             return self.U
         key = id(rule)
@@ -387,14 +387,14 @@ class CompiledNetwork:
                 self.selecting[i].append(p)
 
     # --- ports -----------------------------------------------------------------------------------
-    def _numeric_ports(self, rule: Rule) -> PortSet:
+    def _numeric_ports(self, rule: ParsedRule) -> PortSet:
         got = self._rule_ports.get(id(rule))
         if got is None:
             got = resolve_ports(rule.ports, ())
             self._rule_ports[id(rule)] = got
         return got
 
-    def rule_parts(self, rule: Rule, subject: int, direction: str) -> list[tuple[int, PortSet]]:
+    def rule_parts(self, rule: ParsedRule, subject: int, direction: str) -> list[tuple[int, PortSet]]:
         """(peer mask, ports) pieces of a rule for a subject class; named ports resolve against the
         destination pod: the subject itself for ingress, each peer class for egress."""
         m = self.rule_mask(rule)

@@ -15,7 +15,7 @@ from kubestrata.netpol.model import (
     TIER_BASELINE,
     TIER_NP,
     ParsedPolicy,
-    Rule,
+    ParsedRule,
     resolve_ports,
 )
 from kubestrata.netpol.reachability import Reachability
@@ -181,7 +181,7 @@ class Explanation(Reachability):
                 )
         return decided, allow, deny
 
-    def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
+    def _ports_for(self, rule: ParsedRule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
         if not (self.rule_mask(rule) & bit):
             return None
         if rule.ports is None:
@@ -198,6 +198,6 @@ def _verb(action: str) -> str:
     return {ALLOW: "allows", DENY: "denies", PASS: "passes"}.get(action, action)
 
 
-def _rule_label(rule: Rule) -> str:
+def _rule_label(rule: ParsedRule) -> str:
     nm = f" '{rule.name}'" if rule.name else ""
     return f"{rule.direction.capitalize()} rule #{rule.index}{nm}"

@@ -77,7 +77,9 @@ class Peer:
 
 
 @dataclass(slots=True)
-class Rule:
+class ParsedRule:
+    """One ingress or egress rule of a ParsedPolicy: its action, peers and ports."""
+
     direction: str
     index: int  # 1-based, as np-guard and users count
     action: str
@@ -102,8 +104,8 @@ class ParsedPolicy:
     priority: int = 0
     subject_ns_sel: LabelSelector | None = None  # None: the policy's namespace (NetworkPolicy)
     subject_pod_sel: LabelSelector = _ALL_SEL
-    ingress: list[Rule] = field(default_factory=list)
-    egress: list[Rule] = field(default_factory=list)
+    ingress: list[ParsedRule] = field(default_factory=list)
+    egress: list[ParsedRule] = field(default_factory=list)
     affects_ingress: bool = True
     affects_egress: bool = True
     obj: KubeObject | None = None
@@ -115,7 +117,7 @@ class ParsedPolicy:
             f"{self.kind} '{self.namespace}/{self.name}'" if self.namespace else f"{self.kind} '{self.name}'"
         )
 
-    def rules(self, direction: str) -> list[Rule]:
+    def rules(self, direction: str) -> list[ParsedRule]:
         return self.ingress if direction == INGRESS else self.egress
 
     def affects(self, direction: str) -> bool:
@@ -240,7 +242,7 @@ def parse_network_policy(obj: KubeObject) -> ParsedPolicy:
             peers = tuple(_np_peer(ctx, p, ns, f"{base}.{key}[{j}]") for j, p in enumerate(peers_raw))
             ports_raw = _list(ctx, r.get("ports"), f"{base}.ports")
             ports = tuple(_np_port(ctx, p, f"{base}.ports[{j}]") for j, p in enumerate(ports_raw))
-            pol.rules(direction).append(Rule(direction, i + 1, ALLOW, peers or None, ports or None))
+            pol.rules(direction).append(ParsedRule(direction, i + 1, ALLOW, peers or None, ports or None))
     return pol
 
 
@@ -361,7 +363,7 @@ def parse_admin_policy(obj: KubeObject) -> ParsedPolicy:
                 ports = _cnp_ports(ctx, r.get("protocols"), f"{base}.protocols")
             else:
                 ports = _anp_ports(ctx, r.get("ports"), f"{base}.ports")
-            rule = Rule(direction, i + 1, actions[act], tuple(peers), ports, str(r.get("name") or ""))
+            rule = ParsedRule(direction, i + 1, actions[act], tuple(peers), ports, str(r.get("name") or ""))
             pol.rules(direction).append(rule)
     return pol
 
