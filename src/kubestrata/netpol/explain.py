@@ -36,7 +36,9 @@ class Reason:
 
 
 @dataclass
-class Verdict:
+class PortVerdict:
+    """The ports one direction allows toward one peer, and the steps that decided it."""
+
     allowed: PortSet
     reasons: list[Reason]
 
@@ -45,7 +47,7 @@ class Explanation(Reachability):
     """The explain path over the compiled network."""
 
     # --- explanation -----------------------------------------------------------------------------
-    def verdict(self, c: int, direction: str, col: int) -> Verdict:
+    def verdict(self, c: int, direction: str, col: int) -> PortVerdict:
         """One direction for one peer column, step by step (the explain path; independent of atoms)."""
         bit = 1 << col
         sel = self.selecting[c]
@@ -140,7 +142,7 @@ class Explanation(Reachability):
                     )
                 )
             final = final & sg_allowed
-        return Verdict(final, reasons)
+        return PortVerdict(final, reasons)
 
     def _explain_tier(
         self,
