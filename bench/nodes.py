@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from kubestrata.nodes.audit import audit_host
-from kubestrata.nodes.rotate import plan
+from kubestrata.nodes.rotate.planning import plan
 
 
 def _cpu() -> float:

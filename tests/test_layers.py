@@ -60,6 +60,37 @@ def test_lower_layers_reach_only_what_they_may():
         assert not extra, f"{pkg} reaches {sorted(extra)} (directly: {sorted(g[pkg])})"
 
 
+# the edges: only the CLI reaches the server and the renderers' package; only the CLI and report/ import
+# a terminal or command-line library; everything else is an engine (or shared model) and returns data
+EDGES = {"cli": {"__main__"}, "server": {"__main__", "cli"}, "report": {"__main__", "cli"}}
+UI_LIBRARIES = ("rich", "typer", "click")
+
+
+def test_engines_never_reach_cli_server_or_renderers():
+    g = _graph()
+    for pkg in sorted(g):
+        for edge, may in EDGES.items():
+            if pkg != edge and pkg not in may:
+                assert edge not in _reach(g, pkg), f"{pkg} reaches {edge} (directly: {sorted(g[pkg])})"
+
+
+def test_only_cli_and_report_import_ui_libraries():
+    importers = set()
+    for f in SRC.rglob("*.py"):
+        pkg = f.relative_to(SRC).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n.split(".")[0] in UI_LIBRARIES for n in names):
+                importers.add(pkg)
+    assert importers <= {"cli", "report"}, sorted(importers - {"cli", "report"})
+    assert {"cli", "report"} <= importers  # the scan sees the imports it forbids elsewhere
+
+
 def _module_graph() -> dict[str, set[str]]:
     """module -> the kubestrata modules it imports (``from kubestrata.x import y`` counts y when it
     is a module, else x)."""

@@ -14,13 +14,9 @@ from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
 from kubestrata.errors import InputError
-from kubestrata.nodes.kbformat import (
-    compare,
-    execute,
-    go_float,
-    jsonpath_text,
-    parse_controls,
-)
+from kubestrata.nodes.kbformat.evaluate import compare, execute
+from kubestrata.nodes.kbformat.jsonpath import go_float, jsonpath_text
+from kubestrata.nodes.kbformat.parse import parse_controls
 from tests.nodes.hostfixture import CONFIG, FakeNode
 
 VECTORS = Path(__file__).parent / "vectors"

@@ -11,7 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
-from kubestrata.nodes import rotate as rot
+from kubestrata.errors import KubestrataError
+from kubestrata.nodes.rotate.execute import api_requester
+from kubestrata.nodes.rotate.model import ANNOTATION
+from kubestrata.nodes.rotate.planning import parse_age
 from tests.kube.fake_apiserver import TLSFiles, write_kubeconfig
 from tests.nodes.fake_cluster import FakeCluster, node, pdb, pod, three_zone_cluster
 
@@ -96,7 +99,7 @@ def test_resumes_a_node_left_cordoned_by_an_interrupted_run(tmp_path, tls):
     objs = cluster_objects()
     for o in objs:
         if o["kind"] == "Node" and o["metadata"]["name"] == "batch-a0":
-            o["metadata"]["annotations"] = {rot.ANNOTATION: '{"phase":"cordoned","run":"earlier"}'}
+            o["metadata"]["annotations"] = {ANNOTATION: '{"phase":"cordoned","run":"earlier"}'}
             o["spec"]["unschedulable"] = True
     with FakeCluster(objs, tls) as srv:
         r = _run(tmp_path, srv, tls, "--max-age", "21d", "--dry-run")
@@ -135,7 +138,7 @@ def test_stops_when_an_eviction_keeps_failing_and_does_not_skip_ahead(tmp_path, 
         touched = {e.split()[1] if e.startswith("patch") else e.split()[-1] for e in srv.events}
         assert not any(t.startswith(("workers-a", "workers-c", "batch")) for t in touched)
         assert srv.nodes["workers-b1"]["spec"]["unschedulable"] is True  # left cordoned, annotated
-        assert "cordoned" in srv.nodes["workers-b1"]["metadata"]["annotations"][rot.ANNOTATION]
+        assert "cordoned" in srv.nodes["workers-b1"]["metadata"]["annotations"][ANNOTATION]
         assert srv.violations == []
 
 
@@ -189,13 +192,13 @@ def test_nodes_without_a_group_label_are_refused(tmp_path, tls):
 
 @pytest.mark.parametrize("text,days", [("21d", 21), ("36h", 1.5), ("1d12h", 1.5), ("2w", 14)])
 def test_parse_age(text, days):
-    assert rot.parse_age(text).total_seconds() / 86400 == days
+    assert parse_age(text).total_seconds() / 86400 == days
 
 
 @pytest.mark.parametrize("bad", ["", "21", "d", "-3d", "0d"])
 def test_parse_age_rejects(bad):
-    with pytest.raises(rot.KubestrataError):
-        rot.parse_age(bad)
+    with pytest.raises(KubestrataError):
+        parse_age(bad)
 
 
 def test_plan_offline_from_manifests(tmp_path):
@@ -246,7 +249,7 @@ def test_the_fake_catches_a_rotation_that_breaks_a_budget(tmp_path, tls):
     objs += [pod(f"web-{i}", "shop", "web", "w-a0") for i in range(2)] + [pod("web-2", "shop", "web", "w-b0")]
     objs.append(pdb("web", "shop", "web", minAvailable=2))
     with FakeCluster(objs, tls) as srv:
-        req, api = rot.api_requester(str(write_kubeconfig(tmp_path / "kc", srv.url, tls)), None)
+        req, api = api_requester(str(write_kubeconfig(tmp_path / "kc", srv.url, tls)), None)
         try:
             assert req("DELETE", "/api/v1/nodes/w-a0", None, None).status == 200
             assert req("DELETE", "/api/v1/namespaces/shop/pods/web-2", None, None).status == 403

@@ -58,7 +58,7 @@ class Change:
 
 
 @dataclass
-class Plan:
+class MigrationPlan:
     cluster_name: str
     mode: str
     entries: list[PlannedEntry] = field(default_factory=list)
@@ -120,9 +120,9 @@ def _entry_username(m: Mapping) -> tuple[str | None, str]:
     return u, note
 
 
-def plan_migration(model: AccessModel, cluster_name: str = "") -> Plan:
+def plan_migration(model: AccessModel, cluster_name: str = "") -> MigrationPlan:
     eks = model.eks
-    plan = Plan(cluster_name or (eks.cluster_name if eks else "") or "CLUSTER", model.mode)
+    plan = MigrationPlan(cluster_name or (eks.cluster_name if eks else "") or "CLUSTER", model.mode)
     aa = model.aws_auth
     if aa is None:
         plan.changes.append(
@@ -258,7 +258,7 @@ def _user_grants(model: AccessModel, user: str) -> list[str]:
     return sorted({f"{b.ref}" for b in model.rbac.subject_bindings("user", user)})
 
 
-def apply_plan(model: AccessModel, plan: Plan) -> AccessModel:
+def apply_plan(model: AccessModel, plan: MigrationPlan) -> AccessModel:
     """The model as it would be after migration in API mode (aws-auth no longer read)."""
     from kubestrata.eks.model import AccessEntry, Association, EKSAccess, Scope
 

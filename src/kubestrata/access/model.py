@@ -166,8 +166,9 @@ def parse_request(verb: str, resource: str, name: str = "") -> Request:
 
 
 @dataclass
-class Grant:
-    """Why an identity may do something."""
+class AccessGrant:
+    """Why an identity may do something, summarized: an access policy, system:masters or RBAC (whose own
+    grant, a rule reachable through a binding, is rbac.evaluator.Grant)."""
 
     via: str  # "rbac" | "access-policy" | "system:masters"
     detail: str
@@ -304,21 +305,21 @@ class AccessModel:
         user: UserInfo,
         namespace: str = "",
         associations: Iterable[Association] = (),
-    ) -> tuple[bool, list[Grant], list[str]]:
+    ) -> tuple[bool, list[AccessGrant], list[str]]:
         """Allowed?, the grants that allow it, notes (e.g. policies with unknown rules)."""
         attrs = req.attributes(user, namespace)
-        grants: list[Grant] = []
+        grants: list[AccessGrant] = []
         notes: list[str] = []
         for a in associations:
             ok = association_allows(a, attrs)
             if ok:
-                grants.append(Grant("access-policy", f"{a.policy} ({a.scope})"))
+                grants.append(AccessGrant("access-policy", f"{a.policy} ({a.scope})"))
             elif ok is None:
                 notes.append(f"{a.policy} ({a.scope}) is a system policy whose rules are not published")
         d = self.rbac.authorize(attrs)
         if d.allowed:
             grants.append(
-                Grant(
+                AccessGrant(
                     "system:masters" if d.grant is None else "rbac",
                     d.reason.removeprefix("allowed: ").removeprefix("allowed by "),
                 )

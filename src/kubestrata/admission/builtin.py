@@ -90,7 +90,7 @@ def add_pss(registry: AdmissionRegistry, engine: PSSEngine, *, on_error: str = "
         obj = _admitted_object(ctx)
         if obj is None:
             return
-        res = engine.evaluate(obj.raw, ctx.namespace_labels, req.user.username)
+        res = engine.evaluate(obj.raw, ctx.namespace_labels, req.user.name)
         if res is None:
             return
         if not res.allowed:

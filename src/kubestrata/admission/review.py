@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from kubestrata.rbac import UserInfo  # authentication.k8s.io UserInfo, as RBAC evaluates it
 from kubestrata.textsafe import printable
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
@@ -40,14 +41,6 @@ def _want(
 
 def _article(name: str) -> str:
     return {"dict": "an object", "list": "a list", "str": "a string", "bool": "a boolean"}.get(name, name)
-
-
-@dataclass(frozen=True, slots=True)
-class UserInfo:
-    username: str
-    uid: str
-    groups: tuple[str, ...]
-    extra: dict[str, list[str]]
 
 
 @dataclass(slots=True)
@@ -131,10 +124,10 @@ def parse_admission_review(doc: Any) -> AdmissionRequest:
         name=str(_want(req, "name", str, w) or ""),
         namespace=str(_want(req, "namespace", str, w) or ""),
         user=UserInfo(
-            username=str(_want(ui, "username", str, "request.userInfo") or ""),
+            name=str(_want(ui, "username", str, "request.userInfo") or ""),
             uid=str(_want(ui, "uid", str, "request.userInfo") or ""),
             groups=tuple(groups),
-            extra=extra,
+            extra=tuple((k, tuple(v)) for k, v in extra.items()),
         ),
         object=obj,
         old_object=old,

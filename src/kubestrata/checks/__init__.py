@@ -1,4 +1,10 @@
-"""Posture checks. Built-in check modules are discovered by walking this package."""
+"""Posture checks: the registry and metadata (base), and one module per domain (workload, rbac,
+awsauth, accessentries, identity, eks, ecr, encryption, network, nodes, nodeos, images,
+vulnerabilities, pss, inputs), so each domain name in ``--include`` matches its checks. A check is a
+function of (object, context) -> findings registered with its metadata; its pass and fail examples are
+examples/<id>/{pass,fail}.yaml. Shared support: accesssupport.py and ekssupport.py (one model per
+scan), needs.py (what allow-listed system components need), limits.py (what checks do not cover).
+Built-in check modules are discovered by walking this package."""
 
 from __future__ import annotations
 

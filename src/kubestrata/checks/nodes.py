@@ -185,7 +185,7 @@ def kubelet_cis(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     """The eks-1.8.0 kubelet checks, decided by the same engine as `kubestrata nodes audit` (a config
     file or configz has no command line, so every item is read from the config)."""
     from kubestrata.nodes.audit import audit_configz
-    from kubestrata.nodes.kbformat import PASS
+    from kubestrata.nodes.kbformat.model import PASS
 
     meta = kubelet_cis.meta
     cfg = kubelet_config(obj.raw)

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from kubestrata.cli import options
 from kubestrata.cli.common import err_console
-from kubestrata.cli.detect import (
+from kubestrata.cli.detect_options import (
     ALERT_FILE,
     CLUSTER,
     DEDUP,
@@ -23,9 +23,9 @@ from kubestrata.cli.detect import (
     STATE,
     WEBHOOK,
     ReplayFormat,
-    _finish_batch,
     build_config,
     build_sinks,
+    finish_batch,
 )
 from kubestrata.detect.pipeline import DEFAULT_MAX_EVENT_BYTES, Pipeline
 from kubestrata.detect.router import DetectRouter, InputFormat, feed_s3
@@ -126,4 +126,4 @@ def cloudtrail_lookup(
         raise KubestrataError(f"CloudTrail LookupEvents failed: {e}") from None
     finally:
         router.close()
-    _finish_batch(fmt, collected, router, sinks, stats_json, threshold)
+    finish_batch(fmt, collected, router, sinks, stats_json, threshold)

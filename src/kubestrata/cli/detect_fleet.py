@@ -1,5 +1,5 @@
 """`kubestrata detect publish` and `kubestrata detect worker`: scale-out detection on Redis Streams
-(kubestrata.detect.streams / worker). Registered on cli/detect.py's app."""
+(kubestrata.detect.streams / worker). Registered on the detect app by cli/detect.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from kubestrata.cli import options
 from kubestrata.cli.common import err_console, handle_errors
-from kubestrata.cli.detect import (
+from kubestrata.cli.detect_options import (
     ALERT_FILE,
     ALLOWED_IMAGE,
     ALLOWED_NODE,
@@ -38,7 +38,6 @@ from kubestrata.cli.detect import (
     TOR,
     WEBHOOK,
     WatchFormat,
-    app,
     build_config,
     build_sinks,
     default_state_path,
@@ -62,7 +61,6 @@ def _stop_on_sigterm() -> threading.Event:
     return stop
 
 
-@app.command("publish")
 @handle_errors
 def publish(
     files: list[str] = typer.Argument(None, help="Audit log files (JSON lines; - for stdin)."),
@@ -176,7 +174,6 @@ def _publish_file(pub: object, path: str, max_bytes: int) -> None:
             fh.close()
 
 
-@app.command("worker")
 @handle_errors
 def worker(
     redis_url: str = REDIS,

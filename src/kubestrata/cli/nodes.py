@@ -163,7 +163,7 @@ def _audit_once(
     import os
 
     from kubestrata.nodes.audit import audit_host
-    from kubestrata.nodes.kbformat import kube_bench_json
+    from kubestrata.nodes.kbformat.output import kube_bench_json
 
     if cluster:
         from kubestrata.nodes.audit import audit_cluster
@@ -206,7 +206,7 @@ class RotateFormat(StrEnum):
 
 def _offline_state(paths: list[str]) -> Any:
     from kubestrata.kube.loader import load_paths
-    from kubestrata.nodes.rotate import ClusterState
+    from kubestrata.nodes.rotate.execute import ClusterState
 
     loaded = load_paths([Path(p) for p in paths])
     if loaded.errors:  # a plan from a partial input could rotate into a budget it never saw
@@ -289,22 +289,27 @@ def rotate(
     import datetime as dt
     import sys
 
-    from kubestrata.nodes import rotate as rot
+    from kubestrata.nodes.rotate import execute, planning
+    from kubestrata.report.nodes import rotation_plan_text
 
-    age = rot.parse_age(max_age)
+    age = planning.parse_age(max_age)
     mins = _min_healthy(min_healthy)
     api = None
     if cluster:
-        req, api = rot.api_requester(kubeconfig, context)
-        state = rot.read_state(req)
+        req, api = execute.api_requester(kubeconfig, context)
+        state = execute.read_state(req)
     else:
         if not paths:
             raise KubestrataError("give manifests to plan from, or --cluster")
         state = _offline_state(paths)
     try:
-        p = rot.plan(state.nodes, state.pods, state.pdbs, age, dt.datetime.now(dt.UTC), state.nodepools, mins)
+        p = planning.plan(
+            state.nodes, state.pods, state.pdbs, age, dt.datetime.now(dt.UTC), state.nodepools, mins
+        )
         p.notes.extend(state.notes)
-        text = json.dumps(p.to_dict(), indent=2) + "\n" if output is RotateFormat.JSON else p.render()
+        text = (
+            json.dumps(p.to_dict(), indent=2) + "\n" if output is RotateFormat.JSON else rotation_plan_text(p)
+        )
         write_output(text, output_file)
         if not cluster or dry_run or not p.steps:
             if cluster and not dry_run and not p.steps:
@@ -317,14 +322,14 @@ def rotate(
                 sys.stderr.write(f"{stamp} {printable(msg)}\n")
                 sys.stderr.flush()
 
-        timing = rot.Timing(
+        timing = execute.Timing(
             poll=poll,
             eviction_timeout=eviction_timeout,
             drain_timeout=max(eviction_timeout, 60.0),
             replacement_timeout=replacement_timeout,
         )
-        terminate = rot.asg_terminator(region, profile, endpoint_url) if terminate_instances else None
-        done = rot.Rotator(req, log, timing, terminate=terminate).run(p)
+        terminate = execute.asg_terminator(region, profile, endpoint_url) if terminate_instances else None
+        done = execute.Rotator(req, log, timing, terminate=terminate).run(p)
         log(f"rotated {len(done)} node(s)")
     finally:
         if api is not None:

@@ -1,5 +1,5 @@
-"""Audit-log threat detection (issue 5): GuardDuty- and Falco-equivalent findings from Kubernetes
-audit events, anywhere.
+"""Threat detection: GuardDuty- and Falco-equivalent findings from Kubernetes audit events, runtime
+events (Tetragon, Falco) and EKS CloudTrail records, correlated into attack sequences, anywhere.
 
 Webhook integration (for ``kubestrata serve``, mounted at ``/audit``)::
 
@@ -21,8 +21,10 @@ Modules: ``event`` (the Event model), ``decode`` (EventList, CloudWatch, AKS, GK
 Falco's lists as data, a firing example per id), ``catalogue`` (the records, by id), ``factory``
 (kubestrata.findings.Finding from a rule's hit), ``pipeline`` (dedup, dispatch, findings),
 ``state`` (first-seen + findings store, SQLAlchemy), ``sources`` (files, follow, CloudWatch poller),
-``sinks`` (stdout/file/webhook), ``webhook`` (the handler above). Human output is rendered by
-kubestrata.report.detect.
+``sinks`` (stdout/file/webhook), ``webhook`` (the handler above), ``router`` (one entry for every
+input: audit, ``runtime/`` (Tetragon, Falco), ``cloudtrail`` + ``cloudtrail_rules``, scan reports),
+``sequences`` (attack-sequence correlation), ``streams`` + ``worker`` (scale-out on Redis Streams),
+``kinesis``. Human output is rendered by kubestrata.report.detect.
 """
 
 from kubestrata.detect.pipeline import DetectConfig, Pipeline

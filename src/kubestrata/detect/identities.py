@@ -20,7 +20,10 @@ _ENTRY_KEYS = {"user", "group", "user_prefix", "rules", "source", "why"}
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
+class ExemptIdentity:
+    """One control-plane identity exempt from the actor rules (by user, or by group and user prefix);
+    access.model.Identity is an IAM or Kubernetes principal."""
+
     user: str = ""
     group: str = ""
     user_prefix: str = ""  # only with a group: both must hold
@@ -38,12 +41,12 @@ class Identity:
 class ControlPlane:
     """Exemption list: ``exempt(user, groups, rule_id)``."""
 
-    identities: list[Identity] = field(default_factory=list)
+    identities: list[ExemptIdentity] = field(default_factory=list)
     origin: str = ""
 
     def __post_init__(self) -> None:
-        self._by_user: dict[str, list[Identity]] = {}
-        self._by_group: list[Identity] = []
+        self._by_user: dict[str, list[ExemptIdentity]] = {}
+        self._by_group: list[ExemptIdentity] = []
         for i in self.identities:
             if i.user:
                 self._by_user.setdefault(i.user, []).append(i)
@@ -91,7 +94,7 @@ def parse(doc: Any, where: str) -> tuple[ControlPlane, bool]:
         if rules is not None and (not isinstance(rules, list) or not all(isinstance(r, str) for r in rules)):
             raise KubestrataError(f"{at}.rules: expected a list of rule ids")
         out.append(
-            Identity(
+            ExemptIdentity(
                 user,
                 group,
                 e.get("user_prefix", ""),

@@ -26,10 +26,11 @@ from kubestrata.detect.decode import decode_cloudwatch_payload, loads
 from kubestrata.detect.emit import as_finding, build_finding
 from kubestrata.detect.event import BadEvent
 from kubestrata.detect.pipeline import Pipeline, parse_time
+from kubestrata.detect.rules.registry import Hit
 from kubestrata.detect.runtime import falco_input, tetragon
 from kubestrata.detect.runtime.catalogue import FALCO_RULE_IDS, RUNTIME_CATALOGUE
 from kubestrata.detect.runtime.events import RuntimeEvent, UnknownEventType
-from kubestrata.detect.runtime.rules import Hit, RuntimeRules
+from kubestrata.detect.runtime.rules import RuntimeRules
 from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError

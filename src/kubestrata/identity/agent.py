@@ -247,7 +247,9 @@ class TokenReviewVerifier:
 
 
 @dataclass(frozen=True)
-class Credentials:
+class AwsCredentials:
+    """The AWS credentials the agent serves a pod (the Pod Identity agent's response); not a registry login."""
+
     access_key_id: str
     secret_access_key: str
     token: str
@@ -315,7 +317,7 @@ class STSAssumer:
 
     def assume(
         self, assoc: PodIdentityAssociation, subject: PodSubject, pod_tags: bool = True
-    ) -> Credentials:
+    ) -> AwsCredentials:
         import botocore.exceptions
 
         with self._lock:
@@ -366,7 +368,7 @@ class STSAssumer:
                 503, f"STS unreachable ({type(e).__name__})", "ServiceUnavailableException"
             ) from None
         c = out["Credentials"]
-        return Credentials(
+        return AwsCredentials(
             c["AccessKeyId"],
             c["SecretAccessKey"],
             c["SessionToken"],
@@ -382,21 +384,21 @@ class CredentialCache:
         self, *, refresh_before: float = 300.0, max_size: int = 2000, clock: Callable[[], float] = time.time
     ) -> None:
         self.refresh_before, self.max_size, self.clock = refresh_before, max_size, clock
-        self.entries: OrderedDict[Any, Credentials] = OrderedDict()
-        self._inflight: dict[Any, asyncio.Future[Credentials]] = {}
+        self.entries: OrderedDict[Any, AwsCredentials] = OrderedDict()
+        self._inflight: dict[Any, asyncio.Future[AwsCredentials]] = {}
         self.fetches = 0
 
-    def _left(self, c: Credentials) -> float:
+    def _left(self, c: AwsCredentials) -> float:
         return c.expiration.timestamp() - self.clock()
 
-    async def get(self, key: Any, fetch: Callable[[], Awaitable[Credentials]]) -> Credentials:
+    async def get(self, key: Any, fetch: Callable[[], Awaitable[AwsCredentials]]) -> AwsCredentials:
         cached = self.entries.get(key)
         if cached is not None and self._left(cached) > self.refresh_before:
             return cached
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        fut: asyncio.Future[Credentials] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[AwsCredentials] = asyncio.get_running_loop().create_future()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: never logged as lost
         self._inflight[key] = fut
         try:
@@ -461,7 +463,7 @@ class Agent:
         self.cache = cache or CredentialCache()
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
 
-    async def credentials(self, host: str, authorization: str) -> Credentials:
+    async def credentials(self, host: str, authorization: str) -> AwsCredentials:
         if self.limiter is not None and not self.limiter.allow():
             raise AgentError(429, "Too Many Requests")
         check_host(host, self.allowed_hosts)

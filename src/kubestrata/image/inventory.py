@@ -42,7 +42,7 @@ from kubestrata.image import ospkgs
 from kubestrata.image.blobs import MAX_CONFIG_BYTES, ImageReadError, VerifyingReader, file_chunks
 from kubestrata.image.config import parse_config
 from kubestrata.image.layers import LayerContents, flatten, read_layer
-from kubestrata.image.local import DockerArchive, Layout, OciArchive
+from kubestrata.image.local import DockerArchive, OciArchive, OciLayout
 from kubestrata.image.manifests import LAYER_TYPES, Descriptor, ImageManifest, load_json, resolve
 from kubestrata.image.model import ImageInventory, Package
 from kubestrata.image.reference import ArchiveRef, LayoutRef, RegistryRef, parse_source
@@ -241,7 +241,7 @@ class ImageReader:
         return inv
 
     def _from_layout(self, ref: LayoutRef, source: str) -> ImageInventory:
-        layout = OciArchive(ref.path) if ref.archive else Layout(ref.path)
+        layout = OciArchive(ref.path) if ref.archive else OciLayout(ref.path)
         try:
             body, media_type, digest = layout.top(ref.tag)
             manifest = resolve(body, media_type, digest, self.platform, layout.fetch, layout.what)
@@ -254,7 +254,7 @@ class ImageReader:
             layout.close()
 
     def _read_layout_image(
-        self, layout: Layout, ref: LayoutRef, source: str, manifest: ImageManifest
+        self, layout: OciLayout, ref: LayoutRef, source: str, manifest: ImageManifest
     ) -> ImageInventory:
         config = layout.read_blob(manifest.config.digest, MAX_CONFIG_BYTES)
         layers = [

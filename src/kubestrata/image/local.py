@@ -33,7 +33,7 @@ from kubestrata.image.manifests import Descriptor, descriptor, load_json
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
-class Layout:
+class OciLayout:
     """An OCI image-layout directory (``oci:``); OciArchive is the same layout inside a tar."""
 
     prefix = "oci"
@@ -123,7 +123,7 @@ class Layout:
             yield VerifyingReader(file_chunks(fh), digest, what, size=size)
 
 
-class OciArchive(Layout):
+class OciArchive(OciLayout):
     """An OCI image layout in a tar file (``oci-archive:``, what ``docker buildx --output type=oci``
     and ``buildah push oci-archive:`` write), read in place."""
 

@@ -153,12 +153,14 @@ def key_function(ecosystem: str) -> Callable[[str], Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class OsvVerdict:
+    """Whether an installed version is affected by one OSV record, and the first fixed version if any."""
+
     affected: bool
     fixed: str | None = None  # the first fixed version above the installed one, in the affecting range
 
 
-def evaluate(ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequence[str] = ()) -> Verdict:
+def evaluate(ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequence[str] = ()) -> OsvVerdict:
     """OSV's evaluation (schema.md "Evaluation"): affected when the version is listed in ``versions``
     or lies in an ECOSYSTEM/SEMVER range: at or above an ``introduced``, below the next ``fixed``, at
     or below ``last_affected``, below ``limit``. GIT ranges are not evaluated (callers list them as
@@ -179,7 +181,7 @@ def evaluate(ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequ
             intro, fixed = pairs[0][1], pairs[1][1]
             fk = key(fixed)
             if v < fk and (intro == "0" or not v < key(intro)):
-                return Verdict(True, fixed)
+                return OsvVerdict(True, fixed)
             continue
         events = []
         limits = []
@@ -209,7 +211,7 @@ def evaluate(ecosystem: str, version: str, ranges: Sequence[Any], versions: Sequ
                     affected = False
         if affected:
             fixed = next((val for ek, kind, val in events if kind == "fixed" and v < ek), None)
-            return Verdict(True, fixed)
+            return OsvVerdict(True, fixed)
     if listed:
-        return Verdict(True, None)
-    return Verdict(False)
+        return OsvVerdict(True, None)
+    return OsvVerdict(False)

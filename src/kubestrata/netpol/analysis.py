@@ -11,7 +11,7 @@ from kubestrata.findings import CoverageGap
 from kubestrata.netpol import sets
 from kubestrata.netpol.endpoints import Endpoint
 from kubestrata.netpol.engine import Network
-from kubestrata.netpol.explain import Verdict
+from kubestrata.netpol.explain import PortVerdict
 from kubestrata.netpol.model import EGRESS, INGRESS, NP_KIND, TIER_NP
 from kubestrata.netpol.sets import ALL, NONE, PortSet
 
@@ -60,7 +60,7 @@ class DirectionWhy:
     direction: str
     who: str  # "source" (egress) or "destination" (ingress)
     subject: Side
-    verdict: Verdict | None
+    verdict: PortVerdict | None
     selected_by: list[str]
 
 

@@ -28,9 +28,9 @@ from kubestrata.netpol.model import (
     TIER_ADMIN,
     TIER_BASELINE,
     TIER_NP,
+    ParsedPolicy,
+    ParsedRule,
     Peer,
-    Policy,
-    Rule,
     SecurityGroupPolicy,
     parse_policy,
     resolve_ports,
@@ -97,7 +97,7 @@ class CompiledNetwork:
         self.security_groups = security_groups
         self.gaps: list[CoverageGap] = []
         self.warnings: list[str] = []
-        self.policies: list[Policy] = []
+        self.policies: list[ParsedPolicy] = []
         self.sgps: list[SecurityGroupPolicy] = []
         for obj in cluster.real_objects():
             if obj.kind not in POLICY_KINDS:
@@ -139,7 +139,7 @@ class CompiledNetwork:
                 self.rule_mask(r)
 
     # --- building ------------------------------------------------------------------------------
-    def _drop_ipv6(self, p: Policy) -> None:
+    def _drop_ipv6(self, p: ParsedPolicy) -> None:
         for r in [*p.ingress, *p.egress]:
             if not r.peers:
                 continue
@@ -157,12 +157,12 @@ class CompiledNetwork:
             r.peers = tuple(new)
 
     def _order_policies(self) -> None:
-        def key(p: Policy) -> tuple[int, int, int, str]:
+        def key(p: ParsedPolicy) -> tuple[int, int, int, str]:
             tier = {TIER_ADMIN: 0, TIER_NP: 1, TIER_BASELINE: 2}[p.tier]
             return (tier, p.priority, _KIND_ORDER.get(p.kind, 9), p.name)
 
         self.policies.sort(key=key)
-        seen: dict[tuple[str, str, int], Policy] = {}
+        seen: dict[tuple[str, str, int], ParsedPolicy] = {}
         for p in self.policies:
             if p.tier == TIER_NP:
                 continue
@@ -363,7 +363,7 @@ class CompiledNetwork:
             return self._ip_mask(peer.ips or ())
         return self._sel_mask(peer.ns_sel, peer.namespace, peer.pod_sel)
 
-    def rule_mask(self, rule: Rule) -> int:
+    def rule_mask(self, rule: ParsedRule) -> int:
         if rule.peers is None:
             return self.U
         key = id(rule)
@@ -375,26 +375,26 @@ class CompiledNetwork:
             self._subject_cache[key] = got
         return got
 
-    def subject_mask(self, p: Policy) -> int:
+    def subject_mask(self, p: ParsedPolicy) -> int:
         return self._sel_mask(
             p.subject_ns_sel, p.namespace if p.subject_ns_sel is None else None, p.subject_pod_sel
         )
 
     def _index_subjects(self) -> None:
-        self.selecting: list[list[Policy]] = [[] for _ in range(self.nclasses)]
+        self.selecting: list[list[ParsedPolicy]] = [[] for _ in range(self.nclasses)]
         for p in self.policies:
             for i in bit_indices(self.subject_mask(p)):
                 self.selecting[i].append(p)
 
     # --- ports -----------------------------------------------------------------------------------
-    def _numeric_ports(self, rule: Rule) -> PortSet:
+    def _numeric_ports(self, rule: ParsedRule) -> PortSet:
         got = self._rule_ports.get(id(rule))
         if got is None:
             got = resolve_ports(rule.ports, ())
             self._rule_ports[id(rule)] = got
         return got
 
-    def rule_parts(self, rule: Rule, subject: int, direction: str) -> list[tuple[int, PortSet]]:
+    def rule_parts(self, rule: ParsedRule, subject: int, direction: str) -> list[tuple[int, PortSet]]:
         """(peer mask, ports) pieces of a rule for a subject class; named ports resolve against the
         destination pod: the subject itself for ingress, each peer class for egress."""
         m = self.rule_mask(rule)

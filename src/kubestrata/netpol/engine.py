@@ -15,7 +15,7 @@ rule). The tiers' precedence is described in reachability.py.
 from __future__ import annotations
 
 from kubestrata.netpol.compile import PROBE_NAMESPACE, CompiledNetwork, Options, PodClass
-from kubestrata.netpol.explain import Explanation, Reason, Verdict
+from kubestrata.netpol.explain import Explanation, PortVerdict, Reason
 from kubestrata.netpol.model import resolve_ports
 from kubestrata.netpol.reachability import Matrix
 
@@ -27,7 +27,7 @@ __all__ = [
     "Options",
     "PodClass",
     "Reason",
-    "Verdict",
+    "PortVerdict",
     "resolve_ports",
 ]
 

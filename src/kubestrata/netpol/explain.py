@@ -14,8 +14,8 @@ from kubestrata.netpol.model import (
     TIER_ADMIN,
     TIER_BASELINE,
     TIER_NP,
-    Policy,
-    Rule,
+    ParsedPolicy,
+    ParsedRule,
     resolve_ports,
 )
 from kubestrata.netpol.reachability import Reachability
@@ -36,7 +36,9 @@ class Reason:
 
 
 @dataclass
-class Verdict:
+class PortVerdict:
+    """The ports one direction allows toward one peer, and the steps that decided it."""
+
     allowed: PortSet
     reasons: list[Reason]
 
@@ -45,7 +47,7 @@ class Explanation(Reachability):
     """The explain path over the compiled network."""
 
     # --- explanation -----------------------------------------------------------------------------
-    def verdict(self, c: int, direction: str, col: int) -> Verdict:
+    def verdict(self, c: int, direction: str, col: int) -> PortVerdict:
         """One direction for one peer column, step by step (the explain path; independent of atoms)."""
         bit = 1 << col
         sel = self.selecting[c]
@@ -140,10 +142,17 @@ class Explanation(Reachability):
                     )
                 )
             final = final & sg_allowed
-        return Verdict(final, reasons)
+        return PortVerdict(final, reasons)
 
     def _explain_tier(
-        self, tier: str, sel: list[Policy], c: int, direction: str, col: int, bit: int, reasons: list[Reason]
+        self,
+        tier: str,
+        sel: list[ParsedPolicy],
+        c: int,
+        direction: str,
+        col: int,
+        bit: int,
+        reasons: list[Reason],
     ) -> tuple[PortSet, PortSet, PortSet]:
         """The (admin or baseline) tier's first-match walk for one peer column: the ports it decides,
         allows and denies, with a Reason per rule that decides something."""
@@ -174,7 +183,7 @@ class Explanation(Reachability):
                 )
         return decided, allow, deny
 
-    def _ports_for(self, rule: Rule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
+    def _ports_for(self, rule: ParsedRule, c: int, direction: str, col: int, bit: int) -> PortSet | None:
         if not (self.rule_mask(rule) & bit):
             return None
         if rule.ports is None:
@@ -191,6 +200,6 @@ def _verb(action: str) -> str:
     return {ALLOW: "allows", DENY: "denies", PASS: "passes"}.get(action, action)
 
 
-def _rule_label(rule: Rule) -> str:
+def _rule_label(rule: ParsedRule) -> str:
     nm = f" '{rule.name}'" if rule.name else ""
     return f"{rule.direction.capitalize()} rule #{rule.index}{nm}"

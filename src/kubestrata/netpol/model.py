@@ -77,7 +77,9 @@ class Peer:
 
 
 @dataclass(slots=True)
-class Rule:
+class ParsedRule:
+    """One ingress or egress rule of a ParsedPolicy: its action, peers and ports."""
+
     direction: str
     index: int  # 1-based, as np-guard and users count
     action: str
@@ -91,7 +93,10 @@ class Rule:
 
 
 @dataclass(slots=True)
-class Policy:
+class ParsedPolicy:
+    """A NetworkPolicy, (Baseline)AdminNetworkPolicy or ClusterNetworkPolicy in the normalized shape:
+    whom it selects and its rules in order. (pss.api.Policy is a namespace's PSS levels.)"""
+
     kind: str
     name: str
     namespace: str  # "" for cluster-scoped kinds
@@ -99,8 +104,8 @@ class Policy:
     priority: int = 0
     subject_ns_sel: LabelSelector | None = None  # None: the policy's namespace (NetworkPolicy)
     subject_pod_sel: LabelSelector = _ALL_SEL
-    ingress: list[Rule] = field(default_factory=list)
-    egress: list[Rule] = field(default_factory=list)
+    ingress: list[ParsedRule] = field(default_factory=list)
+    egress: list[ParsedRule] = field(default_factory=list)
     affects_ingress: bool = True
     affects_egress: bool = True
     obj: KubeObject | None = None
@@ -112,7 +117,7 @@ class Policy:
             f"{self.kind} '{self.namespace}/{self.name}'" if self.namespace else f"{self.kind} '{self.name}'"
         )
 
-    def rules(self, direction: str) -> list[Rule]:
+    def rules(self, direction: str) -> list[ParsedRule]:
         return self.ingress if direction == INGRESS else self.egress
 
     def affects(self, direction: str) -> bool:
@@ -200,7 +205,7 @@ def _port_name(ctx: _Ctx, v: Any, fld: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def parse_network_policy(obj: KubeObject) -> Policy:
+def parse_network_policy(obj: KubeObject) -> ParsedPolicy:
     ctx = _Ctx(obj)
     spec = _map(ctx, obj.raw.get("spec"), "spec")
     ns = obj.namespace
@@ -218,7 +223,7 @@ def parse_network_policy(obj: KubeObject) -> Policy:
         aff_in, aff_eg = "Ingress" in types, "Egress" in types
     else:
         aff_in, aff_eg = True, bool(egress_raw)
-    pol = Policy(
+    pol = ParsedPolicy(
         NP_KIND,
         obj.name,
         ns,
@@ -237,7 +242,7 @@ def parse_network_policy(obj: KubeObject) -> Policy:
             peers = tuple(_np_peer(ctx, p, ns, f"{base}.{key}[{j}]") for j, p in enumerate(peers_raw))
             ports_raw = _list(ctx, r.get("ports"), f"{base}.ports")
             ports = tuple(_np_port(ctx, p, f"{base}.ports[{j}]") for j, p in enumerate(ports_raw))
-            pol.rules(direction).append(Rule(direction, i + 1, ALLOW, peers or None, ports or None))
+            pol.rules(direction).append(ParsedRule(direction, i + 1, ALLOW, peers or None, ports or None))
     return pol
 
 
@@ -305,7 +310,7 @@ _ANP_ACTIONS = {"Allow": ALLOW, "Deny": DENY, "Pass": PASS}
 _CNP_ACTIONS = {"Accept": ALLOW, "Deny": DENY, "Pass": PASS}
 
 
-def parse_admin_policy(obj: KubeObject) -> Policy:
+def parse_admin_policy(obj: KubeObject) -> ParsedPolicy:
     ctx = _Ctx(obj)
     spec = _map(ctx, obj.raw.get("spec"), "spec")
     kind = obj.kind
@@ -337,7 +342,7 @@ def parse_admin_policy(obj: KubeObject) -> Policy:
         sp = _map(ctx, subj["pods"], "spec.subject.pods")
         s_ns = _sel(ctx, sp.get("namespaceSelector"), "spec.subject.pods.namespaceSelector", nil_is_all=True)
         s_pod = _sel(ctx, sp.get("podSelector"), "spec.subject.pods.podSelector", nil_is_all=True)
-    pol = Policy(kind, obj.name, "", tier, priority, s_ns, s_pod or _ALL_SEL, obj=obj)
+    pol = ParsedPolicy(kind, obj.name, "", tier, priority, s_ns, s_pod or _ALL_SEL, obj=obj)
     for direction, key in ((INGRESS, "from"), (EGRESS, "to")):
         raw = _list(ctx, spec.get(direction), f"spec.{direction}")
         if len(raw) > 100:
@@ -358,12 +363,12 @@ def parse_admin_policy(obj: KubeObject) -> Policy:
                 ports = _cnp_ports(ctx, r.get("protocols"), f"{base}.protocols")
             else:
                 ports = _anp_ports(ctx, r.get("ports"), f"{base}.ports")
-            rule = Rule(direction, i + 1, actions[act], tuple(peers), ports, str(r.get("name") or ""))
+            rule = ParsedRule(direction, i + 1, actions[act], tuple(peers), ports, str(r.get("name") or ""))
             pol.rules(direction).append(rule)
     return pol
 
 
-def _admin_peer(ctx: _Ctx, pol: Policy, p: Any, direction: str, fld: str) -> list[Peer]:
+def _admin_peer(ctx: _Ctx, pol: ParsedPolicy, p: Any, direction: str, fld: str) -> list[Peer]:
     p = _map(ctx, p, fld)
     out: list[Peer] = []
     if "namespaces" in p:
@@ -471,7 +476,7 @@ def parse_security_group_policy(obj: KubeObject) -> SecurityGroupPolicy:
     return SecurityGroupPolicy(obj.name, obj.namespace, pod_sel, sa_sel, tuple(ids), obj)
 
 
-def parse_policy(obj: KubeObject) -> Policy | SecurityGroupPolicy:
+def parse_policy(obj: KubeObject) -> ParsedPolicy | SecurityGroupPolicy:
     if obj.kind == NP_KIND:
         return parse_network_policy(obj)
     if obj.kind == SGP_KIND:

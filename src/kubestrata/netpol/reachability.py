@@ -25,7 +25,7 @@ from kubestrata.netpol.model import (
     TIER_ADMIN,
     TIER_BASELINE,
     TIER_NP,
-    Policy,
+    ParsedPolicy,
 )
 from kubestrata.netpol.sets import ALL, NONE, PortSet
 
@@ -58,7 +58,7 @@ class Reachability(CompiledNetwork):
             got = self._atoms[key] = self._compute_atoms(c, direction)
         return got
 
-    def _first_match(self, pols: Iterable[Policy], c: int, direction: str) -> list[list[Any]]:
+    def _first_match(self, pols: Iterable[ParsedPolicy], c: int, direction: str) -> list[list[Any]]:
         atoms: list[list[Any]] = [[self.U, NONE, NONE, NONE]]  # mask, allow, deny, pass
         slot = {ALLOW: 1, DENY: 2, PASS: 3}
         for p in pols:

@@ -19,17 +19,9 @@ from kubestrata.findings import Coverage, Evidence, Finding, GapReason, Layer, S
 from kubestrata.kube.objects import ObjectRef, Source
 from kubestrata.nodes import benchmarks
 from kubestrata.nodes.host import Host, NativeAuditor, ShellAuditor
-from kubestrata.nodes.kbformat import (
-    FAIL,
-    WARN,
-    AuditRun,
-    Check,
-    Controls,
-    ControlsResult,
-    generate_default_env_audit,
-    load_controls_file,
-    run_controls,
-)
+from kubestrata.nodes.kbformat.model import FAIL, WARN, AuditRun, BenchCheck, Controls, ControlsResult
+from kubestrata.nodes.kbformat.parse import generate_default_env_audit, load_controls_file
+from kubestrata.nodes.kbformat.run import run_controls
 
 SEVERITY = {
     # eks-1.5.0 .. 1.8.0 numbering; older versions are mapped by flag below
@@ -59,7 +51,7 @@ class AuditReport:
     coverage: Coverage = field(default_factory=Coverage)
 
     def to_dict(self) -> dict[str, Any]:
-        from kubestrata.nodes.kbformat import kube_bench_json
+        from kubestrata.nodes.kbformat.output import kube_bench_json
 
         return {
             "node": self.node,
@@ -258,7 +250,7 @@ class ConfigzAuditor:
     def __init__(self, config: dict[str, Any]) -> None:
         self.text = json.dumps(config)
 
-    def __call__(self, check: Check, which: str) -> AuditRun:
+    def __call__(self, check: BenchCheck, which: str) -> AuditRun:
         if check.native.get(which) == "config":
             return AuditRun(self.text)
         return AuditRun()

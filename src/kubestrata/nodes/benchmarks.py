@@ -5,14 +5,14 @@ Written from kube-bench's cfg/eks-{1.0.1,1.1.0,1.2.0,1.5.0,1.7.0,1.8.0}/node.yam
 2026-06): the same ids, titles, audit sources, tests and scoring, so a result here means what kube-bench's
 result means. The differences between versions are spelled out below. Audit commands keep kube-bench's
 text (with its variables) so the kube-bench JSON shows the command an operator would run; kubestrata's
-native auditor reads the same data itself (``Check.native``).
+native auditor reads the same data itself (``BenchCheck.native``).
 """
 
 from __future__ import annotations
 
 import re
 
-from kubestrata.nodes.kbformat import Check, Controls, Group, TestItem, Tests
+from kubestrata.nodes.kbformat.model import BenchCheck, Controls, Group, TestItem, Tests
 
 VERSIONS = ("eks-1.0.1", "eks-1.1.0", "eks-1.2.0", "eks-1.5.0", "eks-1.7.0", "eks-1.8.0")
 
@@ -33,7 +33,7 @@ def eks_benchmark(kube_version: str) -> str:
     return "eks-1.5.0"
 
 
-def _file_checks(scored: bool) -> list[Check]:
+def _file_checks(scored: bool) -> list[BenchCheck]:
     tag = "(Automated)" if scored else "(Manual)"
     out = []
     for n, var, what, owner_text in (
@@ -46,7 +46,7 @@ def _file_checks(scored: bool) -> list[Check]:
             else f"Ensure that the kubelet configuration file has permissions set to 644 or more restrictive {tag}"
         )
         out.append(
-            Check(
+            BenchCheck(
                 id=f"3.1.{n}",
                 text=perms_text,
                 audit=f"/bin/sh -c 'if test -e ${var}; then stat -c permissions=%a ${var}; fi' ",
@@ -57,7 +57,7 @@ def _file_checks(scored: bool) -> list[Check]:
             )
         )
         out.append(
-            Check(
+            BenchCheck(
                 id=f"3.1.{n + 1}",
                 text=f"Ensure that {owner_text} ownership is set to root:root {tag}",
                 audit=f"/bin/sh -c 'if test -e ${var}; then stat -c %U:%G ${var}; fi' ",
@@ -78,8 +78,8 @@ def _kubelet(
     remediation: str,
     bin_op: str = "",
     config: bool = True,
-) -> Check:
-    return Check(
+) -> BenchCheck:
+    return BenchCheck(
         id=cid,
         text=text,
         audit=PS + (" " if not config else ""),
@@ -106,7 +106,7 @@ FIX_FILE = (
 )
 
 
-def _anon(cid: str, text: str, scored: bool) -> Check:
+def _anon(cid: str, text: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -116,7 +116,7 @@ def _anon(cid: str, text: str, scored: bool) -> Check:
     )
 
 
-def _authz(cid: str, scored: bool) -> Check:
+def _authz(cid: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         "Ensure that the --authorization-mode argument is not set to AlwaysAllow (Automated)",
@@ -127,7 +127,7 @@ def _authz(cid: str, scored: bool) -> Check:
     )
 
 
-def _client_ca(cid: str, text: str, scored: bool) -> Check:
+def _client_ca(cid: str, text: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -137,7 +137,7 @@ def _client_ca(cid: str, text: str, scored: bool) -> Check:
     )
 
 
-def _ro_port(cid: str, text: str, scored: bool) -> Check:
+def _ro_port(cid: str, text: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -147,7 +147,7 @@ def _ro_port(cid: str, text: str, scored: bool) -> Check:
     )
 
 
-def _streaming(cid: str, text: str, scored: bool) -> Check:
+def _streaming(cid: str, text: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -162,7 +162,7 @@ def _streaming(cid: str, text: str, scored: bool) -> Check:
     )
 
 
-def _protect_kernel(cid: str) -> Check:
+def _protect_kernel(cid: str) -> BenchCheck:
     return _kubelet(
         cid,
         "Ensure that the --protect-kernel-defaults argument is set to true (Automated)",
@@ -172,7 +172,7 @@ def _protect_kernel(cid: str) -> Check:
     )
 
 
-def _iptables(cid: str, text: str) -> Check:
+def _iptables(cid: str, text: str) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -183,7 +183,7 @@ def _iptables(cid: str, text: str) -> Check:
     )
 
 
-def _hostname_override(cid: str) -> Check:
+def _hostname_override(cid: str) -> BenchCheck:
     return _kubelet(
         cid,
         "Ensure that the --hostname-override argument is not set (Manual)",
@@ -194,7 +194,7 @@ def _hostname_override(cid: str) -> Check:
     )
 
 
-def _event_qps(cid: str, op: str, scored: bool, or_unset: bool) -> Check:
+def _event_qps(cid: str, op: str, scored: bool, or_unset: bool) -> BenchCheck:
     items = (
         _or_unset("--event-qps", "{.eventRecordQPS}", op, "0")
         if or_unset
@@ -211,7 +211,7 @@ def _event_qps(cid: str, op: str, scored: bool, or_unset: bool) -> Check:
     )
 
 
-def _rotate_certs(cid: str, text: str, scored: bool) -> Check:
+def _rotate_certs(cid: str, text: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -222,7 +222,7 @@ def _rotate_certs(cid: str, text: str, scored: bool) -> Check:
     )
 
 
-def _server_cert(cid: str, text: str, scored: bool) -> Check:
+def _server_cert(cid: str, text: str, scored: bool) -> BenchCheck:
     return _kubelet(
         cid,
         text,
@@ -297,7 +297,7 @@ def _old(version: str) -> list[Group]:
                 "3.3",
                 "Container Optimized OS",
                 checks=[
-                    Check(
+                    BenchCheck(
                         id="3.3.1",
                         text="Prefer using Container-Optimized OS when possible (Manual)"
                         if v110

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from kubestrata.nodes.kbformat import AuditRun, Check
+from kubestrata.nodes.kbformat.model import AuditRun, BenchCheck
 
 # kube-bench cfg/config.yaml node.kubelet candidates (the EKS AMI and Bottlerocket paths first)
 CONFIG_CANDIDATES = (
@@ -267,7 +267,7 @@ class NativeAuditor:
         self.host = host
         self._config: AuditRun | None = None
 
-    def __call__(self, check: Check, which: str) -> AuditRun:
+    def __call__(self, check: BenchCheck, which: str) -> AuditRun:
         source = check.native.get(which, "")
         h = self.host
         if source == "cmdline":
@@ -381,10 +381,10 @@ class ShellAuditor:
         self.variables = variables
         self.timeout = timeout
 
-    def command(self, check: Check, which: str) -> str:
+    def command(self, check: BenchCheck, which: str) -> str:
         return substitute(getattr(check, which), self.variables).strip()
 
-    def __call__(self, check: Check, which: str) -> AuditRun:
+    def __call__(self, check: BenchCheck, which: str) -> AuditRun:
         cmd = self.command(check, which)
         if not cmd:
             return AuditRun()

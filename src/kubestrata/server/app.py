@@ -339,7 +339,7 @@ def create_app(state: ServerState) -> Starlette:
                 "kind": req.kind.get("kind"),
                 "namespace": req.namespace or None,
                 "object_name": req.name or None,
-                "user": req.user.username,
+                "user": req.user.name,
                 "dry_run": req.dry_run,
                 "decision": outcome,
                 "denied_by": [d.handler for d in out.denials] or None,

@@ -146,7 +146,9 @@ def oversized_sar_field(doc: dict[str, Any], lim: Any) -> str | None:
 def oversized_admission_field(req: Any, lim: Any) -> str | None:
     """As ``oversized_sar_field`` for a parsed AdmissionRequest: userInfo, names, the object's labels."""
     u = req.user
-    msg = _user_fields(u.username, list(u.groups), u.extra, u.uid, lim, "request.userInfo.")
+    msg = _user_fields(
+        u.name, list(u.groups), {k: list(vs) for k, vs in u.extra}, u.uid, lim, "request.userInfo."
+    )
     if msg:
         return msg
     for key, v in (("name", req.name), ("namespace", req.namespace), ("subResource", req.sub_resource)):

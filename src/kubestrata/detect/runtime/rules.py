@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any, NamedTuple
 
+from kubestrata.detect.rules.registry import Hit  # a rule fired: audit and runtime rules alike
 from kubestrata.detect.runtime.catalogue import FALCO_RULE_IDS
 from kubestrata.detect.runtime.events import CONNECT, EXEC, FILE, SYSCALL, RuntimeEvent
 from kubestrata.findings import Severity
-
-
-class Hit(NamedTuple):
-    rule_id: str
-    message: str
-    evidence: list[tuple[str, Any]]
-    severity: Severity | None = None
-
 
 SHELLS = frozenset(("sh", "bash", "dash", "zsh", "ash", "ksh", "mksh", "busybox", "fish", "tcsh", "csh"))
 # falcosecurity/rules falco-sandbox_rules.yaml list miner_binaries
