@@ -240,8 +240,8 @@ POWERFUL_RESOURCES = frozenset({"*", "secrets", "pods/exec", "clusterrolebinding
 def anomalous_permission_check(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     if not ev.success:
         return
-    spec = ev.request_object.get("spec") if isinstance(ev.request_object.get("spec"), dict) else {}
-    ra = spec.get("resourceAttributes") if isinstance(spec.get("resourceAttributes"), dict) else {}
+    spec = spec_ if isinstance(spec_ := ev.request_object.get("spec"), dict) else {}
+    ra = ra_ if isinstance(ra_ := spec.get("resourceAttributes"), dict) else {}
     status = ev.response_object.get("status")
     if isinstance(status, dict) and status.get("allowed") is False:
         return

@@ -103,7 +103,12 @@ class RuntimeRules:
             self._syscall(ev, hits)
         if len(hits) > 1:  # one hit per rule and event (a Falco alert and its fields may agree)
             seen: set[str] = set()
-            hits = [h for h in hits if not (h.rule_id in seen or seen.add(h.rule_id))]
+            unique = []
+            for h in hits:
+                if h.rule_id not in seen:
+                    seen.add(h.rule_id)
+                    unique.append(h)
+            hits = unique
         return [h for h in hits if h.rule_id in self.enabled]
 
     # -- exec --
