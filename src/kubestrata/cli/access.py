@@ -4,6 +4,7 @@ what an aws-auth -> access entries migration changes."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import typer
 import yaml
@@ -217,7 +218,7 @@ def can_i(
     if as_.startswith("arn:"):
         ident = model.resolve(as_, session_name)
         if ident is None:
-            result = {
+            result: dict[str, Any] = {
                 "allowed": False,
                 "identity": None,
                 "reasons": [f"{as_} is not mapped (mode {model.mode}): it cannot authenticate"],

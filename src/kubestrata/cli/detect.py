@@ -620,10 +620,12 @@ def stored_findings(
     stdout_console().print(t)
 
 
-# `detect cloudtrail` (LookupEvents) lives in its own module; it reads the shared options above
-from kubestrata.cli.detect_cloudtrail import cloudtrail_lookup  # noqa: E402
+# `detect cloudtrail` (LookupEvents) lives in its own module; it reads the shared options above.
+# Imported as a module (as detect_fleet below): mypy then types these options before that module's
+# signatures read them (with `from ... import cloudtrail_lookup` the cycle left them undetermined).
+from kubestrata.cli import detect_cloudtrail as _cloudtrail  # noqa: E402
 
-app.command("cloudtrail")(handle_errors(cloudtrail_lookup))
+app.command("cloudtrail")(handle_errors(_cloudtrail.cloudtrail_lookup))
 
 # scale-out commands (publish, worker) live in their own module; importing it registers them here
 from kubestrata.cli import detect_fleet as _fleet  # noqa: E402, F401
