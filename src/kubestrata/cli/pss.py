@@ -109,7 +109,7 @@ QUIET = options.quiet()
 STRICT = options.strict()
 
 
-def _policy_version(help: str, default: str | None = None):
+def _policy_version(help: str, default: str | None = None) -> Any:  # a typer.Option
     return typer.Option(default, "--policy-version", help=help, metavar="VERSION")
 
 

@@ -19,7 +19,9 @@ from kubestrata.findings import Severity
 H, M, L, INFO = Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
 
 
-def _r(id_: str, title: str, sev: Severity, desc: str, mitre: tuple[str, ...], sigma=()) -> RuleSpec:
+def _r(
+    id_: str, title: str, sev: Severity, desc: str, mitre: tuple[str, ...], sigma: tuple[str, ...] = ()
+) -> RuleSpec:
     return RuleSpec(id_, title, sev, desc, mitre, sigma=tuple(sigma))
 
 

@@ -268,7 +268,7 @@ class AuditEvent:
         t = self._epoch
         if t is False:
             t = self._epoch = parse_time(self.timestamp)
-        return t  # type: ignore[return-value]
+        return t
 
     @property
     def remote_ip(self) -> str:

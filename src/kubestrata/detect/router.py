@@ -475,7 +475,7 @@ def feed_file(router: DetectRouter, path: str) -> None:
     try:
         head = fh.peek(4096)[:4096] if hasattr(fh, "peek") else b""
         if head[:2] == b"\x1f\x8b":
-            fh = gzip.GzipFile(fileobj=fh)  # type: ignore[assignment]
+            fh = gzip.GzipFile(fileobj=fh)
             head = fh.peek(4096)[:4096]
         first = head.lstrip()[:1]
         first_line = head.lstrip().split(b"\n", 1)[0].strip()

@@ -244,7 +244,7 @@ def parse_ip(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         if len(_ip_cache) > 65536:
             _ip_cache.clear()
         _ip_cache[s] = ip
-    return ip  # type: ignore[return-value]
+    return ip  # type: ignore[return-value]  # False (the miss marker) was replaced; mypy keeps bool
 
 
 _public_cache: dict[str, bool] = {}

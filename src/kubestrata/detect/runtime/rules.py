@@ -166,7 +166,9 @@ class RuntimeRules:
                 hits.append(Hit("KS-RUN-14", f"{m.group(1)} modified by a command in {ev.where}",
                                 [*proc_ev, ("file", m.group(1))], sev))  # fmt: skip
 
-    def _escape_cmd(self, ev: RuntimeEvent, name: str, args: str, proc_ev, hits: list[Hit]) -> None:
+    def _escape_cmd(
+        self, ev: RuntimeEvent, name: str, args: str, proc_ev: list[tuple[str, Any]], hits: list[Hit]
+    ) -> None:
         if name == "mount":
             m = _DEVICE.search(args)
             if m:
@@ -184,7 +186,9 @@ class RuntimeRules:
             hits.append(Hit("KS-RUN-08", f"chroot into the host root {args.split(' ', 1)[0]} from {ev.where}",
                             [*proc_ev, ("chroot", args.split(" ", 1)[0])]))  # fmt: skip
 
-    def _reverse_shell_cmd(self, ev: RuntimeEvent, name: str, args: str, proc_ev, hits: list[Hit]) -> None:
+    def _reverse_shell_cmd(
+        self, ev: RuntimeEvent, name: str, args: str, proc_ev: list[tuple[str, Any]], hits: list[Hit]
+    ) -> None:
         why = ""
         if "/dev/tcp/" in args or "/dev/udp/" in args:
             why = "shell redirection to /dev/tcp"
