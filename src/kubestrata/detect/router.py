@@ -15,11 +15,13 @@ import gzip
 import sys
 import time as _time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import IO, Any
 
 from kubestrata.detect import cloudtrail as ct
+from kubestrata.detect.catalogue import RuleSpec
 from kubestrata.detect.cloudtrail_rules import CLOUDTRAIL_CATALOGUE
 from kubestrata.detect.cloudtrail_rules import evaluate as ct_evaluate
 from kubestrata.detect.decode import decode_cloudwatch_payload, loads
@@ -254,9 +256,11 @@ class DetectRouter:
             self._seen.discard(self._seen_order.popleft())
         return False
 
-    def _runtime(self, obj: dict[str, Any], parse: Any, origin: str) -> list[Finding]:
+    def _runtime(
+        self, obj: dict[str, Any], parse: Callable[[dict[str, Any]], RuntimeEvent], origin: str
+    ) -> list[Finding]:
         try:
-            ev: RuntimeEvent = parse(obj)
+            ev = parse(obj)
         except UnknownEventType as e:
             self.extra.unknown[e.kind] += 1
             return []
@@ -404,7 +408,7 @@ class DetectRouter:
         return out
 
 
-def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
+def runtime_finding(spec: RuleSpec, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
     p = ev.process
     process: dict[str, Any] = {
         "binary": p.binary,
@@ -452,7 +456,7 @@ def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
 # -- reading files and S3 -------------------------------------------------------------------
 
 
-def feed_lines(target: Pipeline | DetectRouter, fh: Any, name: str) -> None:
+def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> None:
     """Every line of a stream into a pipeline or router; a line over the size limit is counted as
     bad (oversize) without being read whole."""
     limit = target.config.max_event_bytes
