@@ -4,6 +4,7 @@ what an aws-auth -> access entries migration changes."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -19,6 +20,9 @@ from kubestrata.cli.common import (
 )
 from kubestrata.errors import KubestrataError
 from kubestrata.report import access as report
+
+if TYPE_CHECKING:
+    from kubestrata.access.model import AccessModel
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -55,7 +59,7 @@ class Target(StrEnum):
     NODE_ROOT = "node-root"
 
 
-def _load_model(paths: list[str] | None, eks_files: list[str]):
+def _load_model(paths: list[str] | None, eks_files: list[str]) -> AccessModel:
     from kubestrata.access.model import AccessModel
     from kubestrata.eks.awsjson import is_aws_cli_json, read_aws_json_files
     from kubestrata.kube.cluster import Cluster
@@ -152,7 +156,7 @@ def import_cmd(
     write_output(text + yaml.safe_dump(to_document(eks), sort_keys=False), output_file)
 
 
-def _warn_not_evaluated(model) -> None:
+def _warn_not_evaluated(model: AccessModel) -> None:
     """Bindings whose role is unknown (not in the input, not built in): the answer may be incomplete."""
     for n in model.not_evaluated():
         warning_line(f"not evaluated: {n}")
@@ -217,7 +221,7 @@ def can_i(
     if as_.startswith("arn:"):
         ident = model.resolve(as_, session_name)
         if ident is None:
-            result = {
+            result: dict[str, Any] = {
                 "allowed": False,
                 "identity": None,
                 "reasons": [f"{as_} is not mapped (mode {model.mode}): it cannot authenticate"],

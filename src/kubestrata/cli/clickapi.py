@@ -27,7 +27,8 @@ def choices_of(param: object) -> list[str] | None:
     """The allowed values of a choice parameter, whichever typer built it (0.29 describes types with
     a type_descriptor; earlier versions use a click Choice)."""
     desc = getattr(param, "type_descriptor", None)
-    if getattr(desc, "is_choice", False) and getattr(desc, "choices", None):
-        return [str(getattr(c, "value", c)) for c in desc.choices]
+    desc_choices = getattr(desc, "choices", None)
+    if getattr(desc, "is_choice", False) and desc_choices:
+        return [str(getattr(c, "value", c)) for c in desc_choices]
     choices = getattr(getattr(param, "type", None), "choices", None)
     return [str(getattr(c, "value", c)) for c in choices] if choices else None

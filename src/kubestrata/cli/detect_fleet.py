@@ -7,7 +7,9 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import typer
@@ -44,6 +46,9 @@ from kubestrata.cli.detect_options import (
 )  # fmt: skip
 from kubestrata.detect.sources import Oversize, read_lines
 from kubestrata.errors import KubestrataError
+
+if TYPE_CHECKING:
+    from kubestrata.detect.streams import Publisher
 
 REDIS = typer.Option(..., "--redis", help="Redis URL of the streams (redis://host:6379/0).", metavar="URL")
 PREFIX = typer.Option("ks:events", "--redis-prefix", help="Key prefix of the partition streams.")
@@ -149,15 +154,15 @@ def publish(
                              f"of {prefix}, {st.bad} parked in {layout.dead}, {st.ignored} ignored"))  # fmt: skip
 
 
-def _flushing(pub: object) -> object:
+def _flushing(pub: Publisher) -> Callable[[str, str], None]:
     def handle(message: str, origin: str) -> None:
-        pub.publish_line(message.encode("utf-8", "surrogatepass"), origin)  # type: ignore[attr-defined]
-        pub.flush()  # type: ignore[attr-defined]
+        pub.publish_line(message.encode("utf-8", "surrogatepass"), origin)
+        pub.flush()
 
     return handle
 
 
-def _publish_file(pub: object, path: str, max_bytes: int) -> None:
+def _publish_file(pub: Publisher, path: str, max_bytes: int) -> None:
     name = "<stdin>" if path == "-" else path
     try:
         fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
@@ -166,9 +171,9 @@ def _publish_file(pub: object, path: str, max_bytes: int) -> None:
     try:
         for n, line in enumerate(read_lines(fh, max_bytes), 1):
             if isinstance(line, Oversize):
-                pub._park(b"", f"{name}:{n}", f"oversize: {line.length} bytes > {max_bytes}")  # type: ignore[attr-defined]
+                pub._park(b"", f"{name}:{n}", f"oversize: {line.length} bytes > {max_bytes}")
             else:
-                pub.publish_line(line, f"{name}:{n}")  # type: ignore[attr-defined]
+                pub.publish_line(line, f"{name}:{n}")
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()

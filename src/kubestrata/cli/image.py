@@ -13,7 +13,7 @@ import sys
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -31,6 +31,11 @@ from kubestrata.cli.common import (
 )
 from kubestrata.cli.options import TableOrJson
 from kubestrata.errors import KubestrataError
+
+if TYPE_CHECKING:
+    from kubestrata.image.model import ImageInventory
+    from kubestrata.image.registry import CredentialSource
+    from kubestrata.image.vulndb import BuildStats, VulnDB
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -69,7 +74,7 @@ INSECURE = typer.Option(
 )
 
 
-def registry_credentials(username: str | None, password_stdin: bool) -> object:
+def registry_credentials(username: str | None, password_stdin: bool) -> CredentialSource:
     """Credentials for the registry: the flags', else those `docker login` saved (per host), else
     None (anonymous, or ECR's automatic credentials)."""
     from kubestrata.image.registry import Credentials, docker_config_credentials
@@ -110,7 +115,7 @@ def inventory(
     inv = inventory_of(
         source,
         platform=platform,
-        credentials=registry_credentials(username, password_stdin),  # type: ignore[arg-type]
+        credentials=registry_credentials(username, password_stdin),
         insecure=insecure_registry,
     )
     if output is options.TableOrJson.JSON:
@@ -160,7 +165,7 @@ def _db_path(db: Path | None) -> Path:
     return Path(db) if db else default_path()
 
 
-def _open_db(db: Path | None):  # -> VulnDB
+def _open_db(db: Path | None) -> VulnDB:
     from kubestrata.image.vulndb import DatabaseError, VulnDB
 
     try:
@@ -169,7 +174,7 @@ def _open_db(db: Path | None):  # -> VulnDB
         raise KubestrataError(str(e)) from None
 
 
-def _build_summary(stats, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _build_summary(stats: BuildStats, path: Path) -> None:
     err_console.print(
         f"built {printable(str(path))}: {stats.records} records ({stats.affected} affected packages); "
         f"{stats.withdrawn} withdrawn skipped, {stats.git_only} GIT-only not evaluated, {stats.bad} bad"
@@ -278,7 +283,7 @@ def db_info(
     write_output("\n".join(lines) + "\n", output_file)
 
 
-def _inventory(source: str):  # -> ImageInventory
+def _inventory(source: str) -> ImageInventory:
     """SOURCE as an inventory: an SBOM file (CycloneDX/SPDX JSON) or an image read through the seam."""
     from kubestrata.image import imports
     from kubestrata.image.seam import require_inventorier

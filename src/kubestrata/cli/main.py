@@ -48,6 +48,7 @@ def load_command(name: str) -> click.BaseCommand:
     """The click command for one top-level name (imports its module)."""
     module, attr, _ = COMMANDS[name]
     obj = getattr(importlib.import_module(module), attr)
+    cmd: click.BaseCommand
     if isinstance(obj, typer.Typer):
         cmd = typer.main.get_group(obj)
     else:
@@ -73,15 +74,9 @@ def _tidy_help(cmd: click.BaseCommand, path: str = "") -> None:
                 p.envvar = f"{prefix}_{long[2:].upper().replace('-', '_')}"
             if p.metavar is None and not p.is_flag and not click.choices_of(p):
                 p.metavar = (p.name or "value").upper().replace("_", "-")
-        elif getattr(p, "param_type_name", "") == "argument":
-            p.display_type_rich = _no_type  # type: ignore[method-assign]
     if isinstance(cmd, click.Group):
         for name, sub in cmd.commands.items():
             _tidy_help(sub, f"{path} {name}".strip())
-
-
-def _no_type(ctx: click.Context) -> None:
-    return None
 
 
 class LazyGroup(click.Group):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +15,9 @@ from kubestrata.cli.common import EXIT_FINDINGS, EXIT_OK, exit_with, handle_erro
 from kubestrata.cli.inputs import load_input
 from kubestrata.cli.progress import stage
 from kubestrata.errors import KubestrataError
+
+if TYPE_CHECKING:
+    from kubestrata.netpol.engine import Network, Options
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -88,7 +93,7 @@ def _engine_format(output: StrEnum) -> str:
 
 def _options(
     compat: Compat, ipb: bool | None, hostnet: HostNetwork | None, aws_strict: bool, init_ports: bool
-):
+) -> Options:
     from kubestrata.netpol.engine import Options
 
     base = Options.np_guard() if compat is Compat.NP_GUARD else Options()
@@ -103,7 +108,16 @@ def _options(
     )
 
 
-def _network(paths, cluster, context, kubeconfig, timeout, opts, quiet, sg_file=None):
+def _network(
+    paths: list[str] | None,
+    cluster: bool,
+    context: str | None,
+    kubeconfig: str | None,
+    timeout: float,
+    opts: Options,
+    quiet: bool,
+    sg_file: str | None = None,
+) -> Network:
     from kubestrata.netpol.engine import Network
     from kubestrata.netpol.securitygroups import load_security_groups
 
@@ -178,7 +192,7 @@ def list_cmd(
         warning_line(f"output stopped at {max_pairs} connections (--max-pairs)")
 
 
-def _stream(pieces, output_file: str | None) -> None:
+def _stream(pieces: Iterable[str], output_file: str | None) -> None:
     """Write text pieces as they come (the pairwise list is never held whole)."""
     from kubestrata.cli.common import printable
 

@@ -109,7 +109,7 @@ QUIET = options.quiet()
 STRICT = options.strict()
 
 
-def _policy_version(help: str, default: str | None = None):
+def _policy_version(help: str, default: str | None = None) -> Any:  # a typer.Option
     return typer.Option(default, "--policy-version", help=help, metavar="VERSION")
 
 
@@ -256,10 +256,11 @@ def _check_all(
     policies: dict[str, NamespacePolicy] = {}
     memo = Memo()  # replicas of one pod template are evaluated once
     forced_policy = NamespacePolicy(Policy(forced, forced, forced)) if forced is not None else None
+    pol: NamespacePolicy | None
     for obj in snap.real_objects():
         if obj.kind not in WORKLOAD_KINDS:
             continue
-        if forced is not None:
+        if forced_policy is not None:
             pol = forced_policy
         else:
             pol = policies.get(obj.namespace)

@@ -19,7 +19,9 @@ from kubestrata.findings import Severity
 H, M, L, INFO = Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
 
 
-def _r(id_: str, title: str, sev: Severity, desc: str, mitre: tuple[str, ...], sigma=()) -> RuleSpec:
+def _r(
+    id_: str, title: str, sev: Severity, desc: str, mitre: tuple[str, ...], sigma: tuple[str, ...] = ()
+) -> RuleSpec:
     return RuleSpec(id_, title, sev, desc, mitre, sigma=tuple(sigma))
 
 
@@ -116,7 +118,7 @@ def _create_cluster(rec: TrailRecord) -> list[CTHit]:
         risky.append(("auditLogging", "off"))
     if not p.get("encryptionConfig"):
         risky.append(("secretsEncryption", "none"))
-    ac = p.get("accessConfig") if type(p.get("accessConfig")) is dict else {}
+    ac = ac_ if type(ac_ := p.get("accessConfig")) is dict else {}
     if ac.get("bootstrapClusterCreatorAdminPermissions") is not False:
         risky.append(("bootstrapClusterCreatorAdminPermissions", True))
     hits.append(CTHit("KS-CT-01", f"{rec.actor} created EKS cluster {rec.cluster}",
@@ -156,7 +158,7 @@ def _associate_policy(rec: TrailRecord) -> list[CTHit]:
     policy = unquote(p.get("policyArn"))
     if not policy.endswith(ADMIN_POLICIES):
         return []
-    scope = p.get("accessScope") if type(p.get("accessScope")) is dict else {}
+    scope = scope_ if type(scope_ := p.get("accessScope")) is dict else {}
     principal = unquote(p.get("principalArn"))
     sev = None if scope.get("type", "cluster") == "cluster" else Severity.MEDIUM
     return [CTHit("KS-CT-04", f"{rec.actor} gave {principal} {policy.rsplit('/', 1)[-1]} on {rec.cluster} "
@@ -202,12 +204,12 @@ def _pod_identity(rec: TrailRecord) -> list[CTHit]:
 def _idp(rec: TrailRecord) -> list[CTHit]:
     p = rec.params
     if rec.event_name.startswith("Associate"):
-        oidc = p.get("oidc") if type(p.get("oidc")) is dict else {}
+        oidc = oidc_ if type(oidc_ := p.get("oidc")) is dict else {}
         return [CTHit("KS-CT-08", f"{rec.actor} added OIDC provider {oidc.get('issuerUrl', '?')} to {rec.cluster}",
                       [("requestParameters.oidc.issuerUrl", oidc.get("issuerUrl")),
                        ("requestParameters.oidc.identityProviderConfigName",
                         oidc.get("identityProviderConfigName"))], Severity.HIGH)]  # fmt: skip
-    cfg = p.get("identityProviderConfig") if type(p.get("identityProviderConfig")) is dict else {}
+    cfg = cfg_ if type(cfg_ := p.get("identityProviderConfig")) is dict else {}
     return [CTHit("KS-CT-08", f"{rec.actor} removed identity provider {cfg.get('name', '?')} from {rec.cluster}",
                   [("requestParameters.identityProviderConfig", cfg)])]  # fmt: skip
 

@@ -148,14 +148,14 @@ def gke_to_event(obj: dict[str, Any]) -> dict[str, Any]:
         raise BadEvent("expected an object", "protoPayload")
     if pp.get("serviceName") != "k8s.io":
         raise NotAudit(f"GCP audit entry for {str(pp.get('serviceName'))[:60]!r}, not k8s.io")
-    method = pp.get("methodName") if type(pp.get("methodName")) is str else ""
+    method = method_ if type(method_ := pp.get("methodName")) is str else ""
     mparts = method.split(".")
     verb = mparts[-1] if mparts and mparts[-1] in _VERBS else ""
     event: dict[str, Any] = {"apiVersion": "audit.k8s.io/v1", "kind": "Event", "level": "Request"}
-    auth = pp.get("authenticationInfo") if type(pp.get("authenticationInfo")) is dict else {}
+    auth = auth_ if type(auth_ := pp.get("authenticationInfo")) is dict else {}
     if type(auth.get("principalEmail")) is str:
         event["user"] = {"username": auth["principalEmail"]}
-    meta = pp.get("requestMetadata") if type(pp.get("requestMetadata")) is dict else {}
+    meta = meta_ if type(meta_ := pp.get("requestMetadata")) is dict else {}
     # Cloud Logging's JSON spells it callerIp (google.cloud.audit.RequestMetadata, field
     # caller_ip, lowerCamelCase in JSON); callerIP is accepted from older exports and normalisers
     caller_ip = meta.get("callerIp", meta.get("callerIP"))
@@ -181,7 +181,7 @@ def gke_to_event(obj: dict[str, Any]) -> dict[str, Any]:
         }
         if ann:
             event["annotations"] = {**event.get("annotations", {}), **ann}
-    rname = pp.get("resourceName") if type(pp.get("resourceName")) is str else ""
+    rname = rname_ if type(rname_ := pp.get("resourceName")) is str else ""
     ref: dict[str, str] = {}
     if rname and "/" not in rname and not method.startswith("io.k8s.core") and len(mparts) == 3:
         rname = "/" + rname  # a non-resource URL without its slash: resourceName "readyz", method io.k8s.get

@@ -12,6 +12,7 @@ rules of every stage, because it is the only record of that request we will get.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -183,7 +184,7 @@ class AuditEvent:
         self._command: list[str] | None = None
         self._epoch: float | None | bool = False  # False: not parsed yet
         self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
-        self.memo: dict[str, Any] = {}  # what several rules read of this event, computed once
+        self.memo: dict[Hashable, Any] = {}  # what several rules read of this event, computed once
 
     # -- derived fields (computed on demand; most events never need them) --
 
@@ -267,7 +268,7 @@ class AuditEvent:
         t = self._epoch
         if t is False:
             t = self._epoch = parse_time(self.timestamp)
-        return t  # type: ignore[return-value]
+        return t
 
     @property
     def remote_ip(self) -> str:

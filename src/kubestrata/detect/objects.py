@@ -118,7 +118,9 @@ def apply_json_patch(base: Any, ops: list[Any]) -> dict[str, Any]:
         kind = op.get("op")
         if kind in ("copy", "move"):
             src = _pointer(op.get("from"))
-            parent = _descend(doc, src, False) if src else None
+            if not src:
+                continue
+            parent = _descend(doc, src, False)
             if isinstance(parent, dict):
                 value = parent.get(src[-1])
             elif isinstance(parent, list) and src[-1].isdigit() and int(src[-1]) < len(parent):

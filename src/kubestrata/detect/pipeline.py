@@ -11,7 +11,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -26,6 +26,9 @@ from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, RULE_ERRORS, D
 from kubestrata.detect.state import FindingsStore, FirstSeen, make_engine
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger("kubestrata.detect")
 
@@ -253,10 +256,10 @@ class Pipeline:
 
     # -- state factories (detect/worker.py's fleet pipeline shares state across workers) --
 
-    def make_first_seen(self, engine: Any) -> FirstSeen:
+    def make_first_seen(self, engine: Engine | None) -> FirstSeen:
         return FirstSeen(engine)
 
-    def make_store(self, engine: Any) -> FindingsStore:
+    def make_store(self, engine: Engine | None) -> FindingsStore:
         return FindingsStore(engine, self.config.dedup_window)
 
     # -- the rule context (rules.registry.RuleContext) --

@@ -15,11 +15,13 @@ import gzip
 import sys
 import time as _time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import IO, Any
 
 from kubestrata.detect import cloudtrail as ct
+from kubestrata.detect.catalogue import RuleSpec
 from kubestrata.detect.cloudtrail_rules import CLOUDTRAIL_CATALOGUE
 from kubestrata.detect.cloudtrail_rules import evaluate as ct_evaluate
 from kubestrata.detect.decode import decode_cloudwatch_payload, loads
@@ -255,9 +257,11 @@ class DetectRouter:
             self._seen.discard(self._seen_order.popleft())
         return False
 
-    def _runtime(self, obj: dict[str, Any], parse: Any, origin: str) -> list[Finding]:
+    def _runtime(
+        self, obj: dict[str, Any], parse: Callable[[dict[str, Any]], RuntimeEvent], origin: str
+    ) -> list[Finding]:
         try:
-            ev: RuntimeEvent = parse(obj)
+            ev = parse(obj)
         except UnknownEventType as e:
             self.extra.unknown[e.kind] += 1
             return []
@@ -405,7 +409,7 @@ class DetectRouter:
         return out
 
 
-def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
+def runtime_finding(spec: RuleSpec, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
     p = ev.process
     process: dict[str, Any] = {
         "binary": p.binary,
@@ -453,7 +457,7 @@ def runtime_finding(spec: Any, h: Hit, ev: RuntimeEvent) -> dict[str, Any]:
 # -- reading files and S3 -------------------------------------------------------------------
 
 
-def feed_lines(target: Pipeline | DetectRouter, fh: Any, name: str) -> None:
+def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> None:
     """Every line of a stream into a pipeline or router; a line over the size limit is counted as
     bad (oversize) without being read whole."""
     limit = target.config.max_event_bytes
@@ -476,7 +480,7 @@ def feed_file(router: DetectRouter, path: str) -> None:
     try:
         head = fh.peek(4096)[:4096] if hasattr(fh, "peek") else b""
         if head[:2] == b"\x1f\x8b":
-            fh = gzip.GzipFile(fileobj=fh)  # type: ignore[assignment]
+            fh = gzip.GzipFile(fileobj=fh)
             head = fh.peek(4096)[:4096]
         first = head.lstrip()[:1]
         first_line = head.lstrip().split(b"\n", 1)[0].strip()

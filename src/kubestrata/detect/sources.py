@@ -345,7 +345,7 @@ class CloudWatchPoller:
         self.polled_events = 0
         self.skipped_repeats = 0
 
-    def poll_once(self, handle: Callable[[str, str], None]) -> int:
+    def poll_once(self, handle: Callable[[str, str], object]) -> int:
         """One pass to the current end; ``handle(message, origin)`` per new event. Returns the
         number of new events."""
         if self.ckpt.high:
@@ -390,7 +390,7 @@ class CloudWatchPoller:
 
     def run(
         self,
-        handle: Callable[[str, str], None],
+        handle: Callable[[str, str], object],
         stop: threading.Event,
         interval: float = 5.0,
         after_poll: Callable[[], None] | None = None,

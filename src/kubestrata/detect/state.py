@@ -164,10 +164,12 @@ def make_engine(url: str) -> Engine:
 def insert_for(dialect: str, table: Table) -> Any:
     """An INSERT with ON CONFLICT support: both SQLite and PostgreSQL spell it the same way."""
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def findings_upsert(dialect: str) -> Any:
@@ -329,9 +331,9 @@ class FindingsStore:
         newest = when if last is None else max(last, when)  # (admitted: when >= last + window)
         self._last[fp] = newest
         if self.engine is not None and fp in self._new:
-            row = self._new[fp]  # re-admitted before the last one was written
-            row.update(
-                last_seen=newest, count=row["count"] + 1, finding=orjson.dumps(finding.to_dict()).decode()
+            pending = self._new[fp]  # re-admitted before the last one was written
+            pending.update(
+                last_seen=newest, count=pending["count"] + 1, finding=orjson.dumps(finding.to_dict()).decode()
             )
             self._maybe_flush()
         elif self.engine is not None:

@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from kubestrata.detect.event import AuditEvent
@@ -123,7 +124,7 @@ class FleetFirstSeen(FirstSeen):
 class SharedFindings:
     """Emit-once by fingerprint in the shared ``ks_findings`` table (see the module docstring)."""
 
-    def __init__(self, engine: Any, window: float) -> None:
+    def __init__(self, engine: Engine, window: float) -> None:
         self.engine = engine
         self.window = window
         stmt = insert_for(engine.dialect.name, findings_table)
@@ -168,10 +169,10 @@ class FleetPipeline(Pipeline):
         self._cur_id = ""
         super().__init__(config, sinks=[])
 
-    def make_first_seen(self, engine: Any) -> FirstSeen:
+    def make_first_seen(self, engine: Engine | None) -> FirstSeen:
         return FleetFirstSeen(engine)
 
-    def make_store(self, engine: Any) -> FindingsStore:
+    def make_store(self, engine: Engine | None) -> FindingsStore:
         # in-process dedup only: the shared table decides what is emitted (SharedFindings)
         return FindingsStore(None, self.config.dedup_window)
 
@@ -288,6 +289,7 @@ class Worker:
             cfg = DetectConfig(**{**self.config.__dict__, "cluster": cluster})
             pipe = self.pipelines[cluster] = FleetPipeline(cfg, self.windows)
             if self._shared is None:
+                assert pipe.engine is not None  # a worker's config has a state_url (checked in __init__)
                 self._shared = SharedFindings(pipe.engine, cfg.dedup_window)
         return pipe
 

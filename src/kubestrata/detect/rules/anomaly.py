@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from typing import Any
 
 from kubestrata.detect.event import AuditEvent
 from kubestrata.detect.rules.helpers import (
@@ -67,11 +68,16 @@ def _source_network(addr: str) -> tuple[str, bool] | None:
         if len(_net_cache) > 65536:
             _net_cache.clear()
         _net_cache[addr] = r
-    return r  # type: ignore[return-value]
+    return r  # type: ignore[return-value]  # False (the miss marker) was replaced; mypy keeps bool
 
 
 def _anomaly(
-    rid: str, ev: AuditEvent, ctx: RuleContext, message: str, *ev_fields, severity=None
+    rid: str,
+    ev: AuditEvent,
+    ctx: RuleContext,
+    message: str,
+    *ev_fields: tuple[str, Any],
+    severity: Severity | None = None,
 ) -> Iterator[Hit]:
     new = _novelty(ev, ctx)
     if new and not ctx.learning:
@@ -240,8 +246,8 @@ POWERFUL_RESOURCES = frozenset({"*", "secrets", "pods/exec", "clusterrolebinding
 def anomalous_permission_check(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     if not ev.success:
         return
-    spec = ev.request_object.get("spec") if isinstance(ev.request_object.get("spec"), dict) else {}
-    ra = spec.get("resourceAttributes") if isinstance(spec.get("resourceAttributes"), dict) else {}
+    spec = spec_ if isinstance(spec_ := ev.request_object.get("spec"), dict) else {}
+    ra = ra_ if isinstance(ra_ := spec.get("resourceAttributes"), dict) else {}
     status = ev.response_object.get("status")
     if isinstance(status, dict) and status.get("allowed") is False:
         return

@@ -103,7 +103,9 @@ def create_pod(p: dict[str, Any], ns: str = "default", **kw: Any) -> dict[str, A
     return audit("create", "pods", ns=ns, name="web", code=201, req=p, **kw)
 
 
-def create(resource: str, obj: dict[str, Any], ns: str | None = "default", group: str = "", **kw: Any):
+def create(
+    resource: str, obj: dict[str, Any], ns: str | None = "default", group: str = "", **kw: Any
+) -> dict[str, Any]:
     return audit(
         "create", resource, ns=ns, name=obj["metadata"]["name"], group=group, code=201, req=obj, **kw
     )
@@ -132,8 +134,8 @@ def ex(fires: Any, near: Any, before: Any = (), **config: Any) -> Example:
     return Example(tup(fires), tup(near), tup(before), config)
 
 
-PRIV = {"securityContext": {"privileged": True}}
-HOST_ETC = {"volumes": [{"name": "h", "hostPath": {"path": "/etc"}}]}
+PRIV: dict[str, Any] = {"securityContext": {"privileged": True}}
+HOST_ETC: dict[str, Any] = {"volumes": [{"name": "h", "hostPath": {"path": "/etc"}}]}
 ADMIN = "kubernetes-admin"
 SA_DEFAULT = {"kind": "ServiceAccount", "name": "default", "namespace": "default"}
 
@@ -238,7 +240,7 @@ for _tactic, (_verb, _res, _ns, _code) in _TACTIC_REQUEST.items():
                 **{_LISTS[_src]: [LISTED_IP]},
             )
         else:
-            anon = {"user": "system:anonymous", "groups": ("system:unauthenticated",)}
+            anon: dict[str, Any] = {"user": "system:anonymous", "groups": ("system:unauthenticated",)}
             GUARDDUTY[f"KS-AUD-G{_n}"] = ex(
                 audit(_verb, _res, ns=_ns, name="x", code=_code, **anon),
                 audit(_verb, _res, ns=_ns, name="x", code=403, **anon),
@@ -279,7 +281,7 @@ _HOOK = {"kind": "MutatingWebhookConfiguration", "metadata": {"name": "inject"},
     {"name": "inject.example.com", "clientConfig": {"url": "https://203.0.113.9/mutate"},
      "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
      "failurePolicy": "Ignore"}]}  # fmt: skip
-_CSR = {"metadata": {"name": "me"}, "spec": {"signerName": "kubernetes.io/kube-apiserver-client",
+_CSR: dict[str, Any] = {"metadata": {"name": "me"}, "spec": {"signerName": "kubernetes.io/kube-apiserver-client",
         "usages": ["client auth"], "groups": ["system:masters"], "request": "LS0tLS1CRUdJTi..."}}  # fmt: skip
 _CRON = {"metadata": {"name": "backup"}, "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {
     "spec": {"containers": [ctr("alpine:3.19", command=["sh", "-c", "date"])], "restartPolicy": "Never"}}}}}}  # fmt: skip

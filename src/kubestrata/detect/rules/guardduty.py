@@ -113,7 +113,7 @@ def admin_to_default_service_account(ev: AuditEvent, ctx: RuleContext) -> Iterat
 def _internet_lb(spec: dict[str, Any], meta: dict[str, Any]) -> bool:
     if spec.get("type") != "LoadBalancer":
         return False
-    ann = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    ann = ann_ if isinstance(ann_ := meta.get("annotations"), dict) else {}
     if ann.get("service.beta.kubernetes.io/aws-load-balancer-internal") in ("true", "0.0.0.0/0"):
         return False
     if ann.get("service.beta.kubernetes.io/aws-load-balancer-scheme") == "internal":
@@ -136,8 +136,8 @@ def _exposed_dashboard(spec: RuleSpec, names: tuple[str, ...], what: str) -> Non
             svc, meta = ro.get("spec"), ro.get("metadata") or {}
             if not isinstance(svc, dict) or not isinstance(meta, dict) or not _internet_lb(svc, meta):
                 return
-            sel = svc.get("selector") if isinstance(svc.get("selector"), dict) else {}
-            labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+            sel = sel_ if isinstance(sel_ := svc.get("selector"), dict) else {}
+            labels = labels_ if isinstance(labels_ := meta.get("labels"), dict) else {}
             words = {
                 ev.name,
                 str(meta.get("name") or ""),
@@ -204,7 +204,7 @@ def writable_sensitive_mount(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
 # --- GuardDuty tactic x source ---------------------------------------------------------------
 
 # Our API-to-tactic map (GuardDuty does not publish one). First match wins; see docs/detect.md.
-_TACTIC_TABLE: list[tuple[frozenset[str] | None, frozenset[str], frozenset[str] | None, str]] = [
+_TACTIC_TABLE: list[tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None, str]] = [
     # (verbs or None=any, resources, subresources or None=any, tactic)
     (READ_VERBS, frozenset({"secrets"}), frozenset({""}), "CredentialAccess"),
     (frozenset({"create"}), frozenset({"serviceaccounts"}), frozenset({"token"}), "CredentialAccess"),

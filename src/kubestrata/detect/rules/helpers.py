@@ -138,7 +138,7 @@ def containers(spec: dict[str, Any], path: str) -> list[tuple[dict[str, Any], st
 
 
 def images(spec: dict[str, Any], path: str) -> list[str]:
-    return [c.get("image") if isinstance(c.get("image"), str) else "" for c, _ in containers(spec, path)]
+    return [img if isinstance(img := c.get("image"), str) else "" for c, _ in containers(spec, path)]
 
 
 def falco_not_all_in(repos: list[str], allowed: frozenset[str]) -> bool:
@@ -148,7 +148,7 @@ def falco_not_all_in(repos: list[str], allowed: frozenset[str]) -> bool:
 
 def host_paths(spec: dict[str, Any], path: str) -> list[tuple[str, str, str]]:
     """(volume name, host path, field path) of every hostPath volume."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     vols = spec.get("volumes")
     if not isinstance(vols, list):
         return out
@@ -244,7 +244,7 @@ def parse_ip(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         if len(_ip_cache) > 65536:
             _ip_cache.clear()
         _ip_cache[s] = ip
-    return ip  # type: ignore[return-value]
+    return ip  # type: ignore[return-value]  # False (the miss marker) was replaced; mypy keeps bool
 
 
 _public_cache: dict[str, bool] = {}
@@ -269,11 +269,16 @@ def produced_spec(ev: AuditEvent, ctx: RuleContext) -> tuple[dict[str, Any], str
     return pod_spec(ev, p.obj, p.prefix) if p is not None else None
 
 
-def privileged_and_mounts(spec: dict[str, Any], path: str):
-    priv, sens = [], []
+def privileged_and_mounts(
+    spec: dict[str, Any], path: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """(image, container path) of privileged containers; (image, mount path, host path) of the
+    writable mounts of sensitive host paths."""
+    priv: list[tuple[str, str]] = []
+    sens: list[tuple[str, str, str]] = []
     vols = {n: hp for n, hp, _ in host_paths(spec, path)}
     for c, p in containers(spec, path):
-        img = c.get("image") if isinstance(c.get("image"), str) else ""
+        img = img_ if isinstance(img_ := c.get("image"), str) else ""
         if (c.get("securityContext") or {}).get("privileged") is True:
             priv.append((img, p))
         for j, m in enumerate(c.get("volumeMounts") or []):

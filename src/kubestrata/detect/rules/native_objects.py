@@ -21,7 +21,7 @@ def _webhook_summary(hooks: Any) -> list[dict[str, Any]] | None:
     out = []
     for h in hooks:
         if isinstance(h, dict):
-            cc = h.get("clientConfig") if isinstance(h.get("clientConfig"), dict) else {}
+            cc = cc_ if isinstance(cc_ := h.get("clientConfig"), dict) else {}
             out.append({"name": h.get("name"), "url": cc.get("url"), "service": cc.get("service"),
                         "rules": h.get("rules"), "failurePolicy": h.get("failurePolicy")})  # fmt: skip
     return out
@@ -68,7 +68,7 @@ def client_csr(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     spec = p.obj.get("spec") if p is not None and p.created else None
     if not ev.success or exempt(ev, ctx, "KS-AUD-N02") or not isinstance(spec, dict):
         return
-    usages = spec.get("usages") if isinstance(spec.get("usages"), list) else []
+    usages = usages_ if isinstance(usages_ := spec.get("usages"), list) else []
     if spec.get("signerName") == "kubernetes.io/kube-apiserver-client" and "client auth" in usages:
         yield hit("KS-AUD-N02", f"client certificate requested ({ev.name})",
                   ("requestObject.spec.signerName", spec.get("signerName")),

@@ -56,7 +56,7 @@ Content = Callable[[AuditEvent, dict[str, Any], str, list[Any], str], "Hit | Non
 def _capabilities(ev: AuditEvent, spec: dict[str, Any], path: str, ctrs: list[Any], what: str) -> Hit | None:
     caps = []
     for c, p in ctrs:
-        sc = c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
+        sc = sc_ if isinstance(sc_ := c.get("securityContext"), dict) else {}
         add = (sc.get("capabilities") or {}).get("add") if isinstance(sc.get("capabilities"), dict) else None
         for j, cap in enumerate(add or []):
             if isinstance(cap, str) and cap.upper().removeprefix("CAP_") in DANGEROUS_CAPABILITIES:
@@ -79,7 +79,7 @@ def _host_namespaces(
 def _privileged_or_root(
     ev: AuditEvent, spec: dict[str, Any], path: str, ctrs: list[Any], what: str
 ) -> Hit | None:
-    pod_sc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
+    pod_sc = pod_sc_ if isinstance(pod_sc_ := spec.get("securityContext"), dict) else {}
     bad: list[tuple[str, Any]] = []
     for c, p in ctrs:
         sc = c.get("securityContext") or {}

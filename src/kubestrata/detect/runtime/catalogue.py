@@ -18,7 +18,15 @@ from kubestrata.findings import Severity
 H, M, L = Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 
-def _r(id_: str, title: str, sev: Severity, desc: str, mitre: tuple[str, ...], gd=(), falco=()) -> RuleSpec:
+def _r(
+    id_: str,
+    title: str,
+    sev: Severity,
+    desc: str,
+    mitre: tuple[str, ...],
+    gd: tuple[str, ...] = (),
+    falco: tuple[str, ...] = (),
+) -> RuleSpec:
     return RuleSpec(id_, title, sev, desc, mitre, guardduty=tuple(gd), falco=tuple(falco))
 
 

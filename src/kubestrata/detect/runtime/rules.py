@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from typing import Any
 
 from kubestrata.detect.rules.registry import Hit  # a rule fired: audit and runtime rules alike
 from kubestrata.detect.runtime.catalogue import FALCO_RULE_IDS
@@ -95,7 +96,12 @@ class RuntimeRules:
             self._syscall(ev, hits)
         if len(hits) > 1:  # one hit per rule and event (a Falco alert and its fields may agree)
             seen: set[str] = set()
-            hits = [h for h in hits if not (h.rule_id in seen or seen.add(h.rule_id))]
+            unique = []
+            for h in hits:
+                if h.rule_id not in seen:
+                    seen.add(h.rule_id)
+                    unique.append(h)
+            hits = unique
         return [h for h in hits if h.rule_id in self.enabled]
 
     # -- exec --
@@ -153,7 +159,9 @@ class RuntimeRules:
                 hits.append(Hit("KS-RUN-14", f"{m.group(1)} modified by a command in {ev.where}",
                                 [*proc_ev, ("file", m.group(1))], sev))  # fmt: skip
 
-    def _escape_cmd(self, ev: RuntimeEvent, name: str, args: str, proc_ev, hits: list[Hit]) -> None:
+    def _escape_cmd(
+        self, ev: RuntimeEvent, name: str, args: str, proc_ev: list[tuple[str, Any]], hits: list[Hit]
+    ) -> None:
         if name == "mount":
             m = _DEVICE.search(args)
             if m:
@@ -171,7 +179,9 @@ class RuntimeRules:
             hits.append(Hit("KS-RUN-08", f"chroot into the host root {args.split(' ', 1)[0]} from {ev.where}",
                             [*proc_ev, ("chroot", args.split(" ", 1)[0])]))  # fmt: skip
 
-    def _reverse_shell_cmd(self, ev: RuntimeEvent, name: str, args: str, proc_ev, hits: list[Hit]) -> None:
+    def _reverse_shell_cmd(
+        self, ev: RuntimeEvent, name: str, args: str, proc_ev: list[tuple[str, Any]], hits: list[Hit]
+    ) -> None:
         why = ""
         if "/dev/tcp/" in args or "/dev/udp/" in args:
             why = "shell redirection to /dev/tcp"
