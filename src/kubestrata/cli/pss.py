@@ -162,7 +162,8 @@ def check(
         if forced is not None and not cluster:
             # one level for every object: no namespace labels to gather first, so judge and write
             # the input one file at a time instead of holding all of it
-            stream = ManifestStream(paths, namespace=namespace, quiet=quiet)
+            # the checks never read status: JSON List files are read without building it
+            stream = ManifestStream(paths, namespace=namespace, quiet=quiet, skim=True)
             with stage("evaluating pods", quiet=quiet):
                 results = tally.count(_check_stream(stream, forced, cfg, username))
                 _write_pieces(
