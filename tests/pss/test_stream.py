@@ -103,3 +103,50 @@ def test_stream_warns_about_unreadable_documents_and_strict_fails(tree):
     assert "warning:" in res.stderr and "d.yaml" in res.stderr
     res = runner.invoke(cli_pss.app, ["check", str(tree), "--level", "baseline", "-o", "json", "--strict"])
     assert res.exit_code == 2
+
+
+def _pod_list(*pods: tuple[str, str, str]) -> str:
+    """A `kubectl get pods -o json` List of (name, image, phase)."""
+    return json.dumps(
+        {"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n, "namespace": "shop"},
+             "spec": {"containers": [{"name": "c", "image": image}]}, "status": {"phase": phase}}
+            for n, image, phase in pods
+        ]}
+    )  # fmt: skip
+
+
+@pytest.fixture
+def lists(tmp_path):
+    (tmp_path / "a.json").write_text(_pod_list(("p1", "nginx", "Running"), ("p2", "nginx", "Running")))
+    # p1 again, identical: dropped; p2 again, only its status differs: a different object, kept
+    (tmp_path / "b.json").write_text(_pod_list(("p1", "nginx", "Running"), ("p2", "nginx", "Pending")))
+    (tmp_path / "c.json").write_text(_pod_list(("p3", "nginx", "Running"), ("p3", "nginx", "Failed")))
+    (tmp_path / "d.json").write_text(_pod_list(("p4", "busybox", "Running")))
+    return tmp_path
+
+
+def test_skimmed_stream_compares_copies_with_their_status(lists):
+    held = load_input([str(lists)], quiet=True).cluster.real_objects()
+    stream = ManifestStream([str(lists)], quiet=True, skim=True)
+    streamed = [o for batch in stream for o in batch]
+    assert _ids(streamed) == _ids(held)
+    assert [n for _, _, n, _ in _ids(streamed)] == ["p1", "p2", "p2", "p3", "p3", "p4"]
+    # files with a repeated object were read in full (status kept), the others skimmed
+    by_file = {o.source.file.rsplit("/", 1)[-1]: "status" in o.raw for o in streamed}
+    assert by_file == {"a.json": False, "b.json": True, "c.json": True, "d.json": False}
+
+
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_skimmed_check_equals_held_check(lists, output):
+    lv = LevelVersion.parse("restricted")
+    inp = load_input([str(lists)], quiet=True)
+    held = cli_pss._check_all(inp.cluster, lv, PodSecurityConfig(), None)
+    want = "".join(check_json(held, True)) if output == "json" else render_check_table(held, True)
+    res = runner.invoke(
+        cli_pss.app,
+        ["check", str(lists), "--level", "restricted", "-o", output, "-q", "--fixes"],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 1
+    assert res.stdout == want

@@ -289,7 +289,7 @@ class _Skim:
         )
         self.unset: Any = msgspec.UNSET
         self.decoder: Any = msgspec.json.Decoder(list_doc)
-        self.errors: tuple[type[Exception], ...] = (ValueError, msgspec.DecodeError)
+        self.errors: tuple[type[Exception], ...] = (ValueError, RecursionError, msgspec.DecodeError)
         self._simdjson: Any = simdjson
         self._parsers = threading.local()
 
@@ -323,18 +323,21 @@ def skim_list(data: bytes, name: str, result: LoadResult) -> bool:
     document that is not a List of mappings with a kind, an item _add_object would not take as it
     is (its error or its added kind come from _load_bytes).
 
-    Exactness: pysimdjson validates the whole document first (UTF-8, numbers in range, nesting,
-    syntax) and accepts only what orjson accepts, so _load_bytes would not have fallen back to the
+    Exactness: pysimdjson validates the whole document first (UTF-8, numbers in range and within
+    64 bits, nesting up to orjson's limit, syntax) and accepts only what orjson accepts, so _load_bytes would not have fallen back to the
     YAML path; msgspec then splits it into each item's top-level fields as their source bytes, and
     every value kept is decoded from those bytes by orjson, as _load_bytes decodes the whole. Key
     order and repeated keys (the last one wins) are orjson's."""
     if not data[:64].lstrip().startswith(b"{") or b"\x00" in data[:8192]:
         return False  # not JSON, or a binary file _load_bytes names
     tools = _skim_tools()
-    if tools is None or sys.getrecursionlimit() > 1000:
-        return False  # msgspec's nesting limit follows the recursion limit: kept below orjson's
+    if tools is None:
+        return False
     try:
         tools.validator().parse(data)  # validation only: the parsed document is dropped at once
+    except Exception:  # ValueError, or RuntimeError (a number past 64 bits...): read in full
+        return False
+    try:
         # items that are not a list of mappings fail here: _load_bytes reports them
         doc = tools.decoder.decode(data)
     except tools.errors:
