@@ -157,7 +157,15 @@ def test_skim_gives_the_objects_of_the_full_read_without_status(data):
 def _pod(i: int, status: bytes = b'{"phase":"Running"}', spec: bytes | None = None) -> bytes:
     spec = spec or b'{"containers":[{"name":"c","image":"nginx"}]}'
     meta = b'{"name":"p%d","namespace":"ns"}' % i
-    return b'{"apiVersion":"v1","kind":"Pod","metadata":' + meta + b',"spec":' + spec + b',"status":' + status + b"}"
+    return (
+        b'{"apiVersion":"v1","kind":"Pod","metadata":'
+        + meta
+        + b',"spec":'
+        + spec
+        + b',"status":'
+        + status
+        + b"}"
+    )
 
 
 def _list(*items: bytes) -> bytes:
@@ -236,7 +244,11 @@ def test_load_file_skims_only_when_asked(tmp_path):
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
     max_leaves=12,
 )
