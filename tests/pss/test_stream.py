@@ -150,3 +150,39 @@ def test_skimmed_check_equals_held_check(lists, output):
     )
     assert res.exit_code == 1
     assert res.stdout == want
+
+
+def test_json_output_file_is_written_from_the_batches(lists, tmp_path_factory):
+    lv = LevelVersion.parse("restricted")
+    held = cli_pss._check_all(load_input([str(lists)], quiet=True).cluster, lv, PodSecurityConfig(), None)
+    out = tmp_path_factory.mktemp("out") / "out.json"
+    res = runner.invoke(
+        cli_pss.app,
+        ["check", str(lists), "--level", "restricted", "-o", "json", "-q", "--output-file", str(out)],
+    )
+    assert res.exit_code == 1 and res.stdout == ""
+    assert out.read_text(encoding="utf-8") == "".join(check_json(held, False))
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 6
+
+
+def test_writev_all_finishes_short_writes(tmp_path, monkeypatch):
+    real = cli_pss.os.writev
+    calls = []
+
+    def short(fd, views):  # at most 5 bytes, or 1 piece and a part of the next, per call
+        calls.append(len(views))
+        first = bytes(views[0])
+        if len(first) >= 5:
+            return real(fd, [first[:5]])
+        return real(fd, [first, bytes(views[1])[:2]] if len(views) > 1 else [first])
+
+    monkeypatch.setattr(cli_pss.os, "writev", short)
+    pieces = [b"abc", b"defghijkl", b"", b"m", "é".encode()] * 300 + [b"end"]
+    out = tmp_path / "w"
+    fd = cli_pss.os.open(out, cli_pss.os.O_WRONLY | cli_pss.os.O_CREAT)
+    try:
+        cli_pss._writev_all(fd, list(pieces))
+    finally:
+        cli_pss.os.close(fd)
+    assert out.read_bytes() == b"".join(pieces)
+    assert max(calls) == cli_pss._IOV_MAX  # never more pieces than the system takes at once
