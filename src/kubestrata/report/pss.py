@@ -101,6 +101,18 @@ def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> I
     n = denied = 0
     bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
     keep: list[Any] = []
+    shown: dict[str, str] = {}  # kinds, namespaces, sources, policies and messages repeat
+    last_source: Any = None  # consecutive objects of one document share their Source
+    source_p = ""
+
+    def p(v: str) -> str:
+        got = shown.get(v)
+        if got is None:
+            got = printable(v)
+            if len(shown) < 65536:
+                shown[v] = got
+        return got
+
     for r in results:
         n += 1
         o = r.obj
@@ -116,13 +128,19 @@ def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> I
             status = "ALLOWED"
         if status in ("DENIED", "PODS DENIED", "INVALID"):
             denied += 1
+        if o.source is not last_source:
+            last_source = o.source
+            source_p = printable(last_source)
+        name = o.name
+        if not (name.isascii() and name.isprintable()):  # else nothing to escape (C speed)
+            name = printable(name)
         lines.append(
-            f"{status:<12} {printable(o.kind)}/{printable(o.name)} in {printable(o.namespace)}  [{r.policy.enforce}]  ({printable(o.source)})"
+            f"{status:<12} {p(o.kind)}/{name} in {p(o.namespace)}  [{p(str(r.policy.enforce))}]  ({source_p})"
         )
         if r.error is not None:
             lines.append(f"    invalid pod spec: {printable(r.error)}")
         elif not r.pods_allowed:
-            lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
+            lines.append(f"    {printable(r.summary()) if r.is_controller else p(r.message)}")
         # the rest depends only on the template and the policy: replicas share it
         key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
         body = bodies.get(key) if key is not None else None
