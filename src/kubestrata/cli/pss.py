@@ -279,7 +279,11 @@ def _writev_all(fd: int, pieces: list[bytes]) -> None:
         return
     views: list[Any] = list(pieces)
     while views:
-        n = os.writev(fd, views[:_IOV_MAX])
+        chunk = views[:_IOV_MAX]
+        n = os.writev(fd, chunk)
+        if n == sum(map(len, chunk)):  # the usual case: all of it
+            views = views[_IOV_MAX:]
+            continue
         i = 0
         while i < len(views) and n >= len(views[i]):  # drop what was written, keep a part's rest
             n -= len(views[i])
