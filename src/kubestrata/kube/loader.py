@@ -324,10 +324,12 @@ def skim_list(data: bytes, name: str, result: LoadResult) -> bool:
     is (its error or its added kind come from _load_bytes).
 
     Exactness: pysimdjson validates the whole document first (UTF-8, numbers in range and within
-    64 bits, nesting up to orjson's limit, syntax) and accepts only what orjson accepts, so _load_bytes would not have fallen back to the
-    YAML path; msgspec then splits it into each item's top-level fields as their source bytes, and
-    every value kept is decoded from those bytes by orjson, as _load_bytes decodes the whole. Key
-    order and repeated keys (the last one wins) are orjson's."""
+    64 bits, nesting up to orjson's limit, syntax) and accepts only what orjson accepts, so
+    _load_bytes would not have fallen back to the YAML path (msgspec checks less in what it skips:
+    neither UTF-8 nor the range of numbers); msgspec then splits the document into each item's
+    top-level fields as their source bytes, and every value kept is decoded from those bytes by
+    orjson, as _load_bytes decodes the whole. Key order and repeated keys (the last one wins, in
+    the first one's place) are orjson's. tests/kube/test_loader_skim.py checks all this."""
     if not data[:64].lstrip().startswith(b"{") or b"\x00" in data[:8192]:
         return False  # not JSON, or a binary file _load_bytes names
     tools = _skim_tools()
