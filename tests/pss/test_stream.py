@@ -103,3 +103,86 @@ def test_stream_warns_about_unreadable_documents_and_strict_fails(tree):
     assert "warning:" in res.stderr and "d.yaml" in res.stderr
     res = runner.invoke(cli_pss.app, ["check", str(tree), "--level", "baseline", "-o", "json", "--strict"])
     assert res.exit_code == 2
+
+
+def _pod_list(*pods: tuple[str, str, str]) -> str:
+    """A `kubectl get pods -o json` List of (name, image, phase)."""
+    return json.dumps(
+        {"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n, "namespace": "shop"},
+             "spec": {"containers": [{"name": "c", "image": image}]}, "status": {"phase": phase}}
+            for n, image, phase in pods
+        ]}
+    )  # fmt: skip
+
+
+@pytest.fixture
+def lists(tmp_path):
+    (tmp_path / "a.json").write_text(_pod_list(("p1", "nginx", "Running"), ("p2", "nginx", "Running")))
+    # p1 again, identical: dropped; p2 again, only its status differs: a different object, kept
+    (tmp_path / "b.json").write_text(_pod_list(("p1", "nginx", "Running"), ("p2", "nginx", "Pending")))
+    (tmp_path / "c.json").write_text(_pod_list(("p3", "nginx", "Running"), ("p3", "nginx", "Failed")))
+    (tmp_path / "d.json").write_text(_pod_list(("p4", "busybox", "Running")))
+    return tmp_path
+
+
+def test_skimmed_stream_compares_copies_with_their_status(lists):
+    held = load_input([str(lists)], quiet=True).cluster.real_objects()
+    stream = ManifestStream([str(lists)], quiet=True, skim=True)
+    streamed = [o for batch in stream for o in batch]
+    assert _ids(streamed) == _ids(held)
+    assert [n for _, _, n, _ in _ids(streamed)] == ["p1", "p2", "p2", "p3", "p3", "p4"]
+    # files with a repeated object were read in full (status kept), the others skimmed
+    by_file = {o.source.file.rsplit("/", 1)[-1]: "status" in o.raw for o in streamed}
+    assert by_file == {"a.json": False, "b.json": True, "c.json": True, "d.json": False}
+
+
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_skimmed_check_equals_held_check(lists, output):
+    lv = LevelVersion.parse("restricted")
+    inp = load_input([str(lists)], quiet=True)
+    held = cli_pss._check_all(inp.cluster, lv, PodSecurityConfig(), None)
+    want = "".join(check_json(held, True)) if output == "json" else render_check_table(held, True)
+    res = runner.invoke(
+        cli_pss.app,
+        ["check", str(lists), "--level", "restricted", "-o", output, "-q", "--fixes"],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 1
+    assert res.stdout == want
+
+
+def test_json_output_file_is_written_from_the_batches(lists, tmp_path_factory):
+    lv = LevelVersion.parse("restricted")
+    held = cli_pss._check_all(load_input([str(lists)], quiet=True).cluster, lv, PodSecurityConfig(), None)
+    out = tmp_path_factory.mktemp("out") / "out.json"
+    res = runner.invoke(
+        cli_pss.app,
+        ["check", str(lists), "--level", "restricted", "-o", "json", "-q", "--output-file", str(out)],
+    )
+    assert res.exit_code == 1 and res.stdout == ""
+    assert out.read_text(encoding="utf-8") == "".join(check_json(held, False))
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 6
+
+
+def test_writev_all_finishes_short_writes(tmp_path, monkeypatch):
+    real = cli_pss.os.writev
+    calls = []
+
+    def short(fd, views):  # at most 5 bytes, or 1 piece and a part of the next, per call
+        calls.append(len(views))
+        first = bytes(views[0])
+        if len(first) >= 5:
+            return real(fd, [first[:5]])
+        return real(fd, [first, bytes(views[1])[:2]] if len(views) > 1 else [first])
+
+    monkeypatch.setattr(cli_pss.os, "writev", short)
+    pieces = [b"abc", b"defghijkl", b"", b"m", "é".encode()] * 300 + [b"end"]
+    out = tmp_path / "w"
+    fd = cli_pss.os.open(out, cli_pss.os.O_WRONLY | cli_pss.os.O_CREAT)
+    try:
+        cli_pss._writev_all(fd, list(pieces))
+    finally:
+        cli_pss.os.close(fd)
+    assert out.read_bytes() == b"".join(pieces)
+    assert max(calls) == cli_pss._IOV_MAX  # never more pieces than the system takes at once

@@ -132,14 +132,26 @@ class ManifestStream:
     never holds the whole input. Iterating yields the objects of each file, in load order; the
     checks load_input makes up front (nothing readable, nothing found, an unknown --namespace) are
     made when the iteration ends, before it returns, so a consumer can defer its last output until
-    then."""
+    then.
 
-    def __init__(self, paths: list[str] | None, *, namespace: str | None = None, quiet: bool = False) -> None:
+    ``skim``: for a consumer that never reads ``status``: JSON List files are read without it
+    (kube.loader.load_file); a file whose object repeats one read before is read again in full, so
+    that the copies are compared whole."""
+
+    def __init__(
+        self,
+        paths: list[str] | None,
+        *,
+        namespace: str | None = None,
+        quiet: bool = False,
+        skim: bool = False,
+    ) -> None:
         if not paths:
             raise KubestrataError("give manifest paths (a file, a directory or - for stdin) or --cluster")
         self.paths = paths
         self.namespace = namespace
         self.quiet = quiet
+        self.skim = skim
         self.coverage = Coverage()
         self.errors: list[InputError] = []
         self._not_evaluated: list[tuple[str, str]] = []
@@ -155,7 +167,7 @@ class ManifestStream:
     def __iter__(self) -> Iterator[list[KubeObject]]:
         from kubestrata.kube.loader import iter_load
 
-        for part in iter_load(self.paths):
+        for part in iter_load(self.paths, skim=self.skim):
             self.errors.extend(part.errors)
             for e in part.errors:
                 self.coverage.gap(e.file or "input", GapReason.INVALID, str(e))
@@ -193,9 +205,27 @@ class ManifestStream:
         src = objs[0].source.file
         reloadable = not part.rendered and src != "-" and all(o.source.file == src for o in objs)
         self._batches.append(src if reloadable else objs)
+        if part.skimmed:
+            kept = self._admit_objects(objs, batch, skimmed=True)
+            if kept is not None:
+                return kept
+            # an object read before: the copies are compared whole, so read this file in full
+            from kubestrata.kube.loader import load_file
+
+            objs = load_file(Path(src)).objects
+            if not reloadable:  # pragma: no cover - skim_list reads one file at a time
+                self._batches[batch] = objs
+        kept = self._admit_objects(objs, batch, skimmed=False)
+        assert kept is not None
+        return kept
+
+    def _admit_objects(self, objs: list[KubeObject], batch: int, *, skimmed: bool) -> list[KubeObject] | None:
+        """_admit's work; None (with nothing recorded from this batch) when ``skimmed`` and an
+        object's key was seen before."""
         ns = self.namespace
         kept = []
         namespaces, first_seen = self._namespaces, self._first
+        added: list[tuple[str, str, str]] = []
         for i, o in enumerate(objs):
             # KubeObject's kind, namespace and name, read once (the loader made kind a string and
             # metadata a mapping or None)
@@ -223,6 +253,12 @@ class ManifestStream:
                 first = first_seen.get(key)
                 if first is None:
                     first_seen[key] = (batch, i)
+                    if skimmed:
+                        added.append(key)
+                elif skimmed:
+                    for k in added:
+                        del first_seen[k]
+                    return None
                 elif self._object(first, objs, batch).raw == raw:
                     continue  # one object in several files: judged once
             kept.append(o)

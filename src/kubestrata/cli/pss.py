@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -162,15 +163,19 @@ def check(
         if forced is not None and not cluster:
             # one level for every object: no namespace labels to gather first, so judge and write
             # the input one file at a time instead of holding all of it
-            stream = ManifestStream(paths, namespace=namespace, quiet=quiet)
+            # the checks never read status: JSON List files are read without building it
+            stream = ManifestStream(paths, namespace=namespace, quiet=quiet, skim=True)
             with stage("evaluating pods", quiet=quiet):
                 results = tally.count(_check_stream(stream, forced, cfg, username))
-                _write_pieces(
-                    report.json_list(results, fixes)
-                    if output is Fmt.JSON
-                    else report.check_table_pieces(results, fixes),
-                    output_file,
-                )
+                if output is Fmt.JSON and output_file and output_file != "-":
+                    _write_batches(report.json_batches(results, fixes), output_file)
+                else:
+                    _write_pieces(
+                        report.json_list(results, fixes)
+                        if output is Fmt.JSON
+                        else report.check_table_pieces(results, fixes),
+                        output_file,
+                    )
             coverage = stream.coverage
         else:
             inp = _load(paths, cluster, context, kubeconfig, namespace, timeout, quiet)
@@ -247,6 +252,45 @@ def _write_pieces(pieces: Iterable[str], output_file: str | None) -> None:
         return
     for piece in pieces:
         write_output(piece, None)
+
+
+def _write_batches(batches: Iterable[list[bytes]], output_file: str) -> None:
+    """_write_pieces for a file, from batches of UTF-8 pieces handed to the system as they are
+    (os.writev: a replica's shared entry is never copied into a batch string nor encoded)."""
+    fd = -1
+    try:
+        for batch in batches:
+            if fd < 0:
+                fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            _writev_all(fd, batch)
+    except OSError as e:
+        raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+_IOV_MAX = 1024  # POSIX's minimum for IOV_MAX is 16, Linux and the BSDs have 1024
+
+
+def _writev_all(fd: int, pieces: list[bytes]) -> None:
+    if not hasattr(os, "writev"):  # pragma: no cover - Windows
+        os.write(fd, b"".join(pieces))  # a short write is not possible on a regular file there
+        return
+    views: list[Any] = list(pieces)
+    while views:
+        chunk = views[:_IOV_MAX]
+        n = os.writev(fd, chunk)
+        if n == sum(map(len, chunk)):  # the usual case: all of it
+            views = views[_IOV_MAX:]
+            continue
+        i = 0
+        while i < len(views) and n >= len(views[i]):  # drop what was written, keep a part's rest
+            n -= len(views[i])
+            i += 1
+        views = views[i:]
+        if n:
+            views[0] = memoryview(views[0])[n:]
 
 
 def _check_all(

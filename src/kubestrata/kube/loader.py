@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,8 @@ class LoadResult:
     # be rendered, a Helm chart); callers record them as "not evaluated" coverage gaps
     not_evaluated: list[tuple[str, str]] = field(default_factory=list)
     rendered: list[str] = field(default_factory=list)  # directories rendered (kustomize)
+    # read by skim_list: the objects' status left out (see load_file's skim)
+    skimmed: bool = False
 
 
 def iter_manifest_files(path: Path) -> Iterator[Path]:
@@ -115,9 +118,12 @@ def load_paths(paths: Iterable[str | Path], *, stdin: Any = None, render: bool =
     return result
 
 
-def iter_load(paths: Iterable[str | Path], *, stdin: Any = None, render: bool = True) -> Iterator[LoadResult]:
+def iter_load(
+    paths: Iterable[str | Path], *, stdin: Any = None, render: bool = True, skim: bool = False
+) -> Iterator[LoadResult]:
     """load_paths one input at a time: a LoadResult per file, stdin, rendered kustomization or
-    unreadable path, in load_paths' order. A consumer that drops each part holds one file at a time."""
+    unreadable path, in load_paths' order. A consumer that drops each part holds one file at a time.
+    ``skim``: see load_file."""
     for p in paths:
         if str(p) == "-":
             data = (stdin or sys.stdin.buffer).read()
@@ -143,11 +149,15 @@ def iter_load(paths: Iterable[str | Path], *, stdin: Any = None, render: bool = 
                 continue
             if f.name in render_mod.KUSTOMIZATION_FILES:
                 continue  # a build file, not an object (rendering is off)
-            yield load_file(f)
+            yield load_file(f, skim=skim)
 
 
-def load_file(f: Path) -> LoadResult:
-    """One manifest file (size-limited); unreadable files are an error in the result."""
+def load_file(f: Path, *, skim: bool = False) -> LoadResult:
+    """One manifest file (size-limited); unreadable files are an error in the result.
+
+    ``skim``, for a consumer that never reads an object's ``status``: a JSON ``List`` file
+    (``kubectl get -o json``) may be read by skim_list, which leaves every item's status out of
+    its object (result.skimmed is then True); anything it does not take is read as usual."""
     result = LoadResult(files=1)
     try:
         size = f.stat().st_size
@@ -159,6 +169,8 @@ def load_file(f: Path) -> LoadResult:
         data = f.read_bytes()
     except OSError as e:
         result.errors.append(InputError(f"cannot read: {e.strerror or e}", file=str(f)))
+        return result
+    if skim and skim_list(data, str(f), result):
         return result
     _load_bytes(data, str(f), result)
     return result
@@ -256,6 +268,113 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
 
 
 _SLOW = object()  # "take the PyYAML path"
+
+_SKIPPED = "status"  # what skim_list leaves out of each item: never read by a skimming consumer
+
+
+class _Skim:
+    """skim_list's tools, made at its first use (msgspec's import costs start-up that commands
+    which never skim should not pay): msgspec's decoder of a List document's kind and items, and
+    each thread's simdjson parser (kept: a new one allocates its buffers again for every file)."""
+
+    def __init__(self) -> None:
+        import msgspec
+        import simdjson
+
+        # a document's kind, and its items' top-level fields, as their source bytes (other keys
+        # skipped; the last of a repeated key wins, as in orjson)
+        list_doc = msgspec.defstruct(
+            "ListDoc",
+            [("kind", msgspec.Raw, msgspec.UNSET), ("items", list[dict[str, msgspec.Raw]], msgspec.UNSET)],
+        )
+        self.unset: Any = msgspec.UNSET
+        self.decoder: Any = msgspec.json.Decoder(list_doc)
+        self.errors: tuple[type[Exception], ...] = (ValueError, RecursionError, msgspec.DecodeError)
+        self._simdjson: Any = simdjson
+        self._parsers = threading.local()
+
+    def validator(self) -> Any:
+        parser = getattr(self._parsers, "parser", None)
+        if parser is None:
+            parser = self._parsers.parser = self._simdjson.Parser()
+        return parser
+
+
+_skim: _Skim | None = None
+_skim_missing = False
+
+
+def _skim_tools() -> _Skim | None:
+    global _skim, _skim_missing
+    if _skim is None and not _skim_missing:
+        try:
+            _skim = _Skim()
+        except ImportError:  # pragma: no cover - a build without them reads every file in full
+            _skim_missing = True
+    return _skim
+
+
+def skim_list(data: bytes, name: str, result: LoadResult) -> bool:
+    """A JSON ``List`` document's objects as _load_bytes gives them, except that each item's
+    ``status`` is not built (result.skimmed is set), and items whose other fields are equal byte
+    for byte share one decoded value (a ReplicaSet's replicas share one ``spec`` dict: callers
+    must not modify objects). True when it took the file; False (result untouched) for anything
+    else, which _load_bytes then reads: YAML, a byte order mark, JSON the validator rejects, a
+    document that is not a List of mappings with a kind, an item _add_object would not take as it
+    is (its error or its added kind come from _load_bytes).
+
+    Exactness: pysimdjson validates the whole document first (UTF-8, numbers in range and within
+    64 bits, nesting up to orjson's limit, syntax) and accepts only what orjson accepts, so
+    _load_bytes would not have fallen back to the YAML path (msgspec checks less in what it skips:
+    neither UTF-8 nor the range of numbers); msgspec then splits the document into each item's
+    top-level fields as their source bytes, and every value kept is decoded from those bytes by
+    orjson, as _load_bytes decodes the whole. Key order and repeated keys (the last one wins, in
+    the first one's place) are orjson's. tests/kube/test_loader_skim.py checks all this."""
+    if not data[:64].lstrip().startswith(b"{") or b"\x00" in data[:8192]:
+        return False  # not JSON, or a binary file _load_bytes names
+    tools = _skim_tools()
+    if tools is None:
+        return False
+    try:
+        tools.validator().parse(data)  # validation only: the parsed document is dropped at once
+    except Exception:  # ValueError, or RuntimeError (a number past 64 bits...): read in full
+        return False
+    try:
+        # items that are not a list of mappings fail here: _load_bytes reports them
+        doc = tools.decoder.decode(data)
+    except tools.errors:
+        return False
+    loads = orjson.loads
+    kind = loads(memoryview(doc.kind)) if doc.kind is not tools.unset else None
+    if not (isinstance(kind, str) and kind.endswith("List")) or doc.items is tools.unset:
+        return False
+    source = Source(name, 0, 1)
+    objects: list[KubeObject] = []
+    append = objects.append
+    shared: dict[bytes, Any] = {}  # a field's source bytes -> its value, for all but metadata
+    miss = shared  # a value no field has
+    for item in doc.items:
+        if "kind" not in item:
+            return False
+        raw: dict[str, Any] = {}
+        for key, part in item.items():
+            if key == "metadata":
+                meta = raw[key] = loads(memoryview(part))
+                if meta is not None and (type(meta) is not dict or not _plain_maps(meta)):
+                    return False  # _add_object's error, via _load_bytes
+            elif key != _SKIPPED:
+                b = bytes(part)
+                value = shared.get(b, miss)
+                if value is miss:
+                    value = shared[b] = loads(b)
+                raw[key] = value
+        kind = raw["kind"]
+        if type(kind) is not str or not kind or type(raw.get("apiVersion")) is not str:
+            return False  # _add_object's error, via _load_bytes
+        append(KubeObject(raw, source))
+    result.objects.extend(objects)
+    result.skimmed = True
+    return True
 
 
 class _quiet_stderr:  # noqa: N801 - used as a statement-like context manager

@@ -26,11 +26,12 @@ AUDIT_VIOLATIONS_ANNOTATION = "pod-security.kubernetes.io/audit-violations"
 EXEMPT_ANNOTATION = "pod-security.kubernetes.io/exempt"
 
 
-def content_key(raw: dict[str, Any]) -> bytes | None:
+def content_key(raw: dict[str, Any], memo: Memo | None = None) -> bytes | None:
     """What PSA's checks (and the fix patches' paths) can depend on in a workload object: the pod
     template's place in the kind, its annotations and its spec, serialised with types exact (1 and
     1.0 and True differ) and key order kept. Replicas of one template share it; None when the
-    object is not plain JSON data (then nothing is shared)."""
+    object is not plain JSON data (then nothing is shared). With a memo, a spec dict seen before
+    (the loader's skim shares one between replicas) is serialised once: the same bytes."""
     try:
         found = template_node(raw)
     except InputError:
@@ -40,10 +41,26 @@ def content_key(raw: dict[str, Any]) -> bytes | None:
     node, prefix = found
     meta = node.get("metadata")
     annotations = meta.get("annotations") if isinstance(meta, dict) else meta
+    spec = node.get("spec")
     try:
-        return orjson.dumps([prefix, meta is None, annotations, node.get("spec")])
+        if memo is None or type(spec) is not dict:
+            return orjson.dumps([prefix, meta is None, annotations, spec])
+        specs = memo.specs
+        got = specs.get(id(spec))
+        if got is None or got[0] is not spec:
+            if len(specs) >= _SPECS_HELD:
+                specs.clear()
+            got = specs[id(spec)] = (spec, orjson.dumps(spec))
+        # orjson.dumps([prefix, meta is None, annotations, spec]) without serialising spec again
+        return b"".join(
+            (b"[", orjson.dumps(prefix), b",false," if meta is not None else b",true,",
+             orjson.dumps(annotations), b",", got[1], b"]")
+        )  # fmt: skip
     except TypeError:  # a YAML timestamp key or another non-JSON value: evaluate on its own
         return None
+
+
+_SPECS_HELD = 4096  # Memo.specs: recent spec dicts (held, so that their ids stay theirs)
 
 
 _NO_EXEMPTIONS = Exemptions()
@@ -53,10 +70,13 @@ class Memo:
     """Results shared by objects with the same content_key during one bulk run (replicas of one
     template are evaluated, rendered and remediated once). Hold one per run, not per process."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "specs")
 
     def __init__(self) -> None:
         self.entries: dict[bytes, dict[Any, Any]] = {}
+        # id(spec) -> (spec, its JSON): objects are not modified during a bulk run, and the spec
+        # is held so that its id is not reused
+        self.specs: dict[int, tuple[dict[str, Any], bytes]] = {}
 
 
 def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> PodView:
@@ -219,7 +239,7 @@ def evaluate_object(
     ex = exemptions or _NO_EXEMPTIONS
     is_pod = kind == "Pod"
     shared: dict[Any, Any] | None = None
-    ckey = content_key(obj.raw) if memo is not None else None
+    ckey = content_key(obj.raw, memo) if memo is not None else None
     if ckey is not None and memo is not None:
         shared = memo.entries.get(ckey)
     if shared is not None:

@@ -17,22 +17,28 @@ _IDENTITY = ("source", "kind", "namespace", "name")  # the first keys of ObjectR
 
 def json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
     """The text of an indented JSON list of r.to_dict(fixes), produced a batch at a time (the report
-    is never one string). Replicas of one template under one policy differ only in the identity
-    fields, so the rest of their entry is serialised once."""
+    is never one string)."""
+    for batch in json_batches(results, fixes):
+        yield b"".join(batch).decode()
+
+
+def json_batches(results: Iterable[ObjectResult], fixes: bool) -> Iterator[list[bytes]]:
+    """json_list's UTF-8, a batch of pieces at a time, for a writer that hands the pieces to the
+    system as they are (os.writev). Replicas of one template under one policy differ only in the
+    identity fields, so the rest of their entry is serialised once and is the same bytes object
+    in every batch it is in."""
     first = True
-    batch: list[str] = []
-    rests: dict[tuple[int, int, bool, str | None], tuple[Any, str]] = {}
-    quoted: dict[str, str] = {}  # kinds and namespaces repeat: each JSON string made once
+    batch: list[bytes] = []
+    rests: dict[tuple[int, int, bool, str | None], tuple[Any, bytes]] = {}
+    quoted: dict[str, bytes] = {}  # kinds and namespaces repeat: each JSON string made once
     last_source: Any = None  # consecutive objects of one document share their Source
-    source_q = ""
+    source_q = b""
+    dumps = orjson.dumps
 
-    def s(v: str) -> str:
-        return orjson.dumps(v).decode()
-
-    def q(v: str) -> str:
+    def q(v: str) -> bytes:
         got = quoted.get(v)
         if got is None:
-            got = s(v)
+            got = dumps(v)
             if len(quoted) < 65536:
                 quoted[v] = got
         return got
@@ -47,13 +53,13 @@ def json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
             for k in _IDENTITY:
                 doc.pop(k)
             # '{\n  "allowed": ...\n}' -> the members, one level deeper, and the entry's end
-            body = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()[1:-2].replace("\n", "\n  ")
-            got = (r.shared, r.policy), body + "\n  }"  # the objects are held so their ids stay theirs
+            body = dumps(doc, option=orjson.OPT_INDENT_2)[1:-2].replace(b"\n", b"\n  ")
+            got = (r.shared, r.policy), body + b"\n  }"  # the objects are held so their ids stay theirs
             if key is not None:
                 rests[key] = got
         if o.source is not last_source:
             last_source = o.source
-            source_q = s(str(last_source))
+            source_q = dumps(str(last_source))
         # KubeObject.namespace and .name for a workload kind (never cluster-scoped), read once
         meta = o.raw.get("metadata")
         if type(meta) is not dict:
@@ -62,21 +68,26 @@ def json_list(results: Iterable[ObjectResult], fixes: bool) -> Iterator[str]:
         ns = (ns if type(ns) is str else str(ns)) if ns else "default"
         name = meta.get("name") or meta.get("generateName") or ""
         # the header and the shared rest as separate pieces: the rest (kilobytes) is never copied
-        # into a string per object, only once into the batch
         batch.append(
-            ("[\n  " if first else ",\n  ")
-            + f'{{\n    "source": {source_q},\n    "kind": {q(kind)},\n    "namespace": '
-            f'{q(ns)},\n    "name": {s(name if type(name) is str else str(name))},'
+            _HEADER
+            % (
+                b",\n  " if not first else b"[\n  ",
+                source_q,
+                q(kind),
+                q(ns),
+                dumps(name if type(name) is str else str(name)),
+            )
         )
         batch.append(got[1])
         first = False
         if len(batch) >= 1024:
-            yield "".join(batch)
+            yield batch
             batch = []
-    batch.append("[]\n" if first else "\n]\n")
-    yield "".join(batch)
+    batch.append(b"[]\n" if first else b"\n]\n")
+    yield batch
 
 
+_HEADER = b'%s{\n    "source": %s,\n    "kind": %s,\n    "namespace": %s,\n    "name": %s,'
 _NO_METADATA: dict[str, Any] = {}
 
 
@@ -90,6 +101,18 @@ def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> I
     n = denied = 0
     bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
     keep: list[Any] = []
+    shown: dict[str, str] = {}  # kinds, namespaces, sources, policies and messages repeat
+    last_source: Any = None  # consecutive objects of one document share their Source
+    source_p = ""
+
+    def p(v: str) -> str:
+        got = shown.get(v)
+        if got is None:
+            got = printable(v)
+            if len(shown) < 65536:
+                shown[v] = got
+        return got
+
     for r in results:
         n += 1
         o = r.obj
@@ -105,13 +128,19 @@ def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> I
             status = "ALLOWED"
         if status in ("DENIED", "PODS DENIED", "INVALID"):
             denied += 1
+        if o.source is not last_source:
+            last_source = o.source
+            source_p = printable(last_source)
+        name = o.name
+        if not (name.isascii() and name.isprintable()):  # else nothing to escape (C speed)
+            name = printable(name)
         lines.append(
-            f"{status:<12} {printable(o.kind)}/{printable(o.name)} in {printable(o.namespace)}  [{r.policy.enforce}]  ({printable(o.source)})"
+            f"{status:<12} {p(o.kind)}/{name} in {p(o.namespace)}  [{p(str(r.policy.enforce))}]  ({source_p})"
         )
         if r.error is not None:
             lines.append(f"    invalid pod spec: {printable(r.error)}")
         elif not r.pods_allowed:
-            lines.append(f"    {printable(r.summary() if r.is_controller else r.message)}")
+            lines.append(f"    {printable(r.summary()) if r.is_controller else p(r.message)}")
         # the rest depends only on the template and the policy: replicas share it
         key = (id(r.shared), id(r.policy), r.obj.kind == "Pod", r.exempt) if r.shared is not None else None
         body = bodies.get(key) if key is not None else None
