@@ -85,13 +85,15 @@ class _Rule:
     """What every finding of one check (with one severity) shares: the fields as a template to copy,
     its constant ProductFields, and the template written once as JSON (``render`` splices it)."""
 
-    __slots__ = ("template", "fields", "prefix")
+    __slots__ = ("template", "fields", "prefix", "fields_tail")
 
     def __init__(self, template: dict[str, Any], fields: dict[str, str]) -> None:
         self.template = template
         self.fields = fields
         # '{"SchemaVersion":...,"RecordState":"ACTIVE"' and the comma before a finding's own fields
         self.prefix = orjson.dumps(template)[:-1] + b","
+        # ',"kubestrata/RuleId":...}': the end of every finding's ProductFields, and what follows them
+        self.fields_tail = b"," + orjson.dumps(fields)[1:] + b',"Resources":'
 
 
 class _Writer:
@@ -111,8 +113,8 @@ class _Writer:
         }
         self.by_rule: dict[tuple[Any, ...], _Rule] = {}
         self.by_object: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        self.json_by_object: dict[tuple[Any, ...], orjson.Fragment] = {}
-        self.cluster_json = orjson.Fragment(orjson.dumps([self.cluster]))
+        self.json_by_object: dict[tuple[Any, ...], bytes] = {}
+        self.cluster_json = orjson.dumps([self.cluster])
         self.severity = {s: {"Label": LABEL[s], "Original": s.value} for s in Severity}
         self.id_prefix = f"{t.cluster_arn}/kubestrata/"
 
@@ -159,13 +161,13 @@ class _Writer:
             got = self.by_object[key] = self._build_resources(f)
         return got
 
-    def _resources_json(self, f: Finding) -> orjson.Fragment:
+    def _resources_json(self, f: Finding) -> bytes:
         key = self._object_key(f)
         if key is None:
             return self.cluster_json
         got = self.json_by_object.get(key)
         if got is None:
-            got = self.json_by_object[key] = orjson.Fragment(orjson.dumps(self._build_resources(f)))
+            got = self.json_by_object[key] = orjson.dumps(self._build_resources(f))
         return got
 
     def _build_resources(self, f: Finding) -> list[dict[str, Any]]:
@@ -191,9 +193,8 @@ class _Writer:
             self.cluster,
         ]
 
-    def _own(self, f: Finding, rule: _Rule, resources: Any) -> dict[str, Any]:
-        """The finding's own fields, in the order they follow the check's template."""
-        fp = f.fingerprint
+    def _own_fields(self, f: Finding, fp: str) -> dict[str, str]:
+        """The ProductFields of this finding alone (the check's follow them)."""
         fields = {"kubestrata/Fingerprint": fp}
         if f.container:
             fields["kubestrata/Container"] = f.container
@@ -207,41 +208,58 @@ class _Writer:
         if f.fix:
             fix = orjson.dumps(f.fix, default=str).decode()
             fields["kubestrata/Fix"] = fix if len(fix) <= MAX_FIELD else _cut(fix, MAX_FIELD)
-        fields.update(rule.fields)
+        return fields
+
+    def _head(self, f: Finding, fp: str, fields: dict[str, str]) -> dict[str, Any]:
         msg = f.message or f.title
-        out = {
+        return {
             "Id": self.id_prefix + fp,
             "Description": msg if len(msg) <= MAX_DESCRIPTION else _cut(msg, MAX_DESCRIPTION),
             "ProductFields": fields,
-            "Resources": resources,
         }
+
+    def _workflow(self, f: Finding) -> dict[str, Any]:
         if f.suppressed is None:
-            out["Workflow"] = _NEW
-        else:
-            out["Workflow"] = _SUPPRESSED
-            out["Note"] = {
+            return _WORKFLOW_NEW
+        return {
+            "Workflow": _SUPPRESSED,
+            "Note": {
                 "Text": _cut(f"suppressed: {f.suppressed}", 512), "UpdatedBy": "kubestrata", "UpdatedAt": self.when,
-            }  # fmt: skip
-        return out
+            },
+        }  # fmt: skip
 
     def finding(self, f: Finding) -> dict[str, Any]:
         rule = self._rule(f)
+        fp = f.fingerprint
+        fields = self._own_fields(f, fp)
+        fields.update(rule.fields)
         out = rule.template.copy()
-        out.update(self._own(f, rule, self._resources(f)))
+        out.update(self._head(f, fp, fields))
+        out["Resources"] = self._resources(f)
+        out.update(self._workflow(f))
         return out
 
     def write(self, f: Finding, parts: list[bytes]) -> None:
         """Append the finding as JSON, byte for byte what ``orjson.dumps(self.finding(f))`` writes: the
-        check's template written once, then the finding's own fields (its resources written once per
-        object). No finding's dict outlives its line, and the shared parts are not walked again."""
+        check's template and ProductFields written once, the object's resources once per object, and
+        only the finding's own fields here. No finding's dict outlives its line."""
         rule = self._rule(f)
+        fp = f.fingerprint
+        head = orjson.dumps(self._head(f, fp, self._own_fields(f, fp)))
         parts.append(rule.prefix)
-        parts.append(orjson.dumps(self._own(f, rule, self._resources_json(f)))[1:])
+        parts.append(head[1:-2])  # '"Id":...,"ProductFields":{...' without '}}'
+        parts.append(rule.fields_tail)
+        parts.append(self._resources_json(f))
+        parts.append(
+            _WORKFLOW_NEW_JSON if f.suppressed is None else b"," + orjson.dumps(self._workflow(f))[1:]
+        )
 
 
 _FAILED = {"Status": "FAILED"}
 _NEW = {"Status": "NEW"}
 _SUPPRESSED = {"Status": "SUPPRESSED"}
+_WORKFLOW_NEW = {"Workflow": _NEW}
+_WORKFLOW_NEW_JSON = b"," + orjson.dumps(_WORKFLOW_NEW)[1:]
 
 
 def _cluster_resource(t: AwsTarget) -> dict[str, Any]:
