@@ -296,6 +296,30 @@ def test_scan_of_one_file_without_config_imports_no_pydantic_nor_aws_clients(tmp
     )
     assert "kubestrata.checks.awsauth" in mods  # the scan did run its checks
     assert not {m.split(".")[0] for m in mods} & {"pydantic", "boto3", "botocore", "kubernetes", "sqlalchemy"}
+    # nothing was printed on stderr (not a terminal here): rich's console was never needed
+    assert not {m for m in mods if m.split(".")[0] == "rich"}
+
+
+def test_the_stderr_console_answers_is_terminal_as_rich_does(monkeypatch):
+    from rich.console import Console
+
+    from kubestrata.cli.common import _StderrConsole
+
+    for env in (
+        {},
+        {"FORCE_COLOR": "1"},
+        {"FORCE_COLOR": ""},
+        {"TTY_COMPATIBLE": "1"},
+        {"TTY_COMPATIBLE": "0"},
+    ):
+        for k in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+            monkeypatch.delenv(k, raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        for tty in (False, True):
+            monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty, raising=False)
+            expected = Console(stderr=True).is_terminal
+            assert _StderrConsole().is_terminal is expected, (env, tty)
 
 
 # -- config ----------------------------------------------------------------------------------

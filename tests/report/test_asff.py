@@ -5,6 +5,7 @@ on loopback through boto3, in batches of 100, with FailedFindings retried."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import http.client
 import json
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import boto3
+import orjson
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.session import get_session
@@ -90,6 +92,27 @@ def test_document_validates_and_maps_every_finding_and_gap(result):
     gaps = [f for f in found if f["GeneratorId"] == "kubestrata/coverage"]
     assert len(gaps) == len(result.coverage.gaps) > 0
     assert all(g["Compliance"]["Status"] == "NOT_AVAILABLE" for g in gaps)
+
+
+def test_render_writes_the_document_to_findings_builds(result):
+    """render splices pre-written parts (a check's template, an object's resources); the text must
+    be what serialising to_findings' dicts gives, byte for byte, whatever a finding carries."""
+    assert any(f.suppressed for f in result.findings) and result.coverage.gaps
+    cluster_level = Finding(
+        "KS-X-001", "Cluster-level", Severity.HIGH, Layer.CLUSTER, "no object", remediation="",
+        references={"cis": ["1.2.3"]},
+    )  # fmt: skip
+    fixed = dataclasses.replace(result.findings[0], fix=[{"op": "add", "path": "/a", "value": "\x1b"}])
+    variants = [
+        result,
+        ScanResult(),
+        ScanResult(findings=[cluster_level]),
+        ScanResult(findings=[cluster_level, fixed, *result.findings[:3]], coverage=result.coverage),
+    ]
+    for r in variants:
+        text = asff.render(r, TARGET, NOW)
+        assert text == orjson.dumps({"Findings": asff.to_findings(r, TARGET, NOW)}).decode() + "\n"
+        assert json.loads(text)["Findings"] == asff.to_findings(r, TARGET, NOW)
 
 
 def test_arn_parsing_refuses_what_is_not_an_eks_cluster():

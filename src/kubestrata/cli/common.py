@@ -14,16 +14,17 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from kubestrata.cli import clickapi as click
 from kubestrata.errors import KubestrataError
 from kubestrata.report.terminal import markup
 from kubestrata.textsafe import printable
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 __all__ = ["printable", "escape"]  # re-exported for the CLI modules
@@ -31,7 +32,51 @@ __all__ = ["printable", "escape"]  # re-exported for the CLI modules
 # width of text written to pipes and files, where there is no terminal to measure
 PIPE_WIDTH = 160
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def escape(text: str) -> str:
+    """rich's markup escape (rich is imported when something is printed, not at start-up)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+class _StderrConsole:
+    """rich's Console on stderr, created when first used: a command that prints nothing on stderr
+    (a scan writing JSON to a pipe) never imports rich, ~25 ms of every start-up."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        # what rich would answer, without rich when stderr is plainly not a terminal: rich says yes
+        # only for a TTY, TTY_COMPATIBLE=1 or a non-empty FORCE_COLOR
+        if self._console is None and not _may_be_terminal():
+            return False
+        return self.console.is_terminal
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+def _may_be_terminal() -> bool:
+    if os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+err_console: Console = _StderrConsole()  # type: ignore[assignment]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,6 +170,8 @@ def write_output(text: str, output_file: str | None) -> None:
 def stdout_console(file: IO[str] | None = None) -> Console:
     """The console a rich report is printed on: stdout (colour and width from the terminal and
     NO_COLOR / FORCE_COLOR), or a file (no colour, a fixed width)."""
+    from rich.console import Console
+
     if file is not None:
         return Console(file=file, width=PIPE_WIDTH, no_color=True, highlight=False, force_terminal=False)
     console = Console(highlight=False)

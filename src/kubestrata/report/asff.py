@@ -81,6 +81,21 @@ def _types(f: Finding) -> list[str]:
     return [CIS_TYPE if any(k.startswith("cis") for k in f.references) else POSTURE_TYPE]
 
 
+class _Rule:
+    """What every finding of one check (with one severity) shares: the fields as a template to copy,
+    its constant ProductFields, and the template written once as JSON (``render`` splices it)."""
+
+    __slots__ = ("template", "fields", "prefix", "fields_tail")
+
+    def __init__(self, template: dict[str, Any], fields: dict[str, str]) -> None:
+        self.template = template
+        self.fields = fields
+        # '{"SchemaVersion":...,"RecordState":"ACTIVE"' and the comma before a finding's own fields
+        self.prefix = orjson.dumps(template)[:-1] + b","
+        # ',"kubestrata/RuleId":...}': the end of every finding's ProductFields, and what follows them
+        self.fields_tail = b"," + orjson.dumps(fields)[1:] + b',"Resources":'
+
+
 class _Writer:
     """Builds findings for one target. What findings of one check share (types, title, remediation,
     reference fields) and what findings on one object share (its resource) is built once and reused:
@@ -96,13 +111,14 @@ class _Writer:
             "ProductName": "kubestrata",
             "CompanyName": "kubestrata",
         }
-        self.by_rule: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, str]]] = {}
+        self.by_rule: dict[tuple[Any, ...], _Rule] = {}
         self.by_object: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.json_by_object: dict[tuple[Any, ...], bytes] = {}
+        self.cluster_json = orjson.dumps([self.cluster])
         self.severity = {s: {"Label": LABEL[s], "Original": s.value} for s in Severity}
+        self.id_prefix = f"{t.cluster_arn}/kubestrata/"
 
-    def _rule(self, f: Finding) -> tuple[dict[str, Any], dict[str, str]]:
-        """The fields every finding of this check (with this severity) shares, as a template to copy,
-        and its constant ProductFields."""
+    def _rule(self, f: Finding) -> _Rule:
         key = (f.rule_id, f.title, f.remediation, f.severity, id(f.references))
         got = self.by_rule.get(key)
         if got is None:
@@ -126,41 +142,59 @@ class _Writer:
             }
             if f.remediation:
                 template["Remediation"] = {"Recommendation": {"Text": _cut(f.remediation, MAX_REMEDIATION)}}
-            got = self.by_rule[key] = (template, fields)
+            got = self.by_rule[key] = _Rule(template, fields)
         return got
 
-    def _resources(self, f: Finding) -> list[dict[str, Any]]:
+    @staticmethod
+    def _object_key(f: Finding) -> tuple[Any, ...] | None:
         ref = f.object
         if ref is None:
+            return None
+        return (ref.kind, ref.namespace, ref.name, ref.api_version, f.container)  # tuple hash: C, not Python
+
+    def _resources(self, f: Finding) -> list[dict[str, Any]]:
+        key = self._object_key(f)
+        if key is None:
             return [self.cluster]
-        key = (ref.kind, ref.namespace, ref.name, ref.api_version, f.container)  # tuple hash: C, not Python
         got = self.by_object.get(key)
         if got is None:
-            t = self.t
-            other = {"kind": ref.kind, "name": ref.name}
-            if ref.namespace:
-                other["namespace"] = ref.namespace
-            if ref.api_version:
-                other["apiVersion"] = ref.api_version
-            if f.container:
-                other["container"] = f.container
-            path = f"{ref.namespace}/{ref.kind}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
-            got = [
-                {
-                    "Type": "Other",
-                    "Id": _cut(f"{t.cluster_arn}/{path}", 512),
-                    "Partition": t.partition,
-                    "Region": t.region,
-                    "Details": {"Other": {k: _cut(v, MAX_FIELD) for k, v in other.items()}},
-                },
-                self.cluster,
-            ]
-            self.by_object[key] = got
+            got = self.by_object[key] = self._build_resources(f)
         return got
 
-    def finding(self, f: Finding) -> dict[str, Any]:
-        template, rule_fields = self._rule(f)
-        fp = f.fingerprint
+    def _resources_json(self, f: Finding) -> bytes:
+        key = self._object_key(f)
+        if key is None:
+            return self.cluster_json
+        got = self.json_by_object.get(key)
+        if got is None:
+            got = self.json_by_object[key] = orjson.dumps(self._build_resources(f))
+        return got
+
+    def _build_resources(self, f: Finding) -> list[dict[str, Any]]:
+        ref = f.object
+        assert ref is not None
+        t = self.t
+        other = {"kind": ref.kind, "name": ref.name}
+        if ref.namespace:
+            other["namespace"] = ref.namespace
+        if ref.api_version:
+            other["apiVersion"] = ref.api_version
+        if f.container:
+            other["container"] = f.container
+        path = f"{ref.namespace}/{ref.kind}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+        return [
+            {
+                "Type": "Other",
+                "Id": _cut(f"{t.cluster_arn}/{path}", 512),
+                "Partition": t.partition,
+                "Region": t.region,
+                "Details": {"Other": {k: _cut(v, MAX_FIELD) for k, v in other.items()}},
+            },
+            self.cluster,
+        ]
+
+    def _own_fields(self, f: Finding, fp: str) -> dict[str, str]:
+        """The ProductFields of this finding alone (the check's follow them)."""
         fields = {"kubestrata/Fingerprint": fp}
         if f.container:
             fields["kubestrata/Container"] = f.container
@@ -174,26 +208,58 @@ class _Writer:
         if f.fix:
             fix = orjson.dumps(f.fix, default=str).decode()
             fields["kubestrata/Fix"] = fix if len(fix) <= MAX_FIELD else _cut(fix, MAX_FIELD)
-        fields.update(rule_fields)
+        return fields
+
+    def _head(self, f: Finding, fp: str, fields: dict[str, str]) -> dict[str, Any]:
         msg = f.message or f.title
-        out = template.copy()
-        out["Id"] = f"{self.t.cluster_arn}/kubestrata/{fp}"
-        out["Description"] = msg if len(msg) <= MAX_DESCRIPTION else _cut(msg, MAX_DESCRIPTION)
-        out["ProductFields"] = fields
-        out["Resources"] = self._resources(f)
+        return {
+            "Id": self.id_prefix + fp,
+            "Description": msg if len(msg) <= MAX_DESCRIPTION else _cut(msg, MAX_DESCRIPTION),
+            "ProductFields": fields,
+        }
+
+    def _workflow(self, f: Finding) -> dict[str, Any]:
         if f.suppressed is None:
-            out["Workflow"] = _NEW
-        else:
-            out["Workflow"] = _SUPPRESSED
-            out["Note"] = {
+            return _WORKFLOW_NEW
+        return {
+            "Workflow": _SUPPRESSED,
+            "Note": {
                 "Text": _cut(f"suppressed: {f.suppressed}", 512), "UpdatedBy": "kubestrata", "UpdatedAt": self.when,
-            }  # fmt: skip
+            },
+        }  # fmt: skip
+
+    def finding(self, f: Finding) -> dict[str, Any]:
+        rule = self._rule(f)
+        fp = f.fingerprint
+        fields = self._own_fields(f, fp)
+        fields.update(rule.fields)
+        out = rule.template.copy()
+        out.update(self._head(f, fp, fields))
+        out["Resources"] = self._resources(f)
+        out.update(self._workflow(f))
         return out
+
+    def write(self, f: Finding, parts: list[bytes]) -> None:
+        """Append the finding as JSON, byte for byte what ``orjson.dumps(self.finding(f))`` writes: the
+        check's template and ProductFields written once, the object's resources once per object, and
+        only the finding's own fields here. No finding's dict outlives its line."""
+        rule = self._rule(f)
+        fp = f.fingerprint
+        head = orjson.dumps(self._head(f, fp, self._own_fields(f, fp)))
+        parts.append(rule.prefix)
+        parts.append(head[1:-2])  # '"Id":...,"ProductFields":{...' without '}}'
+        parts.append(rule.fields_tail)
+        parts.append(self._resources_json(f))
+        parts.append(
+            _WORKFLOW_NEW_JSON if f.suppressed is None else b"," + orjson.dumps(self._workflow(f))[1:]
+        )
 
 
 _FAILED = {"Status": "FAILED"}
 _NEW = {"Status": "NEW"}
 _SUPPRESSED = {"Status": "SUPPRESSED"}
+_WORKFLOW_NEW = {"Workflow": _NEW}
+_WORKFLOW_NEW_JSON = b"," + orjson.dumps(_WORKFLOW_NEW)[1:]
 
 
 def _cluster_resource(t: AwsTarget) -> dict[str, Any]:
@@ -227,10 +293,14 @@ def _gap(g: CoverageGap, t: AwsTarget, when: str) -> dict[str, Any]:
     }
 
 
+def _when(now: dt.datetime | None) -> str:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def to_findings(
     result: ScanResult, target: AwsTarget, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
-    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    when = _when(now)
     w = _Writer(target, when)
     out = [w.finding(f) for f in result.findings]
     out.extend(_gap(g, target, when) for g in result.coverage.gaps)
@@ -239,6 +309,19 @@ def to_findings(
 
 def render(result: ScanResult, target: AwsTarget | None = None, now: dt.datetime | None = None) -> str:
     """``{"Findings": [...]}``, compact: the document is an API request, and ASFF's nesting would
-    double its size indented (``jq -c '.Findings[]'`` gives a finding a line)."""
+    double its size indented (``jq -c '.Findings[]'`` gives a finding a line). The same document as
+    ``orjson.dumps({"Findings": to_findings(...)})``, written a finding at a time."""
     t = target or AwsTarget.from_arn(DEFAULT_CLUSTER_ARN)
-    return orjson.dumps({"Findings": to_findings(result, t, now)}).decode() + "\n"
+    when = _when(now)
+    w = _Writer(t, when)
+    parts: list[bytes] = [b'{"Findings":[']
+    for f in result.findings:
+        w.write(f, parts)
+        parts.append(b",")
+    for g in result.coverage.gaps:
+        parts.append(orjson.dumps(_gap(g, t, when)))
+        parts.append(b",")
+    if parts[-1] == b",":
+        parts.pop()
+    parts.append(b"]}\n")
+    return b"".join(parts).decode()

@@ -7,8 +7,6 @@ import io
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from kubestrata.scan import ScanResult
 
 if TYPE_CHECKING:
@@ -39,6 +37,8 @@ def render(
 ) -> str:
     """``now`` stamps formats that need a time (ASFF); others are reproducible byte for byte."""
     if fmt is Format.TABLE:
+        from rich.console import Console
+
         from kubestrata.report import table
 
         buf = io.StringIO()

@@ -209,6 +209,24 @@ def _instrument(
     return endpoint
 
 
+class _Children:
+    """A labelled metric's children by label values, each looked up once: prometheus_client's
+    ``labels()`` checks its arguments and takes a lock on every call, and the values here come from
+    small fixed sets (routes, status codes, outcomes)."""
+
+    __slots__ = ("metric", "got")
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.got: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self.got.get(values)
+        if child is None:
+            child = self.got[values] = self.metric.labels(*values)
+        return child
+
+
 ROUTES = {"/authorize": "authorize", "/admit": "admit", "/mutate": "mutate", "/audit": "audit"}
 
 
@@ -220,6 +238,7 @@ class CountResponses:
     def __init__(self, app: Any, state: ServerState) -> None:
         self.app = app
         self.state = state
+        self.requests = _Children(state.metrics.requests)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -227,10 +246,11 @@ class CountResponses:
             return
         route = ROUTES.get(scope["path"], "other")
         m = self.state.metrics
+        requests = self.requests
 
         async def counted(message: Any) -> None:
             if message["type"] == "http.response.start":
-                m.requests.labels(route, str(message["status"])).inc()
+                requests(route, str(message["status"])).inc()
                 if message["status"] in (404, 405):
                     m.bad_requests.labels(route, "not_found").inc()
                 if self.state.shutting_down:
@@ -242,6 +262,7 @@ class CountResponses:
 
 def create_app(state: ServerState) -> Starlette:
     m = state.metrics
+    decisions = _Children(m.decisions)
 
     async def authorize(request: Request) -> Response:
         doc = check_sar(await read_json(request, state))
@@ -278,7 +299,7 @@ def create_app(state: ServerState) -> Starlette:
         if status.get("evaluationError"):
             m.evaluation_errors.labels("authorize", "cedar").inc()
         outcome = outcome_of(status)
-        m.decisions.labels("authorize", outcome).inc()
+        decisions("authorize", outcome).inc()
         attrs = spec.get("resourceAttributes") or spec.get("nonResourceAttributes") or {}
         # who, what and the verdict; never spec.extra (it can carry credentials) nor selectors' values
         log.info(

@@ -20,10 +20,16 @@ _STD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 class JSONFormatter(logging.Formatter):
+    # the server logs a line per request: the date and time are formatted once a second
+    _second = -1
+    _stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -39,6 +45,12 @@ class JSONFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "info", stream: Any = None) -> None:
+    # A line per request: skip what logging looks up for every record and JSONFormatter never
+    # writes (the caller's frame, thread, process); the server is its own process.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger("kubestrata")
