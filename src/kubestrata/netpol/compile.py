@@ -99,15 +99,20 @@ class CompiledNetwork:
         self.warnings: list[str] = []
         self.policies: list[Policy] = []
         self.sgps: list[SecurityGroupPolicy] = []
+        # id(policy object) -> why parse_policy rejected it (None: it did not), for callers that
+        # report invalid policies without parsing them again (the scan's KS-NET-003)
+        self.parse_errors: dict[int, InputError | None] = {}
         for obj in cluster.real_objects():
             if obj.kind not in POLICY_KINDS:
                 continue
             try:
                 p = parse_policy(obj)
             except InputError as e:
+                self.parse_errors[id(obj)] = e
                 subject = f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}"
                 self.gaps.append(CoverageGap(subject, GapReason.INVALID, str(e)))
                 continue
+            self.parse_errors[id(obj)] = None
             if isinstance(p, SecurityGroupPolicy):
                 self.sgps.append(p)
             else:
