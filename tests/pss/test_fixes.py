@@ -4,6 +4,7 @@ names what it cannot."""
 from __future__ import annotations
 
 import copy
+import json
 
 import jsonpatch
 import pytest
@@ -210,9 +211,10 @@ def _pods(draw):
         }
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
     if draw(st.booleans()):  # a controller: the same spec in a template
-        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-                "spec": {"template": {"metadata": meta, "spec": spec}}}  # fmt: skip
-    return pod
+        pod = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "spec": {"template": {"metadata": meta, "spec": spec}}}  # fmt: skip
+    # through JSON: sampled values are shared objects, and a parsed manifest shares nothing
+    return json.loads(json.dumps(pod))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
