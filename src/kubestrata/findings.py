@@ -272,8 +272,11 @@ class Coverage:
 
 def json_pointer(dotted: str) -> str:
     """A dotted field path with [i] indexes (``spec.containers[0].image``) as an RFC 6901 JSON pointer."""
+    flat = dotted.replace("]", "").replace("[", ".")
+    if "~" not in flat and "/" not in flat and ".." not in flat and flat[:1] != "." and flat[-1:] != ".":
+        return "/" + flat.replace(".", "/")  # nothing to escape, no empty part (the usual path)
     out = []
-    for part in dotted.replace("]", "").replace("[", ".").split("."):
+    for part in flat.split("."):
         if part:
             out.append(pointer_token(part))
     return "/" + "/".join(out)

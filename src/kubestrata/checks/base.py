@@ -105,6 +105,11 @@ class CheckContext:
             value = self._cache[key] = build()
             return value
 
+    def built(self, key: str) -> Any:
+        """The index under ``key`` if a check has built it already, else None: for a check that can
+        read a larger index when it exists but should not build it on its own."""
+        return self._cache.get(key)
+
     @cached_property
     def rbac_present(self) -> bool:
         return bool(self.cluster.of_kind("RoleBinding", "ClusterRoleBinding"))

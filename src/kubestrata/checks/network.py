@@ -133,9 +133,16 @@ def namespace_without_default_deny(ctx: CheckContext) -> Iterator[Finding]:
 def invalid_network_policy(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     from kubestrata.netpol.model import parse_policy
 
-    try:
-        parse_policy(obj)
-    except InputError as e:
+    net = ctx.built("netpol.network")  # KS-NET-001/002's analysis parsed every policy already
+    if net is not None and id(obj) in net.parse_errors:
+        e: InputError | None = net.parse_errors[id(obj)]
+    else:
+        try:
+            parse_policy(obj)
+            e = None
+        except InputError as err:
+            e = err
+    if e is not None:
         meta = invalid_network_policy.meta
         yield meta.finding(
             obj,

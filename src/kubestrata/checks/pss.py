@@ -6,9 +6,9 @@ default), what would fail restricted:latest, and namespace labels PSA cannot par
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeVar
 
 from kubestrata.checks.base import CheckContext, check
 from kubestrata.checks.needs import known_needs_for
@@ -19,12 +19,14 @@ from kubestrata.pss.api import LATEST, Level, LevelVersion, NamespacePolicy
 from kubestrata.pss.checks import CAPABILITIES_ALLOWED_1_0, Violation
 from kubestrata.pss.config import PodSecurityConfig, load_pod_security_configuration
 from kubestrata.pss.controls import check_ids, control_name
-from kubestrata.pss.evaluate import ObjectResult, evaluate_object
-from kubestrata.pss.registry import PSSResult
+from kubestrata.pss.evaluate import Memo, ObjectResult, evaluate_object, evaluate_pod
+from kubestrata.pss.fixes import remediate
+from kubestrata.pss.registry import PSSResult, effective_minor, run_checks
 from kubestrata.pss.view import PodView
 
 APP = Layer.APPLICATION
 RESTRICTED_LATEST = LevelVersion(Level.RESTRICTED, LATEST)
+BASELINE_LATEST = LevelVersion(Level.BASELINE, LATEST)
 
 
 def _admission_config(ctx: CheckContext) -> PodSecurityConfig | None:
@@ -54,6 +56,7 @@ def _evaluate(obj: KubeObject, ctx: CheckContext) -> ObjectResult | None:
             _policy(ctx, obj.namespace),
             exemptions=cfg.exemptions if cfg else None,
             view=_view(obj, ctx),
+            memo=ctx.memo("pss.templates", Memo),  # objects with equal pod templates: one evaluation
         )
         if r is not None and r.error is not None:
             raise r.error
@@ -66,18 +69,64 @@ def _view(obj: KubeObject, ctx: CheckContext) -> PodView | None:
     return ctx.memo("pss.views", dict).get(id(obj))
 
 
+def _at(r: ObjectResult, obj: KubeObject, ctx: CheckContext, lv: LevelVersion) -> PSSResult:
+    """The object's pods evaluated at one level-version; the namespace policy's evaluation of the
+    template when it made one at that level (the restricted one when audit or warn is restricted)."""
+    sh = r.shared
+    if sh is None:
+        return evaluate_pod(_view(obj, ctx) or obj, lv.level, lv.version)
+    res = sh["results"].get((lv.level, effective_minor(lv.version)))
+    if res is None:
+        res = run_checks(sh["view"], lv)
+    return res if res.level_version == lv else res.relabelled(lv)
+
+
+_T = TypeVar("_T")
+
+
+def _per_template(r: ObjectResult, key: object, build: Callable[[], _T]) -> _T:
+    """What a check derives from the object's pod template alone, built once per template (objects
+    with equal templates share r.shared, see pss.evaluate.Memo). Only this is kept, not the
+    evaluations it came from: a scan of distinct templates keeps no more than the findings hold."""
+    sh = r.shared
+    if sh is None:
+        return build()
+    if key not in sh:
+        sh[key] = build()
+    return sh[key]  # type: ignore[no-any-return]
+
+
+# what a finding on a pod template says beyond its object's identity: (evidence, fix patch, fix note)
+TemplateFinding = tuple[tuple[Evidence, ...], list[dict[str, Any]] | None, str | None]
+
+
+def _failing(obj: KubeObject, res: PSSResult) -> TemplateFinding:
+    """Evidence and the verified combined fix patch (with its notes) for a failing evaluation. The
+    paths and values of both come from the pod template, so replicas share them."""
+    evidence = tuple(_evidence(obj, res))  # explains every violation: the remediation reuses them
+    rem = remediate(obj.raw, res.level_version, first=res)  # starts from res: no second evaluation
+    return evidence, rem.patch or None, "; ".join(rem.notes) or None
+
+
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+_PARSED_PATHS: dict[str, list[str | int]] = {}
 
 
 def field_value(doc: Any, path: str) -> Any:
     """The value at a dotted path with [i] indexes (``spec.containers[0].image``); None when absent."""
+    steps = _PARSED_PATHS.get(path)
+    if steps is None:  # violation paths repeat from object to object: parsed once each
+        steps = [int(index) if index else name for name, index in _PATH_PART.findall(path)]
+        if len(_PARSED_PATHS) < 10_000:
+            _PARSED_PATHS[path] = steps
     cur = doc
-    for name, index in _PATH_PART.findall(path):
-        if index:
-            i = int(index)
-            cur = cur[i] if isinstance(cur, list) and i < len(cur) else None
+    for step in steps:
+        if type(step) is int:
+            cur = cur[step] if isinstance(cur, list) and step < len(cur) else None
         else:
-            cur = cur.get(name) if isinstance(cur, dict) else None
+            cur = cur.get(step) if isinstance(cur, dict) else None
         if cur is None:
             return None
     return cur
@@ -111,7 +160,11 @@ def denied_by_enforce(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     if r is None or r.pods_allowed or r.enforce is None:
         return
     meta = denied_by_enforce.meta
-    rem = r.remediation()
+    enforce = r.enforce
+    # keyed by the enforce level too: replicas in namespaces that enforce other levels differ
+    evidence, fix, note = _per_template(
+        r, ("KS-PSS-001", enforce.level_version), lambda: _failing(obj, enforce)
+    )
     text = (
         r.summary()
         if r.is_controller
@@ -120,9 +173,9 @@ def denied_by_enforce(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     yield meta.finding(
         obj,
         text,
-        evidence=_evidence(obj, r.enforce),
-        fix=rem.patch or None,
-        fix_note="; ".join(rem.notes) or None,
+        evidence=list(evidence),
+        fix=fix,
+        fix_note=note,
     )
 
 
@@ -148,20 +201,22 @@ def fails_restricted(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     r = _evaluate(obj, ctx)
     if r is None or not r.pods_allowed or r.exempt:
         return  # denied already (KS-PSS-001) or exempt
-    from kubestrata.pss.evaluate import evaluate_pod
-    from kubestrata.pss.fixes import remediate
 
-    res = evaluate_pod(_view(obj, ctx) or obj, Level.RESTRICTED, LATEST)
-    if res.allowed:
+    def judge() -> tuple[str, TemplateFinding] | None:
+        res = _at(r, obj, ctx, RESTRICTED_LATEST)
+        return None if res.allowed else (res.warning, _failing(obj, res))
+
+    found = _per_template(r, "KS-PSS-002", judge)
+    if found is None:
         return
+    warning, (evidence, fix, note) = found
     meta = fails_restricted.meta
-    rem = remediate(obj.raw, RESTRICTED_LATEST)
     yield meta.finding(
         obj,
-        f"{obj.kind} {obj.name} in namespace {obj.namespace} {res.warning}",
-        evidence=_evidence(obj, res),
-        fix=rem.patch or None,
-        fix_note="; ".join(rem.notes) or None,
+        f"{obj.kind} {obj.name} in namespace {obj.namespace} {warning}",
+        evidence=list(evidence),
+        fix=fix,
+        fix_note=note,
     )
 
 
@@ -229,18 +284,24 @@ def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     r = _evaluate(obj, ctx)
     if r is None or not r.pods_allowed or r.exempt:
         return  # denied already (KS-PSS-001, which names every violation) or exempted by the API server
-    from kubestrata.pss.evaluate import evaluate_pod
 
-    res = evaluate_pod(_view(obj, ctx) or obj, Level.BASELINE, LATEST)
-    if res.allowed:
+    def judge() -> list[tuple[str, list[Violation]]]:
+        res = _at(r, obj, ctx, BASELINE_LATEST)
+        if res.allowed:
+            return []
+        return [
+            (f.check, [v for v in res.violations if v.check == f.check])
+            for f in res.failures
+            if f.check not in BASELINE_ELSEWHERE
+        ]
+
+    failing = _per_template(r, "KS-PSS-004", judge)
+    if not failing:
         return
     meta = violates_baseline.meta
     needs = known_needs_for(obj, ctx)
-    for failure in res.failures:
-        if failure.check in BASELINE_ELSEWHERE:
-            continue
-        vs = [v for v in res.violations if v.check == failure.check]
-        vs = [v for v in vs if not needs.covers_violation(v) and not _excluded(v, obj, ctx)]
+    for check_id, all_vs in failing:
+        vs = [v for v in all_vs if not needs.covers_violation(v) and not _excluded(v, obj, ctx)]
         if not vs:
             continue  # every offending field is what this system component is known to need
         containers = sorted({v.container for v in vs if v.container})
@@ -248,8 +309,8 @@ def violates_baseline(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
         yield meta.finding(
             obj,
             f"{obj.kind} {obj.name} in namespace {obj.namespace} violates baseline control "
-            f"{control_name(failure.check)!r} ({failure.check}): " + "; ".join(v.detail for v in vs),
-            severity=Severity.MEDIUM if failure.check in BASELINE_MEDIUM else None,
+            f"{control_name(check_id)!r} ({check_id}): " + "; ".join(v.detail for v in vs),
+            severity=Severity.MEDIUM if check_id in BASELINE_MEDIUM else None,
             container=containers[0] if len(containers) == 1 else None,
             evidence=[Evidence(v.path, field_value(obj.raw, v.path), v.detail) for v in vs],
             fix=fixes or None,

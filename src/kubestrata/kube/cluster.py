@@ -146,6 +146,9 @@ class Cluster:
 
     def real_objects(self) -> Iterator[KubeObject]:
         """Objects from the input, without the synthesized namespaces."""
+        if not self.synthesized_namespaces:  # every scan pass walks this: no kind test per object
+            yield from self.objects
+            return
         for o in self.objects:
             if not (o.kind == "Namespace" and o.name in self.synthesized_namespaces):
                 yield o

@@ -99,15 +99,20 @@ class CompiledNetwork:
         self.warnings: list[str] = []
         self.policies: list[ParsedPolicy] = []
         self.sgps: list[SecurityGroupPolicy] = []
+        # id(policy object) -> why parse_policy rejected it (None: it did not), for callers that
+        # report invalid policies without parsing them again (the scan's KS-NET-003)
+        self.parse_errors: dict[int, InputError | None] = {}
         for obj in cluster.real_objects():
             if obj.kind not in POLICY_KINDS:
                 continue
             try:
                 p = parse_policy(obj)
             except InputError as e:
+                self.parse_errors[id(obj)] = e
                 subject = f"{obj.kind}/{obj.namespace + '/' if obj.namespace else ''}{obj.name}"
                 self.gaps.append(CoverageGap(subject, GapReason.INVALID, str(e)))
                 continue
+            self.parse_errors[id(obj)] = None
             if isinstance(p, SecurityGroupPolicy):
                 self.sgps.append(p)
             else:
@@ -128,6 +133,7 @@ class CompiledNetwork:
         self.pod_mask = (1 << self.nclasses) - 1
         self.ip_mask = self.U & ~self.pod_mask
         self._peer_cache: dict[object, int] = {}
+        self._label_indexes: dict[str, tuple[dict[tuple[str, str], int], dict[str, int]]] = {}
         self._subject_cache: dict[object, int] = {}
         self._rule_ports: dict[int, PortSet] = {}
         self._atoms: dict[tuple[int, str], list[tuple[int, PortSet]]] = {}
@@ -284,18 +290,51 @@ class CompiledNetwork:
             else [n for n in self.namespaces if ns_sel.matches(self.ns_labels(n))]
         )
         m = 0
+        reqs = pod_sel.requirements
+        if reqs is None:  # a nil selector matches nothing
+            nss = []
         for n in nss:
             nm = self.ns_mask.get(n, 0)
             if not nm:
                 continue
-            if pod_sel.is_empty:
+            if not reqs:
                 m |= nm
                 continue
-            for i in bit_indices(nm):
-                if pod_sel.matches(self.classes[i].labels):
-                    m |= 1 << i
+            # the selector's requirements ANDed, each a mask from the namespace's label index
+            values, keys = self._label_index(n, nm)
+            sel = nm
+            for r in reqs:
+                op = r.operator
+                if op == "In" or op == "NotIn":
+                    hit = 0
+                    for v in r.values:
+                        hit |= values.get((r.key, v), 0)
+                else:
+                    hit = keys.get(r.key, 0)
+                sel &= hit if op == "In" or op == "Exists" else ~hit
+                if not sel:
+                    break
+            m |= sel
         self._peer_cache[key] = m
         return m
+
+    def _label_index(self, ns: str, nm: int) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """The selectable classes of a namespace by (label key, value) and by label key, as masks: a
+        selector is then a few mask operations, not a match per class (LabelSelector.matches
+        semantics: In hits only a string value equal to one of its values, NotIn and DoesNotExist
+        take the classes the key or value is missing from)."""
+        got = self._label_indexes.get(ns)
+        if got is None:
+            values: dict[tuple[str, str], int] = defaultdict(int)
+            keys: dict[str, int] = defaultdict(int)
+            for i in bit_indices(nm):
+                bit = 1 << i
+                for k, v in self.classes[i].labels.items():
+                    keys[k] |= bit
+                    if isinstance(v, str):
+                        values[(k, v)] |= bit
+            got = self._label_indexes[ns] = (dict(values), dict(keys))
+        return got
 
     def _ip_mask(self, ips: Intervals, pods: bool | None = None) -> int:
         pods = self.options.ipblock_matches_pods if pods is None else pods

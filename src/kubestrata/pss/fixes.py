@@ -12,11 +12,13 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubestrata.errors import InputError
 from kubestrata.findings import pointer_token
 from kubestrata.pss.api import LevelVersion
 from kubestrata.pss.checks import Violation
-from kubestrata.pss.evaluate import evaluate_pod
-from kubestrata.pss.registry import PSSResult
+from kubestrata.pss.evaluate import pod_view
+from kubestrata.pss.registry import Compiled, PSSResult, checks_for, run_checks
+from kubestrata.pss.view import PodView
 
 MAX_ROUNDS = 128
 
@@ -67,7 +69,9 @@ def _apply(root: dict[str, Any], patch: list[dict[str, Any]], owned: set[int]) -
         kind, path = op.get("op"), op.get("path")
         if kind not in ("add", "replace", "remove") or not isinstance(path, str) or not path.startswith("/"):
             raise _PatchError(str(op))
-        tokens = [_unescape(t) for t in path[1:].split("/")]
+        tokens = path[1:].split("/")
+        if "~" in path:
+            tokens = [_unescape(t) for t in tokens]
         node: Any = root
         for t in tokens[:-1]:
             if isinstance(node, dict):
@@ -90,7 +94,7 @@ def _apply(root: dict[str, Any], patch: list[dict[str, Any]], owned: set[int]) -
                 owned.add(id(child))
             node = child
         last = tokens[-1]
-        value = copy.deepcopy(op.get("value"))
+        value = _copy(op.get("value"))
         if isinstance(node, dict):
             if kind == "add":
                 node[last] = value
@@ -112,32 +116,86 @@ def _apply(root: dict[str, Any], patch: list[dict[str, Any]], owned: set[int]) -
             raise _PatchError(path)
 
 
-def remediate(raw: dict[str, Any], lv: LevelVersion) -> Remediation:
+_SCALARS = (str, bool, int, float, type(None))
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON data (a fix's value), without copy.deepcopy's memo and dispatch."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if t is list:
+        return [_copy(v) for v in value]
+    return copy.deepcopy(value)
+
+
+def remediate(raw: dict[str, Any], lv: LevelVersion, first: PSSResult | None = None) -> Remediation:
+    """Fix ``raw`` one violation at a time: each round applies the first violation with a fix (in
+    PSSResult.violations order) and evaluates again, until the pod passes or nothing fixable is
+    left. ``first``: an evaluation of ``raw`` at ``lv`` the caller already has (the first round
+    starts from it instead of evaluating again)."""
     work = dict(raw)  # copied on write by _apply: the input is never modified
     owned = {id(work)}
     notes: list[str] = []
     unfixed: list[Violation] = []
-    for _ in range(MAX_ROUNDS):
-        r = evaluate_pod(work, lv.level, lv.version)
-        if r.allowed or r.error is not None:
-            unfixed = []
-            break
-        v = _first_fixable(r)
-        if v is None or v.fix is None:
-            unfixed = [u for u in r.violations if not u.fix]
-            break
+    rules = checks_for(lv.level, lv.version)
+    last: PSSResult | None = None  # the whole evaluation at the start of the round, when made
+    for n in range(MAX_ROUNDS):
+        if n == 0 and first is not None:
+            if first.allowed or first.error is not None:
+                break
+            v = _first_fixable(first)
+            if v is None:
+                unfixed = [u for u in first.violations if not u.fix]
+                break
+            last = first
+        else:
+            try:
+                # from the second round on, the object differs from one already decoded only by fix
+                # values, which have the types the checks read: no need to check every field again
+                view = pod_view(work, typed=n > 0)
+            except InputError:
+                break
+            # a round applies only the first fixable violation: the checks after it are neither run
+            # nor worded (the next round evaluates again); the round that finds none has run them all
+            v, explained = _find_fixable(view, rules)
+            if v is None:
+                unfixed = [u for vs in explained for u in vs if not u.fix]
+                break
+            last = None
+            if n == MAX_ROUNDS - 1:
+                last = run_checks(view, lv)
+                last.violations  # noqa: B018 - explained before this round's fix changes the view
         try:
-            _apply(work, v.fix, owned)
+            _apply(work, v.fix or [], owned)
         except _PatchError:  # pragma: no cover - the checks' fixes are valid on the object they saw
-            unfixed = [u for u in r.violations if not u.fix] + [v]
+            unfixed = [u for u in (last or run_checks(view, lv)).violations if not u.fix] + [v]
             break
         if v.fix_note:
             note = f"{v.check}: {v.fix_note}"
             if note not in notes:
                 notes.append(note)
     else:  # MAX_ROUNDS without converging: what the last round left without a fix
-        unfixed = [u for u in r.violations if not u.fix]
+        unfixed = [u for u in last.violations if not u.fix] if last is not None else []
     return Remediation(diff(raw, work), work, unfixed, notes)
+
+
+def _find_fixable(view: PodView, rules: Compiled) -> tuple[Violation | None, list[list[Violation]]]:
+    """The first violation with a fix, finding and explaining the checks in order only up to it;
+    with none, every failing check's violations ([] when the pod passes)."""
+    explained: list[list[Violation]] = []
+    for _cid, rule in rules:
+        found = rule.find(view)
+        if found is None:
+            continue
+        vs = rule.explain(view, found)
+        explained.append(vs)
+        for v in vs:
+            if v.fix:
+                return v, explained
+    return None, explained
 
 
 def _first_fixable(r: PSSResult) -> Violation | None:
@@ -161,11 +219,10 @@ def diff(old: Any, new: Any, pointer: str = "") -> list[dict[str, Any]]:
     if isinstance(old, dict) and isinstance(new, dict):
         ops: list[dict[str, Any]] = []
         for k, v in old.items():
-            p = f"{pointer}/{pointer_token(str(k))}"
             if k not in new:
-                ops.append({"op": "remove", "path": p})
-            else:
-                ops.extend(diff(v, new[k], p))
+                ops.append({"op": "remove", "path": f"{pointer}/{pointer_token(str(k))}"})
+            elif new[k] is not v:  # the same object: nothing changed below (no pointer to build)
+                ops.extend(diff(v, new[k], f"{pointer}/{pointer_token(str(k))}"))
         for k, v in new.items():
             if k not in old:
                 ops.append({"op": "add", "path": f"{pointer}/{pointer_token(str(k))}", "value": v})

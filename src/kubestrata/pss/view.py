@@ -264,8 +264,12 @@ class PodView:
         return self.spec.get("runtimeClassName") or ""
 
 
-def build_view(metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str | None = None) -> PodView:
-    """Type-check and index a pod's metadata and spec; InputError names the first bad field."""
+def build_view(
+    metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str | None = None, *, typed: bool = False
+) -> PodView:
+    """Type-check and index a pod's metadata and spec; InputError names the first bad field.
+    ``typed``: the fields' types were checked already (a pod changed only by fix patches, whose
+    values have the types the checks read), so only the index is built."""
     if meta_path is None:
         meta_path = spec_path[: -len("spec")] + "metadata" if spec_path.endswith("spec") else "metadata"
     if metadata is None:
@@ -275,11 +279,12 @@ def build_view(metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str
     annotations = metadata.get("annotations")
     if annotations is None:
         annotations = _EMPTY
-    else:
+    elif not typed:
         _valid(annotations, _Map(), _FAST_ANNOTATIONS, f"{meta_path}.annotations")
     if not isinstance(spec, dict):
         raise InputError(f"expected object, got {_type_name(spec)}", field=spec_path)
-    _valid(spec, POD_SPEC_FIELDS, _FAST_POD_SPEC, spec_path)
+    if not typed:
+        _valid(spec, POD_SPEC_FIELDS, _FAST_POD_SPEC, spec_path)
     psc = spec.get("securityContext") or _EMPTY
     containers: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
     regular = spec.get("containers")
@@ -302,7 +307,7 @@ def build_view(metadata: Any, spec: Any, spec_path: str = "spec", meta_path: str
             path = f"{spec_path}.{list_field}[{i}]"
             if c is None:
                 raise InputError("expected object, got null", field=path)
-            if not _FAST_CONTAINER(c):
+            if not typed and not _FAST_CONTAINER(c):
                 _valid(c, CONTAINER, _FAST_CONTAINER, path)
             containers.append((c.get("name") or "", c.get("securityContext") or _EMPTY, c, path))
     return PodView(annotations, spec, psc, containers, spec_path, meta_path)
