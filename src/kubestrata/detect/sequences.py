@@ -32,7 +32,7 @@ import yaml
 from kubestrata.detect.catalogue import RuleSpec
 from kubestrata.detect.emit import build_finding
 from kubestrata.errors import KubestrataError
-from kubestrata.findings import Severity
+from kubestrata.findings import Finding, Severity
 
 JOIN_KEYS = ("identity", "pod", "workload")
 RUNTIME_SOURCES = ("tetragon", "falco")
@@ -159,6 +159,22 @@ def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
     )  # fmt: skip
 
 
+def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
+    """``signal_of(f.to_dict())`` for an audit finding, read from its fields without building its
+    JSON record (every finding of a chain's rules is a signal); other findings go through the record."""
+    e = f.event
+    if e is None or e.source != "k8saudit":
+        return signal_of(f.to_dict())
+    t = _time(f.time)
+    if t is None:
+        return None
+    pod = workload = ""
+    if e.resource == "pods" and e.name:
+        pod = f"{e.namespace}/{e.name}"
+        workload = f"{e.namespace}/{workload_of_pod(e.name)}"
+    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(f.time), e.user, pod, f.message, workload)
+
+
 _POD_SUFFIX = re.compile(r"(?:-[0-9a-f]{6,10})?-[0-9a-z]{5}$|-\d+$")
 
 
@@ -172,10 +188,18 @@ def workload_of_pod(name: str) -> str:
 def _time(v: Any) -> float | None:
     if not isinstance(v, str) or not v:
         return None
+    last = _last_time[0]
+    if v == last[0]:
+        return last[1]  # an event's findings share its time
     try:
-        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+        t = datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+    _last_time[0] = (v, t)
+    return t
+
+
+_last_time: list[tuple[str, float]] = [("", 0.0)]  # the last time parsed (one tuple: safe across threads)
 
 
 class SignalStore(Protocol):
@@ -307,23 +331,48 @@ class Correlator:
         """Whether findings of this rule can be a step of some chain."""
         return rule_id in self._by_rule
 
-    def observe(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
-        """Sequence findings completed or grown by this finding (usually none)."""
-        chains = self._by_rule.get(finding.get("ruleId", ""))
-        if not chains:
-            return []
-        sig = signal_of(finding)
-        if sig is None:
+    def observe(self, finding: dict[str, Any] | Finding) -> list[dict[str, Any]]:
+        """Sequence findings completed or grown by this finding (usually none): its JSON record or
+        the finding itself."""
+        if isinstance(finding, Finding):
+            chains = self._by_rule.get(finding.rule_id)
+            sig = signal_of_finding(finding) if chains else None
+        else:
+            chains = self._by_rule.get(finding.get("ruleId", ""))
+            sig = signal_of(finding) if chains else None
+        if not chains or sig is None:
             return []
         cluster, s = sig
         self.signals += 1
         self.store.add(cluster, s)
         return self._evaluate(chains, cluster, s)
 
+    def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
+        """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
+        fact or a signal in the window): _best_match's first test, answered without gathering the
+        candidates (a step's latest signals and their kin), which is most of a signal's cost."""
+        facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
+        need, left = chain.min_steps, len(chain.steps)
+        for st in chain.steps:
+            if (
+                s.rule_id in st.rules
+                or any(f.rule_id in st.rules for f in facts)
+                or self.store.between(cluster, lo, hi, st.rules, 1)
+            ):
+                need -= 1
+                if need <= 0:
+                    return True
+            left -= 1
+            if left < need:
+                return False
+        return False
+
     def _evaluate(self, chains: list[Chain], cluster: str, s: Signal) -> list[dict[str, Any]]:
         out = []
         for chain in chains:
             lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
+            if not self._enough_steps(chain, cluster, lo, hi, s):
+                continue  # _best_match would find no match
             cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
             match = _best_match(chain, cands, s)
             if match is None or sum(1 for m in match if m) < chain.min_steps:
