@@ -36,9 +36,9 @@ def json_line(f: Finding) -> bytes:
     if head is None:
         if len(_heads) >= _RULES_MAX:
             _heads.clear()
-        head = _heads[(f.rule_id, f.title, sev)] = (
-            _dumps({"ruleId": f.rule_id, "title": f.title, "severity": sev, "message": None})[:-5]
-        )  # '...,"message":null}' without 'null}'
+        head = _heads[(f.rule_id, f.title, sev)] = _dumps(
+            {"ruleId": f.rule_id, "title": f.title, "severity": sev, "message": None}
+        )[:-5]  # '...,"message":null}' without 'null}'
     refs = f.references
     tail = _tails.get(id(refs))
     if tail is None or tail[0] is not refs:

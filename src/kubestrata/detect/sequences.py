@@ -229,10 +229,18 @@ class MemorySignalStore:
         lst = self._signals.setdefault(cluster, [])
         if signal.fingerprint and signal.fingerprint in self._fps.setdefault(cluster, set()):
             return  # the same finding again (a repeat the dedup window let through)
-        bisect.insort(lst, signal)
+        # events mostly arrive in time order: appending is where insort_right would put it
+        if not lst or lst[-1] <= signal:
+            lst.append(signal)
+        else:
+            bisect.insort(lst, signal)
         self._fps[cluster].add(signal.fingerprint)
         by_rule = self._by_rule.setdefault(cluster, {})
-        bisect.insort(by_rule.setdefault(signal.rule_id, []), signal)
+        rl = by_rule.setdefault(signal.rule_id, [])
+        if not rl or rl[-1] <= signal:
+            rl.append(signal)
+        else:
+            bisect.insort(rl, signal)
         newest = lst[-1].time
         cut = bisect.bisect_left(lst, (newest - self.max_age,))
         if cut or len(lst) > self.max_per_cluster:
@@ -265,6 +273,19 @@ class MemorySignalStore:
                 out += rl[max(lo, hi - limit) : hi] if limit else rl[lo:hi]
         out.sort()
         return out[-limit:] if limit else out
+
+    def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool:
+        """Whether ``between(cluster, start, end, rules, 1)`` is not empty, without building it."""
+        by_rule = self._by_rule.get(cluster)
+        if not by_rule or rules.isdisjoint(by_rule):  # (a cluster's signals come from a few rules)
+            return False
+        for rid in rules.intersection(by_rule):
+            rl = by_rule[rid]
+            if rl and rl[0].time <= end and rl[-1].time >= start:
+                i = bisect.bisect_left(rl, (start,))
+                if i < len(rl) and rl[i].time <= end:
+                    return True
+        return False
 
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
@@ -353,11 +374,17 @@ class Correlator:
         candidates (a step's latest signals and their kin), which is most of a signal's cost."""
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
         need, left = chain.min_steps, len(chain.steps)
+        store = self.store
+        any_between = store.any_between if isinstance(store, MemorySignalStore) else None
         for st in chain.steps:
             if (
                 s.rule_id in st.rules
                 or any(f.rule_id in st.rules for f in facts)
-                or self.store.between(cluster, lo, hi, st.rules, 1)
+                or (
+                    any_between(cluster, lo, hi, st.rules)
+                    if any_between is not None
+                    else store.between(cluster, lo, hi, st.rules, 1)
+                )
             ):
                 need -= 1
                 if need <= 0:

@@ -17,8 +17,6 @@ import urllib.parse
 import urllib.request
 from typing import IO, Any
 
-import orjson
-
 from kubestrata.detect.jsonlines import json_line
 from kubestrata.findings import Finding
 
