@@ -264,7 +264,9 @@ class MemorySignalStore:
             out = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
             return out[-limit:] if limit else out
         by_rule = self._by_rule.get(cluster, {})
-        out = []
+        out: list[Signal] = []
+        if rules.isdisjoint(by_rule):
+            return out  # (a cluster's signals come from a few rules)
         for rid in rules:
             rl = by_rule.get(rid)
             if rl:
@@ -342,7 +344,14 @@ class Correlator:
         posture = [f._replace(time=s.time, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
         wide = self.store.between(cluster, lo, hi, rules, 4 * MAX_CANDIDATES)
         latest = wide[-MAX_CANDIDATES:]
-        kin = [x for x in wide if _related(x, s)][-MAX_CANDIDATES:]
+        pod, identity, workload = s.pod, s.identity, s.workload  # _related(x, s), inline: 24 per step
+        kin = [
+            x
+            for x in wide
+            if (pod and x.pod == pod)
+            or (identity and x.identity == identity)
+            or (workload and x.workload == workload)
+        ][-MAX_CANDIDATES:]
         return sorted(set(latest) | set(kin) | set(posture)) if kin or posture else latest
 
     def relevant(self, rule_id: str) -> bool:
