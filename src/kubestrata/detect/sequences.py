@@ -344,7 +344,7 @@ class Correlator:
         posture = [f._replace(time=s.time, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
         wide = self.store.between(cluster, lo, hi, rules, 4 * MAX_CANDIDATES)
         latest = wide[-MAX_CANDIDATES:]
-        pod, identity, workload = s.pod, s.identity, s.workload  # _related(x, s), inline: 24 per step
+        pod, identity, workload = s.pod, s.identity, s.workload  # sharing its pod, identity or workload
         kin = [
             x
             for x in wide
@@ -432,14 +432,6 @@ class Correlator:
             self.sequences += 1
             out.append(sequence_finding(chain, cluster, steps))
         return out
-
-
-def _related(x: Signal, s: Signal) -> bool:
-    return bool(
-        (s.pod and x.pod == s.pod)
-        or (s.identity and x.identity == s.identity)
-        or (s.workload and x.workload == s.workload)
-    )
 
 
 def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Signal | None] | None:
