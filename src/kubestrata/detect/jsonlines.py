@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
-from kubestrata.findings import EventRef, Finding
+from kubestrata.findings import EventRef, Finding, Severity
 
 _dumps = orjson.dumps
 _RULES_MAX = 4096
-# (rule id, title, severity) -> b'{"ruleId":...,"title":...,"severity":...,"message":'
-_heads: dict[tuple[str, str, str], bytes] = {}
+# (rule id, title, Severity) -> b'{"ruleId":...,"title":...,"severity":...,"message":'
+_heads: dict[tuple[str, str, Severity], bytes] = {}
 # id(references) -> (references, b',"references":{...},"fingerprint":'): one dict per rule, shared by
 # its findings (FindingFactory); held here so its id is not reused while it is cached
 _tails: dict[int, tuple[dict[str, list[str]], bytes]] = {}
@@ -31,13 +31,13 @@ def json_line(f: Finding) -> bytes:
     e = f.event
     if e is None or e.source != "k8saudit":
         return _dumps(f.to_dict())
-    sev = f.severity.value
-    head = _heads.get((f.rule_id, f.title, sev))
+    key = (f.rule_id, f.title, f.severity)  # (the member: its .value is an enum property lookup)
+    head = _heads.get(key)
     if head is None:
         if len(_heads) >= _RULES_MAX:
             _heads.clear()
-        head = _heads[(f.rule_id, f.title, sev)] = _dumps(
-            {"ruleId": f.rule_id, "title": f.title, "severity": sev, "message": None}
+        head = _heads[key] = _dumps(
+            {"ruleId": f.rule_id, "title": f.title, "severity": f.severity.value, "message": None}
         )[:-5]  # '...,"message":null}' without 'null}'
     refs = f.references
     tail = _tails.get(id(refs))
