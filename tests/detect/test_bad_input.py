@@ -6,6 +6,8 @@ import io
 import logging
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubestrata.detect.pipeline import DetectConfig, Pipeline
 from kubestrata.detect.sources import Oversize, read_lines
@@ -78,3 +80,56 @@ def test_malformed_request_object_is_a_rule_error_not_a_crash() -> None:
     pipe.process_obj(ev)
     pipe.process_obj(event("create", "namespaces", namespace=None, name="after", code=201))
     assert pipe.stats.events == 2 and sum(pipe.stats.rule_errors.values()) >= 1
+
+
+def _read_lines_by_readline(fh, max_bytes: int):
+    """The reader before block reads (readline per line): the reference for read_lines."""
+    while True:
+        line = fh.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            n = len(line)
+            while True:
+                chunk = fh.readline(7)
+                n += len(chunk)
+                if not chunk or chunk.endswith(b"\n"):
+                    break
+            yield Oversize(n)
+            continue
+        yield line.rstrip(b"\r\n")
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out at most `step` bytes a read (a pipe: blocks end anywhere)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step = data, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = min(len(b), self.step, len(self.data))
+        b[:n], self.data = self.data[:n], self.data[n:]
+        return n
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")) | st.sampled_from([b"", b"\r", b"ab\r\r"]),
+             max_size=12),
+    st.booleans(), st.integers(0, 30), st.integers(1, 50),
+)  # fmt: skip
+def test_block_reader_equals_reading_line_by_line(lines, final_newline, max_bytes, step) -> None:
+    from kubestrata.detect import sources
+
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    want = list(_read_lines_by_readline(io.BytesIO(data), max_bytes))
+    old = sources.READ_BLOCK
+    try:
+        sources.READ_BLOCK = step  # blocks that end inside lines, inside oversize lines, on newlines
+        assert list(read_lines(io.BytesIO(data), max_bytes)) == want
+        assert list(read_lines(io.BufferedReader(_Trickle(data, step)), max_bytes)) == want
+    finally:
+        sources.READ_BLOCK = old

@@ -101,3 +101,65 @@ def test_factory_builds_the_finding_the_dataclass_would() -> None:
                    evidence=[Evidence("a", "x"), Evidence("b", ["1", 2])], references=spec.references(),
                    time=ev.timestamp, event=f.event, _fingerprint=f.fingerprint)  # fmt: skip
     assert f == want
+
+
+# -- the JSON line from precomputed parts (detect/jsonlines.py) --
+
+VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _refs(draw: st.DrawFn) -> EventRef:
+    return EventRef(
+        draw(st.sampled_from(["k8saudit", "k8saudit", "tetragon", "cloudtrail", "sequence"])),
+        draw(TEXT), draw(st.sampled_from(["ResponseComplete", "ResponseStarted", ""])), draw(TEXT), draw(TEXT),
+        draw(TEXT), draw(TEXT), draw(TEXT), draw(TEXT), draw(TEXT), draw(TEXT), draw(TEXT),
+        tuple(draw(st.lists(TEXT, max_size=3))), draw(TEXT), draw(st.none() | st.integers(100, 599)),
+    )  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_refs(), min_size=1, max_size=3),
+    st.lists(
+        st.tuples(
+            st.integers(0, 2), st.sampled_from(["KS-AUD-F11", "KS-AUD-G42", "KS-AUD-N08"]), TEXT,
+            st.sampled_from(list(Severity)), TEXT, st.none() | TEXT,
+            st.lists(st.tuples(TEXT, VALUE), max_size=3), st.integers(0, 2),
+            st.none() | st.dictionaries(st.sampled_from(["process", "container"]), VALUE, max_size=2),
+        ),
+        min_size=1, max_size=8,
+    ),
+)  # fmt: skip
+def test_json_line_equals_the_record_dumped(refs, rows) -> None:
+    """Whatever the values (escaped or not, shared event or not, a rule's references dict shared or
+    a new one), json_line gives the bytes of orjson.dumps(to_dict())."""
+    from kubestrata.detect.jsonlines import json_line
+    from kubestrata.findings import Evidence
+
+    shared = [{"mitre": ["T1609"]}, {"falco": ["x"], "sigma": []}, {}]
+    for ref_i, rid, title, sev, msg, time, ev, refs_i, details in rows:
+        f = Finding(rid, title, sev, Layer.CLUSTER, msg, evidence=[Evidence(p, v) for p, v in ev],
+                    references=shared[refs_i] if refs_i < 2 else {"mitre": [title]}, time=time,
+                    event=refs[ref_i % len(refs)], _fingerprint=f"{hash(msg) & 0xFFFF:032x}", details=details)  # fmt: skip
+        assert json_line(f) == orjson.dumps(f.to_dict())
+
+
+def test_json_line_of_a_scan_finding_is_its_record() -> None:
+    from kubestrata.detect.jsonlines import json_line
+
+    f = Finding("KS-WL-001", "t", Severity.HIGH, Layer.CLUSTER, "m")
+    assert json_line(f) == orjson.dumps(f.to_dict())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXT, max_size=5), st.lists(st.lists(TEXT, max_size=3), max_size=4))
+def test_escaped_lists_remembered_across_events_equal_escaping(items, more) -> None:
+    from kubestrata.detect.factory import _clean_value
+
+    for v in [items, *more, items, [1, "a"], {"k\n": ["x\x1b"]}, ("t\n",)]:
+        assert _clean_value(v) == clean_any(v)

@@ -223,3 +223,55 @@ def test_every_signal_record_is_the_one_finding_model_key_for_key():
     for rec in signals:
         again = as_finding(rec).to_dict()
         assert list(again) == list(rec) and again == rec
+
+
+SIGNAL_RULES = ["KS-AUD-N15", "KS-AUD-G03", "KS-AUD-N22", "KS-AUD-F11", "KS-AUD-G10", "KS-RUN-02",
+                "KS-RUN-15", "KS-RUN-03", "KS-AUD-G43", "KS-CT-04", "KS-AUD-F01"]  # fmt: skip
+
+
+def _signal_stream(seed: int, n: int) -> list[dict[str, Any]]:
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        pod = rng.choice(["", "web-7d4b9c6f5-x2x7q", "db-0", "api-abcde"])
+        out.append({
+            "ruleId": rng.choice(SIGNAL_RULES), "time": f"2026-01-01T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+            "cluster": rng.choice(["", "prod"]), "user": rng.choice(["", "u", "v"]), "fingerprint": str(i),
+            "resource": "pods" if pod else "secrets", "namespace": rng.choice(["", "ns"]), "name": pod or "s",
+            "message": "m", "source": rng.choice([None, "tetragon"]),
+        })  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_skipping_chains_without_enough_steps_changes_no_sequence(seed: int) -> None:
+    """Correlator._enough_steps (a chain is not searched when too few of its steps have a candidate)
+    and MemorySignalStore.any_between give the sequences a full search of every chain gives."""
+    fast, full = (
+        Correlator(store=MemorySignalStore(max_per_cluster=60)),
+        Correlator(store=MemorySignalStore(max_per_cluster=60)),
+    )
+    full._enough_steps = lambda *a: True  # type: ignore[method-assign]
+    for f in _signal_stream(seed, 400):
+        assert [s["fingerprint"] for s in fast.observe(f)] == [s["fingerprint"] for s in full.observe(f)]
+        for cluster in ("", "prod"):
+            for lo, hi in ((0.0, 2e9), (1767225600.0, 1767229200.0), (1767300000.0, 1767310000.0)):
+                for rules in (frozenset(SIGNAL_RULES[:3]), frozenset(SIGNAL_RULES[5:]), frozenset(["x"])):
+                    store = fast.store
+                    assert store.any_between(cluster, lo, hi, rules) == bool(
+                        store.between(cluster, lo, hi, rules, 1)
+                    )
+    assert fast.sequences == full.sequences > 0
+
+
+def test_signal_of_a_finding_equals_signal_of_its_record() -> None:
+    from kubestrata.detect.sequences import signal_of, signal_of_finding
+
+    found = DetectRouter(Pipeline(DetectConfig(cluster="prod")), sequences=False)
+    with open(AUDIT, "rb") as fh:
+        findings = [f for line in fh for f in found.process_line(line, "a")]
+    assert len(findings) > 10
+    for f in findings:
+        assert signal_of_finding(f) == signal_of(f.to_dict())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -254,7 +255,7 @@ class AuditEvent:
             if "%" in name or "+" in name:
                 name = unquote(name.replace("+", " "))
             if name == "command":
-                out.append(unquote(value.replace("+", " ")) if "%" in value or "+" in value else value)
+                out.append(_unquote_plus(value) if "%" in value or "+" in value else value)
         return out
 
     def _object_command(self) -> list[str]:
@@ -278,6 +279,13 @@ class AuditEvent:
     @property
     def key(self) -> tuple[str, str] | None:
         return (self.audit_id, self.stage) if self.audit_id else None
+
+
+@lru_cache(maxsize=4096)
+def _unquote_plus(value: str) -> str:
+    """A query value percent-decoded (``+`` as a space), cached: exec commands repeat across events
+    (``sh -c ...``, a shell's arguments) and unquote is several µs each."""
+    return unquote(value.replace("+", " "))
 
 
 def parse_time(ts: str) -> float | None:

@@ -89,6 +89,25 @@ def _evidence(path: str, observed: Any) -> Evidence:
     return e
 
 
+_ESCAPED_MAX = 4096
+_escaped: dict[tuple[str, ...], list[str]] = {}  # a list of strings that needed escaping -> escaped
+
+
+def _clean_value(v: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Any:
+    """clean_any(v), remembered across events for a list of strings that needs escaping (an exec
+    command with a newline, ``sh -c 'a\nb'``, repeats from event to event; escaping it is a regular
+    expression pass per item). Findings share the escaped list: renderers only read evidence."""
+    if type(v) is list and 0 < len(v) <= 64 and all(type(x) is str for x in v):
+        key = tuple(v)
+        out = _escaped.get(key)
+        if out is None:
+            if len(_escaped) >= _ESCAPED_MAX:
+                _escaped.clear()
+            out = _escaped[key] = clean_any(v)
+        return out
+    return clean_any(v)
+
+
 class FindingFactory:
     """Builds the findings of a stream of hits; remembers the last event (an event's findings
     share its reference, and often an evidence value: the exec command) and every rule's record."""
@@ -125,7 +144,7 @@ class FindingFactory:
             elif isinstance(v, list | tuple | dict):
                 seen = self._clean.get(id(v))
                 if seen is None or seen[0] is not v:
-                    seen = self._clean[id(v)] = (v, clean_any(v))
+                    seen = self._clean[id(v)] = (v, _clean_value(v))
                 v = seen[1]
             evidence.append(_evidence(p, v))
             if p != "anomaly":

@@ -388,7 +388,7 @@ class DetectRouter:
         assert self.correlator is not None
         if not self.correlator.follows(f.rule_id):
             return []
-        return self.correlator.observe(f.to_dict())
+        return self.correlator.observe(f)
 
     def _signal(self, f: Finding) -> None:
         """An audit finding below --min-severity: not reported, but a step of an attack sequence."""

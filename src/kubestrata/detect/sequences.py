@@ -32,7 +32,7 @@ import yaml
 from kubestrata.detect.catalogue import RuleSpec
 from kubestrata.detect.emit import build_finding
 from kubestrata.errors import KubestrataError
-from kubestrata.findings import Severity
+from kubestrata.findings import Finding, Severity
 
 JOIN_KEYS = ("identity", "pod", "workload")
 RUNTIME_SOURCES = ("tetragon", "falco")
@@ -159,6 +159,22 @@ def signal_of(finding: dict[str, Any]) -> tuple[str, Signal] | None:
     )  # fmt: skip
 
 
+def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
+    """``signal_of(f.to_dict())`` for an audit finding, read from its fields without building its
+    JSON record (every finding of a chain's rules is a signal); other findings go through the record."""
+    e = f.event
+    if e is None or e.source != "k8saudit":
+        return signal_of(f.to_dict())
+    t = _time(f.time)
+    if t is None:
+        return None
+    pod = workload = ""
+    if e.resource == "pods" and e.name:
+        pod = f"{e.namespace}/{e.name}"
+        workload = f"{e.namespace}/{workload_of_pod(e.name)}"
+    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(f.time), e.user, pod, f.message, workload)
+
+
 _POD_SUFFIX = re.compile(r"(?:-[0-9a-f]{6,10})?-[0-9a-z]{5}$|-\d+$")
 
 
@@ -172,10 +188,18 @@ def workload_of_pod(name: str) -> str:
 def _time(v: Any) -> float | None:
     if not isinstance(v, str) or not v:
         return None
+    last = _last_time[0]
+    if v == last[0]:
+        return last[1]  # an event's findings share its time
     try:
-        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+        t = datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+    _last_time[0] = (v, t)
+    return t
+
+
+_last_time: list[tuple[str, float]] = [("", 0.0)]  # the last time parsed (one tuple: safe across threads)
 
 
 class SignalStore(Protocol):
@@ -205,10 +229,18 @@ class MemorySignalStore:
         lst = self._signals.setdefault(cluster, [])
         if signal.fingerprint and signal.fingerprint in self._fps.setdefault(cluster, set()):
             return  # the same finding again (a repeat the dedup window let through)
-        bisect.insort(lst, signal)
+        # events mostly arrive in time order: appending is where insort_right would put it
+        if not lst or lst[-1] <= signal:
+            lst.append(signal)
+        else:
+            bisect.insort(lst, signal)
         self._fps[cluster].add(signal.fingerprint)
         by_rule = self._by_rule.setdefault(cluster, {})
-        bisect.insort(by_rule.setdefault(signal.rule_id, []), signal)
+        rl = by_rule.setdefault(signal.rule_id, [])
+        if not rl or rl[-1] <= signal:
+            rl.append(signal)
+        else:
+            bisect.insort(rl, signal)
         newest = lst[-1].time
         cut = bisect.bisect_left(lst, (newest - self.max_age,))
         if cut or len(lst) > self.max_per_cluster:
@@ -232,7 +264,9 @@ class MemorySignalStore:
             out = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
             return out[-limit:] if limit else out
         by_rule = self._by_rule.get(cluster, {})
-        out = []
+        out: list[Signal] = []
+        if rules.isdisjoint(by_rule):
+            return out  # (a cluster's signals come from a few rules)
         for rid in rules:
             rl = by_rule.get(rid)
             if rl:
@@ -241,6 +275,19 @@ class MemorySignalStore:
                 out += rl[max(lo, hi - limit) : hi] if limit else rl[lo:hi]
         out.sort()
         return out[-limit:] if limit else out
+
+    def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool:
+        """Whether ``between(cluster, start, end, rules, 1)`` is not empty, without building it."""
+        by_rule = self._by_rule.get(cluster)
+        if not by_rule or rules.isdisjoint(by_rule):  # (a cluster's signals come from a few rules)
+            return False
+        for rid in rules.intersection(by_rule):
+            rl = by_rule[rid]
+            if rl and rl[0].time <= end and rl[-1].time >= start:
+                i = bisect.bisect_left(rl, (start,))
+                if i < len(rl) and rl[i].time <= end:
+                    return True
+        return False
 
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
@@ -297,7 +344,14 @@ class Correlator:
         posture = [f._replace(time=s.time, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
         wide = self.store.between(cluster, lo, hi, rules, 4 * MAX_CANDIDATES)
         latest = wide[-MAX_CANDIDATES:]
-        kin = [x for x in wide if _related(x, s)][-MAX_CANDIDATES:]
+        pod, identity, workload = s.pod, s.identity, s.workload  # sharing its pod, identity or workload
+        kin = [
+            x
+            for x in wide
+            if (pod and x.pod == pod)
+            or (identity and x.identity == identity)
+            or (workload and x.workload == workload)
+        ][-MAX_CANDIDATES:]
         return sorted(set(latest) | set(kin) | set(posture)) if kin or posture else latest
 
     def relevant(self, rule_id: str) -> bool:
@@ -307,23 +361,54 @@ class Correlator:
         """Whether findings of this rule can be a step of some chain."""
         return rule_id in self._by_rule
 
-    def observe(self, finding: dict[str, Any]) -> list[dict[str, Any]]:
-        """Sequence findings completed or grown by this finding (usually none)."""
-        chains = self._by_rule.get(finding.get("ruleId", ""))
-        if not chains:
-            return []
-        sig = signal_of(finding)
-        if sig is None:
+    def observe(self, finding: dict[str, Any] | Finding) -> list[dict[str, Any]]:
+        """Sequence findings completed or grown by this finding (usually none): its JSON record or
+        the finding itself."""
+        if isinstance(finding, Finding):
+            chains = self._by_rule.get(finding.rule_id)
+            sig = signal_of_finding(finding) if chains else None
+        else:
+            chains = self._by_rule.get(finding.get("ruleId", ""))
+            sig = signal_of(finding) if chains else None
+        if not chains or sig is None:
             return []
         cluster, s = sig
         self.signals += 1
         self.store.add(cluster, s)
         return self._evaluate(chains, cluster, s)
 
+    def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
+        """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
+        fact or a signal in the window): _best_match's first test, answered without gathering the
+        candidates (a step's latest signals and their kin), which is most of a signal's cost."""
+        facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
+        need, left = chain.min_steps, len(chain.steps)
+        store = self.store
+        any_between = store.any_between if isinstance(store, MemorySignalStore) else None
+        for st in chain.steps:
+            if (
+                s.rule_id in st.rules
+                or any(f.rule_id in st.rules for f in facts)
+                or (
+                    any_between(cluster, lo, hi, st.rules)
+                    if any_between is not None
+                    else store.between(cluster, lo, hi, st.rules, 1)
+                )
+            ):
+                need -= 1
+                if need <= 0:
+                    return True
+            left -= 1
+            if left < need:
+                return False
+        return False
+
     def _evaluate(self, chains: list[Chain], cluster: str, s: Signal) -> list[dict[str, Any]]:
         out = []
         for chain in chains:
             lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
+            if not self._enough_steps(chain, cluster, lo, hi, s):
+                continue  # _best_match would find no match
             cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
             match = _best_match(chain, cands, s)
             if match is None or sum(1 for m in match if m) < chain.min_steps:
@@ -347,14 +432,6 @@ class Correlator:
             self.sequences += 1
             out.append(sequence_finding(chain, cluster, steps))
         return out
-
-
-def _related(x: Signal, s: Signal) -> bool:
-    return bool(
-        (s.pod and x.pod == s.pod)
-        or (s.identity and x.identity == s.identity)
-        or (s.workload and x.workload == s.workload)
-    )
 
 
 def _best_match(chain: Chain, cands: list[list[Signal]], new: Signal) -> list[Signal | None] | None:

@@ -17,8 +17,7 @@ import urllib.parse
 import urllib.request
 from typing import IO, Any
 
-import orjson
-
+from kubestrata.detect.jsonlines import json_line
 from kubestrata.findings import Finding
 
 log = logging.getLogger("kubestrata.detect.sinks")
@@ -84,7 +83,7 @@ class Sink:
 
     def encode(self, finding: Finding) -> bytes:
         """The finding as the sink sends it: its JSON line (docs/json-schema.md, detect)."""
-        return orjson.dumps(finding.to_dict())
+        return json_line(finding)
 
     def flush(self) -> None:
         pass

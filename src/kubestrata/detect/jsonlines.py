@@ -1,0 +1,80 @@
+"""A detect finding's JSON line (docs/json-schema.md, "detect"), written from precomputed parts.
+
+``orjson.dumps(finding.to_dict())`` builds a 23-key dict per finding, most of whose values are the
+same for every finding of a rule (title, severity, references) or of an event (the event's escaped
+fields). Here those parts are serialised once (a rule's once per run, an event's once per event)
+and a finding adds only its message, time, evidence and fingerprint. The bytes are exactly those of
+``orjson.dumps(finding.to_dict())`` (tests/detect/test_finding_fast_path.py); values were escaped
+when the finding was built, so nothing is escaped here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from kubestrata.findings import EventRef, Finding, Severity
+
+_dumps = orjson.dumps
+_RULES_MAX = 4096
+# (rule id, title, Severity) -> b'{"ruleId":...,"title":...,"severity":...,"message":'
+_heads: dict[tuple[str, str, Severity], bytes] = {}
+# id(references) -> (references, b',"references":{...},"fingerprint":'): one dict per rule, shared by
+# its findings (FindingFactory); held here so its id is not reused while it is cached
+_tails: dict[int, tuple[dict[str, list[str]], bytes]] = {}
+_last_event: list[tuple[EventRef | None, bytes]] = [(None, b"")]  # the last event's part
+
+
+def json_line(f: Finding) -> bytes:
+    """``orjson.dumps(f.to_dict())`` (without the newline)."""
+    e = f.event
+    if e is None or e.source != "k8saudit":
+        return _dumps(f.to_dict())
+    key = (f.rule_id, f.title, f.severity)  # (the member: its .value is an enum property lookup)
+    head = _heads.get(key)
+    if head is None:
+        if len(_heads) >= _RULES_MAX:
+            _heads.clear()
+        head = _heads[key] = _dumps(
+            {"ruleId": f.rule_id, "title": f.title, "severity": f.severity.value, "message": None}
+        )[:-5]  # '...,"message":null}' without 'null}'
+    refs = f.references
+    tail = _tails.get(id(refs))
+    if tail is None or tail[0] is not refs:
+        if len(_tails) >= _RULES_MAX:
+            _tails.clear()
+        tail = _tails[id(refs)] = (refs, b"," + _dumps({"references": refs, "fingerprint": None})[1:-5])
+    last = _last_event[0]
+    if last[0] is e:
+        middle = last[1]
+    else:
+        middle = _event_part(e)
+        _last_event[0] = (e, middle)
+    return b"".join((
+        head, _dumps(f.message), b',"time":', _dumps(f.time), middle,
+        _dumps([{"path": x.path, "value": x.observed} for x in f.evidence]), tail[1],
+        _dumps(f.fingerprint), b"}",
+    ))  # fmt: skip
+
+
+def _event_part(e: EventRef) -> bytes:
+    """b',"cluster":...,"responseCode":...,"evidence":' of Finding._event_record."""
+    rec: dict[str, Any] = {
+        "cluster": e.cluster,
+        "auditID": e.audit_id,
+        "stage": e.stage,
+        "user": e.user,
+        "impersonatedUser": e.impersonated_user or None,
+        "verb": e.verb,
+        "resource": e.resource,
+        "subresource": e.subresource or None,
+        "namespace": e.namespace or None,
+        "name": e.name or None,
+        "requestURI": e.request_uri,
+        "sourceIPs": list(e.source_ips),
+        "userAgent": e.user_agent,
+        "responseCode": e.response_code,
+        "evidence": None,
+    }
+    return b"," + _dumps(rec)[1:-5]
