@@ -248,11 +248,11 @@ class MemorySignalStore:
             del lst[: len(gone)]
             for g in gone:
                 self._fps[cluster].discard(g.fingerprint)
-                rl = by_rule.get(g.rule_id)
-                if rl and rl[0] is g:
-                    rl.pop(0)
-                elif rl:
-                    rl.remove(g)
+                gone_rl = by_rule.get(g.rule_id)
+                if gone_rl and gone_rl[0] is g:
+                    gone_rl.pop(0)
+                elif gone_rl:
+                    gone_rl.remove(g)
 
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
@@ -261,8 +261,8 @@ class MemorySignalStore:
         latest ``limit`` of them when limit > 0."""
         if rules is None:
             lst = self._signals.get(cluster, [])
-            out = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
-            return out[-limit:] if limit else out
+            window = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
+            return window[-limit:] if limit else window
         by_rule = self._by_rule.get(cluster, {})
         out: list[Signal] = []
         if rules.isdisjoint(by_rule):
