@@ -89,6 +89,26 @@ class EventRef:
     user_agent: str = ""
     response_code: int | None = None
 
+    def record_fields(self) -> dict[str, Any]:
+        """The event's fields in a detect finding's JSON line (docs/json-schema.md, "detect"), in
+        their order there; empty optional ones are null."""
+        return {
+            "cluster": self.cluster,
+            "auditID": self.audit_id,
+            "stage": self.stage,
+            "user": self.user,
+            "impersonatedUser": self.impersonated_user or None,
+            "verb": self.verb,
+            "resource": self.resource,
+            "subresource": self.subresource or None,
+            "namespace": self.namespace or None,
+            "name": self.name or None,
+            "requestURI": self.request_uri,
+            "sourceIPs": list(self.source_ips),
+            "userAgent": self.user_agent,
+            "responseCode": self.response_code,
+        }
+
 
 @dataclass(slots=True)
 class Finding:
@@ -177,20 +197,7 @@ class Finding:
             "severity": self.severity.value,
             "message": self.message,
             "time": self.time,
-            "cluster": e.cluster,
-            "auditID": e.audit_id,
-            "stage": e.stage,
-            "user": e.user,
-            "impersonatedUser": e.impersonated_user or None,
-            "verb": e.verb,
-            "resource": e.resource,
-            "subresource": e.subresource or None,
-            "namespace": e.namespace or None,
-            "name": e.name or None,
-            "requestURI": e.request_uri,
-            "sourceIPs": list(e.source_ips),
-            "userAgent": e.user_agent,
-            "responseCode": e.response_code,
+            **e.record_fields(),
             "evidence": [{"path": x.path, "value": x.observed} for x in self.evidence],
             "references": self.references,
             "fingerprint": self.fingerprint,

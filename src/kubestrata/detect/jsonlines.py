@@ -10,8 +10,6 @@ when the finding was built, so nothing is escaped here.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from kubestrata.findings import EventRef, Finding, Severity
@@ -60,21 +58,4 @@ def json_line(f: Finding) -> bytes:
 
 def _event_part(e: EventRef) -> bytes:
     """b',"cluster":...,"responseCode":...,"evidence":' of Finding._event_record."""
-    rec: dict[str, Any] = {
-        "cluster": e.cluster,
-        "auditID": e.audit_id,
-        "stage": e.stage,
-        "user": e.user,
-        "impersonatedUser": e.impersonated_user or None,
-        "verb": e.verb,
-        "resource": e.resource,
-        "subresource": e.subresource or None,
-        "namespace": e.namespace or None,
-        "name": e.name or None,
-        "requestURI": e.request_uri,
-        "sourceIPs": list(e.source_ips),
-        "userAgent": e.user_agent,
-        "responseCode": e.response_code,
-        "evidence": None,
-    }
-    return b"," + _dumps(rec)[1:-5]
+    return b"," + _dumps({**e.record_fields(), "evidence": None})[1:-5]
