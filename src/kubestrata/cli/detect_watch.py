@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 
 import typer
@@ -44,7 +43,7 @@ from kubestrata.cli.detect_options import (
     default_state_path,
 )
 from kubestrata.detect.pipeline import Pipeline
-from kubestrata.detect.router import DetectRouter, InputFormat, feed_lines
+from kubestrata.detect.router import DetectRouter, InputFormat, feed_lines, open_input
 from kubestrata.detect.sources import Oversize
 from kubestrata.errors import KubestrataError
 from kubestrata.report.detect import stats_line
@@ -208,13 +207,5 @@ def _follow_file(
 def _feed_file(pipe: Pipeline | DetectRouter, path: str) -> None:
     """A file or stdin as plain JSON lines, as they arrive (watch: no look-ahead at the first
     bytes, unlike feed_file's sniffing of whole documents)."""
-    name = "<stdin>" if path == "-" else path
-    try:
-        fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise KubestrataError(f"cannot read {path}: {e.strerror or e}") from None
-    try:
+    with open_input(path) as (fh, name):
         feed_lines(pipe, fh, name)
-    finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()

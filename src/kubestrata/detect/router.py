@@ -15,10 +15,11 @@ import gzip
 import sys
 import time as _time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from kubestrata.detect import cloudtrail as ct
 from kubestrata.detect.catalogue import RuleSpec
@@ -469,48 +470,64 @@ def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> Non
             target.process_line(line, f"{name}:{n}")
 
 
-def feed_file(router: DetectRouter, path: str) -> None:
-    """Every document of a file: JSON lines (audit, Tetragon, Falco, CloudTrail records), a gzip
-    file (a CloudTrail log object or rotated JSON lines), or one pretty-printed JSON document."""
+@contextmanager
+def open_input(path: str) -> Iterator[tuple[IO[bytes], str]]:
+    """A file, or stdin for "-", open for reading bytes, and its name in messages; closed after
+    (stdin is left open). KubestrataError when it cannot be opened."""
     name = "<stdin>" if path == "-" else path
     try:
         fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise KubestrataError(f"cannot read {path}: {e.strerror or e}") from None
     try:
-        head = fh.peek(4096)[:4096] if hasattr(fh, "peek") else b""
-        if head[:2] == b"\x1f\x8b":
-            fh = gzip.GzipFile(fileobj=fh)
-            head = fh.peek(4096)[:4096]
-        first = head.lstrip()[:1]
-        first_line = head.lstrip().split(b"\n", 1)[0].strip()
-        if (
-            first == b"["
-            or (first == b"{" and first_line in (b"{", b'{"Records": [', b'{"Records":['))
-            or (first == b"{" and b"\n" not in head.strip() and b'"Records"' in head[:64])
-        ):
-            data = fh.read(ct.MAX_OBJECT_BYTES + 1)
-            router.stats.lines += 1
-            if len(data) > ct.MAX_OBJECT_BYTES:
-                router.bad("oversize", name, f"more than {ct.MAX_OBJECT_BYTES} bytes")
-                return
-            try:
-                obj = loads(data)
-            except BadEvent as e:
-                router.bad("invalid-json", name, e.reason, data[:200])
-                return
-            if isinstance(obj, list):
-                for i, o in enumerate(obj):
-                    router.process_obj(o, f"{name}[{i}]")
-            else:
-                router.process_obj(obj, name)
-            return
-        feed_lines(router, fh, name)
-    except (OSError, EOFError) as e:
-        router.bad("unreadable", name, str(e))
+        yield fh, name
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
+
+
+def feed_file(router: DetectRouter, path: str) -> None:
+    """Every document of a file: JSON lines (audit, Tetragon, Falco, CloudTrail records), a gzip
+    file (a CloudTrail log object or rotated JSON lines), or one pretty-printed JSON document."""
+    with open_input(path) as (fh, name):
+        try:
+            _feed_document_or_lines(router, fh, name)
+        except (OSError, EOFError) as e:
+            router.bad("unreadable", name, str(e))
+
+
+def _feed_document_or_lines(router: DetectRouter, fh: IO[bytes], name: str) -> None:
+    """feed_file's reading: gzip unwrapped, one JSON document (an array or a CloudTrail log object) or JSON lines."""
+    peek = getattr(fh, "peek", None)  # buffered files and stdin have it; IO[bytes] does not say so
+    head = peek(4096)[:4096] if peek is not None else b""
+    if head[:2] == b"\x1f\x8b":
+        gz = gzip.GzipFile(fileobj=fh)
+        head = gz.peek(4096)[:4096]
+        fh = cast(IO[bytes], gz)  # a binary stream; typeshed types GzipFile apart from IO[bytes]
+    first = head.lstrip()[:1]
+    first_line = head.lstrip().split(b"\n", 1)[0].strip()
+    if (
+        first == b"["
+        or (first == b"{" and first_line in (b"{", b'{"Records": [', b'{"Records":['))
+        or (first == b"{" and b"\n" not in head.strip() and b'"Records"' in head[:64])
+    ):
+        data = fh.read(ct.MAX_OBJECT_BYTES + 1)
+        router.stats.lines += 1
+        if len(data) > ct.MAX_OBJECT_BYTES:
+            router.bad("oversize", name, f"more than {ct.MAX_OBJECT_BYTES} bytes")
+            return
+        try:
+            obj = loads(data)
+        except BadEvent as e:
+            router.bad("invalid-json", name, e.reason, data[:200])
+            return
+        if isinstance(obj, list):
+            for i, o in enumerate(obj):
+                router.process_obj(o, f"{name}[{i}]")
+        else:
+            router.process_obj(obj, name)
+        return
+    feed_lines(router, fh, name)
 
 
 def feed_s3(router: DetectRouter, url: str, s3: Any) -> int:
