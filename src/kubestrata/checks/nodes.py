@@ -8,28 +8,17 @@ in /etc/kubernetes/kubelet/kubelet-config.json on EKS nodes or returned by the A
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from kubestrata.checks.base import CheckContext, check
 from kubestrata.findings import Evidence, Finding, Layer, Severity, json_pointer
-from kubestrata.kube.objects import KubeObject
+from kubestrata.kube.objects import KubeObject, parse_time
 
 INFRA = Layer.INFRASTRUCTURE
 
 _UNSET = object()
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 @check(
@@ -51,7 +40,7 @@ def _parse_time(value: Any) -> dt.datetime | None:
 )
 def node_age(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     meta = node_age.meta
-    created = _parse_time(obj.metadata.get("creationTimestamp"))
+    created = parse_time(obj.metadata.get("creationTimestamp"))
     if created is None:
         return
     age_days = (ctx.now - created).total_seconds() / 86400

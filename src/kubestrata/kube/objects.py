@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,3 +127,15 @@ class KubeObject:
 
     def __str__(self) -> str:
         return str(self.ref)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """A metadata timestamp (RFC 3339, as creationTimestamp) as an aware datetime (UTC when it names
+    no zone); None when it is absent or not a time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)

@@ -18,16 +18,6 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 AUTO_MODE_LABEL = "eks.amazonaws.com/compute-type"
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
 def meta_of(o: dict[str, Any]) -> dict[str, Any]:
     m = o.get("metadata")
     return m if isinstance(m, dict) else {}

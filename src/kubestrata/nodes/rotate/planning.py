@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kubestrata.errors import InputError, KubestrataError
+from kubestrata.kube.objects import parse_time
 from kubestrata.kube.selectors import LabelSelector
 from kubestrata.nodes.rotate.model import (
     ANNOTATION,
@@ -26,7 +27,6 @@ from kubestrata.nodes.rotate.model import (
     node_group,
     node_ready,
     node_schedulable,
-    parse_time,
     pod_ready,
 )
 
