@@ -5,6 +5,7 @@ Every datum is escaped where it enters the text (kubestrata.textsafe.printable).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -30,18 +31,10 @@ def json_batches(results: Iterable[ObjectResult], fixes: bool) -> Iterator[list[
     first = True
     batch: list[bytes] = []
     rests: dict[tuple[int, int, bool, str | None], tuple[Any, bytes]] = {}
-    quoted: dict[str, bytes] = {}  # kinds and namespaces repeat: each JSON string made once
+    q = lru_cache(maxsize=65536)(orjson.dumps)  # kinds and namespaces repeat: each JSON string made once
     last_source: Any = None  # consecutive objects of one document share their Source
     source_q = b""
     dumps = orjson.dumps
-
-    def q(v: str) -> bytes:
-        got = quoted.get(v)
-        if got is None:
-            got = dumps(v)
-            if len(quoted) < 65536:
-                quoted[v] = got
-        return got
 
     for r in results:
         o = r.obj
@@ -101,17 +94,9 @@ def check_table_pieces(results: Iterable[ObjectResult], fixes: bool = True) -> I
     n = denied = 0
     bodies: dict[tuple[int, int, bool, str | None], list[str]] = {}
     keep: list[Any] = []
-    shown: dict[str, str] = {}  # kinds, namespaces, sources, policies and messages repeat
+    p = lru_cache(maxsize=65536)(printable)  # kinds, namespaces, policies and messages repeat
     last_source: Any = None  # consecutive objects of one document share their Source
     source_p = ""
-
-    def p(v: str) -> str:
-        got = shown.get(v)
-        if got is None:
-            got = printable(v)
-            if len(shown) < 65536:
-                shown[v] = got
-        return got
 
     for r in results:
         n += 1
