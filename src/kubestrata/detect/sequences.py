@@ -207,6 +207,7 @@ class SignalStore(Protocol):
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
     ) -> list[Signal]: ...
+    def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool: ...
     def emitted(self, key: str) -> tuple[int, float] | None: ...
     def mark(self, key: str, steps: int, first: float) -> None: ...
 
@@ -383,17 +384,12 @@ class Correlator:
         candidates (a step's latest signals and their kin), which is most of a signal's cost."""
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
         need, left = chain.min_steps, len(chain.steps)
-        store = self.store
-        any_between = store.any_between if isinstance(store, MemorySignalStore) else None
+        any_between = self.store.any_between
         for st in chain.steps:
             if (
                 s.rule_id in st.rules
                 or any(f.rule_id in st.rules for f in facts)
-                or (
-                    any_between(cluster, lo, hi, st.rules)
-                    if any_between is not None
-                    else store.between(cluster, lo, hi, st.rules, 1)
-                )
+                or any_between(cluster, lo, hi, st.rules)
             ):
                 need -= 1
                 if need <= 0:
