@@ -335,3 +335,53 @@ TREES = st.recursive(
 @given(st.dictionaries(STYLED, TREES, min_size=1, max_size=4))
 def test_random_nested_documents_agree(tree):
     check(_block(tree, 0, None).lstrip("\n"))
+
+
+SEPARATOR_LINES = [
+    "---",
+    "--- ",
+    "---#c",
+    "--- # c",
+    "----",
+    "---x",
+    "---\r",
+    "--- {a: 1}",
+    "...",
+    "... ",
+    "...x",
+]
+BODY_LINES = ["a: 1", "b: |", "  x", "", " ", "- y", "#c", "\t", "c: '--- no'"]
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(st.sampled_from(SEPARATOR_LINES + BODY_LINES), max_size=10),
+    st.sampled_from(["", "\n", "\n\n"]),
+)
+def test_split_documents_agrees_with_the_line_by_line_split(lines, end):
+    # the string-search path for bare "---" separators and the general line loop split alike
+    text = "\n".join(lines) + end
+    assert _split_documents(text) == loader._split_lines(text)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["\t", "\r", "\x7f", "\x1b", "\u0085", "é"],
+    ids=["tab", "cr", "del", "esc", "nel", "latin1"],
+)
+def test_a_file_with_one_odd_character_reads_as_pyyaml_reads_each_document(odd):
+    # the per-file "printable ASCII" pass must not let a document with a tab, a carriage return or a
+    # non-printable character through to rapidyaml: that document takes PyYAML, the others agree
+    docs = [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: v}\n",
+        f'apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: b}}\ndata: {{k: "x{odd}y"}}\n',
+    ]
+    got = loader.load_text("---\n".join(docs))
+    want, rejected = [], 0
+    for d in docs:
+        try:
+            want.append(pyyaml(d))
+        except yaml.YAMLError:
+            rejected += 1
+    assert [o.raw for o in got.objects] == want
+    assert len(got.errors) == rejected

@@ -74,6 +74,10 @@ _FIRST_CHECK = frozenset(_IMPLICIT) | _BAD_START | {"-", "?", ":"}
 # common `cpu: "1"` would otherwise send every workload with it down the slow path.
 _QUOTED_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)|true|false|null")
 
+# line feed and the printable ASCII characters: a file of nothing else has no tab, carriage return or
+# character _NON_PRINTABLE matches (bytes.translate deletes these; what is left is anything else)
+_PLAIN_ASCII = b"\n" + bytes(range(0x20, 0x7F))
+
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -243,8 +247,11 @@ def _load_bytes(data: bytes, name: str, result: LoadResult) -> None:
             _add_document(doc, name, 0, 1, result)
             return
     docs = _split_documents(text)
+    # one pass over the file's bytes instead of one per document: printable ASCII without tabs or
+    # carriage returns needs none of _fast_yaml's per-document character tests
+    plain = data.isascii() and not data.translate(None, _PLAIN_ASCII)
     with _quiet_stderr():
-        fast = [_fast_yaml(chunk) for _, chunk in docs] if _ryml is not None else None
+        fast = [_fast_yaml(chunk, plain) for _, chunk in docs] if _ryml is not None else None
     for index, (line, chunk) in enumerate(docs):
         if fast is not None and fast[index] is not _SLOW:
             _add_document(fast[index], name, index, line, result)
@@ -410,6 +417,27 @@ def _ambiguous_string(s: str) -> bool:
     return False
 
 
+# Keys and values _unambiguous has found plain-safe, whatever document they are in (the answer depends
+# on the text alone): manifests repeat the same few hundred keys and quantities ("name", "TCP",
+# "128Mi") in every document. Bounded; once full, the rest are tested every time.
+_SAFE_KEYS: set[str] = set()
+_SAFE_VALUES: set[str] = set()
+_SAFE_KEYS_MAX = 4096
+_SAFE_VALUES_MAX = 65536
+
+
+def _keys_unambiguous(node: dict[str, Any]) -> bool:
+    """_unambiguous's test of a mapping's keys, remembering those that pass."""
+    safe, check = _SAFE_KEYS, _FIRST_CHECK
+    for k in node:
+        if k not in safe:
+            if not k or (k[0] in check and _ambiguous_string(k)):
+                return False  # an empty key may be a plain empty key, which PyYAML rejects
+            if len(safe) < _SAFE_KEYS_MAX:
+                safe.add(k)
+    return True
+
+
 def _unambiguous(doc: Any, quoted_text: frozenset[str] = frozenset()) -> bool:
     """True when PyYAML is bound to produce exactly ``doc`` for the document rapidyaml parsed.
 
@@ -420,41 +448,38 @@ def _unambiguous(doc: Any, quoted_text: frozenset[str] = frozenset()) -> bool:
     another type mean the same either way; rapidyaml keeps plain empty values as null, so "" was
     quoted. ``quoted_text``: values known to have been quoted (each occurrence of the text in the
     document is a whole quoted value). Written for speed: it visits every key and value of every
-    document."""
+    document (a mapping's keys are tested at once against the keys seen safe before)."""
     check, ambiguous, literal = _FIRST_CHECK, _ambiguous_string, _QUOTED_LITERAL.fullmatch
-    stack = [[doc]]
+    safe_keys, safe_values = _SAFE_KEYS, _SAFE_VALUES
+    stack: list[Any] = [doc]
     pop, push = stack.pop, stack.append
     while stack:
         node = pop()
         if type(node) is dict:
-            for k, v in node.items():
-                if not k or (k[0] in check and ambiguous(k)):
-                    return False  # an empty key may be a plain empty key, which PyYAML rejects
-                t = type(v)
-                if t is str:
-                    if v and v[0] in check and ambiguous(v) and not literal(v) and v not in quoted_text:
-                        return False
-                elif t is dict or t is list:
-                    push(v)
-                elif t is float:
-                    return False
-        else:
-            for v in node:
-                t = type(v)
-                if t is str:
-                    if v and v[0] in check and ambiguous(v) and not literal(v) and v not in quoted_text:
-                        return False
-                elif t is dict or t is list:
-                    push(v)
-                elif t is float:
-                    return False
+            if not safe_keys.issuperset(node) and not _keys_unambiguous(node):
+                return False
+            node = node.values()
+        for v in node:
+            t = type(v)
+            if t is str:
+                if v and v[0] in check and v not in safe_values:
+                    if ambiguous(v) and not literal(v):
+                        if v not in quoted_text:  # known quoted in this document only: not remembered
+                            return False
+                    elif len(safe_values) < _SAFE_VALUES_MAX:
+                        safe_values.add(v)
+            elif t is dict or t is list:
+                push(v)
+            elif t is float:
+                return False
     return True
 
 
-def _fast_yaml(chunk: str) -> Any:
+def _fast_yaml(chunk: str, plain: bool = False) -> Any:
     """The document as rapidyaml reads it, when that is provably what PyYAML would return; else
-    _SLOW (including every document rapidyaml rejects, so errors always come from PyYAML)."""
-    if "\t" in chunk or "\r" in chunk or chunk.startswith("%") or "\n%" in chunk:
+    _SLOW (including every document rapidyaml rejects, so errors always come from PyYAML).
+    ``plain``: the caller knows the text is printable ASCII without tabs or carriage returns."""
+    if chunk.startswith("%") or "\n%" in chunk or (not plain and ("\t" in chunk or "\r" in chunk)):
         return _SLOW
     quoted_text: frozenset[str] = frozenset()
     if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
@@ -464,14 +489,18 @@ def _fast_yaml(chunk: str) -> Any:
         # a quoted '*/15 * * * *' starts with an indicator, which would send the document to PyYAML
         # below, unless the text occurs nowhere in the document but as such quoted values
         quoted_text = frozenset(v for v in values if chunk.count(v) == values.count(v))
-    if _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
+    if not plain and _NON_PRINTABLE.search(chunk):  # one character class: a fast scan
         return _SLOW
     if not chunk.endswith("\n") and ("|" in chunk or ">" in chunk):
         # a block scalar that ends the stream without a line break: PyYAML's clip and fold chomping
         # keep no final newline there, rapidyaml adds one
         return _SLOW
+    tree = _ryml_tree()
     try:
-        out = _ryml.emit_json(_ryml.parse_in_arena(chunk.encode()))
+        tree.clear()
+        tree.clear_arena()
+        _ryml.parse_csubstr(chunk.encode(), tree)
+        out = _ryml.emit_json_malloc(tree, tree.root_id())
     except Exception:
         return _SLOW
     if out is None:
@@ -481,6 +510,18 @@ def _fast_yaml(chunk: str) -> Any:
     except orjson.JSONDecodeError:
         return _SLOW
     return doc if _unambiguous(doc, quoted_text) else _SLOW
+
+
+_trees = threading.local()
+
+
+def _ryml_tree() -> Any:
+    """This thread's rapidyaml tree, cleared and reused for every document (a new tree per document
+    costs a quarter of the parse: its allocation, its arena and the wrapper's calls)."""
+    tree = getattr(_trees, "tree", None)
+    if tree is None:
+        tree = _trees.tree = _ryml.Tree()
+    return tree
 
 
 def _blank(m: re.Match[str], values: list[str]) -> str:
@@ -495,6 +536,29 @@ def _blank(m: re.Match[str], values: list[str]) -> str:
 
 def _split_documents(text: str) -> list[tuple[int, str]]:
     """Split a YAML stream on document separators, keeping each document's first line (1-based)."""
+    if "\n..." in text or text.startswith("..."):
+        return _split_lines(text)
+    # the common stream: documents separated by bare "---" lines, found by a string search instead
+    # of a loop over every line; anything else on a separator line takes _split_lines
+    n = len(text)
+    docs: list[tuple[int, str]] = []
+    start, start_line = 0, 0  # offset and 0-based line of the current document
+    find, count = text.find, text.count
+    p = 0 if text.startswith("---") else find("\n---") + 1 or -1  # the next separator line's offset
+    while p >= 0:
+        if p + 3 < n and text[p + 3] != "\n":
+            return _split_lines(text)
+        sep_line = start_line + count("\n", start, p)
+        if sep_line > start_line or docs:
+            docs.append((start_line + 1, text[start:p]))
+        start, start_line = min(p + 4, n), sep_line + 1
+        p = find("\n---", start - 1) + 1 or -1
+    docs.append((start_line + 1, text[start:]))
+    return [(ln, chunk) for ln, chunk in docs if chunk and not chunk.isspace()]
+
+
+def _split_lines(text: str) -> list[tuple[int, str]]:
+    """_split_documents line by line: separators with content or comments, document end markers."""
     lines = text.split("\n")
     docs: list[tuple[int, str]] = []
     start = 0
