@@ -107,13 +107,14 @@ def run_scan(
         cov.evaluated[obj.kind] += 1
         if not kind_checks:
             continue
+        tpl, containers = None, []
         if obj.kind in WORKLOAD_KINDS:
             if cluster.controller_in_input(obj):
                 continue
             try:
                 tpl = pod_template(obj)
                 if tpl is not None:
-                    validate_pod_spec(tpl.spec, tpl.spec_path)
+                    containers = validate_pod_spec(tpl.spec, tpl.spec_path)
                     # every field Pod Security reads, typed as the API server types it: an object the
                     # API server would reject (privileged: "true") is invalid input for every check,
                     # never judged by some checks and silently passed by others
@@ -126,6 +127,7 @@ def run_scan(
                 )
                 continue
         result.evaluated.append(obj.ref)
+        ctx.focus(obj, tpl, containers)
         for chk in kind_checks:
             try:
                 result.findings.extend(chk.fn(obj, ctx))
@@ -137,6 +139,7 @@ def run_scan(
                 )
             except Exception as e:  # a check bug must not lose the rest of the scan
                 cov.gap(f"{obj} ({obj.source})", GapReason.ERROR, f"{chk.meta.id}: internal error: {e!r}")
+    ctx.focus(None, None, [])
     for chk in checks:
         cov.checks_run.add(chk.meta.id)
         if chk.cluster_wide:

@@ -13,6 +13,7 @@ from kubestrata.config import ScanConfig
 from kubestrata.findings import Coverage, Evidence, Finding, GapReason, Layer, Severity
 from kubestrata.kube.cluster import Cluster
 from kubestrata.kube.objects import KubeObject
+from kubestrata.kube.podspec import ContainerRef, PodTemplate, iter_containers, pod_template
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 
@@ -91,6 +92,33 @@ class CheckContext:
         self.now = now or dt.datetime.now(dt.UTC)
         self.coverage = Coverage()
         self._cache: dict[str, Any] = {}
+        # the object the scan is judging now, with its pod template and containers as the scan's
+        # validation read them (see focus): the workload checks share them instead of each walking
+        # the object again
+        self._focus: KubeObject | None = None
+        self._template: PodTemplate | None = None
+        self._containers: list[ContainerRef] = []
+
+    def focus(
+        self, obj: KubeObject | None, template: PodTemplate | None, containers: list[ContainerRef]
+    ) -> None:
+        """Set the object the next checks judge, with its pod template and containers (read from it
+        and validated by the caller, which does not modify the object while it is in focus)."""
+        self._focus, self._template, self._containers = obj, template, containers
+
+    def template(self, obj: KubeObject) -> PodTemplate | None:
+        """kube.podspec.pod_template(obj), read once for the object in focus."""
+        if obj is self._focus:
+            return self._template
+        return pod_template(obj)
+
+    def containers(self, obj: KubeObject) -> list[ContainerRef]:
+        """Every container of the object's pod template (kube.podspec.iter_containers; [] for a kind
+        without one), read once for the object in focus."""
+        if obj is self._focus:
+            return self._containers
+        tpl = pod_template(obj)
+        return list(iter_containers(tpl.spec, tpl.spec_path)) if tpl is not None else []
 
     def gap(self, subject: str, reason: GapReason, detail: str) -> None:
         """Record that something could not be evaluated (missing input, unreadable data), so that a

@@ -9,16 +9,13 @@ from kubestrata.checks.base import CheckContext, check
 from kubestrata.findings import Evidence, Finding, Layer, Severity
 from kubestrata.kube.images import parse_image
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import WORKLOAD_KINDS, ContainerRef, iter_containers, pod_template
+from kubestrata.kube.podspec import WORKLOAD_KINDS, ContainerRef
 
 APP = Layer.APPLICATION
 
 
-def _images(obj: KubeObject) -> Iterator[tuple[ContainerRef, str]]:
-    tpl = pod_template(obj)
-    if tpl is None:
-        return
-    for c in iter_containers(tpl.spec, tpl.spec_path):
+def _images(obj: KubeObject, ctx: CheckContext) -> Iterator[tuple[ContainerRef, str]]:
+    for c in ctx.containers(obj):
         image = c.container.get("image")
         if isinstance(image, str) and image:
             yield c, image
@@ -37,7 +34,7 @@ def _images(obj: KubeObject) -> Iterator[tuple[ContainerRef, str]]:
 )
 def latest_tag(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     meta = latest_tag.meta
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         ref = parse_image(image)
         if ref.digest is None and (ref.tag is None or ref.tag == "latest"):
             yield meta.finding(
@@ -65,7 +62,7 @@ def latest_tag(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
 )
 def not_pinned(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     meta = not_pinned.meta
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         ref = parse_image(image)
         if ref.digest is None:
             why = (
@@ -102,7 +99,7 @@ def not_pinned(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
 def registry_not_allowed(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     meta = registry_not_allowed.meta
     allowed = ctx.config.registries
-    for c, image in _images(obj):
+    for c, image in _images(obj, ctx):
         reg = parse_image(image).registry
         if not any(fnmatchcase(reg, pat.lower()) for pat in allowed):
             yield meta.finding(

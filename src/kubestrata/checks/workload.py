@@ -13,7 +13,7 @@ from kubestrata.checks.needs import known_needs_for
 from kubestrata.errors import InputError
 from kubestrata.findings import Evidence, Finding, Layer, Severity, json_pointer
 from kubestrata.kube.objects import KubeObject
-from kubestrata.kube.podspec import WORKLOAD_KINDS, iter_containers, pod_template, service_account_name
+from kubestrata.kube.podspec import WORKLOAD_KINDS, service_account_name
 from kubestrata.pss.checks import set_patch
 
 APP = Layer.APPLICATION
@@ -42,11 +42,11 @@ def _bool(v: object) -> bool | None:
     },
 )
 def privileged_container(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    tpl = pod_template(obj)
+    tpl = ctx.template(obj)
     if tpl is None:
         return
     meta = privileged_container.meta
-    for c in iter_containers(tpl.spec, tpl.spec_path):
+    for c in ctx.containers(obj):
         if c.security_context.get("privileged") is not True:
             continue
         needs = known_needs_for(obj, ctx)
@@ -119,7 +119,7 @@ def _bound_service_accounts(ctx: CheckContext) -> set[tuple[str, str]] | None:
     },
 )
 def token_automount(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    tpl = pod_template(obj)
+    tpl = ctx.template(obj)
     if tpl is None:
         return
     meta = token_automount.meta
@@ -197,12 +197,12 @@ def _host_path_rank(path: str, sensitive: list[str]) -> bool:
     },
 )
 def host_path_volume(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    tpl = pod_template(obj)
+    tpl = ctx.template(obj)
     if tpl is None:
         return
     meta = host_path_volume.meta
     volumes = tpl.spec.get("volumes") or []
-    containers = list(iter_containers(tpl.spec, tpl.spec_path))
+    containers = ctx.containers(obj)
     for i, vol in enumerate(volumes):
         if not isinstance(vol, dict) or not isinstance(vol.get("hostPath"), dict):
             continue
@@ -270,11 +270,11 @@ def host_path_volume(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     },
 )
 def writable_root_filesystem(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    tpl = pod_template(obj)
+    tpl = ctx.template(obj)
     if tpl is None:
         return
     meta = writable_root_filesystem.meta
-    for c in iter_containers(tpl.spec, tpl.spec_path):
+    for c in ctx.containers(obj):
         if c.security_context.get("readOnlyRootFilesystem") is True:
             continue
         path = f"{c.path}.securityContext.readOnlyRootFilesystem"
@@ -309,7 +309,7 @@ def writable_root_filesystem(obj: KubeObject, ctx: CheckContext) -> Iterator[Fin
     },
 )
 def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    tpl = pod_template(obj)
+    tpl = ctx.template(obj)
     if tpl is None:
         return
     meta = runs_as_root.meta
@@ -320,7 +320,7 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     pod_sc = tpl.spec.get("securityContext") or {}
     pod_non_root = _bool(pod_sc.get("runAsNonRoot"))
     pod_user = pod_sc.get("runAsUser")
-    for c in iter_containers(tpl.spec, tpl.spec_path):
+    for c in ctx.containers(obj):
         sc = c.security_context
         non_root = _bool(sc.get("runAsNonRoot"))
         user = sc.get("runAsUser")
@@ -390,11 +390,11 @@ def runs_as_root(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
     },
 )
 def missing_resources(obj: KubeObject, ctx: CheckContext) -> Iterator[Finding]:
-    tpl = pod_template(obj)
+    tpl = ctx.template(obj)
     if tpl is None:
         return
     meta = missing_resources.meta
-    for c in iter_containers(tpl.spec, tpl.spec_path):
+    for c in ctx.containers(obj):
         if c.list_field == "ephemeralContainers":
             continue  # the API forbids resources on ephemeral containers
         res = c.container.get("resources") or {}

@@ -159,8 +159,9 @@ def json_type(t: type) -> str:
     }.get(t, t.__name__)
 
 
-def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
-    """Type-check the fields checks rely on; raise InputError naming the first bad field."""
+def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> list[ContainerRef]:
+    """Type-check the fields checks rely on; raise InputError naming the first bad field. Returns the
+    containers (iter_containers) it checked."""
     for fld, typ in (
         ("securityContext", dict),
         ("volumes", list),
@@ -174,7 +175,8 @@ def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
             raise InputError(
                 f"expected {json_type(typ)}, got {json_type(type(v))}", field=f"{spec_path}.{fld}"
             )
-    for c in iter_containers(spec, spec_path):
+    containers = list(iter_containers(spec, spec_path))
+    for c in containers:
         # container fields the checks read; the API server rejects any other type
         for fld, ctyp in (("image", str), ("volumeMounts", list), ("ports", list), ("resources", dict)):
             v = c.container.get(fld)
@@ -185,6 +187,7 @@ def validate_pod_spec(spec: dict[str, Any], spec_path: str = "spec") -> None:
     for i, v in enumerate(spec.get("volumes") or []):
         if not isinstance(v, dict):
             raise InputError("expected a volume mapping", field=f"{spec_path}.volumes[{i}]")
+    return containers
 
 
 def service_account_name(spec: dict[str, Any]) -> str:
