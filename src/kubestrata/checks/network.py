@@ -94,13 +94,14 @@ def workload_not_isolated(obj: KubeObject, ctx: CheckContext) -> Iterator[Findin
     references=_REFS,
 )
 def namespace_without_default_deny(ctx: CheckContext) -> Iterator[Finding]:
-    from kubestrata.netpol.analysis import default_deny_directions
+    from kubestrata.netpol.analysis import default_deny_by_namespace
 
     net = _network(ctx)
     meta = namespace_without_default_deny.meta
     populated = sorted({ep.namespace for ep in net.endpoints if not ep.host_network})
+    deny = default_deny_by_namespace(net)
     for ns in populated:
-        have = default_deny_directions(net, ns)
+        have = deny.get(ns, set())
         missing = [d for d in ("ingress", "egress") if d not in have]
         if not missing:
             continue

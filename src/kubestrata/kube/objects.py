@@ -87,13 +87,17 @@ class KubeObject:
     raw: dict[str, Any]
     source: Source = field(default_factory=lambda: Source("<memory>"))
 
+    # The identity properties run for every object in every check: each reads raw once and skips
+    # str() when the value is a string already (what the loader guarantees for kind).
     @property
     def kind(self) -> str:
-        return str(self.raw.get("kind") or "")
+        k = self.raw.get("kind")
+        return k if type(k) is str else str(k or "")
 
     @property
     def api_version(self) -> str:
-        return str(self.raw.get("apiVersion") or "")
+        v = self.raw.get("apiVersion")
+        return v if type(v) is str else str(v or "")
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -102,14 +106,21 @@ class KubeObject:
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name") or self.metadata.get("generateName") or "")
+        m = self.raw.get("metadata")
+        if not isinstance(m, dict):
+            return ""
+        n = m.get("name") or m.get("generateName")
+        return n if type(n) is str else str(n or "")
 
     @property
     def namespace(self) -> str:
-        if self.kind in CLUSTER_SCOPED_KINDS:
+        raw = self.raw
+        k = raw.get("kind")
+        if (k if type(k) is str else str(k or "")) in CLUSTER_SCOPED_KINDS:
             return ""
-        ns = self.metadata.get("namespace")
-        return str(ns) if ns else "default"
+        m = raw.get("metadata")
+        ns = m.get("namespace") if isinstance(m, dict) else None
+        return (ns if type(ns) is str else str(ns)) if ns else "default"
 
     @property
     def labels(self) -> dict[str, str]:

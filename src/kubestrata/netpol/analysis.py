@@ -169,12 +169,18 @@ def restricted(net: Network, c: int, direction: str) -> bool:
 
 def default_deny_directions(net: Network, namespace: str) -> set[str]:
     """Directions in which a NetworkPolicy with an empty podSelector isolates every pod of the namespace."""
-    out: set[str] = set()
+    return set(default_deny_by_namespace(net).get(namespace, ()))
+
+
+def default_deny_by_namespace(net: Network) -> dict[str, set[str]]:
+    """default_deny_directions of every namespace with such a policy, in one pass over the policies
+    (a namespace without one is absent)."""
+    out: dict[str, set[str]] = {}
     for p in net.policies:
-        if p.kind == NP_KIND and p.namespace == namespace and p.subject_pod_sel.is_empty:
+        if p.kind == NP_KIND and p.subject_pod_sel.is_empty:
             for d in (INGRESS, EGRESS):
                 if p.affects(d):
-                    out.add(d)
+                    out.setdefault(p.namespace, set()).add(d)
     return out
 
 
@@ -190,8 +196,9 @@ def coverage(net: Network) -> CoverageReport:
         elif not i:
             rep.egress_only.append(ep)
     populated = sorted({ep.namespace for ep in net.endpoints})
+    deny = default_deny_by_namespace(net)
     for ns in populated:
-        missing = [d for d in (INGRESS, EGRESS) if d not in default_deny_directions(net, ns)]
+        missing = [d for d in (INGRESS, EGRESS) if d not in deny.get(ns, ())]
         if missing:
             rep.no_default_deny[ns] = missing
     return rep
