@@ -74,12 +74,12 @@ def shipped() -> tuple[dict[str, Any], ...]:
     return tuple(_components(doc.get("components") or []))
 
 
-def _matches(entry: dict[str, Any], obj: KubeObject) -> bool:
+def _matches(entry: dict[str, Any], namespace: str, kind: str, name: str) -> bool:
     m = entry.get("match") or {}
     return (
-        fnmatchcase(obj.namespace, str(m.get("namespace", "kube-system")))
-        and fnmatchcase(obj.kind, str(m.get("kind", "*")))
-        and fnmatchcase(obj.name, str(m.get("name", "*")))
+        fnmatchcase(namespace, str(m.get("namespace", "kube-system")))
+        and fnmatchcase(kind, str(m.get("kind", "*")))
+        and fnmatchcase(name, str(m.get("name", "*")))
     )
 
 
@@ -109,12 +109,16 @@ def _build(entry: dict[str, Any], obj: KubeObject) -> Needs:
 def known_needs_for(obj: KubeObject, ctx: CheckContext) -> Needs:
     """The known needs of ``obj`` (the first matching component, config entries first), or empty."""
     cache = ctx.memo("needs.by-object", dict)
-    key = id(obj)
-    if key not in cache:
-        found = Needs()
-        for entry in [*ctx.config.system_components, *shipped()]:
-            if _matches(entry, obj):
+    found: Needs | None = cache.get(id(obj))
+    if found is None:
+        found = _NO_NEEDS
+        ns, kind, name = obj.namespace, obj.kind, obj.name
+        for entry in (*ctx.config.system_components, *shipped()):
+            if _matches(entry, ns, kind, name):
                 found = _build(entry, obj)
                 break
-        cache[key] = found
-    return cache[key]
+        cache[id(obj)] = found
+    return found
+
+
+_NO_NEEDS = Needs()  # what most workloads get: one shared value (Needs is frozen, never modified)
