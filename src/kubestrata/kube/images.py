@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # distribution/reference: digest = algorithm ":" encoded, algorithm components [a-z0-9]+ joined by [+._-];
 # the OCI image spec fixes the registered algorithms' encodings: sha256 is 64 lowercase hex characters,
@@ -36,6 +37,9 @@ def valid_digest(digest: str) -> bool:
     return rule is None or bool(rule.match(encoded))
 
 
+# the image checks parse each container's image in turn, and workloads share images: the answer (a
+# frozen ImageRef) depends on the text alone
+@lru_cache(maxsize=4096)
 def parse_image(image: str) -> ImageRef:
     """Split ``[registry/]repo[:tag][@digest]``; the first component is a registry when it contains
     a dot or a colon or is ``localhost``, else the image is on Docker Hub."""
