@@ -228,3 +228,71 @@ def test_round_loop_equals_reference_on_invalid_pods():
     for lv in LEVELS:
         _same_as_reference(bad, lv)
         assert remediate(bad, lv).patch == []
+
+
+# remediate() starts a round at the check whose fix the last round applied when that check is in
+# RESUMABLE (the checks before it cannot have changed); remediate(resume=False) runs every check in
+# every round. The two must agree exactly: the same patch (ops, order, values and key order), notes,
+# unfixed violations and fixed object.
+RESUME_LEVELS = [
+    LevelVersion.parse(s)
+    for s in (
+        "restricted",
+        "restricted:v1.34",
+        "restricted:v1.24",
+        "restricted:v1.22",
+        "restricted:v1.18",
+        "restricted:v1.0",
+        "baseline",
+        "baseline:v1.0",
+    )
+]
+
+
+def _exactly_as_without_resuming(raw: dict) -> None:
+    for lv in RESUME_LEVELS:
+        for first in (None, evaluate_pod(raw, lv.level, lv.version)):
+            got = remediate(raw, lv, first=first)
+            want = remediate(raw, lv, first=first, resume=False)
+            assert json.dumps(got.patch) == json.dumps(want.patch)
+            assert json.dumps(got.fixed) == json.dumps(want.fixed)
+            assert got.notes == want.notes
+            assert [u.to_dict() for u in got.unfixed] == [u.to_dict() for u in want.unfixed]
+
+
+@pytest.mark.parametrize("path", FAILS, ids=lambda p: "/".join(p.parts[-4:]))
+def test_resumed_rounds_equal_full_rounds_on_fixtures(path):
+    _exactly_as_without_resuming(yaml.safe_load(path.read_text()))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_pods())
+def test_resumed_rounds_equal_full_rounds_on_generated_pods(pod):
+    _exactly_as_without_resuming(pod)
+
+
+def test_resuming_skips_checks():
+    # a pod fixed by three restricted fixes: resuming runs fewer checks than round by round (the
+    # optimisation is not silently off), with the same result
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+    }
+    lv = LevelVersion.parse("restricted")
+    calls = {True: 0, False: 0}
+    import kubestrata.pss.fixes as fixes_mod
+
+    real = fixes_mod._find_fixable
+    for resume in (True, False):
+
+        def counting(view, rules, start=0, _resume=resume):
+            calls[_resume] += len(rules) - start
+            return real(view, rules, start)
+
+        fixes_mod._find_fixable = counting
+        try:
+            remediate(pod, lv, resume=resume)
+        finally:
+            fixes_mod._find_fixable = real
+    assert calls[True] < calls[False]

@@ -131,17 +131,40 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def remediate(raw: dict[str, Any], lv: LevelVersion, first: PSSResult | None = None) -> Remediation:
+# Checks whose fixes write only their own field (creating the securityContext that holds it when
+# missing), which no check before them in any level-version's table reads: the others read other keys
+# of that securityContext, absent before and after. So once a round applies one of their fixes, the
+# checks before it answer as they did that round (nothing fixable) and the next round starts at it.
+# (Before them: the baseline checks, which read host fields, ports, probes, privileged, SELinux,
+# AppArmor, sysctls and hostProcess; and the restricted checks listed earlier in this set.) The last
+# round always runs every check; tests/pss/test_fixes.py compares with remediate(resume=False).
+RESUMABLE = frozenset(
+    {
+        "allowPrivilegeEscalation",
+        "capabilities_restricted",
+        "procMount_restricted",
+        "runAsNonRoot",
+        "runAsUser",
+        "seccompProfile_restricted",
+    }
+)
+
+
+def remediate(
+    raw: dict[str, Any], lv: LevelVersion, first: PSSResult | None = None, *, resume: bool = True
+) -> Remediation:
     """Fix ``raw`` one violation at a time: each round applies the first violation with a fix (in
     PSSResult.violations order) and evaluates again, until the pod passes or nothing fixable is
     left. ``first``: an evaluation of ``raw`` at ``lv`` the caller already has (the first round
-    starts from it instead of evaluating again)."""
+    starts from it instead of evaluating again). ``resume``: after a fix of a RESUMABLE check, the
+    next round starts at that check (False: every round runs every check; the same result)."""
     work = dict(raw)  # copied on write by _apply: the input is never modified
     owned = {id(work)}
     notes: list[str] = []
     unfixed: list[Violation] = []
     rules = checks_for(lv.level, lv.version)
     last: PSSResult | None = None  # the whole evaluation at the start of the round, when made
+    start = 0  # the rule the round starts at (see RESUMABLE)
     for n in range(MAX_ROUNDS):
         if n == 0 and first is not None:
             if first.allowed or first.error is not None:
@@ -151,6 +174,7 @@ def remediate(raw: dict[str, Any], lv: LevelVersion, first: PSSResult | None = N
                 unfixed = [u for u in first.violations if not u.fix]
                 break
             last = first
+            at = next((i for i, (cid, _rule) in enumerate(rules) if cid == v.check), 0)
         else:
             try:
                 # from the second round on, the object differs from one already decoded only by fix
@@ -160,7 +184,12 @@ def remediate(raw: dict[str, Any], lv: LevelVersion, first: PSSResult | None = N
                 break
             # a round applies only the first fixable violation: the checks after it are neither run
             # nor worded (the next round evaluates again); the round that finds none has run them all
-            v, explained = _find_fixable(view, rules)
+            v, explained, at = _find_fixable(view, rules, start)
+            if v is None and start:
+                # the last round runs the checks it skipped too: their violations are the unfixed ones
+                v, explained, at = _find_fixable(view, rules)
+                if v is not None:  # pragma: no cover - a skipped check has a fix: not RESUMABLE after all
+                    return remediate(raw, lv, first, resume=False)
             if v is None:
                 unfixed = [u for vs in explained for u in vs if not u.fix]
                 break
@@ -177,16 +206,21 @@ def remediate(raw: dict[str, Any], lv: LevelVersion, first: PSSResult | None = N
             note = f"{v.check}: {v.fix_note}"
             if note not in notes:
                 notes.append(note)
+        start = at if resume and v.check in RESUMABLE else 0
     else:  # MAX_ROUNDS without converging: what the last round left without a fix
         unfixed = [u for u in last.violations if not u.fix] if last is not None else []
     return Remediation(diff(raw, work), work, unfixed, notes)
 
 
-def _find_fixable(view: PodView, rules: Compiled) -> tuple[Violation | None, list[list[Violation]]]:
-    """The first violation with a fix, finding and explaining the checks in order only up to it;
-    with none, every failing check's violations ([] when the pod passes)."""
+def _find_fixable(
+    view: PodView, rules: Compiled, start: int = 0
+) -> tuple[Violation | None, list[list[Violation]], int]:
+    """The first violation with a fix and the index of its rule, finding and explaining the checks
+    in order (from rules[start]) only up to it; with none, every failing check's violations ([]
+    when the pod passes)."""
     explained: list[list[Violation]] = []
-    for _cid, rule in rules:
+    for i in range(start, len(rules)):
+        rule = rules[i][1]
         found = rule.find(view)
         if found is None:
             continue
@@ -194,8 +228,8 @@ def _find_fixable(view: PodView, rules: Compiled) -> tuple[Violation | None, lis
         explained.append(vs)
         for v in vs:
             if v.fix:
-                return v, explained
-    return None, explained
+                return v, explained, i
+    return None, explained, 0
 
 
 def _first_fixable(r: PSSResult) -> Violation | None:
