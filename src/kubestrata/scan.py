@@ -185,13 +185,19 @@ def _apply_suppressions(
 ) -> None:
     if suppressions is not None:
         result.notices.extend(suppressions.expired_notices())
+    # most inputs carry no suppress annotation at all: then no finding needs its object looked up
+    annotations = config.allow_annotation_suppressions and any(
+        SUPPRESS_ANNOTATION in o.annotations for o in cluster.objects
+    )
+    if suppressions is None and not annotations:
+        return
     for f in result.findings:
         if suppressions is not None:
             reason = suppressions.match(f)
             if reason is not None:
                 f.suppressed = reason
                 continue
-        if config.allow_annotation_suppressions and f.object is not None:
+        if annotations and f.object is not None:
             obj = cluster.get_ref(f.object)
             if obj is None:
                 continue

@@ -104,6 +104,22 @@ def test_suppressions_and_expiry(tmp_path):
     assert r.exit_code == 2 and "reason" in r.output
 
 
+def test_suppress_annotation_without_a_suppressions_file(tmp_path):
+    # the annotation suppresses its object's findings of the rules it names, and only those
+    (tmp_path / "d.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n"
+        "    kubestrata.io/suppress: KS-IMG-002\n    kubestrata.io/suppress-reason: mirrored\n"
+        "spec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx:1.27}]\n"
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\n"
+        "spec:\n  template:\n    spec:\n      containers: [{name: c, image: nginx:1.27}]\n"
+    )
+    r = runner.invoke(app, ["scan", str(tmp_path), "-o", "json", "--fail-on", "never"])
+    doc = json.loads(r.stdout)
+    img = {f["object"]["name"]: f["suppressed"] for f in doc["findings"] if f["ruleId"] == "KS-IMG-002"}
+    assert img == {"web": "annotation: mirrored", "api": None}
+    assert all(f["suppressed"] is None for f in doc["findings"] if f["ruleId"] != "KS-IMG-002")
+
+
 def test_baseline_reports_only_new(tmp_path):
     demo = str(EXAMPLES / "demo-cluster")
     base = tmp_path / "base.json"
