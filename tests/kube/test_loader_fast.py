@@ -385,3 +385,31 @@ def test_a_file_with_one_odd_character_reads_as_pyyaml_reads_each_document(odd):
             rejected += 1
     assert [o.raw for o in got.objects] == want
     assert len(got.errors) == rejected
+
+
+QUOTE_LINES = [
+    "a: '*/15 * * * *'",
+    '  - "a && b"',
+    "- 'x''y'",
+    '  k: "q\\"*"',
+    "b: *alias",
+    "c: &anchor 1",
+    "d: '*' # c",
+    "e: 'unterminated",
+    "  - - 'nested'  ",
+    "f: !tag x",
+    "g: plain * text",
+    "'key': '&v'",
+    "",
+]
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.sampled_from(QUOTE_LINES), max_size=8), st.sampled_from(["", "\n"]))
+def test_blanking_quoted_lines_line_by_line_equals_the_whole_text_substitution(lines, end):
+    chunk = "\n".join(lines) + end
+    want_values: list[str] = []
+    want = loader._QUOTED_LINE.sub(lambda m: loader._blank(m, want_values), chunk)
+    got_values: list[str] = []
+    assert loader._blank_quoted_lines(chunk, got_values) == want
+    assert got_values == want_values

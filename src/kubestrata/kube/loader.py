@@ -60,6 +60,8 @@ _NODE_PROPERTY = re.compile(r"(?:^|[\s\[\]{},])[!&*]", re.MULTILINE)  # tag, anc
 _QUOTED_LINE = re.compile(
     r"""^([ ]*(?:- )*(?:[\w./-]+:[ ]+)?)(?:'(?:[^'\n]|'')*'|"(?:[^"\\\n]|\\.)*")[ ]*$""", re.MULTILINE
 )
+# the same test on one line at a time (_blank_quoted_lines: only lines with a quote are tried)
+_QUOTED_ONE_LINE = re.compile(_QUOTED_LINE.pattern)
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
@@ -484,7 +486,7 @@ def _fast_yaml(chunk: str, plain: bool = False) -> Any:
     quoted_text: frozenset[str] = frozenset()
     if ("!" in chunk or "&" in chunk or "*" in chunk) and _NODE_PROPERTY.search(chunk):
         values: list[str] = []
-        if _NODE_PROPERTY.search(_QUOTED_LINE.sub(lambda m: _blank(m, values), chunk)):
+        if _NODE_PROPERTY.search(_blank_quoted_lines(chunk, values)):
             return _SLOW
         # a quoted '*/15 * * * *' starts with an indicator, which would send the document to PyYAML
         # below, unless the text occurs nowhere in the document but as such quoted values
@@ -522,6 +524,19 @@ def _ryml_tree() -> Any:
     if tree is None:
         tree = _trees.tree = _ryml.Tree()
     return tree
+
+
+def _blank_quoted_lines(chunk: str, values: list[str]) -> str:
+    """``_QUOTED_LINE.sub(lambda m: _blank(m, values), chunk)``, testing only the lines that hold a
+    quote (a regular expression tried at every line of a long document costs more than the parse)."""
+    lines = chunk.split("\n")
+    match = _QUOTED_ONE_LINE.match
+    for i, line in enumerate(lines):
+        if "'" in line or '"' in line:
+            m = match(line)
+            if m is not None:
+                lines[i] = _blank(m, values)
+    return "\n".join(lines)
 
 
 def _blank(m: re.Match[str], values: list[str]) -> str:
