@@ -289,8 +289,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 # what the engine alone does on the same kind of input (the other sections of docs/performance.md), to
 # set beside each command's end-to-end figure
 ENGINE = {
-    "scan": "engine (in-process load + checks + report, GC off, earlier 9-check commit): 50,000 objects "
-    "in 3.4 s CPU",
+    "scan": "engine (in-process load + 51 checks + JSON report, GC off as the command has it; "
+    "bench/scan.py --engine): 50,000 objects in 7.6 s CPU (load 1.8 + checks 4.8 + report 1.0)",
     "pss check": "evaluate_pod: 67,300 distinct pods/s on one core (bench/pss.py)",
     "netpol list": "class map of 10,000 pods: build 0.98 s + full map 0.73 s after a 3.07 s YAML load "
     "(bench/netpol.py)",
