@@ -103,12 +103,13 @@ def run_scan(
         for k in chk.meta.kinds:
             by_kind.setdefault(k, []).append(chk)
     for obj in cluster.real_objects():
-        kind_checks = by_kind.get(obj.kind)
-        cov.evaluated[obj.kind] += 1
+        kind = obj.kind
+        kind_checks = by_kind.get(kind)
+        cov.evaluated[kind] += 1
         if not kind_checks:
             continue
         tpl, containers = None, []
-        if obj.kind in WORKLOAD_KINDS:
+        if kind in WORKLOAD_KINDS:
             if cluster.controller_in_input(obj):
                 continue
             try:

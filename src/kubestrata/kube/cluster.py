@@ -47,7 +47,8 @@ class Cluster:
             self.add(o)
 
     def add(self, obj: KubeObject) -> None:
-        if obj.kind == "Namespace":
+        kind = obj.kind
+        if kind == "Namespace":
             meta = obj.raw.get("metadata")
             if not isinstance(meta, dict):  # `metadata: null`
                 meta = obj.raw["metadata"] = {}
@@ -55,10 +56,10 @@ class Cluster:
             if not isinstance(labels, dict):
                 labels = meta["labels"] = {}
             labels.setdefault(NAMESPACE_NAME_LABEL, obj.name)
-        kind, ns = obj.kind, obj.namespace
-        key = (kind, ns, obj.name)
+        ns, name = obj.namespace, obj.name
+        key = (kind, ns, name)
         first = self._by_ref.get(key)
-        if first is not None and obj.name:
+        if first is not None and name:
             if first.raw == obj.raw:
                 # one object in several files: judged once, every source named
                 self.duplicates.setdefault(key, []).append(obj.source)

@@ -80,6 +80,9 @@ class ObjectRef:
         return self.api_version.rpartition("/")[0] if "/" in self.api_version else ""
 
 
+_NO_METADATA: dict[str, Any] = {}
+
+
 @dataclass(slots=True)
 class KubeObject:
     """One object as the API server would return it (``raw``), with its source and identity."""
@@ -134,7 +137,23 @@ class KubeObject:
 
     @property
     def ref(self) -> ObjectRef:
-        return ObjectRef(self.kind, self.namespace, self.name, self.api_version)
+        # kind, namespace, name and api_version as the properties above give them, reading raw once
+        raw = self.raw
+        k = raw.get("kind")
+        kind = k if type(k) is str else str(k or "")
+        m = raw.get("metadata")
+        if not isinstance(m, dict):
+            m = _NO_METADATA
+        n = m.get("name") or m.get("generateName")
+        if kind in CLUSTER_SCOPED_KINDS:
+            ns = ""
+        else:
+            v = m.get("namespace")
+            ns = (v if type(v) is str else str(v)) if v else "default"
+        a = raw.get("apiVersion")
+        return ObjectRef(
+            kind, ns, n if type(n) is str else str(n or ""), a if type(a) is str else str(a or "")
+        )
 
     def __str__(self) -> str:
         return str(self.ref)
