@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -244,3 +244,7 @@ def to_reports(result: ScanResult, target: str = "", now: dt.datetime | None = N
 def render(result: ScanResult, target: str = "", now: dt.datetime | None = None) -> str:
     doc = {"apiVersion": "v1", "kind": "List", "metadata": {}, "items": to_reports(result, target, now)}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def write(result: ScanResult, out: IO[bytes], target: str = "", now: dt.datetime | None = None) -> None:
+    out.write(render(result, target, now).encode())
