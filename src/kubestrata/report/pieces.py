@@ -22,11 +22,15 @@ BATCH = 1000  # items per orjson call: big enough to amortise the call, small en
 
 def around_hole(doc: Any, option: int = INDENT) -> tuple[bytes, bytes]:
     """The text before and after the one ``HOLE`` in ``doc``."""
-    text = orjson.dumps(doc, option=option)
-    head, hole, tail = text.partition(b"\0")
-    if not hole or b"\0" in tail:  # pragma: no cover - a caller's mistake, not input
+    pieces = between_holes(doc, option)
+    if len(pieces) != 2:  # pragma: no cover - a caller's mistake, not input
         raise ValueError("the document must hold exactly one HOLE")
-    return head, tail
+    return pieces[0], pieces[1]
+
+
+def between_holes(doc: Any, option: int = INDENT) -> list[bytes]:
+    """The text around each ``HOLE`` in ``doc``, in order (one more piece than holes)."""
+    return orjson.dumps(doc, option=option).split(b"\0")
 
 
 def _wrapping(depth: int) -> tuple[int, int, Callable[[list[Any]], Any]]:
