@@ -150,7 +150,7 @@ class _Plan:
             for rule_id in checks_named(f"{g.subject} {g.detail}", known):
                 self.not_evaluated.setdefault(rule_id, f"{g.subject}: {g.detail}")
         self.rule_ids = sorted(result.coverage.checks_run | set(by_rule_obj) | set(self.not_evaluated))
-        self._by_kinds: dict[tuple[str, ...], tuple[list[str], set[str]]] = {}
+        self._by_kinds: dict[frozenset[str], tuple[list[str], set[str]]] = {}
         self._escaped: dict[int, list[str]] = {}  # id of a shared case list -> its names as attributes
 
     def escaped(self, cases: list[str]) -> list[str]:
@@ -167,7 +167,7 @@ class _Plan:
         chk = self.registry.get(rule_id)
         found = self.by_rule_obj.get(rule_id, {})
         if chk is not None and not chk.cluster_wide:
-            kinds = tuple(chk.meta.kinds)
+            kinds = frozenset(chk.meta.kinds)
             got = self._by_kinds.get(kinds)
             if got is None:  # checks of the same kinds share one sorted list
                 names: set[str] = set()

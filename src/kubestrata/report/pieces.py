@@ -63,7 +63,7 @@ def write_items(
     depth: int,
     *,
     option: int = INDENT,
-    batch: int = BATCH,
+    batch: int | None = None,
 ) -> bool:
     """Write ``items`` (already in their JSON shape: dicts, lists, Fragments...) as the members of an
     indented list whose items sit at ``depth``, separated as orjson separates them; the text starts at
@@ -74,6 +74,7 @@ def write_items(
     else:  # compact: the list itself
         head, tail, wrap = 1, 1, lambda items: items
         sep = b","
+    batch = batch or BATCH
     pending: list[Any] = []
     wrote = False
     for item in items:

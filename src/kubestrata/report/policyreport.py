@@ -119,7 +119,10 @@ class _Results:
         failed: dict[tuple[str, str, str, str], set[str]] = {}
         # an object's resource list, shared by its results
         self.resources: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
+        titles = self.titles
         for f in result.findings:
+            if f.rule_id not in titles:  # an unregistered rule is named by its first finding's title
+                self._title(f.rule_id, f.title)
             ref = f.object
             ns = "" if ref is None else ref.namespace
             self.findings[ns].append(f)
