@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from operator import attrgetter
 from typing import IO, Any
 
 import orjson
@@ -18,13 +19,14 @@ SCHEMA_VERSION = 1
 
 def summary(result: ScanResult) -> dict[str, Any]:
     active = result.active()
-    by_sev = Counter(f.severity.value for f in active)
-    by_layer = Counter(f.layer.value for f in active)
+    # counted by the enums themselves: an enum's .value is a Python-level descriptor, once per finding
+    by_sev = Counter(map(attrgetter("severity"), active))
+    by_layer = Counter(map(attrgetter("layer"), active))
     return {
         "total": len(active),
         "suppressed": len(result.findings) - len(active),
-        "bySeverity": {s.value: by_sev.get(s.value, 0) for s in Severity},
-        "byLayer": {lay.value: by_layer.get(lay.value, 0) for lay in Layer},
+        "bySeverity": {s.value: by_sev.get(s, 0) for s in Severity},
+        "byLayer": {lay.value: by_layer.get(lay, 0) for lay in Layer},
     }
 
 

@@ -115,21 +115,34 @@ def _rule(rule_id: str, sample: Finding | None) -> dict[str, Any]:
     }
 
 
-def _result(f: Finding, rule_index: int, uris: dict[str, str | None], base: Path) -> dict[str, Any]:
+def _result(
+    f: Finding,
+    rule_index: int,
+    uris: dict[str, str | None],
+    base: Path,
+    places: dict[tuple[str, int | None], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """One result; ``places`` keeps the physical location of a file and line, which every finding on
+    the objects of one document shares (orjson writes a shared dict as often as it is referenced)."""
     location: dict[str, Any] = {}
-    uri = None
     src = f.source
     if src is not None:
-        # one path computation per file, not per finding (tens of thousands share a file)
-        try:
-            uri = uris[src.file]
-        except KeyError:
-            uri = uris[src.file] = artifact_uri(src.file, base)
-    if uri is not None:
-        phys: dict[str, Any] = {"artifactLocation": {"uri": uri}}
-        if src and src.line:
-            phys["region"] = {"startLine": src.line}
-        location["physicalLocation"] = phys
+        key = (src.file, src.line)
+        phys = None if places is None else places.get(key)
+        if phys is None:
+            # one path computation per file, not per finding (tens of thousands share a file)
+            try:
+                uri = uris[src.file]
+            except KeyError:
+                uri = uris[src.file] = artifact_uri(src.file, base)
+            if uri is not None:
+                phys = {"artifactLocation": {"uri": uri}}
+                if src.line:
+                    phys["region"] = {"startLine": src.line}
+                if places is not None:
+                    places[key] = phys
+        if phys is not None:
+            location["physicalLocation"] = phys
     ref = f.object
     if ref is not None:
         name = str(ref)
@@ -225,7 +238,8 @@ def _without_results(
         "results": [],
         "properties": {"target": target},
     }
-    results = (_result(f, index[f.rule_id], uris, resolved_base) for f in result.findings)
+    places: dict[tuple[str, int | None], dict[str, Any] | None] = {}
+    results = (_result(f, index[f.rule_id], uris, resolved_base, places) for f in result.findings)
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, results
 
 
