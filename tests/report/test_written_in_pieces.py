@@ -264,8 +264,6 @@ def test_junit_escaping_is_elementtrees(s):
     expected = f'<e a="{junit._attr(junit._x(s))}">{junit._text("text: " + junit._x(s))}</e>'
     assert ET.tostring(el, encoding="unicode") == expected
     assert junit._x(s) == junit._INVALID_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
-    lines = s.split("\n")
-    assert junit._x_lines(lines) == junit._x(s)
 
 
 def test_a_report_that_fails_half_way_leaves_no_file(tmp_path, result, monkeypatch):

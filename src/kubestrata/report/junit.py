@@ -29,22 +29,16 @@ CLUSTER_CASE = "(cluster)"
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+# the ASCII characters XML can carry: deleting them from an ASCII text leaves what it cannot
+_ASCII_OK = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x80)])
+
+
 def _x(s: str) -> str:
-    # every character XML cannot carry is unprintable (a control, a surrogate, U+FFFE/U+FFFF), and
-    # isprintable answers in C without the regex's scan: most text has nothing to replace
-    if s.isprintable():
+    # most text is ASCII with nothing to replace, which isascii and a bytes translate tell in C many
+    # times faster than the regex's scan
+    if s.isascii() and not s.encode().translate(None, _ASCII_OK):
         return s
     return _INVALID_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
-
-
-def _x_lines(lines: list[str]) -> str:
-    """``_x("\\n".join(lines))``: a newline is kept, so the lines can be asked one by one."""
-    text = "\n".join(lines)
-    return (
-        text
-        if all(map(str.isprintable, lines))
-        else _INVALID_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    )
 
 
 def _json(v: Any) -> str:
@@ -353,9 +347,9 @@ def write(result: ScanResult, out: IO[bytes], target: str = "") -> None:
             active = [f for f in findings if f.suppressed is None]
             if active:
                 for f in active:
+                    text = _text(_x("\n".join(_failure_lines(f, case))))
                     parts.append(
-                        f'      <failure message="{_attr(_x(f.message))}" type="{f.severity}">'
-                        f"{_text(_x_lines(_failure_lines(f, case)))}</failure>\n"
+                        f'      <failure message="{_attr(_x(f.message))}" type="{f.severity}">{text}</failure>\n'
                     )
             else:
                 reasons = sorted({str(f.suppressed) for f in findings})
