@@ -168,7 +168,9 @@ class _Writer:
             return self.cluster_json
         got = self.json_by_object.get(key)
         if got is None:
-            got = self.json_by_object[key] = orjson.dumps(self._build_resources(f))
+            # a copy the size of its text: orjson's own bytes keep the 4 KiB buffer it wrote into, and
+            # a large cluster has tens of thousands of objects (100 MiB at 50,000 objects)
+            got = self.json_by_object[key] = bytes(memoryview(orjson.dumps(self._build_resources(f))))
         return got
 
     def _build_resources(self, f: Finding) -> list[dict[str, Any]]:
