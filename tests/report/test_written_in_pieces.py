@@ -31,6 +31,28 @@ AWS = asff.AwsTarget.from_arn("arn:aws:eks:eu-west-1:123456789012:cluster/prod")
 INDENT = orjson.OPT_INDENT_2
 
 
+def plain_properties(f: Finding, fingerprint: str) -> dict[str, str]:
+    """A PolicyReport result's properties, written out plainly."""
+    props = {"layer": f.layer.value, "fingerprint": fingerprint}
+    if f.container:
+        props["container"] = f.container
+    if f.source is not None:
+        props["source"] = f"{f.source.file}:{f.source.line}" if f.source.line else f.source.file
+    for i, e in enumerate(f.evidence):
+        props[f"evidence.{i}.path"] = e.path
+        for k, v in (("observed", e.observed), ("expected", e.expected)):
+            props[f"evidence.{i}.{k}"] = v if type(v) is str else orjson.dumps(v, default=str).decode()
+    if f.remediation:
+        props["remediation"] = f.remediation
+    if f.fix:
+        props["fix"] = orjson.dumps(f.fix, default=str).decode()
+    if f.fix_note:
+        props["fixNote"] = f.fix_note
+    if f.suppressed is not None:
+        props["suppressed"] = f.suppressed
+    return props
+
+
 def plain_policy_reports(result: ScanResult, target: str) -> list[dict[str, Any]]:
     """PolicyReports the plain way: every result a dict, grouped by namespace, counted at the end."""
     registry = load_builtin_checks()
@@ -48,7 +70,7 @@ def plain_policy_reports(result: ScanResult, target: str) -> list[dict[str, Any]
             "message": f.message,
             "result": "fail" if f.suppressed is None else "skip",
             "scored": f.suppressed is None,
-            "properties": policyreport._properties(f, f.fingerprint),
+            "properties": plain_properties(f, f.fingerprint),
         }
         ns = ""
         if f.object is not None:

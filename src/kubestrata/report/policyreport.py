@@ -28,7 +28,7 @@ import orjson
 
 from kubestrata import __version__
 from kubestrata.checks import load_builtin_checks
-from kubestrata.findings import Finding, GapReason, Severity
+from kubestrata.findings import Finding, GapReason, Layer, Severity
 from kubestrata.kube.objects import MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
 from kubestrata.report.pieces import HOLE, INDENT, between_holes, write_items
 from kubestrata.scan import ScanResult
@@ -80,20 +80,37 @@ def _resource(ref: ObjectRef) -> dict[str, str]:
     return r
 
 
+def _evidence_keys(n: int) -> list[tuple[str, str, str]]:
+    """The property names of the first ``n`` evidence entries, made once: most findings have one."""
+    while len(_EVIDENCE_KEYS) < n:
+        i = len(_EVIDENCE_KEYS)
+        _EVIDENCE_KEYS.append((f"evidence.{i}.path", f"evidence.{i}.observed", f"evidence.{i}.expected"))
+    return _EVIDENCE_KEYS
+
+
+_EVIDENCE_KEYS: list[tuple[str, str, str]] = []
+_LAYER = {layer: layer.value for layer in Layer}  # an enum's .value is a Python-level descriptor
+
+
 def _properties(f: Finding, fingerprint: str) -> dict[str, str]:
-    props = {"layer": f.layer.value, "fingerprint": fingerprint}
+    props = {"layer": _LAYER[f.layer], "fingerprint": fingerprint}
     if f.container:
         props["container"] = f.container
-    if f.source is not None:
-        props["source"] = f"{f.source.file}:{f.source.line}" if f.source.line else f.source.file
-    for i, e in enumerate(f.evidence):
-        props[f"evidence.{i}.path"] = e.path
-        props[f"evidence.{i}.observed"] = _value(e.observed)
-        props[f"evidence.{i}.expected"] = _value(e.expected)
+    src = f.source
+    if src is not None:
+        props["source"] = f"{src.file}:{src.line}" if src.line else src.file
+    if f.evidence:
+        keys = _evidence_keys(len(f.evidence))
+        for (path, observed, expected), e in zip(keys, f.evidence, strict=False):
+            props[path] = e.path
+            v = e.observed
+            props[observed] = v if type(v) is str else _value(v)
+            v = e.expected
+            props[expected] = v if type(v) is str else _value(v)
     if f.remediation:
         props["remediation"] = f.remediation
     if f.fix:
-        props["fix"] = _json(f.fix)
+        props["fix"] = orjson.dumps(f.fix, default=str).decode()
     if f.fix_note:
         props["fixNote"] = f.fix_note
     if f.suppressed is not None:
