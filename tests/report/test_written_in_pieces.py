@@ -288,7 +288,7 @@ def test_junit_escaping_is_elementtrees(s):
     assert junit._x(s) == junit._INVALID_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
 
 
-def test_a_report_that_fails_half_way_leaves_no_file(tmp_path, result, monkeypatch):
+def test_a_report_that_fails_half_way_leaves_no_new_file(tmp_path, result, monkeypatch):
     from kubestrata.cli.common import write_streamed
 
     target = tmp_path / "out.json"
@@ -300,6 +300,10 @@ def test_a_report_that_fails_half_way_leaves_no_file(tmp_path, result, monkeypat
     with pytest.raises(RuntimeError):
         write_streamed(broken, str(target))
     assert not target.exists()
+    target.write_text("before")  # a path that existed is never removed (it may be /dev/stdout)
+    with pytest.raises(RuntimeError):
+        write_streamed(broken, str(target))
+    assert target.exists()
     write_streamed(lambda out: json_report.write(result, out, TARGET), str(target))
     assert target.read_bytes() == plain(Format.JSON, result, TARGET)
 

@@ -170,15 +170,18 @@ def write_output(text: str, output_file: str | None) -> None:
 def write_streamed(write: Callable[[IO[bytes]], None], output_file: str | None) -> None:
     """A text report that ``write`` writes as UTF-8 in pieces: to the file as it is made (a large
     report never exists whole in memory), or to stdout as ``write_output`` writes text. A report that
-    fails half-way leaves no file behind."""
+    fails half-way leaves no file behind when the file is new (never a path that existed before:
+    --output-file /dev/stdout, a FIFO, a file a previous run wrote)."""
     if output_file and output_file != "-":
         try:
+            created = not os.path.lexists(output_file)
             with open(output_file, "wb") as fh:
                 try:
                     write(fh)
                 except BaseException:
                     fh.close()
-                    os.unlink(output_file)
+                    if created:
+                        os.unlink(output_file)
                     raise
         except OSError as e:
             raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None

@@ -239,7 +239,7 @@ def render(result: ScanResult, target: str = "") -> str:
 
 
 # ElementTree's own escaping (xml.etree.ElementTree._escape_cdata and _escape_attrib), so the text is
-# byte for byte what ET.tostring writes; tests/report/test_junit.py compares the two on random text
+# byte for byte what ET.tostring writes; tests/report/test_written_in_pieces.py compares the two
 
 
 def _text(s: str) -> str:
@@ -376,10 +376,3 @@ def write(result: ScanResult, out: IO[bytes], target: str = "") -> None:
         parts.append("  </testsuite>\n")
         out.write("".join(parts).encode())
     out.write(b"</testsuites>\n")
-
-
-def _reference_render(result: ScanResult, target: str = "") -> str:
-    """The text as ElementTree writes it (the tests compare ``render`` with it)."""
-    root = to_element(result, target)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
