@@ -167,6 +167,32 @@ def write_output(text: str, output_file: str | None) -> None:
         sys.stdout.flush()
 
 
+def write_streamed(write: Callable[[IO[bytes]], None], output_file: str | None) -> None:
+    """A text report that ``write`` writes as UTF-8 in pieces: to the file as it is made (a large
+    report never exists whole in memory), or to stdout as ``write_output`` writes text. A report that
+    fails half-way leaves no file behind when the file is new (never a path that existed before:
+    --output-file /dev/stdout, a FIFO, a file a previous run wrote)."""
+    if output_file and output_file != "-":
+        try:
+            created = not os.path.lexists(output_file)
+            with open(output_file, "wb") as fh:
+                try:
+                    write(fh)
+                except BaseException:
+                    fh.close()
+                    if created:
+                        os.unlink(output_file)
+                    raise
+        except OSError as e:
+            raise KubestrataError(f"cannot write {output_file}: {e.strerror or e}") from None
+    else:
+        import io
+
+        buf = io.BytesIO()
+        write(buf)
+        write_output(buf.getvalue().decode(), None)
+
+
 def stdout_console(file: IO[str] | None = None) -> Console:
     """The console a rich report is printed on: stdout (colour and width from the terminal and
     NO_COLOR / FORCE_COLOR), or a file (no colour, a fixed width)."""

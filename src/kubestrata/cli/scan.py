@@ -20,14 +20,14 @@ from kubestrata.cli.common import (
     leave_to_exit,
     rich_output,
     warning_line,
-    write_output,
+    write_streamed,
 )
 from kubestrata.cli.inputs import load_input, require_complete
 from kubestrata.cli.progress import stage
 from kubestrata.config import load_config
 from kubestrata.errors import KubestrataError
 from kubestrata.kube.cluster import Cluster
-from kubestrata.report.render import Format, render
+from kubestrata.report.render import Format, write_report
 from kubestrata.scan import ScanResult, run_scan, select_checks
 
 if TYPE_CHECKING:
@@ -275,10 +275,13 @@ def _scan(
             if output is Format.HTML:
                 run = html_run(snap, result, paths, cluster, namespace, started, time.perf_counter() - clock)
             aws = aws_target(snap, result, cluster_arn, security_hub) if output is Format.ASFF else None
-            text = render(
-                result, output, target=target, html_run=run, aws_target=aws, now=dt.datetime.now(dt.UTC),
-            )  # fmt: skip
-            write_output(text, output_file)
+            now = dt.datetime.now(dt.UTC)
+            write_streamed(
+                lambda out: write_report(
+                    result, output, out, target=target, html_run=run, aws_target=aws, now=now
+                ),
+                output_file,
+            )
     if security_hub:
         from kubestrata.integrations import securityhub
         from kubestrata.report.asff import to_findings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from kubestrata.scan import ScanResult
 
@@ -68,3 +68,42 @@ def render(
     from kubestrata.report import html
 
     return html.render(result, target, html_run)
+
+
+def write_report(
+    result: ScanResult,
+    fmt: Format,
+    out: IO[bytes],
+    *,
+    target: str = "",
+    html_run: RunInfo | None = None,
+    aws_target: AwsTarget | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """``render``'s text to ``out`` as UTF-8, byte for byte, written as it is made: the formats that
+    grow with the input (every one but the table and HTML) never exist whole in memory, as dicts or as
+    text."""
+    if fmt is Format.JSON:
+        from kubestrata.report import json_report
+
+        json_report.write(result, out, target)
+    elif fmt is Format.SARIF:
+        from kubestrata.report import sarif
+
+        sarif.write(result, out, target)
+    elif fmt is Format.JUNIT:
+        from kubestrata.report import junit
+
+        junit.write(result, out, target)
+    elif fmt is Format.POLICYREPORT:
+        from kubestrata.report import policyreport
+
+        policyreport.write(result, out, target)
+    elif fmt is Format.ASFF:
+        from kubestrata.report import asff
+
+        asff.write(result, out, aws_target, now)
+    else:
+        out.write(
+            render(result, fmt, target=target, html_run=html_run, aws_target=aws_target, now=now).encode()
+        )

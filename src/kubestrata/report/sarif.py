@@ -11,9 +11,11 @@ notifications, so "not evaluated" is visible in the log too.
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 import orjson
@@ -21,6 +23,7 @@ import orjson
 from kubestrata import __version__
 from kubestrata.checks import load_builtin_checks
 from kubestrata.findings import Finding, Severity
+from kubestrata.report.pieces import HOLE, INDENT, around_hole, write_items
 from kubestrata.scan import ScanResult
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -112,53 +115,71 @@ def _rule(rule_id: str, sample: Finding | None) -> dict[str, Any]:
     }
 
 
-def _result(f: Finding, rule_index: int, uris: dict[str, str | None], base: Path) -> dict[str, Any]:
+def _result(
+    f: Finding,
+    rule_index: int,
+    uris: dict[str, str | None],
+    base: Path,
+    places: dict[tuple[str, int | None], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """One result; ``places`` keeps the physical location of a file and line, which every finding on
+    the objects of one document shares (orjson writes a shared dict as often as it is referenced)."""
     location: dict[str, Any] = {}
-    uri = None
-    if f.source is not None:
-        # one path computation per file, not per finding (tens of thousands share a file)
-        try:
-            uri = uris[f.source.file]
-        except KeyError:
-            uri = uris[f.source.file] = artifact_uri(f.source.file, base)
-    if uri is not None:
-        phys: dict[str, Any] = {"artifactLocation": {"uri": uri}}
-        if f.source and f.source.line:
-            phys["region"] = {"startLine": f.source.line}
-        location["physicalLocation"] = phys
-    if f.object is not None:
-        ref = f.object
-        location["logicalLocations"] = [
-            {
-                "name": ref.name,
-                "fullyQualifiedName": str(ref) + (f"/{f.container}" if f.container else ""),
-                "kind": "resource",
-            }
-        ]
-    where = f" ({f.object}" + (f", container {f.container}" if f.container else "") + ")" if f.object else ""
+    src = f.source
+    if src is not None:
+        key = (src.file, src.line)
+        phys = None if places is None else places.get(key)
+        if phys is None:
+            # one path computation per file, not per finding (tens of thousands share a file)
+            try:
+                uri = uris[src.file]
+            except KeyError:
+                uri = uris[src.file] = artifact_uri(src.file, base)
+            if uri is not None:
+                phys = {"artifactLocation": {"uri": uri}}
+                if src.line:
+                    phys["region"] = {"startLine": src.line}
+                if places is not None:
+                    places[key] = phys
+        if phys is not None:
+            location["physicalLocation"] = phys
+    ref = f.object
+    if ref is not None:
+        name = str(ref)
+        if f.container:
+            location["logicalLocations"] = [
+                {"name": ref.name, "fullyQualifiedName": f"{name}/{f.container}", "kind": "resource"}
+            ]
+            where = f" ({name}, container {f.container})"
+        else:
+            location["logicalLocations"] = [
+                {"name": ref.name, "fullyQualifiedName": name, "kind": "resource"}
+            ]
+            where = f" ({name})"
+        obj: dict[str, Any] | None = {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "namespace": ref.namespace or None,
+            "name": ref.name,
+        }
+    else:
+        where = ""
+        obj = None
+    sev = f.severity
     res: dict[str, Any] = {
         "ruleId": f.rule_id,
         "ruleIndex": rule_index,
-        "level": LEVEL[f.severity],
+        "level": LEVEL[sev],
         "message": {"text": f.message + where},
         "locations": [location] if location else [],
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
         "properties": {
-            "severity": f.severity.value,
-            "security-severity": SECURITY_SEVERITY[f.severity],
-            "layer": f.layer.value,
-            "object": None
-            if f.object is None
-            else {
-                "apiVersion": f.object.api_version,
-                "kind": f.object.kind,
-                "namespace": f.object.namespace or None,
-                "name": f.object.name,
-            },
+            "severity": sev,
+            "security-severity": SECURITY_SEVERITY[sev],
+            "layer": f.layer,
+            "object": obj,
             "container": f.container,
-            "evidence": [
-                {"path": e.path, "observed": e.observed, "expected": e.expected} for e in f.evidence
-            ],
+            "evidence": f.evidence,  # dataclasses: {"path", "observed", "expected"}
             "remediation": f.remediation,
             "fix": f.fix,
             "fixNote": f.fix_note,
@@ -177,6 +198,16 @@ def _result(f: Finding, rule_index: int, uris: dict[str, str | None], base: Path
 
 
 def to_document(result: ScanResult, target: str = "", *, base: Path | None = None) -> dict[str, Any]:
+    """The log as one dict (what ``write`` writes in pieces)."""
+    doc, results = _without_results(result, target, base)
+    doc["runs"][0]["results"] = list(results)
+    return doc
+
+
+def _without_results(
+    result: ScanResult, target: str, base: Path | None
+) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The log with an empty results list, and its results, made as they are read."""
     rule_ids = sorted(result.coverage.checks_run | {f.rule_id for f in result.findings})
     samples = {f.rule_id: f for f in result.findings}
     index = {rid: i for i, rid in enumerate(rule_ids)}
@@ -204,11 +235,29 @@ def to_document(result: ScanResult, target: str = "", *, base: Path | None = Non
         },
         "invocations": [invocation],
         "columnKind": "unicodeCodePoints",
-        "results": [_result(f, index[f.rule_id], uris, resolved_base) for f in result.findings],
+        "results": [],
         "properties": {"target": target},
     }
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    places: dict[tuple[str, int | None], dict[str, Any] | None] = {}
+    results = (_result(f, index[f.rule_id], uris, resolved_base, places) for f in result.findings)
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, results
+
+
+def write(result: ScanResult, out: IO[bytes], target: str = "", *, base: Path | None = None) -> None:
+    """The log to ``out``, byte for byte ``render``'s text: the results a batch at a time."""
+    doc, results = _without_results(result, target, base)
+    if not result.findings:
+        out.write(orjson.dumps(doc, option=INDENT) + b"\n")
+        return
+    doc["runs"][0]["results"] = [HOLE]
+    head, tail = around_hole(doc)
+    out.write(head)
+    write_items(out, results, 4)
+    out.write(tail + b"\n")
 
 
 def render(result: ScanResult, target: str = "", *, base: Path | None = None) -> str:
-    return orjson.dumps(to_document(result, target, base=base), option=orjson.OPT_INDENT_2).decode() + "\n"
+    """``orjson.dumps(to_document(...), option=OPT_INDENT_2)`` and a newline."""
+    buf = io.BytesIO()
+    write(result, buf, target, base=base)
+    return buf.getvalue().decode()
