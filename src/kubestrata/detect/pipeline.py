@@ -23,7 +23,7 @@ from kubestrata.detect.factory import FindingFactory
 from kubestrata.detect.identities import ControlPlane, builtin
 from kubestrata.detect.objects import ObjectMemory
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, RULE_ERRORS, Detector, parse_ip
-from kubestrata.detect.state import FindingsStore, FirstSeen, make_engine
+from kubestrata.detect.state import FindingsStore, FirstSeen
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
 
@@ -236,7 +236,11 @@ class Pipeline:
         self.sinks = sinks or []
         self.ip_lists = self.config.ip_lists
         self.learning = self.config.learning
-        engine = make_engine(self.config.state_url) if self.config.state_url else None
+        engine = None
+        if self.config.state_url:  # SQLAlchemy is imported only for a state database
+            from kubestrata.detect.statedb import make_engine
+
+            engine = make_engine(self.config.state_url)
         self.engine = engine
         self._first_seen = self.make_first_seen(engine)
         self.store = self.make_store(engine)
