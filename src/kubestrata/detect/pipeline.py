@@ -23,6 +23,7 @@ from kubestrata.detect.factory import FindingFactory
 from kubestrata.detect.identities import ControlPlane, builtin
 from kubestrata.detect.objects import ObjectMemory
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, RULE_ERRORS, Detector, parse_ip
+from kubestrata.detect.rules.facts import event_facts
 from kubestrata.detect.state import FindingsStore, FirstSeen
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
@@ -249,7 +250,9 @@ class Pipeline:
         self._finding = FindingFactory()
         self._min_rank = Severity.parse(self.config.min_severity).rank
         self.detectors = [d for d in DETECTORS if any(i in enabled for i in d.ids)]
-        self._dispatch: dict[tuple[str, str, str, str], tuple[Detector, ...]] = {}
+        # (stage, verb, resource, subresource, facts) -> (any rule registered for the first four,
+        # the detectors whose declared facts the event has)
+        self._dispatch: dict[tuple[str, str, str, str, int], tuple[bool, tuple[Detector, ...]]] = {}
         self._seen: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
         self._windows: dict[tuple[str, str], _Window] = {}
@@ -393,15 +396,22 @@ class Pipeline:
             self._seen_order.append(key)
             if len(self._seen_order) > self.config.dedup_capacity:
                 self._seen.discard(self._seen_order.popleft())
-        dk = (ev.stage, ev.verb, ev.resource, ev.subresource)
-        dets = self._dispatch.get(dk)
-        if dets is None:
+        # the dispatch key: what the rules declare they match (rules.registry.rule's ``on``,
+        # ``stages`` and ``when``), so an event meets only the functions that can match it
+        facts = event_facts(ev, self.ip_lists.any_loaded)
+        dk = (ev.stage, ev.verb, ev.resource, ev.subresource, facts)
+        entry = self._dispatch.get(dk)
+        if entry is None:
             if len(self._dispatch) >= self.MAX_CACHE_KEYS:
                 self._dispatch.clear()  # attacker-chosen resource names must not grow it forever
-            dets = self._dispatch[dk] = tuple(d for d in self.detectors if d.accepts(*dk))
+            keyed = [d for d in self.detectors if d.accepts(ev.stage, ev.verb, ev.resource, ev.subresource)]
+            entry = self._dispatch[dk] = (bool(keyed), tuple(d for d in keyed if d.applies(facts)))
+        keyed_any, dets = entry
+        if not keyed_any:
+            return []
+        st.evaluated += 1  # (an event some rule is registered for, whether or not its facts admit one)
         if not dets:
             return []
-        st.evaluated += 1
         out: list[Finding] = []
         specs, min_rank = self.specs, self._min_rank
         for d in dets:
