@@ -53,8 +53,16 @@ def _config(lists: bool) -> DetectConfig:
 
 events = st.builds(
     lambda verb, resource, user, ips, code, decision, uri, stage, groups: event(
-        verb, resource, user=user, ips=ips, code=code, decision=decision, uri=uri, stage=stage,
-        groups=groups, name="x",
+        verb,
+        resource,
+        user=user,
+        ips=ips,
+        code=code,
+        decision=decision,
+        uri=uri,
+        stage=stage,
+        groups=groups,
+        name="x",
     ),  # fmt: skip
     st.sampled_from(VERBS),
     st.sampled_from(RESOURCES),
@@ -64,7 +72,9 @@ events = st.builds(
     st.sampled_from(["allow", "forbid", ""]),
     st.sampled_from(URIS) | st.none(),
     st.sampled_from(["ResponseComplete", "ResponseStarted"]),
-    st.sampled_from([None, ["system:authenticated"], ["system:nodes", "system:authenticated"], ["system:masters"]]),
+    st.sampled_from(
+        [None, ["system:authenticated"], ["system:nodes", "system:authenticated"], ["system:masters"]]
+    ),
 )
 
 
@@ -115,7 +125,9 @@ def test_the_pipeline_skips_only_what_cannot_fire(raw: dict[str, Any]) -> None:
 def test_a_wrong_declaration_is_caught() -> None:
     # the check can fail: F01 declared as if it needed an anonymous user fires on alice's request
     wrong = Detector("wrong", ("KS-AUD-F01",), None, None, None, None, disallowed_user, int(Fact.ANONYMOUS))
-    assert _fires_without_its_facts(wrong, event("get", "pods", user="alice@example.com"), False) == ["KS-AUD-F01"]
+    assert _fires_without_its_facts(wrong, event("get", "pods", user="alice@example.com"), False) == [
+        "KS-AUD-F01"
+    ]
 
 
 def test_facts_of_events() -> None:
