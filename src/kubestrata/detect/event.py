@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
 
 AUDIT_API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1"})
 STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"})
@@ -98,7 +100,9 @@ class AuditEvent:
         "_epoch",
         "produced",
         "memo",
+        "_line",  # the JSON line of an event read by detect/wire.py, whose raw is decoded on first use
     )
+    _line: bytes
 
     def __init__(self, raw: dict[str, Any], cluster: str = "") -> None:
         self.raw = raw
@@ -287,6 +291,17 @@ class AuditEvent:
         # object for strategic-merge, merge and apply patches, a list of operations for a JSON patch
         if v is not None and type(v) is not dict and not (type(v) is list and self.verb == "patch"):
             raise BadEvent(f"expected an object, got {type(v).__name__}", "requestObject")
+
+    if not TYPE_CHECKING:  # (mypy would accept any attribute name of a class with __getattr__)
+
+        def __getattr__(self, name: str) -> Any:
+            # called only for an attribute that is not set: ``raw`` of an event read by
+            # detect/wire.py, decoded from its line on first use (detect/wire.py: orjson accepts
+            # that line, and reads the values the event was filled with)
+            if name == "raw":
+                raw = self.raw = orjson.loads(self._line)
+                return raw
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- derived fields (computed on demand; most events never need them) --
 

@@ -25,6 +25,7 @@ from kubestrata.detect.objects import ObjectMemory
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, RULE_ERRORS, Detector, parse_ip
 from kubestrata.detect.rules.facts import event_facts
 from kubestrata.detect.state import FindingsStore, FirstSeen
+from kubestrata.detect.wire import read_event
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
 
@@ -338,6 +339,9 @@ class Pipeline:
         stripped = line.strip()
         if not stripped:
             return []
+        ev = read_event(stripped, self.config.cluster)
+        if ev is not None:  # the usual Event line, read without its dict (detect/wire.py)
+            return self.process_event(ev)
         try:
             if stripped[:4] == b"H4sI" or stripped[:2] == b"\x1f\x8b":
                 # a CloudWatch subscription payload (base64 of gzip, or raw gzip) on its own line

@@ -36,6 +36,7 @@ from kubestrata.detect.runtime.events import RuntimeEvent, UnknownEventType
 from kubestrata.detect.runtime.rules import RuntimeRules
 from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains
 from kubestrata.detect.sources import Oversize, read_line_blocks
+from kubestrata.detect.wire import read_event
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding
 
@@ -221,6 +222,11 @@ class DetectRouter:
         self.stats.lines += 1
         if not stripped:
             return []
+        if self.input_format is InputFormat.AUTO:
+            ev = read_event(stripped, self.config.cluster)
+            if ev is not None:  # the usual Event line (kind Event: sniff's AUDIT), read without its dict
+                found = self.pipeline.process_event(ev)
+                return self._correlate(found) if found or self._pending else found
         try:
             obj = loads(stripped)
         except BadEvent as e:
