@@ -407,10 +407,12 @@ class Pipeline:
         st.events += 1
         key = (ev.audit_id, ev.stage) if ev.audit_id else None  # (ev.key, inline)
         if key is not None:
-            if key in self._seen:
+            seen = self._seen
+            n = len(seen)
+            seen.add(key)  # (one lookup: a key already there leaves the size as it was)
+            if len(seen) == n:
                 st.duplicates += 1
                 return []
-            self._seen.add(key)
             self._seen_order.append(key)
             if len(self._seen_order) > self.config.dedup_capacity:
                 self._seen.discard(self._seen_order.popleft())

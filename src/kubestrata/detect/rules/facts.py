@@ -29,6 +29,7 @@ _ANONYMOUS = int(Fact.ANONYMOUS)  # plain ints: IntFlag arithmetic is slow on th
 _NON_SYSTEM_USER = int(Fact.NON_SYSTEM_USER)
 _PUBLIC_SOURCE = int(Fact.PUBLIC_SOURCE)
 _IP_LISTS = int(Fact.IP_LISTS)
+_public: dict[str, bool] = {}  # helpers.is_public by address, without a call per event
 
 
 def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
@@ -39,7 +40,13 @@ def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
     else:
         facts = _NON_SYSTEM_USER
     for ip in ev.source_ips:
-        if is_public(ip):
+        public = _public.get(ip)
+        if public is None:
+            public = is_public(ip)
+            if len(_public) >= 65536:
+                _public.clear()  # bounded: source addresses are client-chosen
+            _public[ip] = public
+        if public:
             facts |= _PUBLIC_SOURCE
             break
     if ip_lists_loaded:
