@@ -473,14 +473,29 @@ def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> Non
     """Every line of a stream into a pipeline or router; a line over the size limit is counted as
     bad (oversize) without being read whole."""
     limit = target.config.max_event_bytes
+    cluster = target.config.cluster
+    stats = target.stats
     process_line = target.process_line
+    # the usual Event line (detect/wire.py) is process_line's first case: taken here, without the
+    # checks that do not apply to it (a line within the limit: read_line_blocks) and without its origin
+    router: DetectRouter | None = None
+    if isinstance(target, DetectRouter):
+        router, process_event = target, target.pipeline.process_event
+        usual = target.input_format in (InputFormat.AUTO, InputFormat.AUDIT)
+    else:
+        process_event, usual = target.process_event, True
     n = 0
     for lines in read_line_blocks(fh, limit):
         for line in lines:
             n += 1
             if isinstance(line, Oversize):
-                target.stats.lines += 1
+                stats.lines += 1
                 target.bad("oversize", f"{name}:{n}", f"{line.length} bytes > limit {limit}")
+            elif usual and (ev := read_event(line, cluster)) is not None:
+                stats.lines += 1
+                found = process_event(ev)
+                if router is not None and (found or router._pending):
+                    router._correlate(found)
             else:
                 process_line(line, f"{name}:{n}")
 
