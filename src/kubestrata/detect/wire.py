@@ -43,7 +43,7 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
 class _UserInfo(_Strict):
     username: str = ""
     uid: str = ""
-    groups: list[str] | None = None
+    groups: tuple[str, ...] | None = None  # (decoded as the tuple the event holds)
     extra: dict[str, list[str]] | None = None
 
 
@@ -101,7 +101,7 @@ class _Event(_Strict):
     requestURI: str = ""
     verb: str = ""
     user: _UserInfo | None = None
-    sourceIPs: list[str] | None = None
+    sourceIPs: tuple[str, ...] | None = None
     userAgent: str = ""
     objectRef: _ObjectReference | None = None
     responseStatus: _Status | None = None
@@ -140,14 +140,14 @@ def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
     user = e.user
     if user is not None:
         ev.user = user.username
-        ev.groups = tuple(user.groups) if user.groups else ()
+        ev.groups = user.groups or ()
         ev.user_extra = user.extra if user.extra is not None else _EMPTY
     else:
         ev.user = ""
         ev.groups = ()
         ev.user_extra = _EMPTY
     ev.impersonated_user = ""
-    ev.source_ips = tuple(e.sourceIPs) if e.sourceIPs else ()
+    ev.source_ips = e.sourceIPs or ()
     ev.user_agent = e.userAgent
     ref = e.objectRef
     if ref is not None:
