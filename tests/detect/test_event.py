@@ -201,7 +201,7 @@ def _read(raw: dict, plain: bool) -> tuple | str:
                                                                               "_epoch", "produced", "memo", "_line"))  # fmt: skip
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_raw())
 def test_the_plain_read_agrees_with_the_checked_one(raw: dict) -> None:
     assert _read(raw, plain=True) == _read(raw, plain=False)

@@ -79,7 +79,7 @@ def _reference(line: bytes) -> AuditEvent | str:
         return f"bad: {e}"
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines())
 def test_read_event_agrees_with_orjson_or_declines(line: bytes) -> None:
     _agrees(line)
