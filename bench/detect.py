@@ -358,7 +358,7 @@ def main() -> None:
         print(f"with SQLite state ({db.name}): wall {dt:.2f}s, CPU {dc:.2f}s "
               f"({args.events / dc:,.0f} events/s per core); findings stored {pipe.stats.findings}")  # fmt: skip
     if args.state_url:
-        from kubestrata.detect.state import make_engine, metadata
+        from kubestrata.detect.statedb import make_engine, metadata
 
         engine = make_engine(args.state_url)
         metadata.drop_all(engine)  # a fresh baseline: every first sighting is new, as in the SQLite run

@@ -235,7 +235,7 @@ def pending_of(redis_url: str, partitions: int, consumer: str) -> int:
 def stored_fingerprints(state: str) -> Counter[str]:
     from sqlalchemy import select
 
-    from kubestrata.detect.state import findings_table, make_engine
+    from kubestrata.detect.statedb import findings_table, make_engine
 
     engine = make_engine(state)
     with engine.connect() as conn:
@@ -246,7 +246,7 @@ def stored_fingerprints(state: str) -> Counter[str]:
 
 def fresh_state(url: str | None, tag: str) -> str:
     if url:
-        from kubestrata.detect.state import make_engine, metadata
+        from kubestrata.detect.statedb import make_engine, metadata
 
         engine = make_engine(url)
         metadata.drop_all(engine)

@@ -372,3 +372,22 @@ def test_top_level_table_lists_every_command():
 def test_every_command_help_shows_an_example():
     bare = [p for p, c in walk() if "Example" not in (c.help or "") and p not in ("version", "cedar schema")]
     assert not bare, bare
+
+
+def test_detect_replay_without_state_imports_no_sqlalchemy(tmp_path):
+    # issue 13: the state database (SQLAlchemy, ~0.18 s of imports) loads only for --state
+    target = REPO_ROOT / "examples" / "detect" / "attack.log"
+    mods = _modules_after(
+        "import sys\nfrom kubestrata.cli.main import main\n"
+        f"sys.argv = ['kubestrata', 'detect', 'replay', {str(target)!r}, '-o', 'none']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    assert "kubestrata.detect.rules.native_access" in mods  # the replay did run
+    assert "sqlalchemy" not in {m.split(".")[0] for m in mods}
+    with_state = _modules_after(
+        "import sys\nfrom kubestrata.cli.main import main\n"
+        f"sys.argv = ['kubestrata', 'detect', 'replay', {str(target)!r}, '-o', 'none', "
+        f"'--state', {str(tmp_path / 's.db')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    assert "sqlalchemy" in {m.split(".")[0] for m in with_state}  # the test can fail

@@ -102,7 +102,7 @@ def test_state_statements_compile_for_postgresql() -> None:
     real server)."""
     from sqlalchemy.dialects import postgresql
 
-    from kubestrata.detect.state import findings_upsert, first_seen_table, insert_for
+    from kubestrata.detect.statedb import findings_upsert, first_seen_table, insert_for
 
     dialect = postgresql.dialect()
     fs = str(insert_for("postgresql", first_seen_table).on_conflict_do_nothing().compile(dialect=dialect))

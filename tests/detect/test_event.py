@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kubestrata.detect.decode import gke_to_event
 from kubestrata.detect.event import AuditEvent, BadEvent
@@ -116,3 +118,102 @@ def test_gcp_non_k8s_entries_are_ignored_not_bad() -> None:
     pipe = Pipeline()
     pipe.process_obj({"protoPayload": {"serviceName": "compute.googleapis.com", "methodName": "x"}})
     assert pipe.stats.ignored == 1 and pipe.stats.bad_total == 0
+
+
+# -- the plain read and the checked read agree (AuditEvent._read_plain, _read_checked) ---------
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=6),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=6,
+)
+_strs = st.sampled_from(
+    ["", "Event", "EventList", "audit.k8s.io/v1", "audit.k8s.io/v2", "ResponseComplete", "Panic", "Bogus",
+     "get", "patch", "create", "/api/v1/pods", "alice", "pods", "10.0.0.1"]
+)  # fmt: skip
+_value = _strs | _json
+_user = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "username": _value,
+            "groups": st.lists(_value, max_size=3) | _json,
+            "extra": _json,
+            "uid": _value,
+        },
+    )
+    | _json
+)
+_ref = st.fixed_dictionaries({}, optional={k: _value for k in ("resource", "subresource", "namespace", "name", "apiGroup")}) | _json  # fmt: skip
+_status = st.fixed_dictionaries({}, optional={"code": st.sampled_from([200, 403, True, 1.0]) | _json}) | _json
+_TOP = ["kind", "apiVersion", "auditID", "stage", "level", "verb", "requestURI", "userAgent", "stageTimestamp",
+        "requestReceivedTimestamp", "timestamp", "user", "impersonatedUser", "objectRef", "responseStatus",
+        "sourceIPs", "annotations", "requestObject", "responseObject"]  # fmt: skip
+_NESTED = {"user": ["username", "groups", "extra"], "objectRef": ["resource", "subresource", "namespace", "name",
+           "apiGroup"], "responseStatus": ["code"]}  # fmt: skip
+_change = st.one_of(
+    st.tuples(
+        st.sampled_from(_TOP), st.just(""), _value | _user | _ref | _status | st.lists(_value, max_size=3)
+    ),
+    st.sampled_from(sorted(_NESTED)).flatmap(
+        lambda k: st.tuples(st.just(k), st.sampled_from(_NESTED[k]), _value | st.lists(_value, max_size=3))
+    ),
+    st.tuples(st.sampled_from(_TOP), st.just(""), st.just(KeyError)),  # the field removed
+)
+
+
+@st.composite
+def _raw(draw: st.DrawFn) -> dict:
+    """A usual event (helpers.event) with up to three fields changed to anything JSON can hold."""
+    raw = event(
+        draw(st.sampled_from(["get", "list", "create", "patch", ""])),
+        draw(st.sampled_from(["pods", "secrets", ""])),
+        user=draw(_strs),
+        ips=draw(st.lists(st.sampled_from(["10.0.0.1", "8.8.8.8", ""]), max_size=2)),
+        code=draw(st.sampled_from([200, 403])),
+        stage=draw(st.sampled_from(["ResponseComplete", "ResponseStarted", ""])),
+        request_object=draw(st.none() | st.just({"kind": "Pod"})),
+    )
+    for top, sub, value in draw(st.lists(_change, max_size=3)):
+        target = raw.get(top) if sub else raw
+        if type(target) is not dict:
+            continue
+        key = sub or top
+        if value is KeyError:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return raw
+
+
+def _read(raw: dict, plain: bool) -> tuple | str:
+    ev = AuditEvent.__new__(AuditEvent)
+    try:
+        if not (plain and ev._read_plain(raw)):
+            ev._read_checked(raw)
+    except BadEvent as e:
+        return f"bad: {e}"
+    return tuple(getattr(ev, k) for k in AuditEvent.__slots__ if k not in ("raw", "cluster", "_query", "_command",
+                                                                              "_epoch", "produced", "memo", "_line"))  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_raw())
+def test_the_plain_read_agrees_with_the_checked_one(raw: dict) -> None:
+    assert _read(raw, plain=True) == _read(raw, plain=False)
+
+
+def test_the_plain_read_takes_the_usual_event() -> None:
+    ev = AuditEvent.__new__(AuditEvent)
+    assert ev._read_plain(
+        event("get", "pods", ips=["10.0.0.1", "8.8.8.8"])
+    )  # (else the test above proves little)
+    assert not ev._read_plain(event("get", "pods", ips=["10.0.0.1", 5]))  # type: ignore[list-item]
+    assert (
+        _read(event("get", "pods", ips=["10.0.0.1", 5]), True)
+        == "bad: sourceIPs[1]: expected a string, got int"
+    )  # type: ignore[list-item]

@@ -10,14 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from kubestrata.detect.pipeline import DetectConfig, Pipeline
-from kubestrata.detect.state import (
-    FindingsStore,
-    FirstSeen,
-    findings_table,
-    findings_upsert,
-    first_seen_table,
-    make_engine,
-)
+from kubestrata.detect.state import FindingsStore, FirstSeen
+from kubestrata.detect.statedb import findings_table, findings_upsert, first_seen_table, make_engine
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import EventRef, Finding, Layer, Severity
 from tests.detect import conftest as pg_conftest

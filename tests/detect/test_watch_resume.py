@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from kubestrata.detect.sources import FileFollower, FilePosition, head_digest
-from kubestrata.detect.state import WatchPositions, make_engine
+from kubestrata.detect.statedb import WatchPositions, make_engine
 from tests.detect.helpers import event
 
 REPO = Path(__file__).resolve().parents[2]

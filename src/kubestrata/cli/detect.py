@@ -197,7 +197,8 @@ def stored_findings(
     """Show the findings store: each finding once, with how often it recurred.
 
     Example: kubestrata detect findings --state ~/.local/state/kubestrata/detect.db -o jsonl"""
-    from kubestrata.detect.state import FindingsStore, make_engine
+    from kubestrata.detect.state import FindingsStore
+    from kubestrata.detect.statedb import make_engine
 
     if "://" not in state and state != ":memory:" and not os.path.exists(state):
         raise KubestrataError(f"no state database at {state}")

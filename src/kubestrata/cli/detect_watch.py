@@ -165,7 +165,7 @@ def _follow_file(
     import time
 
     from kubestrata.detect.sources import FileFollower, FilePosition
-    from kubestrata.detect.state import WatchPositions
+    from kubestrata.detect.statedb import WatchPositions
 
     positions = WatchPositions(pipe.engine) if pipe.engine is not None else None
     source = f"{cluster}|{os.path.abspath(file)}"

@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import orjson
 
 AUDIT_API_VERSIONS = frozenset({"audit.k8s.io/v1", "audit.k8s.io/v1beta1"})
 STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"})
@@ -98,11 +100,120 @@ class AuditEvent:
         "_epoch",
         "produced",
         "memo",
+        "_line",  # the JSON line of an event read by detect/wire.py, whose raw is decoded on first use
     )
+    _line: bytes
 
     def __init__(self, raw: dict[str, Any], cluster: str = "") -> None:
         self.raw = raw
         self.cluster = cluster
+        if not self._read_plain(raw):
+            self._read_checked(raw)
+        self._query: dict[str, list[str]] | None = None
+        self._command: list[str] | None = None
+        self._epoch: float | None | bool = False  # False: not parsed yet
+        self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
+        self.memo: dict[Hashable, Any] = {}  # what several rules read of this event, computed once
+
+    def _read_plain(self, raw: dict[str, Any]) -> bool:
+        """The usual event, read with few checks: every field present has the type the API server
+        writes. False, having set nothing that _read_checked does not set again, at anything else
+        (a wrong type, an unknown stage, an impersonation): _read_checked then reads the event field
+        by field and names the one at fault. The two agree on every input (tests/detect/test_event.py)."""
+        get = raw.get
+        kind = get("kind")
+        api_version = get("apiVersion")
+        if not (kind is None or kind == "Event") or not (
+            api_version is None or (type(api_version) is str and api_version in AUDIT_API_VERSIONS)
+        ):
+            return False
+        user = get("user")
+        ref = get("objectRef")
+        status = get("responseStatus")
+        ips = get("sourceIPs")
+        ann = get("annotations")
+        if (
+            type(user) is not dict
+            or not (type(ref) is dict or ref is None)
+            or not (type(status) is dict or status is None)
+            or not (type(ips) is list or ips is None)
+            or not (type(ann) is dict or ann is None)
+            or get("impersonatedUser") is not None
+        ):
+            return False
+        audit_id = get("auditID", "")
+        stage = get("stage", "")
+        level = get("level", "")
+        verb = get("verb", "")
+        uri = get("requestURI", "")
+        user_agent = get("userAgent", "")
+        username = user.get("username", "")
+        groups = user.get("groups")
+        extra = user.get("extra")
+        if ref:
+            resource = ref.get("resource", "")
+            subresource = ref.get("subresource", "")
+            namespace = ref.get("namespace", "")
+            name = ref.get("name", "")
+            api_group = ref.get("apiGroup", "")
+        else:
+            resource = subresource = namespace = name = api_group = ""
+        code = status.get("code") if status is not None else None
+        ts = get("stageTimestamp") or get("requestReceivedTimestamp") or get("timestamp")
+        response = get("responseObject")
+        request = get("requestObject")
+        if not (
+            type(audit_id) is str
+            and type(stage) is str
+            and type(level) is str
+            and type(verb) is str
+            and type(uri) is str
+            and type(user_agent) is str
+            and type(username) is str
+            and type(resource) is str
+            and type(subresource) is str
+            and type(namespace) is str
+            and type(name) is str
+            and type(api_group) is str
+            and (type(groups) is list or groups is None)
+            and (type(extra) is dict or extra is None)
+            and (type(code) is int or code is None)
+            and (type(ts) is str or ts is None)
+            and (type(response) is dict or response is None)
+            and (type(request) is dict or request is None or (type(request) is list and verb == "patch"))
+            and (verb or uri)
+            and (not stage or stage in STAGES)
+        ):
+            return False
+        try:  # every sourceIP and group a string: join raises TypeError at anything else, in C
+            "".join(ips or ())
+            "".join(groups or ())
+        except TypeError:
+            return False
+        self.api_version = api_version or ""
+        self.audit_id = audit_id
+        self.stage = stage
+        self.level = level
+        self.verb = verb
+        self.uri = uri
+        self.user = username
+        self.groups = tuple(groups) if groups else ()
+        self.user_extra = extra if extra is not None else _EMPTY
+        self.impersonated_user = ""
+        self.source_ips = tuple(ips) if ips else ()
+        self.user_agent = user_agent
+        self.resource = resource
+        self.subresource = subresource
+        self.namespace = namespace
+        self.name = name
+        self.api_group = api_group
+        self.code = code
+        self.annotations = ann if ann is not None else _EMPTY
+        self.timestamp = ts or ""
+        return True
+
+    def _read_checked(self, raw: dict[str, Any]) -> None:
+        """Every field checked in turn; BadEvent names the first one at fault."""
         kind = raw.get("kind")
         if kind is not None and kind != "Event":
             raise BadEvent(f"expected kind Event, got {kind!r}"[:120], "kind")
@@ -113,8 +224,7 @@ class AuditEvent:
             raise BadEvent(f"unsupported apiVersion {api_version!r}"[:120], "apiVersion")
         self.api_version = api_version or ""
         get = raw.get
-        # Fast path: plain type checks inline; the helpers (which name the field) run only when a
-        # value is not a string, i.e. on bad input.
+        # the helpers (which name the field) run only when a value is not a string
         v = get("auditID", "")
         self.audit_id = v if type(v) is str else _str(raw, "auditID", "auditID")
         v = get("stage", "")
@@ -181,11 +291,17 @@ class AuditEvent:
         # object for strategic-merge, merge and apply patches, a list of operations for a JSON patch
         if v is not None and type(v) is not dict and not (type(v) is list and self.verb == "patch"):
             raise BadEvent(f"expected an object, got {type(v).__name__}", "requestObject")
-        self._query: dict[str, list[str]] | None = None
-        self._command: list[str] | None = None
-        self._epoch: float | None | bool = False  # False: not parsed yet
-        self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
-        self.memo: dict[Hashable, Any] = {}  # what several rules read of this event, computed once
+
+    if not TYPE_CHECKING:  # (mypy would accept any attribute name of a class with __getattr__)
+
+        def __getattr__(self, name: str) -> Any:
+            # called only for an attribute that is not set: ``raw`` of an event read by
+            # detect/wire.py, decoded from its line on first use (detect/wire.py: orjson accepts
+            # that line, and reads the values the event was filled with)
+            if name == "raw":
+                raw = self.raw = orjson.loads(self._line)
+                return raw
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- derived fields (computed on demand; most events never need them) --
 

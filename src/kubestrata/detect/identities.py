@@ -8,12 +8,12 @@ ordinary actor unless listed, and kubelets are recognised the way the Node autho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import yaml
 
 from kubestrata.errors import KubestrataError
+from kubestrata.packagedata import load_yaml
 
 BUILTIN = "control_plane_identities.yaml"
 _ENTRY_KEYS = {"user", "group", "user_prefix", "rules", "source", "why"}
@@ -115,8 +115,7 @@ _builtin: ControlPlane | None = None
 def builtin() -> ControlPlane:
     global _builtin
     if _builtin is None:
-        text = resources.files("kubestrata.detect").joinpath("data", BUILTIN).read_text(encoding="utf-8")
-        _builtin = parse(yaml.safe_load(text), BUILTIN)[0]
+        _builtin = parse(load_yaml("kubestrata.detect", f"data/{BUILTIN}"), BUILTIN)[0]
     return _builtin
 
 

@@ -23,7 +23,9 @@ from kubestrata.detect.factory import FindingFactory
 from kubestrata.detect.identities import ControlPlane, builtin
 from kubestrata.detect.objects import ObjectMemory
 from kubestrata.detect.rules import ALLOWED_K8S_USERS, DETECTORS, RULE_ERRORS, Detector, parse_ip
-from kubestrata.detect.state import FindingsStore, FirstSeen, make_engine
+from kubestrata.detect.rules.facts import event_facts
+from kubestrata.detect.state import FindingsStore, FirstSeen
+from kubestrata.detect.wire import read_event
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
 
@@ -236,7 +238,11 @@ class Pipeline:
         self.sinks = sinks or []
         self.ip_lists = self.config.ip_lists
         self.learning = self.config.learning
-        engine = make_engine(self.config.state_url) if self.config.state_url else None
+        engine = None
+        if self.config.state_url:  # SQLAlchemy is imported only for a state database
+            from kubestrata.detect.statedb import make_engine
+
+            engine = make_engine(self.config.state_url)
         self.engine = engine
         self._first_seen = self.make_first_seen(engine)
         self.store = self.make_store(engine)
@@ -245,7 +251,9 @@ class Pipeline:
         self._finding = FindingFactory()
         self._min_rank = Severity.parse(self.config.min_severity).rank
         self.detectors = [d for d in DETECTORS if any(i in enabled for i in d.ids)]
-        self._dispatch: dict[tuple[str, str, str, str], tuple[Detector, ...]] = {}
+        # (stage, verb, resource, subresource, facts) -> (any rule registered for the first four,
+        # the detectors whose declared facts the event has)
+        self._dispatch: dict[tuple[str, str, str, str, int], tuple[bool, tuple[Detector, ...]]] = {}
         self._seen: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
         self._windows: dict[tuple[str, str], _Window] = {}
@@ -331,6 +339,9 @@ class Pipeline:
         stripped = line.strip()
         if not stripped:
             return []
+        ev = read_event(stripped, self.config.cluster)
+        if ev is not None:  # the usual Event line, read without its dict (detect/wire.py)
+            return self.process_event(ev)
         try:
             if stripped[:4] == b"H4sI" or stripped[:2] == b"\x1f\x8b":
                 # a CloudWatch subscription payload (base64 of gzip, or raw gzip) on its own line
@@ -345,6 +356,20 @@ class Pipeline:
     def process_obj(self, obj: Any, origin: str = "", check_size: bool = False) -> list[Finding]:
         """Events from a decoded document. ``check_size``: the document was larger than the
         per-event limit (a webhook batch), so measure each event and skip the oversize ones."""
+        if (
+            type(obj) is dict
+            and obj.get("kind") == "Event"
+            and not check_size
+            and not ("messageType" in obj and "logEvents" in obj)
+        ):
+            # one plain Event, the usual document: what iter_event_dicts would yield, without the
+            # generator and its loop (a few per cent of a replay)
+            try:
+                ev = AuditEvent(obj, self.config.cluster)
+            except BadEvent as e:
+                self.bad("bad-event", f"{origin} item 0", str(e), _sample(obj))
+                return []
+            return self.process_event(ev)
         out: list[Finding] = []
         limit = self.config.max_event_bytes
         it = iter_event_dicts(obj)
@@ -380,24 +405,33 @@ class Pipeline:
     def process_event(self, ev: AuditEvent) -> list[Finding]:
         st = self.stats
         st.events += 1
-        key = ev.key
+        key = (ev.audit_id, ev.stage) if ev.audit_id else None  # (ev.key, inline)
         if key is not None:
-            if key in self._seen:
+            seen = self._seen
+            n = len(seen)
+            seen.add(key)  # (one lookup: a key already there leaves the size as it was)
+            if len(seen) == n:
                 st.duplicates += 1
                 return []
-            self._seen.add(key)
             self._seen_order.append(key)
             if len(self._seen_order) > self.config.dedup_capacity:
                 self._seen.discard(self._seen_order.popleft())
-        dk = (ev.stage, ev.verb, ev.resource, ev.subresource)
-        dets = self._dispatch.get(dk)
-        if dets is None:
+        # the dispatch key: what the rules declare they match (rules.registry.rule's ``on``,
+        # ``stages`` and ``when``), so an event meets only the functions that can match it
+        facts = event_facts(ev, self.ip_lists.any_loaded)
+        dk = (ev.stage, ev.verb, ev.resource, ev.subresource, facts)
+        entry = self._dispatch.get(dk)
+        if entry is None:
             if len(self._dispatch) >= self.MAX_CACHE_KEYS:
                 self._dispatch.clear()  # attacker-chosen resource names must not grow it forever
-            dets = self._dispatch[dk] = tuple(d for d in self.detectors if d.accepts(*dk))
+            keyed = [d for d in self.detectors if d.accepts(ev.stage, ev.verb, ev.resource, ev.subresource)]
+            entry = self._dispatch[dk] = (bool(keyed), tuple(d for d in keyed if d.applies(facts)))
+        keyed_any, dets = entry
+        if not keyed_any:
+            return []
+        st.evaluated += 1  # (an event some rule is registered for, whether or not its facts admit one)
         if not dets:
             return []
-        st.evaluated += 1
         out: list[Finding] = []
         specs, min_rank = self.specs, self._min_rank
         for d in dets:

@@ -35,11 +35,13 @@ from kubestrata.detect.runtime.catalogue import FALCO_RULE_IDS, RUNTIME_CATALOGU
 from kubestrata.detect.runtime.events import RuntimeEvent, UnknownEventType
 from kubestrata.detect.runtime.rules import RuntimeRules
 from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains
-from kubestrata.detect.sources import Oversize, read_lines
+from kubestrata.detect.sources import Oversize, read_line_blocks
+from kubestrata.detect.wire import read_event
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding
 
 WORKLOAD_KINDS = frozenset(("Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob", "Pod"))
+_PAYLOAD_PREFIXES = (b"H4sI", b"\x1f\x8b")  # base64 of gzip, gzip: a CloudWatch Logs payload on a line
 _RANKS = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
@@ -194,7 +196,7 @@ class DetectRouter:
         stripped = line.strip()
         if len(line) > self.config.max_event_bytes:
             return self._correlate(self.pipeline.process_line(line, origin))  # counted as oversize there
-        if stripped[:4] == b"H4sI" or stripped[:2] == b"\x1f\x8b":
+        if stripped.startswith(_PAYLOAD_PREFIXES):
             # a CloudWatch Logs subscription payload: audit events (EKS control-plane logs) or, from a
             # CloudTrail log group, CloudTrail records; the pipeline decodes the first kind
             try:
@@ -220,11 +222,20 @@ class DetectRouter:
         self.stats.lines += 1
         if not stripped:
             return []
+        if self.input_format is InputFormat.AUTO:
+            ev = read_event(stripped, self.config.cluster)
+            if ev is not None:  # the usual Event line (kind Event: sniff's AUDIT), read without its dict
+                found = self.pipeline.process_event(ev)
+                return self._correlate(found) if found or self._pending else found
         try:
             obj = loads(stripped)
         except BadEvent as e:
             self.bad("invalid-utf8" if "UTF-8" in e.reason else "invalid-json", origin, e.reason, stripped)
             return []
+        if self.input_format is InputFormat.AUTO and type(obj) is dict and "auditID" in obj:
+            # an audit event (sniff's first test), the usual line: process_obj's way, inline
+            found = self.pipeline.process_obj(obj, origin)
+            return self._correlate(found) if found or self._pending else found
         return self.process_obj(obj, origin)
 
     def process_obj(self, obj: Any, origin: str = "", check_size: bool = False) -> list[Finding]:
@@ -462,12 +473,31 @@ def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> Non
     """Every line of a stream into a pipeline or router; a line over the size limit is counted as
     bad (oversize) without being read whole."""
     limit = target.config.max_event_bytes
-    for n, line in enumerate(read_lines(fh, limit), 1):
-        if isinstance(line, Oversize):
-            target.stats.lines += 1
-            target.bad("oversize", f"{name}:{n}", f"{line.length} bytes > limit {limit}")
-        else:
-            target.process_line(line, f"{name}:{n}")
+    cluster = target.config.cluster
+    stats = target.stats
+    process_line = target.process_line
+    # the usual Event line (detect/wire.py) is process_line's first case: taken here, without the
+    # checks that do not apply to it (a line within the limit: read_line_blocks) and without its origin
+    router: DetectRouter | None = None
+    if isinstance(target, DetectRouter):
+        router, process_event = target, target.pipeline.process_event
+        usual = target.input_format in (InputFormat.AUTO, InputFormat.AUDIT)
+    else:
+        process_event, usual = target.process_event, True
+    n = 0
+    for lines in read_line_blocks(fh, limit):
+        for line in lines:
+            n += 1
+            if isinstance(line, Oversize):
+                stats.lines += 1
+                target.bad("oversize", f"{name}:{n}", f"{line.length} bytes > limit {limit}")
+            elif usual and (ev := read_event(line, cluster)) is not None:
+                stats.lines += 1
+                found = process_event(ev)
+                if router is not None and (found or router._pending):
+                    router._correlate(found)
+            else:
+                process_line(line, f"{name}:{n}")
 
 
 @contextmanager

@@ -23,7 +23,6 @@ import bisect
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -33,6 +32,7 @@ from kubestrata.detect.catalogue import RuleSpec
 from kubestrata.detect.emit import build_finding
 from kubestrata.errors import KubestrataError
 from kubestrata.findings import Finding, Severity
+from kubestrata.packagedata import load_yaml
 
 JOIN_KEYS = ("identity", "pod", "workload")
 RUNTIME_SOURCES = ("tetragon", "falco")
@@ -80,11 +80,10 @@ def load_chains(path: str | Path | None = None) -> list[Chain]:
     """The chains of a YAML file (the built-in ones by default); KubestrataError names the bad field."""
     where = str(path or "detect/data/sequences.yaml")
     try:
-        if path is None:
-            text = resources.files("kubestrata.detect").joinpath("data/sequences.yaml").read_text("utf-8")
+        if path is None:  # the built-in chains: libyaml when PyYAML has it
+            doc = load_yaml("kubestrata.detect", "data/sequences.yaml")
         else:
-            text = Path(path).read_text(encoding="utf-8")
-        doc = yaml.safe_load(text)
+            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise KubestrataError(f"cannot read attack sequences {where}: {e}") from None
     if not isinstance(doc, list):

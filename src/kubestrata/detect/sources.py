@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -36,10 +36,17 @@ class Oversize:
 def read_lines(fh: IO[bytes], max_bytes: int) -> Iterator[bytes | Oversize]:
     """Complete lines (without the newline and trailing carriage returns) from a binary stream; a line
     longer than max_bytes yields Oversize (its length, the newline included) and is discarded as it
-    is read, so memory stays bounded. A final line without a newline is yielded at EOF.
+    is read, so memory stays bounded. A final line without a newline is yielded at EOF."""
+    for lines in read_line_blocks(fh, max_bytes):
+        yield from lines
+
+
+def read_line_blocks(fh: IO[bytes], max_bytes: int) -> Iterator[list[bytes | Oversize]]:
+    """read_lines, a list of lines at a time (the lines of one read).
 
     Read in blocks split in C (``read1``: what is available, so a live pipe is not held back), not
-    ``readline`` per line: the per-line call was a few µs of every replayed event."""
+    ``readline`` per line: the per-line call was a few µs of every replayed event. A block without a
+    carriage return or an oversize line (the usual one) is handed on as split, without a step per line."""
     read = getattr(fh, "read1", fh.read)
     rest = b""
     skipped = -1  # >= 0: inside an oversize line, this many of its bytes seen
@@ -47,24 +54,31 @@ def read_lines(fh: IO[bytes], max_bytes: int) -> Iterator[bytes | Oversize]:
         block = read(READ_BLOCK)
         if not block:
             if skipped >= 0:
-                yield Oversize(skipped + len(rest))
+                yield [Oversize(skipped + len(rest))]
             elif len(rest) > max_bytes:
-                yield Oversize(len(rest))
+                yield [Oversize(len(rest))]
             elif rest:
-                yield rest.rstrip(b"\r\n")
+                yield [rest.rstrip(b"\r\n")]
             return
+        head: list[bytes | Oversize] = []
         if skipped >= 0:
             end = block.find(b"\n")
             if end < 0:
                 skipped += len(block)
                 continue
-            yield Oversize(skipped + end + 1)
+            head.append(Oversize(skipped + end + 1))
             skipped = -1
             block = block[end + 1 :]
-        lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield Oversize(len(line) + 1) if len(line) > max_bytes else line.rstrip(b"\r\n")
+        data = rest + block if rest else block
+        split = data.split(b"\n")
+        rest = split.pop()
+        lines: list[bytes | Oversize]
+        if b"\r" in data or (split and max(map(len, split)) > max_bytes):
+            lines = [Oversize(len(x) + 1) if len(x) > max_bytes else x.rstrip(b"\r\n") for x in split]
+        else:
+            lines = cast(list[bytes | Oversize], split)  # as split: no line to strip or skip
+        if head or lines:
+            yield head + lines if head else lines
         if len(rest) > max_bytes:  # an oversize line still being read: count it, do not keep it
             skipped, rest = len(rest), b""
 

@@ -49,14 +49,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from kubestrata.detect.event import AuditEvent
 from kubestrata.detect.pipeline import DetectConfig, Pipeline, _Window, parse_time
-from kubestrata.detect.state import (
-    FindingsStore,
-    FirstSeen,
-    db_text,
-    findings_table,
-    first_seen_table,
-    insert_for,
-)
+from kubestrata.detect.state import FindingsStore, FirstSeen, db_text
+from kubestrata.detect.statedb import findings_table, first_seen_table, insert_for
 from kubestrata.detect.streams import (
     GROUP,
     KIND_AUDIT,

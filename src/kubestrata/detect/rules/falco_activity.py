@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.rules.facts import Fact
 from kubestrata.detect.rules.falco_k8saudit import falco
 from kubestrata.detect.rules.helpers import (
     is_system,
@@ -88,6 +89,7 @@ def secret_get_failed(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
         enabled=False,
     ),
     on="* *",
+    when=Fact.NON_SYSTEM_USER,
 )
 def full_admin(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     users = ctx.config.full_admin_users

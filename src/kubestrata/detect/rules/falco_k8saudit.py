@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.rules.facts import Fact
 from kubestrata.detect.rules.helpers import (
     binding_role,
     binding_subjects,
@@ -77,6 +78,7 @@ def falco(
         ("T1078",),
     ),
     on="* *",
+    when=Fact.NON_SYSTEM_USER,
 )
 def disallowed_user(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     u = ev.user
@@ -267,6 +269,7 @@ def _health(ev: AuditEvent) -> bool:
         ("T1078.001",),
     ),
     on="* *",
+    when=Fact.ANONYMOUS,
 )
 def anonymous_allowed(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     if ev.user == "system:anonymous" and ev.decision == "allow" and not _health(ev):

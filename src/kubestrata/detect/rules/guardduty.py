@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.rules.facts import Fact
 from kubestrata.detect.rules.helpers import (
     WORKLOAD_ON,
     binding_role,
@@ -275,7 +276,7 @@ for _tactic, (_mitre, _sevs) in GD_TACTICS.items():
         _GD_IDS[(_tactic, _src)] = _spec.id
 
 
-@rule(*TACTIC_SOURCE_SPECS, on="* *")
+@rule(*TACTIC_SOURCE_SPECS, on="* *", when=Fact.ANONYMOUS | Fact.IP_LISTS)
 def gd_tactic_source(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     lists = ctx.ip_lists
     anonymous = ev.user == "system:anonymous"

@@ -5,15 +5,10 @@ lists and patterns follow, each with why."""
 from __future__ import annotations
 
 import re
-from importlib import resources
 
-import yaml
+from kubestrata.packagedata import load_yaml
 
-_FALCO = yaml.safe_load(
-    resources.files("kubestrata.detect")
-    .joinpath("data", "falco_k8saudit_lists.yaml")
-    .read_text(encoding="utf-8")
-)
+_FALCO = load_yaml("kubestrata.detect", "data/falco_k8saudit_lists.yaml")
 ALLOWED_K8S_USERS = frozenset(_FALCO["allowed_k8s_users"])
 EKS_ALLOWED_K8S_USERS = frozenset(_FALCO["eks_allowed_k8s_users"])
 SENSITIVE_MOUNT_IMAGES = frozenset(_FALCO["k8s_audit_sensitive_mount_images"])

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kubestrata.detect.event import AuditEvent
+from kubestrata.detect.rules.facts import Fact
 from kubestrata.detect.rules.helpers import (
     excessive_permissions,
     exempt,
@@ -133,6 +134,7 @@ def _public(ev: AuditEvent, ctx: RuleContext) -> list[tuple[int, str]]:
              "A system:/eks:/aks: identity made a successful request from a public IP outside the "
              "configured cloud ranges: a stolen token.", ("T1078", "T1528")),
     on="* *",
+    when=Fact.PUBLIC_SOURCE,
 )  # fmt: skip
 def system_identity_from_public_address(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     code = ev.code
@@ -148,6 +150,7 @@ def system_identity_from_public_address(ev: AuditEvent, ctx: RuleContext) -> Ite
              "One public source IP received many (default 10) 403 responses within the window.",
              ("T1613", "T1110"), sigma=(SIGMA + "kubernetes_audit_unauthorized_unauthenticated_actions.yml",)),
     on="* *",
+    when=Fact.PUBLIC_SOURCE,
 )  # fmt: skip
 def forbidden_from_public_address(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     if ev.code == 403 and (public := _public(ev, ctx)):
@@ -166,6 +169,7 @@ def forbidden_from_public_address(ev: AuditEvent, ctx: RuleContext) -> Iterator[
         ("T1595", "T1078.001"),
     ),
     on="* *",
+    when=Fact.ANONYMOUS,
 )
 def anonymous_public(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     if ev.user == "system:anonymous":

@@ -15,6 +15,7 @@ from kubestrata.findings import Severity
 if TYPE_CHECKING:
     from kubestrata.detect.objects import ObjectMemory
     from kubestrata.detect.pipeline import DetectConfig, IPLists
+    from kubestrata.detect.rules.facts import Fact
 
 COMPLETE = frozenset({RESPONSE_COMPLETE})
 STARTED = frozenset({RESPONSE_STARTED})
@@ -85,6 +86,11 @@ class Detector:
     subresources: frozenset[str] | None  # frozenset({""}) = no subresource; None = any
     stages: frozenset[str] | None  # None = every stage
     fn: RuleFn
+    when: int | None = None  # a Fact mask: the rule raises nothing on an event with none of them
+
+    def applies(self, facts: int) -> bool:
+        """Whether the rule can fire on an event with these facts (rules.facts.event_facts)."""
+        return self.when is None or bool(self.when & facts)
 
     def accepts(self, stage: str, verb: str, resource: str, subresource: str) -> bool:
         return (
@@ -104,13 +110,17 @@ def _set(spec: str) -> frozenset[str] | None:
 
 
 def rule(
-    *specs: RuleSpec | str, on: str = "* *", stages: frozenset[str] | None = COMPLETE
+    *specs: RuleSpec | str,
+    on: str = "* *",
+    stages: frozenset[str] | None = COMPLETE,
+    when: Fact | None = None,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register fn for the rule ids it raises: each id's record (a RuleSpec) where the id is
     defined, or the id alone when another function defined it already. ``on`` is
     "verbs resource[/subresource]" with commas for alternatives and * for any, e.g.
     "create,get pods/exec,attach"; a resource without "/" matches only requests without a
-    subresource, "pods/*" any subresource."""
+    subresource, "pods/*" any subresource. ``when``: event facts (rules.facts.Fact) of which an
+    event must have one for fn to raise anything; the pipeline does not call fn on other events."""
     ids: list[str] = []
     for s in specs:
         if isinstance(s, RuleSpec):
@@ -133,7 +143,10 @@ def rule(
             subs = frozenset({""})
         else:
             subs = _set(sub)
-        DETECTORS.append(Detector(fn.__name__, tuple(ids), _set(verbs), _set(res), subs, stages, fn))
+        DETECTORS.append(
+            Detector(fn.__name__, tuple(ids), _set(verbs), _set(res), subs, stages, fn,
+                     None if when is None else int(when))
+        )  # fmt: skip
         return fn
 
     return deco
