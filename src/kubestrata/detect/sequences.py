@@ -20,7 +20,10 @@ owns each cluster's signals.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -212,8 +215,30 @@ class SignalStore(Protocol):
     def mark(self, key: str, steps: int, first: float) -> None: ...
 
 
+class _ClusterSignals:
+    """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
+
+    __slots__ = ("by_rule", "pending", "fps", "newest")
+
+    def __init__(self) -> None:
+        # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
+        self.by_rule: dict[str, list[Signal]] = {}
+        self.pending: list[Signal] = []  # added since the last settle, in arrival order
+        self.fps: set[str] = set()  # fingerprints of the kept and pending signals
+        self.newest = float("-inf")  # the latest time of the kept and pending signals
+
+
 class MemorySignalStore:
-    """Signals per cluster in time order, bounded in count and age."""
+    """Signals per cluster in time order, bounded in count and age.
+
+    Adding is amortised O(1) whatever the order of the times: a signal waits in its cluster's
+    pending list and is merged into the sorted per-rule lists, and the bounds applied, when a query
+    needs it (or every ``SETTLE_EVERY`` signals). That is exact: the signals kept after any sequence
+    of adds are the ``max_per_cluster`` latest of those within ``max_age`` of the newest, which is
+    what trimming after every add keeps, and a repeated fingerprint settles first so it is compared
+    with the signals trimming after every add would have kept."""
+
+    SETTLE_EVERY = 512
 
     def __init__(
         self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000
@@ -221,53 +246,85 @@ class MemorySignalStore:
         self.max_per_cluster = max_per_cluster
         self.max_age = max_age
         self.max_marks = max_marks
-        self._signals: dict[str, list[Signal]] = {}
-        self._by_rule: dict[str, dict[str, list[Signal]]] = {}
-        self._fps: dict[str, set[str]] = {}
+        self._clusters: dict[str, _ClusterSignals] = {}
         self._marks: dict[str, tuple[int, float]] = {}
+        # bounds that can empty a cluster: the newest signal may go, so settle after every add
+        self._settle_every = self.SETTLE_EVERY if max_per_cluster >= 1 and max_age >= 0 else 1
 
     def add(self, cluster: str, signal: Signal) -> None:
-        lst = self._signals.setdefault(cluster, [])
-        if signal.fingerprint and signal.fingerprint in self._fps.setdefault(cluster, set()):
-            return  # the same finding again (a repeat the dedup window let through)
-        # events mostly arrive in time order: appending is where insort_right would put it
-        if not lst or lst[-1] <= signal:
-            lst.append(signal)
-        else:
-            bisect.insort(lst, signal)
-        self._fps[cluster].add(signal.fingerprint)
-        by_rule = self._by_rule.setdefault(cluster, {})
-        rl = by_rule.setdefault(signal.rule_id, [])
-        if not rl or rl[-1] <= signal:
-            rl.append(signal)
-        else:
-            bisect.insort(rl, signal)
-        newest = lst[-1].time
-        cut = bisect.bisect_left(lst, (newest - self.max_age,))
-        if cut or len(lst) > self.max_per_cluster:
-            gone = lst[: max(cut, len(lst) - self.max_per_cluster)]
-            del lst[: len(gone)]
-            for g in gone:
-                self._fps[cluster].discard(g.fingerprint)
-                gone_rl = by_rule.get(g.rule_id)
-                if gone_rl and gone_rl[0] is g:
-                    gone_rl.pop(0)
-                elif gone_rl:
-                    gone_rl.remove(g)
+        c = self._clusters.get(cluster)
+        if c is None:
+            c = self._clusters[cluster] = _ClusterSignals()
+        fp = signal.fingerprint
+        if fp and fp in c.fps:
+            self._settle(c)  # the earlier signal may be past a bound: then this one is new
+            if fp in c.fps:
+                return  # the same finding again (a repeat the dedup window let through)
+        c.pending.append(signal)
+        c.fps.add(fp)
+        if signal.time > c.newest:
+            c.newest = signal.time
+        if signal.rule_id not in c.by_rule:
+            c.by_rule[signal.rule_id] = []
+        if len(c.pending) >= self._settle_every:
+            self._settle(c)
+
+    def _settle(self, c: _ClusterSignals) -> None:
+        """Merge the pending signals into the per-rule lists, then drop what is past a bound: older
+        than max_age before the newest, and the earliest beyond max_per_cluster."""
+        if not c.pending:
+            return
+        by_rule = c.by_rule
+        pending, c.pending = c.pending, []
+        added: dict[str, list[Signal]] = {}
+        for s in pending:
+            added.setdefault(s.rule_id, []).append(s)
+        for rid, new in added.items():
+            rl = by_rule[rid]
+            new.sort()  # stable: equal signals keep their arrival order, as insort_right keeps them
+            if rl and new[0] < rl[-1]:
+                rl += new
+                rl.sort()  # two sorted runs: merged in linear time
+            else:
+                rl += new
+        lists = [rl for rl in by_rule.values() if rl]
+        gone: list[Signal] = []
+        oldest = c.newest - self.max_age
+        for rl in lists:
+            if rl[0].time < oldest:
+                cut = bisect.bisect_left(rl, (oldest,))
+                gone += rl[:cut]
+                del rl[:cut]
+        excess = sum(len(rl) for rl in lists) - self.max_per_cluster
+        if excess > 0:
+            if len(lists) == 1:
+                gone += lists[0][:excess]
+                del lists[0][:excess]
+            else:
+                earliest = list(itertools.islice(heapq.merge(*lists), excess))
+                counts = Counter(s.rule_id for s in earliest)
+                for rid, k in counts.items():
+                    del by_rule[rid][:k]
+                gone += earliest
+        for g in gone:
+            c.fps.discard(g.fingerprint)
+        c.newest = max((rl[-1].time for rl in lists if rl), default=float("-inf"))
 
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
     ) -> list[Signal]:
         """Signals of the cluster in [start, end] in time order: of these rules only when given, the
         latest ``limit`` of them when limit > 0."""
+        c = self._clusters.get(cluster)
+        out: list[Signal] = []
+        if c is None or (rules is not None and rules.isdisjoint(c.by_rule)):
+            return out  # (a cluster's signals come from a few rules)
+        self._settle(c)
+        by_rule = c.by_rule
         if rules is None:
-            lst = self._signals.get(cluster, [])
+            lst = sorted(itertools.chain.from_iterable(by_rule.values()))
             window = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
             return window[-limit:] if limit else window
-        by_rule = self._by_rule.get(cluster, {})
-        out: list[Signal] = []
-        if rules.isdisjoint(by_rule):
-            return out  # (a cluster's signals come from a few rules)
         for rid in rules:
             rl = by_rule.get(rid)
             if rl:
@@ -279,9 +336,11 @@ class MemorySignalStore:
 
     def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool:
         """Whether ``between(cluster, start, end, rules, 1)`` is not empty, without building it."""
-        by_rule = self._by_rule.get(cluster)
-        if not by_rule or rules.isdisjoint(by_rule):  # (a cluster's signals come from a few rules)
+        c = self._clusters.get(cluster)
+        if c is None or rules.isdisjoint(c.by_rule):  # (a cluster's signals come from a few rules)
             return False
+        self._settle(c)
+        by_rule = c.by_rule
         for rid in rules.intersection(by_rule):
             rl = by_rule[rid]
             if rl and rl[0].time <= end and rl[-1].time >= start:
