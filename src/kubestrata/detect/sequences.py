@@ -168,14 +168,22 @@ def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
     e = f.event
     if e is None or e.source != "k8saudit":
         return signal_of(f.to_dict())
-    t = _time(f.time)
-    if t is None:
-        return None
-    pod = workload = ""
-    if e.resource == "pods" and e.name:
-        pod = f"{e.namespace}/{e.name}"
-        workload = f"{e.namespace}/{workload_of_pod(e.name)}"
-    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(f.time), e.user, pod, f.message, workload)
+    last = _last_event[0]
+    if last[0] is not e or last[1] != f.time:  # (an event's findings share its reference and time)
+        t = _time(f.time)
+        if t is None:
+            return None
+        pod = workload = ""
+        if e.resource == "pods" and e.name:
+            pod = f"{e.namespace}/{e.name}"
+            workload = f"{e.namespace}/{workload_of_pod(e.name)}"
+        last = _last_event[0] = (e, f.time, t, pod, workload)
+    _, text, t, pod, workload = last
+    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(text), e.user, pod, f.message, workload)
+
+
+# the last event's (reference, time text, time, pod, workload): one tuple, safe across threads
+_last_event: list[tuple[Any, Any, float, str, str]] = [(None, None, 0.0, "", "")]
 
 
 _POD_SUFFIX = re.compile(r"(?:-[0-9a-f]{6,10})?-[0-9a-z]{5}$|-\d+$")
@@ -373,6 +381,7 @@ class Correlator:
         self.sequences = 0
         # posture facts (a scan's findings): timeless, per cluster and workload
         self._posture: dict[str, dict[str, list[Signal]]] = {}
+        self._plans: dict[tuple[str, str], tuple[int, tuple[Step, ...], frozenset[str]]] = {}
 
     def add_posture(
         self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
@@ -437,23 +446,36 @@ class Correlator:
         self.store.add(cluster, s)
         return self._evaluate(chains, cluster, s)
 
+    def _plan(self, chain: Chain, rule_id: str) -> tuple[int, tuple[Step, ...], frozenset[str]]:
+        """_enough_steps' view of a chain for a signal of this rule: how many more steps need a
+        candidate than the signal's own, the other steps, and all their rules."""
+        plan = self._plans.get((chain.id, rule_id))
+        if plan is None:
+            others = tuple(st for st in chain.steps if rule_id not in st.rules)
+            need = chain.min_steps - (len(chain.steps) - len(others))
+            plan = self._plans[(chain.id, rule_id)] = (
+                need, others, frozenset().union(*(st.rules for st in others))
+            )  # fmt: skip
+        return plan
+
     def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
         """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
         fact or a signal in the window): _best_match's first test, answered without gathering the
         candidates (a step's latest signals and their kin), which is most of a signal's cost."""
+        need, others, rules = self._plan(chain, s.rule_id)
+        if need <= 0:
+            return True  # the new signal's own steps are enough
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
-        need, left = chain.min_steps, len(chain.steps)
+        if len(others) < need or (not facts and not self.store.any_between(cluster, lo, hi, rules)):
+            return False  # (usually: no signal of the chain's other steps in this cluster)
         any_between = self.store.any_between
-        for st in chain.steps:
-            if (
-                s.rule_id in st.rules
-                or any(f.rule_id in st.rules for f in facts)
-                or any_between(cluster, lo, hi, st.rules)
-            ):
+        left = len(others)
+        for st in others:
+            left -= 1
+            if any(f.rule_id in st.rules for f in facts) or any_between(cluster, lo, hi, st.rules):
                 need -= 1
                 if need <= 0:
                     return True
-            left -= 1
             if left < need:
                 return False
         return False
