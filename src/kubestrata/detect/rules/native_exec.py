@@ -4,6 +4,7 @@ download-and-run, metadata-service queries, host credential reads."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from kubestrata.detect.event import AuditEvent
 from kubestrata.detect.rules.helpers import exec_ok, exempt
@@ -44,6 +45,50 @@ def _command(ev: AuditEvent, ctx: RuleContext, rule_id: str) -> list[str]:
     return ev.exec_command()
 
 
+_SUSPICIOUS = (
+    (REVERSE_SHELL, "reverse shell"),
+    (DOWNLOAD_AND_RUN, "download and run"),
+    (METADATA_SERVICE, "cloud metadata service"),
+    (HOST_SECRETS, "host credentials"),
+)
+
+
+class _Verdict(NamedTuple):
+    """What the exec rules find in one command: tar to stdout, a token read, suspicious patterns."""
+
+    tar_to_stdout: bool
+    token_read: bool
+    suspicious: tuple[str, ...]
+
+
+_VERDICTS_MAX = 4096
+_VERDICT_TEXT_MAX = 4096  # longer commands are judged anew each time (bounded memory)
+_verdicts: dict[tuple[str, ...], _Verdict] = {}
+
+
+def _verdict(ev: AuditEvent) -> _Verdict:
+    """The verdict on the event's exec command, once per event and, for a command seen before
+    (``sh -c ...`` repeats from event to event), without searching it again."""
+    v: _Verdict | None = ev.memo.get(_verdict)
+    if v is None:
+        cmd = ev.exec_command()
+        key = tuple(cmd)
+        v = _verdicts.get(key)
+        if v is None:
+            text = " ".join(cmd)
+            v = _Verdict(
+                _is_tar_to_stdout(cmd),
+                bool(cmd and SA_TOKEN.search(text)),
+                tuple(why for rx, why in _SUSPICIOUS if rx.search(text)),
+            )
+            if len(text) <= _VERDICT_TEXT_MAX:
+                if len(_verdicts) >= _VERDICTS_MAX:
+                    _verdicts.clear()
+                _verdicts[key] = v
+        ev.memo[_verdict] = v
+    return v
+
+
 EXEC_ON = "create,get pods/exec"
 
 
@@ -54,7 +99,7 @@ EXEC_ON = "create,get pods/exec"
 )  # fmt: skip
 def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     cmd = _command(ev, ctx, "KS-AUD-N06")
-    if _is_tar_to_stdout(cmd):
+    if cmd and _verdict(ev).tar_to_stdout:
         yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))
 
 
@@ -66,20 +111,12 @@ def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
 )  # fmt: skip
 def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     cmd = _command(ev, ctx, "KS-AUD-N07")
-    if cmd and SA_TOKEN.search(" ".join(cmd)):
+    if cmd and _verdict(ev).token_read:
         yield hit(
             "KS-AUD-N07",
             f"service account token read in {ev.namespace}/{ev.name}",
             ("requestURI?command", cmd),
         )
-
-
-_SUSPICIOUS = (
-    (REVERSE_SHELL, "reverse shell"),
-    (DOWNLOAD_AND_RUN, "download and run"),
-    (METADATA_SERVICE, "cloud metadata service"),
-    (HOST_SECRETS, "host credentials"),
-)
 
 
 @rule(
@@ -92,10 +129,11 @@ _SUSPICIOUS = (
 )  # fmt: skip
 def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     # no exemption: the control plane never execs a reverse shell
-    cmd = ev.exec_command() if exec_ok(ev) else []
-    text = " ".join(cmd)
-    reasons = [why for rx, why in _SUSPICIOUS if rx.search(text)]
+    if not exec_ok(ev):
+        return
+    reasons = _verdict(ev).suspicious
     if reasons:
+        cmd = ev.exec_command()
         yield hit(
             "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
         )
