@@ -75,6 +75,8 @@ def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
 
 
 _dumps = orjson.dumps
+# a tuple of types: ``list | tuple | dict`` in isinstance builds a union object on every call
+_CONTAINERS = (list, tuple, dict)
 _new = object.__new__
 _set_path = Evidence.__dict__["path"].__set__
 _set_observed = Evidence.__dict__["observed"].__set__
@@ -147,7 +149,7 @@ class FindingFactory:
         for p, v in h.evidence:
             if type(v) is str:
                 v = clean(v)
-            elif isinstance(v, list | tuple | dict):
+            elif isinstance(v, _CONTAINERS):
                 seen = self._clean.get(id(v))
                 if seen is None or seen[0] is not v:
                     seen = self._clean[id(v)] = (v, _clean_value(v))
