@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
@@ -343,3 +345,19 @@ def test_signal_store_keeps_what_trimming_after_every_add_keeps(seed: int) -> No
         assert store.between(cluster, float("-inf"), float("inf")) == model.between(
             cluster, float("-inf"), float("inf")
         )
+
+
+_PART = st.one_of(
+    st.text(alphabet="0123456789abcdef", min_size=5, max_size=11),  # replica set hashes and near ones
+    st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=6),  # pod suffixes
+    st.text(alphabet="0123456789٣", min_size=0, max_size=3),  # ordinals (Unicode digits too)
+    st.text(alphabet=st.sampled_from(list("-a0f9gzZ5\né")), max_size=6),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_PART, max_size=4).map("-".join))
+def test_workload_of_pod_equals_its_pattern(name: str) -> None:
+    from kubestrata.detect.sequences import _POD_SUFFIX, workload_of_pod
+
+    assert workload_of_pod(name) == (_POD_SUFFIX.sub("", name) or name)

@@ -193,7 +193,24 @@ def workload_of_pod(name: str) -> str:
     """The owner name a controller-made pod name implies: Deployment ``web-7d4b9c6f5-x2x7q`` ->
     ``web``, DaemonSet ``aws-node-7xk2p`` -> ``aws-node``, StatefulSet ``db-0`` -> ``db`` (a
     heuristic for sensors that do not report the workload; Tetragon does)."""
-    return _POD_SUFFIX.sub("", name) or name
+    if "\n" in name or not name.isascii():
+        return _POD_SUFFIX.sub("", name) or name
+    # _POD_SUFFIX's match, read from the last two dash-separated parts (it can start nowhere else)
+    head, dash, last = name.rpartition("-")
+    if not dash:
+        return name
+    if len(last) == 5 and not last.strip(_ALNUM):
+        rest, dash, mid = head.rpartition("-")
+        if dash and 6 <= len(mid) <= 10 and not mid.strip(_HEX):
+            return rest or name  # the leftmost match: from the dash before a hash
+        return head or name
+    if last.isdigit():
+        return head or name
+    return name
+
+
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
+_HEX = "0123456789abcdef"
 
 
 def _time(v: Any) -> float | None:
