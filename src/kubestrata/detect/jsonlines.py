@@ -58,4 +58,6 @@ def json_line(f: Finding) -> bytes:
 
 def _event_part(e: EventRef) -> bytes:
     """b',"cluster":...,"responseCode":...,"evidence":' of Finding._event_record."""
-    return b"," + _dumps({**e.record_fields(), "evidence": None})[1:-5]
+    fields = e.record_fields()  # a new dict: the evidence key is added in place, not by a copy
+    fields["evidence"] = None
+    return b"," + _dumps(fields)[1:-5]

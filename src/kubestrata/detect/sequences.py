@@ -263,7 +263,7 @@ class MemorySignalStore:
     what trimming after every add keeps, and a repeated fingerprint settles first so it is compared
     with the signals trimming after every add would have kept."""
 
-    SETTLE_EVERY = 512
+    SETTLE_EVERY = 2048  # signals a cluster may hold beyond its bounds until they are applied
 
     def __init__(
         self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000
