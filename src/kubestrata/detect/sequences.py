@@ -243,7 +243,7 @@ class SignalStore(Protocol):
 class _ClusterSignals:
     """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
 
-    __slots__ = ("by_rule", "pending", "fps", "newest")
+    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at")
 
     def __init__(self) -> None:
         # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
@@ -251,6 +251,8 @@ class _ClusterSignals:
         self.pending: list[Signal] = []  # added since the last settle, in arrival order
         self.fps: set[str] = set()  # fingerprints of the kept and pending signals
         self.newest = float("-inf")  # the latest time of the kept and pending signals
+        self.size = 0  # signals in the per-rule lists
+        self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
 
 
 class MemorySignalStore:
@@ -306,22 +308,35 @@ class MemorySignalStore:
             added.setdefault(s.rule_id, []).append(s)
         for rid, new in added.items():
             rl = by_rule[rid]
+            if len(new) < 64:
+                # a few (a query settles after each signal while a chain is live): each inserted in
+                # O(log n) comparisons, where sorting would compare along the whole list
+                for s in new:
+                    if rl and s < rl[-1]:
+                        bisect.insort(rl, s)
+                    else:
+                        rl.append(s)
+                continue
             new.sort()  # stable: equal signals keep their arrival order, as insort_right keeps them
             if rl and new[0] < rl[-1]:
                 rl += new
                 rl.sort()  # two sorted runs: merged in linear time
             else:
                 rl += new
-        lists = [rl for rl in by_rule.values() if rl]
+        c.size += len(pending)
         gone: list[Signal] = []
         oldest = c.newest - self.max_age
-        for rl in lists:
-            if rl[0].time < oldest:
+        # a list can hold signals too old only where one was added, unless the newest time moved on
+        aged = by_rule.values() if c.newest > c.trimmed_at else [by_rule[rid] for rid in added]
+        c.trimmed_at = c.newest
+        for rl in aged:
+            if rl and rl[0].time < oldest:
                 cut = bisect.bisect_left(rl, (oldest,))
                 gone += rl[:cut]
                 del rl[:cut]
-        excess = sum(len(rl) for rl in lists) - self.max_per_cluster
+        excess = c.size - len(gone) - self.max_per_cluster
         if excess > 0:
+            lists = [rl for rl in by_rule.values() if rl]
             if len(lists) == 1:
                 gone += lists[0][:excess]
                 del lists[0][:excess]
@@ -331,9 +346,13 @@ class MemorySignalStore:
                 for rid, k in counts.items():
                     del by_rule[rid][:k]
                 gone += earliest
-        for g in gone:
-            c.fps.discard(g.fingerprint)
-        c.newest = max((rl[-1].time for rl in lists if rl), default=float("-inf"))
+        if gone:
+            c.size -= len(gone)
+            for g in gone:
+                c.fps.discard(g.fingerprint)
+            c.newest = c.trimmed_at = max(
+                (rl[-1].time for rl in by_rule.values() if rl), default=float("-inf")
+            )
 
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
@@ -344,7 +363,8 @@ class MemorySignalStore:
         out: list[Signal] = []
         if c is None or (rules is not None and rules.isdisjoint(c.by_rule)):
             return out  # (a cluster's signals come from a few rules)
-        self._settle(c)
+        if c.pending:
+            self._settle(c)
         by_rule = c.by_rule
         if rules is None:
             lst = sorted(itertools.chain.from_iterable(by_rule.values()))
@@ -364,7 +384,8 @@ class MemorySignalStore:
         c = self._clusters.get(cluster)
         if c is None or rules.isdisjoint(c.by_rule):  # (a cluster's signals come from a few rules)
             return False
-        self._settle(c)
+        if c.pending:
+            self._settle(c)
         by_rule = c.by_rule
         for rid in rules.intersection(by_rule):
             rl = by_rule[rid]

@@ -141,10 +141,12 @@ def anomalous_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     on="create,get pods/exec",
     stages=STARTED,
 )
-def anomalous_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def anomalous_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit] | None:
+    # not a generator itself: it runs on every exec (see native_exec)
     if exec_ok(ev) and not exempt(ev, ctx, "KS-AUD-G42"):
-        yield from _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
-                            ("requestURI?command", ev.exec_command()))  # fmt: skip
+        return _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
+                        ("requestURI?command", ev.exec_command()))  # fmt: skip
+    return None
 
 
 @rule(

@@ -3,7 +3,6 @@ download-and-run, metadata-service queries, host credential reads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 from kubestrata.detect.event import AuditEvent
@@ -90,6 +89,8 @@ def _verdict(ev: AuditEvent) -> _Verdict:
 
 
 EXEC_ON = "create,get pods/exec"
+# The exec rules run on every exec and rarely fire: each returns its hits as a list, or None, instead
+# of being a generator (a generator object and its iteration per rule and event cost more than the rule)
 
 
 @rule(
@@ -97,10 +98,11 @@ EXEC_ON = "create,get pods/exec"
              "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.", ("T1041",)),
     on=EXEC_ON, stages=STARTED,
 )  # fmt: skip
-def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     cmd = _command(ev, ctx, "KS-AUD-N06")
     if cmd and _verdict(ev).tar_to_stdout:
-        yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))
+        return [hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))]
+    return None
 
 
 @rule(
@@ -109,14 +111,17 @@ def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
              elastic=(ELASTIC + "credential_access_kubernetes_pod_exec_sensitive_file_access.toml",)),
     on=EXEC_ON, stages=STARTED,
 )  # fmt: skip
-def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     cmd = _command(ev, ctx, "KS-AUD-N07")
     if cmd and _verdict(ev).token_read:
-        yield hit(
-            "KS-AUD-N07",
-            f"service account token read in {ev.namespace}/{ev.name}",
-            ("requestURI?command", cmd),
-        )
+        return [
+            hit(
+                "KS-AUD-N07",
+                f"service account token read in {ev.namespace}/{ev.name}",
+                ("requestURI?command", cmd),
+            )
+        ]
+    return None
 
 
 @rule(
@@ -127,13 +132,14 @@ def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
                       ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml")),
     on=EXEC_ON, stages=STARTED,
 )  # fmt: skip
-def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # no exemption: the control plane never execs a reverse shell
-    if not exec_ok(ev):
-        return
-    reasons = _verdict(ev).suspicious
+    reasons = _verdict(ev).suspicious if exec_ok(ev) else ()
     if reasons:
         cmd = ev.exec_command()
-        yield hit(
-            "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
-        )
+        return [
+            hit(
+                "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
+            )
+        ]
+    return None
