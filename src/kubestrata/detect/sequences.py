@@ -419,7 +419,7 @@ class Correlator:
         self.sequences = 0
         # posture facts (a scan's findings): timeless, per cluster and workload
         self._posture: dict[str, dict[str, list[Signal]]] = {}
-        self._plans: dict[tuple[str, str], tuple[int, tuple[Step, ...], frozenset[str]]] = {}
+        self._plans: dict[tuple[str, str], tuple[int, tuple[Step, ...]]] = {}
 
     def add_posture(
         self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
@@ -484,33 +484,33 @@ class Correlator:
         self.store.add(cluster, s)
         return self._evaluate(chains, cluster, s)
 
-    def _plan(self, chain: Chain, rule_id: str) -> tuple[int, tuple[Step, ...], frozenset[str]]:
+    def _plan(self, chain: Chain, rule_id: str) -> tuple[int, tuple[Step, ...]]:
         """_enough_steps' view of a chain for a signal of this rule: how many more steps need a
-        candidate than the signal's own, the other steps, and all their rules."""
+        candidate than the signal's own, and the other steps."""
         plan = self._plans.get((chain.id, rule_id))
         if plan is None:
             others = tuple(st for st in chain.steps if rule_id not in st.rules)
-            need = chain.min_steps - (len(chain.steps) - len(others))
             plan = self._plans[(chain.id, rule_id)] = (
-                need, others, frozenset().union(*(st.rules for st in others))
-            )  # fmt: skip
+                chain.min_steps - (len(chain.steps) - len(others)),
+                others,
+            )
         return plan
 
     def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
         """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
         fact or a signal in the window): _best_match's first test, answered without gathering the
         candidates (a step's latest signals and their kin), which is most of a signal's cost."""
-        need, others, rules = self._plan(chain, s.rule_id)
+        need, others = self._plan(chain, s.rule_id)
         if need <= 0:
             return True  # the new signal's own steps are enough
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
-        if len(others) < need or (not facts and not self.store.any_between(cluster, lo, hi, rules)):
-            return False  # (usually: no signal of the chain's other steps in this cluster)
         any_between = self.store.any_between
         left = len(others)
         for st in others:
             left -= 1
-            if any(f.rule_id in st.rules for f in facts) or any_between(cluster, lo, hi, st.rules):
+            if (facts and any(f.rule_id in st.rules for f in facts)) or any_between(
+                cluster, lo, hi, st.rules
+            ):
                 need -= 1
                 if need <= 0:
                     return True
