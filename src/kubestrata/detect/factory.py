@@ -7,12 +7,13 @@ prefix) once per event, and only the message, evidence and fingerprint per findi
 
 from __future__ import annotations
 
+from hashlib import sha256 as _sha256
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.findings import EventRef, Evidence, Finding, Layer, Severity, fingerprint
+from kubestrata.findings import EventRef, Evidence, Finding, Layer, Severity
 from kubestrata.textsafe import MAX_VALUE_CHARS, clean, clean_any
 
 if TYPE_CHECKING:
@@ -73,6 +74,9 @@ def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
     return ref, clean(ev.timestamp, 64)
 
 
+_dumps = orjson.dumps
+# a tuple of types: ``list | tuple | dict`` in isinstance builds a union object on every call
+_CONTAINERS = (list, tuple, dict)
 _new = object.__new__
 _set_path = Evidence.__dict__["path"].__set__
 _set_observed = Evidence.__dict__["observed"].__set__
@@ -115,33 +119,37 @@ class FindingFactory:
     __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity", "_clean")
 
     def __init__(self) -> None:
-        self._rules: dict[str, tuple[str, Severity, dict[str, list[str]]]] = {}
+        self._rules: dict[str, tuple[str, Severity, dict[str, list[str]], bytes]] = {}
         self._ev: AuditEvent | None = None
         self._ref: EventRef | None = None
         self._time = ""
-        self._identity = ""
+        self._identity = b""
         self._clean: dict[int, tuple[Any, Any]] = {}  # id(value) -> (value, escaped), this event's
 
     def __call__(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> Finding:
         if ev is not self._ev:
             self._ref, self._time = event_ref(ev)
-            # a fingerprint names the rule, actor and target (raw values: escaping must not merge two)
+            # a fingerprint names the rule, actor and target (raw values: escaping must not merge
+            # two): findings.fingerprint's bytes after the rule id, encoded once per event
             self._identity = "\x1f".join(
-                (ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
-            )
+                ("", ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
+            ).encode("utf-8", "replace")
             self._clean = {}
             self._ev = ev
         rule = self._rules.get(spec.id)
         if rule is None:
             # the references record is shared by every finding of the rule: renderers only read it
-            rule = self._rules[spec.id] = (spec.title, spec.severity, spec.references())
-        title, severity, refs = rule
+            rule = self._rules[spec.id] = (
+                spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace")
+            )  # fmt: skip
+        title, severity, refs, rule_bytes = rule
         evidence = []
         shown = []
+        whole = True  # shown is the whole evidence
         for p, v in h.evidence:
             if type(v) is str:
                 v = clean(v)
-            elif isinstance(v, list | tuple | dict):
+            elif isinstance(v, _CONTAINERS):
                 seen = self._clean.get(id(v))
                 if seen is None or seen[0] is not v:
                     seen = self._clean[id(v)] = (v, _clean_value(v))
@@ -149,11 +157,19 @@ class FindingFactory:
             evidence.append(_evidence(p, v))
             if p != "anomaly":
                 shown.append({"path": p, "value": v})
+            else:
+                whole = False
         # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
         # differs on every event and must not split it)
+        try:
+            detail = _dumps(shown)  # what _dumps(shown, default=str) gives when it succeeds
+        except TypeError:
+            detail = _dumps(shown, default=str)
+            whole = False  # the JSON line cannot write these values (the sink counts the failure)
         # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
         return Finding(
             spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
             evidence, "", None, None, refs, None, self._time, self._ref,
-            fingerprint((spec.id, self._identity), orjson.dumps(shown, default=str)),
+            _sha256(rule_bytes + self._identity + detail).hexdigest()[:32], None,
+            detail if whole else None,
         )  # fmt: skip

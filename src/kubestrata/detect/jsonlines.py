@@ -21,7 +21,8 @@ _heads: dict[tuple[str, str, Severity], bytes] = {}
 # id(references) -> (references, b',"references":{...},"fingerprint":'): one dict per rule, shared by
 # its findings (FindingFactory); held here so its id is not reused while it is cached
 _tails: dict[int, tuple[dict[str, list[str]], bytes]] = {}
-_last_event: list[tuple[EventRef | None, bytes]] = [(None, b"")]  # the last event's part
+# the last (event, time) and its part: b',"time":...,"cluster":...,"responseCode":...,"evidence":'
+_last_event: list[tuple[EventRef | None, str | None, bytes]] = [(None, None, b"")]
 
 
 def json_line(f: Finding) -> bytes:
@@ -44,18 +45,19 @@ def json_line(f: Finding) -> bytes:
             _tails.clear()
         tail = _tails[id(refs)] = (refs, b"," + _dumps({"references": refs, "fingerprint": None})[1:-5])
     last = _last_event[0]
-    if last[0] is e:
-        middle = last[1]
+    if last[0] is e and last[1] == f.time:
+        middle = last[2]
     else:
-        middle = _event_part(e)
-        _last_event[0] = (e, middle)
-    return b"".join((
-        head, _dumps(f.message), b',"time":', _dumps(f.time), middle,
-        _dumps([{"path": x.path, "value": x.observed} for x in f.evidence]), tail[1],
-        _dumps(f.fingerprint), b"}",
-    ))  # fmt: skip
+        middle = b',"time":' + _dumps(f.time) + _event_part(e)
+        _last_event[0] = (e, f.time, middle)
+    evidence = f.evidence_json
+    if evidence is None:
+        evidence = _dumps([{"path": x.path, "value": x.observed} for x in f.evidence])
+    return b"".join((head, _dumps(f.message), middle, evidence, tail[1], _dumps(f.fingerprint), b"}"))
 
 
 def _event_part(e: EventRef) -> bytes:
     """b',"cluster":...,"responseCode":...,"evidence":' of Finding._event_record."""
-    return b"," + _dumps({**e.record_fields(), "evidence": None})[1:-5]
+    fields = e.record_fields()  # a new dict: the evidence key is added in place, not by a copy
+    fields["evidence"] = None
+    return b"," + _dumps(fields)[1:-5]

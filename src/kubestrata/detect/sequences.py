@@ -20,7 +20,10 @@ owns each cluster's signals.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -164,14 +167,22 @@ def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
     e = f.event
     if e is None or e.source != "k8saudit":
         return signal_of(f.to_dict())
-    t = _time(f.time)
-    if t is None:
-        return None
-    pod = workload = ""
-    if e.resource == "pods" and e.name:
-        pod = f"{e.namespace}/{e.name}"
-        workload = f"{e.namespace}/{workload_of_pod(e.name)}"
-    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(f.time), e.user, pod, f.message, workload)
+    last = _last_event[0]
+    if last[0] is not e or last[1] != f.time:  # (an event's findings share its reference and time)
+        t = _time(f.time)
+        if t is None:
+            return None
+        pod = workload = ""
+        if e.resource == "pods" and e.name:
+            pod = f"{e.namespace}/{e.name}"
+            workload = f"{e.namespace}/{workload_of_pod(e.name)}"
+        last = _last_event[0] = (e, f.time, t, pod, workload)
+    _, text, t, pod, workload = last
+    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(text), e.user, pod, f.message, workload)
+
+
+# the last event's (reference, time text, time, pod, workload): one tuple, safe across threads
+_last_event: list[tuple[Any, Any, float, str, str]] = [(None, None, 0.0, "", "")]
 
 
 _POD_SUFFIX = re.compile(r"(?:-[0-9a-f]{6,10})?-[0-9a-z]{5}$|-\d+$")
@@ -181,7 +192,24 @@ def workload_of_pod(name: str) -> str:
     """The owner name a controller-made pod name implies: Deployment ``web-7d4b9c6f5-x2x7q`` ->
     ``web``, DaemonSet ``aws-node-7xk2p`` -> ``aws-node``, StatefulSet ``db-0`` -> ``db`` (a
     heuristic for sensors that do not report the workload; Tetragon does)."""
-    return _POD_SUFFIX.sub("", name) or name
+    if "\n" in name or not name.isascii():
+        return _POD_SUFFIX.sub("", name) or name
+    # _POD_SUFFIX's match, read from the last two dash-separated parts (it can start nowhere else)
+    head, dash, last = name.rpartition("-")
+    if not dash:
+        return name
+    if len(last) == 5 and not last.strip(_ALNUM):
+        rest, dash, mid = head.rpartition("-")
+        if dash and 6 <= len(mid) <= 10 and not mid.strip(_HEX):
+            return rest or name  # the leftmost match: from the dash before a hash
+        return head or name
+    if last.isdigit():
+        return head or name
+    return name
+
+
+_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
+_HEX = "0123456789abcdef"
 
 
 def _time(v: Any) -> float | None:
@@ -211,8 +239,32 @@ class SignalStore(Protocol):
     def mark(self, key: str, steps: int, first: float) -> None: ...
 
 
+class _ClusterSignals:
+    """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
+
+    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at")
+
+    def __init__(self) -> None:
+        # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
+        self.by_rule: dict[str, list[Signal]] = {}
+        self.pending: list[Signal] = []  # added since the last settle, in arrival order
+        self.fps: set[str] = set()  # fingerprints of the kept and pending signals
+        self.newest = float("-inf")  # the latest time of the kept and pending signals
+        self.size = 0  # signals in the per-rule lists
+        self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
+
+
 class MemorySignalStore:
-    """Signals per cluster in time order, bounded in count and age."""
+    """Signals per cluster in time order, bounded in count and age.
+
+    Adding is amortised O(1) whatever the order of the times: a signal waits in its cluster's
+    pending list and is merged into the sorted per-rule lists, and the bounds applied, when a query
+    needs it (or every ``SETTLE_EVERY`` signals). That is exact: the signals kept after any sequence
+    of adds are the ``max_per_cluster`` latest of those within ``max_age`` of the newest, which is
+    what trimming after every add keeps, and a repeated fingerprint settles first so it is compared
+    with the signals trimming after every add would have kept."""
+
+    SETTLE_EVERY = 2048  # signals a cluster may hold beyond its bounds until they are applied
 
     def __init__(
         self, max_per_cluster: int = 5_000, max_age: float = DEFAULT_WINDOW, max_marks: int = 100_000
@@ -220,53 +272,103 @@ class MemorySignalStore:
         self.max_per_cluster = max_per_cluster
         self.max_age = max_age
         self.max_marks = max_marks
-        self._signals: dict[str, list[Signal]] = {}
-        self._by_rule: dict[str, dict[str, list[Signal]]] = {}
-        self._fps: dict[str, set[str]] = {}
+        self._clusters: dict[str, _ClusterSignals] = {}
         self._marks: dict[str, tuple[int, float]] = {}
+        # bounds that can empty a cluster: the newest signal may go, so settle after every add
+        self._settle_every = self.SETTLE_EVERY if max_per_cluster >= 1 and max_age >= 0 else 1
 
     def add(self, cluster: str, signal: Signal) -> None:
-        lst = self._signals.setdefault(cluster, [])
-        if signal.fingerprint and signal.fingerprint in self._fps.setdefault(cluster, set()):
-            return  # the same finding again (a repeat the dedup window let through)
-        # events mostly arrive in time order: appending is where insort_right would put it
-        if not lst or lst[-1] <= signal:
-            lst.append(signal)
-        else:
-            bisect.insort(lst, signal)
-        self._fps[cluster].add(signal.fingerprint)
-        by_rule = self._by_rule.setdefault(cluster, {})
-        rl = by_rule.setdefault(signal.rule_id, [])
-        if not rl or rl[-1] <= signal:
-            rl.append(signal)
-        else:
-            bisect.insort(rl, signal)
-        newest = lst[-1].time
-        cut = bisect.bisect_left(lst, (newest - self.max_age,))
-        if cut or len(lst) > self.max_per_cluster:
-            gone = lst[: max(cut, len(lst) - self.max_per_cluster)]
-            del lst[: len(gone)]
+        c = self._clusters.get(cluster)
+        if c is None:
+            c = self._clusters[cluster] = _ClusterSignals()
+        fp = signal.fingerprint
+        if fp and fp in c.fps:
+            self._settle(c)  # the earlier signal may be past a bound: then this one is new
+            if fp in c.fps:
+                return  # the same finding again (a repeat the dedup window let through)
+        c.pending.append(signal)
+        c.fps.add(fp)
+        if signal.time > c.newest:
+            c.newest = signal.time
+        if signal.rule_id not in c.by_rule:
+            c.by_rule[signal.rule_id] = []
+        if len(c.pending) >= self._settle_every:
+            self._settle(c)
+
+    def _settle(self, c: _ClusterSignals) -> None:
+        """Merge the pending signals into the per-rule lists, then drop what is past a bound: older
+        than max_age before the newest, and the earliest beyond max_per_cluster."""
+        if not c.pending:
+            return
+        by_rule = c.by_rule
+        pending, c.pending = c.pending, []
+        added: dict[str, list[Signal]] = {}
+        for s in pending:
+            added.setdefault(s.rule_id, []).append(s)
+        for rid, new in added.items():
+            rl = by_rule[rid]
+            if len(new) < 64:
+                # a few (a query settles after each signal while a chain is live): each inserted in
+                # O(log n) comparisons, where sorting would compare along the whole list
+                for s in new:
+                    if rl and s < rl[-1]:
+                        bisect.insort(rl, s)
+                    else:
+                        rl.append(s)
+                continue
+            new.sort()  # stable: equal signals keep their arrival order, as insort_right keeps them
+            if rl and new[0] < rl[-1]:
+                rl += new
+                rl.sort()  # two sorted runs: merged in linear time
+            else:
+                rl += new
+        c.size += len(pending)
+        gone: list[Signal] = []
+        oldest = c.newest - self.max_age
+        # a list can hold signals too old only where one was added, unless the newest time moved on
+        aged = by_rule.values() if c.newest > c.trimmed_at else [by_rule[rid] for rid in added]
+        c.trimmed_at = c.newest
+        for rl in aged:
+            if rl and rl[0].time < oldest:
+                cut = bisect.bisect_left(rl, (oldest,))
+                gone += rl[:cut]
+                del rl[:cut]
+        excess = c.size - len(gone) - self.max_per_cluster
+        if excess > 0:
+            lists = [rl for rl in by_rule.values() if rl]
+            if len(lists) == 1:
+                gone += lists[0][:excess]
+                del lists[0][:excess]
+            else:
+                earliest = list(itertools.islice(heapq.merge(*lists), excess))
+                counts = Counter(s.rule_id for s in earliest)
+                for rid, k in counts.items():
+                    del by_rule[rid][:k]
+                gone += earliest
+        if gone:
+            c.size -= len(gone)
             for g in gone:
-                self._fps[cluster].discard(g.fingerprint)
-                gone_rl = by_rule.get(g.rule_id)
-                if gone_rl and gone_rl[0] is g:
-                    gone_rl.pop(0)
-                elif gone_rl:
-                    gone_rl.remove(g)
+                c.fps.discard(g.fingerprint)
+            c.newest = c.trimmed_at = max(
+                (rl[-1].time for rl in by_rule.values() if rl), default=float("-inf")
+            )
 
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
     ) -> list[Signal]:
         """Signals of the cluster in [start, end] in time order: of these rules only when given, the
         latest ``limit`` of them when limit > 0."""
+        c = self._clusters.get(cluster)
+        out: list[Signal] = []
+        if c is None or (rules is not None and rules.isdisjoint(c.by_rule)):
+            return out  # (a cluster's signals come from a few rules)
+        if c.pending:
+            self._settle(c)
+        by_rule = c.by_rule
         if rules is None:
-            lst = self._signals.get(cluster, [])
+            lst = sorted(itertools.chain.from_iterable(by_rule.values()))
             window = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
             return window[-limit:] if limit else window
-        by_rule = self._by_rule.get(cluster, {})
-        out: list[Signal] = []
-        if rules.isdisjoint(by_rule):
-            return out  # (a cluster's signals come from a few rules)
         for rid in rules:
             rl = by_rule.get(rid)
             if rl:
@@ -278,9 +380,12 @@ class MemorySignalStore:
 
     def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool:
         """Whether ``between(cluster, start, end, rules, 1)`` is not empty, without building it."""
-        by_rule = self._by_rule.get(cluster)
-        if not by_rule or rules.isdisjoint(by_rule):  # (a cluster's signals come from a few rules)
+        c = self._clusters.get(cluster)
+        if c is None or rules.isdisjoint(c.by_rule):  # (a cluster's signals come from a few rules)
             return False
+        if c.pending:
+            self._settle(c)
+        by_rule = c.by_rule
         for rid in rules.intersection(by_rule):
             rl = by_rule[rid]
             if rl and rl[0].time <= end and rl[-1].time >= start:
@@ -313,6 +418,7 @@ class Correlator:
         self.sequences = 0
         # posture facts (a scan's findings): timeless, per cluster and workload
         self._posture: dict[str, dict[str, list[Signal]]] = {}
+        self._plans: dict[tuple[str, str], tuple[int, tuple[Step, ...]]] = {}
 
     def add_posture(
         self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
@@ -377,23 +483,36 @@ class Correlator:
         self.store.add(cluster, s)
         return self._evaluate(chains, cluster, s)
 
+    def _plan(self, chain: Chain, rule_id: str) -> tuple[int, tuple[Step, ...]]:
+        """_enough_steps' view of a chain for a signal of this rule: how many more steps need a
+        candidate than the signal's own, and the other steps."""
+        plan = self._plans.get((chain.id, rule_id))
+        if plan is None:
+            others = tuple(st for st in chain.steps if rule_id not in st.rules)
+            plan = self._plans[(chain.id, rule_id)] = (
+                chain.min_steps - (len(chain.steps) - len(others)),
+                others,
+            )
+        return plan
+
     def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
         """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
         fact or a signal in the window): _best_match's first test, answered without gathering the
         candidates (a step's latest signals and their kin), which is most of a signal's cost."""
+        need, others = self._plan(chain, s.rule_id)
+        if need <= 0:
+            return True  # the new signal's own steps are enough
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
-        need, left = chain.min_steps, len(chain.steps)
         any_between = self.store.any_between
-        for st in chain.steps:
-            if (
-                s.rule_id in st.rules
-                or any(f.rule_id in st.rules for f in facts)
-                or any_between(cluster, lo, hi, st.rules)
+        left = len(others)
+        for st in others:
+            left -= 1
+            if (facts and any(f.rule_id in st.rules for f in facts)) or any_between(
+                cluster, lo, hi, st.rules
             ):
                 need -= 1
                 if need <= 0:
                     return True
-            left -= 1
             if left < need:
                 return False
         return False

@@ -125,17 +125,18 @@ class StreamSink(Sink):
         if self.broken:
             self.dropped += 1
             return
-        line = self.encode(finding) + b"\n"
-        self._buf.append(line)
-        self._buffered += len(line)
+        line = self.encode(finding)
+        self._buf.append(line)  # the newlines are added when the buffer is joined
+        self._buffered += len(line) + 1
         if self._buffered >= self.BUFFER_BYTES:
             self._write_out()
 
     def _write_out(self) -> None:
         if not self._buf:
             return
-        data = b"".join(self._buf)
         n = len(self._buf)
+        self._buf.append(b"")
+        data = b"\n".join(self._buf)
         self._buf, self._buffered = [], 0
         try:
             self.stream.write(data)

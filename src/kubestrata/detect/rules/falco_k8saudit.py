@@ -290,10 +290,11 @@ def anonymous_allowed(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     on="create,get pods/exec,attach",
     stages=STARTED,
 )
-def attach_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def attach_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit]:
+    # a list, not a generator: it runs on every exec (see native_exec)
     cmd = ev.exec_command()
-    yield hit("KS-AUD-F11", f"{ev.subresource} into pod {ev.namespace}/{ev.name}",
-              ("objectRef.subresource", ev.subresource), ("requestURI?command", cmd))  # fmt: skip
+    return [hit("KS-AUD-F11", f"{ev.subresource} into pod {ev.namespace}/{ev.name}",
+                ("objectRef.subresource", ev.subresource), ("requestURI?command", cmd))]  # fmt: skip
 
 
 @rule(

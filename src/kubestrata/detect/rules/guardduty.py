@@ -35,10 +35,12 @@ from kubestrata.findings import Severity
     on="create,get pods/exec",
     stages=STARTED,
 )
-def exec_in_kube_system(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def exec_in_kube_system(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
+    # a list or None, not a generator: it runs on every exec (see native_exec)
     if ev.namespace == "kube-system" and exec_ok(ev):
-        yield hit("KS-AUD-G01", f"exec into kube-system pod {ev.name}",
-                  ("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command()))  # fmt: skip
+        return [hit("KS-AUD-G01", f"exec into kube-system pod {ev.name}",
+                    ("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command()))]  # fmt: skip
+    return None
 
 
 ANONYMOUS_SUBJECTS = frozenset({"system:anonymous", "system:unauthenticated"})

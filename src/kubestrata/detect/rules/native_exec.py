@@ -3,7 +3,7 @@ download-and-run, metadata-service queries, host credential reads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import NamedTuple
 
 from kubestrata.detect.event import AuditEvent
 from kubestrata.detect.rules.helpers import exec_ok, exempt
@@ -44,7 +44,53 @@ def _command(ev: AuditEvent, ctx: RuleContext, rule_id: str) -> list[str]:
     return ev.exec_command()
 
 
+_SUSPICIOUS = (
+    (REVERSE_SHELL, "reverse shell"),
+    (DOWNLOAD_AND_RUN, "download and run"),
+    (METADATA_SERVICE, "cloud metadata service"),
+    (HOST_SECRETS, "host credentials"),
+)
+
+
+class _Verdict(NamedTuple):
+    """What the exec rules find in one command: tar to stdout, a token read, suspicious patterns."""
+
+    tar_to_stdout: bool
+    token_read: bool
+    suspicious: tuple[str, ...]
+
+
+_VERDICTS_MAX = 4096
+_VERDICT_TEXT_MAX = 4096  # longer commands are judged anew each time (bounded memory)
+_verdicts: dict[tuple[str, ...], _Verdict] = {}
+
+
+def _verdict(ev: AuditEvent) -> _Verdict:
+    """The verdict on the event's exec command, once per event and, for a command seen before
+    (``sh -c ...`` repeats from event to event), without searching it again."""
+    v: _Verdict | None = ev.memo.get(_verdict)
+    if v is None:
+        cmd = ev.exec_command()
+        key = tuple(cmd)
+        v = _verdicts.get(key)
+        if v is None:
+            text = " ".join(cmd)
+            v = _Verdict(
+                _is_tar_to_stdout(cmd),
+                bool(cmd and SA_TOKEN.search(text)),
+                tuple(why for rx, why in _SUSPICIOUS if rx.search(text)),
+            )
+            if len(text) <= _VERDICT_TEXT_MAX:
+                if len(_verdicts) >= _VERDICTS_MAX:
+                    _verdicts.clear()
+                _verdicts[key] = v
+        ev.memo[_verdict] = v
+    return v
+
+
 EXEC_ON = "create,get pods/exec"
+# The exec rules run on every exec and rarely fire: each returns its hits as a list, or None, instead
+# of being a generator (a generator object and its iteration per rule and event cost more than the rule)
 
 
 @rule(
@@ -52,10 +98,11 @@ EXEC_ON = "create,get pods/exec"
              "An exec ran tar writing an archive to stdout, as kubectl cp from a pod does.", ("T1041",)),
     on=EXEC_ON, stages=STARTED,
 )  # fmt: skip
-def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     cmd = _command(ev, ctx, "KS-AUD-N06")
-    if _is_tar_to_stdout(cmd):
-        yield hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))
+    if cmd and _verdict(ev).tar_to_stdout:
+        return [hit("KS-AUD-N06", f"tar to stdout in {ev.namespace}/{ev.name}", ("requestURI?command", cmd))]
+    return None
 
 
 @rule(
@@ -64,22 +111,17 @@ def files_copied_out(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
              elastic=(ELASTIC + "credential_access_kubernetes_pod_exec_sensitive_file_access.toml",)),
     on=EXEC_ON, stages=STARTED,
 )  # fmt: skip
-def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     cmd = _command(ev, ctx, "KS-AUD-N07")
-    if cmd and SA_TOKEN.search(" ".join(cmd)):
-        yield hit(
-            "KS-AUD-N07",
-            f"service account token read in {ev.namespace}/{ev.name}",
-            ("requestURI?command", cmd),
-        )
-
-
-_SUSPICIOUS = (
-    (REVERSE_SHELL, "reverse shell"),
-    (DOWNLOAD_AND_RUN, "download and run"),
-    (METADATA_SERVICE, "cloud metadata service"),
-    (HOST_SECRETS, "host credentials"),
-)
+    if cmd and _verdict(ev).token_read:
+        return [
+            hit(
+                "KS-AUD-N07",
+                f"service account token read in {ev.namespace}/{ev.name}",
+                ("requestURI?command", cmd),
+            )
+        ]
+    return None
 
 
 @rule(
@@ -90,12 +132,14 @@ _SUSPICIOUS = (
                       ELASTIC + "credential_access_kubernetes_pod_exec_cloud_instance_metadata.toml")),
     on=EXEC_ON, stages=STARTED,
 )  # fmt: skip
-def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
+def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # no exemption: the control plane never execs a reverse shell
-    cmd = ev.exec_command() if exec_ok(ev) else []
-    text = " ".join(cmd)
-    reasons = [why for rx, why in _SUSPICIOUS if rx.search(text)]
+    reasons = _verdict(ev).suspicious if exec_ok(ev) else ()
     if reasons:
-        yield hit(
-            "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
-        )
+        cmd = ev.exec_command()
+        return [
+            hit(
+                "KS-AUD-N08", f"{', '.join(reasons)} in {ev.namespace}/{ev.name}", ("requestURI?command", cmd)
+            )
+        ]
+    return None
