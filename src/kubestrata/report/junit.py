@@ -253,12 +253,7 @@ def _text(s: str) -> str:
 
 
 def _attr(s: str) -> str:
-    if "&" in s:
-        s = s.replace("&", "&amp;")
-    if "<" in s:
-        s = s.replace("<", "&lt;")
-    if ">" in s:
-        s = s.replace(">", "&gt;")
+    s = _text(s)
     if '"' in s:
         s = s.replace('"', "&quot;")
     if "\r" in s:
