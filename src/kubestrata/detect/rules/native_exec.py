@@ -3,6 +3,8 @@ download-and-run, metadata-service queries, host credential reads."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from kubestrata.detect.event import AuditEvent
@@ -19,7 +21,7 @@ from kubestrata.detect.rules.registry import ELASTIC, STARTED, Hit, RuleContext,
 from kubestrata.findings import Severity
 
 
-def _is_tar_to_stdout(cmd: list[str]) -> bool:
+def _is_tar_to_stdout(cmd: Sequence[str]) -> bool:
     if not cmd or not cmd[0].rsplit("/", 1)[-1] == "tar":
         return False
     args = cmd[1:]
@@ -60,31 +62,27 @@ class _Verdict(NamedTuple):
     suspicious: tuple[str, ...]
 
 
-_VERDICTS_MAX = 4096
-_VERDICT_TEXT_MAX = 4096  # longer commands are judged anew each time (bounded memory)
-_verdicts: dict[tuple[str, ...], _Verdict] = {}
+def _judge(cmd: tuple[str, ...]) -> _Verdict:
+    text = " ".join(cmd)
+    return _Verdict(
+        _is_tar_to_stdout(cmd),
+        bool(cmd and SA_TOKEN.search(text)),
+        tuple(why for rx, why in _SUSPICIOUS if rx.search(text)),
+    )
+
+
+# ``sh -c ...`` repeats from event to event: a command seen before is not searched again
+_judge_remembered = functools.lru_cache(maxsize=4096)(_judge)
+_REMEMBERED_TEXT_MAX = 4096  # longer commands are judged anew each time (bounded memory)
 
 
 def _verdict(ev: AuditEvent) -> _Verdict:
-    """The verdict on the event's exec command, once per event and, for a command seen before
-    (``sh -c ...`` repeats from event to event), without searching it again."""
+    """The verdict on the event's exec command, once per event."""
     v: _Verdict | None = ev.memo.get(_verdict)
     if v is None:
-        cmd = ev.exec_command()
-        key = tuple(cmd)
-        v = _verdicts.get(key)
-        if v is None:
-            text = " ".join(cmd)
-            v = _Verdict(
-                _is_tar_to_stdout(cmd),
-                bool(cmd and SA_TOKEN.search(text)),
-                tuple(why for rx, why in _SUSPICIOUS if rx.search(text)),
-            )
-            if len(text) <= _VERDICT_TEXT_MAX:
-                if len(_verdicts) >= _VERDICTS_MAX:
-                    _verdicts.clear()
-                _verdicts[key] = v
-        ev.memo[_verdict] = v
+        cmd = tuple(ev.exec_command())
+        short = sum(map(len, cmd)) + len(cmd) <= _REMEMBERED_TEXT_MAX
+        v = ev.memo[_verdict] = _judge_remembered(cmd) if short else _judge(cmd)
     return v
 
 
