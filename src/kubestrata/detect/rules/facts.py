@@ -12,6 +12,7 @@ rule over generated events lacking the facts it declares and fails if one fires.
 
 from __future__ import annotations
 
+import functools
 from enum import IntFlag
 
 from kubestrata.detect.event import AuditEvent
@@ -29,7 +30,8 @@ _ANONYMOUS = int(Fact.ANONYMOUS)  # plain ints: IntFlag arithmetic is slow on th
 _NON_SYSTEM_USER = int(Fact.NON_SYSTEM_USER)
 _PUBLIC_SOURCE = int(Fact.PUBLIC_SOURCE)
 _IP_LISTS = int(Fact.IP_LISTS)
-_public: dict[str, bool] = {}  # helpers.is_public by address, without a call per event
+# source addresses repeat from event to event; bounded, since clients choose them
+_public = functools.lru_cache(maxsize=65536)(is_public)
 
 
 def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
@@ -40,13 +42,7 @@ def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
     else:
         facts = _NON_SYSTEM_USER
     for ip in ev.source_ips:
-        public = _public.get(ip)
-        if public is None:
-            public = is_public(ip)
-            if len(_public) >= 65536:
-                _public.clear()  # bounded: source addresses are client-chosen
-            _public[ip] = public
-        if public:
+        if _public(ip):
             facts |= _PUBLIC_SOURCE
             break
     if ip_lists_loaded:
