@@ -36,8 +36,9 @@ from kubestrata.detect.event import AuditEvent
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # within what orjson reads as an int
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """gc=False: the decoded structs are not tracked by the garbage collector (cheaper to build and
+    free, ~10% of the decoding); they hold strings, tuples and dicts of strings, never a cycle."""
 
 
 class _UserInfo(_Strict):
