@@ -244,7 +244,9 @@ def test_parse_time_fast_path_equals_fromisoformat(ts: str) -> None:
     want = _parse_time(ts)
     assert parse_time(ts) == want
     assert parse_time(ts) == want  # (the second now remembered)
-    assert parse_time(ts[:19] + ".000001Z") == _parse_time(ts[:19] + ".000001Z")  # (same second, other micros)
+    assert parse_time(ts[:19] + ".000001Z") == _parse_time(
+        ts[:19] + ".000001Z"
+    )  # (same second, other micros)
 
 
 def test_parse_time_fast_path_is_taken() -> None:
@@ -267,6 +269,10 @@ def test_exec_command_parsed_once_per_query_and_owned_by_the_caller() -> None:
     assert _commands_of_query.cache_info().hits == hits + 1
     assert first == second == ["sh", "-c", "cat /etc/shadow"]
     first.append("x")  # a rule's list is its own: the next event's command is not changed
-    assert AuditEvent({**raw, "requestURI": uri.format("c")}).exec_command() == ["sh", "-c", "cat /etc/shadow"]
+    assert AuditEvent({**raw, "requestURI": uri.format("c")}).exec_command() == [
+        "sh",
+        "-c",
+        "cat /etc/shadow",
+    ]
     long_uri = uri.format("d") + "&x=" + "y" * 5000  # beyond the remembered length: parsed anew, same answer
     assert AuditEvent({**raw, "requestURI": long_uri}).exec_command() == ["sh", "-c", "cat /etc/shadow"]

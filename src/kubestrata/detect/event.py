@@ -459,7 +459,9 @@ def _second_of(prefix: str) -> int | None:
         prefix[4] == prefix[7] == "-"
         and prefix[10] == "T"
         and prefix[13] == prefix[16] == ":"
-        and _DIGITS.issuperset(prefix[:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16] + prefix[17:])
+        and _DIGITS.issuperset(
+            prefix[:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16] + prefix[17:]
+        )
     ):
         return None
     try:
