@@ -219,44 +219,6 @@ def test_the_plain_read_takes_the_usual_event() -> None:
     )  # type: ignore[list-item]
 
 
-# -- parse_time's fast path (the second parsed once per second) agrees with the plain parse --
-
-_TS_CHARS = st.sampled_from(list("0123456789-T:.Z+ \u0661\u00b2x"))
-
-
-@st.composite
-def _timestamps(draw: st.DrawFn) -> str:
-    """Valid API-server timestamps, and near misses of their shape (any character replaced)."""
-    y, mo, d = draw(st.integers(1, 9999)), draw(st.integers(1, 13)), draw(st.integers(1, 31))
-    h, mi, s = draw(st.integers(0, 24)), draw(st.integers(0, 60)), draw(st.integers(0, 60))
-    us = draw(st.integers(0, 999_999))
-    ts = f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{us:06d}Z"
-    for i, c in draw(st.lists(st.tuples(st.integers(0, 26), _TS_CHARS), max_size=2)):
-        ts = ts[:i] + c + ts[i + 1 :]
-    return ts
-
-
-@settings(max_examples=3000, deadline=None)
-@given(st.one_of(_timestamps(), st.text(_TS_CHARS, max_size=30)))
-def test_parse_time_fast_path_equals_fromisoformat(ts: str) -> None:
-    from kubestrata.detect.event import _parse_time, parse_time
-
-    want = _parse_time(ts)
-    assert parse_time(ts) == want
-    assert parse_time(ts) == want  # (the second now remembered)
-    assert parse_time(ts[:19] + ".000001Z") == _parse_time(
-        ts[:19] + ".000001Z"
-    )  # (same second, other micros)
-
-
-def test_parse_time_fast_path_is_taken() -> None:
-    from kubestrata.detect import event as event_module
-
-    event_module._seconds.clear()
-    assert event_module.parse_time("2026-11-27T10:28:32.896580Z") == 1795775312.89658
-    assert event_module._seconds == {"2026-11-27T10:28:32": 1795775312}  # (else the test above proves little)
-
-
 def test_exec_command_parsed_once_per_query_and_owned_by_the_caller() -> None:
     from kubestrata.detect.event import _commands_of_query
 

@@ -422,56 +422,12 @@ def _commands_of_query(query: str) -> tuple[str, ...]:
 
 
 def parse_time(ts: str) -> float | None:
-    """Seconds since the epoch of an RFC 3339 time; None when empty or not one.
-
-    The API server's timestamps (``2026-11-27T10:28:32.896580Z``: UTC, microseconds) share their
-    second with many others: the second is parsed once, and the microseconds added as
-    ``datetime.timestamp`` adds them (an exact integer count of microseconds divided by 10**6, in
-    timedelta.total_seconds). tests/detect/test_event.py compares this with _parse_time."""
-    if len(ts) == 27 and ts[19] == "." and ts[26] == "Z":
-        micros = ts[20:26]
-        if micros.isascii() and micros.isdigit():
-            second = _seconds.get(ts[:19])
-            if second is None:
-                second = _second_of(ts[:19])
-            if second is not None:
-                return (second * 1_000_000 + int(micros)) / 1_000_000
-    return _parse_time(ts)
-
-
-def _parse_time(ts: str) -> float | None:
-    """parse_time without its fast path."""
     if not ts:
         return None
     try:
         return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-_seconds: dict[str, int] = {}
-_DIGITS = frozenset("0123456789")
-
-
-def _second_of(prefix: str) -> int | None:
-    """The epoch second of ``YYYY-MM-DDTHH:MM:SS`` (UTC), remembered; None for any other shape."""
-    if not (
-        prefix[4] == prefix[7] == "-"
-        and prefix[10] == "T"
-        and prefix[13] == prefix[16] == ":"
-        and _DIGITS.issuperset(
-            prefix[:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16] + prefix[17:]
-        )
-    ):
-        return None
-    try:
-        second = datetime.fromisoformat(prefix + "+00:00").timestamp()
-    except ValueError:
-        return None
-    if len(_seconds) >= 4096:
-        _seconds.clear()  # bounded: the times come from the input
-    s = _seconds[prefix] = int(second)
-    return s
 
 
 def is_system_user(username: str) -> bool:
