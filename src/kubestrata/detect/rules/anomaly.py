@@ -17,6 +17,7 @@ from kubestrata.detect.rules.helpers import (
     exec_ok,
     exempt,
     images,
+    is_public,
     parse_ip,
     privileged_and_mounts,
     produced,
@@ -63,12 +64,18 @@ def _source_network(addr: str) -> tuple[str, bool] | None:
         ip = parse_ip(addr)
         r = None
         if ip is not None:
-            net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
-            r = (str(net), ip.is_global)
+            # an IPv4 address's /24 is its dotted quad's first three numbers: what ip_network names
+            # (which, with is_global, was ~15 us per new address); is_public remembers is_global
+            net = str(ip).rpartition(".")[0] + ".0/24" if ip.version == 4 else _network_64(ip)
+            r = (net, is_public(addr))
         if len(_net_cache) > 65536:
             _net_cache.clear()
         _net_cache[addr] = r
     return r  # type: ignore[return-value]  # False (the miss marker) was replaced; mypy keeps bool
+
+
+def _network_64(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def _anomaly(
