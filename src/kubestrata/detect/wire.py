@@ -115,13 +115,15 @@ _decode = msgspec.json.Decoder(_Event).decode
 _Invalid = (msgspec.DecodeError, RecursionError)  # (ValidationError is a DecodeError)
 _EMPTY: dict[str, str] = {}
 _new = AuditEvent.__new__
+_CAPITAL_O = ord("O")
 
 
 def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
     """The AuditEvent of a usual Event line (see the module's docstring), else None."""
     # requestObject, responseObject: orjson's path (a capital O is rare in audit lines: one byte
-    # searched for first, with memchr, before the slower search for the key)
-    if not line.isascii() or (b"O" in line and b'Object"' in line):
+    # searched for first, before the slower search for the key; as an int, which is a memchr, where
+    # a one-byte bytes needle is searched ten times slower in a line of this size)
+    if not line.isascii() or (_CAPITAL_O in line and b'Object"' in line):
         return None
     try:
         e = _decode(line)
