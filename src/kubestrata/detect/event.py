@@ -360,7 +360,7 @@ class AuditEvent:
         uri = self.uri
         if self._query is not None or not (uri[:1] == "/" and uri.isascii() and uri.isprintable()):
             return self.query().get("command") or []
-        query = uri.split("#", 1)[0].partition("?")[2]
+        query = (uri.split("#", 1)[0] if "#" in uri else uri).partition("?")[2]
         if "command" not in query and "%" not in query:
             return []
         # a fresh list each time: the caller owns it (the cached tuple is shared)

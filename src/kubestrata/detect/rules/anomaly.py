@@ -42,7 +42,7 @@ def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     new = []
     if ctx.first_seen("user-verb-resource", f"{ev.user}|{ev.verb}|{res}"):
         new.append(f"first {ev.verb} {res} by {ev.user}")
-    ua = ev.user_agent.split(" ", 1)[0].split("/", 1)[0]
+    ua = ev.user_agent.partition(" ")[0].partition("/")[0]
     if ua and ctx.first_seen("user-agent", f"{ev.user}|{ua}"):
         new.append(f"first user agent {ua!r} for {ev.user}")
     net = _source_network(ev.remote_ip)
