@@ -83,6 +83,7 @@ class AuditEvent:
         "user",
         "groups",
         "user_extra",
+        "user_uid",
         "impersonated_user",
         "source_ips",
         "user_agent",
@@ -150,6 +151,7 @@ class AuditEvent:
         username = user.get("username", "")
         groups = user.get("groups")
         extra = user.get("extra")
+        uid = user.get("uid")
         if ref:
             resource = ref.get("resource", "")
             subresource = ref.get("subresource", "")
@@ -199,6 +201,7 @@ class AuditEvent:
         self.user = username
         self.groups = tuple(groups) if groups else ()
         self.user_extra = extra if extra is not None else _EMPTY
+        self.user_uid = uid if type(uid) is str else ""
         self.impersonated_user = ""
         self.source_ips = tuple(ips) if ips else ()
         self.user_agent = user_agent
@@ -247,6 +250,10 @@ class AuditEvent:
         self.user = v if type(v) is str else _str(user, "username", "user.username")
         self.groups = _str_list(user.get("groups"), "user.groups")
         self.user_extra = _dict(user, "extra", "user.extra")
+        uid = user.get("uid")
+        self.user_uid = (
+            uid if type(uid) is str else ""
+        )  # (not checked: only a cloud IAM prefix is read of it)
         imp = get("impersonatedUser")
         self.impersonated_user = (
             _str(_dict(raw, "impersonatedUser", "impersonatedUser"), "username", "impersonatedUser.username")

@@ -145,10 +145,12 @@ def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
         ev.user = user.username
         ev.groups = user.groups or ()
         ev.user_extra = user.extra if user.extra is not None else _EMPTY
+        ev.user_uid = user.uid
     else:
         ev.user = ""
         ev.groups = ()
         ev.user_extra = _EMPTY
+        ev.user_uid = ""
     ev.impersonated_user = ""
     ev.source_ips = e.sourceIPs or ()
     ev.user_agent = e.userAgent
