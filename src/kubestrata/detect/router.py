@@ -488,7 +488,7 @@ def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> Non
     for lines in read_line_blocks(fh, limit):
         for line in lines:
             n += 1
-            if type(line) is Oversize:
+            if isinstance(line, Oversize):
                 stats.lines += 1
                 target.bad("oversize", f"{name}:{n}", f"{line.length} bytes > limit {limit}")
             elif usual and (ev := read_event(line, cluster)) is not None:
