@@ -38,19 +38,21 @@ from kubestrata.findings import Severity
 def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     """Which first-seen dimensions this request opens in this cluster: user x verb x resource,
     the user's user agent (product token) and the user's source network (/24, /64)."""
+    user, first_seen = ev.user, ctx.first_seen
     res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
     new = []
-    if ctx.first_seen("user-verb-resource", f"{ev.user}|{ev.verb}|{res}"):
-        new.append(f"first {ev.verb} {res} by {ev.user}")
+    if first_seen("user-verb-resource", f"{user}|{ev.verb}|{res}"):
+        new.append(f"first {ev.verb} {res} by {user}")
     ua = ev.user_agent.partition(" ")[0].partition("/")[0]
-    if ua and ctx.first_seen("user-agent", f"{ev.user}|{ua}"):
-        new.append(f"first user agent {ua!r} for {ev.user}")
-    net = _source_network(ev.remote_ip)
+    if ua and first_seen("user-agent", f"{user}|{ua}"):
+        new.append(f"first user agent {ua!r} for {user}")
+    ips = ev.source_ips
+    net = _source_network(ips[-1] if ips else "")  # (ev.remote_ip, inline)
     # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
     # one (its token used from outside the cluster network) is a new location.
     if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups):
-        if ctx.first_seen("source-network", f"{ev.user}|{net[0]}"):
-            new.append(f"first request from {net[0]} for {ev.user}")
+        if first_seen("source-network", f"{user}|{net[0]}"):
+            new.append(f"first request from {net[0]} for {user}")
     return new
 
 
