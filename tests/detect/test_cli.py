@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kubestrata.cli.main import app
@@ -135,3 +137,46 @@ def test_user_guide_example_output_is_real() -> None:
     start = doc.index("kubestrata detect: findings by rule")
     shown = [line.rstrip() for line in doc[start:].splitlines()[: len(table)]]
     assert [t.strip() for t in table] == [s.strip() for s in shown]
+
+
+# -- the statistics lines written without rich agree with rich's output --
+
+_STAT_TEXT = st.text(alphabet=st.sampled_from(list("ab09 ,;():[]/\\\x1b\té")), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(_STAT_TEXT, st.sampled_from(["3 lines, 3 events, 0 bad", "2 attack sequences; 1 duplicate"]))
+)
+def test_plain_stats_line_written_as_rich_writes_it(text: str) -> None:
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from kubestrata.cli.common import escape
+    from kubestrata.cli.detect_options import print_err
+
+    saved = sys.stderr
+    try:
+        sys.stderr = ours = io.StringIO()
+        print_err(text)
+        sys.stderr = theirs = io.StringIO()
+        Console(stderr=True, highlight=False, soft_wrap=True).print(escape(text))  # (err_console's settings)
+    finally:
+        sys.stderr = saved
+    assert ours.getvalue() == theirs.getvalue()
+
+
+def test_replay_statistics_line_takes_the_plain_path(tmp_path) -> None:
+    from kubestrata.cli.detect_options import _PLAIN
+    from kubestrata.detect.pipeline import Stats
+    from kubestrata.detect.router import ExtraStats
+    from kubestrata.report.detect import stats_line
+
+    st_ = Stats(lines=12, events=10, duplicates=1, findings=3, suppressed=2)
+    st_.bad["invalid-json"] += 1
+    extra = ExtraStats(duplicates=2, sequences=4, cloudtrail_records=1)
+    assert _PLAIN.issuperset(stats_line(st_)) and _PLAIN.issuperset(
+        extra.line()
+    )  # (else the test above proves little)

@@ -153,7 +153,7 @@ _status = st.fixed_dictionaries({}, optional={"code": st.sampled_from([200, 403,
 _TOP = ["kind", "apiVersion", "auditID", "stage", "level", "verb", "requestURI", "userAgent", "stageTimestamp",
         "requestReceivedTimestamp", "timestamp", "user", "impersonatedUser", "objectRef", "responseStatus",
         "sourceIPs", "annotations", "requestObject", "responseObject"]  # fmt: skip
-_NESTED = {"user": ["username", "groups", "extra"], "objectRef": ["resource", "subresource", "namespace", "name",
+_NESTED = {"user": ["username", "groups", "extra", "uid"], "objectRef": ["resource", "subresource", "namespace", "name",
            "apiGroup"], "responseStatus": ["code"]}  # fmt: skip
 _change = st.one_of(
     st.tuples(
@@ -217,3 +217,46 @@ def test_the_plain_read_takes_the_usual_event() -> None:
         _read(event("get", "pods", ips=["10.0.0.1", 5]), True)
         == "bad: sourceIPs[1]: expected a string, got int"
     )  # type: ignore[list-item]
+
+
+def test_exec_command_parsed_once_per_query_and_owned_by_the_caller() -> None:
+    from kubestrata.detect.event import _commands_of_query
+
+    uri = "/api/v1/namespaces/ns/pods/{}/exec?command=sh&command=-c&command=cat%20%2Fetc%2Fshadow&stdin=true"
+    raw = event("create", "pods", subresource="exec")
+    first = AuditEvent({**raw, "requestURI": uri.format("a")}).exec_command()
+    hits = _commands_of_query.cache_info().hits
+    second_ev = AuditEvent({**raw, "requestURI": uri.format("b")})
+    second = second_ev.exec_command()
+    assert _commands_of_query.cache_info().hits == hits + 1
+    assert first == second == ["sh", "-c", "cat /etc/shadow"]
+    first.append("x")  # a rule's list is its own: the next event's command is not changed
+    assert AuditEvent({**raw, "requestURI": uri.format("c")}).exec_command() == [
+        "sh",
+        "-c",
+        "cat /etc/shadow",
+    ]
+    long_uri = uri.format("d") + "&x=" + "y" * 5000  # beyond the remembered length: parsed anew, same answer
+    assert AuditEvent({**raw, "requestURI": long_uri}).exec_command() == ["sh", "-c", "cat /etc/shadow"]
+
+
+def test_cloud_iam_uid_read_without_decoding_the_line() -> None:
+    """cloud_iam_user reads user.uid from the event, not from ``raw`` (a wire-read line stays undecoded)."""
+    from kubestrata.detect.rules.helpers import cloud_iam_user
+    from kubestrata.detect.wire import read_event
+
+    for uid, iam in (
+        ("aws-iam-authenticator:123:AROA", True),
+        ("heptio-authenticator-aws:x", True),
+        ("u-1", False),
+    ):
+        raw = event("get", "secrets", user="system:kube-controller-manager")
+        raw["user"]["uid"] = uid
+        ev = read_event(orjson.dumps(raw))
+        assert ev is not None and cloud_iam_user(ev) is iam
+        with pytest.raises(AttributeError):
+            AuditEvent.raw.__get__(ev)  # (never decoded)
+        assert cloud_iam_user(AuditEvent(raw)) is iam
+    raw = event("get", "secrets")
+    raw["user"]["uid"] = 5  # not a string: not an IAM uid, and the event is still read
+    assert AuditEvent(raw).user_uid == "" and not cloud_iam_user(AuditEvent(raw))

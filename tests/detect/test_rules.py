@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubestrata.detect.catalogue import CATALOGUE, GD_TACTICS
 from kubestrata.detect.event import AuditEvent
@@ -250,3 +252,33 @@ def test_bulk_secret_access_counts_distinct_secrets_only() -> None:
     assert not any("KS-AUD-N14" in f for f in fired)
     w = pipe._windows[("KS-AUD-N14", "alice@example.com")]
     assert len(w.distinct) == 1 and not w.items  # bounded: one entry, however many reads
+
+
+_OCTET = st.integers(0, 255).map(str) | st.sampled_from(["01", "256", "", "-1", " 1", "1 "])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(
+        st.lists(_OCTET, min_size=3, max_size=5).map(".".join),
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=6).map(lambda a: f"{a}%eth0"),
+        st.text(alphabet=st.sampled_from(list("0123456789abcdef:.%/ ")), max_size=45),
+    )
+)
+def test_source_network_is_ip_networks(addr: str) -> None:
+    """anomaly._source_network's IPv4 /24 from the dotted quad names what ip_network does."""
+    import ipaddress
+
+    from kubestrata.detect.rules import anomaly
+
+    anomaly._net_cache.pop(addr, None)
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        want = None
+    else:
+        net = ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
+        want = (str(net), ip.is_global)
+    assert anomaly._source_network(addr) == want
+    assert anomaly._source_network(addr) == want  # (remembered)

@@ -8,11 +8,9 @@ import sys
 
 import orjson
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kubestrata.cli import options
-from kubestrata.cli.common import handle_errors, stdout_console, write_output
+from kubestrata.cli.common import escape, handle_errors, stdout_console, write_output
 from kubestrata.cli.detect_cloudtrail import cloudtrail_lookup
 from kubestrata.cli.detect_fleet import publish, worker
 from kubestrata.cli.detect_options import (
@@ -172,6 +170,8 @@ def list_rules(
         ]
         sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
+    from rich.table import Table  # (rich: imported when a table is printed, not at every start-up)
+
     t = Table(title=f"{len(CATALOGUE)} audit rules, {len(extra)} runtime, CloudTrail and sequence rules")
     for col in ("Id", "Severity", "Title", "GuardDuty / Falco", "MITRE"):
         t.add_column(col, overflow="fold")
@@ -213,6 +213,8 @@ def stored_findings(
     if fmt is StoredFormat.JSON:
         write_output(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n", None)
         return
+    from rich.table import Table
+
     t = Table(title=f"{len(rows)} stored findings")
     for col in ("Rule", "Severity", "Count", "First time", "Message"):
         t.add_column(col, overflow="fold")

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from kubestrata.cli import options
-from kubestrata.cli.common import err_console
+from kubestrata.cli.common import err_console, escape
 from kubestrata.cli.detect_options import (
     ALERT_FILE,
     CLUSTER,

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 import typer
-from rich.markup import escape
 
 from kubestrata.cli import options
-from kubestrata.cli.common import err_console, handle_errors
+from kubestrata.cli.common import err_console, escape, handle_errors
 from kubestrata.cli.detect_options import (
     ALERT_FILE,
     ALLOWED_IMAGE,

@@ -9,10 +9,9 @@ import signal
 import threading
 
 import typer
-from rich.markup import escape
 
 from kubestrata.cli import options
-from kubestrata.cli.common import err_console
+from kubestrata.cli.common import err_console, escape
 from kubestrata.cli.detect_options import (
     ALERT_FILE,
     ALLOWED_IMAGE,

@@ -83,6 +83,7 @@ class AuditEvent:
         "user",
         "groups",
         "user_extra",
+        "user_uid",
         "impersonated_user",
         "source_ips",
         "user_agent",
@@ -150,6 +151,7 @@ class AuditEvent:
         username = user.get("username", "")
         groups = user.get("groups")
         extra = user.get("extra")
+        uid = user.get("uid")
         if ref:
             resource = ref.get("resource", "")
             subresource = ref.get("subresource", "")
@@ -199,6 +201,7 @@ class AuditEvent:
         self.user = username
         self.groups = tuple(groups) if groups else ()
         self.user_extra = extra if extra is not None else _EMPTY
+        self.user_uid = uid if type(uid) is str else ""
         self.impersonated_user = ""
         self.source_ips = tuple(ips) if ips else ()
         self.user_agent = user_agent
@@ -247,6 +250,10 @@ class AuditEvent:
         self.user = v if type(v) is str else _str(user, "username", "user.username")
         self.groups = _str_list(user.get("groups"), "user.groups")
         self.user_extra = _dict(user, "extra", "user.extra")
+        uid = user.get("uid")
+        self.user_uid = (
+            uid if type(uid) is str else ""
+        )  # (not checked: only a cloud IAM prefix is read of it)
         imp = get("impersonatedUser")
         self.impersonated_user = (
             _str(_dict(raw, "impersonatedUser", "impersonatedUser"), "username", "impersonatedUser.username")
@@ -360,19 +367,11 @@ class AuditEvent:
         uri = self.uri
         if self._query is not None or not (uri[:1] == "/" and uri.isascii() and uri.isprintable()):
             return self.query().get("command") or []
-        query = uri.split("#", 1)[0].partition("?")[2]
+        query = (uri.split("#", 1)[0] if "#" in uri else uri).partition("?")[2]
         if "command" not in query and "%" not in query:
             return []
-        out = []
-        for part in query.split("&"):
-            if not part:
-                continue
-            name, _, value = part.partition("=")
-            if "%" in name or "+" in name:
-                name = unquote(name.replace("+", " "))
-            if name == "command":
-                out.append(_unquote_plus(value) if "%" in value or "+" in value else value)
-        return out
+        # a fresh list each time: the caller owns it (the cached tuple is shared)
+        return list(_commands_of_query(query)) if len(query) <= _REMEMBERED_QUERY_MAX else _commands(query)
 
     def _object_command(self) -> list[str]:
         ro = self.request_object.get("command")
@@ -402,6 +401,31 @@ def _unquote_plus(value: str) -> str:
     """A query value percent-decoded (``+`` as a space), cached: exec commands repeat across events
     (``sh -c ...``, a shell's arguments) and unquote is several µs each."""
     return unquote(value.replace("+", " "))
+
+
+def _commands(query: str) -> list[str]:
+    """The ``command`` values of a printable-ASCII query string, as parse_qs decodes them."""
+    out = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if name == "command":
+            out.append(_unquote_plus(value) if "%" in value or "+" in value else value)
+    return out
+
+
+# An exec's query (``command=sh&command=-c&command=...&container=app&stdin=true``) repeats from event
+# to event while the pod in the path changes: the query's commands are parsed once. Bounded: clients
+# choose the query (longer ones are parsed anew each time).
+_REMEMBERED_QUERY_MAX = 4096
+
+
+@lru_cache(maxsize=4096)
+def _commands_of_query(query: str) -> tuple[str, ...]:
+    return tuple(_commands(query))
 
 
 def parse_time(ts: str) -> float | None:

@@ -73,7 +73,8 @@ def read_line_blocks(fh: IO[bytes], max_bytes: int) -> Iterator[list[bytes | Ove
         split = data.split(b"\n")
         rest = split.pop()
         lines: list[bytes | Oversize]
-        if b"\r" in data or (split and max(map(len, split)) > max_bytes):
+        # (no line is longer than the data it was split from: the usual block needs no look at each)
+        if b"\r" in data or (len(data) > max_bytes and split and max(map(len, split)) > max_bytes):
             lines = [Oversize(len(x) + 1) if len(x) > max_bytes else x.rstrip(b"\r\n") for x in split]
         else:
             lines = cast(list[bytes | Oversize], split)  # as split: no line to strip or skip

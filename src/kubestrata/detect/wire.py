@@ -36,8 +36,9 @@ from kubestrata.detect.event import AuditEvent
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # within what orjson reads as an int
 
 
-class _Strict(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """gc=False: the decoded structs are not tracked by the garbage collector (cheaper to build and
+    free, ~10% of the decoding); they hold strings, tuples and dicts of strings, never a cycle."""
 
 
 class _UserInfo(_Strict):
@@ -114,13 +115,15 @@ _decode = msgspec.json.Decoder(_Event).decode
 _Invalid = (msgspec.DecodeError, RecursionError)  # (ValidationError is a DecodeError)
 _EMPTY: dict[str, str] = {}
 _new = AuditEvent.__new__
+_CAPITAL_O = ord("O")
 
 
 def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
     """The AuditEvent of a usual Event line (see the module's docstring), else None."""
     # requestObject, responseObject: orjson's path (a capital O is rare in audit lines: one byte
-    # searched for first, with memchr, before the slower search for the key)
-    if not line.isascii() or (b"O" in line and b'Object"' in line):
+    # searched for first, before the slower search for the key; as an int, which is a memchr, where
+    # a one-byte bytes needle is searched ten times slower in a line of this size)
+    if not line.isascii() or (_CAPITAL_O in line and b'Object"' in line):
         return None
     try:
         e = _decode(line)
@@ -142,10 +145,12 @@ def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
         ev.user = user.username
         ev.groups = user.groups or ()
         ev.user_extra = user.extra if user.extra is not None else _EMPTY
+        ev.user_uid = user.uid
     else:
         ev.user = ""
         ev.groups = ()
         ev.user_extra = _EMPTY
+        ev.user_uid = ""
     ev.impersonated_user = ""
     ev.source_ips = e.sourceIPs or ()
     ev.user_agent = e.userAgent

@@ -5,20 +5,23 @@ escaped here as well, so an attacker-chosen ``[bold red]`` in a user agent print
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.pipeline import Stats
 from kubestrata.findings import Finding
 
+if TYPE_CHECKING:  # rich is imported when something is printed: detect replay -o jsonl prints one line
+    from rich.console import Console
+    from rich.table import Table
+
 _SEV_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def summary_table(findings: list[Finding]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     counts: Counter[str] = Counter(f.rule_id for f in findings)
     first: dict[str, Finding] = {}
     for f in findings:
@@ -64,6 +67,8 @@ def stats_line(stats: Stats, sinks: list[Any] | None = None) -> str:
 def print_summary(
     console: Console, findings: list[Finding], stats: Stats, sinks: list[Any] | None = None
 ) -> None:
+    from rich.markup import escape
+
     if findings:
         console.print(summary_table(findings))
     else:

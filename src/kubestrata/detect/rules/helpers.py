@@ -200,9 +200,8 @@ def cloud_iam_user(ev: AuditEvent) -> bool:
     extra = ev.user_extra
     if extra and any(k in extra for k in _IAM_EXTRA_KEYS):
         return True
-    user = ev.raw.get("user")
-    uid = user.get("uid") if isinstance(user, dict) else None
-    return isinstance(uid, str) and uid.startswith(_IAM_UID_PREFIXES)
+    # (user.uid as the event holds it: reading ``raw`` would decode a line detect/wire.py read)
+    return ev.user_uid.startswith(_IAM_UID_PREFIXES)
 
 
 def exempt(ev: AuditEvent, ctx: RuleContext, rule_id: str) -> bool:
