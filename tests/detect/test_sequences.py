@@ -247,15 +247,19 @@ def _signal_stream(seed: int, n: int) -> list[dict[str, Any]]:
     return out
 
 
+def _plain(c: Correlator) -> Correlator:
+    """The correlator searching every chain of a signal's rule (no bound, no skipped chain)."""
+    c._may_match = lambda *a: True  # type: ignore[method-assign]
+    c._chains_for = lambda cluster, rule_id: c._by_rule[rule_id]  # type: ignore[method-assign]
+    return c
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_skipping_chains_without_enough_steps_changes_no_sequence(seed: int) -> None:
-    """Correlator._enough_steps (a chain is not searched when too few of its steps have a candidate)
-    and MemorySignalStore.any_between give the sequences a full search of every chain gives."""
-    fast, full = (
-        Correlator(store=MemorySignalStore(max_per_cluster=60)),
-        Correlator(store=MemorySignalStore(max_per_cluster=60)),
-    )
-    full._enough_steps = lambda *a: True  # type: ignore[method-assign]
+def test_skipping_chains_that_cannot_match_changes_no_sequence(seed: int) -> None:
+    """Correlator._chains_for and _may_match (a chain is not searched when too few of its steps
+    can have a candidate) give the sequences a full search of every chain gives."""
+    fast = Correlator(store=MemorySignalStore(max_per_cluster=60))
+    full = _plain(Correlator(store=MemorySignalStore(max_per_cluster=60)))
     for f in _signal_stream(seed, 400):
         assert [s["fingerprint"] for s in fast.observe(f)] == [s["fingerprint"] for s in full.observe(f)]
         for cluster in ("", "prod"):
@@ -266,6 +270,75 @@ def test_skipping_chains_without_enough_steps_changes_no_sequence(seed: int) -> 
                         store.between(cluster, lo, hi, rules, 1)
                     )
     assert fast.sequences == full.sequences > 0
+
+
+_BOUND_CHAINS = """
+- {id: T-1, title: t1, min_steps: 3, window: 600, steps: [
+    {name: a, rules: [A, B], same: [identity]}, {name: b, rules: [B, C], same: [identity]},
+    {name: c, rules: [D], same: [pod]}, {name: d, rules: [E, A]}]}
+- {id: T-2, title: t2, min_steps: 2, ordered: false, window: 300, steps: [
+    {name: a, rules: [A, P]}, {name: b, rules: [C, E], same: [identity, pod]},
+    {name: c, rules: [D, B], same: [workload]}]}
+- {id: T-3, title: t3, min_steps: 2, steps: [
+    {name: a, rules: [E], same: [pod]}, {name: b, rules: [P, C], same: [workload]},
+    {name: c, rules: [A], same: [identity]}]}
+- {id: T-4, title: t4, min_steps: 1, steps: [{name: a, rules: [B]}, {name: b, rules: [Q], same: [pod]}]}
+"""
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_may_match_never_skips_a_match(seed: int, tmp_path: Path) -> None:
+    """Hostile streams (rules in two steps of a chain, join keys on the first step, unordered
+    chains, out-of-order times around the skew and the window, events sharing time and actor,
+    empty keys, posture facts, caps that bite): wherever _may_match or _chains_for skips a chain,
+    the plain search (_candidates, _best_match) finds no match of min_steps, and the sequences
+    are those of the correlator that searches every chain."""
+    import random
+
+    from kubestrata.detect.sequences import SKEW, Signal, _best_match
+
+    rng = random.Random(seed)
+    path = tmp_path / "chains.yaml"
+    path.write_text(_BOUND_CHAINS)
+    chains = load_chains(path) + (load_chains() if seed % 2 else [])
+    cap = rng.choice([5, 40, 5000])
+    fast = Correlator(chains, MemorySignalStore(max_per_cluster=cap))
+    full = _plain(Correlator(chains, MemorySignalStore(max_per_cluster=cap)))
+    rules = ["A", "B", "C", "D", "E", "P", "Q", "KS-AUD-F50", "KS-AUD-F11", "KS-AUD-G03", "KS-RUN-02",
+             "KS-AUD-N14", "KS-AUD-G02", "KS-AUD-G43"]  # fmt: skip
+    skipped = searched = sequences = 0
+    t = 1_767_225_600.0
+    for i in range(300):
+        t += rng.choice([0.0, 0.0, 1.0, 30.0, 200.0])
+        when = t + rng.choice([0.0, 0.0, -SKEW, SKEW, -SKEW - 1, -350.0, -700.0, 90_000.0])
+        cluster = rng.choice(["", "prod"])
+        if rng.random() < 0.05:
+            kind, workload = rng.choice(["P", "D", "KS-WL-001"]), rng.choice(["ns/web", "ns/db", ""])
+            args = (cluster, kind, workload, f"p{i}", "m")
+            assert fast.add_posture(*args) == full.add_posture(*args)
+            continue
+        sig = Signal(when, rng.choice(rules), rng.choice([str(i), str(i), "", str(rng.randrange(20))]), "x",
+                     rng.choice(["", "u", "v"]), rng.choice(["", "ns/web-1", "ns/db-0"]), "m",
+                     rng.choice(["", "ns/web", "ns/db"]))  # fmt: skip
+        if sig.rule_id not in fast._by_rule:
+            continue
+        fast.store.add(cluster, sig)
+        full.store.add(cluster, sig)
+        # the bound, chain by chain, against the plain search over the store as the signal finds it
+        live = fast._chains_for(cluster, sig.rule_id)
+        for chain in fast._by_rule[sig.rule_id]:
+            lo, hi = sig.time - chain.window - SKEW, sig.time + chain.window + SKEW
+            cands = [fast._candidates(cluster, lo, hi, st.rules, sig) for st in chain.steps]
+            match = _best_match(chain, cands, sig)
+            if match is not None and sum(1 for m in match if m) >= chain.min_steps:
+                assert chain in live and fast._may_match(chain, cluster, lo, hi, sig), (chain.id, sig)
+                searched += 1
+            elif chain not in live or not fast._may_match(chain, cluster, lo, hi, sig):
+                skipped += 1
+        got = fast._evaluate(live, cluster, sig)
+        assert got == full._evaluate(full._by_rule[sig.rule_id], cluster, sig)
+        sequences += len(got)
+    assert skipped > 0 and searched > 0 and sequences > 0
 
 
 def test_signal_of_a_finding_equals_signal_of_its_record() -> None:

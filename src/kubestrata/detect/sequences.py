@@ -22,8 +22,10 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import operator
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -254,6 +256,9 @@ class _ClusterSignals:
         self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
 
 
+_first = operator.itemgetter(0)
+
+
 class MemorySignalStore:
     """Signals per cluster in time order, bounded in count and age.
 
@@ -339,6 +344,14 @@ class MemorySignalStore:
             if len(lists) == 1:
                 gone += lists[0][:excess]
                 del lists[0][:excess]
+            elif excess <= 8:
+                # a few (a cluster at its cap loses about one per signal): the earliest head each
+                # time, what merging yields first (signals of two rules are never equal)
+                for _ in range(excess):
+                    rl = min(lists, key=_first)
+                    gone.append(rl.pop(0))
+                    if not rl:
+                        lists.remove(rl)
             else:
                 earliest = list(itertools.islice(heapq.merge(*lists), excess))
                 counts = Counter(s.rule_id for s in earliest)
@@ -394,6 +407,11 @@ class MemorySignalStore:
                     return True
         return False
 
+    def rules(self, cluster: str) -> Collection[str]:
+        """The rules of every signal the cluster has had (its signals of some may be gone since)."""
+        c = self._clusters.get(cluster)
+        return c.by_rule.keys() if c is not None else ()
+
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
 
@@ -418,7 +436,12 @@ class Correlator:
         self.sequences = 0
         # posture facts (a scan's findings): timeless, per cluster and workload
         self._posture: dict[str, dict[str, list[Signal]]] = {}
-        self._plans: dict[tuple[str, str], tuple[int, tuple[Step, ...]]] = {}
+        # the rules a cluster has had signals of (its store's, when the store keeps them), and the
+        # chains worth evaluating per rule as of that many rules and posture rules
+        self._rules_of = self.store.rules if isinstance(self.store, MemorySignalStore) else None
+        self._posture_rules: dict[str, set[str]] = {}
+        self._live: dict[str, tuple[tuple[int, int], dict[str, list[Chain]]]] = {}
+        self._bound_plans: dict[tuple[str, str], Any] = {}
 
     def add_posture(
         self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
@@ -432,6 +455,7 @@ class Correlator:
         if any(f.rule_id == rule_id for f in facts) or len(facts) >= 64:
             return []
         facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
+        self._posture_rules.setdefault(cluster, set()).add(rule_id)
         out: list[dict[str, Any]] = []
         for chain in self._by_rule[rule_id]:
             others = frozenset(chain.rules - {rule_id})
@@ -481,35 +505,75 @@ class Correlator:
         cluster, s = sig
         self.signals += 1
         self.store.add(cluster, s)
-        return self._evaluate(chains, cluster, s)
+        chains = self._chains_for(cluster, s.rule_id)
+        return self._evaluate(chains, cluster, s) if chains else []
 
-    def _plan(self, chain: Chain, rule_id: str) -> tuple[int, tuple[Step, ...]]:
-        """_enough_steps' view of a chain for a signal of this rule: how many more steps need a
-        candidate than the signal's own, and the other steps."""
-        plan = self._plans.get((chain.id, rule_id))
-        if plan is None:
-            others = tuple(st for st in chain.steps if rule_id not in st.rules)
-            plan = self._plans[(chain.id, rule_id)] = (
-                chain.min_steps - (len(chain.steps) - len(others)),
-                others,
-            )
-        return plan
+    def _chains_for(self, cluster: str, rule_id: str) -> list[Chain]:
+        """The chains a signal of this rule could make match in this cluster: those with at least
+        min_steps steps that hold the rule or a rule the cluster has had a signal or posture fact of
+        (a step of none has no candidate but the new signal, whatever the window)."""
+        chains = self._by_rule[rule_id]
+        if self._rules_of is None:
+            return chains
+        seen = self._rules_of(cluster)
+        facts = self._posture_rules.get(cluster, ())
+        version = (len(seen), len(facts))
+        known = self._live.get(cluster)
+        if known is None or known[0] != version:
+            known = self._live[cluster] = (version, {})
+        live = known[1].get(rule_id)
+        if live is None:
+            had = {*seen, *facts}
+            live = known[1][rule_id] = [
+                c for c in chains
+                if sum(1 for st in c.steps if rule_id in st.rules or not had.isdisjoint(st.rules)) >= c.min_steps
+            ]  # fmt: skip
+        return live
 
-    def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
-        """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
-        fact or a signal in the window): _best_match's first test, answered without gathering the
-        candidates (a step's latest signals and their kin), which is most of a signal's cost."""
-        need, others = self._plan(chain, s.rule_id)
+    def _may_match(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
+        """Whether a match of the chain with the new signal can reach min_steps: _best_match's
+        search bounded from above, without gathering the candidates (most of a signal's cost).
+
+        A step counts when the new signal can stand at it (it has the step's join keys), or when
+        it has a signal or posture fact in the window that could stand beside the new one at one
+        of the new one's steps: the step's join keys set, equal to the new signal's where both
+        steps join on a key (or the new one's step is the first, which binds every key it has),
+        another event than the new one's, within the window of it, and, in an ordered chain, not
+        more than SKEW on the wrong side of it. Every step of a match has such a candidate, and
+        the candidates of a step (_candidates) are among the latest 4 * MAX_CANDIDATES signals of
+        its rules in [lo, hi], which are among the latest of those in any narrower range."""
+        own_steps, partners = self._bound_plan(chain, s.rule_id)
+        own = [p for p, same in own_steps if all(getattr(s, k) for k in same)]
+        if not own:
+            return False  # the new signal can stand at none of its steps: no match contains it
+        need = chain.min_steps - len(own)
         if need <= 0:
-            return True  # the new signal's own steps are enough
+            return True
+        left = len(chain.steps) - len(own)
+        t, window = s.time, chain.window
+        ek = (t, s.pod, s.identity)
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
-        any_between = self.store.any_between
-        left = len(others)
-        for st in others:
+        between = self.store.between
+        for j, rules, same, by_own in partners:
+            if j in own:
+                continue
             left -= 1
-            if (facts and any(f.rule_id in st.rules for f in facts)) or any_between(
-                cluster, lo, hi, st.rules
-            ):
+            # per step the new signal stands at: the times a partner may have, the keys it must share
+            ways = []
+            for p, after, shared in by_own:
+                if p not in own:
+                    continue
+                a, b = max(lo, t - window), min(hi, t + window)
+                if after is True:
+                    a = max(a, t - SKEW)
+                elif after is False:
+                    b = min(b, t + SKEW)
+                if a > b:
+                    continue
+                if shared is None:  # the first step: the new signal binds every key it has
+                    shared = tuple(k for k in same if getattr(s, k))
+                ways.append((a, b, tuple(getattr(s, k) for k in shared), shared))
+            if ways and self._partner(cluster, rules, same, ways, ek, facts, t, between):
                 need -= 1
                 if need <= 0:
                     return True
@@ -517,12 +581,57 @@ class Correlator:
                 return False
         return False
 
+    def _bound_plan(
+        self, chain: Chain, rule_id: str
+    ) -> tuple[tuple[tuple[int, tuple[str, ...]], ...], tuple[Any, ...]]:
+        """_may_match's view of a chain for a signal of this rule, computed once: the steps of the
+        rule with their join keys; per step, for each of those (p): whether the step comes after
+        p (None in an unordered chain) and the join keys both share (None when p is the first)."""
+        plan = self._bound_plans.get((chain.id, rule_id))
+        if plan is None:
+            steps = chain.steps
+            own = tuple((p, st.same) for p, st in enumerate(steps) if rule_id in st.rules)
+            partners = tuple(
+                (j, st.rules, st.same, tuple(
+                    (p, (j > p) if chain.ordered else None,
+                     tuple(k for k in st.same if k in steps[p].same) if p else None)
+                    for p, _ in own if p != j
+                ))
+                for j, st in enumerate(steps)
+            )  # fmt: skip
+            plan = self._bound_plans[(chain.id, rule_id)] = (own, partners)
+        return plan
+
+    @staticmethod
+    def _partner(
+        cluster: str,
+        rules: frozenset[str],
+        same: tuple[str, ...],
+        ways: list[tuple[float, float, tuple[str, ...], tuple[str, ...]]],
+        ek: tuple[float, str, str],
+        facts: Any,
+        t: float,
+        between: Any,
+    ) -> bool:
+        """Whether a signal of these rules (or a posture fact, dated t) can stand beside the new
+        one in one of these ways (a time range, keys and the values they must have)."""
+        found = between(cluster, min(w[0] for w in ways), max(w[1] for w in ways), rules, 4 * MAX_CANDIDATES)
+        if facts:
+            found = found + [f._replace(time=t, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
+        for x in found:
+            xt = x.time
+            for a, b, values, keys in ways:
+                if a <= xt <= b and (not keys or tuple(getattr(x, k) for k in keys) == values):
+                    if all(getattr(x, k) for k in same) and (xt, x.pod, x.identity) != ek:
+                        return True
+        return False
+
     def _evaluate(self, chains: list[Chain], cluster: str, s: Signal) -> list[dict[str, Any]]:
         out = []
         for chain in chains:
             lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
-            if not self._enough_steps(chain, cluster, lo, hi, s):
-                continue  # _best_match would find no match
+            if not self._may_match(chain, cluster, lo, hi, s):
+                continue  # _best_match would find no match of min_steps
             cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
             match = _best_match(chain, cands, s)
             if match is None or sum(1 for m in match if m) < chain.min_steps:
