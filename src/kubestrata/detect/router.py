@@ -395,16 +395,10 @@ class DetectRouter:
             for seq in self.correlator.observe(f):
                 self._emit(seq, out)
 
-    def _observe(self, f: Finding) -> list[dict[str, Any]]:
-        """The correlator's view of an audit finding (its JSON record), only for rules in a chain."""
-        assert self.correlator is not None
-        if not self.correlator.follows(f.rule_id):
-            return []
-        return self.correlator.observe(f)
-
     def _signal(self, f: Finding) -> None:
         """An audit finding below --min-severity: not reported, but a step of an attack sequence."""
-        for seq in self._observe(f):
+        assert self.correlator is not None
+        for seq in self.correlator.observe(f):
             self._emit(seq, self._pending)
 
     def _correlate(self, findings: list[Finding]) -> list[Finding]:
@@ -414,10 +408,15 @@ class DetectRouter:
                 return findings
         if self.correlator is None or not findings:
             return findings
-        out = list(findings)
+        observe = self.correlator.observe  # (a finding of no chain's rule: [] at once)
+        out = findings
         for f in findings:
-            for seq in self._observe(f):
-                self._emit(seq, out)
+            seqs = observe(f)
+            if seqs:
+                if out is findings:
+                    out = list(findings)
+                for seq in seqs:
+                    self._emit(seq, out)
         return out
 
 

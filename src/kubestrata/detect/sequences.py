@@ -20,7 +20,6 @@ owns each cluster's signals.
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import operator
 import re
@@ -279,6 +278,7 @@ class MemorySignalStore:
         self.max_marks = max_marks
         self._clusters: dict[str, _ClusterSignals] = {}
         self._marks: dict[str, tuple[int, float]] = {}
+        self.rule_keys = 0  # (cluster, rule) pairs that have had a signal: grows with rules()
         # bounds that can empty a cluster: the newest signal may go, so settle after every add
         self._settle_every = self.SETTLE_EVERY if max_per_cluster >= 1 and max_age >= 0 else 1
 
@@ -297,6 +297,7 @@ class MemorySignalStore:
             c.newest = signal.time
         if signal.rule_id not in c.by_rule:
             c.by_rule[signal.rule_id] = []
+            self.rule_keys += 1
         if len(c.pending) >= self._settle_every:
             self._settle(c)
 
@@ -353,7 +354,9 @@ class MemorySignalStore:
                     if not rl:
                         lists.remove(rl)
             else:
-                earliest = list(itertools.islice(heapq.merge(*lists), excess))
+                # the earliest of all are among the earliest of each list: their runs merged by sort
+                # (stable, as merging is; signals of two rules are never equal)
+                earliest = sorted(itertools.chain.from_iterable(rl[:excess] for rl in lists))[:excess]
                 counts = Counter(s.rule_id for s in earliest)
                 for rid, k in counts.items():
                     del by_rule[rid][:k]
@@ -436,11 +439,13 @@ class Correlator:
         self.sequences = 0
         # posture facts (a scan's findings): timeless, per cluster and workload
         self._posture: dict[str, dict[str, list[Signal]]] = {}
-        # the rules a cluster has had signals of (its store's, when the store keeps them), and the
-        # chains worth evaluating per rule as of that many rules and posture rules
+        # the rules a cluster has had signals and posture facts of (the signals' from the store, when
+        # it keeps them): chains with too few steps of these are not evaluated
         self._rules_of = self.store.rules if isinstance(self.store, MemorySignalStore) else None
         self._posture_rules: dict[str, set[str]] = {}
-        self._live: dict[str, tuple[tuple[int, int], dict[str, list[Chain]]]] = {}
+        # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
+        self._live: dict[tuple[str, str], list[Chain]] = {}
+        self._live_at = -1
         self._bound_plans: dict[tuple[str, str], Any] = {}
 
     def add_posture(
@@ -456,6 +461,7 @@ class Correlator:
             return []
         facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
         self._posture_rules.setdefault(cluster, set()).add(rule_id)
+        self._live.clear()
         out: list[dict[str, Any]] = []
         for chain in self._by_rule[rule_id]:
             others = frozenset(chain.rules - {rule_id})
@@ -495,40 +501,38 @@ class Correlator:
         """Sequence findings completed or grown by this finding (usually none): its JSON record or
         the finding itself."""
         if isinstance(finding, Finding):
-            chains = self._by_rule.get(finding.rule_id)
-            sig = signal_of_finding(finding) if chains else None
+            if finding.rule_id not in self._by_rule:
+                return []
+            sig = signal_of_finding(finding)
         else:
-            chains = self._by_rule.get(finding.get("ruleId", ""))
-            sig = signal_of(finding) if chains else None
-        if not chains or sig is None:
+            sig = signal_of(finding) if finding.get("ruleId", "") in self._by_rule else None
+        if sig is None:
             return []
         cluster, s = sig
         self.signals += 1
-        self.store.add(cluster, s)
-        chains = self._chains_for(cluster, s.rule_id)
+        store = self.store
+        store.add(cluster, s)
+        if self._rules_of is None:
+            chains = self._by_rule[s.rule_id]
+        else:
+            if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
+                self._live.clear()  # a cluster's first signal of some rule: steps may have candidates
+                self._live_at = store.rule_keys  # type: ignore[attr-defined]
+            chains = self._live.get((cluster, s.rule_id))
+            if chains is None:
+                chains = self._live[(cluster, s.rule_id)] = self._chains_for(cluster, s.rule_id)
         return self._evaluate(chains, cluster, s) if chains else []
 
     def _chains_for(self, cluster: str, rule_id: str) -> list[Chain]:
         """The chains a signal of this rule could make match in this cluster: those with at least
         min_steps steps that hold the rule or a rule the cluster has had a signal or posture fact of
         (a step of none has no candidate but the new signal, whatever the window)."""
-        chains = self._by_rule[rule_id]
-        if self._rules_of is None:
-            return chains
-        seen = self._rules_of(cluster)
-        facts = self._posture_rules.get(cluster, ())
-        version = (len(seen), len(facts))
-        known = self._live.get(cluster)
-        if known is None or known[0] != version:
-            known = self._live[cluster] = (version, {})
-        live = known[1].get(rule_id)
-        if live is None:
-            had = {*seen, *facts}
-            live = known[1][rule_id] = [
-                c for c in chains
-                if sum(1 for st in c.steps if rule_id in st.rules or not had.isdisjoint(st.rules)) >= c.min_steps
-            ]  # fmt: skip
-        return live
+        assert self._rules_of is not None
+        had = {*self._rules_of(cluster), *self._posture_rules.get(cluster, ())}
+        return [
+            c for c in self._by_rule[rule_id]
+            if sum(1 for st in c.steps if rule_id in st.rules or not had.isdisjoint(st.rules)) >= c.min_steps
+        ]  # fmt: skip
 
     def _may_match(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
         """Whether a match of the chain with the new signal can reach min_steps: _best_match's
