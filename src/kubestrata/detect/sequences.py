@@ -20,6 +20,7 @@ owns each cluster's signals.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import operator
 import re
@@ -243,7 +244,7 @@ class SignalStore(Protocol):
 class _ClusterSignals:
     """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
 
-    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at")
+    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at", "latest", "pending_rules")
 
     def __init__(self) -> None:
         # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
@@ -253,9 +254,17 @@ class _ClusterSignals:
         self.newest = float("-inf")  # the latest time of the kept and pending signals
         self.size = 0  # signals in the per-rule lists
         self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
+        self.latest: dict[str, float] = {}  # rule id -> the latest time of its signals added, kept or not
+        self.pending_rules: set[str] = set()  # the rules of the pending signals
 
 
 _first = operator.itemgetter(0)
+
+
+@functools.lru_cache(maxsize=64)
+def _get(keys: tuple[str, ...]) -> Any:
+    """The values of these join keys of a signal, as one value per key set (operator.attrgetter)."""
+    return operator.attrgetter(*keys)
 
 
 class MemorySignalStore:
@@ -295,9 +304,15 @@ class MemorySignalStore:
         c.fps.add(fp)
         if signal.time > c.newest:
             c.newest = signal.time
-        if signal.rule_id not in c.by_rule:
-            c.by_rule[signal.rule_id] = []
+        rid, t = signal.rule_id, signal.time
+        c.pending_rules.add(rid)
+        seen = c.latest.get(rid)
+        if seen is None:
+            c.by_rule[rid] = []
+            c.latest[rid] = t
             self.rule_keys += 1
+        elif t > seen:
+            c.latest[rid] = t
         if len(c.pending) >= self._settle_every:
             self._settle(c)
 
@@ -308,6 +323,7 @@ class MemorySignalStore:
             return
         by_rule = c.by_rule
         pending, c.pending = c.pending, []
+        c.pending_rules.clear()
         added: dict[str, list[Signal]] = {}
         for s in pending:
             added.setdefault(s.rule_id, []).append(s)
@@ -413,7 +429,31 @@ class MemorySignalStore:
     def rules(self, cluster: str) -> Collection[str]:
         """The rules of every signal the cluster has had (its signals of some may be gone since)."""
         c = self._clusters.get(cluster)
-        return c.by_rule.keys() if c is not None else ()
+        return c.latest.keys() if c is not None else ()
+
+    def recent(
+        self, cluster: str, start: float, end: float, rules: frozenset[str], limit: int
+    ) -> list[Signal]:
+        """Signals, in no order, that include ``between(cluster, start, end, rules, limit)``: per
+        rule, the latest ``limit`` in [start, end] of its list, not settled unless a pending signal
+        is of these rules. A settle then would only drop an earlier part of each list (signals past
+        the age bound or the earliest beyond the cap), so the latest of a list in a range include
+        the latest of what settling keeps, and those include between's."""
+        c = self._clusters.get(cluster)
+        out: list[Signal] = []
+        if c is None:
+            return out
+        if c.pending and not rules.isdisjoint(c.pending_rules):
+            self._settle(c)
+        latest, by_rule = c.latest, c.by_rule
+        for rid in rules:
+            t = latest.get(rid)
+            if t is not None and t >= start:
+                rl = by_rule[rid]
+                hi = bisect.bisect_right(rl, (end, "\uffff"))
+                lo = bisect.bisect_left(rl, (start,), max(0, hi - limit), hi)
+                out += rl[lo:hi]
+        return out
 
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
@@ -442,6 +482,8 @@ class Correlator:
         # the rules a cluster has had signals and posture facts of (the signals' from the store, when
         # it keeps them): chains with too few steps of these are not evaluated
         self._rules_of = self.store.rules if isinstance(self.store, MemorySignalStore) else None
+        # _may_match's look at a step's latest signals: between's, or a superset found cheaper
+        self._recent = self.store.recent if isinstance(self.store, MemorySignalStore) else self.store.between
         self._posture_rules: dict[str, set[str]] = {}
         # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
         self._live: dict[tuple[str, str], list[Chain]] = {}
@@ -557,7 +599,7 @@ class Correlator:
         t, window = s.time, chain.window
         ek = (t, s.pod, s.identity)
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
-        between = self.store.between
+        recent = self._recent
         for j, rules, same, by_own in partners:
             if j in own:
                 continue
@@ -576,8 +618,9 @@ class Correlator:
                     continue
                 if shared is None:  # the first step: the new signal binds every key it has
                     shared = tuple(k for k in same if getattr(s, k))
-                ways.append((a, b, tuple(getattr(s, k) for k in shared), shared))
-            if ways and self._partner(cluster, rules, same, ways, ek, facts, t, between):
+                get = _get(shared) if shared else None
+                ways.append((a, b, get(s) if get else None, get))
+            if ways and self._partner(cluster, rules, same, ways, ek, facts, t, recent):
                 need -= 1
                 if need <= 0:
                     return True
@@ -611,21 +654,24 @@ class Correlator:
         cluster: str,
         rules: frozenset[str],
         same: tuple[str, ...],
-        ways: list[tuple[float, float, tuple[str, ...], tuple[str, ...]]],
+        ways: list[tuple[float, float, Any, Any]],
         ek: tuple[float, str, str],
         facts: Any,
         t: float,
-        between: Any,
+        recent: Any,
     ) -> bool:
         """Whether a signal of these rules (or a posture fact, dated t) can stand beside the new
         one in one of these ways (a time range, keys and the values they must have)."""
-        found = between(cluster, min(w[0] for w in ways), max(w[1] for w in ways), rules, 4 * MAX_CANDIDATES)
+        start, end = min(w[0] for w in ways), max(w[1] for w in ways)
+        found = recent(cluster, start, end, rules, 4 * MAX_CANDIDATES)
         if facts:
             found = found + [f._replace(time=t, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
         for x in found:
             xt = x.time
-            for a, b, values, keys in ways:
-                if a <= xt <= b and (not keys or tuple(getattr(x, k) for k in keys) == values):
+            if xt < start or xt > end:
+                continue
+            for a, b, values, get in ways:
+                if a <= xt <= b and (get is None or get(x) == values):
                     if all(getattr(x, k) for k in same) and (xt, x.pod, x.identity) != ek:
                         return True
         return False
