@@ -441,3 +441,27 @@ def test_workload_of_pod_equals_its_pattern(name: str) -> None:
     from kubestrata.detect.sequences import _POD_SUFFIX, workload_of_pod
 
     assert workload_of_pod(name) == (_POD_SUFFIX.sub("", name) or name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, -0.0, 1.0, 1.5, 2.0, 1e9, -3.0]),
+            st.sampled_from(["A", "B"]),
+            st.sampled_from(["", "1", "2"]),
+            st.sampled_from(["", "u"]),
+        ),
+        max_size=60,
+    )
+)
+def test_signals_sorted_by_time_then_ties_equal_sorted(parts: list[tuple[float, str, str, str]]) -> None:
+    """sequences._sort (by time, then runs of equal times whole) orders as list.sort, ties in place."""
+    from kubestrata.detect.sequences import Signal, _sort
+
+    signals = [Signal(t, r, fp, "", who, "", "m") for t, r, fp, who in parts]
+    signals += [Signal(*s) for s in signals[::3]]  # equal, another object: list.sort keeps their order
+    got = list(signals)
+    _sort(got)
+    want = sorted(signals)
+    assert got == want and [id(s) for s in got] == [id(s) for s in want]

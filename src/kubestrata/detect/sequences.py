@@ -261,6 +261,19 @@ class _ClusterSignals:
 _first = operator.itemgetter(0)
 
 
+def _sort(signals: list[Signal]) -> None:
+    """``signals.sort()``, faster: by time alone (a float compares quickly, a signal field by field),
+    then each run of equal times by whole signals (both sorts stable, so ties keep their order)."""
+    signals.sort(key=_first)
+    times = [s.time for s in signals]
+    if len(set(times)) == len(times):
+        return
+    for t, k in Counter(times).items():
+        if k > 1:
+            i = bisect.bisect_left(times, t)
+            signals[i : i + k] = sorted(signals[i : i + k])
+
+
 @functools.lru_cache(maxsize=64)
 def _get(keys: tuple[str, ...]) -> Any:
     """The values of these join keys of a signal, as one value per key set (operator.attrgetter)."""
@@ -338,10 +351,10 @@ class MemorySignalStore:
                     else:
                         rl.append(s)
                 continue
-            new.sort()  # stable: equal signals keep their arrival order, as insort_right keeps them
+            _sort(new)  # stable: equal signals keep their arrival order, as insort_right keeps them
             if rl and new[0] < rl[-1]:
                 rl += new
-                rl.sort()  # two sorted runs: merged in linear time
+                _sort(rl)  # two sorted runs: merged in linear time
             else:
                 rl += new
         c.size += len(pending)
@@ -372,15 +385,16 @@ class MemorySignalStore:
             else:
                 # the earliest of all are among the earliest of each list: their runs merged by sort
                 # (stable, as merging is; signals of two rules are never equal)
-                earliest = sorted(itertools.chain.from_iterable(rl[:excess] for rl in lists))[:excess]
+                earliest = list(itertools.chain.from_iterable(rl[:excess] for rl in lists))
+                _sort(earliest)
+                del earliest[excess:]
                 counts = Counter(s.rule_id for s in earliest)
                 for rid, k in counts.items():
                     del by_rule[rid][:k]
                 gone += earliest
         if gone:
             c.size -= len(gone)
-            for g in gone:
-                c.fps.discard(g.fingerprint)
+            c.fps.difference_update([g.fingerprint for g in gone])
             c.newest = c.trimmed_at = max(
                 (rl[-1].time for rl in by_rule.values() if rl), default=float("-inf")
             )
