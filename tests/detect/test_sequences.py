@@ -465,3 +465,17 @@ def test_signals_sorted_by_time_then_ties_equal_sorted(parts: list[tuple[float, 
     _sort(got)
     want = sorted(signals)
     assert got == want and [id(s) for s in got] == [id(s) for s in want]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(st.text(max_size=30), st.sampled_from(["2026-11-27T10:28:32.896580Z", "2026-11-27T10:28:32Z"]))
+)
+def test_an_event_time_lent_to_the_correlator_is_what_it_would_parse(text: str) -> None:
+    """The router lends an audit event's parsed time (AuditEvent.epoch: detect.event.parse_time)
+    to the correlator's _time (sequences.note_time): both must read every text alike."""
+    from kubestrata.detect import sequences
+    from kubestrata.detect.event import parse_time
+
+    sequences._last_time[0] = ("", 0.0)
+    assert sequences._time(text) == parse_time(text)

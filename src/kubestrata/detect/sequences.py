@@ -231,6 +231,13 @@ def _time(v: Any) -> float | None:
 _last_time: list[tuple[str, float]] = [("", 0.0)]  # the last time parsed (one tuple: safe across threads)
 
 
+def note_time(text: str, t: float | None) -> None:
+    """``text`` reads as ``t``, parsed elsewhere the way _time parses (detect.event.parse_time: an
+    audit event's time), so its findings' signals do not parse it again."""
+    if t is not None and text:
+        _last_time[0] = (text, t)
+
+
 class SignalStore(Protocol):
     def add(self, cluster: str, signal: Signal) -> None: ...
     def between(
