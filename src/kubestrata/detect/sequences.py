@@ -180,7 +180,13 @@ def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
             workload = f"{e.namespace}/{workload_of_pod(e.name)}"
         last = _last_event[0] = (e, f.time, t, pod, workload)
     _, text, t, pod, workload = last
-    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(text), e.user, pod, f.message, workload)
+    # (Signal's own __new__ is a Python function: the tuple made directly, field for field)
+    return e.cluster, _new_signal(
+        Signal, (t, f.rule_id, f.fingerprint, str(text), e.user, pod, f.message, workload)
+    )
+
+
+_new_signal = tuple.__new__
 
 
 # the last event's (reference, time text, time, pod, workload): one tuple, safe across threads
@@ -360,8 +366,11 @@ class MemorySignalStore:
                 continue
             _sort(new)  # stable: equal signals keep their arrival order, as insort_right keeps them
             if rl and new[0] < rl[-1]:
-                rl += new
-                _sort(rl)  # two sorted runs: merged in linear time
+                # what precedes the earliest new one stays in place: the rest and the new sorted
+                at = bisect.bisect_right(rl, new[0])
+                tail = rl[at:] + new
+                tail.sort()  # two sorted runs: merged in linear time
+                rl[at:] = tail
             else:
                 rl += new
         c.size += len(pending)
@@ -392,9 +401,7 @@ class MemorySignalStore:
             else:
                 # the earliest of all are among the earliest of each list: their runs merged by sort
                 # (stable, as merging is; signals of two rules are never equal)
-                earliest = list(itertools.chain.from_iterable(rl[:excess] for rl in lists))
-                _sort(earliest)
-                del earliest[excess:]
+                earliest = sorted(itertools.chain.from_iterable(rl[:excess] for rl in lists))[:excess]
                 counts = Counter(s.rule_id for s in earliest)
                 for rid, k in counts.items():
                     del by_rule[rid][:k]
