@@ -249,7 +249,8 @@ def _signal_stream(seed: int, n: int) -> list[dict[str, Any]]:
 
 def _plain(c: Correlator) -> Correlator:
     """The correlator searching every chain of a signal's rule (no bound, no skipped chain)."""
-    c._may_match = lambda *a: True  # type: ignore[method-assign]
+    c._may_match = lambda *a: (99, -1)  # type: ignore[method-assign]
+    c._surely_kept_back = lambda *a: False  # type: ignore[method-assign]
     c._chains_for = lambda cluster, rule_id: c._by_rule[rule_id]  # type: ignore[method-assign]
     return c
 
@@ -283,16 +284,28 @@ _BOUND_CHAINS = """
     {name: a, rules: [E], same: [pod]}, {name: b, rules: [P, C], same: [workload]},
     {name: c, rules: [A], same: [identity]}]}
 - {id: T-4, title: t4, min_steps: 1, steps: [{name: a, rules: [B]}, {name: b, rules: [Q], same: [pod]}]}
+- {id: T-5, title: t5, min_steps: 2, window: 900, steps: [
+    {name: a, rules: [F]}, {name: b, rules: [G], same: [identity]}, {name: c, rules: [H], same: [identity]}]}
 """
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_may_match_never_skips_a_match(seed: int, tmp_path: Path) -> None:
+    skipped, searched, sequences, _ = _bound_run(seed, tmp_path)
+    assert skipped > 0 and searched > 0 and sequences > 0
+
+
+def test_matches_surely_kept_back_are_skipped(tmp_path: Path) -> None:
+    assert sum(_bound_run(seed, tmp_path)[3] for seed in range(4)) > 0
+
+
+def _bound_run(seed: int, tmp_path: Path) -> tuple[int, int, int, int]:
     """Hostile streams (rules in two steps of a chain, join keys on the first step, unordered
     chains, out-of-order times around the skew and the window, events sharing time and actor,
     empty keys, posture facts, caps that bite): wherever _may_match or _chains_for skips a chain,
-    the plain search (_candidates, _best_match) finds no match of min_steps, and the sequences
-    are those of the correlator that searches every chain."""
+    the plain search (_candidates, _best_match) finds no match of min_steps; and the sequences
+    (with the matches _surely_kept_back skips as certain not to be emitted) are those of the
+    correlator that searches every chain."""
     import random
 
     from kubestrata.detect.sequences import SKEW, Signal, _best_match
@@ -304,9 +317,17 @@ def test_may_match_never_skips_a_match(seed: int, tmp_path: Path) -> None:
     cap = rng.choice([5, 40, 5000])
     fast = Correlator(chains, MemorySignalStore(max_per_cluster=cap))
     full = _plain(Correlator(chains, MemorySignalStore(max_per_cluster=cap)))
-    rules = ["A", "B", "C", "D", "E", "P", "Q", "KS-AUD-F50", "KS-AUD-F11", "KS-AUD-G03", "KS-RUN-02",
+    rules = ["A", "B", "C", "D", "E", "P", "Q", "F", "G", "H", "H", "KS-AUD-F50", "KS-AUD-F11", "KS-AUD-G03", "KS-RUN-02",
              "KS-AUD-N14", "KS-AUD-G02", "KS-AUD-G43"]  # fmt: skip
     skipped = searched = sequences = 0
+    kept_back = [0]
+    surely_kept_back = fast._surely_kept_back
+
+    def counted(*a: Any) -> bool:
+        kept_back[0] += surely_kept_back(*a)
+        return surely_kept_back(*a)
+
+    fast._surely_kept_back = counted  # type: ignore[method-assign]
     t = 1_767_225_600.0
     for i in range(300):
         t += rng.choice([0.0, 0.0, 1.0, 30.0, 200.0])
@@ -338,7 +359,7 @@ def test_may_match_never_skips_a_match(seed: int, tmp_path: Path) -> None:
         got = fast._evaluate(live, cluster, sig)
         assert got == full._evaluate(full._by_rule[sig.rule_id], cluster, sig)
         sequences += len(got)
-    assert skipped > 0 and searched > 0 and sequences > 0
+    return skipped, searched, sequences, kept_back[0]
 
 
 def test_signal_of_a_finding_equals_signal_of_its_record() -> None:
@@ -479,3 +500,28 @@ def test_an_event_time_lent_to_the_correlator_is_what_it_would_parse(text: str) 
 
     sequences._last_time[0] = ("", 0.0)
     assert sequences._time(text) == parse_time(text)
+
+
+def test_a_match_joined_by_an_earlier_step_is_not_taken_as_kept_back(tmp_path: Path) -> None:
+    """A chain emitted for identity u; a later signal of u whose best match starts at an earlier
+    step with identity v (a step that does not join on it) is another incident (key v), emitted
+    though u's mark would keep it back."""
+    from kubestrata.detect.sequences import Signal
+
+    path = tmp_path / "chains.yaml"
+    path.write_text("""
+- {id: T-6, title: t6, min_steps: 2, window: 900, steps: [
+    {name: a, rules: [I]}, {name: b, rules: [F]}, {name: c, rules: [G]}, {name: d, rules: [H], same: [identity]}]}
+""")
+    fast, full = Correlator(load_chains(path)), _plain(Correlator(load_chains(path)))
+    t0 = 1_767_225_600.0
+    stream = [(100, "G", "u"), (110, "H", "u"), (500, "F", "v"), (600, "G", "u")]
+    got = []
+    for i, (dt, rule, who) in enumerate(stream):
+        sig = Signal(t0 + dt, rule, str(i), "x", who, "", "m")
+        for c in (fast, full):
+            c.store.add("", sig)
+        seqs = fast._evaluate(fast._by_rule[rule], "", sig)
+        assert seqs == full._evaluate(full._by_rule[rule], "", sig)
+        got.append([s["subject"]["user"] if "subject" in s else s.get("user") for s in seqs])
+    assert got == [[], ["u"], [], ["v"]]

@@ -604,9 +604,12 @@ class Correlator:
             if sum(1 for st in c.steps if rule_id in st.rules or not had.isdisjoint(st.rules)) >= c.min_steps
         ]  # fmt: skip
 
-    def _may_match(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
-        """Whether a match of the chain with the new signal can reach min_steps: _best_match's
-        search bounded from above, without gathering the candidates (most of a signal's cost).
+    def _may_match(
+        self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal
+    ) -> tuple[int, int] | None:
+        """None when no match of the chain with the new signal can reach min_steps, else the most
+        steps it can have and the first step it can start at: _best_match's search bounded from
+        above, without gathering the candidates (most of a signal's cost).
 
         A step counts when the new signal can stand at it (it has the step's join keys), or when
         it has a signal or posture fact in the window that could stand beside the new one at one
@@ -619,11 +622,13 @@ class Correlator:
         own_steps, partners = self._bound_plan(chain, s.rule_id)
         own = [p for p, same in own_steps if all(getattr(s, k) for k in same)]
         if not own:
-            return False  # the new signal can stand at none of its steps: no match contains it
+            return None  # the new signal can stand at none of its steps: no match contains it
+        n = len(chain.steps)
         need = chain.min_steps - len(own)
         if need <= 0:
-            return True
-        left = len(chain.steps) - len(own)
+            return n, 0
+        left = n - len(own)
+        start = own[0]
         t, window = s.time, chain.window
         ek = (t, s.pod, s.identity)
         facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
@@ -650,11 +655,30 @@ class Correlator:
                 ways.append((a, b, get(s) if get else None, get))
             if ways and self._partner(cluster, rules, same, ways, ek, facts, t, recent):
                 need -= 1
+                start = min(start, j)
                 if need <= 0:
-                    return True
+                    return chain.min_steps + left, start
             if left < need:
+                return None
+        return None
+
+    def _surely_kept_back(self, chain: Chain, cluster: str, s: Signal, most: int, start: int) -> bool:
+        """Whether _evaluate would not emit whatever match _best_match finds (of at most ``most``
+        steps, from step ``start`` on): the chain was emitted for its key (the new signal's join
+        value when the match can start nowhere before the new signal's one step) within a window
+        of the new signal, which the match's first step is not later than, and the match cannot
+        complete a chain emitted incomplete."""
+        k = chain.join_keys[0] if chain.join_keys else ""
+        if k:
+            own = [p for p, st in enumerate(chain.steps) if s.rule_id in st.rules]
+            if len(own) != 1 or start != own[0] or not getattr(s, k):
                 return False
-        return False
+            joined = getattr(s, k)
+        else:
+            joined = ""
+        prev = self.store.emitted("\x1f".join((chain.id, cluster, joined)))
+        n = len(chain.steps)
+        return prev is not None and s.time <= prev[1] + chain.window and (prev[0] >= n or most < n)
 
     def _bound_plan(
         self, chain: Chain, rule_id: str
@@ -708,8 +732,9 @@ class Correlator:
         out = []
         for chain in chains:
             lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
-            if not self._may_match(chain, cluster, lo, hi, s):
-                continue  # _best_match would find no match of min_steps
+            bound = self._may_match(chain, cluster, lo, hi, s)
+            if bound is None or self._surely_kept_back(chain, cluster, s, *bound):
+                continue  # _best_match would find no match of min_steps, or none emitted
             cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
             match = _best_match(chain, cands, s)
             if match is None or sum(1 for m in match if m) < chain.min_steps:
