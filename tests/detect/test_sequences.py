@@ -247,15 +247,20 @@ def _signal_stream(seed: int, n: int) -> list[dict[str, Any]]:
     return out
 
 
+def _plain(c: Correlator) -> Correlator:
+    """The correlator searching every chain of a signal's rule (no bound, no skipped chain)."""
+    c._may_match = lambda *a: (99, -1)  # type: ignore[method-assign]
+    c._surely_kept_back = lambda *a: False  # type: ignore[method-assign]
+    c._chains_for = lambda cluster, rule_id: c._by_rule[rule_id]  # type: ignore[method-assign]
+    return c
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_skipping_chains_without_enough_steps_changes_no_sequence(seed: int) -> None:
-    """Correlator._enough_steps (a chain is not searched when too few of its steps have a candidate)
-    and MemorySignalStore.any_between give the sequences a full search of every chain gives."""
-    fast, full = (
-        Correlator(store=MemorySignalStore(max_per_cluster=60)),
-        Correlator(store=MemorySignalStore(max_per_cluster=60)),
-    )
-    full._enough_steps = lambda *a: True  # type: ignore[method-assign]
+def test_skipping_chains_that_cannot_match_changes_no_sequence(seed: int) -> None:
+    """Correlator._chains_for and _may_match (a chain is not searched when too few of its steps
+    can have a candidate) give the sequences a full search of every chain gives."""
+    fast = Correlator(store=MemorySignalStore(max_per_cluster=60))
+    full = _plain(Correlator(store=MemorySignalStore(max_per_cluster=60)))
     for f in _signal_stream(seed, 400):
         assert [s["fingerprint"] for s in fast.observe(f)] == [s["fingerprint"] for s in full.observe(f)]
         for cluster in ("", "prod"):
@@ -266,6 +271,95 @@ def test_skipping_chains_without_enough_steps_changes_no_sequence(seed: int) -> 
                         store.between(cluster, lo, hi, rules, 1)
                     )
     assert fast.sequences == full.sequences > 0
+
+
+_BOUND_CHAINS = """
+- {id: T-1, title: t1, min_steps: 3, window: 600, steps: [
+    {name: a, rules: [A, B], same: [identity]}, {name: b, rules: [B, C], same: [identity]},
+    {name: c, rules: [D], same: [pod]}, {name: d, rules: [E, A]}]}
+- {id: T-2, title: t2, min_steps: 2, ordered: false, window: 300, steps: [
+    {name: a, rules: [A, P]}, {name: b, rules: [C, E], same: [identity, pod]},
+    {name: c, rules: [D, B], same: [workload]}]}
+- {id: T-3, title: t3, min_steps: 2, steps: [
+    {name: a, rules: [E], same: [pod]}, {name: b, rules: [P, C], same: [workload]},
+    {name: c, rules: [A], same: [identity]}]}
+- {id: T-4, title: t4, min_steps: 1, steps: [{name: a, rules: [B]}, {name: b, rules: [Q], same: [pod]}]}
+- {id: T-5, title: t5, min_steps: 2, window: 900, steps: [
+    {name: a, rules: [F]}, {name: b, rules: [G], same: [identity]}, {name: c, rules: [H], same: [identity]}]}
+"""
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_may_match_never_skips_a_match(seed: int, tmp_path: Path) -> None:
+    skipped, searched, sequences, _ = _bound_run(seed, tmp_path)
+    assert skipped > 0 and searched > 0 and sequences > 0
+
+
+def test_matches_surely_kept_back_are_skipped(tmp_path: Path) -> None:
+    assert sum(_bound_run(seed, tmp_path)[3] for seed in range(4)) > 0
+
+
+def _bound_run(seed: int, tmp_path: Path) -> tuple[int, int, int, int]:
+    """Hostile streams (rules in two steps of a chain, join keys on the first step, unordered
+    chains, out-of-order times around the skew and the window, events sharing time and actor,
+    empty keys, posture facts, caps that bite): wherever _may_match or _chains_for skips a chain,
+    the plain search (_candidates, _best_match) finds no match of min_steps; and the sequences
+    (with the matches _surely_kept_back skips as certain not to be emitted) are those of the
+    correlator that searches every chain."""
+    import random
+
+    from kubestrata.detect.sequences import SKEW, Signal, _best_match
+
+    rng = random.Random(seed)
+    path = tmp_path / "chains.yaml"
+    path.write_text(_BOUND_CHAINS)
+    chains = load_chains(path) + (load_chains() if seed % 2 else [])
+    cap = rng.choice([5, 40, 5000])
+    fast = Correlator(chains, MemorySignalStore(max_per_cluster=cap))
+    full = _plain(Correlator(chains, MemorySignalStore(max_per_cluster=cap)))
+    rules = ["A", "B", "C", "D", "E", "P", "Q", "F", "G", "H", "H", "KS-AUD-F50", "KS-AUD-F11", "KS-AUD-G03", "KS-RUN-02",
+             "KS-AUD-N14", "KS-AUD-G02", "KS-AUD-G43"]  # fmt: skip
+    skipped = searched = sequences = 0
+    kept_back = [0]
+    surely_kept_back = fast._surely_kept_back
+
+    def counted(*a: Any) -> bool:
+        kept_back[0] += surely_kept_back(*a)
+        return surely_kept_back(*a)
+
+    fast._surely_kept_back = counted  # type: ignore[method-assign]
+    t = 1_767_225_600.0
+    for i in range(300):
+        t += rng.choice([0.0, 0.0, 1.0, 30.0, 200.0])
+        when = t + rng.choice([0.0, 0.0, -SKEW, SKEW, -SKEW - 1, -350.0, -700.0, 90_000.0])
+        cluster = rng.choice(["", "prod"])
+        if rng.random() < 0.05:
+            kind, workload = rng.choice(["P", "D", "KS-WL-001"]), rng.choice(["ns/web", "ns/db", ""])
+            args = (cluster, kind, workload, f"p{i}", "m")
+            assert fast.add_posture(*args) == full.add_posture(*args)
+            continue
+        sig = Signal(when, rng.choice(rules), rng.choice([str(i), str(i), "", str(rng.randrange(20))]), "x",
+                     rng.choice(["", "u", "v"]), rng.choice(["", "ns/web-1", "ns/db-0"]), "m",
+                     rng.choice(["", "ns/web", "ns/db"]))  # fmt: skip
+        if sig.rule_id not in fast._by_rule:
+            continue
+        fast.store.add(cluster, sig)
+        full.store.add(cluster, sig)
+        # the bound, chain by chain, against the plain search over the store as the signal finds it
+        live = fast._chains_for(cluster, sig.rule_id)
+        for chain in fast._by_rule[sig.rule_id]:
+            lo, hi = sig.time - chain.window - SKEW, sig.time + chain.window + SKEW
+            cands = [fast._candidates(cluster, lo, hi, st.rules, sig) for st in chain.steps]
+            match = _best_match(chain, cands, sig)
+            if match is not None and sum(1 for m in match if m) >= chain.min_steps:
+                assert chain in live and fast._may_match(chain, cluster, lo, hi, sig), (chain.id, sig)
+                searched += 1
+            elif chain not in live or not fast._may_match(chain, cluster, lo, hi, sig):
+                skipped += 1
+        got = fast._evaluate(live, cluster, sig)
+        assert got == full._evaluate(full._by_rule[sig.rule_id], cluster, sig)
+        sequences += len(got)
+    return skipped, searched, sequences, kept_back[0]
 
 
 def test_signal_of_a_finding_equals_signal_of_its_record() -> None:
@@ -309,10 +403,11 @@ class _TrimEveryAdd:
         return out[-limit:] if limit else out
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(24))
 def test_signal_store_keeps_what_trimming_after_every_add_keeps(seed: int) -> None:
     """Out-of-order times, repeated and empty fingerprints, ties, several clusters and rules, bounds
-    that bite (a cap of 0 and a negative age too): every query answers as the trim-every-add model."""
+    that bite (a cap of 0 and a negative age too), queries often or seldom (a few or many signals
+    past the cap at a settle): every query answers as the trim-every-add model."""
     import random
 
     from kubestrata.detect.sequences import Signal
@@ -320,27 +415,48 @@ def test_signal_store_keeps_what_trimming_after_every_add_keeps(seed: int) -> No
     rng = random.Random(seed)
     cap, age = rng.choice([(0, 50.0), (1, 50.0), (7, 30.0), (40, 100.0), (40, 1e9), (5, -1.0)])
     store, model = MemorySignalStore(max_per_cluster=cap, max_age=age), _TrimEveryAdd(cap, age)
-    store.SETTLE_EVERY = rng.choice([1, 3, 16])  # type: ignore[misc]
+    store.SETTLE_EVERY = rng.choice([1, 3, 16, 64, 1024])  # type: ignore[misc]
+    asks = 0.3 if seed % 2 else 0.01
+    # now and then no query nor repeated fingerprint for a long while: a settle meets hundreds of
+    # one rule's signals at once (sorted and merged as a batch) and hundreds past the cap
+    quiet = seed % 4 == 0
+    if quiet:
+        cap, age, asks = ((5000, 1e9) if seed % 8 == 0 else (90, 400.0)) + (0.003,)
+        store, model = MemorySignalStore(max_per_cluster=cap, max_age=age), _TrimEveryAdd(cap, age)
+        store.SETTLE_EVERY = 1024  # type: ignore[misc]
     store._settle_every = min(store._settle_every, store.SETTLE_EVERY)
-    rules = ["A", "B", "C", "D"]
+    rules = ["A", "B"] if quiet else ["A", "B", "C", "D"]
     base = 0.0
-    for i in range(600):
+    for i in range(3000 if quiet else 1200):
         base += rng.choice([0.0, 0.5, 2.0, 10.0])
         t = base + rng.choice([0.0, -5.0, -40.0, -200.0, 3.0])  # mostly in order, some late
-        fp = rng.choice(["", str(i), str(rng.randrange(40))])
+        fp = rng.choice(["", str(i)] if quiet else ["", str(i), str(rng.randrange(40))])
         sig = Signal(t, rng.choice(rules), fp, "", rng.choice(["", "u"]), "", "m")
-        cluster = rng.choice(["", "prod"])
+        cluster = "prod" if quiet else rng.choice(["", "prod"])
         store.add(cluster, sig)
         model.add(cluster, sig)
-        if rng.random() < 0.3:
+        if rng.random() < asks:
             lo = base - rng.choice([0.0, 20.0, 1000.0])
             hi = lo + rng.choice([0.0, 10.0, 1e6])
-            want = frozenset(rng.sample(rules, rng.randrange(1, 4))) if rng.random() < 0.8 else None
+            want = (
+                frozenset(rng.sample(rules, rng.randrange(1, min(4, len(rules) + 1))))
+                if rng.random() < 0.8
+                else None
+            )
             limit = rng.choice([0, 1, 3])
+            if want is not None and rng.random() < 0.5:  # (the superset, found without settling)
+                recent = store.recent(cluster, lo, hi, want, limit or 24)
+                assert set(recent) >= set(model.between(cluster, lo, hi, want, limit or 24))
+                assert all(lo <= s.time <= hi and s.rule_id in want for s in recent)
+                continue
             got = store.between(cluster, lo, hi, want, limit)
             assert got == model.between(cluster, lo, hi, want, limit)
             if want is not None:
                 assert store.any_between(cluster, lo, hi, want) == bool(got)
+            # settled, each rule's list is the model's signals of that rule, object for object
+            store._settle(store._clusters[cluster])  # (between did unless no rule asked for was there)
+            for rid, rl in store._clusters[cluster].by_rule.items():
+                assert [id(x) for x in rl] == [id(x) for x in model.signals[cluster] if x.rule_id == rid]
     for cluster in ("", "prod"):
         assert store.between(cluster, float("-inf"), float("inf")) == model.between(
             cluster, float("-inf"), float("inf")
@@ -361,3 +477,66 @@ def test_workload_of_pod_equals_its_pattern(name: str) -> None:
     from kubestrata.detect.sequences import _POD_SUFFIX, workload_of_pod
 
     assert workload_of_pod(name) == (_POD_SUFFIX.sub("", name) or name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, -0.0, 1.0, 1.5, 2.0, 1e9, -3.0]),
+            st.sampled_from(["A", "B"]),
+            st.sampled_from(["", "1", "2"]),
+            st.sampled_from(["", "u"]),
+        ),
+        max_size=60,
+    )
+)
+def test_signals_sorted_by_time_then_ties_equal_sorted(parts: list[tuple[float, str, str, str]]) -> None:
+    """sequences._sort (by time, then runs of equal times whole) orders as list.sort, ties in place."""
+    from kubestrata.detect.sequences import Signal, _sort
+
+    signals = [Signal(t, r, fp, "", who, "", "m") for t, r, fp, who in parts]
+    signals += [Signal(*s) for s in signals[::3]]  # equal, another object: list.sort keeps their order
+    got = list(signals)
+    _sort(got)
+    want = sorted(signals)
+    assert got == want and [id(s) for s in got] == [id(s) for s in want]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(st.text(max_size=30), st.sampled_from(["2026-11-27T10:28:32.896580Z", "2026-11-27T10:28:32Z"]))
+)
+def test_an_event_time_lent_to_the_correlator_is_what_it_would_parse(text: str) -> None:
+    """The router lends an audit event's parsed time (AuditEvent.epoch: detect.event.parse_time)
+    to the correlator's _time (sequences.note_time): both must read every text alike."""
+    from kubestrata.detect import sequences
+    from kubestrata.detect.event import parse_time
+
+    sequences._last_time[0] = ("", 0.0)
+    assert sequences._time(text) == parse_time(text)
+
+
+def test_a_match_joined_by_an_earlier_step_is_not_taken_as_kept_back(tmp_path: Path) -> None:
+    """A chain emitted for identity u; a later signal of u whose best match starts at an earlier
+    step with identity v (a step that does not join on it) is another incident (key v), emitted
+    though u's mark would keep it back."""
+    from kubestrata.detect.sequences import Signal
+
+    path = tmp_path / "chains.yaml"
+    path.write_text("""
+- {id: T-6, title: t6, min_steps: 2, window: 900, steps: [
+    {name: a, rules: [I]}, {name: b, rules: [F]}, {name: c, rules: [G]}, {name: d, rules: [H], same: [identity]}]}
+""")
+    fast, full = Correlator(load_chains(path)), _plain(Correlator(load_chains(path)))
+    t0 = 1_767_225_600.0
+    stream = [(100, "G", "u"), (110, "H", "u"), (500, "F", "v"), (600, "G", "u")]
+    got = []
+    for i, (dt, rule, who) in enumerate(stream):
+        sig = Signal(t0 + dt, rule, str(i), "x", who, "", "m")
+        for c in (fast, full):
+            c.store.add("", sig)
+        seqs = fast._evaluate(fast._by_rule[rule], "", sig)
+        assert seqs == full._evaluate(full._by_rule[rule], "", sig)
+        got.append([s["subject"]["user"] if "subject" in s else s.get("user") for s in seqs])
+    assert got == [[], ["u"], [], ["v"]]

@@ -27,14 +27,14 @@ from kubestrata.detect.cloudtrail_rules import CLOUDTRAIL_CATALOGUE
 from kubestrata.detect.cloudtrail_rules import evaluate as ct_evaluate
 from kubestrata.detect.decode import decode_cloudwatch_payload, loads
 from kubestrata.detect.emit import as_finding, build_finding
-from kubestrata.detect.event import BadEvent
+from kubestrata.detect.event import AuditEvent, BadEvent
 from kubestrata.detect.pipeline import Pipeline, parse_time
 from kubestrata.detect.rules.registry import Hit
 from kubestrata.detect.runtime import falco_input, tetragon
 from kubestrata.detect.runtime.catalogue import FALCO_RULE_IDS, RUNTIME_CATALOGUE
 from kubestrata.detect.runtime.events import RuntimeEvent, UnknownEventType
 from kubestrata.detect.runtime.rules import RuntimeRules
-from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains
+from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains, note_time
 from kubestrata.detect.sources import Oversize, read_line_blocks
 from kubestrata.detect.wire import read_event
 from kubestrata.errors import KubestrataError
@@ -226,7 +226,7 @@ class DetectRouter:
             ev = read_event(stripped, self.config.cluster)
             if ev is not None:  # the usual Event line (kind Event: sniff's AUDIT), read without its dict
                 found = self.pipeline.process_event(ev)
-                return self._correlate(found) if found or self._pending else found
+                return self._correlate(found, ev) if found or self._pending else found
         try:
             obj = loads(stripped)
         except BadEvent as e:
@@ -395,29 +395,32 @@ class DetectRouter:
             for seq in self.correlator.observe(f):
                 self._emit(seq, out)
 
-    def _observe(self, f: Finding) -> list[dict[str, Any]]:
-        """The correlator's view of an audit finding (its JSON record), only for rules in a chain."""
-        assert self.correlator is not None
-        if not self.correlator.follows(f.rule_id):
-            return []
-        return self.correlator.observe(f)
-
     def _signal(self, f: Finding) -> None:
         """An audit finding below --min-severity: not reported, but a step of an attack sequence."""
-        for seq in self._observe(f):
+        assert self.correlator is not None
+        for seq in self.correlator.observe(f):
             self._emit(seq, self._pending)
 
-    def _correlate(self, findings: list[Finding]) -> list[Finding]:
+    def _correlate(self, findings: list[Finding], event: AuditEvent | None = None) -> list[Finding]:
+        """Findings and the sequences they complete; ``event``, when all come from one audit event,
+        lends its parsed time to the correlator (its findings carry the same text)."""
         if self._pending:  # sequences completed by findings below --min-severity
             findings, self._pending = [*findings, *self._pending], []
             if self.correlator is None:
                 return findings
         if self.correlator is None or not findings:
             return findings
-        out = list(findings)
+        if event is not None:
+            note_time(event.timestamp, event.epoch)
+        observe = self.correlator.observe  # (a finding of no chain's rule: [] at once)
+        out = findings
         for f in findings:
-            for seq in self._observe(f):
-                self._emit(seq, out)
+            seqs = observe(f)
+            if seqs:
+                if out is findings:
+                    out = list(findings)
+                for seq in seqs:
+                    self._emit(seq, out)
         return out
 
 
@@ -495,7 +498,7 @@ def feed_lines(target: Pipeline | DetectRouter, fh: IO[bytes], name: str) -> Non
                 stats.lines += 1
                 found = process_event(ev)
                 if router is not None and (found or router._pending):
-                    router._correlate(found)
+                    router._correlate(found, ev)
             else:
                 process_line(line, f"{name}:{n}")
 

@@ -20,10 +20,12 @@ owns each cluster's signals.
 from __future__ import annotations
 
 import bisect
-import heapq
+import functools
 import itertools
+import operator
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -178,7 +180,13 @@ def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
             workload = f"{e.namespace}/{workload_of_pod(e.name)}"
         last = _last_event[0] = (e, f.time, t, pod, workload)
     _, text, t, pod, workload = last
-    return e.cluster, Signal(t, f.rule_id, f.fingerprint, str(text), e.user, pod, f.message, workload)
+    # (Signal's own __new__ is a Python function: the tuple made directly, field for field)
+    return e.cluster, _new_signal(
+        Signal, (t, f.rule_id, f.fingerprint, str(text), e.user, pod, f.message, workload)
+    )
+
+
+_new_signal = tuple.__new__
 
 
 # the last event's (reference, time text, time, pod, workload): one tuple, safe across threads
@@ -229,6 +237,13 @@ def _time(v: Any) -> float | None:
 _last_time: list[tuple[str, float]] = [("", 0.0)]  # the last time parsed (one tuple: safe across threads)
 
 
+def note_time(text: str, t: float | None) -> None:
+    """``text`` reads as ``t``, parsed elsewhere the way _time parses (detect.event.parse_time: an
+    audit event's time), so its findings' signals do not parse it again."""
+    if t is not None and text:
+        _last_time[0] = (text, t)
+
+
 class SignalStore(Protocol):
     def add(self, cluster: str, signal: Signal) -> None: ...
     def between(
@@ -242,7 +257,7 @@ class SignalStore(Protocol):
 class _ClusterSignals:
     """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
 
-    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at")
+    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at", "latest", "pending_rules")
 
     def __init__(self) -> None:
         # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
@@ -252,6 +267,30 @@ class _ClusterSignals:
         self.newest = float("-inf")  # the latest time of the kept and pending signals
         self.size = 0  # signals in the per-rule lists
         self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
+        self.latest: dict[str, float] = {}  # rule id -> the latest time of its signals added, kept or not
+        self.pending_rules: set[str] = set()  # the rules of the pending signals
+
+
+_first = operator.itemgetter(0)
+
+
+def _sort(signals: list[Signal]) -> None:
+    """``signals.sort()``, faster: by time alone (a float compares quickly, a signal field by field),
+    then each run of equal times by whole signals (both sorts stable, so ties keep their order)."""
+    signals.sort(key=_first)
+    times = [s.time for s in signals]
+    if len(set(times)) == len(times):
+        return
+    for t, k in Counter(times).items():
+        if k > 1:
+            i = bisect.bisect_left(times, t)
+            signals[i : i + k] = sorted(signals[i : i + k])
+
+
+@functools.lru_cache(maxsize=64)
+def _get(keys: tuple[str, ...]) -> Any:
+    """The values of these join keys of a signal, as one value per key set (operator.attrgetter)."""
+    return operator.attrgetter(*keys)
 
 
 class MemorySignalStore:
@@ -274,6 +313,7 @@ class MemorySignalStore:
         self.max_marks = max_marks
         self._clusters: dict[str, _ClusterSignals] = {}
         self._marks: dict[str, tuple[int, float]] = {}
+        self.rule_keys = 0  # (cluster, rule) pairs that have had a signal: grows with rules()
         # bounds that can empty a cluster: the newest signal may go, so settle after every add
         self._settle_every = self.SETTLE_EVERY if max_per_cluster >= 1 and max_age >= 0 else 1
 
@@ -290,8 +330,15 @@ class MemorySignalStore:
         c.fps.add(fp)
         if signal.time > c.newest:
             c.newest = signal.time
-        if signal.rule_id not in c.by_rule:
-            c.by_rule[signal.rule_id] = []
+        rid, t = signal.rule_id, signal.time
+        c.pending_rules.add(rid)
+        seen = c.latest.get(rid)
+        if seen is None:
+            c.by_rule[rid] = []
+            c.latest[rid] = t
+            self.rule_keys += 1
+        elif t > seen:
+            c.latest[rid] = t
         if len(c.pending) >= self._settle_every:
             self._settle(c)
 
@@ -302,6 +349,7 @@ class MemorySignalStore:
             return
         by_rule = c.by_rule
         pending, c.pending = c.pending, []
+        c.pending_rules.clear()
         added: dict[str, list[Signal]] = {}
         for s in pending:
             added.setdefault(s.rule_id, []).append(s)
@@ -316,10 +364,13 @@ class MemorySignalStore:
                     else:
                         rl.append(s)
                 continue
-            new.sort()  # stable: equal signals keep their arrival order, as insort_right keeps them
+            _sort(new)  # stable: equal signals keep their arrival order, as insort_right keeps them
             if rl and new[0] < rl[-1]:
-                rl += new
-                rl.sort()  # two sorted runs: merged in linear time
+                # what precedes the earliest new one stays in place: the rest and the new sorted
+                at = bisect.bisect_right(rl, new[0])
+                tail = rl[at:] + new
+                tail.sort()  # two sorted runs: merged in linear time
+                rl[at:] = tail
             else:
                 rl += new
         c.size += len(pending)
@@ -339,16 +390,25 @@ class MemorySignalStore:
             if len(lists) == 1:
                 gone += lists[0][:excess]
                 del lists[0][:excess]
+            elif excess <= 8:
+                # a few (a cluster at its cap loses about one per signal): the earliest head each
+                # time, what merging yields first (signals of two rules are never equal)
+                for _ in range(excess):
+                    rl = min(lists, key=_first)
+                    gone.append(rl.pop(0))
+                    if not rl:
+                        lists.remove(rl)
             else:
-                earliest = list(itertools.islice(heapq.merge(*lists), excess))
+                # the earliest of all are among the earliest of each list: their runs merged by sort
+                # (stable, as merging is; signals of two rules are never equal)
+                earliest = sorted(itertools.chain.from_iterable(rl[:excess] for rl in lists))[:excess]
                 counts = Counter(s.rule_id for s in earliest)
                 for rid, k in counts.items():
                     del by_rule[rid][:k]
                 gone += earliest
         if gone:
             c.size -= len(gone)
-            for g in gone:
-                c.fps.discard(g.fingerprint)
+            c.fps.difference_update([g.fingerprint for g in gone])
             c.newest = c.trimmed_at = max(
                 (rl[-1].time for rl in by_rule.values() if rl), default=float("-inf")
             )
@@ -394,6 +454,35 @@ class MemorySignalStore:
                     return True
         return False
 
+    def rules(self, cluster: str) -> Collection[str]:
+        """The rules of every signal the cluster has had (its signals of some may be gone since)."""
+        c = self._clusters.get(cluster)
+        return c.latest.keys() if c is not None else ()
+
+    def recent(
+        self, cluster: str, start: float, end: float, rules: frozenset[str], limit: int
+    ) -> list[Signal]:
+        """Signals, in no order, that include ``between(cluster, start, end, rules, limit)``: per
+        rule, the latest ``limit`` in [start, end] of its list, not settled unless a pending signal
+        is of these rules. A settle then would only drop an earlier part of each list (signals past
+        the age bound or the earliest beyond the cap), so the latest of a list in a range include
+        the latest of what settling keeps, and those include between's."""
+        c = self._clusters.get(cluster)
+        out: list[Signal] = []
+        if c is None:
+            return out
+        if c.pending and not rules.isdisjoint(c.pending_rules):
+            self._settle(c)
+        latest, by_rule = c.latest, c.by_rule
+        for rid in rules:
+            t = latest.get(rid)
+            if t is not None and t >= start:
+                rl = by_rule[rid]
+                hi = bisect.bisect_right(rl, (end, "\uffff"))
+                lo = bisect.bisect_left(rl, (start,), max(0, hi - limit), hi)
+                out += rl[lo:hi]
+        return out
+
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
 
@@ -418,7 +507,16 @@ class Correlator:
         self.sequences = 0
         # posture facts (a scan's findings): timeless, per cluster and workload
         self._posture: dict[str, dict[str, list[Signal]]] = {}
-        self._plans: dict[tuple[str, str], tuple[int, tuple[Step, ...]]] = {}
+        # the rules a cluster has had signals and posture facts of (the signals' from the store, when
+        # it keeps them): chains with too few steps of these are not evaluated
+        self._rules_of = self.store.rules if isinstance(self.store, MemorySignalStore) else None
+        # _may_match's look at a step's latest signals: between's, or a superset found cheaper
+        self._recent = self.store.recent if isinstance(self.store, MemorySignalStore) else self.store.between
+        self._posture_rules: dict[str, set[str]] = {}
+        # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
+        self._live: dict[tuple[str, str], list[Chain]] = {}
+        self._live_at = -1
+        self._bound_plans: dict[tuple[str, str], Any] = {}
 
     def add_posture(
         self, cluster: str, rule_id: str, workload: str, fingerprint: str, message: str
@@ -432,6 +530,8 @@ class Correlator:
         if any(f.rule_id == rule_id for f in facts) or len(facts) >= 64:
             return []
         facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
+        self._posture_rules.setdefault(cluster, set()).add(rule_id)
+        self._live.clear()
         out: list[dict[str, Any]] = []
         for chain in self._by_rule[rule_id]:
             others = frozenset(chain.rules - {rule_id})
@@ -471,58 +571,170 @@ class Correlator:
         """Sequence findings completed or grown by this finding (usually none): its JSON record or
         the finding itself."""
         if isinstance(finding, Finding):
-            chains = self._by_rule.get(finding.rule_id)
-            sig = signal_of_finding(finding) if chains else None
+            if finding.rule_id not in self._by_rule:
+                return []
+            sig = signal_of_finding(finding)
         else:
-            chains = self._by_rule.get(finding.get("ruleId", ""))
-            sig = signal_of(finding) if chains else None
-        if not chains or sig is None:
+            sig = signal_of(finding) if finding.get("ruleId", "") in self._by_rule else None
+        if sig is None:
             return []
         cluster, s = sig
         self.signals += 1
-        self.store.add(cluster, s)
-        return self._evaluate(chains, cluster, s)
+        store = self.store
+        store.add(cluster, s)
+        if self._rules_of is None:
+            chains = self._by_rule[s.rule_id]
+        else:
+            if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
+                self._live.clear()  # a cluster's first signal of some rule: steps may have candidates
+                self._live_at = store.rule_keys  # type: ignore[attr-defined]
+            chains = self._live.get((cluster, s.rule_id))
+            if chains is None:
+                chains = self._live[(cluster, s.rule_id)] = self._chains_for(cluster, s.rule_id)
+        return self._evaluate(chains, cluster, s) if chains else []
 
-    def _plan(self, chain: Chain, rule_id: str) -> tuple[int, tuple[Step, ...]]:
-        """_enough_steps' view of a chain for a signal of this rule: how many more steps need a
-        candidate than the signal's own, and the other steps."""
-        plan = self._plans.get((chain.id, rule_id))
+    def _chains_for(self, cluster: str, rule_id: str) -> list[Chain]:
+        """The chains a signal of this rule could make match in this cluster: those with at least
+        min_steps steps that hold the rule or a rule the cluster has had a signal or posture fact of
+        (a step of none has no candidate but the new signal, whatever the window)."""
+        assert self._rules_of is not None
+        had = {*self._rules_of(cluster), *self._posture_rules.get(cluster, ())}
+        return [
+            c for c in self._by_rule[rule_id]
+            if sum(1 for st in c.steps if rule_id in st.rules or not had.isdisjoint(st.rules)) >= c.min_steps
+        ]  # fmt: skip
+
+    def _may_match(
+        self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal
+    ) -> tuple[int, int] | None:
+        """None when no match of the chain with the new signal can reach min_steps, else the most
+        steps it can have and the first step it can start at: _best_match's search bounded from
+        above, without gathering the candidates (most of a signal's cost).
+
+        A step counts when the new signal can stand at it (it has the step's join keys), or when
+        it has a signal or posture fact in the window that could stand beside the new one at one
+        of the new one's steps: the step's join keys set, equal to the new signal's where both
+        steps join on a key (or the new one's step is the first, which binds every key it has),
+        another event than the new one's, within the window of it, and, in an ordered chain, not
+        more than SKEW on the wrong side of it. Every step of a match has such a candidate, and
+        the candidates of a step (_candidates) are among the latest 4 * MAX_CANDIDATES signals of
+        its rules in [lo, hi], which are among the latest of those in any narrower range."""
+        own_steps, partners = self._bound_plan(chain, s.rule_id)
+        own = [p for p, same in own_steps if all(getattr(s, k) for k in same)]
+        if not own:
+            return None  # the new signal can stand at none of its steps: no match contains it
+        n = len(chain.steps)
+        need = chain.min_steps - len(own)
+        if need <= 0:
+            return n, 0
+        left = n - len(own)
+        start = own[0]
+        t, window = s.time, chain.window
+        ek = (t, s.pod, s.identity)
+        facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
+        recent = self._recent
+        for j, rules, same, by_own in partners:
+            if j in own:
+                continue
+            left -= 1
+            # per step the new signal stands at: the times a partner may have, the keys it must share
+            ways = []
+            for p, after, shared in by_own:
+                if p not in own:
+                    continue
+                a, b = max(lo, t - window), min(hi, t + window)
+                if after is True:
+                    a = max(a, t - SKEW)
+                elif after is False:
+                    b = min(b, t + SKEW)
+                if a > b:
+                    continue
+                if shared is None:  # the first step: the new signal binds every key it has
+                    shared = tuple(k for k in same if getattr(s, k))
+                get = _get(shared) if shared else None
+                ways.append((a, b, get(s) if get else None, get))
+            if ways and self._partner(cluster, rules, same, ways, ek, facts, t, recent):
+                need -= 1
+                start = min(start, j)
+                if need <= 0:
+                    return chain.min_steps + left, start
+            if left < need:
+                return None
+        return None
+
+    def _surely_kept_back(self, chain: Chain, cluster: str, s: Signal, most: int, start: int) -> bool:
+        """Whether _evaluate would not emit whatever match _best_match finds (of at most ``most``
+        steps, from step ``start`` on): the chain was emitted for its key (the new signal's join
+        value when the match can start nowhere before the new signal's one step) within a window
+        of the new signal, which the match's first step is not later than, and the match cannot
+        complete a chain emitted incomplete."""
+        k = chain.join_keys[0] if chain.join_keys else ""
+        if k:
+            own = [p for p, st in enumerate(chain.steps) if s.rule_id in st.rules]
+            if len(own) != 1 or start != own[0] or not getattr(s, k):
+                return False
+            joined = getattr(s, k)
+        else:
+            joined = ""
+        prev = self.store.emitted("\x1f".join((chain.id, cluster, joined)))
+        n = len(chain.steps)
+        return prev is not None and s.time <= prev[1] + chain.window and (prev[0] >= n or most < n)
+
+    def _bound_plan(
+        self, chain: Chain, rule_id: str
+    ) -> tuple[tuple[tuple[int, tuple[str, ...]], ...], tuple[Any, ...]]:
+        """_may_match's view of a chain for a signal of this rule, computed once: the steps of the
+        rule with their join keys; per step, for each of those (p): whether the step comes after
+        p (None in an unordered chain) and the join keys both share (None when p is the first)."""
+        plan = self._bound_plans.get((chain.id, rule_id))
         if plan is None:
-            others = tuple(st for st in chain.steps if rule_id not in st.rules)
-            plan = self._plans[(chain.id, rule_id)] = (
-                chain.min_steps - (len(chain.steps) - len(others)),
-                others,
-            )
+            steps = chain.steps
+            own = tuple((p, st.same) for p, st in enumerate(steps) if rule_id in st.rules)
+            partners = tuple(
+                (j, st.rules, st.same, tuple(
+                    (p, (j > p) if chain.ordered else None,
+                     tuple(k for k in st.same if k in steps[p].same) if p else None)
+                    for p, _ in own if p != j
+                ))
+                for j, st in enumerate(steps)
+            )  # fmt: skip
+            plan = self._bound_plans[(chain.id, rule_id)] = (own, partners)
         return plan
 
-    def _enough_steps(self, chain: Chain, cluster: str, lo: float, hi: float, s: Signal) -> bool:
-        """Whether at least min_steps steps of the chain have a candidate (the new signal, a posture
-        fact or a signal in the window): _best_match's first test, answered without gathering the
-        candidates (a step's latest signals and their kin), which is most of a signal's cost."""
-        need, others = self._plan(chain, s.rule_id)
-        if need <= 0:
-            return True  # the new signal's own steps are enough
-        facts = self._posture.get(cluster, {}).get(s.workload, ()) if s.workload else ()
-        any_between = self.store.any_between
-        left = len(others)
-        for st in others:
-            left -= 1
-            if (facts and any(f.rule_id in st.rules for f in facts)) or any_between(
-                cluster, lo, hi, st.rules
-            ):
-                need -= 1
-                if need <= 0:
-                    return True
-            if left < need:
-                return False
+    @staticmethod
+    def _partner(
+        cluster: str,
+        rules: frozenset[str],
+        same: tuple[str, ...],
+        ways: list[tuple[float, float, Any, Any]],
+        ek: tuple[float, str, str],
+        facts: Any,
+        t: float,
+        recent: Any,
+    ) -> bool:
+        """Whether a signal of these rules (or a posture fact, dated t) can stand beside the new
+        one in one of these ways (a time range, keys and the values they must have)."""
+        start, end = min(w[0] for w in ways), max(w[1] for w in ways)
+        found = recent(cluster, start, end, rules, 4 * MAX_CANDIDATES)
+        if facts:
+            found = found + [f._replace(time=t, time_text=POSTURE_TIME) for f in facts if f.rule_id in rules]
+        for x in found:
+            xt = x.time
+            if xt < start or xt > end:
+                continue
+            for a, b, values, get in ways:
+                if a <= xt <= b and (get is None or get(x) == values):
+                    if all(getattr(x, k) for k in same) and (xt, x.pod, x.identity) != ek:
+                        return True
         return False
 
     def _evaluate(self, chains: list[Chain], cluster: str, s: Signal) -> list[dict[str, Any]]:
         out = []
         for chain in chains:
             lo, hi = s.time - chain.window - SKEW, s.time + chain.window + SKEW
-            if not self._enough_steps(chain, cluster, lo, hi, s):
-                continue  # _best_match would find no match
+            bound = self._may_match(chain, cluster, lo, hi, s)
+            if bound is None or self._surely_kept_back(chain, cluster, s, *bound):
+                continue  # _best_match would find no match of min_steps, or none emitted
             cands = [self._candidates(cluster, lo, hi, st.rules, s) for st in chain.steps]
             match = _best_match(chain, cands, s)
             if match is None or sum(1 for m in match if m) < chain.min_steps:
