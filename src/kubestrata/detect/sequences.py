@@ -249,7 +249,6 @@ class SignalStore(Protocol):
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
     ) -> list[Signal]: ...
-    def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool: ...
     def emitted(self, key: str) -> tuple[int, float] | None: ...
     def mark(self, key: str, steps: int, first: float) -> None: ...
 
@@ -438,22 +437,6 @@ class MemorySignalStore:
         out.sort()
         return out[-limit:] if limit else out
 
-    def any_between(self, cluster: str, start: float, end: float, rules: frozenset[str]) -> bool:
-        """Whether ``between(cluster, start, end, rules, 1)`` is not empty, without building it."""
-        c = self._clusters.get(cluster)
-        if c is None or rules.isdisjoint(c.by_rule):  # (a cluster's signals come from a few rules)
-            return False
-        if c.pending:
-            self._settle(c)
-        by_rule = c.by_rule
-        for rid in rules.intersection(by_rule):
-            rl = by_rule[rid]
-            if rl and rl[0].time <= end and rl[-1].time >= start:
-                i = bisect.bisect_left(rl, (start,))
-                if i < len(rl) and rl[i].time <= end:
-                    return True
-        return False
-
     def rules(self, cluster: str) -> Collection[str]:
         """The rules of every signal the cluster has had (its signals of some may be gone since)."""
         c = self._clusters.get(cluster)
@@ -559,13 +542,6 @@ class Correlator:
             or (workload and x.workload == workload)
         ][-MAX_CANDIDATES:]
         return sorted(set(latest) | set(kin) | set(posture)) if kin or posture else latest
-
-    def relevant(self, rule_id: str) -> bool:
-        return rule_id in self._by_rule
-
-    def follows(self, rule_id: str) -> bool:
-        """Whether findings of this rule can be a step of some chain."""
-        return rule_id in self._by_rule
 
     def observe(self, finding: dict[str, Any] | Finding) -> list[dict[str, Any]]:
         """Sequence findings completed or grown by this finding (usually none): its JSON record or
