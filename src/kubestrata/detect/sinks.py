@@ -47,7 +47,7 @@ class Sink:
             self._thread.start()
         elif type(self).submit is Sink.submit:
             # submit of an inline sink is its delivery: one call per finding instead of two
-            self.submit = self._deliver  # type: ignore[method-assign]
+            self.submit = self._deliver  # type: ignore[method-assign, assignment]
 
     def submit(self, finding: Finding) -> None:
         if self.inline:
