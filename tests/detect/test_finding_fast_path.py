@@ -385,3 +385,20 @@ def test_inline_stream_sink_delivers_in_one_call_and_counts_as_before() -> None:
     for f in good:
         gone.submit(f)
     assert gone.broken and (gone.delivered, gone.dropped, gone.failed) == (3, 3, 0)
+
+
+def test_factory_takes_the_general_path_for_odd_shapes() -> None:
+    """Source IPs held as a list and an evidence path that is not hashable: what the plain path gives."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory, event_parts
+    from kubestrata.detect.rules import Hit
+    from kubestrata.findings import Evidence
+
+    ev = _event("u", "kubectl", "web", "10.0.0.1", "")
+    ev.source_ips = ["10.0.0.1", "10.0.0.2"]  # type: ignore[assignment]
+    ref = event_parts(ev)[0]
+    assert ref.source_ips == ("10.0.0.1", "10.0.0.2") and (ref, ev.timestamp) == event_ref(ev)
+    spec = CATALOGUE["KS-AUD-F11"]
+    f = FindingFactory()(spec, Hit(spec.id, "m", [(["a"], "x")]), ev)  # type: ignore[list-item]
+    assert f.evidence == [Evidence(["a"], "x")]  # type: ignore[arg-type]
+    assert f.evidence_json == b'[{"path":["a"],"value":"x"}]'

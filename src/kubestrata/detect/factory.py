@@ -73,7 +73,7 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
     which jsonlines.json_line writes as is). That JSON is ASCII without a backslash or DEL only when
     every string in it is printable ASCII with nothing for JSON to escape; with every field within
     its cap (_CAPS), escaping and capping change nothing. Any other event goes through event_ref.
-    (An AuditEvent's fields are strings and its source IPs a tuple of strings, by construction.)"""
+    (An AuditEvent's fields are strings, by construction.)"""
     ts, audit_id, stage, code = ev.timestamp, ev.audit_id, ev.stage, ev.code
     cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
     resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
@@ -105,6 +105,7 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
         and len(name) <= 253
         and len(uri) <= MAX_VALUE_CHARS
         and len(ua) <= 256
+        and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
         and len(ips) <= 16
         and len(max(ips, key=len, default="")) <= 64
     ):
@@ -232,7 +233,10 @@ class FindingFactory:
                     key = (p, tuple(v))
             else:
                 key = None
-            item = items.get(key) if key is not None else None
+            try:
+                item = items.get(key) if key is not None else None
+            except TypeError:  # a path that is not hashable (rules name theirs with strings)
+                item = key = None
             if item is None:
                 item = self._item(p, v)
                 if key is not None:
