@@ -293,6 +293,8 @@ ITEM_VALUE = st.one_of(
     st.lists(HOSTILE, max_size=3),
     st.lists(st.sampled_from([1, 1.0, True, "1", None]), max_size=3),  # equal keys of other types
     st.lists(HOSTILE, min_size=65, max_size=66),
+    HOSTILE.map(lambda s: s + "y" * 520),  # over the cap, not remembered
+    st.lists(HOSTILE.map(lambda s: s + "z" * 1400), min_size=3, max_size=3),  # over 4 KiB together
     st.tuples(HOSTILE),
     st.dictionaries(HOSTILE, HOSTILE, max_size=2),
     st.integers(0, 2) | st.booleans() | st.none(),

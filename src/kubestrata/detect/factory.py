@@ -165,6 +165,7 @@ def _clean_value(v: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Any:
 
 
 _ITEMS_MAX = 4096
+_ITEM_CHARS = 4096  # a list of strings longer than this together is escaped anew each time
 # (path, value: a string, or a list of strings as a tuple) -> (its Evidence, its shown record or None):
 # evidence repeats from event to event (the exec command, the subresource, a namespace), and the
 # items are read only: an Evidence is frozen, its escaped list shared already (_clean_value), and the
@@ -196,11 +197,7 @@ class FindingFactory:
             if seen is None or seen[0] is not v:
                 seen = self._clean[id(v)] = (v, _clean_value(v))
             v = seen[1]
-        e = _new(Evidence)  # Evidence(p, v), as _evidence
-        _set_path(e, p)
-        _set_observed(e, v)
-        _set_expected(e, None)
-        return e, ({"path": p, "value": v} if p != "anomaly" else None)
+        return _evidence(p, v), ({"path": p, "value": v} if p != "anomaly" else None)
 
     def __call__(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> Finding:
         if ev is not self._ev:
@@ -221,16 +218,15 @@ class FindingFactory:
         whole = True  # shown is the whole evidence
         items = _items
         for p, v in h.evidence:
+            # (remembered only when short: the cache must not hold an attacker's megabytes)
             t = type(v)
             if t is str:
-                key: tuple[Any, ...] | None = (p, v)
+                key: tuple[Any, ...] | None = (p, v) if len(v) <= MAX_VALUE_CHARS else None
             elif t is list and len(v) <= 64:
-                try:
-                    "".join(v)  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
+                try:  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
+                    key = (p, tuple(v)) if len("".join(v)) <= _ITEM_CHARS else None
                 except TypeError:
                     key = None
-                else:
-                    key = (p, tuple(v))
             else:
                 key = None
             try:
