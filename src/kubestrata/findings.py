@@ -88,6 +88,10 @@ class EventRef:
     source_ips: tuple[str, ...] = ()
     user_agent: str = ""
     response_code: int | None = None
+    # detect: (time, this event's part of a finding's JSON line: b',"time":...,"evidence":'), set
+    # once by the engine that built the reference (detect/factory.py); the reference is not changed
+    # after. Not an __init__ argument, so dataclasses.replace() makes a reference without it.
+    _line_part: tuple[str, bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     def record_fields(self) -> dict[str, Any]:
         """The event's fields in a detect finding's JSON line (docs/json-schema.md, "detect"), in

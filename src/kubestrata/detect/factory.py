@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kubestrata.detect.rules import Hit
 
 SOURCE = "k8saudit"
+_dumps = orjson.dumps
 _CAPS = (  # (AuditEvent attribute, length cap) of every client-chosen field a finding carries
     ("timestamp", 64), ("cluster", 253), ("audit_id", 64), ("user", MAX_VALUE_CHARS),
     ("impersonated_user", MAX_VALUE_CHARS), ("verb", 64), ("resource", 128), ("subresource", 64),
@@ -63,6 +64,58 @@ def event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
     return escaped_event_ref(ev)
 
 
+def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
+    """The event's reference and time as findings carry them (event_ref), and the fingerprint's
+    identity: findings.fingerprint's bytes after the rule id (raw values: escaping must not merge
+    two events' findings).
+
+    The usual event costs one serialisation: its part of a finding's JSON line (EventRef._line_part,
+    which jsonlines.json_line writes as is). That JSON is ASCII without a backslash or DEL only when
+    every string in it is printable ASCII with nothing for JSON to escape; with every field within
+    its cap (_CAPS), escaping and capping change nothing. Any other event goes through event_ref.
+    (An AuditEvent's fields are strings, by construction.)"""
+    ts, audit_id, stage, code = ev.timestamp, ev.audit_id, ev.stage, ev.code
+    cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
+    resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
+    uri, ua, ips = ev.uri, ev.user_agent, ev.source_ips
+    identity = "\x1f".join(("", cluster, user, verb, resource, sub, ns, name)).encode("utf-8", "replace")
+    try:
+        part = _dumps(
+            {"time": ts, "cluster": cluster, "auditID": audit_id, "stage": stage, "user": user,
+             "impersonatedUser": imp or None, "verb": verb, "resource": resource, "subresource": sub or None,
+             "namespace": ns or None, "name": name or None, "requestURI": uri, "sourceIPs": ips,
+             "userAgent": ua, "responseCode": code, "evidence": None}
+        )  # fmt: skip
+    except TypeError:  # a lone surrogate, an integer over 64 bits
+        ref, ts = event_ref(ev)
+        return ref, ts, identity
+    if (
+        part.isascii()
+        and b"\\" not in part
+        and b"\x7f" not in part
+        and len(ts) <= 64
+        and len(cluster) <= 253
+        and len(audit_id) <= 64
+        and len(user) <= MAX_VALUE_CHARS
+        and len(imp) <= MAX_VALUE_CHARS
+        and len(verb) <= 64
+        and len(resource) <= 128
+        and len(sub) <= 64
+        and len(ns) <= 253
+        and len(name) <= 253
+        and len(uri) <= MAX_VALUE_CHARS
+        and len(ua) <= 256
+        and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
+        and len(ips) <= 16
+        and len(max(ips, key=len, default="")) <= 64
+    ):
+        ref = EventRef(SOURCE, audit_id, stage, cluster, user, imp, verb, resource, sub, ns, name, uri, ips, ua, code)  # fmt: skip
+        ref._line_part = (ts, b"," + part[1:-5])  # without '{' and 'null}'
+        return ref, ts, identity
+    ref, ts = event_ref(ev)
+    return ref, ts, identity
+
+
 def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
     """event_ref's general path: every field escaped and capped on its own."""
     ref = EventRef(
@@ -74,7 +127,6 @@ def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
     return ref, clean(ev.timestamp, 64)
 
 
-_dumps = orjson.dumps
 # a tuple of types: ``list | tuple | dict`` in isinstance builds a union object on every call
 _CONTAINERS = (list, tuple, dict)
 _new = object.__new__
@@ -112,6 +164,15 @@ def _clean_value(v: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Any:
     return clean_any(v)
 
 
+_ITEMS_MAX = 4096
+_ITEM_CHARS = 4096  # a list of strings longer than this together is escaped anew each time
+# (path, value: a string, or a list of strings as a tuple) -> (its Evidence, its shown record or None):
+# evidence repeats from event to event (the exec command, the subresource, a namespace), and the
+# items are read only: an Evidence is frozen, its escaped list shared already (_clean_value), and the
+# shown record is only serialised
+_items: dict[tuple[Any, ...], tuple[Evidence, dict[str, Any] | None]] = {}
+
+
 class FindingFactory:
     """Builds the findings of a stream of hits; remembers the last event (an event's findings
     share its reference, and often an evidence value: the exec command) and every rule's record."""
@@ -126,14 +187,23 @@ class FindingFactory:
         self._identity = b""
         self._clean: dict[int, tuple[Any, Any]] = {}  # id(value) -> (value, escaped), this event's
 
+    def _item(self, p: str, v: Any) -> tuple[Evidence, dict[str, Any] | None]:
+        """An evidence item escaped, and what the fingerprint and JSON line show of it (nothing of
+        an anomaly's novelty note)."""
+        if type(v) is str:
+            v = clean(v)
+        elif isinstance(v, _CONTAINERS):
+            seen = self._clean.get(id(v))
+            if seen is None or seen[0] is not v:
+                seen = self._clean[id(v)] = (v, _clean_value(v))
+            v = seen[1]
+        return _evidence(p, v), ({"path": p, "value": v} if p != "anomaly" else None)
+
     def __call__(self, spec: RuleSpec, h: Hit, ev: AuditEvent) -> Finding:
         if ev is not self._ev:
-            self._ref, self._time = event_ref(ev)
-            # a fingerprint names the rule, actor and target (raw values: escaping must not merge
-            # two): findings.fingerprint's bytes after the rule id, encoded once per event
-            self._identity = "\x1f".join(
-                ("", ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
-            ).encode("utf-8", "replace")
+            # a fingerprint names the rule, actor and target: findings.fingerprint's bytes after
+            # the rule id (the identity), encoded once per event
+            self._ref, self._time, self._identity = event_parts(ev)
             self._clean = {}
             self._ev = ev
         rule = self._rules.get(spec.id)
@@ -146,17 +216,32 @@ class FindingFactory:
         evidence = []
         shown = []
         whole = True  # shown is the whole evidence
+        items = _items
         for p, v in h.evidence:
-            if type(v) is str:
-                v = clean(v)
-            elif isinstance(v, _CONTAINERS):
-                seen = self._clean.get(id(v))
-                if seen is None or seen[0] is not v:
-                    seen = self._clean[id(v)] = (v, _clean_value(v))
-                v = seen[1]
-            evidence.append(_evidence(p, v))
-            if p != "anomaly":
-                shown.append({"path": p, "value": v})
+            # (remembered only when short: the cache must not hold an attacker's megabytes)
+            t = type(v)
+            if t is str:
+                key: tuple[Any, ...] | None = (p, v) if len(v) <= MAX_VALUE_CHARS else None
+            elif t is list and len(v) <= 64:
+                try:  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
+                    key = (p, tuple(v)) if len("".join(v)) <= _ITEM_CHARS else None
+                except TypeError:
+                    key = None
+            else:
+                key = None
+            try:
+                item = items.get(key) if key is not None else None
+            except TypeError:  # a path that is not hashable (rules name theirs with strings)
+                item = key = None
+            if item is None:
+                item = self._item(p, v)
+                if key is not None:
+                    if len(items) >= _ITEMS_MAX:
+                        items.clear()
+                    items[key] = item
+            evidence.append(item[0])
+            if item[1] is not None:
+                shown.append(item[1])
             else:
                 whole = False
         # same rule, actor, target and evidence = the same finding (an anomaly's novelty note
@@ -167,8 +252,11 @@ class FindingFactory:
             detail = _dumps(shown, default=str)
             whole = False  # the JSON line cannot write these values (the sink counts the failure)
         # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
+        message = h.message
+        if not (len(message) <= MAX_VALUE_CHARS and message.isascii() and message.isprintable()):
+            message = clean(message)
         return Finding(
-            spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
+            spec.id, title, h.severity or severity, Layer.CLUSTER, message, None, None, None,
             evidence, "", None, None, refs, None, self._time, self._ref,
             _sha256(rule_bytes + self._identity + detail).hexdigest()[:32], None,
             detail if whole else None,

@@ -44,8 +44,11 @@ def json_line(f: Finding) -> bytes:
         if len(_tails) >= _RULES_MAX:
             _tails.clear()
         tail = _tails[id(refs)] = (refs, b"," + _dumps({"references": refs, "fingerprint": None})[1:-5])
+    part = e._line_part  # (time, part) when the finding's builder wrote it (detect/factory.py)
     last = _last_event[0]
-    if last[0] is e and last[1] == f.time:
+    if part is not None and part[0] == f.time:
+        middle = part[1]
+    elif last[0] is e and last[1] == f.time:
         middle = last[2]
     else:
         middle = b',"time":' + _dumps(f.time) + _event_part(e)

@@ -212,7 +212,9 @@ class FindingsStore:
             self._last.update((r[0], r[1]) for r in rows[: self.MAX_CACHE])
 
     def admit(self, finding: Finding, when: float) -> bool:
-        fp = finding.fingerprint
+        fp = finding._fingerprint  # set by the detect factory: the property is a Python call per finding
+        if fp is None:
+            fp = finding.fingerprint
         last = self._last.get(fp)
         if (
             last is None
