@@ -558,6 +558,7 @@ class Correlator:
         self.signals += 1
         store = self.store
         store.add(cluster, s)
+        chains: list[Chain] | None
         if self._rules_of is None:
             chains = self._by_rule[s.rule_id]
         else:
