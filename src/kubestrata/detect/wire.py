@@ -133,6 +133,7 @@ def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
         return None  # not an audit event: the checked read says why
     ev = _new(AuditEvent)
     ev._line = line
+    ev._raw = None
     ev.cluster = cluster
     ev.api_version = e.apiVersion or ""
     ev.audit_id = e.auditID
