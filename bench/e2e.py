@@ -9,8 +9,9 @@
 Each measurement is one fresh ``python -m kubestrata ...`` process (PYTHONPATH = this checkout's src),
 so interpreter start-up, imports, loading, the engine, rendering and writing the output are all counted.
 The package's bytecode is compiled first, as installing it compiles it. CPU is the child's user +
-system time and peak RSS its ``ru_maxrss``, both from ``wait4``; wall time is recorded too, but on a shared machine CPU seconds are the figure to compare. "per item" divides CPU by
-the input's items (objects, pods or events); across sizes it shows the growth (flat = linear).
+system time and peak RSS its ``ru_maxrss``, both from ``wait4``; wall time is recorded too, but on a
+shared machine CPU seconds are the figure to compare. "per item" divides CPU by the input's items
+(objects, pods or events); across sizes it shows the growth (flat = linear).
 
 The guard compares CPU per item against a committed baseline after dividing both by a calibration
 loop's CPU time (a fixed pure-Python workload), so a slower or faster machine does not move the
