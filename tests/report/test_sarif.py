@@ -119,3 +119,10 @@ def test_rule_from_another_engine_gets_metadata_from_the_finding():
     rule = doc["runs"][0]["tool"]["driver"]["rules"][0]
     assert rule["id"] == "KS-PSS-999" and rule["shortDescription"]["text"] == "Some PSS control"
     assert _errors(doc) == []
+
+
+def test_a_path_no_system_call_accepts_is_written_as_given(tmp_path):
+    """An embedded NUL (from a document's source name, not the file system) cannot be resolved: the
+    SARIF writer gave a traceback; the path is written as given."""
+    assert sarif.artifact_uri("/m/../x\x00y.yaml", base=tmp_path) == "file:///x%00y.yaml"
+    assert sarif.artifact_uri("m/x\x00y.yaml", base=tmp_path) == "m/x%00y.yaml"

@@ -57,9 +57,13 @@ def artifact_uri(file: str, base: Path | None = None) -> str | None:
     base = (base or Path.cwd()).resolve()
     if p.is_absolute():
         try:
-            rel = p.resolve().relative_to(base)
+            p = p.resolve()
+        except (OSError, ValueError):  # no path the system can resolve (an embedded NUL): as written
+            p = Path(os.path.normpath(file))
+        try:
+            rel = p.relative_to(base)
         except ValueError:
-            return p.resolve().as_uri()
+            return p.as_uri()
         return quote(rel.as_posix())
     return quote(Path(os.path.normpath(file)).as_posix())
 
