@@ -296,9 +296,10 @@ ENGINE = {
     "pss check": "evaluate_pod: 67,300 distinct pods/s on one core (bench/pss.py)",
     "netpol list": "class map of 10,000 pods: build 0.98 s + full map 0.73 s after a 3.07 s YAML load "
     "(bench/netpol.py)",
-    "detect replay": "Pipeline over a JSONL file in-process: 85,321 events/s per core on 842-byte "
-    "synthetic events with 7% findings; rules alone on decoded events 190,954 real-shaped and 28,389 "
-    "finding-heavy events per CPU-second, one finding built in 9.6 µs (bench/detect.py --engine)",
+    "detect replay": "Pipeline over a JSONL file in-process: 76,095-81,578 events/s per core on 842-byte "
+    "synthetic events with 7% findings; rules alone on decoded events 149,818-160,109 real-shaped and "
+    "28,615-30,321 finding-heavy events per CPU-second, one finding built in 8.8-10.6 µs "
+    "(bench/detect.py --engine, 2026-12-03)",
 }
 
 
