@@ -157,15 +157,6 @@ def test_json_line_of_a_scan_finding_is_its_record() -> None:
     assert json_line(f) == orjson.dumps(f.to_dict())
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(TEXT, max_size=5), st.lists(st.lists(TEXT, max_size=3), max_size=4))
-def test_escaped_lists_remembered_across_events_equal_escaping(items, more) -> None:
-    from kubestrata.detect.factory import _clean_value
-
-    for v in [items, *more, items, [1, "a"], {"k\n": ["x\x1b"]}, ("t\n",)]:
-        assert _clean_value(v) == clean_any(v)
-
-
 @settings(max_examples=300, deadline=None)
 @given(TEXT, TEXT, TEXT, st.lists(st.tuples(st.sampled_from(["a", "anomaly", "requestURI?command"]), VALUE),
                                   max_size=3), st.booleans())  # fmt: skip

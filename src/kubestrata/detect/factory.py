@@ -145,30 +145,11 @@ def _evidence(path: str, observed: Any) -> Evidence:
     return e
 
 
-_ESCAPED_MAX = 4096
-_escaped: dict[tuple[str, ...], list[str]] = {}  # a list of strings that needed escaping -> escaped
-
-
-def _clean_value(v: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Any:
-    """clean_any(v), remembered across events for a list of strings that needs escaping (an exec
-    command with a newline, ``sh -c 'a\nb'``, repeats from event to event; escaping it is a regular
-    expression pass per item). Findings share the escaped list: renderers only read evidence."""
-    if type(v) is list and 0 < len(v) <= 64 and all(type(x) is str for x in v):
-        key = tuple(v)
-        out = _escaped.get(key)
-        if out is None:
-            if len(_escaped) >= _ESCAPED_MAX:
-                _escaped.clear()
-            out = _escaped[key] = clean_any(v)
-        return out
-    return clean_any(v)
-
-
 _ITEMS_MAX = 4096
 _ITEM_CHARS = 4096  # a list of strings longer than this together is escaped anew each time
 # (path, value: a string, or a list of strings as a tuple) -> (its Evidence, its shown record or None):
 # evidence repeats from event to event (the exec command, the subresource, a namespace), and the
-# items are read only: an Evidence is frozen, its escaped list shared already (_clean_value), and the
+# items are read only: an Evidence is frozen, renderers only read its escaped value, and the
 # shown record is only serialised
 _items: dict[tuple[Any, ...], tuple[Evidence, dict[str, Any] | None]] = {}
 
@@ -195,7 +176,7 @@ class FindingFactory:
         elif isinstance(v, _CONTAINERS):
             seen = self._clean.get(id(v))
             if seen is None or seen[0] is not v:
-                seen = self._clean[id(v)] = (v, _clean_value(v))
+                seen = self._clean[id(v)] = (v, clean_any(v))
             v = seen[1]
         return _evidence(p, v), ({"path": p, "value": v} if p != "anomaly" else None)
 
@@ -252,11 +233,8 @@ class FindingFactory:
             detail = _dumps(shown, default=str)
             whole = False  # the JSON line cannot write these values (the sink counts the failure)
         # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
-        message = h.message
-        if not (len(message) <= MAX_VALUE_CHARS and message.isascii() and message.isprintable()):
-            message = clean(message)
         return Finding(
-            spec.id, title, h.severity or severity, Layer.CLUSTER, message, None, None, None,
+            spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
             evidence, "", None, None, refs, None, self._time, self._ref,
             _sha256(rule_bytes + self._identity + detail).hexdigest()[:32], None,
             detail if whole else None,
