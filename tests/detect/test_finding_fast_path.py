@@ -350,7 +350,7 @@ def test_inline_stream_sink_delivers_in_one_call_and_counts_as_before() -> None:
 
     buf = io.BytesIO()
     out = StreamSink(buf, block=True)
-    assert out.submit == out._deliver_line
+    assert out.submit == out._deliver
     falco = FalcoStreamSink(io.BytesIO(), block=True)  # its own encoder, through the same call
     count = CountingSink(block=True)
     assert count.submit == count._deliver

@@ -120,12 +120,9 @@ class StreamSink(Sink):
         self.stream = stream if stream is not None else sys.stdout.buffer
         self._buf: list[bytes] = []
         self._buffered = 0
-        cls = type(self)
         # the encoder, looked up once: a subclass's own (falco_output) or the JSON line itself
-        self._encode = json_line if cls.encode is Sink.encode else self.encode
+        self._encode = json_line if type(self).encode is Sink.encode else self.encode
         super().__init__(**kw)
-        if self.inline and cls.write is StreamSink.write and cls._deliver is Sink._deliver:
-            self.submit = self._deliver_line  # type: ignore[method-assign]
 
     broken = False
 
@@ -138,23 +135,6 @@ class StreamSink(Sink):
         self._buffered += len(line) + 1
         if self._buffered >= self.BUFFER_BYTES:
             self._write_out()
-
-    def _deliver_line(self, finding: Finding) -> None:
-        """Sink._deliver of write(finding) in one call: an inline sink's submit (replay's stdout)."""
-        try:
-            if self.broken:
-                self.dropped += 1
-            else:
-                line = self._encode(finding)
-                self._buf.append(line)
-                self._buffered += len(line) + 1
-                if self._buffered >= self.BUFFER_BYTES:
-                    self._write_out()
-            self.delivered += 1
-        except Exception as e:  # as Sink._deliver
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
 
     def _write_out(self) -> None:
         if not self._buf:
