@@ -531,3 +531,80 @@ def test_a_match_joined_by_an_earlier_step_is_not_taken_as_kept_back(tmp_path: P
         assert seqs == full._evaluate(full._by_rule[rule], "", sig)
         got.append([s["subject"]["user"] if "subject" in s else s.get("user") for s in seqs])
     assert got == [[], ["u"], [], ["v"]]
+
+
+def _finding_stream(seed: int, n: int) -> list[tuple[list[Any], str, float | None]]:
+    """Findings as audit events hand them to the correlator, event by event, with the event's time
+    text and parsed time: several findings sharing an event (and its reference), of chain rules and
+    others, repeated and empty fingerprints, fingerprints left to be computed, times out of order
+    around the skew and the window, a finding's time text other than its event's, unparseable and
+    missing times, pods (controller-made names and not), clusters, runtime and other sources."""
+    import random
+
+    from kubestrata.detect.event import parse_time
+    from kubestrata.findings import EventRef, Finding, Layer, Severity
+
+    rng = random.Random(seed)
+    rules = ["A", "B", "C", "D", "E", "P", "Q", "F", "G", "H", "KS-AUD-F50", "KS-AUD-F11", "KS-AUD-G03",
+             "KS-AUD-N14", "KS-AUD-G02", "KS-AUD-G43", "KS-AUD-F01", "NOT-A-STEP"]  # fmt: skip
+    t0 = 1_767_225_600
+    out = []
+    for i in range(n):
+        t0 += rng.choice([0, 0, 1, 30, 200])
+        when = t0 + rng.choice([0, 0, -300, 300, -301, -350, -700, 90_000])
+        text = rng.choice([
+            _iso(when)[:19] + "Z",
+            "", "not a time", "2026-01-01T00:00:00.123456+01:00",
+        ]) if rng.random() < 0.1 else _iso(when)  # fmt: skip
+        source = rng.choice(["k8saudit"] * 8 + ["tetragon", "sequence"])
+        name = rng.choice(["", "web-7d4b9c6f5-x2x7q", "db-0", "api-abcde", "x"])
+        ref = EventRef(source, f"id{i}", "ResponseComplete", cluster=rng.choice(["", "prod", "prod"]),
+                       user=rng.choice(["", "u", "v"]), verb="create",
+                       resource=rng.choice(["pods", "pods", "secrets"]), namespace=rng.choice(["", "ns"]),
+                       name=name)  # fmt: skip
+        found = []
+        for j in range(rng.choice([1, 1, 2, 3])):
+            fp = rng.choice([f"{i}.{j}", f"{i}.{j}", "", str(rng.randrange(30)), None])
+            ftime = text if rng.random() < 0.9 else rng.choice([_iso(when + 5), None, ""])
+            f = Finding(rng.choice(rules), "t", Severity.HIGH, Layer.CLUSTER, f"m{i}", time=ftime,
+                        event=rng.choice([ref, ref, ref, None]), _fingerprint=fp)  # fmt: skip
+            found.append(f)
+        out.append((found, text, parse_time(text)))
+    return out
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_observe_event_equals_observing_each_finding(seed: int, tmp_path: Path) -> None:
+    """Correlator.observe_event (one loop: the signal made in place, a MemorySignalStore's usual add
+    made in place) gives the sequences, in order, the signal count and the store that observing each
+    finding in turn gives (signal_of_finding, MemorySignalStore.add), with caps and settles that bite."""
+    from kubestrata.detect import sequences
+
+    path = tmp_path / "chains.yaml"
+    path.write_text(_BOUND_CHAINS)
+    chains = load_chains(path) + load_chains()
+    cap, every = [(5, 3), (40, 16), (5000, 64), (0, 1), (40, 2048)][seed % 5]
+    fast, each = (Correlator(chains, MemorySignalStore(max_per_cluster=cap)) for _ in range(2))
+    for c in (fast, each):
+        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    seqs = 0
+    for found, text, t in _finding_stream(seed, 400):
+        sequences._last_time[0] = ("", 0.0)
+        want = [s for f in found for s in each.observe(f)]
+        sequences._last_time[0] = ("", 0.0)
+        got = fast.observe_event(found, text, t)
+        assert got == want
+        seqs += len(got)
+    assert fast.signals == each.signals > 0
+    assert fast.sequences == each.sequences
+    assert seqs > 0 or seed % 5 == 3
+    for cluster in ("", "prod"):
+        everything = (cluster, float("-inf"), float("inf"))
+        assert fast.store.between(*everything) == each.store.between(*everything)
+    assert fast.store._marks == each.store._marks  # type: ignore[attr-defined]

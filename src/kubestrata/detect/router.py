@@ -34,7 +34,7 @@ from kubestrata.detect.runtime import falco_input, tetragon
 from kubestrata.detect.runtime.catalogue import FALCO_RULE_IDS, RUNTIME_CATALOGUE
 from kubestrata.detect.runtime.events import RuntimeEvent, UnknownEventType
 from kubestrata.detect.runtime.rules import RuntimeRules
-from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains, note_time
+from kubestrata.detect.sequences import Chain, Correlator, SignalStore, load_chains
 from kubestrata.detect.sources import Oversize, read_line_blocks
 from kubestrata.detect.wire import read_event
 from kubestrata.errors import KubestrataError
@@ -410,17 +410,16 @@ class DetectRouter:
                 return findings
         if self.correlator is None or not findings:
             return findings
-        if event is not None:
-            note_time(event.timestamp, event.epoch)
-        observe = self.correlator.observe  # (a finding of no chain's rule: [] at once)
-        out = findings
-        for f in findings:
-            seqs = observe(f)
-            if seqs:
-                if out is findings:
-                    out = list(findings)
-                for seq in seqs:
-                    self._emit(seq, out)
+        seqs = (
+            self.correlator.observe_event(findings, event.timestamp, event.epoch)
+            if event is not None
+            else self.correlator.observe_event(findings, "", None)
+        )  # (a finding of no chain's rule: passed over at once)
+        if not seqs:
+            return findings
+        out = list(findings)
+        for seq in seqs:
+            self._emit(seq, out)
         return out
 
 

@@ -187,6 +187,7 @@ def signal_of_finding(f: Finding) -> tuple[str, Signal] | None:
 
 
 _new_signal = tuple.__new__
+_NO_EVENT = object()  # (no finding's event: Correlator.observe_event's "no event yet")
 
 
 # the last event's (reference, time text, time, pod, workload): one tuple, safe across threads
@@ -256,18 +257,23 @@ class SignalStore(Protocol):
 class _ClusterSignals:
     """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
 
-    __slots__ = ("by_rule", "pending", "fps", "newest", "size", "trimmed_at", "latest", "pending_rules")
+    __slots__ = ("by_rule", "pending", "waiting", "fps", "newest", "size", "trimmed_at", "latest")
 
     def __init__(self) -> None:
         # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
         self.by_rule: dict[str, list[Signal]] = {}
-        self.pending: list[Signal] = []  # added since the last settle, in arrival order
+        # rule id -> its signals added since the last settle, in arrival order (the keys: the rules
+        # of the pending signals)
+        self.pending: dict[str, list[Signal]] = {}
+        self.waiting = 0  # signals in pending
         self.fps: set[str] = set()  # fingerprints of the kept and pending signals
-        self.newest = float("-inf")  # the latest time of the kept and pending signals
+        # the latest time of the kept signals (the pending ones' too once settled)
+        self.newest = float("-inf")
         self.size = 0  # signals in the per-rule lists
         self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
-        self.latest: dict[str, float] = {}  # rule id -> the latest time of its signals added, kept or not
-        self.pending_rules: set[str] = set()  # the rules of the pending signals
+        # rule id -> the latest time of its signals added, kept or not (of a rule with pending
+        # signals: as of the last settle, which a query of the rule makes first)
+        self.latest: dict[str, float] = {}
 
 
 _first = operator.itemgetter(0)
@@ -320,59 +326,63 @@ class MemorySignalStore:
         c = self._clusters.get(cluster)
         if c is None:
             c = self._clusters[cluster] = _ClusterSignals()
-        fp = signal.fingerprint
-        if fp and fp in c.fps:
+        fp = signal[2]  # (the fingerprint, and below the rule: read by index, the cheaper way)
+        fps = c.fps
+        if fp and fp in fps:
             self._settle(c)  # the earlier signal may be past a bound: then this one is new
-            if fp in c.fps:
+            if fp in fps:
                 return  # the same finding again (a repeat the dedup window let through)
-        c.pending.append(signal)
-        c.fps.add(fp)
-        if signal.time > c.newest:
-            c.newest = signal.time
-        rid, t = signal.rule_id, signal.time
-        c.pending_rules.add(rid)
-        seen = c.latest.get(rid)
-        if seen is None:
-            c.by_rule[rid] = []
-            c.latest[rid] = t
-            self.rule_keys += 1
-        elif t > seen:
-            c.latest[rid] = t
-        if len(c.pending) >= self._settle_every:
+        fps.add(fp)
+        rid = signal[1]
+        waiting = c.pending.get(rid)
+        if waiting is None:
+            waiting = c.pending[rid] = []
+            if rid not in c.latest:
+                c.by_rule[rid] = []
+                c.latest[rid] = signal[0]
+                self.rule_keys += 1
+        waiting.append(signal)
+        c.waiting += 1
+        if c.waiting >= self._settle_every:
             self._settle(c)
 
     def _settle(self, c: _ClusterSignals) -> None:
         """Merge the pending signals into the per-rule lists, then drop what is past a bound: older
         than max_age before the newest, and the earliest beyond max_per_cluster."""
-        if not c.pending:
+        if not c.waiting:
             return
-        by_rule = c.by_rule
-        pending, c.pending = c.pending, []
-        c.pending_rules.clear()
-        added: dict[str, list[Signal]] = {}
-        for s in pending:
-            added.setdefault(s.rule_id, []).append(s)
+        by_rule, latest = c.by_rule, c.latest
+        added, c.pending = c.pending, {}
+        waited, c.waiting = c.waiting, 0
+        newest = c.newest
         for rid, new in added.items():
             rl = by_rule[rid]
             if len(new) < 64:
                 # a few (a query settles after each signal while a chain is live): each inserted in
                 # O(log n) comparisons, where sorting would compare along the whole list
+                top = max(map(_first, new))
                 for s in new:
                     if rl and s < rl[-1]:
                         bisect.insort(rl, s)
                     else:
                         rl.append(s)
-                continue
-            _sort(new)  # stable: equal signals keep their arrival order, as insort_right keeps them
-            if rl and new[0] < rl[-1]:
-                # what precedes the earliest new one stays in place: the rest and the new sorted
-                at = bisect.bisect_right(rl, new[0])
-                tail = rl[at:] + new
-                tail.sort()  # two sorted runs: merged in linear time
-                rl[at:] = tail
             else:
-                rl += new
-        c.size += len(pending)
+                _sort(new)  # stable: equal signals keep their arrival order, as insort_right keeps them
+                top = new[-1].time
+                if rl and new[0] < rl[-1]:
+                    # what precedes the earliest new one stays in place: the rest and the new sorted
+                    at = bisect.bisect_right(rl, new[0])
+                    tail = rl[at:] + new
+                    tail.sort()  # two sorted runs: merged in linear time
+                    rl[at:] = tail
+                else:
+                    rl += new
+            if top > latest[rid]:
+                latest[rid] = top
+            if top > newest:
+                newest = top
+        c.newest = newest
+        c.size += waited
         gone: list[Signal] = []
         oldest = c.newest - self.max_age
         # a list can hold signals too old only where one was added, unless the newest time moved on
@@ -421,7 +431,7 @@ class MemorySignalStore:
         out: list[Signal] = []
         if c is None or (rules is not None and rules.isdisjoint(c.by_rule)):
             return out  # (a cluster's signals come from a few rules)
-        if c.pending:
+        if c.waiting:
             self._settle(c)
         by_rule = c.by_rule
         if rules is None:
@@ -454,7 +464,7 @@ class MemorySignalStore:
         out: list[Signal] = []
         if c is None:
             return out
-        if c.pending and not rules.isdisjoint(c.pending_rules):
+        if c.waiting and not rules.isdisjoint(c.pending):
             self._settle(c)
         latest, by_rule = c.latest, c.by_rule
         for rid in rules:
@@ -493,6 +503,8 @@ class Correlator:
         # the rules a cluster has had signals and posture facts of (the signals' from the store, when
         # it keeps them): chains with too few steps of these are not evaluated
         self._rules_of = self.store.rules if isinstance(self.store, MemorySignalStore) else None
+        # the store when it is a MemorySignalStore, whose usual add observe_event makes in place
+        self._memory = self.store if type(self.store) is MemorySignalStore else None
         # _may_match's look at a step's latest signals: between's, or a superset found cheaper
         self._recent = self.store.recent if isinstance(self.store, MemorySignalStore) else self.store.between
         self._posture_rules: dict[str, set[str]] = {}
@@ -569,6 +581,87 @@ class Correlator:
             if chains is None:
                 chains = self._live[(cluster, s.rule_id)] = self._chains_for(cluster, s.rule_id)
         return self._evaluate(chains, cluster, s) if chains else []
+
+    def observe_event(self, findings: list[Finding], text: str, t: float | None) -> list[dict[str, Any]]:
+        """``observe`` of each finding in turn, the sequences of all in order: the findings an audit
+        event raised, whose time ``text`` (its timestamp) reads as ``t`` (detect.event.parse_time).
+        One loop: an audit finding's signal made in place, from what its event's findings share
+        (the event's reference, time, pod and workload: worked out once per reference), and given
+        to the store in place when it is a MemorySignalStore and the signal would only wait in it
+        (MemorySignalStore.add's usual case: a new fingerprint of a rule with pending signals)."""
+        by_rule = self._by_rule
+        store = self.store
+        memory = self._memory
+        settle_every = memory._settle_every if memory is not None else 0
+        live = self._live
+        out: list[dict[str, Any]] = []
+        last: Any = _NO_EVENT
+        ftext: Any = None
+        when = 0.0
+        user = pod = workload = ""
+        cluster: Any = None
+        c: Any = None
+        chains: list[Chain] | None
+        n = 0
+        for f in findings:
+            rid = f.rule_id
+            if rid not in by_rule:
+                continue  # (most findings in a real stream: no chain's step)
+            e = f.event
+            if e is not last or f.time != ftext:
+                if e is None or e.source != "k8saudit":
+                    out += self.observe(f)
+                    last = _NO_EVENT
+                    continue
+                ftext = f.time
+                w = t if ftext == text and t is not None and ftext else _time(ftext)
+                if w is None:
+                    last = _NO_EVENT  # no usable time: no signal (signal_of_finding's None)
+                    continue
+                if type(ftext) is not str:
+                    ftext = str(ftext)
+                when, last, user = w, e, e.user
+                if e.cluster is not cluster:
+                    cluster = e.cluster
+                    c = memory._clusters.get(cluster) if memory is not None else None
+                if e.resource == "pods" and e.name:
+                    pod = f"{e.namespace}/{e.name}"
+                    workload = f"{e.namespace}/{workload_of_pod(e.name)}"
+                else:
+                    pod = workload = ""
+            fp = f._fingerprint
+            if fp is None:
+                fp = f.fingerprint
+            # (Signal's own __new__ is a Python function: the tuple made directly, field for field)
+            s = _new_signal(Signal, (when, rid, fp, ftext, user, pod, f.message, workload))
+            n += 1
+            if (
+                c is not None
+                and fp
+                and fp not in c.fps
+                and (waiting := c.pending.get(rid)) is not None
+                and c.waiting + 1 < settle_every
+            ):
+                c.fps.add(fp)
+                waiting.append(s)
+                c.waiting += 1
+            else:
+                store.add(cluster, s)
+                if memory is not None:
+                    c = memory._clusters.get(cluster)
+            if self._rules_of is None:
+                chains = by_rule[rid]
+            else:
+                if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
+                    live.clear()  # a cluster's first signal of some rule: steps may have candidates
+                    self._live_at = store.rule_keys  # type: ignore[attr-defined]
+                chains = live.get((cluster, rid))
+                if chains is None:
+                    chains = live[(cluster, rid)] = self._chains_for(cluster, rid)
+            if chains:
+                out += self._evaluate(chains, cluster, s)
+        self.signals += n
+        return out
 
     def _chains_for(self, cluster: str, rule_id: str) -> list[Chain]:
         """The chains a signal of this rule could make match in this cluster: those with at least
