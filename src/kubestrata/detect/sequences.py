@@ -277,13 +277,15 @@ class _ClusterSignals:
 
 
 _first = operator.itemgetter(0)
+_rule = operator.itemgetter(1)
+_fingerprint = operator.itemgetter(2)
 
 
 def _sort(signals: list[Signal]) -> None:
     """``signals.sort()``, faster: by time alone (a float compares quickly, a signal field by field),
     then each run of equal times by whole signals (both sorts stable, so ties keep their order)."""
     signals.sort(key=_first)
-    times = [s.time for s in signals]
+    times = list(map(_first, signals))
     if len(set(times)) == len(times):
         return
     for t, k in Counter(times).items():
@@ -411,13 +413,13 @@ class MemorySignalStore:
                 # the earliest of all are among the earliest of each list: their runs merged by sort
                 # (stable, as merging is; signals of two rules are never equal)
                 earliest = sorted(itertools.chain.from_iterable(rl[:excess] for rl in lists))[:excess]
-                counts = Counter(s.rule_id for s in earliest)
+                counts = Counter(map(_rule, earliest))
                 for rid, k in counts.items():
                     del by_rule[rid][:k]
                 gone += earliest
         if gone:
             c.size -= len(gone)
-            c.fps.difference_update([g.fingerprint for g in gone])
+            c.fps.difference_update(map(_fingerprint, gone))
             c.newest = c.trimmed_at = max(
                 (rl[-1].time for rl in by_rule.values() if rl), default=float("-inf")
             )
@@ -509,7 +511,7 @@ class Correlator:
         self._recent = self.store.recent if isinstance(self.store, MemorySignalStore) else self.store.between
         self._posture_rules: dict[str, set[str]] = {}
         # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
-        self._live: dict[tuple[str, str], list[Chain]] = {}
+        self._live: dict[str, dict[str, list[Chain]]] = {}  # cluster -> rule -> its chains
         self._live_at = -1
         self._bound_plans: dict[tuple[str, str], Any] = {}
 
@@ -577,9 +579,12 @@ class Correlator:
             if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
                 self._live.clear()  # a cluster's first signal of some rule: steps may have candidates
                 self._live_at = store.rule_keys  # type: ignore[attr-defined]
-            chains = self._live.get((cluster, s.rule_id))
+            lc = self._live.get(cluster)
+            if lc is None:
+                lc = self._live[cluster] = {}
+            chains = lc.get(s.rule_id)
             if chains is None:
-                chains = self._live[(cluster, s.rule_id)] = self._chains_for(cluster, s.rule_id)
+                chains = lc[s.rule_id] = self._chains_for(cluster, s.rule_id)
         return self._evaluate(chains, cluster, s) if chains else []
 
     def observe_event(self, findings: list[Finding], text: str, t: float | None) -> list[dict[str, Any]]:
@@ -592,7 +597,7 @@ class Correlator:
         by_rule = self._by_rule
         store = self.store
         memory = self._memory
-        settle_every = memory._settle_every if memory is not None else 0
+        last_wait = memory._settle_every - 1 if memory is not None else 0  # (then add settles)
         live = self._live
         out: list[dict[str, Any]] = []
         last: Any = _NO_EVENT
@@ -600,7 +605,10 @@ class Correlator:
         when = 0.0
         user = pod = workload = ""
         cluster: Any = None
-        c: Any = None
+        c: Any = None  # the cluster's signals in a MemorySignalStore
+        rules_of = self._rules_of
+        lc: dict[str, list[Chain]] | None = None  # _live of the cluster
+        stale = True  # whether the store may have had a new (cluster, rule) since _live was checked
         chains: list[Chain] | None
         n = 0
         for f in findings:
@@ -612,6 +620,7 @@ class Correlator:
                 if e is None or e.source != "k8saudit":
                     out += self.observe(f)
                     last = _NO_EVENT
+                    stale = True
                     continue
                 ftext = f.time
                 w = t if ftext == text and t is not None and ftext else _time(ftext)
@@ -624,6 +633,7 @@ class Correlator:
                 if e.cluster is not cluster:
                     cluster = e.cluster
                     c = memory._clusters.get(cluster) if memory is not None else None
+                    lc = None
                 if e.resource == "pods" and e.name:
                     pod = f"{e.namespace}/{e.name}"
                     workload = f"{e.namespace}/{workload_of_pod(e.name)}"
@@ -640,8 +650,9 @@ class Correlator:
                 and fp
                 and fp not in c.fps
                 and (waiting := c.pending.get(rid)) is not None
-                and c.waiting + 1 < settle_every
+                and c.waiting < last_wait
             ):
+                # MemorySignalStore.add's way when the signal only waits: no settle, no new rule
                 c.fps.add(fp)
                 waiting.append(s)
                 c.waiting += 1
@@ -649,15 +660,23 @@ class Correlator:
                 store.add(cluster, s)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
-            if self._rules_of is None:
+                stale = True
+            if rules_of is None:
                 chains = by_rule[rid]
             else:
-                if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
-                    live.clear()  # a cluster's first signal of some rule: steps may have candidates
-                    self._live_at = store.rule_keys  # type: ignore[attr-defined]
-                chains = live.get((cluster, rid))
+                if stale:
+                    if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
+                        live.clear()  # a cluster's first signal of some rule: steps may have candidates
+                        self._live_at = store.rule_keys  # type: ignore[attr-defined]
+                    stale = False
+                    lc = None
+                if lc is None:
+                    lc = live.get(cluster)
+                    if lc is None:
+                        lc = live[cluster] = {}
+                chains = lc.get(rid)
                 if chains is None:
-                    chains = live[(cluster, rid)] = self._chains_for(cluster, rid)
+                    chains = lc[rid] = self._chains_for(cluster, rid)
             if chains:
                 out += self._evaluate(chains, cluster, s)
         self.signals += n
