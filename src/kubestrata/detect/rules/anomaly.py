@@ -38,7 +38,19 @@ from kubestrata.findings import Severity
 def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     """Which first-seen dimensions this request opens in this cluster: user x verb x resource,
     the user's user agent (product token) and the user's source network (/24, /64)."""
-    user, first_seen = ev.user, ctx.first_seen
+    user, ips = ev.user, ev.source_ips
+    addr = ips[-1] if ips else ""  # (ev.remote_ip, inline)
+    sa = "system:serviceaccounts" in ev.groups
+    # Most requests open nothing: their three keys are known, and stay known until the state forgets
+    # keys (state.FirstSeen.known_groups). The fields the keys are made of name the group, so such a
+    # request is answered by one lookup instead of three keys built and asked for.
+    state = ctx.first_seen_state
+    group = (user, ev.verb, ev.resource, ev.subresource, ev.user_agent, addr, sa)
+    known = state.known_groups
+    if group in known:
+        return []
+    forgets = state.forgets
+    first_seen = ctx.first_seen
     res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
     new = []
     if first_seen("user-verb-resource", f"{user}|{ev.verb}|{res}"):
@@ -46,14 +58,20 @@ def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     ua = ev.user_agent.partition(" ")[0].partition("/")[0]
     if ua and first_seen("user-agent", f"{user}|{ua}"):
         new.append(f"first user agent {ua!r} for {user}")
-    ips = ev.source_ips
-    net = _source_network(ips[-1] if ips else "")  # (ev.remote_ip, inline)
+    net = _source_network(addr)
     # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
     # one (its token used from outside the cluster network) is a new location.
-    if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups):
+    if net is not None and (net[1] or not sa):
         if first_seen("source-network", f"{user}|{net[0]}"):
             new.append(f"first request from {net[0]} for {user}")
+    if not new and state.forgets == forgets:
+        if len(known) >= _MAX_KNOWN_GROUPS:
+            known.clear()  # bounded: clients choose these fields
+        known.add(group)
     return new
+
+
+_MAX_KNOWN_GROUPS = 65536
 
 
 _net_cache: dict[str, tuple[str, bool] | None] = {}
