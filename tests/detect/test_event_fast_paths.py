@@ -3,7 +3,6 @@ equal to the plain computation on random and hostile inputs."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -152,72 +151,6 @@ def test_a_group_is_not_recorded_when_keys_are_forgotten_while_it_is_asked(
     assert not state.known_groups
     assert anomaly._novelty(ev, p) == [] and len(asked) == 6  # asked again
     assert state.known_groups  # and recorded, this time
-
-
-# -- parse_time's remembered seconds (detect/event.py) --
-
-_STAMP_CHARS = list("0123456789-:T.Z +z,t") + ["٣", "²", "\x00", "é"]
-
-
-@st.composite
-def _stamps(draw: st.DrawFn) -> str:
-    """Valid stamps of every shape fromisoformat reads (fractions of 0-9 digits, offsets, leap days,
-    the ends of the calendar), and such stamps with characters changed."""
-    t = draw(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)))
-    text = t.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0")
-    digits = draw(st.integers(0, 9))
-    frac = f"{t.microsecond:06d}{draw(st.integers(0, 999)):03d}"[:digits]
-    if digits or draw(st.booleans()):
-        text += draw(st.sampled_from([".", ".", ","])) + frac
-    text += draw(st.sampled_from(["Z", "Z", "Z", "+00:00", "+02:30", "-11:00", "z", ""]))
-    for _ in range(draw(st.integers(0, 2))):
-        i = draw(st.integers(0, len(text)))
-        c = draw(st.sampled_from(_STAMP_CHARS))
-        text = text[:i] + c + text[i + 1 :] if draw(st.booleans()) else text[:i] + c + text[i:]
-    return text
-
-
-def _same_time(a: float | None, b: float | None) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and a.hex() == b.hex())
-
-
-@settings(max_examples=1500, deadline=None)
-@given(_stamps())
-def test_parse_time_equals_fromisoformat(ts: str) -> None:
-    from kubestrata.detect.event import _parse_time, parse_time
-
-    assert _same_time(parse_time(ts), _parse_time(ts))
-    assert _same_time(parse_time(ts), _parse_time(ts))  # (the second time, from the remembered second)
-
-
-def test_parse_time_takes_the_usual_stamp_and_leaves_the_rest() -> None:
-    from kubestrata.detect import event as event_module
-    from kubestrata.detect.event import parse_time
-
-    event_module._SECOND_MICROS.clear()
-    assert parse_time("2024-02-29T23:59:59.999999Z") == 1709251199.999999
-    assert event_module._SECOND_MICROS == {"2024-02-29T23:59:59": 1709251199_000000}
-    for bad in (
-        "2023-02-29T10:00:00.000000Z",
-        "2026-11-27T10:28:60.000000Z",
-        "2026-11-27T10:28:32.٣٣٣٣٣٣Z",
-        "2026-11-27T10:28:32.-00000Z",
-        "2026-11-27T10:28:32.+00000Z",
-        "",
-        "2026-11-27T10:28:32.000000z",
-    ):
-        assert parse_time(bad) is None, bad
-    for other in (
-        "2026-11-27 10:28:32.000000Z",
-        "2026-11-27t10:28:32.000000Z",
-    ):  # fromisoformat's, not remembered
-        assert parse_time(other) == parse_time("2026-11-27T10:28:32Z") == 1795775312.0
-    assert not {
-        "2023-02-29T10:00:00",
-        "2026-11-27T10:28:60",
-        "2026-11-27 10:28:32",
-        "2026-11-27t10:28:32",
-    } & set(event_module._SECOND_MICROS)
 
 
 # -- the exec command of the request URI (AuditEvent._query_command) --

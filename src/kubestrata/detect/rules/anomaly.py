@@ -40,30 +40,30 @@ def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     the user's user agent (product token) and the user's source network (/24, /64)."""
     user, ips = ev.user, ev.source_ips
     addr = ips[-1] if ips else ""  # (ev.remote_ip, inline)
-    sa = "system:serviceaccounts" in ev.groups
-    # Most requests open nothing: their three keys are known, and stay known until the state forgets
-    # keys (state.FirstSeen.known_groups). The fields the keys are made of name the group, so such a
-    # request is answered by one lookup instead of three keys built and asked for.
+    net = _net_cache[addr] if addr in _net_cache else _source_network(addr)  # (its cache, inline)
+    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
+    # one (its token used from outside the cluster network) is a new location.
+    net_key = net[0] if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups) else None
+    # Most requests open nothing: their keys are known, and stay known until the state forgets keys
+    # (state.FirstSeen.known_groups). What the keys are made of names the group (the whole user
+    # agent: fewer steps than its product token, and clients send few), so such a request is
+    # answered by one lookup instead of three keys built and asked for.
     state = ctx.first_seen_state
-    group = (user, ev.verb, ev.resource, ev.subresource, ev.user_agent, addr, sa)
+    group = (user, ev.verb, ev.resource, ev.subresource, ev.user_agent, net_key)
     known = state.known_groups
     if group in known:
         return []
     forgets = state.forgets
     first_seen = ctx.first_seen
+    ua = ev.user_agent.partition(" ")[0].partition("/")[0]
     res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
     new = []
     if first_seen("user-verb-resource", f"{user}|{ev.verb}|{res}"):
         new.append(f"first {ev.verb} {res} by {user}")
-    ua = ev.user_agent.partition(" ")[0].partition("/")[0]
     if ua and first_seen("user-agent", f"{user}|{ua}"):
         new.append(f"first user agent {ua!r} for {user}")
-    net = _source_network(addr)
-    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
-    # one (its token used from outside the cluster network) is a new location.
-    if net is not None and (net[1] or not sa):
-        if first_seen("source-network", f"{user}|{net[0]}"):
-            new.append(f"first request from {net[0]} for {user}")
+    if net_key is not None and first_seen("source-network", f"{user}|{net_key}"):
+        new.append(f"first request from {net_key} for {user}")
     if not new and state.forgets == forgets:
         if len(known) >= _MAX_KNOWN_GROUPS:
             known.clear()  # bounded: clients choose these fields
