@@ -14,7 +14,6 @@ from kubestrata.detect.rules.helpers import (
     binding_role,
     containers,
     excessive_permissions,
-    exec_ok,
     exempt,
     images,
     is_public,
@@ -174,7 +173,8 @@ def anomalous_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
 )
 def anomalous_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # not a generator itself: it runs on every exec (see native_exec)
-    if exec_ok(ev) and not exempt(ev, ctx, "KS-AUD-G42"):
+    code = ev.code  # (exec_ok, inline)
+    if (code is None or code == 101 or 200 <= code < 300) and not exempt(ev, ctx, "KS-AUD-G42"):
         return _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
                         ("requestURI?command", ev.exec_command()))  # fmt: skip
     return None
