@@ -275,6 +275,10 @@ class Pipeline:
     def first_seen(self, dimension: str, key: str) -> bool:
         return self._first_seen.check(self.config.cluster, dimension, key)
 
+    @property
+    def first_seen_state(self) -> FirstSeen:
+        return self._first_seen
+
     def count(self, rule_id: str, key: str, ev: AuditEvent, distinct: str = "") -> int | None:
         """Add ev to the (rule, key) window; the count (of distinct values, when given) when it
         reaches the threshold (then the window restarts: one burst, one finding), else None."""

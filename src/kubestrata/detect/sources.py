@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import orjson
 
@@ -70,14 +71,17 @@ def read_line_blocks(fh: IO[bytes], max_bytes: int) -> Iterator[list[bytes | Ove
             skipped = -1
             block = block[end + 1 :]
         data = rest + block if rest else block
-        split = data.split(b"\n")
-        rest = split.pop()
+        # the lines with their newlines (the last one without, when unfinished): BytesIO finds each
+        # newline with memchr, where bytes.split(b"\n") looks at every byte (~4 instructions a byte,
+        # ~5k of a usual audit line); each line's one newline is then stripped
+        ends = BytesIO(data).readlines()
+        rest = ends.pop() if ends and ends[-1][-1:] != b"\n" else b""
         lines: list[bytes | Oversize]
         # (no line is longer than the data it was split from: the usual block needs no look at each)
-        if b"\r" in data or (len(data) > max_bytes and split and max(map(len, split)) > max_bytes):
-            lines = [Oversize(len(x) + 1) if len(x) > max_bytes else x.rstrip(b"\r\n") for x in split]
+        if b"\r" in data or (len(data) > max_bytes and ends and max(map(len, ends)) > max_bytes + 1):
+            lines = [Oversize(len(x)) if len(x) > max_bytes + 1 else x.rstrip(b"\r\n") for x in ends]
         else:
-            lines = cast(list[bytes | Oversize], split)  # as split: no line to strip or skip
+            lines = [x.rstrip(b"\n") for x in ends]  # (one newline: exactly the split's line)
         if head or lines:
             yield head + lines if head else lines
         if len(rest) > max_bytes:  # an oversize line still being read: count it, do not keep it

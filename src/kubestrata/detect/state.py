@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -93,6 +94,13 @@ class FirstSeen:
         self._known: set[tuple[str, str, str]] = set()
         self._pending: list[dict[str, Any]] = []
         self.outage = StateUnavailable("first-seen keys")
+        # Groups of keys all known here, named by a caller that would otherwise ask for each key of a
+        # group on every request (rules/anomaly.py: the dimensions of one request). Known keys stay
+        # known until the cache forgets them (below): then a forgotten key may be new again, so the
+        # groups are emptied too and ``forgets`` counted (a caller that asked while it happened does
+        # not record its group).
+        self.known_groups: set[Hashable] = set()
+        self.forgets = 0
         # Load what is known up front; while everything fits, a cache miss means "new" and the
         # database is only written, never queried, on the hot path.
         self._complete = True
@@ -119,6 +127,8 @@ class FirstSeen:
         if len(self._known) >= self.MAX_CACHE:
             self.flush()
             self._known.clear()  # bounded memory; the database still remembers
+            self.known_groups.clear()
+            self.forgets += 1
             self._complete = False
         if self.engine is not None and not self._complete and not self.outage.backing_off():
             from sqlalchemy import select

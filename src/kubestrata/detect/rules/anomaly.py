@@ -14,7 +14,6 @@ from kubestrata.detect.rules.helpers import (
     binding_role,
     containers,
     excessive_permissions,
-    exec_ok,
     exempt,
     images,
     is_public,
@@ -38,22 +37,40 @@ from kubestrata.findings import Severity
 def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     """Which first-seen dimensions this request opens in this cluster: user x verb x resource,
     the user's user agent (product token) and the user's source network (/24, /64)."""
-    user, first_seen = ev.user, ctx.first_seen
+    user, ips = ev.user, ev.source_ips
+    addr = ips[-1] if ips else ""  # (ev.remote_ip, inline)
+    net = _net_cache[addr] if addr in _net_cache else _source_network(addr)  # (its cache, inline)
+    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
+    # one (its token used from outside the cluster network) is a new location.
+    net_key = net[0] if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups) else None
+    # Most requests open nothing: their keys are known, and stay known until the state forgets keys
+    # (state.FirstSeen.known_groups). What the keys are made of names the group (the whole user
+    # agent: fewer steps than its product token, and clients send few), so such a request is
+    # answered by one lookup instead of three keys built and asked for.
+    state = ctx.first_seen_state
+    group = (user, ev.verb, ev.resource, ev.subresource, ev.user_agent, net_key)
+    known = state.known_groups
+    if group in known:
+        return []
+    forgets = state.forgets
+    first_seen = ctx.first_seen
+    ua = ev.user_agent.partition(" ")[0].partition("/")[0]
     res = ev.resource + ("/" + ev.subresource if ev.subresource else "")
     new = []
     if first_seen("user-verb-resource", f"{user}|{ev.verb}|{res}"):
         new.append(f"first {ev.verb} {res} by {user}")
-    ua = ev.user_agent.partition(" ")[0].partition("/")[0]
     if ua and first_seen("user-agent", f"{user}|{ua}"):
         new.append(f"first user agent {ua!r} for {user}")
-    ips = ev.source_ips
-    net = _source_network(ips[-1] if ips else "")  # (ev.remote_ip, inline)
-    # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
-    # one (its token used from outside the cluster network) is a new location.
-    if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups):
-        if first_seen("source-network", f"{user}|{net[0]}"):
-            new.append(f"first request from {net[0]} for {user}")
+    if net_key is not None and first_seen("source-network", f"{user}|{net_key}"):
+        new.append(f"first request from {net_key} for {user}")
+    if not new and state.forgets == forgets:
+        if len(known) >= _MAX_KNOWN_GROUPS:
+            known.clear()  # bounded: clients choose these fields
+        known.add(group)
     return new
+
+
+_MAX_KNOWN_GROUPS = 65536
 
 
 _net_cache: dict[str, tuple[str, bool] | None] = {}
@@ -156,7 +173,8 @@ def anomalous_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
 )
 def anomalous_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # not a generator itself: it runs on every exec (see native_exec)
-    if exec_ok(ev) and not exempt(ev, ctx, "KS-AUD-G42"):
+    code = ev.code  # (exec_ok, inline)
+    if (code is None or code == 101 or 200 <= code < 300) and not exempt(ev, ctx, "KS-AUD-G42"):
         return _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
                         ("requestURI?command", ev.exec_command()))  # fmt: skip
     return None

@@ -291,10 +291,11 @@ def anonymous_allowed(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     stages=STARTED,
 )
 def attach_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit]:
-    # a list, not a generator: it runs on every exec (see native_exec)
-    cmd = ev.exec_command()
-    return [hit("KS-AUD-F11", f"{ev.subresource} into pod {ev.namespace}/{ev.name}",
-                ("objectRef.subresource", ev.subresource), ("requestURI?command", cmd))]  # fmt: skip
+    # a list, not a generator: it runs on every exec (see native_exec); the Hit built directly, as
+    # hit() would (one call fewer, ~1k instructions of every exec)
+    sub = ev.subresource
+    return [Hit("KS-AUD-F11", f"{sub} into pod {ev.namespace}/{ev.name}",
+                [("objectRef.subresource", sub), ("requestURI?command", ev.exec_command())])]  # fmt: skip
 
 
 @rule(

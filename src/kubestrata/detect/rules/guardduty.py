@@ -38,8 +38,8 @@ from kubestrata.findings import Severity
 def exec_in_kube_system(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # a list or None, not a generator: it runs on every exec (see native_exec)
     if ev.namespace == "kube-system" and exec_ok(ev):
-        return [hit("KS-AUD-G01", f"exec into kube-system pod {ev.name}",
-                    ("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command()))]  # fmt: skip
+        return [Hit("KS-AUD-G01", f"exec into kube-system pod {ev.name}",
+                    [("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command())])]  # fmt: skip
     return None
 
 

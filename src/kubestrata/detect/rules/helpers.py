@@ -226,7 +226,8 @@ def is_node(ev: AuditEvent) -> bool:
 
 
 def exec_ok(ev: AuditEvent) -> bool:
-    """An exec/attach that went through: 101 Switching Protocols, 2xx, or no status recorded."""
+    """An exec/attach that went through: 101 Switching Protocols, 2xx, or no status recorded.
+    (Inline in the rules that run on every exec: anomaly.anomalous_exec, native_exec.)"""
     return ev.code is None or ev.code == 101 or 200 <= ev.code < 300
 
 

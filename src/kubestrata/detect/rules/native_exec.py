@@ -3,12 +3,11 @@ download-and-run, metadata-service queries, host credential reads."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.detect.rules.helpers import exec_ok, exempt
+from kubestrata.detect.rules.helpers import exempt
 from kubestrata.detect.rules.lists import (
     DOWNLOAD_AND_RUN,
     HOST_SECRETS,
@@ -39,7 +38,8 @@ def _is_tar_to_stdout(cmd: Sequence[str]) -> bool:
 def _command(ev: AuditEvent, ctx: RuleContext, rule_id: str) -> list[str]:
     """The command of an exec that went through, unless a control-plane identity ran it in a
     system namespace; else []."""
-    if not exec_ok(ev):
+    code = ev.code  # (exec_ok, inline: every exec meets these rules)
+    if not (code is None or code == 101 or 200 <= code < 300):
         return []
     if ev.namespace in SYSTEM_NAMESPACES and exempt(ev, ctx, rule_id):
         return []
@@ -71,20 +71,27 @@ def _judge(cmd: tuple[str, ...]) -> _Verdict:
     )
 
 
-# ``sh -c ...`` repeats from event to event: a command seen before is not searched again
-_judge_remembered = functools.lru_cache(maxsize=4096)(_judge)
+# ``sh -c ...`` repeats from event to event: a command seen before is not searched again. A dict
+# of verdicts by command (bounded: clients choose commands), not an lru_cache: a hit is one lookup
+_VERDICTS: dict[tuple[str, ...], _Verdict] = {}
 _REMEMBERED_TEXT_MAX = 4096  # longer commands are judged anew each time (bounded memory)
+_REMEMBERED_MAX = 4096
 
 
 def _verdict(ev: AuditEvent) -> _Verdict:
     """The verdict on the event's exec command, once per event."""
-    v: _Verdict | None = ev.memo.get(_verdict)
+    memo = ev.memo
+    v: _Verdict | None = memo.get(_verdict)
     if v is None:
         cmd = tuple(ev.exec_command())
-        short = (
-            len(" ".join(cmd)) < _REMEMBERED_TEXT_MAX
-        )  # (the sum of the lengths and the spaces: ~4x faster)
-        v = ev.memo[_verdict] = _judge_remembered(cmd) if short else _judge(cmd)
+        v = _VERDICTS.get(cmd)
+        if v is None:
+            v = _judge(cmd)
+            if len(" ".join(cmd)) < _REMEMBERED_TEXT_MAX:
+                if len(_VERDICTS) >= _REMEMBERED_MAX:
+                    _VERDICTS.clear()
+                _VERDICTS[cmd] = v
+        memo[_verdict] = v
     return v
 
 
@@ -134,7 +141,8 @@ def token_read_through_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | Non
 )  # fmt: skip
 def suspicious_exec_command(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # no exemption: the control plane never execs a reverse shell
-    reasons = _verdict(ev).suspicious if exec_ok(ev) else ()
+    code = ev.code  # (exec_ok, inline)
+    reasons = _verdict(ev).suspicious if code is None or code == 101 or 200 <= code < 300 else ()
     if reasons:
         cmd = ev.exec_command()
         return [

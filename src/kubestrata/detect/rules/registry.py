@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kubestrata.detect.objects import ObjectMemory
     from kubestrata.detect.pipeline import DetectConfig, IPLists
     from kubestrata.detect.rules.facts import Fact
+    from kubestrata.detect.state import FirstSeen
 
 COMPLETE = frozenset({RESPONSE_COMPLETE})
 STARTED = frozenset({RESPONSE_STARTED})
@@ -60,6 +61,11 @@ class RuleContext(Protocol):
     objects: ObjectMemory  # the last state of objects seen in this stream
 
     def first_seen(self, dimension: str, key: str) -> bool: ...
+
+    # what first_seen asks about the keys of the request's own user (every engine's, the fleet
+    # worker's too: detect/worker.py), for rules/anomaly.py's memo of groups of known keys
+    @property
+    def first_seen_state(self) -> FirstSeen: ...
 
     def count(self, rule_id: str, key: str, ev: AuditEvent, distinct: str = "") -> int | None: ...
 
