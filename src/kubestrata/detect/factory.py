@@ -69,30 +69,31 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
     identity: findings.fingerprint's bytes after the rule id (raw values: escaping must not merge
     two events' findings).
 
-    The usual event costs one serialisation: its part of a finding's JSON line (EventRef._line_part,
-    which jsonlines.json_line writes as is). That JSON is ASCII without a backslash or DEL only when
-    every string in it is printable ASCII with nothing for JSON to escape; with every field within
-    its cap (_CAPS), escaping and capping change nothing. Any other event goes through event_ref.
-    (An AuditEvent's fields are strings, by construction.)"""
+    The usual event's part of a finding's JSON line (EventRef._line_part, which jsonlines.json_line
+    writes as is) is written here by formatting, not serialised: when every string field is printable
+    ASCII with nothing for JSON to escape (no quote, backslash or control character: orjson's
+    string is then the string in quotes) and within its cap (_CAPS), JSON's encoding of each is the
+    string in quotes, and escaping and capping change nothing. Any other event goes through
+    event_ref. (An AuditEvent's fields are strings and its code an int or None, by construction.)"""
     ts, audit_id, stage, code = ev.timestamp, ev.audit_id, ev.stage, ev.code
     cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
     resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
     uri, ua, ips = ev.uri, ev.user_agent, ev.source_ips
     identity = "\x1f".join(("", cluster, user, verb, resource, sub, ns, name)).encode("utf-8", "replace")
     try:
-        part = _dumps(
-            {"time": ts, "cluster": cluster, "auditID": audit_id, "stage": stage, "user": user,
-             "impersonatedUser": imp or None, "verb": verb, "resource": resource, "subresource": sub or None,
-             "namespace": ns or None, "name": name or None, "requestURI": uri, "sourceIPs": ips,
-             "userAgent": ua, "responseCode": code, "evidence": None}
-        )  # fmt: skip
-    except TypeError:  # a lone surrogate, an integer over 64 bits
-        ref, ts = event_ref(ev)
-        return ref, ts, identity
+        joined = "".join(
+            (ts, cluster, audit_id, stage, user, imp, verb, resource, sub, ns, name, uri, ua, *ips)
+        )
+    except TypeError:  # (not strings: event_ref's general path)
+        joined = "\x7f"
+    code_json = _CODE_JSON[code]
     if (
-        part.isascii()
-        and b"\\" not in part
-        and b"\x7f" not in part
+        joined.isascii()  # (no lone surrogate either)
+        and len(_dumps(joined)) == len(joined) + 2  # JSON escapes nothing: no quote, backslash, control
+        and "\x7f" not in joined  # (with the above: printable ASCII, which clean() leaves as it is)
+        and code_json is not None
+        and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
+        and len(ips) <= 16
         and len(ts) <= 64
         and len(cluster) <= 253
         and len(audit_id) <= 64
@@ -105,15 +106,57 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
         and len(name) <= 253
         and len(uri) <= MAX_VALUE_CHARS
         and len(ua) <= 256
-        and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
-        and len(ips) <= 16
-        and len(max(ips, key=len, default="")) <= 64
     ):
-        ref = EventRef(SOURCE, audit_id, stage, cluster, user, imp, verb, resource, sub, ns, name, uri, ips, ua, code)  # fmt: skip
-        ref._line_part = (ts, b"," + part[1:-5])  # without '{' and 'null}'
-        return ref, ts, identity
+        ips_json = '","'.join(ips)  # (one address: the address itself)
+        # (the source IPs within 64 together are each within their cap)
+        if len(ips_json) <= 64 or all(len(ip) <= 64 for ip in ips):
+            ref = _new(EventRef)
+            ref.source = SOURCE
+            ref.audit_id = audit_id
+            ref.stage = stage
+            ref.cluster = cluster
+            ref.user = user
+            ref.impersonated_user = imp
+            ref.verb = verb
+            ref.resource = resource
+            ref.subresource = sub
+            ref.namespace = ns
+            ref.name = name
+            ref.request_uri = uri
+            ref.source_ips = ips
+            ref.user_agent = ua
+            ref.response_code = code
+            imp_json = f'"{imp}"' if imp else "null"
+            sub_json = f'"{sub}"' if sub else "null"
+            ns_json = f'"{ns}"' if ns else "null"
+            name_json = f'"{name}"' if name else "null"
+            ips_json = f'"{ips_json}"' if ips else ""
+            ref._line_part = (
+                ts,
+                f',"time":"{ts}","cluster":"{cluster}","auditID":"{audit_id}","stage":"{stage}","user":"{user}",'
+                f'"impersonatedUser":{imp_json},"verb":"{verb}","resource":"{resource}","subresource":{sub_json},'
+                f'"namespace":{ns_json},"name":{name_json},"requestURI":"{uri}",'
+                f'"sourceIPs":[{ips_json}],"userAgent":"{ua}","responseCode":{code_json},'
+                '"evidence":'.encode(),
+            )
+            return ref, ts, identity
     ref, ts = event_ref(ev)
     return ref, ts, identity
+
+
+class _CodeJSON(dict[Any, str]):
+    """A response code -> its JSON; None for what orjson cannot write (an integer over 64 bits).
+    Only ints are keys (True == 1): an AuditEvent's code is an int or None."""
+
+    def __missing__(self, code: Any) -> str | None:
+        if type(code) is not int or not -(2**63) <= code < 2**64:
+            return None
+        if len(self) < 4096:
+            self[code] = str(code)
+        return str(code)
+
+
+_CODE_JSON = _CodeJSON({None: "null"})
 
 
 def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
