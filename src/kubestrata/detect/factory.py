@@ -195,6 +195,11 @@ _ITEM_CHARS = 4096  # a list of strings longer than this together is escaped ane
 # items are read only: an Evidence is frozen, renderers only read its escaped value, and the
 # shown record is only serialised
 _items: dict[tuple[Any, ...], tuple[Evidence, dict[str, Any] | None]] = {}
+# a whole evidence (its items' keys) -> its escaped items, shown JSON and whether that is all of it
+# (FindingFactory._evidence): the same evidence repeats from event to event (an exec's subresource
+# and command); a finding's evidence list is a new list of the items
+_evidences: dict[tuple[Any, ...], tuple[tuple[Evidence, ...], bytes, bool]] = {}
+_CLUSTER = Layer.CLUSTER
 
 
 class FindingFactory:
@@ -237,11 +242,74 @@ class FindingFactory:
                 spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace")
             )  # fmt: skip
         title, severity, refs, rule_bytes = rule
-        evidence = []
+        # the item keys of the evidence, when every item is remembered-sized (see _items)
+        keys: list[tuple[Any, ...]] | None = []
+        for p, v in h.evidence:
+            t = type(v)
+            if t is str:
+                if len(v) > MAX_VALUE_CHARS:
+                    keys = None
+                    break
+                keys.append((p, v))  # type: ignore[union-attr]
+            elif t is list and len(v) <= 64:
+                try:  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
+                    if len("".join(v)) > _ITEM_CHARS:
+                        keys = None
+                        break
+                except TypeError:
+                    keys = None
+                    break
+                keys.append((p, tuple(v)))  # type: ignore[union-attr]
+            else:
+                keys = None
+                break
+        if keys is not None:
+            try:
+                key: tuple[Any, ...] | None = tuple(keys)
+                known = _evidences.get(key)
+            except TypeError:  # a path that is not hashable (rules name theirs with strings)
+                key = known = None
+        else:
+            key = known = None
+        if known is None:
+            known = self._evidence(h.evidence)
+            if key is not None:
+                if len(_evidences) >= _ITEMS_MAX:
+                    _evidences.clear()
+                _evidences[key] = known
+        items, detail, whole = known
+        # set through its slots: the dataclass's __init__ is a call with 19 arguments (fields of
+        # findings.Finding; test_factory_builds_the_finding_the_dataclass_would)
+        f = _new(Finding)
+        f.rule_id = spec.id
+        f.title = title
+        f.severity = h.severity or severity
+        f.layer = _CLUSTER
+        f.message = clean(h.message)
+        f.object = None
+        f.source = None
+        f.container = None
+        f.evidence = list(items)
+        f.remediation = ""
+        f.fix = None
+        f.fix_note = None
+        f.references = refs
+        f.suppressed = None
+        f.time = self._time
+        f.event = self._ref
+        f._fingerprint = _sha256(rule_bytes + self._identity + detail).hexdigest()[:32]
+        f.details = None
+        f.evidence_json = detail if whole else None
+        return f
+
+    def _evidence(self, evidence: list[tuple[str, Any]]) -> tuple[tuple[Evidence, ...], bytes, bool]:
+        """A hit's evidence escaped (items remembered across events: _items), the JSON of what the
+        fingerprint shows of it, and whether that is the whole evidence (what the JSON line writes)."""
+        out = []
         shown = []
         whole = True  # shown is the whole evidence
         items = _items
-        for p, v in h.evidence:
+        for p, v in evidence:
             # (remembered only when short: the cache must not hold an attacker's megabytes)
             t = type(v)
             if t is str:
@@ -263,7 +331,7 @@ class FindingFactory:
                     if len(items) >= _ITEMS_MAX:
                         items.clear()
                     items[key] = item
-            evidence.append(item[0])
+            out.append(item[0])
             if item[1] is not None:
                 shown.append(item[1])
             else:
@@ -275,10 +343,4 @@ class FindingFactory:
         except TypeError:
             detail = _dumps(shown, default=str)
             whole = False  # the JSON line cannot write these values (the sink counts the failure)
-        # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
-        return Finding(
-            spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
-            evidence, "", None, None, refs, None, self._time, self._ref,
-            _sha256(rule_bytes + self._identity + detail).hexdigest()[:32], None,
-            detail if whole else None,
-        )  # fmt: skip
+        return tuple(out), detail, whole
