@@ -263,10 +263,10 @@ class FindingFactory:
             else:
                 keys = None
                 break
+        key: tuple[Any, ...] | None = None
         if keys is not None:
             try:
-                key: tuple[Any, ...] | None = tuple(keys)
-                known = _evidences.get(key)
+                known = _evidences.get(key := tuple(keys))
             except TypeError:  # a path that is not hashable (rules name theirs with strings)
                 key = known = None
         else:
