@@ -18,6 +18,10 @@ _dumps = orjson.dumps
 _RULES_MAX = 4096
 # (rule id, title, Severity) -> b'{"ruleId":...,"title":...,"severity":...,"message":'
 _heads: dict[tuple[str, str, Severity], bytes] = {}
+# rule id -> (title, Severity, head) of its last finding: a finding of the same title and member (the
+# factory's, whose title is its rule's) is found without hashing a key (a member's hash is a Python
+# call: Enum.__hash__)
+_last_heads: dict[str, tuple[str, Severity, bytes]] = {}
 # id(references) -> (references, b',"references":{...},"fingerprint":'): one dict per rule, shared by
 # its findings (FindingFactory); held here so its id is not reused while it is cached
 _tails: dict[int, tuple[dict[str, list[str]], bytes]] = {}
@@ -30,14 +34,24 @@ def json_line(f: Finding) -> bytes:
     e = f.event
     if e is None or e.source != "k8saudit":
         return _dumps(f.to_dict())
-    key = (f.rule_id, f.title, f.severity)  # (the member: its .value is an enum property lookup)
-    head = _heads.get(key)
-    if head is None:
-        if len(_heads) >= _RULES_MAX:
-            _heads.clear()
-        head = _heads[key] = _dumps(
-            {"ruleId": f.rule_id, "title": f.title, "severity": f.severity.value, "message": None}
-        )[:-5]  # '...,"message":null}' without 'null}'
+    rule_id, title, severity = f.rule_id, f.title, f.severity
+    last_head = _last_heads.get(rule_id)
+    if last_head is not None and last_head[0] is title and last_head[1] is severity:
+        head = last_head[2]
+    else:
+        key = (rule_id, title, severity)  # (the member: its .value is an enum property lookup)
+        known = _heads.get(key)
+        if known is not None:
+            head = known
+        else:
+            if len(_heads) >= _RULES_MAX:
+                _heads.clear()
+            head = _heads[key] = _dumps(
+                {"ruleId": rule_id, "title": title, "severity": severity.value, "message": None}
+            )[:-5]  # '...,"message":null}' without 'null}'
+        if len(_last_heads) >= _RULES_MAX:
+            _last_heads.clear()
+        _last_heads[rule_id] = (title, severity, head)
     refs = f.references
     tail = _tails.get(id(refs))
     if tail is None or tail[0] is not refs:
