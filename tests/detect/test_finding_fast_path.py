@@ -407,8 +407,9 @@ def _plain_events(draw: st.DrawFn) -> AuditEvent:
     """Audit events of printable ASCII (a quote or backslash now and then), empty optional fields,
     0-18 source IPs of lengths around their cap, codes of every size."""
 
-    def value(cap: int) -> str:
-        return draw(PLAIN) + "x" * draw(st.sampled_from([0, 0, 0, max(0, cap - 12), cap, cap + 1]))
+    def value(cap: int) -> str:  # short, or exactly at or one over its cap
+        text = draw(PLAIN)
+        return text + "x" * draw(st.sampled_from([0, 0, 0, cap - len(text), cap + 1 - len(text)]))
 
     raw = _event(value(512), value(256), draw(st.sampled_from(["", "web"])) or value(253), "10.0.0.1", "").raw
     ips = [draw(st.sampled_from(["10.0.0.1", "::1", ""])) + "1" * draw(st.sampled_from([0, 0, 55, 62, 63, 64]))

@@ -79,69 +79,105 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
     cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
     resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
     uri, ua, ips = ev.uri, ev.user_agent, ev.source_ips
+    # the fields that repeat from event to event (the actor, the verb and resource, the client):
+    # checked and written once (_shared_part), the event's own ones here
+    key = (cluster, stage, user, imp, verb, resource, sub, ns, ua)
+    shared = _shared.get(key)
+    if shared is None:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        shared = _shared[key] = _shared_part(key)
+    if shared is not False:
+        try:
+            joined = "".join((ts, audit_id, name, uri, *ips))
+        except TypeError:  # (not strings: event_ref's general path)
+            joined = "\x7f"
+        code_json = _CODE_JSON[code]
+        if (
+            joined.isascii()  # (no lone surrogate either)
+            and len(_dumps(joined)) == len(joined) + 2  # JSON escapes nothing: no quote, backslash, control
+            and "\x7f" not in joined  # (with the above: printable ASCII, which clean() leaves as it is)
+            and code_json is not None
+            and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
+            and len(ips) <= 16
+            and len(ts) <= 64
+            and len(audit_id) <= 64
+            and len(name) <= 253
+            and len(uri) <= MAX_VALUE_CHARS
+        ):
+            ips_json = '","'.join(ips)  # (one address: the address itself)
+            # (the source IPs within 64 together are each within their cap)
+            if len(ips_json) <= 64 or all(len(ip) <= 64 for ip in ips):
+                ref = _new(EventRef)
+                ref.source = SOURCE
+                ref.audit_id = audit_id
+                ref.stage = stage
+                ref.cluster = cluster
+                ref.user = user
+                ref.impersonated_user = imp
+                ref.verb = verb
+                ref.resource = resource
+                ref.subresource = sub
+                ref.namespace = ns
+                ref.name = name
+                ref.request_uri = uri
+                ref.source_ips = ips
+                ref.user_agent = ua
+                ref.response_code = code
+                name_json = f'"{name}"' if name else "null"
+                ips_json = f'"{ips_json}"' if ips else ""
+                after_time, after_audit_id, after_ips, identity_head = shared
+                ref._line_part = (
+                    ts,
+                    f',"time":"{ts}{after_time}{audit_id}{after_audit_id}{name_json},"requestURI":"{uri}",'
+                    f'"sourceIPs":[{ips_json}],{after_ips}{code_json},"evidence":'.encode(),
+                )
+                return ref, ts, identity_head + name.encode()
     identity = "\x1f".join(("", cluster, user, verb, resource, sub, ns, name)).encode("utf-8", "replace")
+    ref, ts = event_ref(ev)
+    return ref, ts, identity
+
+
+_SHARED_MAX = 4096
+# (cluster, stage, user, impersonated user, verb, resource, subresource, namespace, user agent) ->
+# _shared_part's (at most _SHARED_MAX, cleared when full)
+_shared: dict[tuple[str, ...], tuple[str, str, str, bytes] | bool] = {}
+
+
+def _shared_part(key: tuple[str, ...]) -> tuple[str, str, str, bytes] | bool:
+    """The JSON-line pieces of an event's repeated fields, when each is printable ASCII with
+    nothing for JSON to escape and within its cap (else False): after the time up to the audit ID's
+    value, after the audit ID's value up to the name's, after the source IPs up to the response
+    code's; and the fingerprint's identity up to the name."""
+    cluster, stage, user, imp, verb, resource, sub, ns, ua = key
     try:
-        joined = "".join(
-            (ts, cluster, audit_id, stage, user, imp, verb, resource, sub, ns, name, uri, ua, *ips)
-        )
-    except TypeError:  # (not strings: event_ref's general path)
-        joined = "\x7f"
-    code_json = _CODE_JSON[code]
-    if (
-        joined.isascii()  # (no lone surrogate either)
-        and len(_dumps(joined)) == len(joined) + 2  # JSON escapes nothing: no quote, backslash, control
-        and "\x7f" not in joined  # (with the above: printable ASCII, which clean() leaves as it is)
-        and code_json is not None
-        and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
-        and len(ips) <= 16
-        and len(ts) <= 64
+        joined = "".join(key)
+    except TypeError:
+        return False
+    if not (
+        joined.isascii()
+        and len(_dumps(joined)) == len(joined) + 2
+        and "\x7f" not in joined
         and len(cluster) <= 253
-        and len(audit_id) <= 64
         and len(user) <= MAX_VALUE_CHARS
         and len(imp) <= MAX_VALUE_CHARS
         and len(verb) <= 64
         and len(resource) <= 128
         and len(sub) <= 64
         and len(ns) <= 253
-        and len(name) <= 253
-        and len(uri) <= MAX_VALUE_CHARS
         and len(ua) <= 256
     ):
-        ips_json = '","'.join(ips)  # (one address: the address itself)
-        # (the source IPs within 64 together are each within their cap)
-        if len(ips_json) <= 64 or all(len(ip) <= 64 for ip in ips):
-            ref = _new(EventRef)
-            ref.source = SOURCE
-            ref.audit_id = audit_id
-            ref.stage = stage
-            ref.cluster = cluster
-            ref.user = user
-            ref.impersonated_user = imp
-            ref.verb = verb
-            ref.resource = resource
-            ref.subresource = sub
-            ref.namespace = ns
-            ref.name = name
-            ref.request_uri = uri
-            ref.source_ips = ips
-            ref.user_agent = ua
-            ref.response_code = code
-            imp_json = f'"{imp}"' if imp else "null"
-            sub_json = f'"{sub}"' if sub else "null"
-            ns_json = f'"{ns}"' if ns else "null"
-            name_json = f'"{name}"' if name else "null"
-            ips_json = f'"{ips_json}"' if ips else ""
-            ref._line_part = (
-                ts,
-                f',"time":"{ts}","cluster":"{cluster}","auditID":"{audit_id}","stage":"{stage}","user":"{user}",'
-                f'"impersonatedUser":{imp_json},"verb":"{verb}","resource":"{resource}","subresource":{sub_json},'
-                f'"namespace":{ns_json},"name":{name_json},"requestURI":"{uri}",'
-                f'"sourceIPs":[{ips_json}],"userAgent":"{ua}","responseCode":{code_json},'
-                '"evidence":'.encode(),
-            )
-            return ref, ts, identity
-    ref, ts = event_ref(ev)
-    return ref, ts, identity
+        return False
+    imp_json = f'"{imp}"' if imp else "null"
+    sub_json = f'"{sub}"' if sub else "null"
+    ns_json = f'"{ns}"' if ns else "null"
+    return (
+        f'","cluster":"{cluster}","auditID":"',
+        f'","stage":"{stage}","user":"{user}","impersonatedUser":{imp_json},"verb":"{verb}",'
+        f'"resource":"{resource}","subresource":{sub_json},"namespace":{ns_json},"name":',
+        f'"userAgent":"{ua}","responseCode":',
+        "\x1f".join(("", cluster, user, verb, resource, sub, ns, "")).encode(),
+    )
 
 
 class _CodeJSON(dict[Any, str]):
