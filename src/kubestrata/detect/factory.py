@@ -8,7 +8,7 @@ prefix) once per event, and only the message, evidence and fingerprint per findi
 from __future__ import annotations
 
 from hashlib import sha256 as _sha256
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -141,10 +141,10 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
 _SHARED_MAX = 4096
 # (cluster, stage, user, impersonated user, verb, resource, subresource, namespace, user agent) ->
 # _shared_part's (at most _SHARED_MAX, cleared when full)
-_shared: dict[tuple[str, ...], tuple[str, str, str, bytes] | bool] = {}
+_shared: dict[tuple[str, ...], tuple[str, str, str, bytes] | Literal[False]] = {}
 
 
-def _shared_part(key: tuple[str, ...]) -> tuple[str, str, str, bytes] | bool:
+def _shared_part(key: tuple[str, ...]) -> tuple[str, str, str, bytes] | Literal[False]:
     """The JSON-line pieces of an event's repeated fields, when each is printable ASCII with
     nothing for JSON to escape and within its cap (else False): after the time up to the audit ID's
     value, after the audit ID's value up to the name's, after the source IPs up to the response
