@@ -395,3 +395,56 @@ def test_factory_takes_the_general_path_for_odd_shapes() -> None:
     f = FindingFactory()(spec, Hit(spec.id, "m", [(["a"], "x")]), ev)  # type: ignore[list-item]
     assert f.evidence == [Evidence(["a"], "x")]  # type: ignore[arg-type]
     assert f.evidence_json == b'[{"path":["a"],"value":"x"}]'
+
+
+# -- the event's JSON part written by formatting (factory.event_parts, sixth pass) --
+
+PLAIN = st.text(alphabet=st.sampled_from(list('ab-/:. ~!#[]{}"\\')), max_size=12)
+
+
+@st.composite
+def _plain_events(draw: st.DrawFn) -> AuditEvent:
+    """Audit events of printable ASCII (a quote or backslash now and then), empty optional fields,
+    0-18 source IPs of lengths around their cap, codes of every size."""
+
+    def value(cap: int) -> str:  # short, or exactly at or one over its cap
+        text = draw(PLAIN)
+        return text + "x" * draw(st.sampled_from([0, 0, 0, cap - len(text), cap + 1 - len(text)]))
+
+    raw = _event(value(512), value(256), draw(st.sampled_from(["", "web"])) or value(253), "10.0.0.1", "").raw
+    ips = [draw(st.sampled_from(["10.0.0.1", "::1", ""])) + "1" * draw(st.sampled_from([0, 0, 55, 62, 63, 64]))
+           for _ in range(draw(st.integers(0, 18)))]  # fmt: skip
+    code = draw(st.none() | st.integers(100, 599) | st.integers(-(2**63), 2**64 - 1) | st.just(2**64))
+    ref = {"resource": value(128), "namespace": draw(st.sampled_from(["", "ns"])), "name": value(253),
+           "subresource": draw(st.sampled_from(["", "exec"]))}  # fmt: skip
+    return AuditEvent(
+        {**raw, "auditID": value(64), "verb": value(64), "requestURI": "/" + value(511), "sourceIPs": ips,
+         "objectRef": ref, "stageTimestamp": value(64), "responseStatus": {"code": code}},
+        cluster=draw(st.sampled_from(["", "prod"])),
+    )  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(_plain_events())
+def test_event_parts_formatted_equal_the_record_serialised(ev) -> None:
+    """The formatted JSON part is the serialised record's, and it is taken whenever nothing needs
+    escaping or cutting (else event_ref's path, whose reference equals escaping each field)."""
+    from kubestrata.detect.factory import event_parts
+    from kubestrata.detect.jsonlines import _event_part
+
+    ref, ts, identity = event_parts(ev)
+    assert (ref, ts) == escaped_event_ref(ev)
+    strings = (ts, ev.cluster, ev.audit_id, ev.stage, ev.user, ev.impersonated_user, ev.verb, ev.resource,
+               ev.subresource, ev.namespace, ev.name, ev.uri, ev.user_agent, *ev.source_ips)  # fmt: skip
+    unescaped = EventRef("k8saudit", ev.audit_id, ev.stage, ev.cluster, ev.user, ev.impersonated_user, ev.verb,
+                         ev.resource, ev.subresource, ev.namespace, ev.name, ev.uri, tuple(ev.source_ips),
+                         ev.user_agent, ev.code)  # fmt: skip
+    plain = (
+        not any('"' in s or "\\" in s for s in strings)
+        and (ref, ts) == (unescaped, ev.timestamp)
+        and (ev.code is None or -(2**63) <= ev.code < 2**64)
+    )
+    assert (ref._line_part is not None) == plain
+    if plain:
+        assert ref._line_part == (ts, b',"time":' + orjson.dumps(ts) + _event_part(ref))
+        assert type(ref) is EventRef and ref == event_ref(ev)[0]

@@ -8,7 +8,7 @@ prefix) once per event, and only the message, evidence and fingerprint per findi
 from __future__ import annotations
 
 from hashlib import sha256 as _sha256
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -69,51 +69,130 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
     identity: findings.fingerprint's bytes after the rule id (raw values: escaping must not merge
     two events' findings).
 
-    The usual event costs one serialisation: its part of a finding's JSON line (EventRef._line_part,
-    which jsonlines.json_line writes as is). That JSON is ASCII without a backslash or DEL only when
-    every string in it is printable ASCII with nothing for JSON to escape; with every field within
-    its cap (_CAPS), escaping and capping change nothing. Any other event goes through event_ref.
-    (An AuditEvent's fields are strings, by construction.)"""
+    The usual event's part of a finding's JSON line (EventRef._line_part, which jsonlines.json_line
+    writes as is) is written here by formatting, not serialised: when every string field is printable
+    ASCII with nothing for JSON to escape (no quote, backslash or control character: orjson's
+    string is then the string in quotes) and within its cap (_CAPS), JSON's encoding of each is the
+    string in quotes, and escaping and capping change nothing. Any other event goes through
+    event_ref. (An AuditEvent's fields are strings and its code an int or None, by construction.)"""
     ts, audit_id, stage, code = ev.timestamp, ev.audit_id, ev.stage, ev.code
     cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
     resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
     uri, ua, ips = ev.uri, ev.user_agent, ev.source_ips
+    # the fields that repeat from event to event (the actor, the verb and resource, the client):
+    # checked and written once (_shared_part), the event's own ones here
+    key = (cluster, stage, user, imp, verb, resource, sub, ns, ua)
+    shared = _shared.get(key)
+    if shared is None:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        shared = _shared[key] = _shared_part(key)
+    if shared is not False:
+        try:
+            joined = "".join((ts, audit_id, name, uri, *ips))
+        except TypeError:  # (not strings: event_ref's general path)
+            joined = "\x7f"
+        code_json = _CODE_JSON[code]
+        if (
+            joined.isascii()  # (no lone surrogate either)
+            and len(_dumps(joined)) == len(joined) + 2  # JSON escapes nothing: no quote, backslash, control
+            and "\x7f" not in joined  # (with the above: printable ASCII, which clean() leaves as it is)
+            and code_json is not None
+            and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
+            and len(ips) <= 16
+            and len(ts) <= 64
+            and len(audit_id) <= 64
+            and len(name) <= 253
+            and len(uri) <= MAX_VALUE_CHARS
+        ):
+            ips_json = '","'.join(ips)  # (one address: the address itself)
+            # (the source IPs within 64 together are each within their cap)
+            if len(ips_json) <= 64 or all(len(ip) <= 64 for ip in ips):
+                ref = _new(EventRef)
+                ref.source = SOURCE
+                ref.audit_id = audit_id
+                ref.stage = stage
+                ref.cluster = cluster
+                ref.user = user
+                ref.impersonated_user = imp
+                ref.verb = verb
+                ref.resource = resource
+                ref.subresource = sub
+                ref.namespace = ns
+                ref.name = name
+                ref.request_uri = uri
+                ref.source_ips = ips
+                ref.user_agent = ua
+                ref.response_code = code
+                name_json = f'"{name}"' if name else "null"
+                ips_json = f'"{ips_json}"' if ips else ""
+                after_time, after_audit_id, after_ips, identity_head = shared
+                ref._line_part = (
+                    ts,
+                    f',"time":"{ts}{after_time}{audit_id}{after_audit_id}{name_json},"requestURI":"{uri}",'
+                    f'"sourceIPs":[{ips_json}],{after_ips}{code_json},"evidence":'.encode(),
+                )
+                return ref, ts, identity_head + name.encode()
     identity = "\x1f".join(("", cluster, user, verb, resource, sub, ns, name)).encode("utf-8", "replace")
+    ref, ts = event_ref(ev)
+    return ref, ts, identity
+
+
+_SHARED_MAX = 4096
+# (cluster, stage, user, impersonated user, verb, resource, subresource, namespace, user agent) ->
+# _shared_part's (at most _SHARED_MAX, cleared when full)
+_shared: dict[tuple[str, ...], tuple[str, str, str, bytes] | Literal[False]] = {}
+
+
+def _shared_part(key: tuple[str, ...]) -> tuple[str, str, str, bytes] | Literal[False]:
+    """The JSON-line pieces of an event's repeated fields, when each is printable ASCII with
+    nothing for JSON to escape and within its cap (else False): after the time up to the audit ID's
+    value, after the audit ID's value up to the name's, after the source IPs up to the response
+    code's; and the fingerprint's identity up to the name."""
+    cluster, stage, user, imp, verb, resource, sub, ns, ua = key
     try:
-        part = _dumps(
-            {"time": ts, "cluster": cluster, "auditID": audit_id, "stage": stage, "user": user,
-             "impersonatedUser": imp or None, "verb": verb, "resource": resource, "subresource": sub or None,
-             "namespace": ns or None, "name": name or None, "requestURI": uri, "sourceIPs": ips,
-             "userAgent": ua, "responseCode": code, "evidence": None}
-        )  # fmt: skip
-    except TypeError:  # a lone surrogate, an integer over 64 bits
-        ref, ts = event_ref(ev)
-        return ref, ts, identity
-    if (
-        part.isascii()
-        and b"\\" not in part
-        and b"\x7f" not in part
-        and len(ts) <= 64
+        joined = "".join(key)
+    except TypeError:
+        return False
+    if not (
+        joined.isascii()
+        and len(_dumps(joined)) == len(joined) + 2
+        and "\x7f" not in joined
         and len(cluster) <= 253
-        and len(audit_id) <= 64
         and len(user) <= MAX_VALUE_CHARS
         and len(imp) <= MAX_VALUE_CHARS
         and len(verb) <= 64
         and len(resource) <= 128
         and len(sub) <= 64
         and len(ns) <= 253
-        and len(name) <= 253
-        and len(uri) <= MAX_VALUE_CHARS
         and len(ua) <= 256
-        and type(ips) is tuple  # (the reference holds a tuple, as event_ref's)
-        and len(ips) <= 16
-        and len(max(ips, key=len, default="")) <= 64
     ):
-        ref = EventRef(SOURCE, audit_id, stage, cluster, user, imp, verb, resource, sub, ns, name, uri, ips, ua, code)  # fmt: skip
-        ref._line_part = (ts, b"," + part[1:-5])  # without '{' and 'null}'
-        return ref, ts, identity
-    ref, ts = event_ref(ev)
-    return ref, ts, identity
+        return False
+    imp_json = f'"{imp}"' if imp else "null"
+    sub_json = f'"{sub}"' if sub else "null"
+    ns_json = f'"{ns}"' if ns else "null"
+    return (
+        f'","cluster":"{cluster}","auditID":"',
+        f'","stage":"{stage}","user":"{user}","impersonatedUser":{imp_json},"verb":"{verb}",'
+        f'"resource":"{resource}","subresource":{sub_json},"namespace":{ns_json},"name":',
+        f'"userAgent":"{ua}","responseCode":',
+        "\x1f".join(("", cluster, user, verb, resource, sub, ns, "")).encode(),
+    )
+
+
+class _CodeJSON(dict[Any, str]):
+    """A response code -> its JSON; None for what orjson cannot write (an integer over 64 bits).
+    Only ints are keys (True == 1): an AuditEvent's code is an int or None."""
+
+    def __missing__(self, code: Any) -> str | None:
+        if type(code) is not int or not -(2**63) <= code < 2**64:
+            return None
+        if len(self) < 4096:
+            self[code] = str(code)
+        return str(code)
+
+
+_CODE_JSON = _CodeJSON({None: "null"})
 
 
 def escaped_event_ref(ev: AuditEvent) -> tuple[EventRef, str]:
@@ -152,6 +231,11 @@ _ITEM_CHARS = 4096  # a list of strings longer than this together is escaped ane
 # items are read only: an Evidence is frozen, renderers only read its escaped value, and the
 # shown record is only serialised
 _items: dict[tuple[Any, ...], tuple[Evidence, dict[str, Any] | None]] = {}
+# a whole evidence (its items' keys) -> its escaped items, shown JSON and whether that is all of it
+# (FindingFactory._evidence): the same evidence repeats from event to event (an exec's subresource
+# and command); a finding's evidence list is a new list of the items
+_evidences: dict[tuple[Any, ...], tuple[tuple[Evidence, ...], bytes, bool]] = {}
+_CLUSTER = Layer.CLUSTER
 
 
 class FindingFactory:
@@ -194,11 +278,74 @@ class FindingFactory:
                 spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace")
             )  # fmt: skip
         title, severity, refs, rule_bytes = rule
-        evidence = []
+        # the item keys of the evidence, when every item is remembered-sized (see _items)
+        keys: list[tuple[Any, ...]] | None = []
+        for p, v in h.evidence:
+            t = type(v)
+            if t is str:
+                if len(v) > MAX_VALUE_CHARS:
+                    keys = None
+                    break
+                keys.append((p, v))  # type: ignore[union-attr]
+            elif t is list and len(v) <= 64:
+                try:  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
+                    if len("".join(v)) > _ITEM_CHARS:
+                        keys = None
+                        break
+                except TypeError:
+                    keys = None
+                    break
+                keys.append((p, tuple(v)))  # type: ignore[union-attr]
+            else:
+                keys = None
+                break
+        key: tuple[Any, ...] | None = None
+        if keys is not None:
+            try:
+                known = _evidences.get(key := tuple(keys))
+            except TypeError:  # a path that is not hashable (rules name theirs with strings)
+                key = known = None
+        else:
+            key = known = None
+        if known is None:
+            known = self._evidence(h.evidence)
+            if key is not None:
+                if len(_evidences) >= _ITEMS_MAX:
+                    _evidences.clear()
+                _evidences[key] = known
+        items, detail, whole = known
+        # set through its slots: the dataclass's __init__ is a call with 19 arguments (fields of
+        # findings.Finding; test_factory_builds_the_finding_the_dataclass_would)
+        f = _new(Finding)
+        f.rule_id = spec.id
+        f.title = title
+        f.severity = h.severity or severity
+        f.layer = _CLUSTER
+        f.message = clean(h.message)
+        f.object = None
+        f.source = None
+        f.container = None
+        f.evidence = list(items)
+        f.remediation = ""
+        f.fix = None
+        f.fix_note = None
+        f.references = refs
+        f.suppressed = None
+        f.time = self._time
+        f.event = self._ref
+        f._fingerprint = _sha256(rule_bytes + self._identity + detail).hexdigest()[:32]
+        f.details = None
+        f.evidence_json = detail if whole else None
+        return f
+
+    def _evidence(self, evidence: list[tuple[str, Any]]) -> tuple[tuple[Evidence, ...], bytes, bool]:
+        """A hit's evidence escaped (items remembered across events: _items), the JSON of what the
+        fingerprint shows of it, and whether that is the whole evidence (what the JSON line writes)."""
+        out = []
         shown = []
         whole = True  # shown is the whole evidence
         items = _items
-        for p, v in h.evidence:
+        for p, v in evidence:
             # (remembered only when short: the cache must not hold an attacker's megabytes)
             t = type(v)
             if t is str:
@@ -220,7 +367,7 @@ class FindingFactory:
                     if len(items) >= _ITEMS_MAX:
                         items.clear()
                     items[key] = item
-            evidence.append(item[0])
+            out.append(item[0])
             if item[1] is not None:
                 shown.append(item[1])
             else:
@@ -232,10 +379,4 @@ class FindingFactory:
         except TypeError:
             detail = _dumps(shown, default=str)
             whole = False  # the JSON line cannot write these values (the sink counts the failure)
-        # positional: a dataclass's keyword arguments cost twice as much (fields of findings.Finding)
-        return Finding(
-            spec.id, title, h.severity or severity, Layer.CLUSTER, clean(h.message), None, None, None,
-            evidence, "", None, None, refs, None, self._time, self._ref,
-            _sha256(rule_bytes + self._identity + detail).hexdigest()[:32], None,
-            detail if whole else None,
-        )  # fmt: skip
+        return tuple(out), detail, whole

@@ -18,6 +18,10 @@ _dumps = orjson.dumps
 _RULES_MAX = 4096
 # (rule id, title, Severity) -> b'{"ruleId":...,"title":...,"severity":...,"message":'
 _heads: dict[tuple[str, str, Severity], bytes] = {}
+# rule id -> (title, Severity, references, head, tail) of its last finding: a finding of the same
+# title, member and references dict (the factory's, which are its rule's) finds both without hashing
+# a key (a member's hash is a Python call, Enum.__hash__) or looking its references' id up
+_rules: dict[str, tuple[str, Severity, dict[str, list[str]], bytes, bytes]] = {}
 # id(references) -> (references, b',"references":{...},"fingerprint":'): one dict per rule, shared by
 # its findings (FindingFactory); held here so its id is not reused while it is cached
 _tails: dict[int, tuple[dict[str, list[str]], bytes]] = {}
@@ -30,25 +34,37 @@ def json_line(f: Finding) -> bytes:
     e = f.event
     if e is None or e.source != "k8saudit":
         return _dumps(f.to_dict())
-    key = (f.rule_id, f.title, f.severity)  # (the member: its .value is an enum property lookup)
-    head = _heads.get(key)
-    if head is None:
-        if len(_heads) >= _RULES_MAX:
-            _heads.clear()
-        head = _heads[key] = _dumps(
-            {"ruleId": f.rule_id, "title": f.title, "severity": f.severity.value, "message": None}
-        )[:-5]  # '...,"message":null}' without 'null}'
-    refs = f.references
-    tail = _tails.get(id(refs))
-    if tail is None or tail[0] is not refs:
-        if len(_tails) >= _RULES_MAX:
-            _tails.clear()
-        tail = _tails[id(refs)] = (refs, b"," + _dumps({"references": refs, "fingerprint": None})[1:-5])
+    rule_id, title, severity, refs = f.rule_id, f.title, f.severity, f.references
+    rule = _rules.get(rule_id)
+    if rule is not None and rule[0] is title and rule[1] is severity and rule[2] is refs:
+        head, tail = rule[3], rule[4]
+    else:
+        key = (rule_id, title, severity)  # (the member: its .value is an enum property lookup)
+        known = _heads.get(key)
+        if known is not None:
+            head = known
+        else:
+            if len(_heads) >= _RULES_MAX:
+                _heads.clear()
+            head = _heads[key] = _dumps(
+                {"ruleId": rule_id, "title": title, "severity": severity.value, "message": None}
+            )[:-5]  # '...,"message":null}' without 'null}'
+        known_tail = _tails.get(id(refs))
+        if known_tail is None or known_tail[0] is not refs:
+            if len(_tails) >= _RULES_MAX:
+                _tails.clear()
+            known_tail = _tails[id(refs)] = (
+                refs,
+                b"," + _dumps({"references": refs, "fingerprint": None})[1:-5],
+            )
+        tail = known_tail[1]
+        if len(_rules) >= _RULES_MAX:
+            _rules.clear()
+        _rules[rule_id] = (title, severity, refs, head, tail)
     part = e._line_part  # (time, part) when the finding's builder wrote it (detect/factory.py)
-    last = _last_event[0]
     if part is not None and part[0] == f.time:
         middle = part[1]
-    elif last[0] is e and last[1] == f.time:
+    elif (last := _last_event[0])[0] is e and last[1] == f.time:
         middle = last[2]
     else:
         middle = b',"time":' + _dumps(f.time) + _event_part(e)
@@ -56,7 +72,7 @@ def json_line(f: Finding) -> bytes:
     evidence = f.evidence_json
     if evidence is None:
         evidence = _dumps([{"path": x.path, "value": x.observed} for x in f.evidence])
-    return b"".join((head, _dumps(f.message), middle, evidence, tail[1], _dumps(f.fingerprint), b"}"))
+    return b"".join((head, _dumps(f.message), middle, evidence, tail, _dumps(f.fingerprint), b"}"))
 
 
 def _event_part(e: EventRef) -> bytes:

@@ -438,6 +438,7 @@ class Pipeline:
             return []
         out: list[Finding] = []
         specs, min_rank = self.specs, self._min_rank
+        when = None  # the event's time for the dedup window, read at its first finding
         for d in dets:
             try:  # as rules.safe_call, inline: most detectors raise nothing for most events
                 hits = list(d.fn(ev, self) or ())
@@ -453,7 +454,9 @@ class Pipeline:
                         self.below_min_severity(self._finding(spec, h, ev))
                     continue  # below --min-severity: not reported
                 f = self._finding(spec, h, ev)
-                if not self.store.admit(f, ev.epoch or time.time()):
+                if when is None:
+                    when = ev.epoch or time.time()
+                if not self.store.admit(f, when):
                     st.suppressed += 1
                     continue
                 st.findings += 1

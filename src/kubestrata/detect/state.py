@@ -226,6 +226,9 @@ class FindingsStore:
         if fp is None:
             fp = finding.fingerprint
         last = self._last.get(fp)
+        if last is None and self.engine is None and len(self._last) < self.MAX_CACHE:
+            self._last[fp] = when  # a new finding in memory: what the rest does with it, in short
+            return True
         if (
             last is None
             and self.engine is not None
