@@ -7,6 +7,9 @@ sustained load.
         # also the engine alone (rule evaluation + finding creation on decoded events, no JSON
         # decoding or output) on the real-shaped and on a finding-heavy stream, and the cost of
         # building one finding
+    python bench/detect.py --input bench/out/e2e/audit-heavy-200000.jsonl --sustain 0
+        # the pipeline in-process over a given JSONL file (e.g. bench/e2e.py's inputs) instead of
+        # the generated one
 
 The generated mix imitates a busy cluster's audit log: ~95% reads (get/list/watch by controllers,
 kubelets and a few humans; Metadata level, ~0.7-1.2 KB), ~5% writes (lease updates, event
@@ -321,10 +324,20 @@ def main() -> None:
         "--state-url", help="also measure with this state database URL (its ks_* tables are dropped first)"
     )
     ap.add_argument("--engine", action="store_true", help="also measure the engine alone (see above)")
+    ap.add_argument("--input", type=Path, help="an audit JSONL file to read instead of the generated one")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
-    path = OUT / "detect-audit.jsonl"
-    size, sizes = generate(path, args.events)
+    if args.input:
+        path = args.input
+        lines = path.read_bytes().splitlines()
+        args.events, size, sizes = (
+            len(lines),
+            sum(len(line) + 1 for line in lines),
+            [len(line) for line in lines],
+        )
+    else:
+        path = OUT / "detect-audit.jsonl"
+        size, sizes = generate(path, args.events)
     sizes.sort()
     print(f"input: {args.events} events, {size / 2**20:.1f} MiB, median {sizes[len(sizes) // 2]} B, "
           f"p95 {sizes[int(len(sizes) * 0.95)]} B, max {sizes[-1]} B; "
