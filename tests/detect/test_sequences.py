@@ -500,7 +500,8 @@ def test_signals_sorted_by_time_then_ties_equal_sorted(parts: list[tuple[float, 
 )
 def test_an_event_time_lent_to_the_correlator_is_what_it_would_parse(text: str) -> None:
     """The router lends an audit event's parsed time (AuditEvent.epoch: detect.event.parse_time)
-    to the correlator's _time (sequences.note_time): both must read every text alike."""
+    to the correlator in place of its _time (Correlator.observe_event): both must read every text
+    alike."""
     from kubestrata.detect import sequences
     from kubestrata.detect.event import parse_time
 

@@ -238,13 +238,6 @@ def _time(v: Any) -> float | None:
 _last_time: list[tuple[str, float]] = [("", 0.0)]  # the last time parsed (one tuple: safe across threads)
 
 
-def note_time(text: str, t: float | None) -> None:
-    """``text`` reads as ``t``, parsed elsewhere the way _time parses (detect.event.parse_time: an
-    audit event's time), so its findings' signals do not parse it again."""
-    if t is not None and text:
-        _last_time[0] = (text, t)
-
-
 class SignalStore(Protocol):
     def add(self, cluster: str, signal: Signal) -> None: ...
     def between(
@@ -487,6 +480,11 @@ class MemorySignalStore:
         self._marks[key] = (steps, first)
 
 
+def _incident_key(chain: Chain, cluster: str, joined: str) -> str:
+    """The key of an incident's emitted mark: one incident per chain, cluster and join value."""
+    return "\x1f".join((chain.id, cluster, joined))
+
+
 class Correlator:
     def __init__(self, chains: list[Chain] | None = None, store: SignalStore | None = None,
                  enabled: set[str] | None = None) -> None:  # fmt: skip
@@ -572,20 +570,23 @@ class Correlator:
         self.signals += 1
         store = self.store
         store.add(cluster, s)
-        chains: list[Chain] | None
-        if self._rules_of is None:
-            chains = self._by_rule[s.rule_id]
-        else:
-            if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
-                self._live.clear()  # a cluster's first signal of some rule: steps may have candidates
-                self._live_at = store.rule_keys  # type: ignore[attr-defined]
-            lc = self._live.get(cluster)
-            if lc is None:
-                lc = self._live[cluster] = {}
-            chains = lc.get(s.rule_id)
-            if chains is None:
-                chains = lc[s.rule_id] = self._chains_for(cluster, s.rule_id)
+        chains = self._by_rule[s.rule_id] if self._rules_of is None else self._live_chains(cluster, s.rule_id)
         return self._evaluate(chains, cluster, s) if chains else []
+
+    def _live_chains(self, cluster: str, rule_id: str) -> list[Chain]:
+        """_chains_for(cluster, rule_id), remembered until the store has a signal of a (cluster,
+        rule) it had none of (its rule_keys grow): then a chain's steps may have candidates."""
+        store = self.store
+        if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
+            self._live.clear()
+            self._live_at = store.rule_keys  # type: ignore[attr-defined]
+        lc = self._live.get(cluster)
+        if lc is None:
+            lc = self._live[cluster] = {}
+        chains = lc.get(rule_id)
+        if chains is None:
+            chains = lc[rule_id] = self._chains_for(cluster, rule_id)
+        return chains
 
     def observe_event(self, findings: list[Finding], text: str, t: float | None) -> list[dict[str, Any]]:
         """``observe`` of each finding in turn, the sequences of all in order: the findings an audit
@@ -598,7 +599,7 @@ class Correlator:
         store = self.store
         memory = self._memory
         last_wait = memory._settle_every - 1 if memory is not None else 0  # (then add settles)
-        live = self._live
+        live_chains = self._live_chains
         out: list[dict[str, Any]] = []
         last: Any = _NO_EVENT
         ftext: Any = None
@@ -607,9 +608,6 @@ class Correlator:
         cluster: Any = None
         c: Any = None  # the cluster's signals in a MemorySignalStore
         rules_of = self._rules_of
-        lc: dict[str, list[Chain]] | None = None  # _live of the cluster
-        stale = True  # whether the store may have had a new (cluster, rule) since _live was checked
-        chains: list[Chain] | None
         n = 0
         for f in findings:
             rid = f.rule_id
@@ -620,7 +618,6 @@ class Correlator:
                 if e is None or e.source != "k8saudit":
                     out += self.observe(f)
                     last = _NO_EVENT
-                    stale = True
                     continue
                 ftext = f.time
                 w = t if ftext == text and t is not None and ftext else _time(ftext)
@@ -633,7 +630,6 @@ class Correlator:
                 if e.cluster is not cluster:
                     cluster = e.cluster
                     c = memory._clusters.get(cluster) if memory is not None else None
-                    lc = None
                 if e.resource == "pods" and e.name:
                     pod = f"{e.namespace}/{e.name}"
                     workload = f"{e.namespace}/{workload_of_pod(e.name)}"
@@ -660,23 +656,7 @@ class Correlator:
                 store.add(cluster, s)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
-                stale = True
-            if rules_of is None:
-                chains = by_rule[rid]
-            else:
-                if stale:
-                    if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
-                        live.clear()  # a cluster's first signal of some rule: steps may have candidates
-                        self._live_at = store.rule_keys  # type: ignore[attr-defined]
-                    stale = False
-                    lc = None
-                if lc is None:
-                    lc = live.get(cluster)
-                    if lc is None:
-                        lc = live[cluster] = {}
-                chains = lc.get(rid)
-                if chains is None:
-                    chains = lc[rid] = self._chains_for(cluster, rid)
+            chains = by_rule[rid] if rules_of is None else live_chains(cluster, rid)
             if chains:
                 out += self._evaluate(chains, cluster, s)
         self.signals += n
@@ -765,7 +745,7 @@ class Correlator:
             joined = getattr(s, k)
         else:
             joined = ""
-        prev = self.store.emitted("\x1f".join((chain.id, cluster, joined)))
+        prev = self.store.emitted(_incident_key(chain, cluster, joined))
         n = len(chain.steps)
         return prev is not None and s.time <= prev[1] + chain.window and (prev[0] >= n or most < n)
 
@@ -834,7 +814,7 @@ class Correlator:
             # at min_steps, raised again when every step has matched, and anew a window later
             k = chain.join_keys[0] if chain.join_keys else ""
             joined = next((getattr(m, k) for _, m in steps if getattr(m, k)), "") if k else ""
-            key = "\x1f".join((chain.id, cluster, joined))
+            key = _incident_key(chain, cluster, joined)
             prev = self.store.emitted(key)
             complete = len(steps) == len(chain.steps)
             if (
