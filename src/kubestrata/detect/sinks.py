@@ -123,9 +123,6 @@ class StreamSink(Sink):
         # the encoder, looked up once: a subclass's own (falco_output) or the JSON line itself
         self._encode = json_line if type(self).encode is Sink.encode else self.encode
         super().__init__(**kw)
-        if self.submit == self._deliver and type(self).write is StreamSink.write:
-            # an inline sink's delivery with its write in the same call (one call per finding)
-            self.submit = self._deliver = self._deliver_written  # type: ignore[method-assign, assignment]
 
     broken = False
 
@@ -138,23 +135,6 @@ class StreamSink(Sink):
         self._buffered += len(line) + 1
         if self._buffered >= self.BUFFER_BYTES:
             self._write_out()
-
-    def _deliver_written(self, item: Finding) -> None:
-        """Sink._deliver with StreamSink.write inline."""
-        try:
-            if self.broken:
-                self.dropped += 1
-            else:
-                line = self._encode(item)
-                self._buf.append(line)
-                self._buffered += len(line) + 1
-                if self._buffered >= self.BUFFER_BYTES:
-                    self._write_out()
-            self.delivered += 1
-        except Exception as e:  # a broken sink must not kill its thread
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
 
     def _write_out(self) -> None:
         if not self._buf:
@@ -243,21 +223,6 @@ class CountingSink(Sink):
     def __init__(self, **kw: Any) -> None:
         self.by_severity: dict[str, int] = {}
         super().__init__(**kw)
-        if self.submit == self._deliver and type(self).write is CountingSink.write:
-            # an inline sink's delivery with its write in the same call (one call per finding)
-            self.submit = self._deliver = self._deliver_counted  # type: ignore[method-assign, assignment]
-
-    def _deliver_counted(self, item: Finding) -> None:
-        """Sink._deliver with CountingSink.write inline."""
-        try:
-            sev = item.severity
-            key = _SEVERITY_VALUES[sev] if type(sev) is Severity else sev.value
-            self.by_severity[key] = self.by_severity.get(key, 0) + 1
-            self.delivered += 1
-        except Exception as e:  # a broken sink must not kill its thread
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
 
     def write(self, finding: Finding) -> None:
         sev = finding.severity
