@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import IntFlag
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.detect.rules.helpers import _public_cache, is_public
+from kubestrata.detect.rules.helpers import is_public
 
 
 class Fact(IntFlag):
@@ -39,10 +39,7 @@ def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
     else:
         facts = _NON_SYSTEM_USER
     for ip in ev.source_ips:
-        public = _public_cache.get(ip)  # (is_public's cache, inline: a call fewer per address)
-        if public is None:
-            public = is_public(ip)
-        if public:
+        if is_public(ip):  # (remembered per address: rules.helpers)
             facts |= _PUBLIC_SOURCE
             break
     if ip_lists_loaded:
