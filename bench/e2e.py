@@ -15,7 +15,8 @@ shared machine CPU seconds are the figure to compare. "per item" divides CPU by 
 
 The guard compares CPU per item against a committed baseline after dividing both by a calibration
 loop's CPU time (a fixed pure-Python workload), so a slower or faster machine does not move the
-ratio; it fails when any command's normalised CPU per item grows more than ``--max-ratio`` (2x).
+ratio; it fails when any command's normalised CPU per item grows more than ``--max-ratio`` (2x) in
+each of three runs (a command over the line is run again, twice at most, after a new calibration).
 """
 
 from __future__ import annotations
@@ -355,8 +356,20 @@ def machine() -> dict[str, Any]:
     }
 
 
-def guard(rows: list[dict[str, Any]], calib: float, baseline: dict[str, Any], max_ratio: float) -> list[str]:
-    """Failures: a command whose CPU per item, in calibration units, grew more than max_ratio."""
+def guard(
+    rows: list[dict[str, Any]],
+    calib: float,
+    baseline: dict[str, Any],
+    max_ratio: float,
+    remeasure: Callable[[dict[str, Any]], tuple[dict[str, Any], float]] | None = None,
+    retries: int = 2,
+) -> list[str]:
+    """Failures: a command whose CPU per item, in calibration units, grew more than max_ratio.
+
+    A command over the line is measured again, up to ``retries`` times, each time with a calibration
+    taken just before it (``remeasure`` gives the new row and calibration), and its lowest ratio
+    counts: this machine's speed drifts up to 2x within minutes, which one calibration at the start
+    does not follow, while a real regression is there in every run."""
     base = {(r["case"], r["size"]): r for r in baseline["rows"]}
     failures = []
     for r in rows:
@@ -366,15 +379,26 @@ def guard(rows: list[dict[str, Any]], calib: float, baseline: dict[str, Any], ma
             continue
         if b is None or b["items"] != r["items"]:
             continue
-        now = r["cpu_s"] / r["items"] / calib
         then = b["cpu_s"] / b["items"] / baseline["calibration_cpu_s"]
-        ratio = now / then
+        ratio = r["cpu_s"] / r["items"] / calib / then
+        runs = [round(ratio, 2)]
+        cpu, cal = r["cpu_s"], calib
+        while ratio > max_ratio and remeasure is not None and len(runs) <= retries:
+            again, again_calib = remeasure(r)
+            if again["exit"] not in (0, 1):
+                break
+            again_ratio = again["cpu_s"] / again["items"] / again_calib / then
+            runs.append(round(again_ratio, 2))
+            if again_ratio < ratio:
+                ratio, cpu, cal = again_ratio, again["cpu_s"], again_calib
         r["baseline_ratio"] = round(ratio, 2)
+        if len(runs) > 1:
+            r["baseline_ratio_runs"] = runs
         if ratio > max_ratio:
             failures.append(
                 f"{r['case']} [{r['size']}]: CPU per item {ratio:.2f}x the baseline "
-                f"({r['cpu_s']:.2f} s now, {b['cpu_s']:.2f} s then, calibration {calib:.3f} s / "
-                f"{baseline['calibration_cpu_s']:.3f} s)"
+                f"({cpu:.2f} s now, {b['cpu_s']:.2f} s then, calibration {cal:.3f} s / "
+                f"{baseline['calibration_cpu_s']:.3f} s; ratios of the runs: {runs})"
             )
     return failures
 
@@ -446,7 +470,21 @@ def main() -> int:
     }
     status = 0
     if args.guard:
-        failures = guard(rows, calib, json.loads(args.guard.read_text()), args.max_ratio)
+        cases_by_name = {c.name: c for c in CASES}
+
+        def remeasure(row: dict[str, Any]) -> tuple[dict[str, Any], float]:
+            if row["case"] not in cases_by_name:  # (a peer's row: not ours to run again)
+                return row, calib
+            again_calib = calibrate()
+            with tempfile.TemporaryDirectory(prefix="kubestrata-e2e-") as tmp2:
+                again = measure(cases_by_name[row["case"]], row["size"], 1, env, Path(tmp2))
+            print(
+                f"  again: {row['case']} [{row['size']}]: CPU {again['cpu_s']:.2f} s, calibration {again_calib:.3f} s",
+                flush=True,
+            )
+            return again, again_calib
+
+        failures = guard(rows, calib, json.loads(args.guard.read_text()), args.max_ratio, remeasure)
         ratios = ", ".join(f"{r['case']} {r.get('baseline_ratio', '-')}x" for r in rows)
         print(f"\nagainst {args.guard} (normalised CPU per item): {ratios}")
         for f in failures:

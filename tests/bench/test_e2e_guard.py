@@ -54,3 +54,33 @@ def test_committed_baseline_covers_every_case_at_the_small_size() -> None:
         if r["case"] == c.name
     )
     assert base["calibration_cpu_s"] > 0
+
+
+def test_guard_runs_a_command_over_the_line_again_and_keeps_its_lowest_ratio() -> None:
+    calls: list[str] = []
+
+    def drift(results: list[tuple[float, float, int]]):  # (CPU s, calibration s, exit) of each run again
+        def remeasure(row: dict) -> tuple[dict, float]:
+            calls.append(row["case"])
+            cpu, calib, code = results[len(calls) - 1]
+            return _row(cpu, code=code), calib
+
+        return remeasure
+
+    # the machine slowed down after the calibration: the run again, with its own calibration, passes
+    row = _row(4.6)
+    assert e2e.guard([row], 0.2, BASE, 2.0, drift([(4.4, 0.3, 1)])) == []
+    assert calls == ["scan -o json"] and row["baseline_ratio"] == 1.47
+    assert row["baseline_ratio_runs"] == [2.3, 1.47]
+    # a real regression is there in every run: two more runs, then it fails with all three ratios
+    calls.clear()
+    fails = e2e.guard([_row(5.0)], 0.2, BASE, 2.0, drift([(5.2, 0.2, 0), (4.8, 0.2, 1)]))
+    assert len(calls) == 2 and len(fails) == 1
+    assert "2.40x the baseline" in fails[0] and "[2.5, 2.6, 2.4]" in fails[0]
+    # within the line: never run again
+    calls.clear()
+    assert e2e.guard([_row(3.0)], 0.2, BASE, 2.0, drift([])) == [] and calls == []
+    # a crash in a run again ends the retries; the first run's ratio stands
+    calls.clear()
+    fails = e2e.guard([_row(5.0)], 0.2, BASE, 2.0, drift([(1.0, 0.2, 2)]))
+    assert calls == ["scan -o json"] and len(fails) == 1
