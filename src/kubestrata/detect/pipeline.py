@@ -441,7 +441,11 @@ class Pipeline:
         when = None  # the event's time for the dedup window, read at its first finding
         for d in dets:
             try:  # as rules.safe_call, inline: most detectors raise nothing for most events
-                hits = list(d.fn(ev, self) or ())
+                hits = d.fn(ev, self)
+                if not hits:  # (None or []: a generator is true)
+                    continue
+                if type(hits) is not list:  # (the rules that run on every exec return a list)
+                    hits = list(hits)
             except RULE_ERRORS as e:
                 self.rule_error(d.name, ev, e)
                 continue
