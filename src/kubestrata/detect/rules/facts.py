@@ -21,7 +21,7 @@ from __future__ import annotations
 from enum import IntFlag
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.detect.rules.exec_commands import _verdict
+from kubestrata.detect.rules.exec_commands import _REMEMBERED_MAX, _REMEMBERED_TEXT_MAX, _judge
 from kubestrata.detect.rules.helpers import is_public
 from kubestrata.detect.rules.registry import RULE_ERRORS
 
@@ -74,14 +74,26 @@ def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
 def exec_facts(ev: AuditEvent) -> int:
     """The exec facts of the event's command (whatever its subresource)."""
     try:
-        v = _verdict(ev)  # (remembered on the event, for the rules that then run)
+        cmd = tuple(ev.exec_command())
     except RULE_ERRORS:
         # an exec_command that raises (a URI urlsplit refuses): every exec rule runs and meets the
         # error, as it did without the facts
         return EXEC_FACTS
-    facts = _EXEC_TAR_TO_STDOUT if v.tar_to_stdout else 0
-    if v.token_read:
-        facts |= _EXEC_TOKEN_READ
-    if v.suspicious:
-        facts |= _EXEC_SUSPICIOUS
+    facts = _COMMAND_FACTS.get(cmd)
+    if facts is None:
+        v = _judge(cmd)
+        facts = _EXEC_TAR_TO_STDOUT if v.tar_to_stdout else 0
+        if v.token_read:
+            facts |= _EXEC_TOKEN_READ
+        if v.suspicious:
+            facts |= _EXEC_SUSPICIOUS
+        if len(" ".join(cmd)) < _REMEMBERED_TEXT_MAX:  # (bounded as exec_commands._VERDICTS)
+            if len(_COMMAND_FACTS) >= _REMEMBERED_MAX:
+                _COMMAND_FACTS.clear()
+            _COMMAND_FACTS[cmd] = facts
     return facts
+
+
+# the exec facts of each command seen (the verdict itself is computed again, by the rules that then
+# run: rarely, as the usual command has none of these facts)
+_COMMAND_FACTS: dict[tuple[str, ...], int] = {}
