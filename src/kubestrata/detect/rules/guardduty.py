@@ -34,7 +34,7 @@ from kubestrata.findings import Severity
     ),
     on="create,get pods/exec",
     stages=STARTED,
-    when=Fact.KUBE_SYSTEM,
+    when=Fact.EXEC_IN_KUBE_SYSTEM,
 )
 def exec_in_kube_system(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
     # a list or None, not a generator: it runs on every exec into kube-system (see native_exec)

@@ -150,9 +150,9 @@ def rule(
         else:
             subs = _set(sub)
         if when is not None and subs != frozenset({"exec"}):
-            from kubestrata.detect.rules.facts import EXEC_FACTS  # (facts imports this module)
+            from kubestrata.detect.rules.facts import EXEC_ONLY  # (facts imports this module)
 
-            if when & EXEC_FACTS:
+            if when & EXEC_ONLY:
                 raise ValueError(f"{fn.__name__}: exec facts are computed for an exec subresource only")
         DETECTORS.append(
             Detector(fn.__name__, tuple(ids), _set(verbs), _set(res), subs, stages, fn,
