@@ -198,7 +198,7 @@ def _read(raw: dict, plain: bool) -> tuple | str:
     except BadEvent as e:
         return f"bad: {e}"
     return tuple(getattr(ev, k) for k in AuditEvent.__slots__ if k not in ("_raw", "cluster", "_query", "_command",
-                                                                              "_epoch", "produced", "memo", "_line"))  # fmt: skip
+                                                                              "_epoch", "produced", "_memo", "_line"))  # fmt: skip
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -100,7 +100,7 @@ class AuditEvent:
         "_command",
         "_epoch",
         "produced",
-        "memo",
+        "_memo",
         "_line",  # the JSON line of an event read by detect/wire.py, whose raw is decoded on first use
     )
     _line: bytes
@@ -114,7 +114,7 @@ class AuditEvent:
         self._command: list[str] | None = None
         self._epoch: float | None | bool = False  # False: not parsed yet
         self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
-        self.memo: dict[Hashable, Any] = {}  # what several rules read of this event, computed once
+        self._memo: dict[Hashable, Any] | None = None  # (memo's dict, made on first use)
 
     def _read_plain(self, raw: dict[str, Any]) -> bool:
         """The usual event, read with few checks: every field present has the type the API server
@@ -314,6 +314,15 @@ class AuditEvent:
     @raw.setter
     def raw(self, value: dict[str, Any]) -> None:
         self._raw = value
+
+    @property
+    def memo(self) -> dict[Hashable, Any]:
+        """What several rules read of this event, computed once (a pod's spec, an exec's verdict).
+        Made on first use: most events meet no rule that keeps anything here."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        return memo
 
     # -- derived fields (computed on demand; most events never need them) --
 
