@@ -444,9 +444,8 @@ class Pipeline:
         for d in dets:
             try:  # as rules.safe_call, inline: most detectors raise nothing for most events
                 hits = d.fn(ev, self)
-                if (
-                    type(hits) is not list
-                ):  # (a generator, or None; the rules that run on every exec return a list)
+                # the rules that run on every exec return a list or None; the others, a generator
+                if type(hits) is not list:
                     if hits is None:
                         continue
                     hits = list(hits)
