@@ -173,6 +173,27 @@ def test_query_command_equals_parse_qs_on_hostile_uris(head: str, tail: str, arg
         assert uri.startswith("//")
         return
     assert ev._query_command() == want
+    # the query's commands remembered (event._QUERY_COMMANDS): read again, of another pod's URI too
+    again = AuditEvent(event("create", "pods", subresource="exec", uri=uri))._query_command()
+    assert again == want
+    if uri.startswith("/") and "?" in uri and "#" not in uri.split("?", 1)[0]:
+        other = "/api/v1/namespaces/other/pods/q/exec" + uri[uri.index("?") :]
+        assert AuditEvent(event("create", "pods", subresource="exec", uri=other))._query_command() == (
+            parse_qs(urlsplit(other).query, keep_blank_values=True).get("command") or []
+        )
+
+
+def test_a_remembered_query_gives_a_fresh_list_and_long_ones_are_not_kept() -> None:
+    from kubestrata.detect import event as event_module
+
+    def read(uri: str) -> list[str]:
+        return AuditEvent(event("create", "pods", subresource="exec", uri=uri))._query_command()
+
+    first, second = read("/p?command=sh&command=-c"), read("/q?command=sh&command=-c")
+    assert first == second == ["sh", "-c"] and first is not second
+    long = "command=x&" + "a" * 5000
+    assert read("/p?" + long) == ["x"] and long not in event_module._QUERY_COMMANDS
+    assert read("/p?command=a\tb") == ["ab"] and "command=a\tb" not in event_module._QUERY_COMMANDS
 
 
 def test_query_command_reads_what_urlsplit_keeps() -> None:

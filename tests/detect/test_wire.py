@@ -14,7 +14,7 @@ from kubestrata.detect.wire import read_event
 from tests.detect.helpers import event
 from tests.detect.test_event import _raw
 
-_FIELDS = [k for k in AuditEvent.__slots__ if k not in ("_raw", "_line", "memo", "produced")]
+_FIELDS = [k for k in AuditEvent.__slots__ if k not in ("_raw", "_line", "_memo", "produced")]
 
 SNIPPETS = [
     b'"x"', b'""', b"1", b"-0", b"200", b"1.0", b"2e2", b"1e400", b"-1e400", b"123456789012345678901234567890",

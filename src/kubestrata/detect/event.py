@@ -100,7 +100,7 @@ class AuditEvent:
         "_command",
         "_epoch",
         "produced",
-        "memo",
+        "_memo",
         "_line",  # the JSON line of an event read by detect/wire.py, whose raw is decoded on first use
     )
     _line: bytes
@@ -114,7 +114,7 @@ class AuditEvent:
         self._command: list[str] | None = None
         self._epoch: float | None | bool = False  # False: not parsed yet
         self.produced: Any = None  # rules.helpers.produced's cache: a Produced or False
-        self.memo: dict[Hashable, Any] = {}  # what several rules read of this event, computed once
+        self._memo: dict[Hashable, Any] | None = None  # (memo's dict, made on first use)
 
     def _read_plain(self, raw: dict[str, Any]) -> bool:
         """The usual event, read with few checks: every field present has the type the API server
@@ -315,6 +315,15 @@ class AuditEvent:
     def raw(self, value: dict[str, Any]) -> None:
         self._raw = value
 
+    @property
+    def memo(self) -> dict[Hashable, Any]:
+        """What several rules read of this event, computed once (a pod's spec, an exec's verdict).
+        Made on first use: most events meet no rule that keeps anything here."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        return memo
+
     # -- derived fields (computed on demand; most events never need them) --
 
     @property
@@ -376,13 +385,23 @@ class AuditEvent:
         uri = self.uri
         if self._query is not None or not (uri[:1] == "/" and uri.isascii()):
             return self.query().get("command") or []
-        query = (uri.split("#", 1)[0] if "#" in uri else uri).partition("?")[2]
-        if "\t" in query or "\n" in query or "\r" in query:
-            return self.query().get("command") or []
-        if "command" not in query and "%" not in query:
-            return []
-        # a fresh list each time: the caller owns it (the cached tuple is shared)
-        return list(_commands_of_query(query)) if len(query) <= _REMEMBERED_QUERY_MAX else _commands(query)
+        if "#" in uri:
+            query = uri.split("#", 1)[0].partition("?")[2]
+        else:  # (the usual URI: one new string, the query)
+            i = uri.find("?")
+            query = uri[i + 1 :] if i >= 0 else ""
+        # an exec's query (``command=sh&command=-c&command=...&container=app&stdin=true``) repeats
+        # from event to event while the pod in the path changes: its commands are read once
+        cmds = _QUERY_COMMANDS.get(query)
+        if cmds is None:
+            if "\t" in query or "\n" in query or "\r" in query:
+                return self.query().get("command") or []
+            cmds = () if "command" not in query and "%" not in query else tuple(_commands(query))
+            if len(query) <= _REMEMBERED_QUERY_MAX:
+                if len(_QUERY_COMMANDS) >= _REMEMBERED_QUERIES:
+                    _QUERY_COMMANDS.clear()
+                _QUERY_COMMANDS[query] = cmds
+        return list(cmds)  # a fresh list each time: the caller owns it (the remembered tuple is shared)
 
     def _object_command(self) -> list[str]:
         ro = self.request_object.get("command")
@@ -428,15 +447,12 @@ def _commands(query: str) -> list[str]:
     return out
 
 
-# An exec's query (``command=sh&command=-c&command=...&container=app&stdin=true``) repeats from event
-# to event while the pod in the path changes: the query's commands are parsed once. Bounded: clients
-# choose the query (longer ones are parsed anew each time).
+# The commands of each query read (AuditEvent._query_command), by the query: a dict, not an
+# lru_cache (a hit is one lookup). Bounded: clients choose the query (longer ones are read anew each
+# time; one with a tab or line break is query()'s, never remembered).
+_QUERY_COMMANDS: dict[str, tuple[str, ...]] = {}
 _REMEMBERED_QUERY_MAX = 4096
-
-
-@lru_cache(maxsize=4096)
-def _commands_of_query(query: str) -> tuple[str, ...]:
-    return tuple(_commands(query))
+_REMEMBERED_QUERIES = 4096
 
 
 def parse_time(ts: str) -> float | None:

@@ -409,17 +409,19 @@ class Pipeline:
     def process_event(self, ev: AuditEvent) -> list[Finding]:
         st = self.stats
         st.events += 1
-        key = (ev.audit_id, ev.stage) if ev.audit_id else None  # (ev.key, inline)
-        if key is not None:
+        audit_id = ev.audit_id
+        if audit_id:
+            key = (audit_id, ev.stage)  # (ev.key, inline)
             seen = self._seen
             n = len(seen)
             seen.add(key)  # (one lookup: a key already there leaves the size as it was)
             if len(seen) == n:
                 st.duplicates += 1
                 return []
-            self._seen_order.append(key)
-            if len(self._seen_order) > self.config.dedup_capacity:
-                self._seen.discard(self._seen_order.popleft())
+            order = self._seen_order
+            order.append(key)
+            if len(order) > self.config.dedup_capacity:
+                seen.discard(order.popleft())
         # the dispatch key: what the rules declare they match (rules.registry.rule's ``on``,
         # ``stages`` and ``when``), so an event meets only the functions that can match it
         facts = event_facts(ev, self.ip_lists.any_loaded)
@@ -441,7 +443,14 @@ class Pipeline:
         when = None  # the event's time for the dedup window, read at its first finding
         for d in dets:
             try:  # as rules.safe_call, inline: most detectors raise nothing for most events
-                hits = list(d.fn(ev, self) or ())
+                hits = d.fn(ev, self)
+                # the rules that run on every exec return a list or None; the others, a generator
+                if type(hits) is not list:
+                    if hits is None:
+                        continue
+                    hits = list(hits)
+                elif not hits:
+                    continue
             except RULE_ERRORS as e:
                 self.rule_error(d.name, ev, e)
                 continue

@@ -172,5 +172,5 @@ def read_event(line: bytes, cluster: str = "") -> AuditEvent | None:
     ev._command = None
     ev._epoch = False
     ev.produced = None
-    ev.memo = {}
+    ev._memo = None
     return ev

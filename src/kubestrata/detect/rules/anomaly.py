@@ -39,7 +39,9 @@ def _novelty(ev: AuditEvent, ctx: RuleContext) -> list[str]:
     the user's user agent (product token) and the user's source network (/24, /64)."""
     user, ips = ev.user, ev.source_ips
     addr = ips[-1] if ips else ""  # (ev.remote_ip, inline)
-    net = _net_cache[addr] if addr in _net_cache else _source_network(addr)  # (its cache, inline)
+    net = _net_cache.get(addr, _NOT_CACHED)  # (_source_network's cache, inline)
+    if net is _NOT_CACHED:
+        net = _source_network(addr)
     # A ServiceAccount's private address is its pod's, new with every reschedule: only a public
     # one (its token used from outside the cluster network) is a new location.
     net_key = net[0] if net is not None and (net[1] or "system:serviceaccounts" not in ev.groups) else None
@@ -74,6 +76,7 @@ _MAX_KNOWN_GROUPS = 65536
 
 
 _net_cache: dict[str, tuple[str, bool] | None] = {}
+_NOT_CACHED = ("", False)  # (a miss of _net_cache in _novelty, told apart by identity)
 
 
 def _source_network(addr: str) -> tuple[str, bool] | None:
@@ -172,11 +175,15 @@ def anomalous_binding(ev: AuditEvent, ctx: RuleContext) -> Iterator[Hit]:
     stages=STARTED,
 )
 def anomalous_exec(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
-    # not a generator itself: it runs on every exec (see native_exec)
+    # not a generator itself: it runs on every exec (see native_exec); _anomaly inline, its message
+    # and evidence built only for a hit (the usual exec opens nothing)
     code = ev.code  # (exec_ok, inline)
     if (code is None or code == 101 or 200 <= code < 300) and not exempt(ev, ctx, "KS-AUD-G42"):
-        return _anomaly("KS-AUD-G42", ev, ctx, f"unusual exec into {ev.namespace}/{ev.name}",
-                        ("requestURI?command", ev.exec_command()))  # fmt: skip
+        cmd = ev.exec_command()  # (before _novelty, as _anomaly's argument was: it may raise)
+        new = _novelty(ev, ctx)
+        if new and not ctx.learning:
+            return [hit("KS-AUD-G42", f"unusual exec into {ev.namespace}/{ev.name} (" + "; ".join(new) + ")",
+                        ("requestURI?command", cmd), ("anomaly", new))]  # fmt: skip
     return None
 
 

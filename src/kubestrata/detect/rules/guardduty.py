@@ -34,9 +34,10 @@ from kubestrata.findings import Severity
     ),
     on="create,get pods/exec",
     stages=STARTED,
+    when=Fact.EXEC_IN_KUBE_SYSTEM,
 )
 def exec_in_kube_system(ev: AuditEvent, ctx: RuleContext) -> list[Hit] | None:
-    # a list or None, not a generator: it runs on every exec (see native_exec)
+    # a list or None, not a generator: it runs on every exec into kube-system (see native_exec)
     if ev.namespace == "kube-system" and exec_ok(ev):
         return [Hit("KS-AUD-G01", f"exec into kube-system pod {ev.name}",
                     [("objectRef.namespace", "kube-system"), ("requestURI?command", ev.exec_command())])]  # fmt: skip

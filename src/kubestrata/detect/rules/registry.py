@@ -149,6 +149,11 @@ def rule(
             subs = frozenset({""})
         else:
             subs = _set(sub)
+        if when is not None and subs != frozenset({"exec"}):
+            from kubestrata.detect.rules.facts import EXEC_ONLY  # (facts imports this module)
+
+            if when & EXEC_ONLY:
+                raise ValueError(f"{fn.__name__}: exec facts are computed for an exec subresource only")
         DETECTORS.append(
             Detector(fn.__name__, tuple(ids), _set(verbs), _set(res), subs, stages, fn,
                      None if when is None else int(when))
