@@ -350,10 +350,10 @@ def test_inline_stream_sink_delivers_in_one_call_and_counts_as_before() -> None:
 
     buf = io.BytesIO()
     out = StreamSink(buf, block=True)
-    assert out.submit == out._deliver
+    assert out.submit == out._deliver_line  # (_deliver with its write inline: test_sink_delivery.py)
     falco = FalcoStreamSink(io.BytesIO(), block=True)  # its own encoder, through the same call
     count = CountingSink(block=True)
-    assert count.submit == count._deliver
+    assert count.submit == count._deliver_count
     threaded = StreamSink(io.BytesIO())
     assert threaded.submit == threaded.__class__.submit.__get__(threaded)
     threaded.close()
