@@ -104,6 +104,21 @@ def test_factory_builds_the_finding_the_dataclass_would() -> None:
     assert f == want
 
 
+@settings(max_examples=300, deadline=None)
+@given(TEXT, st.integers(0, 600), st.sampled_from(["", "é", "\x7f", "x"]))
+def test_factory_message_is_the_message_cleaned(text, pad, tail) -> None:
+    """The factory keeps a short printable ASCII message as it is (clean's usual case, inline) and
+    cleans any other: the message is clean(message) either way."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory
+    from kubestrata.detect.rules import Hit
+
+    ev = _event("alice", "kubectl", "web", "10.0.0.1", "exec?command=id")
+    spec = CATALOGUE["KS-AUD-F11"]
+    message = text + "m" * pad + tail
+    assert FindingFactory()(spec, Hit(spec.id, message, []), ev).message == clean(message)
+
+
 # -- the JSON line from precomputed parts (detect/jsonlines.py) --
 
 VALUE = st.recursive(
@@ -148,6 +163,8 @@ def test_json_line_equals_the_record_dumped(refs, rows) -> None:
                     references=shared[refs_i] if refs_i < 2 else {"mitre": [title]}, time=time,
                     event=refs[ref_i % len(refs)], _fingerprint=f"{hash(msg) & 0xFFFF:032x}", details=details)  # fmt: skip
         assert json_line(f) == orjson.dumps(f.to_dict())
+        f._fingerprint = None  # (the property's own fingerprint)
+        assert json_line(f) == orjson.dumps(f.to_dict())
 
 
 def test_json_line_of_a_scan_finding_is_its_record() -> None:
@@ -187,6 +204,8 @@ def test_factory_fingerprint_and_evidence_json_equal_the_reference(
             )
         if not foreign:
             assert json_line(f) == orjson.dumps(f.to_dict())
+        f._fingerprint = None  # (the property's own fingerprint)
+        assert json_line(f) == orjson.dumps(f.to_dict())
         assert (f.evidence_json is None) == (foreign or any(p == "anomaly" for p, _ in evidence))
 
 

@@ -88,8 +88,10 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
             _shared.clear()
         shared = _shared[key] = _shared_part(key)
     if shared is not False:
-        try:
-            joined = "".join((ts, audit_id, name, uri, *ips))
+        try:  # (the usual event has one source IP: no unpacking)
+            joined = "".join(
+                (ts, audit_id, name, uri, ips[0]) if len(ips) == 1 else (ts, audit_id, name, uri, *ips)
+            )
         except TypeError:  # (not strings: event_ref's general path)
             joined = "\x7f"
         code_json = _CODE_JSON[code]
@@ -321,11 +323,19 @@ class FindingFactory:
         f.title = title
         f.severity = h.severity or severity
         f.layer = _CLUSTER
-        f.message = clean(h.message)
+        message = h.message
+        # (clean's usual case inline: a short printable ASCII message is kept as it is)
+        if (
+            type(message) is not str
+            or len(message) > MAX_VALUE_CHARS
+            or not (message.isascii() and message.isprintable())
+        ):
+            message = clean(message)
+        f.message = message
         f.object = None
         f.source = None
         f.container = None
-        f.evidence = list(items)
+        f.evidence = [*items]
         f.remediation = ""
         f.fix = None
         f.fix_note = None
