@@ -467,3 +467,51 @@ def test_event_parts_formatted_equal_the_record_serialised(ev) -> None:
     if plain:
         assert ref._line_part == (ts, b',"time":' + orjson.dumps(ts) + _event_part(ref))
         assert type(ref) is EventRef and ref == event_ref(ev)[0]
+
+
+# -- a rule's last evidence, remembered (FindingFactory: the rule's record) --
+
+EVIDENCE_VALUE = (
+    st.sampled_from(["id", "sh", "exec", "é", "\x1b", "x" * 600])
+    | st.lists(st.sampled_from(["sh", "-c", "id\n", "\u202e", "y" * 5000]), max_size=3)
+    | st.sampled_from([1, 1.0, True, None, ("sh",), {"a": "b"}])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["KS-AUD-F11", "KS-AUD-G42"]),
+            st.lists(st.tuples(st.sampled_from(["a", "b", "anomaly"]), EVIDENCE_VALUE), max_size=3),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_rules_last_evidence_builds_what_a_new_factory_builds(rows) -> None:
+    """A factory that remembers each rule's last evidence builds, finding after finding, what a new
+    factory (nothing remembered) builds from the same hit, even when a rule changes a list it
+    handed over for an earlier event."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory
+    from kubestrata.detect.rules import Hit
+
+    build = FindingFactory()
+    previous: list = []
+    for rid, evidence, reuse in rows:
+        spec = CATALOGUE[rid]
+        # (an event each: within one event the factory takes a list it met as unchanged)
+        ev = _event("alice", "kubectl", "web", "10.0.0.1", "exec?command=id")
+        if reuse and previous:  # the last hit's evidence, its lists changed in place
+            evidence = previous
+            for _, v in evidence:
+                if type(v) is list:
+                    v.append("more")
+        got = build(spec, Hit(spec.id, "m", evidence), ev)
+        want = FindingFactory()(spec, Hit(spec.id, "m", evidence), ev)
+        assert got == want
+        assert got.evidence_json == want.evidence_json and got.fingerprint == want.fingerprint
+        assert [type(e.observed) for e in got.evidence] == [type(e.observed) for e in want.evidence]
+        previous = evidence

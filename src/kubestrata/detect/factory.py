@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.findings import EventRef, Evidence, Finding, Layer, Severity
+from kubestrata.findings import EventRef, Evidence, Finding, Layer
 from kubestrata.textsafe import MAX_VALUE_CHARS, clean, clean_any
 
 if TYPE_CHECKING:
@@ -247,7 +247,9 @@ class FindingFactory:
     __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity", "_clean")
 
     def __init__(self) -> None:
-        self._rules: dict[str, tuple[str, Severity, dict[str, list[str]], bytes]] = {}
+        # rule id -> [title, severity, references, id as bytes, its last remembered evidence (a
+        # copy: a list of (path, str or list)) and what that was built into]
+        self._rules: dict[str, list[Any]] = {}
         self._ev: AuditEvent | None = None
         self._ref: EventRef | None = None
         self._time = ""
@@ -276,45 +278,19 @@ class FindingFactory:
         rule = self._rules.get(spec.id)
         if rule is None:
             # the references record is shared by every finding of the rule: renderers only read it
-            rule = self._rules[spec.id] = (
-                spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace")
-            )  # fmt: skip
-        title, severity, refs, rule_bytes = rule
-        # the item keys of the evidence, when every item is remembered-sized (see _items)
-        keys: list[tuple[Any, ...]] | None = []
-        for p, v in h.evidence:
-            t = type(v)
-            if t is str:
-                if len(v) > MAX_VALUE_CHARS:
-                    keys = None
-                    break
-                keys.append((p, v))  # type: ignore[union-attr]
-            elif t is list and len(v) <= 64:
-                try:  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
-                    if len("".join(v)) > _ITEM_CHARS:
-                        keys = None
-                        break
-                except TypeError:
-                    keys = None
-                    break
-                keys.append((p, tuple(v)))  # type: ignore[union-attr]
-            else:
-                keys = None
-                break
-        key: tuple[Any, ...] | None = None
-        if keys is not None:
-            try:
-                known = _evidences.get(key := tuple(keys))
-            except TypeError:  # a path that is not hashable (rules name theirs with strings)
-                key = known = None
+            rule = self._rules[spec.id] = [
+                spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace"), None, None
+            ]  # fmt: skip
+        title, severity, refs, rule_bytes, last_evidence, last_known = rule
+        evidence = h.evidence
+        if last_evidence is not None and last_evidence == evidence:
+            # the rule's last evidence again (an exec's command, the same user): what it was built
+            # into. Only a remembered-sized evidence of strings and lists of strings is kept (below),
+            # and what equals one is one (a str or list subclass could be equal too: rules build
+            # their evidence from decoded JSON and their own strings, which are neither)
+            known = last_known
         else:
-            key = known = None
-        if known is None:
-            known = self._evidence(h.evidence)
-            if key is not None:
-                if len(_evidences) >= _ITEMS_MAX:
-                    _evidences.clear()
-                _evidences[key] = known
+            known = self._known(evidence, rule)
         items, detail, whole = known
         # set through its slots: the dataclass's __init__ is a call with 19 arguments (fields of
         # findings.Finding; test_factory_builds_the_finding_the_dataclass_would)
@@ -347,6 +323,51 @@ class FindingFactory:
         f.details = None
         f.evidence_json = detail if whole else None
         return f
+
+    def _known(
+        self, evidence: list[tuple[str, Any]], rule: list[Any]
+    ) -> tuple[tuple[Evidence, ...], bytes, bool]:
+        """A hit's evidence built (_evidence), or remembered across events when every item is
+        remembered-sized (_evidences); a remembered one also becomes the rule's last (rule[4:6])."""
+        # the item keys of the evidence, when every item is remembered-sized (see _items)
+        keys: list[tuple[Any, ...]] | None = []
+        for p, v in evidence:
+            t = type(v)
+            if t is str:
+                if len(v) > MAX_VALUE_CHARS:
+                    keys = None
+                    break
+                keys.append((p, v))  # type: ignore[union-attr]
+            elif t is list and len(v) <= 64:
+                try:  # strings only (TypeError at anything else: 1, 1.0 and True are equal keys)
+                    if len("".join(v)) > _ITEM_CHARS:
+                        keys = None
+                        break
+                except TypeError:
+                    keys = None
+                    break
+                keys.append((p, tuple(v)))  # type: ignore[union-attr]
+            else:
+                keys = None
+                break
+        key: tuple[Any, ...] | None = None
+        if keys is not None:
+            try:
+                known = _evidences.get(key := tuple(keys))
+            except TypeError:  # a path that is not hashable (rules name theirs with strings)
+                key = known = None
+        else:
+            key = known = None
+        if known is None:
+            known = self._evidence(evidence)
+            if key is not None:
+                if len(_evidences) >= _ITEMS_MAX:
+                    _evidences.clear()
+                _evidences[key] = known
+        if key is not None:
+            rule[4] = [(p, v) if type(v) is str else (p, list(v)) for p, v in evidence]
+            rule[5] = known
+        return known
 
     # (the pipeline calls this: a bound method's call costs less than an instance's __call__)
     build = __call__
