@@ -75,13 +75,12 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
     string is then the string in quotes) and within its cap (_CAPS), JSON's encoding of each is the
     string in quotes, and escaping and capping change nothing. Any other event goes through
     event_ref. (An AuditEvent's fields are strings and its code an int or None, by construction.)"""
-    ts, audit_id, stage, code = ev.timestamp, ev.audit_id, ev.stage, ev.code
-    cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
-    resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
-    uri, ua, ips = ev.uri, ev.user_agent, ev.source_ips
     # the fields that repeat from event to event (the actor, the verb and resource, the client):
     # checked and written once (_shared_part), the event's own ones here
-    key = (cluster, stage, user, imp, verb, resource, sub, ns, ua)
+    key = (ev.cluster, ev.stage, ev.user, ev.impersonated_user, ev.verb, ev.resource, ev.subresource,
+           ev.namespace, ev.user_agent)  # fmt: skip
+    cluster, stage, user, imp, verb, resource, sub, ns, ua = key
+    ts, audit_id, name, uri, ips, code = ev.timestamp, ev.audit_id, ev.name, ev.uri, ev.source_ips, ev.code
     shared = _shared.get(key)
     if shared is None:
         if len(_shared) >= _SHARED_MAX:
@@ -273,7 +272,8 @@ class FindingFactory:
             # a fingerprint names the rule, actor and target: findings.fingerprint's bytes after
             # the rule id (the identity), encoded once per event
             self._ref, self._time, self._identity = event_parts(ev)
-            self._clean = {}
+            if self._clean:  # (most events escape no container value: no new dict for them)
+                self._clean = {}
             self._ev = ev
         rule = self._rules.get(spec.id)
         if rule is None:
