@@ -79,9 +79,13 @@ class Sink:
             self.write(item)
             self.delivered += 1
         except Exception as e:  # a broken sink must not kill its thread
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
+            self._failed(e)
+
+    def _failed(self, e: Exception) -> None:
+        """A delivery failed (every delivery's one failure path: counted, the first three logged)."""
+        self.failed += 1
+        if self.failed <= 3:
+            log.warning("%s sink: delivery failed: %s", self.name, e)
 
     def _delivery(self) -> Callable[[Finding], None]:
         """What an inline sink's submit calls: _deliver, or a subclass's _deliver and write in one
@@ -162,10 +166,8 @@ class StreamSink(Sink):
                 if self._buffered >= self.BUFFER_BYTES:
                     self._write_out()
             self.delivered += 1
-        except Exception as e:  # a broken sink must not kill its thread
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
+        except Exception as e:  # (Sink._deliver's)
+            self._failed(e)
 
     def _write_out(self) -> None:
         if not self._buf:
@@ -275,7 +277,5 @@ class CountingSink(Sink):
             by_severity = self.by_severity
             by_severity[key] = by_severity.get(key, 0) + 1
             self.delivered += 1
-        except Exception as e:  # a broken sink must not kill its thread
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
+        except Exception as e:  # (Sink._deliver's)
+            self._failed(e)
