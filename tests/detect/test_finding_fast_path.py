@@ -104,6 +104,21 @@ def test_factory_builds_the_finding_the_dataclass_would() -> None:
     assert f == want
 
 
+@settings(max_examples=300, deadline=None)
+@given(TEXT, st.integers(0, 600), st.sampled_from(["", "é", "\x7f", "x"]))
+def test_factory_message_is_the_message_cleaned(text, pad, tail) -> None:
+    """The factory keeps a short printable ASCII message as it is (clean's usual case, inline) and
+    cleans any other: the message is clean(message) either way."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory
+    from kubestrata.detect.rules import Hit
+
+    ev = _event("alice", "kubectl", "web", "10.0.0.1", "exec?command=id")
+    spec = CATALOGUE["KS-AUD-F11"]
+    message = text + "m" * pad + tail
+    assert FindingFactory()(spec, Hit(spec.id, message, []), ev).message == clean(message)
+
+
 # -- the JSON line from precomputed parts (detect/jsonlines.py) --
 
 VALUE = st.recursive(
@@ -147,6 +162,10 @@ def test_json_line_equals_the_record_dumped(refs, rows) -> None:
         f = Finding(rid, title, sev, Layer.CLUSTER, msg, evidence=[Evidence(p, v) for p, v in ev],
                     references=shared[refs_i] if refs_i < 2 else {"mitre": [title]}, time=time,
                     event=refs[ref_i % len(refs)], _fingerprint=f"{hash(msg) & 0xFFFF:032x}", details=details)  # fmt: skip
+        assert json_line(f) == orjson.dumps(f.to_dict())
+        f._fingerprint = None  # (the property's own fingerprint)
+        assert json_line(f) == orjson.dumps(f.to_dict())
+        f._fingerprint = None  # (the property's own fingerprint)
         assert json_line(f) == orjson.dumps(f.to_dict())
 
 
@@ -350,10 +369,10 @@ def test_inline_stream_sink_delivers_in_one_call_and_counts_as_before() -> None:
 
     buf = io.BytesIO()
     out = StreamSink(buf, block=True)
-    assert out.submit == out._deliver
+    assert out.submit == out._deliver_line  # (_deliver with its write inline: test_sink_delivery.py)
     falco = FalcoStreamSink(io.BytesIO(), block=True)  # its own encoder, through the same call
     count = CountingSink(block=True)
-    assert count.submit == count._deliver
+    assert count.submit == count._deliver_count
     threaded = StreamSink(io.BytesIO())
     assert threaded.submit == threaded.__class__.submit.__get__(threaded)
     threaded.close()
@@ -448,3 +467,51 @@ def test_event_parts_formatted_equal_the_record_serialised(ev) -> None:
     if plain:
         assert ref._line_part == (ts, b',"time":' + orjson.dumps(ts) + _event_part(ref))
         assert type(ref) is EventRef and ref == event_ref(ev)[0]
+
+
+# -- a rule's last evidence, remembered (FindingFactory: the rule's record) --
+
+EVIDENCE_VALUE = (
+    st.sampled_from(["id", "sh", "exec", "é", "\x1b", "x" * 600])
+    | st.lists(st.sampled_from(["sh", "-c", "id\n", "\u202e", "y" * 5000]), max_size=3)
+    | st.sampled_from([1, 1.0, True, None, ("sh",), {"a": "b"}])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["KS-AUD-F11", "KS-AUD-G42"]),
+            st.lists(st.tuples(st.sampled_from(["a", "b", "anomaly"]), EVIDENCE_VALUE), max_size=3),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_rules_last_evidence_builds_what_a_new_factory_builds(rows) -> None:
+    """A factory that remembers each rule's last evidence builds, finding after finding, what a new
+    factory (nothing remembered) builds from the same hit, even when a rule changes a list it
+    handed over for an earlier event."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory
+    from kubestrata.detect.rules import Hit
+
+    build = FindingFactory()
+    previous: list = []
+    for rid, evidence, reuse in rows:
+        spec = CATALOGUE[rid]
+        # (an event each: within one event the factory takes a list it met as unchanged)
+        ev = _event("alice", "kubectl", "web", "10.0.0.1", "exec?command=id")
+        if reuse and previous:  # the last hit's evidence, its lists changed in place
+            evidence = previous
+            for _, v in evidence:
+                if type(v) is list:
+                    v.append("more")
+        got = build(spec, Hit(spec.id, "m", evidence), ev)
+        want = FindingFactory()(spec, Hit(spec.id, "m", evidence), ev)
+        assert got == want
+        assert got.evidence_json == want.evidence_json and got.fingerprint == want.fingerprint
+        assert [type(e.observed) for e in got.evidence] == [type(e.observed) for e in want.evidence]
+        previous = evidence

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from kubestrata.detect.event import AuditEvent
-from kubestrata.findings import EventRef, Evidence, Finding, Layer, Severity
+from kubestrata.findings import EventRef, Evidence, Finding, Layer
 from kubestrata.textsafe import MAX_VALUE_CHARS, clean, clean_any
 
 if TYPE_CHECKING:
@@ -75,21 +75,22 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
     string is then the string in quotes) and within its cap (_CAPS), JSON's encoding of each is the
     string in quotes, and escaping and capping change nothing. Any other event goes through
     event_ref. (An AuditEvent's fields are strings and its code an int or None, by construction.)"""
-    ts, audit_id, stage, code = ev.timestamp, ev.audit_id, ev.stage, ev.code
-    cluster, user, imp, verb = ev.cluster, ev.user, ev.impersonated_user, ev.verb
-    resource, sub, ns, name = ev.resource, ev.subresource, ev.namespace, ev.name
-    uri, ua, ips = ev.uri, ev.user_agent, ev.source_ips
     # the fields that repeat from event to event (the actor, the verb and resource, the client):
     # checked and written once (_shared_part), the event's own ones here
-    key = (cluster, stage, user, imp, verb, resource, sub, ns, ua)
+    key = (ev.cluster, ev.stage, ev.user, ev.impersonated_user, ev.verb, ev.resource, ev.subresource,
+           ev.namespace, ev.user_agent)  # fmt: skip
+    cluster, stage, user, imp, verb, resource, sub, ns, ua = key
+    ts, audit_id, name, uri, ips, code = ev.timestamp, ev.audit_id, ev.name, ev.uri, ev.source_ips, ev.code
     shared = _shared.get(key)
     if shared is None:
         if len(_shared) >= _SHARED_MAX:
             _shared.clear()
         shared = _shared[key] = _shared_part(key)
     if shared is not False:
-        try:
-            joined = "".join((ts, audit_id, name, uri, *ips))
+        try:  # (the usual event has one source IP: no unpacking)
+            joined = "".join(
+                (ts, audit_id, name, uri, ips[0]) if len(ips) == 1 else (ts, audit_id, name, uri, *ips)
+            )
         except TypeError:  # (not strings: event_ref's general path)
             joined = "\x7f"
         code_json = _CODE_JSON[code]
@@ -245,7 +246,9 @@ class FindingFactory:
     __slots__ = ("_rules", "_ev", "_ref", "_time", "_identity", "_clean")
 
     def __init__(self) -> None:
-        self._rules: dict[str, tuple[str, Severity, dict[str, list[str]], bytes]] = {}
+        # rule id -> [title, severity, references, id as bytes, its last remembered evidence (a
+        # copy: a list of (path, str or list)) and what that was built into]
+        self._rules: dict[str, list[Any]] = {}
         self._ev: AuditEvent | None = None
         self._ref: EventRef | None = None
         self._time = ""
@@ -269,18 +272,66 @@ class FindingFactory:
             # a fingerprint names the rule, actor and target: findings.fingerprint's bytes after
             # the rule id (the identity), encoded once per event
             self._ref, self._time, self._identity = event_parts(ev)
-            self._clean = {}
+            if self._clean:  # (most events escape no container value: no new dict for them)
+                self._clean = {}
             self._ev = ev
         rule = self._rules.get(spec.id)
         if rule is None:
             # the references record is shared by every finding of the rule: renderers only read it
-            rule = self._rules[spec.id] = (
-                spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace")
-            )  # fmt: skip
-        title, severity, refs, rule_bytes = rule
+            rule = self._rules[spec.id] = [
+                spec.title, spec.severity, spec.references(), spec.id.encode("utf-8", "replace"), None, None
+            ]  # fmt: skip
+        title, severity, refs, rule_bytes, last_evidence, last_known = rule
+        evidence = h.evidence
+        if last_evidence is not None and last_evidence == evidence:
+            # the rule's last evidence again (an exec's command, the same user): what it was built
+            # into. Only a remembered-sized evidence of strings and lists of strings is kept (below),
+            # and what equals one is one (a str or list subclass could be equal too: rules build
+            # their evidence from decoded JSON and their own strings, which are neither)
+            known = last_known
+        else:
+            known = self._known(evidence, rule)
+        items, detail, whole = known
+        # set through its slots: the dataclass's __init__ is a call with 19 arguments (fields of
+        # findings.Finding; test_factory_builds_the_finding_the_dataclass_would)
+        f = _new(Finding)
+        f.rule_id = spec.id
+        f.title = title
+        f.severity = h.severity or severity
+        f.layer = _CLUSTER
+        message = h.message
+        # (clean's usual case inline: a short printable ASCII message is kept as it is)
+        if (
+            type(message) is not str
+            or len(message) > MAX_VALUE_CHARS
+            or not (message.isascii() and message.isprintable())
+        ):
+            message = clean(message)
+        f.message = message
+        f.object = None
+        f.source = None
+        f.container = None
+        f.evidence = [*items]
+        f.remediation = ""
+        f.fix = None
+        f.fix_note = None
+        f.references = refs
+        f.suppressed = None
+        f.time = self._time
+        f.event = self._ref
+        f._fingerprint = _sha256(rule_bytes + self._identity + detail).hexdigest()[:32]
+        f.details = None
+        f.evidence_json = detail if whole else None
+        return f
+
+    def _known(
+        self, evidence: list[tuple[str, Any]], rule: list[Any]
+    ) -> tuple[tuple[Evidence, ...], bytes, bool]:
+        """A hit's evidence built (_evidence), or remembered across events when every item is
+        remembered-sized (_evidences); a remembered one also becomes the rule's last (rule[4:6])."""
         # the item keys of the evidence, when every item is remembered-sized (see _items)
         keys: list[tuple[Any, ...]] | None = []
-        for p, v in h.evidence:
+        for p, v in evidence:
             t = type(v)
             if t is str:
                 if len(v) > MAX_VALUE_CHARS:
@@ -308,35 +359,18 @@ class FindingFactory:
         else:
             key = known = None
         if known is None:
-            known = self._evidence(h.evidence)
+            known = self._evidence(evidence)
             if key is not None:
                 if len(_evidences) >= _ITEMS_MAX:
                     _evidences.clear()
                 _evidences[key] = known
-        items, detail, whole = known
-        # set through its slots: the dataclass's __init__ is a call with 19 arguments (fields of
-        # findings.Finding; test_factory_builds_the_finding_the_dataclass_would)
-        f = _new(Finding)
-        f.rule_id = spec.id
-        f.title = title
-        f.severity = h.severity or severity
-        f.layer = _CLUSTER
-        f.message = clean(h.message)
-        f.object = None
-        f.source = None
-        f.container = None
-        f.evidence = list(items)
-        f.remediation = ""
-        f.fix = None
-        f.fix_note = None
-        f.references = refs
-        f.suppressed = None
-        f.time = self._time
-        f.event = self._ref
-        f._fingerprint = _sha256(rule_bytes + self._identity + detail).hexdigest()[:32]
-        f.details = None
-        f.evidence_json = detail if whole else None
-        return f
+        if key is not None:
+            rule[4] = [(p, v) if type(v) is str else (p, list(v)) for p, v in evidence]
+            rule[5] = known
+        return known
+
+    # (the pipeline calls this: a bound method's call costs less than an instance's __call__)
+    build = __call__
 
     def _evidence(self, evidence: list[tuple[str, Any]]) -> tuple[tuple[Evidence, ...], bytes, bool]:
         """A hit's evidence escaped (items remembered across events: _items), the JSON of what the

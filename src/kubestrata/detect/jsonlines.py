@@ -72,7 +72,10 @@ def json_line(f: Finding) -> bytes:
     evidence = f.evidence_json
     if evidence is None:
         evidence = _dumps([{"path": x.path, "value": x.observed} for x in f.evidence])
-    return b"".join((head, _dumps(f.message), middle, evidence, tail, _dumps(f.fingerprint), b"}"))
+    fp = f._fingerprint  # (what the property returns when set; the property is a Python call)
+    if fp is None:
+        fp = f.fingerprint
+    return b"".join((head, _dumps(f.message), middle, evidence, tail, _dumps(fp), b"}"))
 
 
 def _event_part(e: EventRef) -> bytes:

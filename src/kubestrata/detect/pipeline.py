@@ -462,10 +462,19 @@ class Pipeline:
                     if self.below_min_severity is not None:  # attack-sequence signals (detect/router.py)
                         self.below_min_severity(self._finding(spec, h, ev))
                     continue  # below --min-severity: not reported
-                f = self._finding(spec, h, ev)
                 if when is None:
                     when = ev.epoch or time.time()
-                if not self.store.admit(f, when):
+                    build = self._finding.build  # (a method call; calling the instance is slower)
+                    store = self.store
+                    # the in-memory store's fingerprints: a new one is admitted here, inline
+                    # (FindingsStore.admit's first branch; test_admit_inline.py)
+                    admitted = store._last if type(store) is FindingsStore and store.engine is None else None
+                    cap = store.MAX_CACHE
+                f = build(spec, h, ev)
+                fp = f._fingerprint
+                if admitted is not None and fp is not None and fp not in admitted and len(admitted) < cap:
+                    admitted[fp] = when
+                elif not store.admit(f, when):
                     st.suppressed += 1
                     continue
                 st.findings += 1

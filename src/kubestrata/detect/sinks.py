@@ -14,6 +14,7 @@ import sys
 import threading
 import urllib.error
 import urllib.parse
+from collections.abc import Callable
 from typing import IO, Any
 
 from kubestrata.detect.jsonlines import json_line
@@ -45,8 +46,9 @@ class Sink:
         if not self.inline:
             self._thread.start()
         elif type(self).submit is Sink.submit:
-            # submit of an inline sink is its delivery: one call per finding instead of two
-            self.submit = self._deliver  # type: ignore[method-assign, assignment]
+            # submit of an inline sink is its delivery: one call per finding instead of two, or
+            # one instead of three where the class writes in its delivery (_delivery)
+            self.submit = self._delivery()  # type: ignore[method-assign, assignment]
 
     def submit(self, finding: Finding) -> None:
         if self.inline:
@@ -77,9 +79,19 @@ class Sink:
             self.write(item)
             self.delivered += 1
         except Exception as e:  # a broken sink must not kill its thread
-            self.failed += 1
-            if self.failed <= 3:
-                log.warning("%s sink: delivery failed: %s", self.name, e)
+            self._failed(e)
+
+    def _failed(self, e: Exception) -> None:
+        """A delivery failed (every delivery's one failure path: counted, the first three logged)."""
+        self.failed += 1
+        if self.failed <= 3:
+            log.warning("%s sink: delivery failed: %s", self.name, e)
+
+    def _delivery(self) -> Callable[[Finding], None]:
+        """What an inline sink's submit calls: _deliver, or a subclass's _deliver and write in one
+        function (the same counters, log and failures; tests/detect/test_sink_delivery.py), when
+        the instance's class writes and delivers as that subclass does."""
+        return self._deliver
 
     def write(self, finding: Finding) -> None:
         raise NotImplementedError
@@ -135,6 +147,27 @@ class StreamSink(Sink):
         self._buffered += len(line) + 1
         if self._buffered >= self.BUFFER_BYTES:
             self._write_out()
+
+    def _delivery(self) -> Callable[[Finding], None]:
+        cls = type(self)
+        if cls.write is StreamSink.write and cls._deliver is Sink._deliver:
+            return self._deliver_line
+        return self._deliver
+
+    def _deliver_line(self, finding: Finding) -> None:
+        """_deliver(finding) with StreamSink.write inline."""
+        try:
+            if self.broken:
+                self.dropped += 1
+            else:
+                line = self._encode(finding)
+                self._buf.append(line)
+                self._buffered += len(line) + 1
+                if self._buffered >= self.BUFFER_BYTES:
+                    self._write_out()
+            self.delivered += 1
+        except Exception as e:  # (Sink._deliver's)
+            self._failed(e)
 
     def _write_out(self) -> None:
         if not self._buf:
@@ -229,3 +262,20 @@ class CountingSink(Sink):
         # (a member's .value is a Python-level property; the table is a dict lookup)
         key = _SEVERITY_VALUES[sev] if type(sev) is Severity else sev.value
         self.by_severity[key] = self.by_severity.get(key, 0) + 1
+
+    def _delivery(self) -> Callable[[Finding], None]:
+        cls = type(self)
+        if cls.write is CountingSink.write and cls._deliver is Sink._deliver:
+            return self._deliver_count
+        return self._deliver
+
+    def _deliver_count(self, finding: Finding) -> None:
+        """_deliver(finding) with CountingSink.write inline."""
+        try:
+            sev = finding.severity
+            key = _SEVERITY_VALUES[sev] if type(sev) is Severity else sev.value
+            by_severity = self.by_severity
+            by_severity[key] = by_severity.get(key, 0) + 1
+            self.delivered += 1
+        except Exception as e:  # (Sink._deliver's)
+            self._failed(e)
