@@ -575,6 +575,8 @@ class Correlator:
         # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
         self._live: dict[str, dict[str, list[Chain]]] = {}  # cluster -> rule -> its chains
         self._live_at = -1
+        # observe_event's last cluster in a MemorySignalStore: (name, its signals, its _live dict)
+        self._at: tuple[Any, Any, Any] = (None, None, None)
         self._bound_plans: dict[tuple[str, str], Any] = {}
 
     def add_posture(
@@ -591,6 +593,7 @@ class Correlator:
         facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
         self._posture_rules.setdefault(cluster, set()).add(rule_id)
         self._live.clear()
+        self._at = (None, None, None)
         out: list[dict[str, Any]] = []
         for chain in self._by_rule[rule_id]:
             others = frozenset(chain.rules - {rule_id})
@@ -709,9 +712,14 @@ class Correlator:
                 pod = None
                 if e.cluster is not cluster:
                     cluster = e.cluster
-                    c = memory._clusters.get(cluster) if memory is not None else None
-                    if c is not None:
-                        live = self._live_of(cluster)
+                    at = self._at
+                    if at[0] == cluster and self._live_at == memory.rule_keys:  # type: ignore[union-attr]
+                        c, live = at[1], at[2]  # (as the last call left them)
+                    else:
+                        c = memory._clusters.get(cluster) if memory is not None else None
+                        if c is not None:
+                            live = self._live_of(cluster)
+                            self._at = (cluster, c, live)
             fp = f._fingerprint
             if fp is None:
                 fp = f.fingerprint
@@ -752,6 +760,7 @@ class Correlator:
                         chains = live[rid] = self._chains_live(cluster, rid)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
+                    self._at = (cluster, c, live)
             if chains:
                 out += self._evaluate(chains, cluster, s)
         self.signals += n
