@@ -697,3 +697,42 @@ def test_earliest_of_runs_is_what_merging_them_yields_first(parts: list[Any], k:
     tagged = sorted((s, i) for i, r in enumerate(runs) for s in r)  # (stable: a run's equal ones in order)
     first = [i for _, i in tagged[:k]]
     assert _earliest(runs, k) == [first.count(i) for i in range(len(runs))]
+
+
+def test_a_chain_made_live_between_audit_events_is_matched(tmp_path: Path) -> None:
+    """A runtime signal observed between two audit events (or between two findings of one call)
+    makes a chain live for a rule whose signals were records: the next audit finding of that rule
+    is matched, as observing each finding matches it."""
+    from kubestrata.findings import EventRef, Finding, Layer, Severity
+
+    path = tmp_path / "chains.yaml"
+    path.write_text("""
+- {id: T-8, title: t8, min_steps: 2, ordered: false, steps: [
+    {name: a, rules: [RT]}, {name: b, rules: [R1], same: [pod]}]}
+""")
+
+    def audit(i: int, pod: str) -> Finding:
+        ref = EventRef("k8saudit", f"id{i}", "ResponseComplete", cluster="p", user="u", verb="create",
+                       resource="pods", namespace="ns", name=pod)  # fmt: skip
+        return Finding("R1", "t", Severity.HIGH, Layer.CLUSTER, f"m{i}", time=f"2026-01-01T00:00:0{i}Z",
+                       event=ref, _fingerprint=f"fp{i}")  # fmt: skip
+
+    runtime = {"ruleId": "RT", "time": "2026-01-01T00:00:05Z", "cluster": "p", "source": "tetragon",
+               "resource": "pods", "namespace": "ns", "name": "y", "fingerprint": "rt", "message": "m"}  # fmt: skip
+    for together in (False, True):
+        fast, each = Correlator(load_chains(path)), Correlator(load_chains(path))
+        got = fast.observe_event([audit(1, "x")], "", None)
+        want = each.observe(audit(1, "x"))
+        if together:  # the runtime finding in the same call, before the audit one
+            rt = Finding("RT", "t", Severity.HIGH, Layer.CLUSTER, "m", time="2026-01-01T00:00:05Z",
+                         event=EventRef("tetragon", "r", "", cluster="p", resource="pods", namespace="ns",
+                                        name="y"), _fingerprint="rt")  # fmt: skip
+            got += fast.observe_event([rt, audit(2, "y")], "", None)
+            want += each.observe(rt) + each.observe(audit(2, "y"))
+        else:
+            got += fast.observe(runtime)
+            want += each.observe(runtime)
+            got += fast.observe_event([audit(2, "y")], "", None)
+            want += each.observe(audit(2, "y"))
+        assert got == want
+        assert [s["ruleId"] for s in got] == ["T-8"], together

@@ -575,8 +575,9 @@ class Correlator:
         # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
         self._live: dict[str, dict[str, list[Chain]]] = {}  # cluster -> rule -> its chains
         self._live_at = -1
-        # observe_event's last cluster in a MemorySignalStore: (name, its signals, its _live dict)
-        self._at: tuple[Any, Any, Any] = (None, None, None)
+        # observe_event's last cluster in a MemorySignalStore: (name, its signals, its _live dict,
+        # the store's rule_keys then: the dict is _live's only while they have not grown)
+        self._at: tuple[Any, Any, Any, int] = (None, None, None, -1)
         self._bound_plans: dict[tuple[str, str], Any] = {}
 
     def add_posture(
@@ -593,7 +594,7 @@ class Correlator:
         facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
         self._posture_rules.setdefault(cluster, set()).add(rule_id)
         self._live.clear()
-        self._at = (None, None, None)
+        self._at = (None, None, None, -1)
         out: list[dict[str, Any]] = []
         for chain in self._by_rule[rule_id]:
             others = frozenset(chain.rules - {rule_id})
@@ -699,6 +700,7 @@ class Correlator:
                 if e is None or e.source != "k8saudit":
                     out += self.observe(f)
                     last = _NO_EVENT
+                    cluster = None  # (its signal may have grown the store's rule_keys: look again)
                     continue
                 ftext = f.time
                 w = t if ftext == text and t is not None and ftext else _time(ftext)
@@ -713,13 +715,13 @@ class Correlator:
                 if e.cluster is not cluster:
                     cluster = e.cluster
                     at = self._at
-                    if at[0] == cluster and self._live_at == memory.rule_keys:  # type: ignore[union-attr]
+                    if at[0] == cluster and at[3] == memory.rule_keys:  # type: ignore[union-attr]
                         c, live = at[1], at[2]  # (as the last call left them)
                     else:
                         c = memory._clusters.get(cluster) if memory is not None else None
                         if c is not None:
                             live = self._live_of(cluster)
-                            self._at = (cluster, c, live)
+                            self._at = (cluster, c, live, self._live_at)
             fp = f._fingerprint
             if fp is None:
                 fp = f.fingerprint
@@ -760,7 +762,7 @@ class Correlator:
                         chains = live[rid] = self._chains_live(cluster, rid)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
-                    self._at = (cluster, c, live)
+                    self._at = (cluster, c, live, self._live_at)
             if chains:
                 out += self._evaluate(chains, cluster, s)
         self.signals += n
