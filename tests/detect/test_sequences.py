@@ -609,3 +609,130 @@ def test_observe_event_equals_observing_each_finding(seed: int, tmp_path: Path) 
         everything = (cluster, float("-inf"), float("inf"))
         assert fast.store.between(*everything) == each.store.between(*everything)
     assert fast.store._marks == each.store._marks  # type: ignore[attr-defined]
+
+
+_DEAD_CHAINS = """
+- {id: T-7, title: t7, min_steps: 3, steps: [
+    {name: a, rules: [R1]}, {name: b, rules: [R2], same: [identity]}, {name: c, rules: [R3], same: [pod]}]}
+"""
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_signal_records_read_as_the_signals_they_stand_for(seed: int, tmp_path: Path) -> None:
+    """Signals of rules no chain can match with are kept as records (observe_event) and made
+    Signals when read: long runs of them under caps and settles that bite, read by between and
+    recent while they are records, then a rule that makes the chain live: every query, sequence
+    and the store's content are those of a correlator observing each finding (Signals only)."""
+    import random
+
+    from kubestrata.detect import sequences
+    from kubestrata.detect.sequences import Signal
+
+    rng = random.Random(seed)
+    path = tmp_path / "chains.yaml"
+    path.write_text(_DEAD_CHAINS)
+    chains = load_chains(path)
+    cap, every = [(7, 3), (40, 16), (5000, 64), (40, 2048), (3, 1000)][seed % 5]
+    fast, each = (Correlator(chains, MemorySignalStore(max_per_cluster=cap)) for _ in range(2))
+    for c in (fast, each):
+        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    stream = _finding_stream(seed, 500)
+    live_at = rng.randrange(100, 450)
+    rules = ["R1", "R2", "R3", "KS-AUD-F01"]
+    seqs = records = 0
+    for k, (found, text, t) in enumerate(stream):
+        for f in found:
+            f.rule_id = rng.choice(rules[:2] + rules[3:]) if k < live_at else rng.choice(rules)
+        sequences._last_time[0] = ("", 0.0)
+        want = [s for f in found for s in each.observe(f)]
+        sequences._last_time[0] = ("", 0.0)
+        got = fast.observe_event(found, text, t)
+        assert got == want
+        seqs += len(got)
+        records += sum(type(x) is tuple for c in fast.store._clusters.values()  # type: ignore[attr-defined]
+                       for rl in [*c.by_rule.values(), *c.pending.values()] for x in rl)  # fmt: skip
+        if rng.random() < 0.2:
+            cluster = rng.choice(["", "prod"])
+            lo = t - rng.choice([0.0, 100.0, 1e6]) if t is not None else 0.0
+            q = (cluster, lo, lo + rng.choice([50.0, 1e7]), frozenset(rng.sample(rules, 2)))
+            limit = rng.choice([0, 1, 3, 24])
+            b = fast.store.between(*q, limit)
+            assert b == each.store.between(*q, limit) and all(type(x) is Signal for x in b)
+            r = fast.store.recent(*q, limit or 24)  # type: ignore[attr-defined]
+            assert sorted(r) == sorted(each.store.recent(*q, limit or 24)) and all(
+                type(x) is Signal for x in r
+            )  # type: ignore[attr-defined]
+    assert records > 0 and (seqs > 0 or cap < 5000)
+    assert fast.signals == each.signals and fast.sequences == each.sequences
+    for cluster in ("", "prod"):
+        everything = (cluster, float("-inf"), float("inf"))
+        assert fast.store.between(*everything) == each.store.between(*everything)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from([0.0, 1.0, 2.0, 5.0]),
+                st.sampled_from(["A", "B"]),
+                st.sampled_from(["", "1", "2"]),
+            ),
+            max_size=8,
+        ),  # fmt: skip
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(1, 45),
+)
+def test_earliest_of_runs_is_what_merging_them_yields_first(parts: list[Any], k: int) -> None:
+    """sequences._earliest: how many of each sorted run are among the k first of the runs merged
+    in order (a stable sort of their concatenation), equal signals in several runs too."""
+    from kubestrata.detect.sequences import Signal, _earliest
+
+    runs = [sorted(Signal(t, r, fp, "", "", "", "m") for t, r, fp in p) for p in parts]
+    runs = [r for r in runs if r]
+    if not runs:
+        return
+    tagged = sorted((s, i) for i, r in enumerate(runs) for s in r)  # (stable: a run's equal ones in order)
+    first = [i for _, i in tagged[:k]]
+    assert _earliest(runs, k) == [first.count(i) for i in range(len(runs))]
+
+
+def test_a_chain_made_live_between_audit_events_is_matched(tmp_path: Path) -> None:
+    """A runtime signal observed between two audit events (or between two findings of one call)
+    makes a chain live for a rule whose signals were records: the next audit finding of that rule
+    is matched, as observing each finding matches it."""
+    from kubestrata.findings import EventRef, Finding, Layer, Severity
+
+    path = tmp_path / "chains.yaml"
+    path.write_text("""
+- {id: T-8, title: t8, min_steps: 2, ordered: false, steps: [
+    {name: a, rules: [RT]}, {name: b, rules: [R1], same: [pod]}]}
+""")
+
+    def audit(i: int, pod: str) -> Finding:
+        ref = EventRef("k8saudit", f"id{i}", "ResponseComplete", cluster="p", user="u", verb="create",
+                       resource="pods", namespace="ns", name=pod)  # fmt: skip
+        return Finding("R1", "t", Severity.HIGH, Layer.CLUSTER, f"m{i}", time=f"2026-01-01T00:00:0{i}Z",
+                       event=ref, _fingerprint=f"fp{i}")  # fmt: skip
+
+    runtime = {"ruleId": "RT", "time": "2026-01-01T00:00:05Z", "cluster": "p", "source": "tetragon",
+               "resource": "pods", "namespace": "ns", "name": "y", "fingerprint": "rt", "message": "m"}  # fmt: skip
+    for together in (False, True):
+        fast, each = Correlator(load_chains(path)), Correlator(load_chains(path))
+        got = fast.observe_event([audit(1, "x")], "", None)
+        want = each.observe(audit(1, "x"))
+        if together:  # the runtime finding in the same call, before the audit one
+            rt = Finding("RT", "t", Severity.HIGH, Layer.CLUSTER, "m", time="2026-01-01T00:00:05Z",
+                         event=EventRef("tetragon", "r", "", cluster="p", resource="pods", namespace="ns",
+                                        name="y"), _fingerprint="rt")  # fmt: skip
+            got += fast.observe_event([rt, audit(2, "y")], "", None)
+            want += each.observe(rt) + each.observe(audit(2, "y"))
+        else:
+            got += fast.observe(runtime)
+            want += each.observe(runtime)
+            got += fast.observe_event([audit(2, "y")], "", None)
+            want += each.observe(audit(2, "y"))
+        assert got == want
+        assert [s["ruleId"] for s in got] == ["T-8"], together

@@ -250,7 +250,7 @@ class SignalStore(Protocol):
 class _ClusterSignals:
     """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
 
-    __slots__ = ("by_rule", "pending", "waiting", "fps", "newest", "size", "trimmed_at", "latest")
+    __slots__ = ("by_rule", "pending", "waiting", "fps", "newest", "size", "trimmed_at", "latest", "records")
 
     def __init__(self) -> None:
         # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
@@ -267,6 +267,9 @@ class _ClusterSignals:
         # rule id -> the latest time of its signals added, kept or not (of a rule with pending
         # signals: as of the last settle, which a query of the rule makes first)
         self.latest: dict[str, float] = {}
+        # rules whose lists (per-rule or pending) may hold signal records, Correlator.observe_event's
+        # for a rule no chain can match with in the cluster: made Signals when read
+        self.records: set[str] = set()
 
 
 _first = operator.itemgetter(0)
@@ -274,13 +277,35 @@ _rule = operator.itemgetter(1)
 _fingerprint = operator.itemgetter(2)
 
 
+def _earliest(runs: list[list[Signal]], k: int) -> list[int]:
+    """How many of each run (sorted, not empty) are among the ``k`` earliest signals of all, the
+    runs merged in order (an earlier run's signal before an equal later one's)."""
+    if k >= sum(map(len, runs)):
+        return [len(r) for r in runs]
+    if len(runs) == 1:
+        return [k]
+    # the k-th earliest time; each run's signals before it are among its first k
+    t = sorted(map(_first, itertools.chain.from_iterable(r[:k] for r in runs)))[k - 1]
+    cuts = [bisect.bisect_left(r, t, key=_first) for r in runs]
+    need = k - sum(cuts)  # (at least one of the signals at time t)
+    at_t = [
+        (x, i)
+        for i, r in enumerate(runs)
+        for x in r[cuts[i] : bisect.bisect_right(r, t, cuts[i], key=_first)]
+    ]
+    at_t.sort()  # whole signals, then the run: what merging the runs yields first
+    for _, i in at_t[:need]:
+        cuts[i] += 1
+    return cuts
+
+
 def _sort(signals: list[Signal]) -> None:
     """``signals.sort()``, faster: by time alone (a float compares quickly, a signal field by field),
     then each run of equal times by whole signals (both sorts stable, so ties keep their order)."""
     signals.sort(key=_first)
-    times = list(map(_first, signals))
-    if len(set(times)) == len(times):
+    if len(set(map(_first, signals))) == len(signals):
         return
+    times = list(map(_first, signals))
     for t, k in Counter(times).items():
         if k > 1:
             i = bisect.bisect_left(times, t)
@@ -342,8 +367,14 @@ class MemorySignalStore:
             self._settle(c)
 
     def _settle(self, c: _ClusterSignals) -> None:
-        """Merge the pending signals into the per-rule lists, then drop what is past a bound: older
-        than max_age before the newest, and the earliest beyond max_per_cluster."""
+        """Merge the pending signals into the per-rule lists, and drop what is past a bound: older
+        than max_age before the newest, and the earliest beyond max_per_cluster.
+
+        What a bound drops goes before merging: each rule's list and its pending signals (sorted)
+        are two runs, merging keeps a listed signal before an equal pending one, and the earliest
+        of all are a head of each run, found by time (the excess-th earliest time among the runs'
+        heads) and, among the signals of that time, by whole signals. A cluster at its cap merges
+        only what stays (out of order times: most pending signals may be past the cap)."""
         if not c.waiting:
             return
         by_rule, latest = c.by_rule, c.latest
@@ -351,71 +382,68 @@ class MemorySignalStore:
         waited, c.waiting = c.waiting, 0
         newest = c.newest
         for rid, new in added.items():
+            if len(new) > 1:
+                _sort(new)  # stable: equal signals keep their arrival order
+            top = new[-1][0]
+            if top > latest[rid]:
+                latest[rid] = top
+            if top > newest:
+                newest = top
+        c.size += waited
+        oldest = newest - self.max_age
+        # a list can hold signals too old only where one was added, unless the newest time moved on
+        aged = by_rule if newest > c.trimmed_at else added
+        c.newest = c.trimmed_at = newest
+        gone: list[list[Signal]] = []  # runs of signals dropped
+        runs: list[list[Signal]] = []  # each rule's list, then its pending signals
+        for rid, rl in by_rule.items():
+            if rl:
+                if rid in aged and rl[0][0] < oldest:
+                    cut = bisect.bisect_left(rl, (oldest,))
+                    gone.append(rl[:cut])
+                    del rl[:cut]
+                runs.append(rl)
+            waited_rid = added.get(rid)
+            if waited_rid:
+                if waited_rid[0][0] < oldest:
+                    cut = bisect.bisect_left(waited_rid, (oldest,))
+                    gone.append(waited_rid[:cut])
+                    del waited_rid[:cut]
+                runs.append(waited_rid)
+        excess = c.size - sum(map(len, gone)) - self.max_per_cluster
+        if excess > 0:
+            runs = [r for r in runs if r]
+            cuts = _earliest(runs, excess)
+            for r, k in zip(runs, cuts, strict=True):
+                if k:
+                    gone.append(r[:k])
+                    del r[:k]
+        for rid, new in added.items():
+            if not new:
+                continue
             rl = by_rule[rid]
             if len(new) < 64:
                 # a few (a query settles after each signal while a chain is live): each inserted in
                 # O(log n) comparisons, where sorting would compare along the whole list
-                top = max(map(_first, new))
                 for s in new:
                     if rl and s < rl[-1]:
                         bisect.insort(rl, s)
                     else:
                         rl.append(s)
+            elif rl and new[0] < rl[-1]:
+                # what precedes the earliest new one stays in place: the rest and the new sorted
+                at = bisect.bisect_right(rl, new[0])
+                tail = rl[at:] + new
+                tail.sort()  # two sorted runs: merged in linear time
+                rl[at:] = tail
             else:
-                _sort(new)  # stable: equal signals keep their arrival order, as insort_right keeps them
-                top = new[-1].time
-                if rl and new[0] < rl[-1]:
-                    # what precedes the earliest new one stays in place: the rest and the new sorted
-                    at = bisect.bisect_right(rl, new[0])
-                    tail = rl[at:] + new
-                    tail.sort()  # two sorted runs: merged in linear time
-                    rl[at:] = tail
-                else:
-                    rl += new
-            if top > latest[rid]:
-                latest[rid] = top
-            if top > newest:
-                newest = top
-        c.newest = newest
-        c.size += waited
-        gone: list[Signal] = []
-        oldest = c.newest - self.max_age
-        # a list can hold signals too old only where one was added, unless the newest time moved on
-        aged = by_rule.values() if c.newest > c.trimmed_at else [by_rule[rid] for rid in added]
-        c.trimmed_at = c.newest
-        for rl in aged:
-            if rl and rl[0].time < oldest:
-                cut = bisect.bisect_left(rl, (oldest,))
-                gone += rl[:cut]
-                del rl[:cut]
-        excess = c.size - len(gone) - self.max_per_cluster
-        if excess > 0:
-            lists = [rl for rl in by_rule.values() if rl]
-            if len(lists) == 1:
-                gone += lists[0][:excess]
-                del lists[0][:excess]
-            elif excess <= 8:
-                # a few (a cluster at its cap loses about one per signal): the earliest head each
-                # time, what merging yields first (signals of two rules are never equal)
-                for _ in range(excess):
-                    rl = min(lists, key=_first)
-                    gone.append(rl.pop(0))
-                    if not rl:
-                        lists.remove(rl)
-            else:
-                # the earliest of all are among the earliest of each list: their runs merged by sort
-                # (stable, as merging is; signals of two rules are never equal)
-                earliest = sorted(itertools.chain.from_iterable(rl[:excess] for rl in lists))[:excess]
-                counts = Counter(map(_rule, earliest))
-                for rid, k in counts.items():
-                    del by_rule[rid][:k]
-                gone += earliest
+                rl += new
         if gone:
-            c.size -= len(gone)
-            c.fps.difference_update(map(_fingerprint, gone))
-            c.newest = c.trimmed_at = max(
-                (rl[-1].time for rl in by_rule.values() if rl), default=float("-inf")
-            )
+            fps = c.fps
+            for g in gone:
+                c.size -= len(g)
+                fps.difference_update(map(_fingerprint, g))
+            c.newest = c.trimmed_at = max((rl[-1][0] for rl in by_rule.values() if rl), default=float("-inf"))
 
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
@@ -430,6 +458,8 @@ class MemorySignalStore:
             self._settle(c)
         by_rule = c.by_rule
         if rules is None:
+            for rid in list(c.records):
+                self.read_records(cluster, rid)
             lst = sorted(itertools.chain.from_iterable(by_rule.values()))
             window = lst[bisect.bisect_left(lst, (start,)) : bisect.bisect_right(lst, (end, "\uffff"))]
             return window[-limit:] if limit else window
@@ -438,7 +468,10 @@ class MemorySignalStore:
             if rl:
                 hi = bisect.bisect_right(rl, (end, "\uffff"))
                 lo = bisect.bisect_left(rl, (start,), 0, hi)
-                out += rl[max(lo, hi - limit) : hi] if limit else rl[lo:hi]
+                if limit:
+                    lo = max(lo, hi - limit)
+                part = rl[lo:hi]
+                out += _read(rl, lo, part) if rid in c.records and tuple in map(type, part) else part
         out.sort()
         return out[-limit:] if limit else out
 
@@ -468,8 +501,19 @@ class MemorySignalStore:
                 rl = by_rule[rid]
                 hi = bisect.bisect_right(rl, (end, "\uffff"))
                 lo = bisect.bisect_left(rl, (start,), max(0, hi - limit), hi)
-                out += rl[lo:hi]
+                part = rl[lo:hi]
+                out += _read(rl, lo, part) if rid in c.records and tuple in map(type, part) else part
         return out
+
+    def read_records(self, cluster: str, rule_id: str) -> None:
+        """Every signal record of the rule in the cluster made its Signal (a chain of the rule can
+        match now: its signals are read)."""
+        c = self._clusters.get(cluster)
+        if c is not None and rule_id in c.records:
+            c.records.discard(rule_id)
+            for rl in (c.by_rule.get(rule_id), c.pending.get(rule_id)):
+                if rl:
+                    _read(rl, 0, rl[:])
 
     def emitted(self, key: str) -> tuple[int, float] | None:
         return self._marks.get(key)
@@ -478,6 +522,26 @@ class MemorySignalStore:
         if len(self._marks) >= self.max_marks:
             self._marks.clear()
         self._marks[key] = (steps, first)
+
+
+def _read(rl: list[Any], lo: int, part: list[Any]) -> list[Signal]:
+    """``part``, the slice of ``rl`` from ``lo``, each signal record (Correlator.observe_event's)
+    in it replaced by its Signal, in the list too: a signal read twice is the same object."""
+    for i, x in enumerate(part):
+        if type(x) is tuple:
+            part[i] = rl[lo + i] = _signal_of_record(x)
+    return part
+
+
+def _signal_of_record(r: tuple[float, str, str, str, str, str, str, str]) -> Signal:
+    """The Signal of a record ``(time, rule id, fingerprint, time text, identity, namespace, pod
+    name or "", message)``: what observe_event would have made (signal_of_finding's)."""
+    t, rid, fp, text, user, ns, name, message = r
+    if name:
+        return _new_signal(
+            Signal, (t, rid, fp, text, user, f"{ns}/{name}", message, f"{ns}/{workload_of_pod(name)}")
+        )
+    return _new_signal(Signal, (t, rid, fp, text, user, "", message, ""))
 
 
 def _incident_key(chain: Chain, cluster: str, joined: str) -> str:
@@ -511,6 +575,9 @@ class Correlator:
         # _chains_for per cluster and rule, as of the store's rule_keys (cleared by a posture rule too)
         self._live: dict[str, dict[str, list[Chain]]] = {}  # cluster -> rule -> its chains
         self._live_at = -1
+        # observe_event's last cluster in a MemorySignalStore: (name, its signals, its _live dict,
+        # the store's rule_keys then: the dict is _live's only while they have not grown)
+        self._at: tuple[Any, Any, Any, int] = (None, None, None, -1)
         self._bound_plans: dict[tuple[str, str], Any] = {}
 
     def add_posture(
@@ -527,6 +594,7 @@ class Correlator:
         facts.append(Signal(0.0, rule_id, fingerprint, "", "", "", message, workload))
         self._posture_rules.setdefault(cluster, set()).add(rule_id)
         self._live.clear()
+        self._at = (None, None, None, -1)
         out: list[dict[str, Any]] = []
         for chain in self._by_rule[rule_id]:
             others = frozenset(chain.rules - {rule_id})
@@ -576,16 +644,28 @@ class Correlator:
     def _live_chains(self, cluster: str, rule_id: str) -> list[Chain]:
         """_chains_for(cluster, rule_id), remembered until the store has a signal of a (cluster,
         rule) it had none of (its rule_keys grow): then a chain's steps may have candidates."""
-        store = self.store
-        if self._live_at != store.rule_keys:  # type: ignore[attr-defined]
-            self._live.clear()
-            self._live_at = store.rule_keys  # type: ignore[attr-defined]
-        lc = self._live.get(cluster)
-        if lc is None:
-            lc = self._live[cluster] = {}
+        lc = self._live_of(cluster)
         chains = lc.get(rule_id)
         if chains is None:
-            chains = lc[rule_id] = self._chains_for(cluster, rule_id)
+            chains = lc[rule_id] = self._chains_live(cluster, rule_id)
+        return chains
+
+    def _chains_live(self, cluster: str, rule_id: str) -> list[Chain]:
+        """_chains_for(cluster, rule_id); when it is none, the rule's signals may be kept as records
+        (observe_event), and when it is some, the records of their rules are made Signals: those
+        chains' steps are read. (A rule that has had a signal shares each chain's liveness with
+        every other such rule of the chain: _chains_for counts the same steps for both. So a
+        chain's rules have no records while it can match, and matching reads no record.)"""
+        chains = self._chains_for(cluster, rule_id)
+        memory = self._memory
+        c = memory._clusters.get(cluster) if memory is not None else None
+        if c is not None:
+            if not chains:
+                c.records.add(rule_id)
+            elif c.records:
+                for chain in chains:
+                    for r in chain.rules & c.records:
+                        memory.read_records(cluster, r)  # type: ignore[union-attr]
         return chains
 
     def observe_event(self, findings: list[Finding], text: str, t: float | None) -> list[dict[str, Any]]:
@@ -599,14 +679,16 @@ class Correlator:
         store = self.store
         memory = self._memory
         last_wait = memory._settle_every - 1 if memory is not None else 0  # (then add settles)
-        live_chains = self._live_chains
         out: list[dict[str, Any]] = []
         last: Any = _NO_EVENT
         ftext: Any = None
         when = 0.0
-        user = pod = workload = ""
+        user = ns = name = ""
+        pod: str | None = None  # (and workload: made when a signal is, from ns and name)
+        workload = ""
         cluster: Any = None
         c: Any = None  # the cluster's signals in a MemorySignalStore
+        live: Any = None  # its chains per rule (_live_chains's)
         rules_of = self._rules_of
         n = 0
         for f in findings:
@@ -618,6 +700,7 @@ class Correlator:
                 if e is None or e.source != "k8saudit":
                     out += self.observe(f)
                     last = _NO_EVENT
+                    cluster = None  # (its signal may have grown the store's rule_keys: look again)
                     continue
                 ftext = f.time
                 w = t if ftext == text and t is not None and ftext else _time(ftext)
@@ -626,20 +709,22 @@ class Correlator:
                     continue
                 if type(ftext) is not str:
                     ftext = str(ftext)
-                when, last, user = w, e, e.user
+                when, last, user, ns = w, e, e.user, e.namespace
+                name = e.name if e.resource == "pods" else ""
+                pod = None
                 if e.cluster is not cluster:
                     cluster = e.cluster
-                    c = memory._clusters.get(cluster) if memory is not None else None
-                if e.resource == "pods" and e.name:
-                    pod = f"{e.namespace}/{e.name}"
-                    workload = f"{e.namespace}/{workload_of_pod(e.name)}"
-                else:
-                    pod = workload = ""
+                    at = self._at
+                    if at[0] == cluster and at[3] == memory.rule_keys:  # type: ignore[union-attr]
+                        c, live = at[1], at[2]  # (as the last call left them)
+                    else:
+                        c = memory._clusters.get(cluster) if memory is not None else None
+                        if c is not None:
+                            live = self._live_of(cluster)
+                            self._at = (cluster, c, live, self._live_at)
             fp = f._fingerprint
             if fp is None:
                 fp = f.fingerprint
-            # (Signal's own __new__ is a Python function: the tuple made directly, field for field)
-            s = _new_signal(Signal, (when, rid, fp, ftext, user, pod, f.message, workload))
             n += 1
             if (
                 c is not None
@@ -649,18 +734,49 @@ class Correlator:
                 and c.waiting < last_wait
             ):
                 # MemorySignalStore.add's way when the signal only waits: no settle, no new rule
+                chains = live.get(rid)
+                if chains is None:
+                    chains = live[rid] = self._chains_live(cluster, rid)
                 c.fps.add(fp)
-                waiting.append(s)
                 c.waiting += 1
+                if not chains:
+                    # no chain can match with it now: the signal's record, made a Signal when read
+                    waiting.append((when, rid, fp, ftext, user, ns, name, f.message))
+                    continue
+            else:
+                waiting = None
+            if pod is None:
+                pod, workload = (f"{ns}/{name}", f"{ns}/{workload_of_pod(name)}") if name else ("", "")
+            # (Signal's own __new__ is a Python function: the tuple made directly, field for field)
+            s = _new_signal(Signal, (when, rid, fp, ftext, user, pod, f.message, workload))
+            if waiting is not None:
+                waiting.append(s)
             else:
                 store.add(cluster, s)
+                if rules_of is None:
+                    chains = by_rule[rid]
+                else:
+                    live = self._live_of(cluster)
+                    chains = live.get(rid)
+                    if chains is None:
+                        chains = live[rid] = self._chains_live(cluster, rid)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
-            chains = by_rule[rid] if rules_of is None else live_chains(cluster, rid)
+                    self._at = (cluster, c, live, self._live_at)
             if chains:
                 out += self._evaluate(chains, cluster, s)
         self.signals += n
         return out
+
+    def _live_of(self, cluster: str) -> dict[str, list[Chain]]:
+        """_live_chains's chains per rule of a cluster, valid until the store's rule_keys grow."""
+        if self._live_at != self.store.rule_keys:  # type: ignore[attr-defined]
+            self._live.clear()
+            self._live_at = self.store.rule_keys  # type: ignore[attr-defined]
+        lc = self._live.get(cluster)
+        if lc is None:
+            lc = self._live[cluster] = {}
+        return lc
 
     def _chains_for(self, cluster: str, rule_id: str) -> list[Chain]:
         """The chains a signal of this rule could make match in this cluster: those with at least
