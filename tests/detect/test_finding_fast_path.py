@@ -219,7 +219,8 @@ CMD = st.lists(st.sampled_from(["tar", "cf", "-", "sh", "-c", "cat /var/run/secr
 def test_exec_verdicts_remembered_across_events_equal_searching_each_command(cmds) -> None:
     from urllib.parse import quote
 
-    from kubestrata.detect.rules.native_exec import _SUSPICIOUS, SA_TOKEN, _is_tar_to_stdout, _verdict
+    from kubestrata.detect.rules.exec_commands import _SUSPICIOUS, _is_tar_to_stdout, _verdict
+    from kubestrata.detect.rules.lists import SA_TOKEN
 
     for cmd in cmds:
         uri = "/api/v1/namespaces/ns/pods/web/exec?" + "&".join("command=" + quote(a) for a in cmd)

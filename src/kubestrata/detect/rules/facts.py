@@ -41,9 +41,8 @@ class Fact(IntFlag):
 
 
 EXEC_FACTS = int(Fact.EXEC_TAR_TO_STDOUT | Fact.EXEC_TOKEN_READ | Fact.EXEC_SUSPICIOUS)  # of the command
-EXEC_ONLY = EXEC_FACTS | int(
-    Fact.EXEC_IN_KUBE_SYSTEM
-)  # (registry.rule: only a rule of the exec subresource alone)
+# (registry.rule: only a rule of the exec subresource alone may declare these)
+EXEC_ONLY = EXEC_FACTS | int(Fact.EXEC_IN_KUBE_SYSTEM)
 
 
 _ANONYMOUS = int(Fact.ANONYMOUS)  # plain ints: IntFlag arithmetic is slow on the hot path

@@ -4,12 +4,10 @@ download-and-run, metadata-service queries, host credential reads."""
 from __future__ import annotations
 
 from kubestrata.detect.event import AuditEvent
-
-# (_SUSPICIOUS, _is_tar_to_stdout, SA_TOKEN: tests read them from here, where they were defined)
-from kubestrata.detect.rules.exec_commands import _SUSPICIOUS, _is_tar_to_stdout, _verdict  # noqa: F401
+from kubestrata.detect.rules.exec_commands import _verdict
 from kubestrata.detect.rules.facts import Fact
 from kubestrata.detect.rules.helpers import exempt
-from kubestrata.detect.rules.lists import SA_TOKEN, SYSTEM_NAMESPACES  # noqa: F401
+from kubestrata.detect.rules.lists import SYSTEM_NAMESPACES
 from kubestrata.detect.rules.registry import ELASTIC, STARTED, Hit, RuleContext, RuleSpec, hit, rule
 from kubestrata.findings import Severity
 
