@@ -468,8 +468,7 @@ class Pipeline:
                     store = self.store
                     # the in-memory store's fingerprints: a new one is admitted here, inline
                     # (FindingsStore.admit's first branch; test_admit_inline.py)
-                    admitted = store._last if type(store) is FindingsStore and store.engine is None else None
-                    cap = store.MAX_CACHE
+                    admitted, cap = store.memory_admissions() or (None, 0)
                 f = build(spec, h, ev)
                 fp = f._fingerprint
                 if admitted is not None and fp is not None and fp not in admitted and len(admitted) < cap:

@@ -221,6 +221,15 @@ class FindingsStore:
             self._complete = len(rows) <= self.MAX_CACHE
             self._last.update((r[0], r[1]) for r in rows[: self.MAX_CACHE])
 
+    def memory_admissions(self) -> tuple[dict[str, float], int] | None:
+        """For a caller that admits inline (Pipeline.process_event): the fingerprints and their cap
+        of admit's first branch, when that branch is all admit does with a new fingerprint (this
+        class itself, no database); else None, and every finding goes through admit. A new
+        fingerprint, under the cap, is admitted by setting it to the event's time."""
+        if type(self) is FindingsStore and self.engine is None:
+            return self._last, self.MAX_CACHE
+        return None
+
     def admit(self, finding: Finding, when: float) -> bool:
         fp = finding._fingerprint  # set by the detect factory: the property is a Python call per finding
         if fp is None:
