@@ -753,15 +753,10 @@ class Correlator:
                 waiting.append(s)
             else:
                 store.add(cluster, s)
-                if rules_of is None:
-                    chains = by_rule[rid]
-                else:
-                    live = self._live_of(cluster)
-                    chains = live.get(rid)
-                    if chains is None:
-                        chains = live[rid] = self._chains_live(cluster, rid)
+                chains = by_rule[rid] if rules_of is None else self._live_chains(cluster, rid)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
+                    live = self._live_of(cluster)
                     self._at = (cluster, c, live, self._live_at)
             if chains:
                 out += self._evaluate(chains, cluster, s)
