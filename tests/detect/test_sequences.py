@@ -591,9 +591,7 @@ def test_observe_event_equals_observing_each_finding(seed: int, tmp_path: Path) 
     path.write_text(_BOUND_CHAINS)
     chains = load_chains(path) + load_chains()
     cap, every = [(5, 3), (40, 16), (5000, 64), (0, 1), (40, 2048)][seed % 5]
-    fast, each = (Correlator(chains, MemorySignalStore(max_per_cluster=cap)) for _ in range(2))
-    for c in (fast, each):
-        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    fast, each = _two_correlators(chains, cap, every)
     seqs = 0
     for found, text, t in _finding_stream(seed, 400):
         sequences._last_time[0] = ("", 0.0)
@@ -609,6 +607,15 @@ def test_observe_event_equals_observing_each_finding(seed: int, tmp_path: Path) 
         everything = (cluster, float("-inf"), float("inf"))
         assert fast.store.between(*everything) == each.store.between(*everything)
     assert fast.store._marks == each.store._marks  # type: ignore[attr-defined]
+
+
+def _two_correlators(chains: list, cap: int, every: int) -> tuple[Correlator, Correlator]:
+    """Two correlators over memory stores of this cap, settling at least every ``every`` signals:
+    one fed by observe_event, the other finding by finding."""
+    pair = tuple(Correlator(chains, MemorySignalStore(max_per_cluster=cap)) for _ in range(2))
+    for c in pair:
+        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    return pair  # type: ignore[return-value]
 
 
 _DEAD_CHAINS = """
@@ -633,9 +640,7 @@ def test_signal_records_read_as_the_signals_they_stand_for(seed: int, tmp_path: 
     path.write_text(_DEAD_CHAINS)
     chains = load_chains(path)
     cap, every = [(7, 3), (40, 16), (5000, 64), (40, 2048), (3, 1000)][seed % 5]
-    fast, each = (Correlator(chains, MemorySignalStore(max_per_cluster=cap)) for _ in range(2))
-    for c in (fast, each):
-        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    fast, each = _two_correlators(chains, cap, every)
     stream = _finding_stream(seed, 500)
     live_at = rng.randrange(100, 450)
     rules = ["R1", "R2", "R3", "KS-AUD-F01"]
