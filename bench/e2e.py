@@ -9,7 +9,8 @@
 Each measurement is one fresh ``python -m kubestrata ...`` process (PYTHONPATH = this checkout's src),
 so interpreter start-up, imports, loading, the engine, rendering and writing the output are all counted.
 The package's bytecode is compiled first, as installing it compiles it. CPU is the child's user +
-system time and peak RSS its ``ru_maxrss``, both from ``wait4``; wall time is recorded too, but on a
+system time and peak RSS its ``ru_maxrss``, both from ``wait4`` in a small launcher process (a child
+started from this one would count this process's memory in its peak); wall time is recorded too, but on a
 shared machine CPU seconds are the figure to compare. "per item" divides CPU by the input's items
 (objects, pods or events); across sizes it shows the growth (flat = linear).
 
@@ -193,21 +194,58 @@ def calibrate(rounds: int = 3) -> float:
     return best
 
 
-def run_child(argv: list[str], stdout_path: Path | None, env: dict[str, str]) -> dict[str, Any]:
+# The children are started by a small launcher process, not by this one. Linux keeps, in a process's
+# peak RSS (ru_maxrss), the peak of the memory image it replaced at exec: a child forked or vforked
+# from this process starts from this process's image (its resident pages included), so the inputs
+# held here (e.g. 100,000 generated pods) set a floor under every child's figure. The launcher is a
+# bare interpreter (~10 MiB, below any command's own peak), started before any input is generated.
+_LAUNCHER_CODE = r"""
+import json, os, subprocess, sys, tempfile, time
+for req in sys.stdin:
+    req = json.loads(req)
     start = time.perf_counter()
-    with open(stdout_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+    with open(req["stdout"] or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(req["argv"], stdout=out, stderr=err, env=req["env"])
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-1500:].decode(errors="replace")
+    print(json.dumps({
+        "exit": os.waitstatus_to_exitcode(status), "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+        "maxrss_kib": usage.ru_maxrss, "stderr_tail": tail,
+    }), flush=True)
+"""
+_launcher: subprocess.Popen[str] | None = None
+
+
+def start_launcher() -> subprocess.Popen[str]:
+    """The process that starts every measured command (see _LAUNCHER_CODE); started on first use."""
+    global _launcher
+    if _launcher is None or _launcher.poll() is not None:
+        _launcher = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER_CODE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+    return _launcher
+
+
+def run_child(argv: list[str], stdout_path: Path | None, env: dict[str, str]) -> dict[str, Any]:
+    """One command run to its end by the launcher: exit code, wall and CPU seconds, its own peak RSS."""
+    launcher = start_launcher()
+    assert launcher.stdin is not None and launcher.stdout is not None
+    request = {"argv": argv, "stdout": str(stdout_path) if stdout_path else None, "env": env}
+    launcher.stdin.write(json.dumps(request) + "\n")
+    r = json.loads(launcher.stdout.readline())
+    code = r["exit"]
     return {
         "exit": code,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "stderr_tail": tail if code not in (0, 1) else "",
+        "wall_s": round(r["wall_s"], 3),
+        "cpu_s": round(r["cpu_s"], 3),
+        "rss_mib": round(r["maxrss_kib"] / 1024, 1),
+        "stderr_tail": r["stderr_tail"] if code not in (0, 1) else "",
     }
 
 
@@ -426,6 +464,7 @@ def main() -> int:
         print(markdown(json.loads(args.markdown.read_text())), end="")
         return 0
 
+    start_launcher()  # before any input is generated (see _LAUNCHER_CODE)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     # the bytecode an installed package has (pip compiles a wheel's modules when it installs them):
     # without it each process compiles every module it imports, about 0.15 s of a start-up here,

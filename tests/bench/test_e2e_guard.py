@@ -84,3 +84,15 @@ def test_guard_runs_a_command_over_the_line_again_and_keeps_its_lowest_ratio() -
     calls.clear()
     fails = e2e.guard([_row(5.0)], 0.2, BASE, 2.0, drift([(1.0, 0.2, 2)]))
     assert calls == ["scan -o json"] and len(fails) == 1
+
+
+def test_a_commands_peak_rss_is_its_own_not_the_harness_s() -> None:
+    """Linux keeps in ru_maxrss the peak of the image a process replaced at exec: a child started from
+    a harness holding large inputs reported the harness's memory as its own (bench/e2e.py's launcher)."""
+    held = bytearray(300 * 2**20)
+    for i in range(0, len(held), 4096):  # resident, not only reserved
+        held[i] = 1
+    r = e2e.run_child([sys.executable, "-c", "pass"], None, {})
+    assert r["exit"] == 0
+    assert r["rss_mib"] < 100, r
+    del held
