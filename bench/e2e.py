@@ -461,6 +461,8 @@ def main() -> int:
     ap.add_argument("--markdown", type=Path, default=None, help="only print the tables of this results JSON")
     args = ap.parse_args()
     if args.markdown:
+        if not args.markdown.is_file():
+            ap.error(f"--markdown: no results file at {args.markdown} (bench/e2e.py --json writes one)")
         print(markdown(json.loads(args.markdown.read_text())), end="")
         return 0
 
