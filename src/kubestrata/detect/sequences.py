@@ -695,20 +695,16 @@ class Correlator:
         to the store in place when it is a MemorySignalStore and the signal would only wait in it
         (MemorySignalStore.add's usual case: a new fingerprint of a rule with pending signals)."""
         by_rule = self._by_rule
-        store = self.store
         memory = self._memory
         last_wait = memory._settle_every - 1 if memory is not None else 0  # (then add settles)
         out: list[dict[str, Any]] = []
+        # (the rest set at an event's first finding, before any use: last is no event, cluster none)
         last: Any = _NO_EVENT
         ftext: Any = None
-        when = 0.0
-        user = ns = name = ""
-        pod: str | None = None  # (and workload: made when a signal is, from ns and name)
-        workload = ""
+        pod: str | None  # (and workload: made when a signal is, from ns and name)
         cluster: Any = None
         c: Any = None  # the cluster's signals in a MemorySignalStore
-        live: Any = None  # its chains per rule (_live_chains's)
-        rules_of = self._rules_of
+        live: Any  # its chains per rule (_live_chains's)
         n = 0
         for f in findings:
             rid = f.rule_id
@@ -728,7 +724,10 @@ class Correlator:
                     continue
                 if type(ftext) is not str:
                     ftext = str(ftext)
-                when, last, user, ns = w, e, e.user, e.namespace
+                when = w
+                last = e
+                user = e.user
+                ns = e.namespace
                 name = e.name if e.resource == "pods" else ""
                 pod = None
                 if e.cluster is not cluster:
@@ -777,8 +776,8 @@ class Correlator:
             if waiting is not None:
                 waiting.append(s)
             else:
-                store.add(cluster, s)
-                chains = by_rule[rid] if rules_of is None else self._live_chains(cluster, rid)
+                self.store.add(cluster, s)
+                chains = by_rule[rid] if self._rules_of is None else self._live_chains(cluster, rid)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
                     live = self._live_of(cluster)
