@@ -741,3 +741,85 @@ def test_a_chain_made_live_between_audit_events_is_matched(tmp_path: Path) -> No
             want += each.observe(audit(2, "y"))
         assert got == want
         assert [s["ruleId"] for s in got] == ["T-8"], together
+
+
+class _NoFloor(MemorySignalStore):
+    """The store without its drop at add: every signal waits for a settle (a subclass, so a
+    Correlator over it takes no in-place add either: observe_event adds each signal through it)."""
+
+    def _settle(self, c: Any) -> None:
+        super()._settle(c)
+        c.floor = float("-inf")
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_signals_dropped_below_the_floor_are_what_settling_drops(seed: int, tmp_path: Path) -> None:
+    """A signal earlier than every kept one of a cluster at its cap is dropped when added (by
+    observe_event in place, or MemorySignalStore.add): times shuffled over an hour, ties, repeated
+    and empty fingerprints, many clusters, caps, age bounds and settle intervals that bite, queries
+    in between, chains dead and made live, new rules at the cap: the sequences, queries, counts and
+    contents equal those of a store that drops nothing until it settles."""
+    import random
+
+    from kubestrata.detect import sequences
+    from kubestrata.detect.event import parse_time
+    from kubestrata.detect.sequences import Signal
+    from kubestrata.findings import EventRef, Finding, Layer, Severity
+
+    rng = random.Random(seed)
+    path = tmp_path / "chains.yaml"
+    path.write_text(_DEAD_CHAINS + _BOUND_CHAINS)
+    chains = load_chains(path)
+    cap, every, age = [(5, 3, 1e9), (40, 16, 1e9), (200, 64, 1e9), (40, 2048, 1e9), (30, 1000, 900.0),
+                       (1, 1, 1e9), (20, 7, 600.0), (30, 256, 1e9)][seed % 8]  # fmt: skip
+    fast, plain = Correlator(chains, MemorySignalStore(cap, age)), Correlator(chains, _NoFloor(cap, age))
+    for c in (fast, plain):
+        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    clusters = [f"c{i}" for i in range(rng.choice([1, 3, 9]))]
+    rules = ["R1", "R2", "KS-AUD-F01", "A", "B", "C", "F", "G", "R3"]
+    live_at = rng.randrange(300, 1800)
+    t0 = 1_767_225_600.0
+    dropped = seqs = 0
+    for i in range(2000):
+        # (times shuffled, on a coarse grid, in order, in order with many equal; or a few equal times
+        # at once, out of order: a new signal often ties with the earliest kept)
+        dt = rng.choice(
+            [rng.uniform(0, 3600), rng.randrange(0, 3600, 30), i * 1.8, i * 1.8 - 300, i // 7 * 2]
+        )
+        if seed % 2:
+            dt = i // 60 * 10 + rng.randrange(0, 120, 10)
+        text = _iso(t0 + dt)
+        when = parse_time(text)
+        cluster = rng.choice(clusters)
+        ref = EventRef("k8saudit", f"id{i}", "ResponseComplete", cluster=cluster, user=rng.choice(["", "u"]),
+                       verb="create", resource="pods", namespace="ns",
+                       name=rng.choice(["", "web-7d4b9c6f5-x2x7q", "db-0"]))  # fmt: skip
+        found = []
+        for j in range(rng.choice([1, 1, 2])):
+            rid = rng.choice(rules[:3] if i < live_at else rules)
+            fp = rng.choice([f"{i}.{j}", f"{i}.{j}", f"{i}.{j}", "", str(rng.randrange(50))])
+            found.append(Finding(rid, "t", Severity.HIGH, Layer.CLUSTER, f"m{i}", time=text, event=ref,
+                                 _fingerprint=fp))  # fmt: skip
+        kept = fast.store._clusters.get(cluster)  # type: ignore[attr-defined]
+        dropped += len(found) if kept is not None and when < kept.floor else 0
+        sequences._last_time[0] = ("", 0.0)
+        want = plain.observe_event(found, text, when)
+        sequences._last_time[0] = ("", 0.0)
+        got = fast.observe_event(found, text, when) if i % 5 else [s for f in found for s in fast.observe(f)]
+        assert got == want
+        seqs += len(got)
+        if rng.random() < 0.05:
+            q = (cluster, when - rng.choice([0.0, 600.0, 1e6]), when + rng.choice([0.0, 1e6]),
+                 frozenset(rng.sample(rules, 3)))  # fmt: skip
+            limit = rng.choice([0, 1, 24])
+            assert fast.store.between(*q, limit) == plain.store.between(*q, limit)
+            r = fast.store.recent(*q, limit or 24)  # type: ignore[attr-defined]
+            assert sorted(r) == sorted(plain.store.recent(*q, limit or 24))  # type: ignore[attr-defined]
+            assert all(type(x) is Signal for x in r)
+    assert dropped > 0 and (seqs > 0 or cap < 40)
+    assert fast.signals == plain.signals and fast.sequences == plain.sequences
+    assert fast.store._marks == plain.store._marks  # type: ignore[attr-defined]
+    for cluster in clusters:
+        everything = (cluster, float("-inf"), float("inf"))
+        assert fast.store.between(*everything) == plain.store.between(*everything)
+        assert fast.store.rules(cluster) == plain.store.rules(cluster)  # type: ignore[attr-defined]

@@ -250,7 +250,9 @@ class SignalStore(Protocol):
 class _ClusterSignals:
     """One cluster's signals: sorted lists per rule as of the last settle, and the ones added since."""
 
-    __slots__ = ("by_rule", "pending", "waiting", "fps", "newest", "size", "trimmed_at", "latest", "records")
+    __slots__ = (
+        "by_rule", "pending", "waiting", "fps", "newest", "size", "trimmed_at", "latest", "records", "floor"
+    )  # fmt: skip
 
     def __init__(self) -> None:
         # rule id -> its signals in order; a key for every rule added since (its list may wait in pending)
@@ -264,12 +266,17 @@ class _ClusterSignals:
         self.newest = float("-inf")
         self.size = 0  # signals in the per-rule lists
         self.trimmed_at = float("-inf")  # the newest time when the age bound was last applied
-        # rule id -> the latest time of its signals added, kept or not (of a rule with pending
-        # signals: as of the last settle, which a query of the rule makes first)
+        # rule id -> the latest time of its signals added, kept or not, but for those dropped when
+        # added (below floor): at least that of any it keeps, which is what recent needs (of a
+        # rule with pending signals: as of the last settle, which a query of the rule makes first)
         self.latest: dict[str, float] = {}
         # rules whose lists (per-rule or pending) may hold signal records, Correlator.observe_event's
         # for a rule no chain can match with in the cluster: made Signals when read
         self.records: set[str] = set()
+        # at the cap as of the last settle, the earliest time kept (else -inf): a new signal earlier
+        # than it is one of the cap's excess at the next settle, whatever else comes (the kept ones
+        # stay until then, each later than it), so the store drops it at once (see ``add``)
+        self.floor = float("-inf")
 
 
 _first = operator.itemgetter(0)
@@ -326,7 +333,9 @@ class MemorySignalStore:
     needs it (or every ``SETTLE_EVERY`` signals). That is exact: the signals kept after any sequence
     of adds are the ``max_per_cluster`` latest of those within ``max_age`` of the newest, which is
     what trimming after every add keeps, and a repeated fingerprint settles first so it is compared
-    with the signals trimming after every add would have kept."""
+    with the signals trimming after every add would have kept. A cluster at its cap drops a new
+    signal earlier than every kept one when it is added, as trimming after that add would: in a
+    stream of shuffled times most signals are such, and they never wait, sort or merge."""
 
     SETTLE_EVERY = 2048  # signals a cluster may hold beyond its bounds until they are applied
 
@@ -352,12 +361,17 @@ class MemorySignalStore:
             self._settle(c)  # the earlier signal may be past a bound: then this one is new
             if fp in fps:
                 return  # the same finding again (a repeat the dedup window let through)
-        fps.add(fp)
         rid = signal[1]
+        latest = c.latest
+        if signal[0] < c.floor and rid in latest:
+            # what the next settle would drop, dropped now (no query could see it: a query of its
+            # rule settles first); a new rule takes the usual way, which gives it its key
+            return
+        fps.add(fp)
         waiting = c.pending.get(rid)
         if waiting is None:
             waiting = c.pending[rid] = []
-            if rid not in c.latest:
+            if rid not in latest:
                 c.by_rule[rid] = []
                 c.latest[rid] = signal[0]
                 self.rule_keys += 1
@@ -444,6 +458,11 @@ class MemorySignalStore:
                 c.size -= len(g)
                 fps.difference_update(map(_fingerprint, g))
             c.newest = c.trimmed_at = max((rl[-1][0] for rl in by_rule.values() if rl), default=float("-inf"))
+        c.floor = (
+            min((rl[0][0] for rl in by_rule.values() if rl), default=float("-inf"))
+            if c.size >= self.max_per_cluster
+            else float("-inf")
+        )
 
     def between(
         self, cluster: str, start: float, end: float, rules: frozenset[str] | None = None, limit: int = 0
@@ -676,20 +695,16 @@ class Correlator:
         to the store in place when it is a MemorySignalStore and the signal would only wait in it
         (MemorySignalStore.add's usual case: a new fingerprint of a rule with pending signals)."""
         by_rule = self._by_rule
-        store = self.store
         memory = self._memory
         last_wait = memory._settle_every - 1 if memory is not None else 0  # (then add settles)
         out: list[dict[str, Any]] = []
+        # (the rest set at an event's first finding, before any use: last is no event, cluster none)
         last: Any = _NO_EVENT
         ftext: Any = None
-        when = 0.0
-        user = ns = name = ""
-        pod: str | None = None  # (and workload: made when a signal is, from ns and name)
-        workload = ""
+        pod: str | None  # (and workload: made when a signal is, from ns and name)
         cluster: Any = None
         c: Any = None  # the cluster's signals in a MemorySignalStore
-        live: Any = None  # its chains per rule (_live_chains's)
-        rules_of = self._rules_of
+        live: Any  # its chains per rule (_live_chains's)
         n = 0
         for f in findings:
             rid = f.rule_id
@@ -709,7 +724,10 @@ class Correlator:
                     continue
                 if type(ftext) is not str:
                     ftext = str(ftext)
-                when, last, user, ns = w, e, e.user, e.namespace
+                when = w
+                last = e
+                user = e.user
+                ns = e.namespace
                 name = e.name if e.resource == "pods" else ""
                 pod = None
                 if e.cluster is not cluster:
@@ -730,19 +748,25 @@ class Correlator:
                 c is not None
                 and fp
                 and fp not in c.fps
-                and (waiting := c.pending.get(rid)) is not None
+                and ((waiting := c.pending.get(rid)) is not None or (when < c.floor and rid in c.latest))
                 and c.waiting < last_wait
             ):
-                # MemorySignalStore.add's way when the signal only waits: no settle, no new rule
+                # MemorySignalStore.add's way when the signal only waits or is dropped: no settle, no
+                # new rule (a rule with no pending signal is in latest: its key is there already)
                 chains = live.get(rid)
                 if chains is None:
                     chains = live[rid] = self._chains_live(cluster, rid)
-                c.fps.add(fp)
-                c.waiting += 1
                 if not chains:
+                    if when < c.floor:
+                        continue  # (add's drop: the next settle would drop it)
+                    c.fps.add(fp)
+                    c.waiting += 1
                     # no chain can match with it now: the signal's record, made a Signal when read
-                    waiting.append((when, rid, fp, ftext, user, ns, name, f.message))
+                    waiting.append((when, rid, fp, ftext, user, ns, name, f.message))  # type: ignore[union-attr]
                     continue
+                if waiting is not None:
+                    c.fps.add(fp)
+                    c.waiting += 1
             else:
                 waiting = None
             if pod is None:
@@ -752,8 +776,8 @@ class Correlator:
             if waiting is not None:
                 waiting.append(s)
             else:
-                store.add(cluster, s)
-                chains = by_rule[rid] if rules_of is None else self._live_chains(cluster, rid)
+                self.store.add(cluster, s)
+                chains = by_rule[rid] if self._rules_of is None else self._live_chains(cluster, rid)
                 if memory is not None:
                     c = memory._clusters.get(cluster)
                     live = self._live_of(cluster)
