@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from kubestrata.detect.event import AuditEvent
 from kubestrata.detect.pipeline import DetectConfig, Pipeline
 from kubestrata.detect.rules import anomaly
+from kubestrata.detect.rules.helpers import exempt
+from kubestrata.detect.rules.registry import RULE_ERRORS, Hit
 from kubestrata.detect.state import FirstSeen
 from tests.detect.helpers import event
 
@@ -151,6 +153,59 @@ def test_a_group_is_not_recorded_when_keys_are_forgotten_while_it_is_asked(
     assert not state.known_groups
     assert anomaly._novelty(ev, p) == [] and len(asked) == 6  # asked again
     assert state.known_groups  # and recorded, this time
+
+
+# -- anomalous_exec: the exemption asked after the known groups (rules/anomaly.py) --
+
+
+def _plain_anomalous_exec(ev: AuditEvent, ctx: Any) -> list[Hit] | None:
+    """anomalous_exec as it was: the exemption asked first, then the command, then _novelty."""
+    code = ev.code
+    if (code is None or code == 101 or 200 <= code < 300) and not exempt(ev, ctx, "KS-AUD-G42"):
+        cmd = ev.exec_command()
+        new = anomaly._novelty(ev, ctx)
+        if new and not ctx.learning:
+            return [Hit("KS-AUD-G42", f"unusual exec into {ev.namespace}/{ev.name} (" + "; ".join(new) + ")",
+                        [("requestURI?command", cmd), ("anomaly", new)])]  # fmt: skip
+    return None
+
+
+def _outcome(fn: Any, ev: AuditEvent, ctx: Any) -> Any:
+    try:
+        hits = fn(ev, ctx)
+    except RULE_ERRORS as e:
+        return ("raised", type(e), str(e))
+    return [(h.rule_id, h.message, h.evidence, h.severity) for h in hits or ()]
+
+
+_EXEC = st.tuples(
+    # control-plane names: exempt from KS-AUD-G42 by name, or not (a kubelet: named for other rules)
+    st.sampled_from(["alice", "system:kube-controller-manager", "system:apiserver", "system:node:n1", "bob"]),
+    st.sampled_from(["kubectl/v1.29 (linux)", "curl/8", ""]),
+    st.sampled_from([["10.0.0.1"], ["8.8.8.8"], []]),
+    st.sampled_from([[], ["system:nodes"], ["system:serviceaccounts"]]),
+    st.sampled_from([101, 200, 403, None]),
+    # a URI whose command reads, and one urlsplit refuses (exec_command raises)
+    st.sampled_from(["/api/v1/namespaces/ns/pods/p/exec?command=sh", "http://[x/?command=sh"]),
+    st.booleans(),  # learning
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EXEC, max_size=30))
+def test_anomalous_exec_answers_as_with_the_exemption_asked_first(requests: list[tuple]) -> None:
+    """The same hits, the same exceptions and the same first-seen state, whoever asks, whatever the
+    command, repeated requests included (a known group is then answered before the exemption)."""
+    fast, plain = Pipeline(), Pipeline()
+    for user, ua, ips, groups, code, uri, learning in requests * 2:
+        raw = event("create", "pods", subresource="exec", user=user, user_agent=ua, ips=ips, groups=groups,
+                    stage="ResponseStarted", uri=uri)  # fmt: skip
+        raw["user"]["groups"] = groups
+        raw["responseStatus"] = {"code": code} if code is not None else None
+        fast.learning = plain.learning = learning
+        got = _outcome(anomaly.anomalous_exec, AuditEvent(raw), fast)
+        assert got == _outcome(_plain_anomalous_exec, AuditEvent(raw), plain)
+        assert fast.first_seen_state._known == plain.first_seen_state._known
 
 
 # -- the exec command of the request URI (AuditEvent._query_command) --
