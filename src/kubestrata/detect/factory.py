@@ -125,13 +125,16 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
                 ref.source_ips = ips
                 ref.user_agent = ua
                 ref.response_code = code
-                name_json = f'"{name}"' if name else "null"
-                ips_json = f'"{ips_json}"' if ips else ""
+                # a name in quotes or null, the addresses in quotes or none: the quotes as pieces
+                # of the one format, not a quoted copy of each value
+                name_quote = '"' if name else ""
+                ips_quote = '"' if ips else ""
                 after_time, after_audit_id, after_ips, identity_head = shared
                 ref._line_part = (
                     ts,
-                    f',"time":"{ts}{after_time}{audit_id}{after_audit_id}{name_json},"requestURI":"{uri}",'
-                    f'"sourceIPs":[{ips_json}],{after_ips}{code_json},"evidence":'.encode(),
+                    f',"time":"{ts}{after_time}{audit_id}{after_audit_id}{name_quote}{name or "null"}{name_quote},'
+                    f'"requestURI":"{uri}","sourceIPs":[{ips_quote}{ips_json}{ips_quote}],{after_ips}{code_json},'
+                    '"evidence":'.encode(),
                 )
                 return ref, ts, identity_head + name.encode()
     identity = "\x1f".join(("", cluster, user, verb, resource, sub, ns, name)).encode("utf-8", "replace")
