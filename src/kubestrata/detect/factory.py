@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 SOURCE = "k8saudit"
 _dumps = orjson.dumps
+# a fresh SHA-256 state, copied per fingerprint: the constructor looks the digest up in OpenSSL 3's
+# provider store on every call, a copy does not (about 50 ns less per finding on the real CPU,
+# though callgrind, which hides the CPU's SHA instructions, counts some 500 instructions more)
+_fresh_sha = _sha256().copy
 _CAPS = (  # (AuditEvent attribute, length cap) of every client-chosen field a finding carries
     ("timestamp", 64), ("cluster", 253), ("audit_id", 64), ("user", MAX_VALUE_CHARS),
     ("impersonated_user", MAX_VALUE_CHARS), ("verb", 64), ("resource", 128), ("subresource", 64),
@@ -322,7 +326,9 @@ class FindingFactory:
         f.suppressed = None
         f.time = self._time
         f.event = self._ref
-        f._fingerprint = _sha256(rule_bytes + self._identity + detail).hexdigest()[:32]
+        sha = _fresh_sha()
+        sha.update(rule_bytes + self._identity + detail)
+        f._fingerprint = sha.hexdigest()[:32]
         f.details = None
         f.evidence_json = detail if whole else None
         return f
