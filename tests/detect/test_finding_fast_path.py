@@ -516,3 +516,79 @@ def test_rules_last_evidence_builds_what_a_new_factory_builds(rows) -> None:
         assert got.evidence_json == want.evidence_json and got.fingerprint == want.fingerprint
         assert [type(e.observed) for e in got.evidence] == [type(e.observed) for e in want.evidence]
         previous = evidence
+
+
+# JSON string bodies as a wire line may carry them: every escape form, a raw DEL (which JSON
+# parsers accept inside strings), a raw non-ASCII character (read_event declines the line)
+_WIRE_PIECE = st.sampled_from(
+    ["a", "-", "/", " ", '\\"', "\\\\", "\\/", "\\u0007", "\\u007f", "\\u00e9", "\\ud83d\\ude00", "\\n",
+     "\\t", "\x7f", "é", "x" * 70, "y" * 260]
+)  # fmt: skip
+_WIRE_TEXT = st.lists(_WIRE_PIECE, max_size=4).map("".join)
+_WIRE_PLAIN = st.text(alphabet=st.sampled_from(list("ab-/:. ")), max_size=8)
+_WIRE_FIELDS = ("id", "uri", "verb", "user", "ip", "ua", "res", "sub", "ns", "name", "ts")
+
+
+def _wire_line(t: dict[str, str], ips: int = 1, code: str = "101") -> bytes:
+    """An audit Event line with these JSON string bodies in every field a finding carries."""
+    ip_list = ",".join(f'"{t["ip"]}{i}"' for i in range(ips))
+    return (
+        f'{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{t["id"]}",'
+        f'"stage":"ResponseComplete","requestURI":"/{t["uri"]}","verb":"v{t["verb"]}",'
+        f'"user":{{"username":"{t["user"]}"}},"sourceIPs":[{ip_list}],"userAgent":"{t["ua"]}",'
+        f'"objectRef":{{"resource":"{t["res"]}","namespace":"{t["ns"]}","name":"{t["name"]}",'
+        f'"subresource":"{t["sub"]}"}},"responseStatus":{{"code":{code}}},"stageTimestamp":"{t["ts"]}",'
+        '"annotations":{"authorization.k8s.io/reason":"RBAC: allowed by \\"x\\""}}'
+    ).encode()
+
+
+@st.composite
+def _wire_lines(draw: st.DrawFn) -> bytes:
+    """Lines whose fields are plain but for one to three with any of those bodies (so that each
+    hostile value meets both the formatted path's checks and the general path), the response code a
+    JSON number within 64 bits or not."""
+    t = {k: draw(_WIRE_PLAIN) for k in _WIRE_FIELDS}
+    for k in draw(st.lists(st.sampled_from(_WIRE_FIELDS), min_size=1, max_size=3)):
+        t[k] = draw(_WIRE_TEXT)
+    code = draw(st.sampled_from(["101", "-1", "9223372036854775807", "18446744073709551616", "1e3", "null"]))
+    return _wire_line(t, draw(st.integers(0, 3)), code)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_wire_lines(), st.text(alphabet=st.sampled_from(list('ab"\\\x7f\t')), max_size=3))
+def test_event_parts_of_events_read_from_the_wire_equal_the_reference(line, cluster) -> None:
+    """An event read by detect/wire.py (the replay's usual event): event_parts' reference and time
+    are event_ref's, and its finding's JSON line is its record dumped."""
+    from kubestrata.detect.catalogue import CATALOGUE
+    from kubestrata.detect.factory import FindingFactory, event_parts
+    from kubestrata.detect.jsonlines import json_line
+    from kubestrata.detect.rules import Hit
+    from kubestrata.detect.wire import read_event
+
+    ev = read_event(line, cluster)
+    if ev is None:  # (orjson's path: AuditEvent(dict), tested above)
+        return
+    ref, ts, identity = event_parts(ev)
+    assert (ref, ts) == escaped_event_ref(ev) == event_ref(ev)
+    fields = (ev.cluster, ev.user, ev.verb, ev.resource, ev.subresource, ev.namespace, ev.name)
+    assert identity == "\x1f".join(("", *fields)).encode("utf-8", "replace")
+    f = FindingFactory()(CATALOGUE["KS-AUD-F11"], Hit("KS-AUD-F11", "m", [("a", "b")]), ev)
+    assert json_line(f) == orjson.dumps(f.to_dict())
+
+
+@pytest.mark.parametrize("field", _WIRE_FIELDS)
+def test_wire_events_take_the_one_serialisation_only_when_nothing_needs_escaping(field) -> None:
+    """Events read from the wire reach both paths: nothing to escape, the formatted part; a quote,
+    backslash, control character, DEL, non-ASCII or over-cap value in any field, the general one."""
+    from kubestrata.detect.factory import event_parts
+    from kubestrata.detect.wire import read_event
+
+    plain = dict.fromkeys(_WIRE_FIELDS, "p")
+    ev = read_event(_wire_line(plain), "c")
+    assert ev is not None and event_parts(ev)[0]._line_part is not None
+    for body in ('\\"', "\\\\", "\\u0007", "\\u007f", "\x7f", "\\u00e9", "x" * 520):
+        ev = read_event(_wire_line({**plain, field: body}), "c")
+        assert ev is not None, body
+        assert event_parts(ev)[0]._line_part is None, body
+    ev = read_event(_wire_line({**plain, field: "\\/"}), "c")  # (an escaped solidus is a plain "/")
+    assert ev is not None and event_parts(ev)[0]._line_part is not None

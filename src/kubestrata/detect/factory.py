@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 SOURCE = "k8saudit"
 _dumps = orjson.dumps
+# a fresh SHA-256 state, copied per fingerprint: the constructor looks the digest up in OpenSSL 3's
+# provider store on every call, a copy does not (about 50 ns less per finding on the real CPU,
+# though callgrind, which hides the CPU's SHA instructions, counts some 500 instructions more)
+_fresh_sha = _sha256().copy
 _CAPS = (  # (AuditEvent attribute, length cap) of every client-chosen field a finding carries
     ("timestamp", 64), ("cluster", 253), ("audit_id", 64), ("user", MAX_VALUE_CHARS),
     ("impersonated_user", MAX_VALUE_CHARS), ("verb", 64), ("resource", 128), ("subresource", 64),
@@ -125,13 +129,16 @@ def event_parts(ev: AuditEvent) -> tuple[EventRef, str, bytes]:
                 ref.source_ips = ips
                 ref.user_agent = ua
                 ref.response_code = code
-                name_json = f'"{name}"' if name else "null"
-                ips_json = f'"{ips_json}"' if ips else ""
+                # a name in quotes or null, the addresses in quotes or none: the quotes as pieces
+                # of the one format, not a quoted copy of each value
+                name_quote = '"' if name else ""
+                ips_quote = '"' if ips else ""
                 after_time, after_audit_id, after_ips, identity_head = shared
                 ref._line_part = (
                     ts,
-                    f',"time":"{ts}{after_time}{audit_id}{after_audit_id}{name_json},"requestURI":"{uri}",'
-                    f'"sourceIPs":[{ips_json}],{after_ips}{code_json},"evidence":'.encode(),
+                    f',"time":"{ts}{after_time}{audit_id}{after_audit_id}{name_quote}{name or "null"}{name_quote},'
+                    f'"requestURI":"{uri}","sourceIPs":[{ips_quote}{ips_json}{ips_quote}],{after_ips}{code_json},'
+                    '"evidence":'.encode(),
                 )
                 return ref, ts, identity_head + name.encode()
     identity = "\x1f".join(("", cluster, user, verb, resource, sub, ns, name)).encode("utf-8", "replace")
@@ -319,7 +326,9 @@ class FindingFactory:
         f.suppressed = None
         f.time = self._time
         f.event = self._ref
-        f._fingerprint = _sha256(rule_bytes + self._identity + detail).hexdigest()[:32]
+        sha = _fresh_sha()
+        sha.update(rule_bytes + self._identity + detail)
+        f._fingerprint = sha.hexdigest()[:32]
         f.details = None
         f.evidence_json = detail if whole else None
         return f
