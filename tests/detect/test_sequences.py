@@ -609,10 +609,15 @@ def test_observe_event_equals_observing_each_finding(seed: int, tmp_path: Path) 
     assert fast.store._marks == each.store._marks  # type: ignore[attr-defined]
 
 
-def _two_correlators(chains: list, cap: int, every: int) -> tuple[Correlator, Correlator]:
-    """Two correlators over memory stores of this cap, settling at least every ``every`` signals:
-    one fed by observe_event, the other finding by finding."""
-    pair = tuple(Correlator(chains, MemorySignalStore(max_per_cluster=cap)) for _ in range(2))
+def _two_correlators(
+    chains: list, cap: int, every: int, age: float | None = None, plain: type | None = None
+) -> tuple[Correlator, Correlator]:
+    """Two correlators over memory stores of this cap (and age bound), settling at least every
+    ``every`` signals: the one fed by the fast path, and the one it is compared with (over a store
+    of class ``plain`` when given)."""
+    bounds = (cap,) if age is None else (cap, age)
+    stores = (MemorySignalStore(*bounds), (plain or MemorySignalStore)(*bounds))
+    pair = tuple(Correlator(chains, store) for store in stores)
     for c in pair:
         c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
     return pair  # type: ignore[return-value]
@@ -772,9 +777,7 @@ def test_signals_dropped_below_the_floor_are_what_settling_drops(seed: int, tmp_
     chains = load_chains(path)
     cap, every, age = [(5, 3, 1e9), (40, 16, 1e9), (200, 64, 1e9), (40, 2048, 1e9), (30, 1000, 900.0),
                        (1, 1, 1e9), (20, 7, 600.0), (30, 256, 1e9)][seed % 8]  # fmt: skip
-    fast, plain = Correlator(chains, MemorySignalStore(cap, age)), Correlator(chains, _NoFloor(cap, age))
-    for c in (fast, plain):
-        c.store._settle_every = min(c.store._settle_every, every)  # type: ignore[attr-defined]
+    fast, plain = _two_correlators(chains, cap, every, age, _NoFloor)
     clusters = [f"c{i}" for i in range(rng.choice([1, 3, 9]))]
     rules = ["R1", "R2", "KS-AUD-F01", "A", "B", "C", "F", "G", "R3"]
     live_at = rng.randrange(300, 1800)
